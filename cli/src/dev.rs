@@ -1,0 +1,165 @@
+//! The local dev server: every function's routes on one port, on the embedded store, with
+//! the authorizer emulated by the same API-key lookup the authorizer Lambda does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use switchboard::adapters::embedded::Embedded;
+use switchboard::auth::authenticate;
+use switchboard::cache::ttl_from_env;
+use switchboard::data::BuiltinData;
+use switchboard::error::Error;
+use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
+use switchboard::registry::Registry;
+
+pub struct Options {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+/// Every plugin this build serves. A new plugin crate adds one line here.
+pub fn plugins() -> Result<Vec<switchboard::Plugin>, switchboard::ContractError> {
+    Ok(vec![booking::plugin()?])
+}
+
+pub struct Server {
+    platform: Arc<Platform>,
+    routes: HashMap<String, Arc<PluginService>>,
+    next_id: AtomicU64,
+}
+
+impl Server {
+    pub fn new(platform: Arc<Platform>, plugins: Vec<switchboard::Plugin>) -> Self {
+        let mut routes = HashMap::new();
+        for plugin in plugins {
+            let paths = plugin.routes();
+            let svc = Arc::new(PluginService::new(plugin, platform.clone()));
+            for p in paths {
+                routes.insert(p, svc.clone());
+            }
+        }
+        Self {
+            platform,
+            routes,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Answers one request: route, emulated authorizer, pipeline.
+    pub async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        let Some(svc) = self.routes.get(&path).cloned() else {
+            let e = if let Some(name) = path.strip_prefix("/plugins/") {
+                let mut known: Vec<&str> = self
+                    .routes
+                    .keys()
+                    .filter_map(|k| k.strip_prefix("/plugins/"))
+                    .collect();
+                known.sort_unstable();
+                Error::NotFound {
+                    code: "unknown_plugin",
+                    message: format!("no plugin named '{name}'; available: {}", known.join(", ")),
+                }
+            } else {
+                Error::not_found(format!(
+                    "no route {path}; plugins answer POST /plugins/<name>"
+                ))
+            };
+            return reply(e.status(), &e.to_body());
+        };
+        if req.method() != Method::POST {
+            let e = Error::MethodNotAllowed(format!("{path} accepts POST only"));
+            return reply(e.status(), &e.to_body());
+        }
+        let authorization = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let tenant = match authenticate(&self.platform.registry, authorization.as_deref()).await {
+            Ok(t) => t,
+            Err(e) => return reply(e.status(), &e.to_body()),
+        };
+        let body = match Limited::new(req.into_body(), MAX_BODY_BYTES + 1)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                let e = Error::PayloadTooLarge {
+                    size: MAX_BODY_BYTES + 1,
+                    limit: MAX_BODY_BYTES,
+                };
+                return reply(e.status(), &e.to_body());
+            }
+        };
+        let rid = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (status, value) = svc
+            .call(CallInput {
+                tenant: Some(tenant),
+                body: &body,
+                request_id: &rid,
+            })
+            .await;
+        reply(status, &value)
+    }
+}
+
+fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Serves `server` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, server: Arc<Server>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let server = server.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(server.answer(req).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+}
+
+pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Embedded::open(&opts.data_dir.join("switchboard.db"))?;
+    let registry = Registry::new(db.registry_table());
+    let data = BuiltinData::new(db.data_table());
+    let plugins = plugins()?;
+    let key = crate::seed::ensure_demo(&registry, &data, &plugins, &opts.data_dir, None).await?;
+    let platform = Arc::new(Platform::new(registry, Arc::new(data), ttl_from_env()));
+    let server = Arc::new(Server::new(platform, plugins));
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let addr = listener.local_addr()?;
+    println!("{}", crate::seed::banner(addr, &opts.data_dir, &key));
+    serve(listener, server).await?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The `switchboard` CLI as a library, so integration tests can run the dev server in-process.
+
+pub mod dev;
+pub mod seed;

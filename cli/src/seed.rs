@@ -1,0 +1,202 @@
+//! First-start seeding of the demo tenant from `infra/seed/demo.json`, and the banner.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use switchboard::data::BuiltinData;
+use switchboard::ports::{DataAdapter, DataError};
+use switchboard::registry::{
+    ApiKeyRecord, KeyHash, OrgProfile, PluginInstance, Published, Registry,
+};
+use switchboard::{EntityName, OrgId, Plugin, PluginName};
+
+const DEMO: &str = include_str!("../../infra/seed/demo.json");
+const KEY_FILE: &str = "demo-api-key";
+
+#[derive(Deserialize)]
+struct Demo {
+    org: OrgId,
+    profile: OrgProfile,
+    instances: Vec<DemoInstance>,
+    #[serde(default)]
+    data: Map<String, Value>,
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct DemoInstance {
+    plugin: PluginName,
+    enabled: bool,
+    #[serde(default)]
+    config: Value,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn load(suffix: Option<&str>) -> Result<Demo, BoxError> {
+    let mut demo: Demo = serde_json::from_str(DEMO)?;
+    if let Some(s) = suffix {
+        demo.org = OrgId::parse(format!("{}-{s}", demo.org))?;
+    }
+    Ok(demo)
+}
+
+/// The demo organization's id (`demo-dental`, or `demo-dental-<suffix>` for isolated tests).
+pub fn demo_org(suffix: Option<&str>) -> Result<OrgId, BoxError> {
+    Ok(load(suffix)?.org)
+}
+
+/// Seeds the demo tenant unless already there; returns its API key.
+pub async fn ensure_demo(
+    registry: &Registry,
+    data: &BuiltinData,
+    plugins: &[Plugin],
+    data_dir: &Path,
+    suffix: Option<&str>,
+) -> Result<String, BoxError> {
+    let demo = load(suffix)?;
+    for p in plugins {
+        match registry.publish_manifest(p.manifest().manifest()).await {
+            Ok(Published::Created) => tracing::info!(plugin = %p.name(), "published manifest"),
+            Ok(Published::Unchanged) => {}
+            Err(e) => tracing::warn!(plugin = %p.name(), error = %e,
+                "the stored manifest differs from this build under the same version; bump the version to publish it"),
+        }
+    }
+    if registry.get_profile(&demo.org).await?.is_none() {
+        seed(registry, data, plugins, &demo).await?;
+    }
+    demo_key(registry, &demo, data_dir).await
+}
+
+async fn seed(
+    registry: &Registry,
+    data: &BuiltinData,
+    plugins: &[Plugin],
+    demo: &Demo,
+) -> Result<(), BoxError> {
+    for inst in &demo.instances {
+        let Some(plugin) = plugins.iter().find(|p| p.name() == &inst.plugin) else {
+            return Err(format!(
+                "demo.json enables '{}', which this build does not serve",
+                inst.plugin
+            )
+            .into());
+        };
+        if registry
+            .get_instance(&demo.org, &inst.plugin)
+            .await?
+            .is_none()
+        {
+            let instance = PluginInstance {
+                plugin: inst.plugin.clone(),
+                enabled: inst.enabled,
+                pinned_version: plugin.manifest().manifest().version.clone(),
+                config: inst.config.clone(),
+                data_adapter: Default::default(),
+            };
+            registry.put_instance(&demo.org, &instance, None).await?;
+        }
+    }
+    for (plugin, entities) in &demo.data {
+        let adapter = data.scoped(&demo.org, &PluginName::parse(plugin.as_str())?);
+        let Value::Object(entities) = entities else {
+            return Err(
+                format!("demo.json data.{plugin} must be an object of entity lists").into(),
+            );
+        };
+        for (entity, records) in entities {
+            let entity = EntityName::parse(entity.as_str())?;
+            for record in records.as_array().into_iter().flatten() {
+                match adapter.create(&entity, record.clone()).await {
+                    Ok(_) | Err(DataError::Conflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    // Written last: its presence marks a complete seed.
+    registry.put_profile(&demo.org, &demo.profile, None).await?;
+    tracing::info!(org = %demo.org, "seeded the demo tenant");
+    Ok(())
+}
+
+/// Reuses the key saved beside the database while it still authenticates; else issues one.
+async fn demo_key(registry: &Registry, demo: &Demo, data_dir: &Path) -> Result<String, BoxError> {
+    let path = data_dir.join(KEY_FILE);
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        let saved = saved.trim().to_owned();
+        if let Some(rec) = registry.get_api_key(&KeyHash::of(&saved)).await?
+            && !rec.revoked
+        {
+            return Ok(saved);
+        }
+    }
+    let key = format!("sb_dev_{}", random_hex(20)?);
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let record = ApiKeyRecord {
+        org: demo.org.clone(),
+        scopes: demo.scopes.clone(),
+        created,
+        revoked: false,
+        name: Some("demo (dev)".into()),
+    };
+    registry.create_api_key(&KeyHash::of(&key), &record).await?;
+    write_private(&path, &key)?;
+    Ok(key)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+fn random_hex(bytes: usize) -> std::io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The next weekday at least two days out, for a booking that passes every demo rule.
+pub fn demo_booking_date() -> String {
+    let tz = load(None)
+        .ok()
+        .and_then(|d| jiff::tz::TimeZone::get(&d.profile.timezone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut d = jiff::Timestamp::now().to_zoned_datetime(tz).date();
+    for _ in 0..2 {
+        d = d.tomorrow().unwrap_or(d);
+    }
+    while matches!(
+        d.weekday(),
+        jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+    ) {
+        d = d.tomorrow().unwrap_or(d);
+    }
+    d.to_string()
+}
+
+pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str) -> String {
+    let date = demo_booking_date();
+    format!(
+        "\nSwitchboard dev server on http://{addr}  (embedded store: {dir})\n\
+         Demo tenant: Bright Smile Dental (org demo-dental), booking enabled.\n\
+         API key: {key}\n\n\
+         Book an appointment:\n\
+         curl -s -X POST http://{addr}/plugins/booking \\\n  \
+           -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n  \
+           -d '{{\"function\":\"CreateAppointment\",\"parameters\":{{\"PatNum\":1,\"ProvNum\":1,\"AptDateTime\":\"{date} 10:00\"}}}}'\n",
+        dir = data_dir.display()
+    )
+}

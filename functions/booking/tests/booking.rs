@@ -1,0 +1,924 @@
+//! The booking rules end to end: handlers called through the plugin on the embedded store,
+//! with parameters validated against the manifest as the pipeline does, and a fixed clock.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use serde_json::{Map, Value, json};
+use switchboard::adapters::embedded::Embedded;
+use switchboard::data::BuiltinData;
+use switchboard::manifest::overlay;
+use switchboard::{
+    CallContext, DataAdapter, EntityName, Error, FunctionName, OrgId, Plugin, PluginName, RecordId,
+};
+
+/// Monday 1 December 2025, 09:00 in New York.
+const MONDAY_9AM: &str = "2025-12-01T09:00:00";
+
+struct Harness {
+    plugin: Plugin,
+    data: Arc<dyn DataAdapter>,
+    config: Value,
+    now: SystemTime,
+}
+
+fn local(tz: &str, dt: &str) -> SystemTime {
+    let dt: DateTime = dt.parse().unwrap();
+    let ts = TimeZone::get(tz).unwrap().to_timestamp(dt).unwrap();
+    SystemTime::try_from(ts).unwrap()
+}
+
+/// The demo tenant's booking data from `infra/seed/demo.json`, created as `dev` creates it:
+/// in order and without ids, so the store allocates 1, 2, 3.
+async fn seed_demo(data: &dyn DataAdapter) {
+    let demo: Value = serde_json::from_str(include_str!("../../../infra/seed/demo.json")).unwrap();
+    for (entity, records) in demo["data"]["booking"].as_object().unwrap() {
+        let entity = EntityName::parse(entity.as_str()).unwrap();
+        for r in records.as_array().unwrap() {
+            data.create(&entity, r.clone()).await.unwrap();
+        }
+    }
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let plugin = booking::plugin().unwrap();
+        let store = Embedded::in_memory().unwrap();
+        let data: Arc<dyn DataAdapter> = Arc::new(BuiltinData::new(store.data_table()).scoped(
+            &OrgId::parse("bright-smile").unwrap(),
+            &PluginName::parse("booking").unwrap(),
+        ));
+        seed_demo(data.as_ref()).await;
+        let config = plugin.manifest().manifest().default_config.clone();
+        Self {
+            plugin,
+            data,
+            config,
+            now: local("America/New_York", MONDAY_9AM),
+        }
+    }
+
+    fn config(mut self, patch: Value) -> Self {
+        overlay(&mut self.config, &patch);
+        self.plugin
+            .manifest()
+            .validate_config(&self.config)
+            .unwrap();
+        self
+    }
+
+    fn at(mut self, local_time: &str) -> Self {
+        self.now = local("America/New_York", local_time);
+        self
+    }
+
+    async fn call(&self, function: &str, params: Value) -> Result<Value, Error> {
+        let function = FunctionName::parse(function).unwrap();
+        self.plugin.manifest().validate_params(&function, &params)?;
+        let ctx = CallContext {
+            org: OrgId::parse("bright-smile").unwrap(),
+            plugin: PluginName::parse("booking").unwrap(),
+            function,
+            channel: None,
+            session_id: None,
+            caller: Map::new(),
+            config: Arc::new(self.config.clone()),
+            data: self.data.clone(),
+            now: self.now,
+        };
+        self.plugin.invoke(ctx, params).await
+    }
+
+    async fn ok(&self, function: &str, params: Value) -> Value {
+        match self.call(function, params.clone()).await {
+            Ok(v) => v,
+            Err(e) => panic!("{function} {params} failed: {} {e}", e.status()),
+        }
+    }
+
+    /// Calls a function that must fail; returns (status, message, detail paths).
+    async fn fails(&self, function: &str, params: Value) -> (u16, String, Vec<String>) {
+        match self.call(function, params.clone()).await {
+            Ok(v) => panic!("{function} {params} succeeded with {v}"),
+            Err(e) => {
+                let paths = match &e {
+                    Error::Validation { details, .. } => {
+                        details.iter().map(|d| d.path.clone()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                (e.status(), e.to_string(), paths)
+            }
+        }
+    }
+
+    async fn book(&self, pat: i64, at: &str, prov: i64, extra: Value) -> Value {
+        let mut params = json!({"PatNum": pat, "AptDateTime": at, "ProvNum": prov});
+        overlay(&mut params, &extra);
+        self.ok("CreateAppointment", params).await
+    }
+
+    async fn slots(&self, params: Value) -> Value {
+        self.ok("GetAvailableSlots", params).await
+    }
+
+    async fn claim_ids(&self) -> BTreeSet<String> {
+        self.data
+            .query(&EntityName::parse("slot_claims").unwrap(), &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn starts(slots: &Value, prov: i64) -> Vec<String> {
+    slots["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ProvNum"] == prov)
+        .map(|s| s["AptDateTime"].as_str().unwrap()[11..16].to_owned())
+        .collect()
+}
+
+fn unix_minute(tz: &str, dt: &str) -> i64 {
+    let t = local(tz, dt);
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    i64::try_from(secs / 60).unwrap()
+}
+
+#[test]
+fn plugin_builds_with_one_handler_per_function() {
+    let plugin = booking::plugin().unwrap();
+    let names: Vec<&str> = plugin
+        .manifest()
+        .manifest()
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "GetAllPatients",
+            "GetPatient",
+            "SearchPatients",
+            "CreatePatient",
+            "GetProviders",
+            "GetAvailableSlots",
+            "CreateAppointment",
+            "GetAppointments",
+            "RescheduleAppointment",
+            "CancelAppointment"
+        ]
+    );
+    assert_eq!(plugin.name().as_str(), "booking");
+    assert!(plugin.manifest().manifest().functions.iter().all(|f| {
+        f.parameters["type"] == "object"
+            && f.parameters["additionalProperties"] == false
+            && !f.examples.is_empty()
+    }));
+}
+
+#[tokio::test]
+async fn demo_seed_numbers_match_ids() {
+    let h = Harness::new().await;
+    let providers = h.ok("GetProviders", json!({})).await;
+    assert_eq!(providers["providers"].as_array().unwrap().len(), 2);
+    assert_eq!(providers["providers"][0]["ProvNum"], 1);
+    assert_eq!(providers["providers"][0]["Abbr"], "Dr. Lee");
+    let jordan = h.ok("GetPatient", json!({"PatNum": 1})).await;
+    assert_eq!(jordan["FName"], "Jordan");
+    assert_eq!(jordan["LName"], "Rivera");
+    assert_eq!(jordan["WirelessPhone"], "555-010-2000");
+    assert_eq!(jordan["id"], "1");
+    let all = h.ok("GetAllPatients", json!({})).await;
+    assert_eq!(all["patients"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_patient_is_404_with_advice() {
+    let h = Harness::new().await;
+    let (status, msg, _) = h.fails("GetPatient", json!({"PatNum": 42})).await;
+    assert_eq!(status, 404);
+    assert!(
+        msg.starts_with("No patient with PatNum 42. Use SearchPatients"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn phone_search_normalises_numbers() {
+    let h = Harness::new().await;
+    for phone in [
+        "+1 (555) 010-2000",
+        "5550102000",
+        "555.010.2000",
+        "010-2000",
+    ] {
+        let r = h.ok("SearchPatients", json!({ "phone": phone })).await;
+        let found = r["patients"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{phone}");
+        assert_eq!(found[0]["PatNum"], 1);
+    }
+    let none = h
+        .ok("SearchPatients", json!({"phone": "555-999-0000"}))
+        .await;
+    assert!(none["patients"].as_array().unwrap().is_empty());
+    let (status, _, paths) = h.fails("SearchPatients", json!({"phone": "2000"})).await;
+    assert_eq!((status, paths), (422, vec!["/phone".to_owned()]));
+}
+
+#[tokio::test]
+async fn name_search_is_a_case_insensitive_substring_and_one_criterion_is_required() {
+    let h = Harness::new().await;
+    let r = h
+        .ok("SearchPatients", json!({"name": "  JORDAN   riv"}))
+        .await;
+    assert_eq!(r["patients"][0]["PatNum"], 1);
+    let r = h.ok("SearchPatients", json!({"name": "an r"})).await;
+    assert_eq!(r["patients"].as_array().unwrap().len(), 1);
+    let both = h
+        .ok(
+            "SearchPatients",
+            json!({"name": "rivera", "phone": "555-010-3000"}),
+        )
+        .await;
+    assert!(both["patients"].as_array().unwrap().is_empty());
+    let (status, msg, _) = h.fails("SearchPatients", json!({})).await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("phone number or a name"), "{msg}");
+}
+
+#[tokio::test]
+async fn patients_are_paginated() {
+    let h = Harness::new().await;
+    let first = h.ok("GetAllPatients", json!({"limit": 2})).await;
+    assert_eq!(first["patients"].as_array().unwrap().len(), 2);
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let second = h
+        .ok("GetAllPatients", json!({"limit": 2, "cursor": cursor}))
+        .await;
+    assert_eq!(second["patients"].as_array().unwrap().len(), 1);
+    assert_eq!(second["patients"][0]["PatNum"], 3);
+    assert!(second["nextCursor"].is_null());
+    let (status, _, paths) = h.fails("GetAllPatients", json!({"limit": 0})).await;
+    assert_eq!((status, paths), (422, vec!["/limit".to_owned()]));
+}
+
+#[tokio::test]
+async fn create_patient_refuses_duplicates_and_bad_birthdates() {
+    let h = Harness::new().await;
+    let (status, msg, _) = h
+        .fails(
+            "CreatePatient",
+            json!({"FName": "jordan", "LName": "RIVERA", "WirelessPhone": "+1 555 010 2000"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.contains("already on file as PatNum 1"), "{msg}");
+
+    let created = h
+        .ok(
+            "CreatePatient",
+            json!({"FName": " Alex ", "LName": "Morgan", "WirelessPhone": "555-010-7000",
+                   "Email": "alex@example.com", "Birthdate": "1990-06-15"}),
+        )
+        .await;
+    assert_eq!(created["PatNum"], 4);
+    assert_eq!(created["id"], "4");
+    assert_eq!(created["FName"], "Alex");
+    let again = h.ok("GetPatient", json!({"PatNum": 4})).await;
+    assert_eq!(again, created);
+
+    let (status, _, paths) = h
+        .fails(
+            "CreatePatient",
+            json!({"FName": "Baby", "LName": "Future", "Birthdate": "2026-01-01"}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/Birthdate".to_owned()]));
+    let (status, _, paths) = h
+        .fails(
+            "CreatePatient",
+            json!({"FName": "Leap", "LName": "Day", "Birthdate": "2023-02-29"}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/Birthdate".to_owned()]));
+    let (status, _, paths) = h
+        .fails(
+            "CreatePatient",
+            json!({"FName": "No", "LName": "Last", "Nickname": "x"}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/Nickname".to_owned()]));
+}
+
+#[tokio::test]
+async fn a_booking_is_stored_with_opendental_fields() {
+    let h = Harness::new().await;
+    let apt = h
+        .book(
+            1,
+            "2025-12-02 10:00",
+            1,
+            json!({"ProcDescript": "Cleaning", "Note": "nervous"}),
+        )
+        .await;
+    assert_eq!(
+        apt,
+        json!({
+            "id": "1", "AptNum": 1, "PatNum": 1, "ProvNum": 1, "Op": 1,
+            "AptDateTime": "2025-12-02 10:00:00", "AptDate": "2025-12-02",
+            "durationMinutes": 30, "AptStatus": "Scheduled",
+            "Note": "nervous", "ProcDescript": "Cleaning",
+        })
+    );
+    let minute = unix_minute("America/New_York", "2025-12-02T10:00:00");
+    assert_eq!(
+        h.claim_ids().await,
+        BTreeSet::from([format!("prov-1-{minute}"), format!("op-1-{minute}")])
+    );
+    let claim = h
+        .data
+        .get(
+            &EntityName::parse("slot_claims").unwrap(),
+            &RecordId::parse(format!("prov-1-{minute}")).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim["AptNum"], 1);
+}
+
+#[tokio::test]
+async fn dates_must_be_real() {
+    let h = Harness::new().await;
+    for bad in ["2026-02-30 10:00", "tomorrow", "2025-12-02 10:00 AM"] {
+        let (status, _, paths) = h
+            .fails(
+                "CreateAppointment",
+                json!({"PatNum": 1, "AptDateTime": bad, "ProvNum": 1}),
+            )
+            .await;
+        assert_eq!(
+            (status, paths),
+            (422, vec!["/AptDateTime".to_owned()]),
+            "{bad}"
+        );
+    }
+    let (status, _, paths) = h
+        .fails("GetAvailableSlots", json!({"date": "2025-11-31"}))
+        .await;
+    assert_eq!((status, paths), (422, vec!["/date".to_owned()]));
+}
+
+#[tokio::test]
+async fn office_hours_and_the_slot_grid_are_enforced() {
+    let h = Harness::new().await;
+    let book = |at: &'static str, extra: Value| {
+        let mut p = json!({"PatNum": 1, "AptDateTime": at, "ProvNum": 1});
+        overlay(&mut p, &extra);
+        p
+    };
+    let (status, msg, _) = h
+        .fails("CreateAppointment", book("2025-12-06 10:00", json!({})))
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        msg.contains("closed on Saturdays") && msg.contains("Monday to Friday 08:00 to 17:00"),
+        "{msg}"
+    );
+    let (_, msg, _) = h
+        .fails("CreateAppointment", book("2025-12-02 07:30", json!({})))
+        .await;
+    assert!(msg.contains("outside office hours"), "{msg}");
+    let (_, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            book("2025-12-02 16:30", json!({"durationMinutes": 60})),
+        )
+        .await;
+    assert!(msg.contains("from 08:00 to 16:00"), "{msg}");
+    let (_, msg, _) = h
+        .fails("CreateAppointment", book("2025-12-02 10:10", json!({})))
+        .await;
+    assert!(msg.contains("The nearest are 10:00 or 10:30"), "{msg}");
+    let (status, _, paths) = h
+        .fails(
+            "CreateAppointment",
+            book("2025-12-02 10:00", json!({"durationMinutes": 45})),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/durationMinutes".to_owned()]));
+    h.book(1, "2025-12-02 16:00", 1, json!({"durationMinutes": 60}))
+        .await;
+}
+
+#[tokio::test]
+async fn times_in_the_past_are_refused() {
+    let h = Harness::new().await.at("2025-12-02T10:05:00");
+    let (status, msg, paths) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(paths, ["/AptDateTime"]);
+    assert!(msg.contains("in the past; it is now 10:05"), "{msg}");
+    h.book(1, "2025-12-02 10:30", 1, json!({})).await;
+}
+
+#[tokio::test]
+async fn same_day_booking_can_be_turned_off() {
+    let h = Harness::new()
+        .await
+        .config(json!({"allowSameDayBooking": false}));
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-01 15:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        msg.contains("earliest bookable day is tomorrow, Tuesday 2 December"),
+        "{msg}"
+    );
+    let today = h.slots(json!({"date": "2025-12-01"})).await;
+    assert!(today["slots"].as_array().unwrap().is_empty());
+    assert!(today["message"].as_str().unwrap().contains("tomorrow"));
+    h.book(1, "2025-12-02 08:00", 1, json!({})).await;
+}
+
+#[tokio::test]
+async fn consent_is_required_when_configured() {
+    let h = Harness::new()
+        .await
+        .config(json!({"requirePatientConsent": true}));
+    let params = json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1});
+    let (status, msg, paths) = h.fails("CreateAppointment", params.clone()).await;
+    assert_eq!((status, paths), (422, vec!["/patientConsent".to_owned()]));
+    assert!(msg.contains("ask them to confirm"), "{msg}");
+    let mut refused = params.clone();
+    refused["patientConsent"] = json!(false);
+    assert_eq!(h.fails("CreateAppointment", refused).await.0, 422);
+    let apt = h
+        .book(1, "2025-12-02 10:00", 1, json!({"patientConsent": true}))
+        .await;
+
+    let (status, _, paths) = h
+        .fails(
+            "RescheduleAppointment",
+            json!({"AptNum": apt["AptNum"], "AptDateTime": "2025-12-02 11:00"}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/patientConsent".to_owned()]));
+    h.ok(
+        "RescheduleAppointment",
+        json!({"AptNum": apt["AptNum"], "AptDateTime": "2025-12-02 11:00", "patientConsent": true}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_provider_cannot_be_double_booked() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
+        .await;
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2025-12-02 10:30", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        msg,
+        "Dr. Lee is already booked at 10:30 on Tuesday 2 December. Offer another time; GetAvailableSlots lists open times."
+    );
+    let (status, _, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2025-12-02 09:30", "ProvNum": 1, "durationMinutes": 60}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    // Right after it ends is free; the other provider is free meanwhile.
+    h.book(2, "2025-12-02 11:00", 1, json!({})).await;
+    let other = h.book(2, "2025-12-02 10:00", 2, json!({})).await;
+    assert_eq!(other["Op"], 2);
+    // The same patient cannot be in two chairs at once.
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:30", "ProvNum": 2}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        msg.contains("Jordan Rivera already has an appointment"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_operatory_cannot_be_double_booked_and_a_free_one_is_assigned() {
+    let h = Harness::new().await;
+    let first = h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    assert_eq!(first["Op"], 1);
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2025-12-02 10:00", "ProvNum": 2, "Op": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        msg.starts_with("Op 1 is already in use at 10:00 on Tuesday 2 December"),
+        "{msg}"
+    );
+    let auto = h.book(2, "2025-12-02 10:00", 2, json!({})).await;
+    assert_eq!(auto["Op"], 2);
+
+    // A third provider finds no free room at 10:00.
+    let third = h
+        .data
+        .create(
+            &EntityName::parse("providers").unwrap(),
+            json!({"FName": "Ana", "LName": "Kim", "Abbr": "Dr. Kim"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(third["id"], "3");
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 3, "AptDateTime": "2025-12-02 10:00", "ProvNum": 3}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.starts_with("No treatment room is free"), "{msg}");
+    let slots = h.slots(json!({"date": "2025-12-02", "ProvNum": 3})).await;
+    assert!(!starts(&slots, 3).contains(&"10:00".to_owned()));
+    assert!(starts(&slots, 3).contains(&"10:30".to_owned()));
+}
+
+#[tokio::test]
+async fn unknown_references_are_404() {
+    let h = Harness::new().await;
+    let cases = [
+        json!({"PatNum": 99, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 9}),
+        json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1, "Op": 7}),
+    ];
+    for params in cases {
+        assert_eq!(h.fails("CreateAppointment", params).await.0, 404);
+    }
+    let (status, msg, _) = h.fails("CancelAppointment", json!({"AptNum": 5})).await;
+    assert_eq!(status, 404);
+    assert!(msg.contains("GetAppointments"), "{msg}");
+    let params = json!({"AptNum": 5, "AptDateTime": "2025-12-02 10:00"});
+    assert_eq!(h.fails("RescheduleAppointment", params).await.0, 404);
+    assert_eq!(
+        h.fails("GetAppointments", json!({"PatNum": 77})).await.0,
+        404
+    );
+    let params = json!({"date": "2025-12-02", "ProvNum": 4});
+    assert_eq!(h.fails("GetAvailableSlots", params).await.0, 404);
+}
+
+#[tokio::test]
+async fn available_slots_follow_hours_bookings_and_the_clock() {
+    let h = Harness::new().await;
+    let tuesday = h.slots(json!({"date": "2025-12-02"})).await;
+    assert_eq!(tuesday["timeZone"], "America/New_York");
+    assert_eq!(tuesday["date"], "2025-12-02");
+    assert_eq!(starts(&tuesday, 1).len(), 18);
+    assert_eq!(starts(&tuesday, 1)[0], "08:00");
+    assert_eq!(starts(&tuesday, 2).last().unwrap(), "16:30");
+    assert_eq!(tuesday["slots"][0]["Op"], 1);
+    assert!(tuesday.get("message").is_none());
+
+    h.book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
+        .await;
+    let after = h
+        .slots(json!({"date": "2025-12-02", "durationMinutes": 60}))
+        .await;
+    let lee = starts(&after, 1);
+    for busy in ["09:30", "10:00", "10:30"] {
+        assert!(!lee.contains(&busy.to_owned()), "{busy} in {lee:?}");
+    }
+    assert!(lee.contains(&"09:00".to_owned()) && lee.contains(&"11:00".to_owned()));
+    assert_eq!(lee.last().unwrap(), "16:00");
+    // Dr. Ortiz is free at 10:00 but Op 1 is taken, so Op 2 is offered.
+    let ortiz_ten = after["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ProvNum"] == 2 && s["AptDateTime"] == "2025-12-02 10:00:00")
+        .unwrap();
+    assert_eq!(ortiz_ten["Op"], 2);
+
+    // Today (Monday, 09:00 now): only later times.
+    let today = h.slots(json!({"date": "2025-12-01", "ProvNum": 1})).await;
+    assert_eq!(starts(&today, 1)[0], "09:30");
+    assert!(starts(&today, 2).is_empty());
+
+    let saturday = h.slots(json!({"date": "2025-12-06"})).await;
+    assert!(saturday["slots"].as_array().unwrap().is_empty());
+    assert!(
+        saturday["message"]
+            .as_str()
+            .unwrap()
+            .contains("closed on Saturdays"),
+        "{saturday}"
+    );
+    let past = h.slots(json!({"date": "2025-11-28"})).await;
+    assert!(past["message"].as_str().unwrap().contains("already passed"));
+}
+
+#[tokio::test]
+async fn rescheduling_onto_its_own_time_claims_only_new_units() {
+    let h = Harness::new().await;
+    let apt = h
+        .book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
+        .await;
+    let m = |t: &str| unix_minute("America/New_York", &format!("2025-12-02T{t}:00"));
+    let moved = h
+        .ok(
+            "RescheduleAppointment",
+            json!({"AptNum": apt["AptNum"], "AptDateTime": "2025-12-02 10:30"}),
+        )
+        .await;
+    assert_eq!(moved["AptDateTime"], "2025-12-02 10:30:00");
+    assert_eq!(moved["durationMinutes"], 60);
+    assert_eq!(moved["Op"], 1);
+    assert_eq!(moved["AptNum"], 1);
+    assert_eq!(
+        h.claim_ids().await,
+        BTreeSet::from([
+            format!("prov-1-{}", m("10:30")),
+            format!("prov-1-{}", m("11:00")),
+            format!("op-1-{}", m("10:30")),
+            format!("op-1-{}", m("11:00")),
+        ])
+    );
+    // 10:00 is free again; 11:00 is not.
+    h.book(2, "2025-12-02 10:00", 1, json!({})).await;
+    let (status, _, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 3, "AptDateTime": "2025-12-02 11:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Moving to another provider and day keeps the patient's room when it is free.
+    let moved = h
+        .ok(
+            "RescheduleAppointment",
+            json!({"AptNum": 1, "AptDateTime": "2025-12-03T09:00", "ProvNum": 2, "durationMinutes": 30}),
+        )
+        .await;
+    assert_eq!(
+        (moved["ProvNum"].clone(), moved["Op"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(moved["AptDate"], "2025-12-03");
+    let (status, msg, _) = h
+        .fails(
+            "RescheduleAppointment",
+            json!({"AptNum": 2, "AptDateTime": "2025-12-03 09:00", "ProvNum": 2}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        msg.starts_with("Dr. Ortiz is already booked at 09:00 on Wednesday 3 December"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_frees_the_slot_and_cannot_happen_twice() {
+    let h = Harness::new().await;
+    let apt = h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    let cancelled = h
+        .ok(
+            "CancelAppointment",
+            json!({"AptNum": 1, "reason": "Feeling unwell"}),
+        )
+        .await;
+    assert_eq!(cancelled["AptStatus"], "Broken");
+    assert_eq!(cancelled["CancelReason"], "Feeling unwell");
+    assert_eq!(cancelled["AptNum"], apt["AptNum"]);
+    assert!(h.claim_ids().await.is_empty());
+
+    let (status, msg, _) = h.fails("CancelAppointment", json!({"AptNum": 1})).await;
+    assert_eq!(status, 409);
+    assert!(msg.contains("already cancelled"), "{msg}");
+    let (status, _, _) = h
+        .fails(
+            "RescheduleAppointment",
+            json!({"AptNum": 1, "AptDateTime": "2025-12-02 11:00"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    let slots = h.slots(json!({"date": "2025-12-02", "ProvNum": 1})).await;
+    assert!(starts(&slots, 1).contains(&"10:00".to_owned()));
+    let again = h.book(2, "2025-12-02 10:00", 1, json!({})).await;
+    assert_eq!(again["Op"], 1);
+
+    let listed = h.ok("GetAppointments", json!({"PatNum": 1})).await;
+    assert!(listed["appointments"].as_array().unwrap().is_empty());
+    let listed = h
+        .ok(
+            "GetAppointments",
+            json!({"PatNum": 1, "includeCancelled": true}),
+        )
+        .await;
+    assert_eq!(listed["appointments"][0]["AptStatus"], "Broken");
+}
+
+#[tokio::test]
+async fn past_appointments_cannot_be_changed() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    let later = h.at("2025-12-02T10:15:00");
+    let (status, msg, _) = later.fails("CancelAppointment", json!({"AptNum": 1})).await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("already started or passed"), "{msg}");
+}
+
+#[tokio::test]
+async fn appointments_are_listed_by_patient_or_range_in_time_order() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-03 09:00", 1, json!({})).await;
+    h.book(2, "2025-12-02 15:00", 2, json!({})).await;
+    h.book(1, "2025-12-02 11:00", 1, json!({})).await;
+    h.book(1, "2025-12-10 11:00", 2, json!({})).await;
+
+    let mine = h.ok("GetAppointments", json!({"PatNum": 1})).await;
+    let times: Vec<&str> = mine["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["AptDateTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2025-12-02 11:00:00",
+            "2025-12-03 09:00:00",
+            "2025-12-10 11:00:00"
+        ]
+    );
+    let range = h
+        .ok(
+            "GetAppointments",
+            json!({"startDate": "2025-12-02", "endDate": "2025-12-03"}),
+        )
+        .await;
+    let nums: Vec<i64> = range["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["AptNum"].as_i64().unwrap())
+        .collect();
+    assert_eq!(nums, [3, 2, 1]);
+
+    let (status, msg, _) = h.fails("GetAppointments", json!({})).await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("PatNum, or a startDate and endDate"), "{msg}");
+    let (_, _, paths) = h
+        .fails("GetAppointments", json!({"startDate": "2025-12-02"}))
+        .await;
+    assert_eq!(paths, ["/endDate"]);
+    let (_, _, paths) = h
+        .fails(
+            "GetAppointments",
+            json!({"startDate": "2025-12-05", "endDate": "2025-12-02"}),
+        )
+        .await;
+    assert_eq!(paths, ["/endDate"]);
+}
+
+#[tokio::test]
+async fn a_taken_claim_refuses_the_booking_and_an_orphan_is_released() {
+    let h = Harness::new().await;
+    let claims = EntityName::parse("slot_claims").unwrap();
+    let now_secs = |h: &Harness| {
+        let d = h.now.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        i64::try_from(d.as_secs()).unwrap()
+    };
+    let ten = unix_minute("America/New_York", "2025-12-02T10:00:00");
+    // Another request is booking the same provider at this instant.
+    h.data
+        .create(
+            &claims,
+            json!({"id": format!("prov-1-{ten}"), "AptNum": "pending", "claimedAt": now_secs(&h)}),
+        )
+        .await
+        .unwrap();
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.starts_with("That time was just taken"), "{msg}");
+    // The failed attempt left nothing behind.
+    assert_eq!(h.claim_ids().await.len(), 1);
+
+    // Ten minutes later the pending claim is an orphan and is released.
+    let later = h.at("2025-12-01T09:10:00");
+    let apt = later.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    assert_eq!(apt["AptStatus"], "Scheduled");
+    assert_eq!(later.claim_ids().await.len(), 2);
+}
+
+#[tokio::test]
+async fn bookings_across_a_dst_change_use_real_durations() {
+    // Sunday 8 March 2026: New York clocks jump from 02:00 to 03:00.
+    let h = Harness::new()
+        .await
+        .config(json!({"officeHours": {"sun": {"open": "00:00", "close": "05:00"}}}))
+        .at("2026-03-06T12:00:00");
+    let slots = h.slots(json!({"date": "2026-03-08", "ProvNum": 1})).await;
+    let lee = starts(&slots, 1);
+    assert!(!lee.contains(&"02:00".to_owned()) && !lee.contains(&"02:30".to_owned()));
+    assert_eq!(lee.len(), 8);
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2026-03-08 02:30", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("clocks go forward"), "{msg}");
+    // 01:30 for an hour ends at 03:30 local, so 03:00 is taken.
+    h.book(1, "2026-03-08 01:30", 1, json!({"durationMinutes": 60}))
+        .await;
+    let (status, _, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2026-03-08 03:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    h.book(2, "2026-03-08 03:30", 1, json!({})).await;
+    let after = h.slots(json!({"date": "2026-03-08", "ProvNum": 1})).await;
+    assert_eq!(
+        starts(&after, 1),
+        ["00:00", "00:30", "01:00", "04:00", "04:30"]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_config_is_invalid_config() {
+    let h = Harness::new()
+        .await
+        .config(json!({"timeZone": "Mars/Olympus_Mons"}));
+    let err = h
+        .call("GetAvailableSlots", json!({"date": "2025-12-02"}))
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (422, "invalid_config"));
+    let h = Harness::new()
+        .await
+        .config(json!({"slotMinutes": 20, "defaultAppointmentMinutes": 30}));
+    let err = h
+        .call(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_config");
+}
+
+#[test]
+fn the_config_schema_rejects_malformed_hours() {
+    let plugin = booking::plugin().unwrap();
+    let m = plugin.manifest();
+    let mut c = m.manifest().default_config.clone();
+    overlay(
+        &mut c,
+        &json!({"officeHours": {"sat": {"open": "9", "close": "12:00"}}}),
+    );
+    assert!(m.validate_config(&c).is_err());
+    let mut c = m.manifest().default_config.clone();
+    overlay(
+        &mut c,
+        &json!({"officeHours": {"sat": {"open": "09:00", "close": "12:00"}}}),
+    );
+    assert!(m.validate_config(&c).is_ok());
+}

@@ -1,0 +1,141 @@
+//! Tenant context. On AWS it is set by the authorizer Lambda; locally `dev` derives it from
+//! an API key with [`authenticate`], the same lookup the authorizer does.
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::ids::{Channel, OrgId};
+use crate::registry::{KeyHash, Registry};
+
+/// Who is calling. Built only from the authorizer context, never from headers or body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantContext {
+    pub org: OrgId,
+    pub scopes: Vec<String>,
+    pub channel: Option<Channel>,
+    /// Further server-injected caller metadata (e.g. `callerPhone`).
+    pub caller: Map<String, Value>,
+}
+
+impl TenantContext {
+    pub fn new(org: OrgId) -> Self {
+        Self {
+            org,
+            scopes: Vec::new(),
+            channel: None,
+            caller: Map::new(),
+        }
+    }
+
+    /// Reads the Lambda authorizer's context (`requestContext.authorizer.lambda`).
+    /// A missing or malformed `orgId` means no tenant: 401.
+    pub fn from_authorizer(fields: &Map<String, Value>) -> Result<Self, Error> {
+        let org = match fields.get("orgId") {
+            Some(Value::String(s)) => OrgId::parse(s.as_str()).map_err(|_| {
+                Error::Unauthenticated("the authorizer context holds an invalid orgId".into())
+            })?,
+            _ => return Err(no_tenant()),
+        };
+        let scopes = match fields.get("scopes") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(Value::String(s)) => s
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let channel = match fields.get("channel") {
+            Some(Value::String(s)) => Channel::parse(s.as_str()).ok(),
+            _ => None,
+        };
+        let caller = fields
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "orgId" | "scopes" | "channel"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Self {
+            org,
+            scopes,
+            channel,
+            caller,
+        })
+    }
+}
+
+pub fn no_tenant() -> Error {
+    Error::Unauthenticated(
+        "no tenant context: send 'Authorization: Bearer <api key>' through the API's authorizer"
+            .into(),
+    )
+}
+
+/// Resolves `Authorization: Bearer <key>` to a tenant by the key's SHA-256.
+pub async fn authenticate(
+    registry: &Registry,
+    authorization: Option<&str>,
+) -> Result<TenantContext, Error> {
+    let Some(header) = authorization else {
+        return Err(no_tenant());
+    };
+    let key = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
+        })?;
+    match registry.get_api_key(&KeyHash::of(key)).await? {
+        Some(rec) if !rec.revoked => Ok(TenantContext {
+            org: rec.org,
+            scopes: rec.scopes,
+            channel: None,
+            caller: Map::new(),
+        }),
+        Some(_) => Err(Error::Unauthenticated(
+            "this API key has been revoked".into(),
+        )),
+        None => Err(Error::Unauthenticated("unknown API key".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn reads_org_scopes_and_caller() {
+        let t = TenantContext::from_authorizer(&map(json!({
+            "orgId": "acme", "scopes": "plugins:call admin", "channel": "twilio", "callerPhone": "+15550102000"
+        })))
+        .unwrap();
+        assert_eq!(t.org.as_str(), "acme");
+        assert_eq!(t.scopes, vec!["plugins:call", "admin"]);
+        assert_eq!(t.channel.unwrap().as_str(), "twilio");
+        assert_eq!(t.caller["callerPhone"], "+15550102000");
+    }
+
+    #[test]
+    fn missing_or_bad_org_is_unauthenticated() {
+        for fields in [
+            json!({}),
+            json!({"orgId": 7}),
+            json!({"orgId": "ORG#other"}),
+        ] {
+            let e = TenantContext::from_authorizer(&map(fields)).unwrap_err();
+            assert_eq!(e.status(), 401);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Newtypes parsed once at the boundary. Every name that ends up inside a storage key is
+//! restricted to `[a-zA-Z0-9_-]{1,64}`, so no value can smuggle a `#` key separator.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} '{value}' is invalid: use 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'")]
+pub struct InvalidName {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// True when `s` matches `^[a-zA-Z0-9_-]{1,64}$`, the strictest tool-name rule of the model APIs.
+pub fn is_valid_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: impl Into<String>) -> Result<Self, InvalidName> {
+                let s = s.into();
+                if is_valid_name(&s) {
+                    Ok(Self(s))
+                } else {
+                    Err(InvalidName { kind: $kind, value: truncate(&s) })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A tenant. Only ever taken from the authorizer context.
+    OrgId, "organization id"
+);
+name_type!(
+    /// A plugin's registered name, e.g. `booking`.
+    PluginName, "plugin name"
+);
+name_type!(
+    /// A function (tool) name inside a plugin manifest.
+    FunctionName, "function name"
+);
+name_type!(
+    /// A channel: `twilio`, `retell`, `whatsapp`, `web`, …
+    Channel, "channel"
+);
+name_type!(
+    /// An entity (table) name inside a plugin's data.
+    EntityName, "entity name"
+);
+
+fn truncate(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// A record id inside one entity. Ids are sort keys only, so they cannot leave the tenant's
+/// partition; they are still bounded and free of control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RecordId(String);
+
+impl RecordId {
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidName> {
+        let s = s.into();
+        if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) {
+            Ok(Self(s))
+        } else {
+            Err(InvalidName {
+                kind: "record id",
+                value: truncate(&s),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_tool_name_rule() {
+        assert!(PluginName::parse("booking").is_ok());
+        assert!(FunctionName::parse("Get_All-Patients9").is_ok());
+        assert!(OrgId::parse("a".repeat(64)).is_ok());
+        for bad in ["", "has space", "ORG#x", "a/b", "é", &"a".repeat(65)] {
+            let err = OrgId::parse(bad).unwrap_err();
+            assert_eq!(err.kind, "organization id");
+        }
+    }
+
+    #[test]
+    fn record_ids_refuse_control_characters_and_length() {
+        assert!(RecordId::parse("prov-1@2030").is_ok());
+        assert!(RecordId::parse("").is_err());
+        assert!(RecordId::parse("a\nb").is_err());
+        assert!(RecordId::parse("x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn deserialize_validates() {
+        let ok: Result<Channel, _> = serde_json::from_str("\"twilio\"");
+        assert!(ok.is_ok());
+        let bad: Result<Channel, _> = serde_json::from_str("\"two words\"");
+        assert!(bad.is_err());
+    }
+}

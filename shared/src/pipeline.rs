@@ -1,0 +1,308 @@
+//! The call pipeline behind `POST /plugins/{plugin}`: tenant → instance → function →
+//! parameters → effective config → data adapter → handler → envelope.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+use crate::auth::{TenantContext, no_tenant};
+use crate::cache::TtlCache;
+use crate::data::DataAdapterFactory;
+use crate::error::Error;
+use crate::ids::{FunctionName, OrgId, PluginName};
+use crate::plugin::{CallContext, Plugin};
+use crate::registry::{DataAdapterConfig, Registry};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Per-container state shared by every call: built once in `main`.
+pub struct Platform {
+    pub registry: Registry,
+    pub data: Arc<dyn DataAdapterFactory>,
+    instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
+    clock: Clock,
+}
+
+/// An instance as a call needs it: resolved and validated once per cache fill.
+struct ResolvedInstance {
+    enabled: bool,
+    config: Result<Arc<Value>, Error>,
+    data_adapter: DataAdapterConfig,
+}
+
+impl Platform {
+    pub fn new(registry: Registry, data: Arc<dyn DataAdapterFactory>, cache_ttl: Duration) -> Self {
+        Self {
+            registry,
+            data,
+            instances: TtlCache::new(cache_ttl),
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Replaces the clock (tests pin "now").
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    async fn instance(
+        &self,
+        plugin: &Plugin,
+        org: &OrgId,
+    ) -> Result<Option<Arc<ResolvedInstance>>, Error> {
+        let key = (org.clone(), plugin.name().clone());
+        if let Some(hit) = self.instances.get(&key) {
+            return Ok(hit);
+        }
+        let resolved = self
+            .registry
+            .get_instance(org, plugin.name())
+            .await?
+            .map(|v| {
+                let manifest = plugin.manifest();
+                let effective = manifest.effective_config(&v.value.config);
+                Arc::new(ResolvedInstance {
+                    enabled: v.value.enabled,
+                    config: manifest
+                        .validate_config(&effective)
+                        .map(|()| Arc::new(effective)),
+                    data_adapter: v.value.data_adapter,
+                })
+            });
+        self.instances.insert(key, resolved.clone());
+        Ok(resolved)
+    }
+}
+
+/// A parsed call envelope.
+struct Envelope {
+    function: String,
+    parameters: Value,
+    session_id: Option<String>,
+}
+
+fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid_request(format!(
+            "the body is not valid JSON ({e}); send {{\"function\": \"…\", \"parameters\": {{…}}}}"
+        ))
+    })?;
+    let Value::Object(mut obj) = value else {
+        return Err(Error::invalid_request(
+            "the body must be a JSON object: {\"function\": \"…\", \"parameters\": {…}}",
+        ));
+    };
+    let function = match obj.remove("function") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(Error::invalid_request("'function' must be a string")),
+        None => {
+            return Err(Error::invalid_request(
+                "'function' is required: name the function to call",
+            ));
+        }
+    };
+    let parameters = match obj.remove("parameters") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(p @ Value::Object(_)) => p,
+        Some(_) => return Err(Error::invalid_request("'parameters' must be a JSON object")),
+    };
+    let session_id = match obj.remove("sessionId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= 256 => Some(s),
+        Some(_) => {
+            return Err(Error::invalid_request(
+                "'sessionId' must be a string of at most 256 characters",
+            ));
+        }
+    };
+    if let Some(extra) = obj.keys().next() {
+        return Err(Error::invalid_request(format!(
+            "unexpected field '{extra}': the body takes 'function', 'parameters' and 'sessionId'"
+        )));
+    }
+    Ok(Envelope {
+        function,
+        parameters,
+        session_id,
+    })
+}
+
+/// One plugin's pipeline. In Lambda there is one per container; `dev` keeps one per plugin.
+pub struct PluginService {
+    plugin: Plugin,
+    platform: Arc<Platform>,
+}
+
+/// A call as the pipeline sees it, whatever carried it (API Gateway event or `dev`).
+pub struct CallInput<'a> {
+    pub tenant: Option<TenantContext>,
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+}
+
+impl PluginService {
+    pub fn new(plugin: Plugin, platform: Arc<Platform>) -> Self {
+        Self { plugin, platform }
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Runs one call and returns `(status, body)` in the contract's envelope.
+    pub async fn call(&self, input: CallInput<'_>) -> (u16, Value) {
+        let started = Instant::now();
+        let org = input.tenant.as_ref().map(|t| t.org.to_string());
+        let span = tracing::info_span!(
+            "call",
+            request_id = input.request_id,
+            org = org.as_deref().unwrap_or("-"),
+            plugin = %self.plugin.name(),
+            function = tracing::field::Empty,
+        );
+        let result = self.run(input, &span).instrument(span.clone()).await;
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::info!(status = 200, elapsed_us, "call ok"),
+            Err(Error::Internal(cause)) => {
+                tracing::error!(status = 500, elapsed_us, cause = %cause, "call failed: internal")
+            }
+            Err(e) if e.status() >= 500 => {
+                tracing::warn!(
+                    status = e.status(),
+                    code = e.code(),
+                    elapsed_us,
+                    "call failed"
+                )
+            }
+            Err(e) => tracing::info!(
+                status = e.status(),
+                code = e.code(),
+                elapsed_us,
+                "call refused"
+            ),
+        });
+        match result {
+            Ok(v) => (200, json!({"success": true, "result": v})),
+            Err(e) => (e.status(), e.to_body()),
+        }
+    }
+
+    async fn run(&self, input: CallInput<'_>, span: &tracing::Span) -> Result<Value, Error> {
+        let tenant = input.tenant.ok_or_else(no_tenant)?;
+        if input.body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                size: input.body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let envelope = parse_envelope(input.body)?;
+        let plugin = &self.plugin;
+        let name = plugin.name();
+
+        let instance = self.platform.instance(plugin, &tenant.org).await?;
+        let instance = match instance {
+            Some(i) if i.enabled => i,
+            Some(_) => {
+                return Err(Error::Forbidden {
+                    code: "plugin_not_enabled",
+                    message: format!("the {name} plugin is disabled for this organization"),
+                });
+            }
+            None => {
+                return Err(Error::Forbidden {
+                    code: "plugin_not_enabled",
+                    message: format!("the {name} plugin is not enabled for this organization"),
+                });
+            }
+        };
+
+        let manifest = plugin.manifest();
+        let function = match FunctionName::parse(envelope.function.as_str()) {
+            Ok(f) if manifest.function(f.as_str()).is_some() => f,
+            _ => {
+                let known: Vec<&str> = manifest
+                    .manifest()
+                    .functions
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect();
+                return Err(Error::NotFound {
+                    code: "unknown_function",
+                    message: format!(
+                        "the {name} plugin has no function '{}'; available: {}",
+                        envelope.function.chars().take(64).collect::<String>(),
+                        known.join(", ")
+                    ),
+                });
+            }
+        };
+        span.record("function", function.as_str());
+        manifest.validate_params(&function, &envelope.parameters)?;
+        let config = instance.config.clone()?;
+        let data = self
+            .platform
+            .data
+            .build(&tenant.org, name, &instance.data_adapter)?;
+
+        let ctx = CallContext {
+            org: tenant.org,
+            plugin: name.clone(),
+            function,
+            channel: tenant.channel,
+            session_id: envelope.session_id,
+            caller: tenant.caller,
+            config,
+            data,
+            now: self.platform.now(),
+        };
+        plugin.invoke(ctx, envelope.parameters).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors_say_what_to_fix() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"not json", "not valid JSON"),
+            (b"[1]", "must be a JSON object"),
+            (b"{}", "'function' is required"),
+            (br#"{"function": 3}"#, "'function' must be a string"),
+            (
+                br#"{"function": "F", "parameters": [1]}"#,
+                "'parameters' must be a JSON object",
+            ),
+            (
+                br#"{"function": "F", "orgId": "other"}"#,
+                "unexpected field 'orgId'",
+            ),
+        ];
+        for (body, needle) in cases {
+            let Err(e) = parse_envelope(body) else {
+                panic!("accepted {:?}", String::from_utf8_lossy(body));
+            };
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn envelope_defaults_parameters() {
+        let e = parse_envelope(br#"{"function": "F", "sessionId": "s1"}"#).unwrap();
+        assert_eq!(e.parameters, json!({}));
+        assert_eq!(e.session_id.as_deref(), Some("s1"));
+    }
+}

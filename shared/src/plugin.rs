@@ -1,0 +1,260 @@
+//! The plugin contract: typed handlers registered against the plugin's embedded manifest.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::error::{Detail, Error};
+use crate::ids::{Channel, FunctionName, OrgId, PluginName};
+use crate::manifest::{CompiledManifest, ManifestError};
+use crate::ports::DataAdapter;
+
+/// What a handler knows about its call. Everything here is server-side: the organization
+/// and caller come from the authorizer context, never from the model's parameters.
+#[derive(Clone)]
+pub struct CallContext {
+    pub org: OrgId,
+    pub plugin: PluginName,
+    pub function: FunctionName,
+    pub channel: Option<Channel>,
+    pub session_id: Option<String>,
+    /// Caller metadata injected by the authorizer (e.g. `callerPhone`).
+    pub caller: Map<String, Value>,
+    /// `default_config` overlaid by the instance's config, already validated.
+    pub config: Arc<Value>,
+    pub data: Arc<dyn DataAdapter>,
+    pub now: SystemTime,
+}
+
+impl CallContext {
+    /// The effective config as the plugin's own type.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(self.config.as_ref()).map_err(|e| Error::Validation {
+            code: "invalid_config",
+            message: format!("the {} instance's config cannot be used: {e}", self.plugin),
+            details: Vec::new(),
+        })
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Handler = Arc<dyn Fn(CallContext, Value) -> BoxFuture<Result<Value, Error>> + Send + Sync>;
+
+/// A plugin whose manifest and handlers are known to match.
+pub struct Plugin {
+    manifest: Arc<CompiledManifest>,
+    handlers: HashMap<FunctionName, Handler>,
+    aliases: Vec<String>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Start-up failure of a plugin: its manifest or its handler set is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("plugin {plugin}: functions without a handler: {}", .functions.join(", "))]
+    MissingHandlers {
+        plugin: String,
+        functions: Vec<String>,
+    },
+    #[error("plugin {plugin}: handlers for functions not in manifest.json: {}", .handlers.join(", "))]
+    UnknownHandlers {
+        plugin: String,
+        handlers: Vec<String>,
+    },
+    #[error("plugin {plugin}: handler '{handler}' is registered twice")]
+    DuplicateHandler { plugin: String, handler: String },
+}
+
+pub struct PluginBuilder {
+    manifest: Result<CompiledManifest, ManifestError>,
+    handlers: Vec<(String, Handler)>,
+    aliases: Vec<String>,
+}
+
+impl Plugin {
+    /// Starts a plugin from its manifest text (`include_str!("../manifest.json")`).
+    pub fn builder(manifest_json: &str) -> PluginBuilder {
+        PluginBuilder {
+            manifest: CompiledManifest::from_json(manifest_json),
+            handlers: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    pub fn manifest(&self) -> &CompiledManifest {
+        &self.manifest
+    }
+
+    pub fn name(&self) -> &PluginName {
+        self.manifest.name()
+    }
+
+    /// The routes this plugin answers: `/plugins/<name>` and any legacy aliases.
+    pub fn routes(&self) -> Vec<String> {
+        let mut routes = vec![format!("/plugins/{}", self.name())];
+        routes.extend(self.aliases.iter().cloned());
+        routes
+    }
+
+    /// Runs a function's handler on parameters that were already validated.
+    pub async fn invoke(&self, ctx: CallContext, params: Value) -> Result<Value, Error> {
+        let handler = self
+            .handlers
+            .get(&ctx.function)
+            .ok_or_else(|| Error::internal(format!("no handler for {}", ctx.function)))?;
+        handler(ctx, params).await
+    }
+}
+
+impl PluginBuilder {
+    /// Registers the handler of one manifest function. `P` is deserialized from the
+    /// validated parameters; `R` is serialized into the response's `result`.
+    pub fn handler<P, R, F, Fut>(mut self, function: &str, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        F: Fn(CallContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, params| {
+            let f = f.clone();
+            Box::pin(async move {
+                let params: P = serde_json::from_value(params).map_err(|e| Error::Validation {
+                    code: "validation_failed",
+                    message: format!("parameters for {} are invalid: {e}", ctx.function),
+                    details: vec![Detail::new("", e.to_string())],
+                })?;
+                let out = f(ctx, params).await?;
+                serde_json::to_value(out).map_err(|e| Error::internal(e.to_string()))
+            })
+        });
+        self.handlers.push((function.to_owned(), handler));
+        self
+    }
+
+    /// Also answer `POST <path>` (a legacy route kept for existing callers).
+    pub fn route_alias(mut self, path: &str) -> Self {
+        self.aliases.push(path.to_owned());
+        self
+    }
+
+    /// Checks that every manifest function has exactly one handler and vice versa.
+    pub fn build(self) -> Result<Plugin, ContractError> {
+        let manifest = self.manifest?;
+        let plugin = manifest.name().to_string();
+        let mut handlers = HashMap::new();
+        let mut unknown = Vec::new();
+        for (name, h) in self.handlers {
+            match manifest.function(&name) {
+                Some(def) => {
+                    if handlers.insert(def.name.clone(), h).is_some() {
+                        return Err(ContractError::DuplicateHandler {
+                            plugin,
+                            handler: name,
+                        });
+                    }
+                }
+                None => unknown.push(name),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(ContractError::UnknownHandlers {
+                plugin,
+                handlers: unknown,
+            });
+        }
+        let missing: Vec<String> = manifest
+            .manifest()
+            .functions
+            .iter()
+            .filter(|f| !handlers.contains_key(&f.name))
+            .map(|f| f.name.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ContractError::MissingHandlers {
+                plugin,
+                functions: missing,
+            });
+        }
+        Ok(Plugin {
+            manifest: Arc::new(manifest),
+            handlers,
+            aliases: self.aliases,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"{
+        "name": "echo", "version": "0.1.0", "display_name": "Echo", "description": "Echoes",
+        "instruction_template": "",
+        "functions": [
+            {"name": "Say", "description": "say", "parameters": {"type": "object"}},
+            {"name": "Shout", "description": "shout", "parameters": {"type": "object"}}
+        ]
+    }"#;
+
+    async fn ok(_: CallContext, v: Value) -> Result<Value, Error> {
+        Ok(v)
+    }
+
+    #[test]
+    fn a_function_without_a_handler_fails_start_up() {
+        let err = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin echo: functions without a handler: Shout"
+        );
+    }
+
+    #[test]
+    fn a_handler_without_a_function_fails_start_up() {
+        let err = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .handler("Shout", ok)
+            .handler("Whisper", ok)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin echo: handlers for functions not in manifest.json: Whisper"
+        );
+    }
+
+    #[test]
+    fn an_invalid_manifest_fails_start_up() {
+        let err = Plugin::builder("{}").build().unwrap_err();
+        assert!(err.to_string().contains("'name' is required"), "{err}");
+    }
+
+    #[test]
+    fn matching_handlers_build() {
+        let p = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .handler("Shout", ok)
+            .build()
+            .unwrap();
+        assert_eq!(p.name().as_str(), "echo");
+    }
+}

@@ -1,0 +1,416 @@
+//! The registry: manifests, org profiles, plugin instances, channel configs and API keys,
+//! stored in the single-table model of ARCHITECTURE.md over any [`ItemStore`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{Channel, OrgId, PluginName};
+use crate::manifest::Manifest;
+use crate::ports::{ItemStore, Key, Precondition, StoreError, query_all};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrgProfile {
+    pub display_name: String,
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    /// Further instruction variables (phone number, address, …).
+    #[serde(default, flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_tz() -> String {
+    "UTC".to_owned()
+}
+fn default_locale() -> String {
+    "en-US".to_owned()
+}
+
+/// Which data adapter a plugin instance uses, and its settings (credential *references* only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataAdapterConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, flatten)]
+    pub settings: Map<String, Value>,
+}
+
+impl Default for DataAdapterConfig {
+    fn default() -> Self {
+        Self {
+            kind: "dynamodb".to_owned(),
+            settings: Map::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInstance {
+    pub plugin: PluginName,
+    pub enabled: bool,
+    /// The manifest version this organization is pinned to.
+    pub pinned_version: String,
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    #[serde(default)]
+    pub data_adapter: DataAdapterConfig,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub plugin: PluginName,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub priority: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_adapter: Option<DataAdapterConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub plugin_assignments: Vec<Assignment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub org: OrgId,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    #[serde(default)]
+    pub revoked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The SHA-256 of an API key, hex-encoded: the only form in which keys are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyHash(String);
+
+impl KeyHash {
+    pub fn of(secret: &str) -> Self {
+        let digest = Sha256::digest(secret.as_bytes());
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        Self(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value with the optimistic-lock version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Everything under one organization's partition, read in one query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgSnapshot {
+    pub profile: Option<Versioned<OrgProfile>>,
+    pub instances: Vec<Versioned<PluginInstance>>,
+    pub channels: Vec<(Channel, Versioned<ChannelConfig>)>,
+}
+
+/// Result of publishing a manifest version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Created,
+    /// The same content was already published under that version.
+    Unchanged,
+}
+
+pub mod keys {
+    use super::*;
+
+    pub fn manifest(plugin: &PluginName, version: &str) -> Key {
+        Key::new(format!("PLUGIN#{plugin}"), format!("V#{version}"))
+    }
+    pub fn org(org: &OrgId) -> String {
+        format!("ORG#{org}")
+    }
+    pub fn profile(org: &OrgId) -> Key {
+        Key::new(self::org(org), "PROFILE")
+    }
+    pub fn instance(org: &OrgId, plugin: &PluginName) -> Key {
+        Key::new(self::org(org), format!("INST#{plugin}"))
+    }
+    pub fn channel(org: &OrgId, channel: &Channel) -> Key {
+        Key::new(self::org(org), format!("CHAN#{channel}"))
+    }
+    pub fn api_key(hash: &KeyHash) -> Key {
+        Key::new(format!("KEY#{}", hash.as_str()), "KEY")
+    }
+}
+
+/// Typed registry operations over one table. Clone is cheap.
+#[derive(Clone)]
+pub struct Registry {
+    table: Arc<dyn ItemStore>,
+}
+
+fn decode<T: DeserializeOwned>(key: &Key, data: Value) -> Result<T, StoreError> {
+    serde_json::from_value(data).map_err(|e| StoreError::Internal(format!("item {key}: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn precondition(expected: Option<u64>) -> Precondition {
+    match expected {
+        None => Precondition::NotExists,
+        Some(v) => Precondition::Version(v),
+    }
+}
+
+impl Registry {
+    pub fn new(table: Arc<dyn ItemStore>) -> Self {
+        Self { table }
+    }
+
+    pub fn table(&self) -> &Arc<dyn ItemStore> {
+        &self.table
+    }
+
+    async fn get_versioned<T: DeserializeOwned>(
+        &self,
+        key: Key,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        match self.table.get(&key).await? {
+            Some(item) => Ok(Some(Versioned {
+                value: decode(&key, item.data)?,
+                version: item.version,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Publishes an immutable manifest version: same content again is a no-op, different
+    /// content under an existing version is a conflict.
+    pub async fn publish_manifest(&self, manifest: &Manifest) -> Result<Published, StoreError> {
+        let key = keys::manifest(&manifest.name, &manifest.version);
+        let data = encode(manifest)?;
+        match self.table.put(&key, &data, Precondition::NotExists).await {
+            Ok(_) => Ok(Published::Created),
+            Err(StoreError::Conflict { .. }) => {
+                let existing = self.get_manifest(&manifest.name, &manifest.version).await?;
+                if existing.as_ref() == Some(manifest) {
+                    Ok(Published::Unchanged)
+                } else {
+                    Err(StoreError::Conflict {
+                        key: key.to_string(),
+                        current: None,
+                    })
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_manifest(
+        &self,
+        plugin: &PluginName,
+        version: &str,
+    ) -> Result<Option<Manifest>, StoreError> {
+        let key = keys::manifest(plugin, version);
+        match self.table.get(&key).await? {
+            Some(item) => Ok(Some(decode(&key, item.data)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Fetches many manifest versions in one batch read.
+    pub async fn get_manifests(
+        &self,
+        wanted: &[(PluginName, String)],
+    ) -> Result<Vec<Manifest>, StoreError> {
+        let keys: Vec<Key> = wanted.iter().map(|(p, v)| keys::manifest(p, v)).collect();
+        self.table
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .map(|item| decode(&item.key, item.data))
+            .collect()
+    }
+
+    pub async fn manifest_versions(&self, plugin: &PluginName) -> Result<Vec<String>, StoreError> {
+        let items = query_all(self.table.as_ref(), &format!("PLUGIN#{plugin}")).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| i.key.sk.strip_prefix("V#").map(str::to_owned))
+            .collect())
+    }
+
+    pub async fn get_profile(
+        &self,
+        org: &OrgId,
+    ) -> Result<Option<Versioned<OrgProfile>>, StoreError> {
+        self.get_versioned(keys::profile(org)).await
+    }
+
+    /// `expected`: `None` creates (fails if present), `Some(v)` updates version `v`.
+    pub async fn put_profile(
+        &self,
+        org: &OrgId,
+        profile: &OrgProfile,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.table
+            .put(
+                &keys::profile(org),
+                &encode(profile)?,
+                precondition(expected),
+            )
+            .await
+    }
+
+    pub async fn get_instance(
+        &self,
+        org: &OrgId,
+        plugin: &PluginName,
+    ) -> Result<Option<Versioned<PluginInstance>>, StoreError> {
+        self.get_versioned(keys::instance(org, plugin)).await
+    }
+
+    pub async fn put_instance(
+        &self,
+        org: &OrgId,
+        instance: &PluginInstance,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.table
+            .put(
+                &keys::instance(org, &instance.plugin),
+                &encode(instance)?,
+                precondition(expected),
+            )
+            .await
+    }
+
+    pub async fn get_channel(
+        &self,
+        org: &OrgId,
+        channel: &Channel,
+    ) -> Result<Option<Versioned<ChannelConfig>>, StoreError> {
+        self.get_versioned(keys::channel(org, channel)).await
+    }
+
+    pub async fn put_channel(
+        &self,
+        org: &OrgId,
+        channel: &Channel,
+        config: &ChannelConfig,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.table
+            .put(
+                &keys::channel(org, channel),
+                &encode(config)?,
+                precondition(expected),
+            )
+            .await
+    }
+
+    /// Profile, instances and channels of one organization in one partition query.
+    pub async fn org_snapshot(&self, org: &OrgId) -> Result<OrgSnapshot, StoreError> {
+        let mut snap = OrgSnapshot::default();
+        for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
+            let version = item.version;
+            if item.key.sk == "PROFILE" {
+                snap.profile = Some(Versioned {
+                    value: decode(&item.key, item.data)?,
+                    version,
+                });
+            } else if item.key.sk.starts_with("INST#") {
+                snap.instances.push(Versioned {
+                    value: decode(&item.key, item.data)?,
+                    version,
+                });
+            } else if let Some(name) = item.key.sk.strip_prefix("CHAN#") {
+                let channel = Channel::parse(name)
+                    .map_err(|e| StoreError::Internal(format!("item {}: {e}", item.key)))?;
+                snap.channels.push((
+                    channel,
+                    Versioned {
+                        value: decode(&item.key, item.data)?,
+                        version,
+                    },
+                ));
+            }
+        }
+        Ok(snap)
+    }
+
+    pub async fn get_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self
+            .get_versioned(keys::api_key(hash))
+            .await?
+            .map(|v: Versioned<ApiKeyRecord>| v.value))
+    }
+
+    /// Stores a new key; a second key with the same hash is a conflict.
+    pub async fn create_api_key(
+        &self,
+        hash: &KeyHash,
+        record: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
+        self.table
+            .put(
+                &keys::api_key(hash),
+                &encode(record)?,
+                Precondition::NotExists,
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hash_is_hex_sha256() {
+        assert_eq!(
+            KeyHash::of("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn keys_follow_the_single_table_model() {
+        let org = OrgId::parse("acme").unwrap();
+        let p = PluginName::parse("booking").unwrap();
+        assert_eq!(
+            keys::instance(&org, &p),
+            Key::new("ORG#acme", "INST#booking")
+        );
+        assert_eq!(
+            keys::manifest(&p, "1.2.3"),
+            Key::new("PLUGIN#booking", "V#1.2.3")
+        );
+    }
+}

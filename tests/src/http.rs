@@ -1,0 +1,61 @@
+//! A minimal HTTP/1.1 client for talking to the dev server over real sockets.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Sends one request and reads the whole answer (the connection is closed after it).
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(k) = key {
+        head.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    // The server may answer (413) before reading a large body; a reset then is fine.
+    if stream.write_all(body).await.is_err() {
+        eprintln!("server closed the connection while the body was being sent");
+    }
+    let mut raw = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut raw).await {
+        eprintln!("read ended with {e}");
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    let body =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body:?}"));
+    Reply { status, body }
+}
+
+pub async fn post(addr: SocketAddr, path: &str, key: Option<&str>, body: &Value) -> Reply {
+    send(addr, "POST", path, key, body.to_string().as_bytes()).await
+}

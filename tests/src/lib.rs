@@ -1,0 +1,73 @@
+//! Shared fixtures for the cross-function tests: stores on both backends, unique ids, and
+//! the contract suites every store implementation must pass unchanged.
+
+pub mod contract;
+pub mod http;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use switchboard::adapters::dynamodb::DynamoStore;
+use switchboard::adapters::embedded::Embedded;
+use switchboard::ports::ItemStore;
+
+/// An id no other test (or earlier run against the same moto) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}",
+        nanos % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// moto's endpoint, set by `scripts/test`. Without it the DynamoDB tests fail, never skip.
+pub fn moto_endpoint() -> String {
+    match std::env::var("SWITCHBOARD_TEST_DYNAMODB") {
+        Ok(e) if !e.is_empty() => e,
+        _ => panic!(
+            "SWITCHBOARD_TEST_DYNAMODB is not set: the DynamoDB tests run against moto's server, \
+             which scripts/test installs and starts. Run scripts/test."
+        ),
+    }
+}
+
+/// A DynamoDB client for `endpoint` with the same timeouts and retries as production.
+pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    switchboard::adapters::dynamodb::client_from_config(&sdk)
+}
+
+pub struct Tables {
+    pub registry: Arc<dyn ItemStore>,
+    pub data: Arc<dyn ItemStore>,
+}
+
+/// The tables `scripts/test` created on moto from `infra/tables/`.
+pub async fn moto_tables() -> Tables {
+    let client = dynamodb_client(&moto_endpoint()).await;
+    Tables {
+        registry: Arc::new(DynamoStore::new(client.clone(), "switchboard-registry")),
+        data: Arc::new(DynamoStore::new(client, "switchboard-data")),
+    }
+}
+
+/// A fresh in-memory embedded database.
+pub fn embedded_tables() -> Tables {
+    let db = Embedded::in_memory().unwrap_or_else(|e| panic!("in-memory SQLite: {e}"));
+    Tables {
+        registry: db.registry_table(),
+        data: db.data_table(),
+    }
+}

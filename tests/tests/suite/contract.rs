@@ -1,0 +1,53 @@
+use switchboard_tests::{contract, embedded_tables, moto_tables};
+
+#[tokio::test]
+async fn registry_contract_embedded() {
+    contract::registry(embedded_tables().registry).await;
+}
+
+#[tokio::test]
+async fn registry_contract_dynamodb() {
+    contract::registry(moto_tables().await.registry).await;
+}
+
+#[tokio::test]
+async fn item_store_contract_embedded() {
+    contract::item_store(embedded_tables().data).await;
+}
+
+#[tokio::test]
+async fn item_store_contract_dynamodb() {
+    contract::item_store(moto_tables().await.data).await;
+}
+
+#[tokio::test]
+async fn data_adapter_contract_embedded() {
+    contract::data_adapter(embedded_tables().data).await;
+}
+
+#[tokio::test]
+async fn data_adapter_contract_dynamodb() {
+    contract::data_adapter(moto_tables().await.data).await;
+}
+
+#[tokio::test]
+async fn embedded_store_survives_a_restart() {
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-restart"));
+    let path = dir.join("switchboard.db");
+    let key = switchboard::ports::Key::new("P", "S");
+    {
+        let db = switchboard::adapters::embedded::Embedded::open(&path).unwrap();
+        db.data_table()
+            .put(
+                &key,
+                &serde_json::json!({"kept": true}),
+                switchboard::ports::Precondition::None,
+            )
+            .await
+            .unwrap();
+    }
+    let db = switchboard::adapters::embedded::Embedded::open(&path).unwrap();
+    let item = db.data_table().get(&key).await.unwrap().unwrap();
+    assert_eq!(item.data["kept"], true);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,142 @@
+//! Every file in `events/` goes through lambda_http's request parsing into the real handler.
+
+use serde_json::Value;
+use switchboard::lambda::handle;
+use switchboard_tests::{Tables, embedded_tables, moto_tables};
+
+use crate::fixtures::{booking_service, demo};
+
+struct Expect {
+    file: &'static str,
+    status: u16,
+    check: fn(&Value),
+}
+
+const EXPECTED: &[Expect] = &[
+    Expect {
+        file: "booking-create-appointment.json",
+        status: 200,
+        check: |b| {
+            assert_eq!(b["success"], true);
+            let apt = &b["result"];
+            assert_eq!(apt["AptDateTime"], "2030-06-04 10:00:00");
+            assert_eq!(apt["AptStatus"], "Scheduled");
+            assert_eq!(
+                (apt["PatNum"].as_i64(), apt["ProvNum"].as_i64()),
+                (Some(1), Some(1))
+            );
+            assert!(apt["AptNum"].as_i64().is_some(), "{apt}");
+            assert!(
+                apt["Op"].as_i64().is_some(),
+                "an operatory is assigned: {apt}"
+            );
+        },
+    },
+    Expect {
+        file: "booking-validation-failure.json",
+        status: 422,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "validation_failed");
+            let paths: Vec<&str> = b["error"]["details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["path"].as_str())
+                .collect();
+            for p in ["/AptDateTime", "/PatNum", "/ProvNum"] {
+                assert!(paths.contains(&p), "{p} missing from {paths:?}");
+            }
+            assert_eq!(paths.len(), 3, "one entry per failing pointer: {paths:?}");
+        },
+    },
+    Expect {
+        file: "booking-unknown-function.json",
+        status: 404,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "unknown_function");
+            assert!(
+                b["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("CreateAppointment")
+            );
+        },
+    },
+    Expect {
+        file: "booking-disabled-plugin.json",
+        status: 403,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "plugin_not_enabled");
+            assert!(
+                b["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("disabled")
+            );
+        },
+    },
+    Expect {
+        file: "booking-legacy-route.json",
+        status: 200,
+        check: |b| {
+            let found = b["result"]["patients"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(found.len(), 1, "{b}");
+            assert_eq!(found[0]["PatNum"], 1);
+            assert_eq!(found[0]["LName"], "Rivera");
+        },
+    },
+    Expect {
+        file: "booking-no-tenant.json",
+        status: 401,
+        check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
+    },
+];
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+async fn run_all(tables: Tables) {
+    let demo = demo(tables, None).await;
+    let service = booking_service(&demo.platform);
+    for e in EXPECTED {
+        let text = std::fs::read_to_string(events_dir().join(e.file)).unwrap();
+        let req =
+            lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
+        let resp = handle(&service, req).await;
+        let status = resp.status().as_u16();
+        let body: Value = match resp.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("{}: unexpected body {other:?}", e.file),
+        };
+        assert_eq!(status, e.status, "{}: {body}", e.file);
+        (e.check)(&body);
+    }
+}
+
+#[test]
+fn every_event_file_has_an_expectation() {
+    let mut files: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = EXPECTED.iter().map(|e| e.file.to_owned()).collect();
+    expected.sort();
+    assert_eq!(files, expected);
+}
+
+#[tokio::test]
+async fn events_through_lambda_http_on_embedded() {
+    run_all(embedded_tables()).await;
+}
+
+#[tokio::test]
+async fn events_through_lambda_http_on_dynamodb() {
+    run_all(moto_tables().await).await;
+}

@@ -1,0 +1,59 @@
+//! A demo platform on either backend, seeded exactly as `dev` seeds it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use switchboard::data::BuiltinData;
+use switchboard::pipeline::{Platform, PluginService};
+use switchboard::ports::StoreError;
+use switchboard::registry::{PluginInstance, Registry};
+use switchboard::{OrgId, PluginName};
+use switchboard_tests::Tables;
+
+/// 2026-11-25T12:00:00Z: a Wednesday, so the fixed dates in `events/` are in the future.
+pub fn pinned_now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000)
+}
+
+pub struct Demo {
+    pub platform: Arc<Platform>,
+    pub org: OrgId,
+}
+
+/// Seeds the demo tenant (and `demo-paused`, whose booking is disabled) into `tables`.
+pub async fn demo(tables: Tables, org_suffix: Option<&str>) -> Demo {
+    let registry = Registry::new(tables.registry);
+    let data = BuiltinData::new(tables.data);
+    let plugins = switchboard_cli::dev::plugins().unwrap();
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-demo"));
+    std::fs::create_dir_all(&dir).unwrap();
+    switchboard_cli::seed::ensure_demo(&registry, &data, &plugins, &dir, org_suffix)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let org = switchboard_cli::seed::demo_org(org_suffix).unwrap();
+
+    let paused = OrgId::parse("demo-paused").unwrap();
+    let booking = PluginName::parse("booking").unwrap();
+    let inst = PluginInstance {
+        plugin: booking,
+        enabled: false,
+        pinned_version: "1.0.0".into(),
+        config: serde_json::json!({}),
+        data_adapter: Default::default(),
+    };
+    match registry.put_instance(&paused, &inst, None).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let platform = Platform::new(registry, Arc::new(data), Duration::from_secs(30))
+        .with_clock(Arc::new(pinned_now));
+    Demo {
+        platform: Arc::new(platform),
+        org,
+    }
+}
+
+pub fn booking_service(platform: &Arc<Platform>) -> PluginService {
+    PluginService::new(booking::plugin().unwrap(), platform.clone())
+}

@@ -1,0 +1,8 @@
+//! Cross-function tests. Everything that needs DynamoDB runs against moto's server started by
+//! `scripts/test`; the same checks run against the embedded store.
+
+mod contract;
+mod dev_server;
+mod events;
+mod fixtures;
+mod pipeline;

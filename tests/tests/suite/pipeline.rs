@@ -1,0 +1,300 @@
+//! The error contract: every status the call pipeline can produce, on real stores, and that
+//! bad input writes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard::adapters::dynamodb::DynamoStore;
+use switchboard::auth::TenantContext;
+use switchboard::data::BuiltinData;
+use switchboard::lambda::handle;
+use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
+use switchboard::registry::{PluginInstance, Registry};
+use switchboard::{CallContext, Error, OrgId, Plugin, PluginName};
+use switchboard_tests::{Tables, dynamodb_client, embedded_tables, moto_tables, unique};
+
+use crate::fixtures::{booking_service, demo};
+
+async fn call(svc: &PluginService, org: Option<&OrgId>, body: &[u8]) -> (u16, Value) {
+    svc.call(CallInput {
+        tenant: org.map(|o| TenantContext::new(o.clone())),
+        body,
+        request_id: "test",
+    })
+    .await
+}
+
+fn envelope(function: &str, parameters: Value) -> Vec<u8> {
+    json!({"function": function, "parameters": parameters})
+        .to_string()
+        .into_bytes()
+}
+
+async fn appointment_count(svc: &PluginService, org: &OrgId) -> usize {
+    let (status, body) = call(
+        svc,
+        Some(org),
+        &envelope(
+            "GetAppointments",
+            json!({"startDate": "2026-01-01", "endDate": "2035-12-31", "includeCancelled": true}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["result"]["appointments"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// What, as whom, the body, the expected status and code.
+type Case<'a> = (&'a str, Option<&'a OrgId>, Vec<u8>, u16, &'a str);
+
+/// Each bad input gets its 4xx with a message, and leaves the appointment book untouched.
+async fn bad_input_contract(tables: Tables) {
+    let suffix = unique("t");
+    let demo = demo(tables, Some(&suffix)).await;
+    let svc = booking_service(&demo.platform);
+    let org = &demo.org;
+    let book = |when: &str| {
+        envelope(
+            "CreateAppointment",
+            json!({"PatNum": 1, "ProvNum": 1, "AptDateTime": when}),
+        )
+    };
+
+    let before = appointment_count(&svc, org).await;
+    let paused = OrgId::parse("demo-paused").unwrap();
+    let oversize = {
+        let mut b = envelope("GetPatient", json!({"PatNum": 1}));
+        b.extend(std::iter::repeat_n(b' ', MAX_BODY_BYTES));
+        b
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "body not JSON",
+            Some(org),
+            b"{\"function\": ".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing function",
+            Some(org),
+            br#"{"parameters": {}}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "parameters not an object",
+            Some(org),
+            br#"{"function": "GetPatient", "parameters": "PatNum=1"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no tenant",
+            None,
+            book("2030-06-04 10:00"),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "disabled plugin",
+            Some(&paused),
+            book("2030-06-04 10:00"),
+            403,
+            "plugin_not_enabled",
+        ),
+        (
+            "unknown function",
+            Some(org),
+            envelope("DropTables", json!({})),
+            404,
+            "unknown_function",
+        ),
+        (
+            "oversize body",
+            Some(org),
+            oversize,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "wrong type",
+            Some(org),
+            envelope(
+                "CreateAppointment",
+                json!({"PatNum": "1", "ProvNum": 1, "AptDateTime": "2030-06-04 10:00"}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "missing required",
+            Some(org),
+            envelope(
+                "CreateAppointment",
+                json!({"PatNum": 1, "AptDateTime": "2030-06-04 10:00"}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "extra field",
+            Some(org),
+            envelope(
+                "CreateAppointment",
+                json!({"PatNum": 1, "ProvNum": 1, "AptDateTime": "2030-06-04 10:00", "orgId": "other"}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "date in the past",
+            Some(org),
+            book("2020-01-07 10:00"),
+            422,
+            "validation_failed",
+        ),
+        (
+            "not a date",
+            Some(org),
+            book("2030-02-30 10:00"),
+            422,
+            "validation_failed",
+        ),
+        (
+            "not a date at all",
+            Some(org),
+            book("next tuesday"),
+            422,
+            "validation_failed",
+        ),
+        (
+            "outside office hours",
+            Some(org),
+            book("2030-06-04 19:00"),
+            422,
+            "validation_failed",
+        ),
+        (
+            "closed day",
+            Some(org),
+            book("2030-06-09 10:00"),
+            422,
+            "validation_failed",
+        ),
+    ];
+    for (what, tenant, body, status, code) in cases {
+        let (got, resp) = call(&svc, tenant, &body).await;
+        assert_eq!(got, status, "{what}: {resp}");
+        assert_eq!(resp["success"], false, "{what}");
+        assert_eq!(resp["error"]["code"], code, "{what}: {resp}");
+        let msg = resp["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.len() > 10,
+            "{what}: the message must say what to fix: {resp}"
+        );
+    }
+    assert_eq!(
+        appointment_count(&svc, org).await,
+        before,
+        "bad input wrote nothing"
+    );
+
+    // Double booking: the first succeeds, an identical second is 409, and only one is stored.
+    let (s1, first) = call(&svc, Some(org), &book("2030-06-05 09:30")).await;
+    assert_eq!(s1, 200, "{first}");
+    let (s2, second) = call(&svc, Some(org), &book("2030-06-05 09:30")).await;
+    assert_eq!(s2, 409, "{second}");
+    assert_eq!(second["error"]["code"], "conflict");
+    assert_eq!(appointment_count(&svc, org).await, before + 1);
+
+    // The unknown-plugin route, through the Lambda glue.
+    let mut req = lambda_http::Request::new(lambda_http::Body::Text("{}".into()));
+    *req.method_mut() = lambda_http::http::Method::POST;
+    *req.uri_mut() = "/plugins/payroll".parse().unwrap();
+    let resp = handle(&svc, req).await;
+    assert_eq!(resp.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn bad_input_on_embedded() {
+    bad_input_contract(embedded_tables()).await;
+}
+
+#[tokio::test]
+async fn bad_input_on_dynamodb() {
+    bad_input_contract(moto_tables().await).await;
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_is_503_not_500() {
+    // Nothing listens on this port: connections are refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let client = dynamodb_client(&format!("http://127.0.0.1:{port}")).await;
+    let table = Arc::new(DynamoStore::new(client, "switchboard-registry"));
+    let platform = Arc::new(Platform::new(
+        Registry::new(table.clone()),
+        Arc::new(BuiltinData::new(table)),
+        Duration::from_secs(30),
+    ));
+    let svc = booking_service(&platform);
+    let org = OrgId::parse("demo-dental").unwrap();
+    let started = std::time::Instant::now();
+    let (status, body) = call(
+        &svc,
+        Some(&org),
+        &envelope("GetPatient", json!({"PatNum": 1})),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+}
+
+const FAULTY: &str = r#"{
+    "name": "faulty", "version": "0.1.0", "display_name": "Faulty", "description": "Has a bug",
+    "instruction_template": "",
+    "functions": [{"name": "Crash", "description": "fails", "parameters": {"type": "object"}}]
+}"#;
+
+async fn crash(_: CallContext, _: Value) -> Result<Value, Error> {
+    Err(Error::internal("index out of range in slot table at row 7"))
+}
+
+#[tokio::test]
+async fn a_bug_is_500_and_its_cause_stays_in_the_log() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let org = OrgId::parse(unique("org")).unwrap();
+    let inst = PluginInstance {
+        plugin: PluginName::parse("faulty").unwrap(),
+        enabled: true,
+        pinned_version: "0.1.0".into(),
+        config: json!({}),
+        data_adapter: Default::default(),
+    };
+    registry.put_instance(&org, &inst, None).await.unwrap();
+    let platform = Arc::new(Platform::new(
+        registry,
+        Arc::new(BuiltinData::new(tables.data)),
+        Duration::ZERO,
+    ));
+    let plugin = Plugin::builder(FAULTY)
+        .handler("Crash", crash)
+        .build()
+        .unwrap();
+    let svc = PluginService::new(plugin, platform);
+    let (status, body) = call(&svc, Some(&org), &envelope("Crash", json!({}))).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(!body.to_string().contains("slot table"), "{body}");
+}
