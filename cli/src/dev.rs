@@ -21,7 +21,7 @@ use switchboard::auth::authenticate;
 use switchboard::cache::ttl_from_env;
 use switchboard::data::BuiltinData;
 use switchboard::error::Error;
-use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
+use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService, route_error};
 use switchboard::registry::Registry;
 
 pub struct Options {
@@ -61,22 +61,9 @@ impl Server {
     pub async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let Some(svc) = self.routes.get(&path).cloned() else {
-            let e = if let Some(name) = path.strip_prefix("/plugins/") {
-                let mut known: Vec<&str> = self
-                    .routes
-                    .keys()
-                    .filter_map(|k| k.strip_prefix("/plugins/"))
-                    .collect();
-                known.sort_unstable();
-                Error::NotFound {
-                    code: "unknown_plugin",
-                    message: format!("no plugin named '{name}'; available: {}", known.join(", ")),
-                }
-            } else {
-                Error::not_found(format!(
-                    "no route {path}; plugins answer POST /plugins/<name>"
-                ))
-            };
+            let mut served: Vec<String> = self.routes.keys().cloned().collect();
+            served.sort_unstable();
+            let e = route_error(&path, &served);
             return reply(e.status(), &e.to_body());
         };
         if req.method() != Method::POST {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use switchboard::data::BuiltinData;
-use switchboard::ports::{DataAdapter, DataError};
+use switchboard::ports::DataAdapter;
 use switchboard::registry::{
     ApiKeyRecord, KeyHash, OrgProfile, PluginInstance, Published, Registry,
 };
@@ -111,11 +111,12 @@ async fn seed(
         };
         for (entity, records) in entities {
             let entity = EntityName::parse(entity.as_str())?;
+            // An entity with records was seeded by an earlier, interrupted start.
+            if !adapter.list(&entity, 1, None).await?.items.is_empty() {
+                continue;
+            }
             for record in records.as_array().into_iter().flatten() {
-                match adapter.create(&entity, record.clone()).await {
-                    Ok(_) | Err(DataError::Conflict { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                adapter.create(&entity, record.clone()).await?;
             }
         }
     }

@@ -27,6 +27,11 @@ impl TenantContext {
         }
     }
 
+    pub fn with_scopes(mut self, scopes: &[&str]) -> Self {
+        self.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
     /// Reads the Lambda authorizer's context (`requestContext.authorizer.lambda`).
     /// A missing or malformed `orgId` means no tenant: 401.
     pub fn from_authorizer(fields: &Map<String, Value>) -> Result<Self, Error> {

@@ -20,10 +20,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// A live entry, if any. A poisoned lock behaves as a miss.
     pub fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().ok()?;
@@ -41,14 +37,12 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             if entries.len() >= PRUNE_AT {
                 let ttl = self.ttl;
                 entries.retain(|_, (at, _)| at.elapsed() < ttl);
+                // Still full of live entries: start over rather than scan on every insert.
+                if entries.len() >= PRUNE_AT / 2 {
+                    entries.clear();
+                }
             }
             entries.insert(key, (Instant::now(), value));
-        }
-    }
-
-    pub fn remove(&self, key: &K) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
         }
     }
 }

@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::ids::{EntityName, OrgId, PluginName, RecordId};
 use crate::ports::{
-    Condition, DataAdapter, DataError, ItemStore, Key, MAX_TRANSACT_ITEMS, Op, Page, Precondition,
-    StoreError, query_all,
+    Condition, DataAdapter, DataError, Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Op, Page,
+    Precondition, StoreError, query_all,
 };
 use crate::registry::DataAdapterConfig;
 
@@ -161,6 +161,30 @@ impl TableData {
         Key::new(self.scope.partition(entity), id.as_str())
     }
 
+    /// The stored item, if it exists and satisfies `expect`.
+    async fn current(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        key: &Key,
+        expect: &[Condition],
+    ) -> Result<Item, DataError> {
+        let Some(current) = self.table.get(key).await? else {
+            return Err(DataError::NotFound {
+                entity: entity.to_string(),
+                id: id.to_string(),
+            });
+        };
+        if expect.iter().all(|c| matches(&current.data, c)) {
+            Ok(current)
+        } else {
+            Err(DataError::Conflict {
+                entity: entity.to_string(),
+                id: id.to_string(),
+            })
+        }
+    }
+
     async fn note_entity(&self, entity: &EntityName) -> Result<(), DataError> {
         let pk = self.scope.partition(entity);
         if self.known.lock().map(|k| k.contains(&pk)).unwrap_or(false) {
@@ -208,6 +232,11 @@ impl DataAdapter for TableData {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
+        if cursor.is_some_and(|c| RecordId::parse(c).is_err()) {
+            return Err(DataError::Invalid(
+                "the cursor is not one this API returned; start again without it".into(),
+            ));
+        }
         let page = self
             .table
             .query(
@@ -237,20 +266,16 @@ impl DataAdapter for TableData {
         Ok(data)
     }
 
-    async fn update(
+    async fn update_where(
         &self,
         entity: &EntityName,
         id: &RecordId,
         patch: Value,
+        expect: &[Condition],
     ) -> Result<Value, DataError> {
         let patch = as_object(entity, patch)?;
         let key = self.key(entity, id);
-        let Some(current) = self.table.get(&key).await? else {
-            return Err(DataError::NotFound {
-                entity: entity.to_string(),
-                id: id.to_string(),
-            });
-        };
+        let current = self.current(entity, id, &key, expect).await?;
         let mut record = as_object(entity, current.data)?;
         for (k, v) in patch {
             if k != "id" {
@@ -258,6 +283,7 @@ impl DataAdapter for TableData {
             }
         }
         let data = Value::Object(record);
+        // The version check makes "read, test the conditions, write" atomic.
         self.table
             .put(&key, &data, Precondition::Version(current.version))
             .await
@@ -265,11 +291,25 @@ impl DataAdapter for TableData {
         Ok(data)
     }
 
-    async fn delete(&self, entity: &EntityName, id: &RecordId) -> Result<bool, DataError> {
-        Ok(self
-            .table
-            .delete(&self.key(entity, id), Precondition::None)
-            .await?)
+    async fn delete_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        expect: &[Condition],
+    ) -> Result<bool, DataError> {
+        let key = self.key(entity, id);
+        if expect.is_empty() {
+            return Ok(self.table.delete(&key, Precondition::None).await?);
+        }
+        let current = match self.current(entity, id, &key, expect).await {
+            Ok(c) => c,
+            Err(DataError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        self.table
+            .delete(&key, Precondition::Version(current.version))
+            .await
+            .map_err(|e| conflict(entity, id.as_str(), e))
     }
 
     async fn query(
@@ -298,8 +338,14 @@ impl DataAdapter for TableData {
         }
         let mut puts = Vec::with_capacity(records.len());
         let mut out = Vec::with_capacity(records.len());
+        let mut ids = HashSet::with_capacity(records.len());
         for r in records {
             let (id, record) = self.prepare(entity, r).await?;
+            if !ids.insert(id.clone()) {
+                return Err(DataError::Invalid(format!(
+                    "the batch names {entity} '{id}' twice"
+                )));
+            }
             let data = Value::Object(record);
             puts.push((self.key(entity, &id), data.clone(), Precondition::NotExists));
             out.push(data);

@@ -6,34 +6,37 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 
-use crate::adapters::{dynamodb, embedded::Embedded};
+use crate::adapters::dynamodb;
 use crate::auth::TenantContext;
 use crate::cache::ttl_from_env;
 use crate::data::BuiltinData;
-use crate::error::Error;
-use crate::pipeline::{CallInput, Platform, PluginService};
+use crate::error::Error as ApiError;
+use crate::pipeline::{CallInput, Platform, PluginService, route_error};
 use crate::plugin::Plugin;
+use crate::ports::ItemStore;
 use crate::registry::Registry;
 use crate::telemetry;
+
+/// The error `main` returns (lambda_http's), so plugin crates need not depend on lambda_http.
+pub use lambda_http::Error;
 
 /// Builds the per-container platform from the environment:
 /// - `SWITCHBOARD_STORE` unset or `dynamodb`: DynamoDB tables `REGISTRY_TABLE` and
 ///   `DATA_TABLE` (defaults `switchboard-registry`, `switchboard-data`);
 /// - `SWITCHBOARD_STORE=sqlite:<path>`: the embedded store (`cargo lambda watch` locally).
-pub async fn platform_from_env() -> Result<Platform, lambda_http::Error> {
+pub async fn platform_from_env() -> Result<Platform, Error> {
     let store = std::env::var("SWITCHBOARD_STORE").unwrap_or_else(|_| "dynamodb".to_owned());
     let (registry, data) = if let Some(path) = store.strip_prefix("sqlite:") {
-        let db = Embedded::open(std::path::Path::new(path))?;
-        (db.registry_table(), db.data_table())
+        embedded_tables(path)?
     } else if store == "dynamodb" {
         let client = dynamodb::client_from_env().await;
         let table =
             |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
-        let registry: Arc<dyn crate::ports::ItemStore> = Arc::new(dynamodb::DynamoStore::new(
+        let registry: Arc<dyn ItemStore> = Arc::new(dynamodb::DynamoStore::new(
             client.clone(),
             table("REGISTRY_TABLE", "switchboard-registry"),
         ));
-        let data: Arc<dyn crate::ports::ItemStore> = Arc::new(dynamodb::DynamoStore::new(
+        let data: Arc<dyn ItemStore> = Arc::new(dynamodb::DynamoStore::new(
             client,
             table("DATA_TABLE", "switchboard-data"),
         ));
@@ -51,8 +54,25 @@ pub async fn platform_from_env() -> Result<Platform, lambda_http::Error> {
     ))
 }
 
+/// The registry and data tables.
+type Tables = (Arc<dyn ItemStore>, Arc<dyn ItemStore>);
+
+#[cfg(feature = "embedded")]
+fn embedded_tables(path: &str) -> Result<Tables, Error> {
+    let db = crate::adapters::embedded::Embedded::open(std::path::Path::new(path))?;
+    Ok((db.registry_table(), db.data_table()))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn embedded_tables(_: &str) -> Result<Tables, Error> {
+    Err(
+        "SWITCHBOARD_STORE=sqlite:… needs the `embedded` feature (e.g. `--features booking/local`)"
+            .into(),
+    )
+}
+
 /// The whole `main` of a plugin Lambda: tracing, clients once, then the runtime loop.
-pub async fn run_plugin(plugin: Plugin) -> Result<(), lambda_http::Error> {
+pub async fn run_plugin(plugin: Plugin) -> Result<(), Error> {
     telemetry::init();
     let platform = Arc::new(platform_from_env().await?);
     let service = PluginService::new(plugin, platform);
@@ -64,7 +84,7 @@ pub async fn run_plugin(plugin: Plugin) -> Result<(), lambda_http::Error> {
 }
 
 /// The tenant from `requestContext.authorizer.lambda`; `None` when there is none.
-pub fn tenant_of(req: &Request) -> Result<Option<TenantContext>, Error> {
+pub fn tenant_of(req: &Request) -> Result<Option<TenantContext>, ApiError> {
     let fields = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
         _ => None,
@@ -91,24 +111,19 @@ fn request_id(req: &Request) -> String {
 
 /// Answers one API Gateway request for this plugin's routes.
 pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
-    let routes = service.plugin().routes();
-    let path = req.uri().path().to_owned();
-    if !routes.contains(&path) {
-        let e = if path.starts_with("/plugins/") {
-            Error::NotFound {
-                code: "unknown_plugin",
-                message: format!(
-                    "no plugin is served at {path}; this function serves {}",
-                    routes.join(", ")
-                ),
-            }
-        } else {
-            Error::not_found(format!("no route {path}"))
-        };
+    // API Gateway has routed the request already; the check catches a mis-wired route. A
+    // named stage prefixes the path, so match `{plugin}` or the path's tail.
+    let path = req.uri().path();
+    let served = match req.path_parameters_ref().and_then(|p| p.first("plugin")) {
+        Some(name) => name == service.plugin().name().as_str(),
+        None => service.routes().iter().any(|r| path.ends_with(r.as_str())),
+    };
+    if !served {
+        let e = route_error(path, service.routes());
         return json_response(e.status(), &e.to_body());
     }
     if req.method() != lambda_http::http::Method::POST {
-        let e = Error::MethodNotAllowed(format!("{path} accepts POST only"));
+        let e = ApiError::MethodNotAllowed(format!("{path} accepts POST only"));
         return json_response(e.status(), &e.to_body());
     }
     let tenant = match tenant_of(&req) {

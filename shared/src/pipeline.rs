@@ -18,6 +18,9 @@ use crate::registry::{DataAdapterConfig, Registry};
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The scope a tenant's credential needs to call plugin functions.
+pub const CALL_SCOPE: &str = "plugins:call";
+
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Per-container state shared by every call: built once in `main`.
@@ -31,6 +34,8 @@ pub struct Platform {
 /// An instance as a call needs it: resolved and validated once per cache fill.
 struct ResolvedInstance {
     enabled: bool,
+    /// Set when the instance is pinned to a major version this build does not serve.
+    version_mismatch: Option<String>,
     config: Result<Arc<Value>, Error>,
     data_adapter: DataAdapterConfig,
 }
@@ -71,8 +76,16 @@ impl Platform {
             .map(|v| {
                 let manifest = plugin.manifest();
                 let effective = manifest.effective_config(&v.value.config);
+                let served = &manifest.manifest().version;
+                let pinned = &v.value.pinned_version;
                 Arc::new(ResolvedInstance {
                     enabled: v.value.enabled,
+                    version_mismatch: (major(pinned) != major(served)).then(|| {
+                        format!(
+                            "this organization's {} instance is pinned to version {pinned}, but this deployment serves {served}; upgrade the instance or deploy {pinned}",
+                            plugin.name()
+                        )
+                    }),
                     config: manifest
                         .validate_config(&effective)
                         .map(|()| Arc::new(effective)),
@@ -82,6 +95,10 @@ impl Platform {
         self.instances.insert(key, resolved.clone());
         Ok(resolved)
     }
+}
+
+fn major(version: &str) -> &str {
+    version.split('.').next().unwrap_or(version)
 }
 
 /// A parsed call envelope.
@@ -140,7 +157,24 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
 /// One plugin's pipeline. In Lambda there is one per container; `dev` keeps one per plugin.
 pub struct PluginService {
     plugin: Plugin,
+    routes: Vec<String>,
     platform: Arc<Platform>,
+}
+
+/// The 404 for a path no plugin answers; `served` lists the routes that exist.
+pub fn route_error(path: &str, served: &[String]) -> Error {
+    match path.rsplit_once("/plugins/") {
+        Some((_, name)) => Error::NotFound {
+            code: "unknown_plugin",
+            message: format!(
+                "no plugin named '{name}' is served here; available: {}",
+                served.join(", ")
+            ),
+        },
+        None => Error::not_found(format!(
+            "no route {path}; plugins answer POST /plugins/<name>"
+        )),
+    }
 }
 
 /// A call as the pipeline sees it, whatever carried it (API Gateway event or `dev`).
@@ -152,11 +186,20 @@ pub struct CallInput<'a> {
 
 impl PluginService {
     pub fn new(plugin: Plugin, platform: Arc<Platform>) -> Self {
-        Self { plugin, platform }
+        Self {
+            routes: plugin.routes(),
+            plugin,
+            platform,
+        }
     }
 
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
+    }
+
+    /// `/plugins/<name>` and the plugin's legacy aliases.
+    pub fn routes(&self) -> &[String] {
+        &self.routes
     }
 
     /// Runs one call and returns `(status, body)` in the contract's envelope.
@@ -200,6 +243,14 @@ impl PluginService {
 
     async fn run(&self, input: CallInput<'_>, span: &tracing::Span) -> Result<Value, Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
+        if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this credential lacks the '{CALL_SCOPE}' scope needed to call plugins"
+                ),
+            });
+        }
         if input.body.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge {
                 size: input.body.len(),
@@ -226,6 +277,13 @@ impl PluginService {
                 });
             }
         };
+
+        if let Some(msg) = &instance.version_mismatch {
+            return Err(Error::Conflict {
+                code: "version_mismatch",
+                message: msg.clone(),
+            });
+        }
 
         let manifest = plugin.manifest();
         let function = match FunctionName::parse(envelope.function.as_str()) {

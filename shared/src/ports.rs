@@ -211,8 +211,29 @@ pub trait DataAdapter: Send + Sync {
         entity: &EntityName,
         id: &RecordId,
         patch: Value,
+    ) -> Result<Value, DataError> {
+        self.update_where(entity, id, patch, &[]).await
+    }
+    /// Like `update`, only if the stored record still satisfies every condition, checked and
+    /// written atomically; otherwise `Conflict`. This is how a handler acts on what it read.
+    async fn update_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        patch: Value,
+        expect: &[Condition],
     ) -> Result<Value, DataError>;
-    async fn delete(&self, entity: &EntityName, id: &RecordId) -> Result<bool, DataError>;
+    async fn delete(&self, entity: &EntityName, id: &RecordId) -> Result<bool, DataError> {
+        self.delete_where(entity, id, &[]).await
+    }
+    /// Deletes only if the stored record satisfies every condition (atomically); a record
+    /// that no longer matches is a `Conflict`, a missing one returns `false`.
+    async fn delete_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        expect: &[Condition],
+    ) -> Result<bool, DataError>;
     /// Records matching every condition.
     async fn query(
         &self,

@@ -408,6 +408,50 @@ pub async fn data_adapter(table: Arc<dyn ItemStore>) {
         Err(DataError::NotFound { .. })
     ));
 
+    // Conditional writes act only on what the caller read.
+    let guarded = a
+        .update_where(
+            &patients,
+            &id("2"),
+            json!({"age": 42}),
+            &[Condition::eq("age", 41)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(guarded["age"], 42);
+    let stale = a
+        .update_where(
+            &patients,
+            &id("2"),
+            json!({"age": 99}),
+            &[Condition::eq("age", 41)],
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(DataError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let kept = a
+        .delete_where(
+            &patients,
+            &id("2"),
+            &[Condition::eq("FName", "Someone else")],
+        )
+        .await;
+    assert!(matches!(kept, Err(DataError::Conflict { .. })), "{kept:?}");
+    assert_eq!(
+        a.get(&patients, &id("2")).await.unwrap().unwrap()["age"],
+        42
+    );
+    a.update(&patients, &id("2"), json!({"age": 41}))
+        .await
+        .unwrap();
+    assert!(
+        !a.delete_where(&patients, &id("404"), &[Condition::eq("age", 1)])
+            .await
+            .unwrap()
+    );
+
     // Query.
     let older = a
         .query(&patients, &[Condition::new("age", Op::Gte, 37)])
@@ -440,6 +484,11 @@ pub async fn data_adapter(table: Arc<dyn ItemStore>) {
     }
     let ids: Vec<&str> = all.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids, vec!["1", "2", "x9"]);
+    let bad_cursor = a.list(&patients, 2, Some(&"é".repeat(600))).await;
+    assert!(
+        matches!(bad_cursor, Err(DataError::Invalid(_))),
+        "{bad_cursor:?}"
+    );
 
     // Batches are atomic.
     let claims = entity("slot_claims");

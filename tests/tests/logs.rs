@@ -47,7 +47,7 @@ fn logs_carry_the_call_and_never_the_parameters() {
             .to_string();
             let (status, resp) = svc
                 .call(CallInput {
-                    tenant: Some(TenantContext::new(demo.org.clone())),
+                    tenant: Some(TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call"])),
                     body: body.as_bytes(),
                     request_id: "req-log-1",
                 })

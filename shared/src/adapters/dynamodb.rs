@@ -552,7 +552,14 @@ impl ItemStore for DynamoStore {
                     if let Some((key, _, _)) = puts
                         .iter()
                         .enumerate()
-                        .find(|(i, _)| code_at(*i) == "ConditionalCheckFailed")
+                        // Another transaction writing the same item at once is the same
+                        // race a failed condition reports: two writers, one winner.
+                        .find(|(i, _)| {
+                            matches!(
+                                code_at(*i),
+                                "ConditionalCheckFailed" | "TransactionConflict"
+                            )
+                        })
                         .map(|(_, p)| p)
                     {
                         return StoreError::Conflict {
@@ -567,8 +574,7 @@ impl ItemStore for DynamoStore {
                     let transient = codes.iter().any(|c| {
                         matches!(
                             *c,
-                            "TransactionConflict"
-                                | "ProvisionedThroughputExceeded"
+                            "ProvisionedThroughputExceeded"
                                 | "ThrottlingError"
                                 | "RequestLimitExceeded"
                         )

@@ -6,3 +6,4 @@ mod dev_server;
 mod events;
 mod fixtures;
 mod pipeline;
+mod plugins;

@@ -18,7 +18,7 @@ use crate::fixtures::{booking_service, demo};
 
 async fn call(svc: &PluginService, org: Option<&OrgId>, body: &[u8]) -> (u16, Value) {
     svc.call(CallInput {
-        tenant: org.map(|o| TenantContext::new(o.clone())),
+        tenant: org.map(|o| TenantContext::new(o.clone()).with_scopes(&["plugins:call"])),
         body,
         request_id: "test",
     })
@@ -217,6 +217,81 @@ async fn bad_input_contract(tables: Tables) {
     *req.uri_mut() = "/plugins/payroll".parse().unwrap();
     let resp = handle(&svc, req).await;
     assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    assert_eq!(body["error"]["code"], "unknown_plugin", "{body}");
+}
+
+/// Eight callers race for one slot: exactly one wins, the rest get 409, one appointment stored.
+async fn concurrent_double_booking(tables: Tables) {
+    let demo = demo(tables, Some(&unique("race"))).await;
+    let svc = Arc::new(booking_service(&demo.platform));
+    let before = appointment_count(&svc, &demo.org).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let svc = svc.clone();
+        let org = demo.org.clone();
+        tasks.spawn(async move {
+            let body = envelope(
+                "CreateAppointment",
+                json!({"PatNum": 3, "ProvNum": 2, "AptDateTime": "2030-06-06 14:00"}),
+            );
+            call(&svc, Some(&org), &body).await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        assert!(status == 200 || status == 409, "{status}: {body}");
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(appointment_count(&svc, &demo.org).await, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_double_booking_on_embedded() {
+    concurrent_double_booking(embedded_tables()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_double_booking_on_dynamodb() {
+    concurrent_double_booking(moto_tables().await).await;
+}
+
+#[tokio::test]
+async fn an_instance_pinned_to_another_major_version_is_409() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let org = OrgId::parse(unique("org")).unwrap();
+    let inst = PluginInstance {
+        plugin: PluginName::parse("booking").unwrap(),
+        enabled: true,
+        pinned_version: "2.0.0".into(),
+        config: json!({}),
+        data_adapter: Default::default(),
+    };
+    registry.put_instance(&org, &inst, None).await.unwrap();
+    let platform = Arc::new(Platform::new(
+        registry,
+        Arc::new(BuiltinData::new(tables.data)),
+        Duration::ZERO,
+    ));
+    let svc = booking_service(&platform);
+    let (status, body) = call(
+        &svc,
+        Some(&org),
+        &envelope("GetPatient", json!({"PatNum": 1})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("version_mismatch")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
