@@ -43,7 +43,7 @@ fn logs_carry_the_call_and_never_the_parameters() {
             let demo = demo(embedded_tables(), None).await;
             let svc = booking_service(&demo.platform);
             let body = json!({"function": "CreateAppointment", "parameters":
-                {"PatNum": 2, "ProvNum": 2, "AptDateTime": "2030-06-04 11:00", "Note": "PRIVATE-NOTE-4417"}})
+                {"PatNum": 2, "ProvNum": 2, "AptDateTime": "2027-06-01 11:00", "Note": "PRIVATE-NOTE-4417"}})
             .to_string();
             let (status, resp) = svc
                 .call(CallInput {

@@ -1,15 +1,19 @@
 //! Appointment handlers: availability, booking, rescheduling and cancelling.
 //!
 //! Double booking is refused twice: first from the day's Scheduled appointments (for a
-//! precise message), then atomically by claiming every slot unit of the provider and the
-//! operatory in `slot_claims` with one all-or-nothing `batch_create`.
+//! precise message), then atomically by claiming every absolute 5-minute unit of the
+//! provider and the operatory in `slot_claims` with one all-or-nothing `batch_create`.
+//! Changes act only on what was read: appointment updates and claim deletes are
+//! conditional writes, so a request that lost a race changes nothing it does not own.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, Op as CmpOp};
+use tokio::task::JoinSet;
 
 use crate::config::{BookingConfig, Practice};
 use crate::patients::no_patient;
@@ -19,12 +23,14 @@ use crate::records::{
     parse_appointments, patient_name, record_id, str_field, with_number,
 };
 use crate::rules::{
-    Interval, Now, check_booking, check_duration, closed_message, day_not_bookable, format_date,
-    format_datetime, grid, parse_date, parse_datetime, speak_date, speak_time,
+    Interval, Now, check_booking, check_duration, check_horizon, closed_message, day_not_bookable,
+    format_date, format_datetime, grid, parse_date, parse_datetime, speak_date, speak_time,
 };
 
 /// A claim younger than this is never treated as orphaned: its request may still be running.
 const ORPHAN_AFTER_SECS: i64 = 300;
+/// The owner of claims whose appointment is not created yet.
+const PENDING: &str = "pending";
 const ANOTHER_TIME: &str = "Offer another time; GetAvailableSlots lists open times.";
 
 struct Call {
@@ -78,13 +84,14 @@ async fn patient(data: &dyn DataAdapter, n: i64) -> Result<Value, Error> {
     get_numbered(data, PATIENTS, "PatNum", n, || no_patient(n)).await
 }
 
+fn no_appointment(n: i64) -> String {
+    format!(
+        "No appointment with AptNum {n}. Use GetAppointments with the patient's PatNum to find it."
+    )
+}
+
 async fn appointment(call: &Call, data: &dyn DataAdapter, n: i64) -> Result<Appointment, Error> {
-    let r = get_numbered(data, APPOINTMENTS, "AptNum", n, || {
-        format!(
-            "No appointment with AptNum {n}. Use GetAppointments with the patient's PatNum to find it."
-        )
-    })
-    .await?;
+    let r = get_numbered(data, APPOINTMENTS, "AptNum", n, || no_appointment(n)).await?;
     Appointment::from_record(&call.practice, r)
         .ok_or_else(|| Error::internal(format!("appointment {n} is unreadable")))
 }
@@ -184,9 +191,10 @@ fn place(
         })
 }
 
-/// Ids of the slot claims an appointment holds: one per slot unit for the provider and the room.
-fn claim_ids(call: &Call, prov: i64, op: i64, interval: &Interval) -> Vec<String> {
-    let units = interval.unit_starts(call.practice.slot_minutes);
+/// Ids of the slot claims an appointment holds: one per absolute 5-minute unit for the
+/// provider and one for the room.
+fn claim_ids(prov: i64, op: i64, interval: &Interval) -> Vec<String> {
+    let units = interval.units();
     units
         .iter()
         .map(|u| format!("prov-{prov}-{u}"))
@@ -194,23 +202,38 @@ fn claim_ids(call: &Call, prov: i64, op: i64, interval: &Interval) -> Vec<String
         .collect()
 }
 
+/// Every claim id the appointments hold while Scheduled.
+fn held_by(call: &Call, apts: &[Appointment]) -> HashSet<String> {
+    apts.iter()
+        .filter(|a| a.is_scheduled())
+        .flat_map(|a| claim_ids(a.prov, a.op, &a.interval(&call.practice)))
+        .collect()
+}
+
 fn claim_records(
     call: &Call,
     ids: &[String],
-    apt: Option<i64>,
+    owner: &Value,
     prov: i64,
     op: i64,
     date: Date,
 ) -> Vec<Value> {
-    let apt = apt.map_or_else(|| json!("pending"), |n| json!(n));
     ids.iter()
         .map(|id| {
             json!({
-                "id": id, "AptNum": apt, "ProvNum": prov, "Op": op,
+                "id": id, "AptNum": owner, "ProvNum": prov, "Op": op,
                 "AptDate": format_date(date), "claimedAt": call.now.ts,
             })
         })
         .collect()
+}
+
+/// The conditions under which this request may delete claims it wrote itself.
+fn own_claims(owner: Value, call: &Call) -> [Condition; 2] {
+    [
+        Condition::eq("AptNum", owner),
+        Condition::eq("claimedAt", call.now.ts),
+    ]
 }
 
 fn just_taken() -> Error {
@@ -219,9 +242,41 @@ fn just_taken() -> Error {
     ))
 }
 
-/// Claims every id or none; a taken id is a 409. Orphaned claims (left by a failed request
-/// and older than [`ORPHAN_AFTER_SECS`]) are released and the claim retried once.
-async fn claim(call: &Call, data: &dyn DataAdapter, records: Vec<Value>) -> Result<(), Error> {
+/// Runs the futures at once on spawned tasks (one store call each instead of one after
+/// another); results in input order, `None` for a task that did not finish.
+async fn all_at_once<O, F>(futures: Vec<F>) -> Vec<Option<O>>
+where
+    O: Send + 'static,
+    F: Future<Output = O> + Send + 'static,
+{
+    let mut out: Vec<Option<O>> = std::iter::repeat_with(|| None)
+        .take(futures.len())
+        .collect();
+    let mut set = JoinSet::new();
+    for (i, f) in futures.into_iter().enumerate() {
+        set.spawn(async move { (i, f.await) });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, o)) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(o);
+                }
+            }
+            Err(e) => tracing::error!(error = ?e, "a concurrent store call did not finish"),
+        }
+    }
+    out
+}
+
+/// Claims every id or none; a taken id is a 409. If taken claims turn out to be orphans
+/// (see [`release_orphans`]) they are released and the claim is retried once.
+async fn claim(
+    call: &Call,
+    data: &Arc<dyn DataAdapter>,
+    date: Date,
+    records: Vec<Value>,
+) -> Result<(), Error> {
     if records.is_empty() {
         return Ok(());
     }
@@ -231,8 +286,11 @@ async fn claim(call: &Call, data: &dyn DataAdapter, records: Vec<Value>) -> Resu
         Err(DataError::Conflict { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let ids: Vec<&str> = records.iter().map(|r| str_field(r, "id")).collect();
-    if !release_orphans(call, data, &ids).await? {
+    let ids: HashSet<String> = records
+        .iter()
+        .map(|r| str_field(r, "id").to_owned())
+        .collect();
+    if !release_orphans(call, data, date, &ids).await? {
         return Err(just_taken());
     }
     match data.batch_create(&ent, records).await {
@@ -242,57 +300,215 @@ async fn claim(call: &Call, data: &dyn DataAdapter, records: Vec<Value>) -> Resu
     }
 }
 
-async fn release_orphans(call: &Call, data: &dyn DataAdapter, ids: &[&str]) -> Result<bool, Error> {
+/// Gets claims one by one, all at once; the fallback for claims a day query cannot find.
+async fn get_claims(
+    data: &Arc<dyn DataAdapter>,
+    ids: &HashSet<String>,
+) -> Result<Vec<Value>, Error> {
     let ent = entity(SLOT_CLAIMS)?;
-    let mut freed = false;
-    for id in ids {
-        let rid = record_id(id)?;
-        let Some(c) = data.get(&ent, &rid).await? else {
-            continue;
-        };
-        let old = int_field(&c, "claimedAt").is_none_or(|t| call.now.ts - t > ORPHAN_AFTER_SECS);
-        if !old {
-            continue;
-        }
-        let orphan = match int_field(&c, "AptNum") {
-            None => true,
-            Some(n) => match data.get(&entity(APPOINTMENTS)?, &record_id(n)?).await? {
-                None => true,
-                Some(r) => Appointment::from_record(&call.practice, r).is_some_and(|a| {
-                    !a.is_scheduled()
-                        || !claim_ids(call, a.prov, a.op, &a.interval(&call.practice))
-                            .iter()
-                            .any(|x| x == id)
-                }),
-            },
-        };
-        if orphan {
-            tracing::warn!(claim = %id, "releasing an orphaned slot claim");
-            data.delete(&ent, &rid).await?;
-            freed = true;
+    let gets = ids
+        .iter()
+        .map(|id| {
+            let (data, ent, id) = (data.clone(), ent.clone(), id.clone());
+            async move { Ok::<_, Error>(data.get(&ent, &record_id(&id)?).await?) }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for got in all_at_once(gets).await {
+        match got {
+            Some(Ok(Some(c))) => out.push(c),
+            Some(Ok(None)) => {}
+            Some(Err(e)) => return Err(e),
+            None => return Err(Error::internal("a slot claim lookup did not finish")),
         }
     }
-    Ok(freed)
+    Ok(out)
 }
 
-/// Deletes claims; failures are logged (a leftover claim is released later as an orphan).
-async fn release(data: &dyn DataAdapter, ids: &[String]) {
+/// Releases the taken claims among `ids` that are orphans: older than [`ORPHAN_AFTER_SECS`]
+/// (younger ones may belong to a request still running) and held by no Scheduled
+/// appointment (left by a failed request, or by one that stopped before letting go).
+/// Each delete holds only while the claim is exactly as read, so a claim someone has just
+/// taken is never deleted. Returns whether a retry can succeed.
+async fn release_orphans(
+    call: &Call,
+    data: &Arc<dyn DataAdapter>,
+    date: Date,
+    ids: &HashSet<String>,
+) -> Result<bool, Error> {
+    let ent = entity(SLOT_CLAIMS)?;
+    let day = [Condition::eq("AptDate", format_date(date))];
+    // One query for the day's claims rather than one get per claim.
+    let mut taken: Vec<Value> = data
+        .query(&ent, &day)
+        .await?
+        .into_iter()
+        .filter(|c| ids.contains(str_field(c, "id")))
+        .collect();
+    if taken.is_empty() {
+        // Written without this date (by hand or under another time zone): look them up.
+        taken = get_claims(data, ids).await?;
+    }
+    if taken.is_empty() {
+        // Whoever held them has let go since.
+        return Ok(true);
+    }
+    let old: Vec<Value> = taken
+        .into_iter()
+        // One without a claim time is looked at too, so it is at least reported below.
+        .filter(|c| int_field(c, "claimedAt").is_none_or(|t| call.now.ts - t > ORPHAN_AFTER_SECS))
+        .collect();
+    if old.is_empty() {
+        return Ok(false);
+    }
+
+    let mut apts = parse_appointments(
+        &call.practice,
+        data.query(&entity(APPOINTMENTS)?, &day).await?,
+    );
+    // Owners no longer on this day (moved, or dated differently): fetch them, at once.
+    let elsewhere: BTreeSet<i64> = old
+        .iter()
+        .filter_map(|c| int_field(c, "AptNum"))
+        .filter(|n| !apts.iter().any(|a| a.num == *n))
+        .collect();
+    let apt_ent = entity(APPOINTMENTS)?;
+    let gets = elsewhere
+        .into_iter()
+        .map(|n| {
+            let (data, ent) = (data.clone(), apt_ent.clone());
+            async move { Ok::<_, Error>(data.get(&ent, &record_id(n)?).await?) }
+        })
+        .collect();
+    for got in all_at_once(gets).await {
+        match got {
+            Some(Ok(Some(r))) => apts.extend(parse_appointments(&call.practice, vec![r])),
+            Some(Ok(None)) => {}
+            Some(Err(e)) => return Err(e),
+            None => return Err(Error::internal("an appointment lookup did not finish")),
+        }
+    }
+    let held = held_by(call, &apts);
+
+    let mut deletes = Vec::new();
+    let mut names = Vec::new();
+    for c in old {
+        let id = str_field(&c, "id").to_owned();
+        if held.contains(&id) {
+            continue;
+        }
+        let (Some(owner), Some(at)) = (c.get("AptNum"), c.get("claimedAt")) else {
+            // Without both, a delete could not tell this claim from a fresh one.
+            tracing::warn!(claim = %id, "an orphaned slot claim lacks AptNum or claimedAt; release it by hand");
+            continue;
+        };
+        tracing::warn!(claim = %id, "releasing an orphaned slot claim");
+        let expect = [
+            Condition::eq("AptNum", owner.clone()),
+            Condition::eq("claimedAt", at.clone()),
+        ];
+        let (data, ent) = (data.clone(), ent.clone());
+        let rid = record_id(&id)?;
+        names.push(id);
+        deletes.push(async move { data.delete_where(&ent, &rid, &expect).await });
+    }
+    let mut freed = false;
+    let mut failure = None;
+    for (id, result) in names.iter().zip(all_at_once(deletes).await) {
+        match result {
+            // Deleted, or already gone: either way the unit is free now.
+            Some(Ok(_)) => freed = true,
+            // Someone else holds it now.
+            Some(Err(DataError::Conflict { .. })) => {}
+            Some(Err(e)) => {
+                tracing::warn!(claim = %id, error = ?e, "could not release an orphaned slot claim");
+                failure = Some(Error::from(e));
+            }
+            None => failure = Some(Error::internal("an orphan release did not finish")),
+        }
+    }
+    match failure {
+        Some(e) if !freed => Err(e),
+        _ => Ok(freed),
+    }
+}
+
+/// Deletes claims at once, each only while `expect` holds, so a claim someone else has
+/// taken since is left alone. Failures are logged: a leftover claim that its appointment
+/// does not hold is released later as an orphan.
+async fn release(data: &Arc<dyn DataAdapter>, ids: &[String], expect: &[Condition]) {
+    let each = ids.iter().map(|id| (id.clone(), expect.to_vec())).collect();
+    release_each(data, each).await;
+}
+
+/// Releases the appointment's claims among `ids` as they were read in `read`: each only if
+/// it is still that claim (same owner and claim time). Without the claim time, a claim that
+/// was released as an orphan and taken afresh for the same appointment (a quick move back)
+/// could be deleted from under the request that took it.
+async fn release_as_read(data: &Arc<dyn DataAdapter>, ids: &[String], read: &[Value], apt: i64) {
+    let each = ids
+        .iter()
+        .filter_map(|id| {
+            let expect = match read.iter().find(|c| str_field(c, "id") == id) {
+                // Not ours (any more): leave it.
+                Some(c) if int_field(c, "AptNum") != Some(apt) => return None,
+                // Compared as stored (number or numeric string).
+                Some(c) => [
+                    ("AptNum", c.get("AptNum")),
+                    ("claimedAt", c.get("claimedAt")),
+                ]
+                .into_iter()
+                .filter_map(|(f, v)| v.map(|v| Condition::eq(f, v.clone())))
+                .collect(),
+                // Not found by its date: released only if it is still this appointment's.
+                None => vec![Condition::eq("AptNum", apt)],
+            };
+            Some((id.clone(), expect))
+        })
+        .collect();
+    release_each(data, each).await;
+}
+
+async fn release_each(data: &Arc<dyn DataAdapter>, each: Vec<(String, Vec<Condition>)>) {
     let ent = match entity(SLOT_CLAIMS) {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot release slot claims");
+            tracing::warn!(error = ?e, "cannot release slot claims");
             return;
         }
     };
-    for id in ids {
-        let result = match record_id(id) {
-            Ok(rid) => data.delete(&ent, &rid).await.map_err(Error::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            tracing::warn!(claim = %id, error = %e, "could not release a slot claim");
+    let ids: Vec<String> = each.iter().map(|(id, _)| id.clone()).collect();
+    let deletes = each
+        .into_iter()
+        .map(|(id, expect)| {
+            let (data, ent) = (data.clone(), ent.clone());
+            async move {
+                match data.delete_where(&ent, &record_id(&id)?, &expect).await {
+                    // Conflict: someone else owns it now, so it is not ours to delete.
+                    Ok(_) | Err(DataError::Conflict { .. }) => Ok(()),
+                    Err(e) => Err(Error::from(e)),
+                }
+            }
+        })
+        .collect();
+    for (id, result) in ids.iter().zip(all_at_once(deletes).await) {
+        match result {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::warn!(claim = %id, error = ?e, "could not release a slot claim")
+            }
+            None => tracing::warn!(claim = %id, "a slot claim release did not finish"),
         }
     }
+}
+
+/// Whether a failed write certainly did not happen (else its outcome is unknown, e.g. a
+/// timeout, and claims are left for the orphan release rather than risk a double booking).
+fn surely_not_written(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Conflict { .. } | Error::NotFound { .. } | Error::Validation { .. }
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -309,6 +525,7 @@ pub async fn get_available_slots(ctx: CallContext, p: GetAvailableSlots) -> Resu
     let call = Call::new(&ctx)?;
     let data = ctx.data.as_ref();
     let date = parse_date("/date", &p.date)?;
+    check_horizon(&call.practice, &call.now, "/date", date)?;
     let minutes = p.duration_minutes.unwrap_or(call.practice.default_minutes);
     check_duration(&call.practice, minutes)?;
     let provs = match p.prov_num {
@@ -390,9 +607,15 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
     let start = parse_datetime("/AptDateTime", &p.apt_date_time)?;
     let minutes = p.duration_minutes.unwrap_or(call.practice.default_minutes);
     let interval = check_booking(&call.practice, &call.now, "/AptDateTime", start, minutes)?;
-    let pat = patient(data, p.pat_num).await?;
-    let prov = provider(data, p.prov_num).await?;
-    let ops = operatories(data).await?;
+    let date = start.date();
+    // Independent reads, at once; errors are then reported in a fixed order.
+    let (pat, prov, ops, booked) = tokio::join!(
+        patient(data, p.pat_num),
+        provider(data, p.prov_num),
+        operatories(data),
+        day_scheduled(&call, data, date),
+    );
+    let (pat, prov, ops) = (pat?, prov?, ops?);
     let op = match p.op {
         Some(n) => Some(
             ops.iter()
@@ -401,8 +624,7 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
         ),
         None => None,
     };
-    let date = start.date();
-    let booked = day_scheduled(&call, data, date).await?;
+    let booked = booked?;
     let pat_name = patient_name(&pat);
     let op_num = place(
         &call,
@@ -419,11 +641,13 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
         },
     )?;
 
-    let ids = claim_ids(&call, prov.num, op_num, &interval);
+    let ids = claim_ids(prov.num, op_num, &interval);
+    let pending = json!(PENDING);
     claim(
         &call,
-        data,
-        claim_records(&call, &ids, None, prov.num, op_num, date),
+        &ctx.data,
+        date,
+        claim_records(&call, &ids, &pending, prov.num, op_num, date),
     )
     .await?;
 
@@ -443,20 +667,36 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
     let created = match create_numbered(data, APPOINTMENTS, "AptNum", record).await {
         Ok(r) => r,
         Err(e) => {
-            release(data, &ids).await;
+            if surely_not_written(&e) {
+                release(&ctx.data, &ids, &own_claims(pending, &call)).await;
+            } else {
+                // The appointment may exist: its pending claims stay (they are not orphans
+                // while a Scheduled appointment holds them).
+                tracing::warn!(error = ?e, "booking failed with an unknown outcome; its claims are kept");
+            }
             return Err(e);
         }
     };
     if let Some(n) = int_field(&created, "AptNum") {
-        let patches = ids
-            .iter()
-            .map(|id| Ok((record_id(id)?, json!({"AptNum": n}))))
-            .collect::<Result<Vec<_>, Error>>()?;
-        if let Err(e) = data.batch_update(&entity(SLOT_CLAIMS)?, patches).await {
-            tracing::warn!(apt = n, error = %e, "could not tag slot claims with their AptNum");
-        }
+        tag_claims(data, &ids, n).await;
     }
     Ok(created)
+}
+
+/// Marks fresh claims with their appointment's number. Best effort: a claim left
+/// "pending" still protects its Scheduled appointment and is released once it is not.
+async fn tag_claims(data: &dyn DataAdapter, ids: &[String], apt: i64) {
+    let tagged = async {
+        let patches = ids
+            .iter()
+            .map(|id| Ok((record_id(id)?, json!({"AptNum": apt}))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        data.batch_update(&entity(SLOT_CLAIMS)?, patches).await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(e) = tagged.await {
+        tracing::warn!(apt, error = ?e, "could not tag slot claims with their AptNum");
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -589,8 +829,18 @@ pub async fn reschedule_appointment(
     changeable(&call, &apt, "reschedule")?;
     let minutes = p.duration_minutes.unwrap_or(apt.minutes);
     let interval = check_booking(&call.practice, &call.now, "/AptDateTime", start, minutes)?;
-    let prov = provider(data, p.prov_num.unwrap_or(apt.prov)).await?;
-    let ops = operatories(data).await?;
+    let date = start.date();
+    let claims = entity(SLOT_CLAIMS)?;
+    let old_day = [Condition::eq("AptDate", format_date(apt.start.date()))];
+    // The old day's claims are read now so the old time is later released exactly as read.
+    let (prov, ops, booked, pat, old_claims) = tokio::join!(
+        provider(data, p.prov_num.unwrap_or(apt.prov)),
+        operatories(data),
+        day_scheduled(&call, data, date),
+        patient(data, apt.pat),
+        data.query(&claims, &old_day),
+    );
+    let (prov, ops) = (prov?, ops?);
     let op = match p.op {
         Some(n) => Some(
             ops.iter()
@@ -599,9 +849,8 @@ pub async fn reschedule_appointment(
         ),
         None => None,
     };
-    let date = start.date();
-    let booked = day_scheduled(&call, data, date).await?;
-    let pat_name = match patient(data, apt.pat).await {
+    let booked = booked?;
+    let pat_name = match pat {
         Ok(r) => patient_name(&r),
         Err(_) => format!("Patient {}", apt.pat),
     };
@@ -620,18 +869,18 @@ pub async fn reschedule_appointment(
         },
     )?;
 
-    let held: BTreeSet<String> = claim_ids(&call, apt.prov, apt.op, &apt.interval(&call.practice))
+    let held: BTreeSet<String> = claim_ids(apt.prov, apt.op, &apt.interval(&call.practice))
         .into_iter()
         .collect();
-    let wanted: BTreeSet<String> = claim_ids(&call, prov.num, op_num, &interval)
-        .into_iter()
-        .collect();
+    let wanted: BTreeSet<String> = claim_ids(prov.num, op_num, &interval).into_iter().collect();
     let new: Vec<String> = wanted.difference(&held).cloned().collect();
     let stale: Vec<String> = held.difference(&wanted).cloned().collect();
+    let owner = json!(apt.num);
     claim(
         &call,
-        data,
-        claim_records(&call, &new, Some(apt.num), prov.num, op_num, date),
+        &ctx.data,
+        date,
+        claim_records(&call, &new, &owner, prov.num, op_num, date),
     )
     .await?;
     let patch = json!({
@@ -641,18 +890,59 @@ pub async fn reschedule_appointment(
         "AptDate": format_date(date),
         "durationMinutes": minutes,
     });
-    let updated = match data
-        .update(&entity(APPOINTMENTS)?, &record_id(apt.num)?, patch)
-        .await
-    {
+    let updated = match update_unchanged(data, &apt, patch).await {
         Ok(r) => r,
         Err(e) => {
-            release(data, &new).await;
-            return Err(e.into());
+            if surely_not_written(&e) {
+                release(&ctx.data, &new, &own_claims(owner, &call)).await;
+            } else {
+                tracing::warn!(apt = apt.num, error = ?e, "reschedule failed with an unknown outcome; its new claims are kept");
+            }
+            return Err(e);
         }
     };
-    release(data, &stale).await;
+    // Only now is the old time certainly given up.
+    match old_claims {
+        Ok(read) => release_as_read(&ctx.data, &stale, &read, apt.num).await,
+        Err(e) => {
+            tracing::warn!(apt = apt.num, error = ?e, "could not read the old claims; releasing them by owner");
+            release(&ctx.data, &stale, &[Condition::eq("AptNum", owner)]).await;
+        }
+    }
     Ok(with_number(updated, "AptNum"))
+}
+
+/// What must still hold of a stored appointment for a change based on reading it `apt`:
+/// Scheduled, at the same time, with the same provider, room and length.
+fn unchanged(apt: &Appointment) -> Vec<Condition> {
+    let mut expect = vec![Condition::eq("AptStatus", SCHEDULED)];
+    for field in ["AptDateTime", "ProvNum", "Op", "durationMinutes"] {
+        // As stored (string or number), so the comparison is exact.
+        if let Some(v) = apt.record.get(field) {
+            expect.push(Condition::eq(field, v.clone()));
+        }
+    }
+    expect
+}
+
+/// Applies `patch` only if the appointment is still as read; a lost race is a 409.
+async fn update_unchanged(
+    data: &dyn DataAdapter,
+    apt: &Appointment,
+    patch: Value,
+) -> Result<Value, Error> {
+    let id = record_id(apt.num)?;
+    match data
+        .update_where(&entity(APPOINTMENTS)?, &id, patch, &unchanged(apt))
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(DataError::Conflict { .. }) => Err(Error::conflict(
+            "That appointment was just changed; check it with GetAppointments.",
+        )),
+        Err(DataError::NotFound { .. }) => Err(Error::not_found(no_appointment(apt.num))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -674,14 +964,8 @@ pub async fn cancel_appointment(ctx: CallContext, p: CancelAppointment) -> Resul
     if let Some(reason) = p.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         patch.insert("CancelReason".into(), json!(reason));
     }
-    let updated = data
-        .update(
-            &entity(APPOINTMENTS)?,
-            &record_id(apt.num)?,
-            Value::Object(patch),
-        )
-        .await?;
-    let ids = claim_ids(&call, apt.prov, apt.op, &apt.interval(&call.practice));
-    release(data, &ids).await;
+    let updated = update_unchanged(data, &apt, Value::Object(patch)).await?;
+    let ids = claim_ids(apt.prov, apt.op, &apt.interval(&call.practice));
+    release(&ctx.data, &ids, &[Condition::eq("AptNum", apt.num)]).await;
     Ok(with_number(updated, "AptNum"))
 }

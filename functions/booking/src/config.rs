@@ -26,6 +26,8 @@ pub struct BookingConfig {
     pub allow_same_day_booking: bool,
     #[serde(default)]
     pub require_patient_consent: bool,
+    #[serde(default = "default_max_days_ahead")]
+    pub max_days_ahead: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,10 @@ fn default_time_zone() -> String {
 
 fn default_slot_minutes() -> i64 {
     30
+}
+
+fn default_max_days_ahead() -> i64 {
+    365
 }
 
 fn yes() -> bool {
@@ -73,8 +79,20 @@ const DAY_NAMES: [&str; 7] = [
     "Sunday",
 ];
 
-/// Longest appointment the rules accept, in minutes.
+/// Longest appointment the rules accept, in minutes: its claims (two per 5-minute unit,
+/// one more unit when not aligned) must fit one all-or-nothing batch.
 pub const MAX_APPOINTMENT_MINUTES: i64 = 240;
+
+/// Slot claims cover fixed absolute units of this many minutes, whatever the slot grid.
+pub const UNIT_MINUTES: i64 = 5;
+
+const _: () = assert!(
+    2 * (MAX_APPOINTMENT_MINUTES / UNIT_MINUTES + 1)
+        <= switchboard::ports::MAX_TRANSACT_ITEMS as i64
+);
+
+/// Longest booking horizon a config may set, in days.
+pub const MAX_DAYS_AHEAD: i64 = 730;
 
 /// One day's opening hours as minutes after midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +112,8 @@ pub struct Practice {
     pub default_minutes: i64,
     pub allow_same_day: bool,
     pub require_consent: bool,
+    /// How many days after today can still be booked.
+    pub max_days_ahead: i64,
 }
 
 fn invalid(path: &str, message: String) -> Error {
@@ -170,6 +190,15 @@ impl BookingConfig {
                     format!("'{}' is not a time in HH:MM form", h.close),
                 )
             })?;
+            // Starts must fall on the claim units, whatever the slot length.
+            for (field, value, m) in [("open", &h.open, open), ("close", &h.close, close)] {
+                if m % UNIT_MINUTES != 0 {
+                    return Err(invalid(
+                        &at(field),
+                        format!("'{value}' is not on a {UNIT_MINUTES}-minute boundary"),
+                    ));
+                }
+            }
             if close <= open {
                 return Err(invalid(
                     &at("close"),
@@ -181,10 +210,22 @@ impl BookingConfig {
             }
             hours[i] = Some(Hours { open, close });
         }
-        if !(5..=120).contains(&self.slot_minutes) {
+        if !(5..=120).contains(&self.slot_minutes) || self.slot_minutes % UNIT_MINUTES != 0 {
             return Err(invalid(
                 "/slotMinutes",
-                format!("slotMinutes must be 5 to 120, not {}", self.slot_minutes),
+                format!(
+                    "slotMinutes must be a multiple of {UNIT_MINUTES} from 5 to 120, not {}",
+                    self.slot_minutes
+                ),
+            ));
+        }
+        if !(1..=MAX_DAYS_AHEAD).contains(&self.max_days_ahead) {
+            return Err(invalid(
+                "/maxDaysAhead",
+                format!(
+                    "maxDaysAhead must be 1 to {MAX_DAYS_AHEAD}, not {}",
+                    self.max_days_ahead
+                ),
             ));
         }
         let d = self.default_appointment_minutes;
@@ -206,6 +247,7 @@ impl BookingConfig {
             default_minutes: d,
             allow_same_day: self.allow_same_day_booking,
             require_consent: self.require_patient_consent,
+            max_days_ahead: self.max_days_ahead,
         })
     }
 }
@@ -263,6 +305,7 @@ mod tests {
         assert_eq!(p.hours(Weekday::Saturday), None);
         assert_eq!(p.slot_minutes, 30);
         assert_eq!(p.tz_name, "America/New_York");
+        assert_eq!(p.max_days_ahead, 365);
     }
 
     #[test]
@@ -302,6 +345,20 @@ mod tests {
             "/officeHours/monday"
         );
         assert_eq!(config_error(json!({"slotMinutes": 3})).1, "/slotMinutes");
+        assert_eq!(config_error(json!({"slotMinutes": 12})).1, "/slotMinutes");
+        assert_eq!(
+            config_error(json!({"officeHours": {"mon": {"open": "08:03", "close": "17:00"}}})).1,
+            "/officeHours/mon/open"
+        );
+        assert_eq!(
+            config_error(json!({"officeHours": {"mon": {"open": "08:00", "close": "16:58"}}})).1,
+            "/officeHours/mon/close"
+        );
+        assert_eq!(config_error(json!({"maxDaysAhead": 0})).1, "/maxDaysAhead");
+        assert_eq!(
+            config_error(json!({"maxDaysAhead": 731})).1,
+            "/maxDaysAhead"
+        );
         assert_eq!(
             config_error(json!({"slotMinutes": 20, "defaultAppointmentMinutes": 30})).1,
             "/defaultAppointmentMinutes"

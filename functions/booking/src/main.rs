@@ -1,9 +1,6 @@
 //! The booking Lambda: the plugin served by the platform's Lambda glue.
 
-/// `lambda_http::Error` (a boxed error), named directly so the binary needs no extra crate.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> Result<(), switchboard::lambda::Error> {
     switchboard::lambda::run_plugin(booking::plugin()?).await
 }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard::{CallContext, Error};
+use switchboard::{CallContext, DataError, Error};
 
 use crate::config::BookingConfig;
 use crate::records::{
@@ -15,6 +15,8 @@ const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 /// Fewer digits than this match too many numbers to identify a caller.
 const MIN_PHONE_DIGITS: usize = 7;
+/// Most patients a search returns: enough to choose from, few enough to read out.
+const MAX_SEARCH_RESULTS: usize = 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +38,12 @@ pub async fn get_all_patients(ctx: CallContext, p: GetAllPatients) -> Result<Val
             })?,
     };
     let cursor = p.cursor.as_deref().filter(|c| !c.is_empty());
-    let page = ctx.data.list(&entity(PATIENTS)?, limit, cursor).await?;
+    let page = match ctx.data.list(&entity(PATIENTS)?, limit, cursor).await {
+        Ok(page) => page,
+        // The adapter refuses a cursor it did not hand out.
+        Err(DataError::Invalid(m)) => return Err(Error::invalid_field("/cursor", m)),
+        Err(e) => return Err(e.into()),
+    };
     let patients: Vec<Value> = page
         .items
         .into_iter()
@@ -107,7 +114,7 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
             "Give a phone number or a name to search for; ask the caller for the phone number on file.",
         ));
     }
-    let patients: Vec<Value> = all_numbered(ctx.data.as_ref(), PATIENTS, "PatNum")
+    let mut patients: Vec<Value> = all_numbered(ctx.data.as_ref(), PATIENTS, "PatNum")
         .await?
         .into_iter()
         .filter(|r| {
@@ -122,7 +129,18 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
             name_ok && phone_ok
         })
         .collect();
-    Ok(json!({ "patients": patients }))
+    let truncated = patients.len() > MAX_SEARCH_RESULTS;
+    if !truncated {
+        return Ok(json!({ "patients": patients, "truncated": false }));
+    }
+    patients.truncate(MAX_SEARCH_RESULTS);
+    Ok(json!({
+        "patients": patients,
+        "truncated": true,
+        "message": format!(
+            "More than {MAX_SEARCH_RESULTS} patients match; only the first {MAX_SEARCH_RESULTS} are listed. Ask the caller for their phone number or full name to narrow it down."
+        ),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

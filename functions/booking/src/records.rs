@@ -71,7 +71,7 @@ pub async fn create_numbered(
         Ok(updated) => Ok(updated),
         Err(e) => {
             // The record exists; reads derive the number from the id.
-            tracing::warn!(entity = entity_name, %id, error = %e, "could not store {number_field}");
+            tracing::warn!(entity = entity_name, %id, error = ?e, "could not store {number_field}");
             Ok(with_number(created, number_field))
         }
     }

@@ -9,7 +9,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::AmbiguousOffset;
 use switchboard::Error;
 
-use crate::config::{Hours, MAX_APPOINTMENT_MINUTES, Practice, day_name, hhmm};
+use crate::config::{Hours, MAX_APPOINTMENT_MINUTES, Practice, UNIT_MINUTES, day_name, hhmm};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -65,13 +65,15 @@ impl Interval {
         (self.end_ts - self.start_ts) / 60
     }
 
-    /// Unix minutes at which each slot unit of the interval starts.
-    pub fn unit_starts(&self, slot_minutes: i64) -> Vec<i64> {
-        let step = slot_minutes.max(1) * 60;
-        (self.start_ts..self.end_ts)
-            .step_by(usize::try_from(step).unwrap_or(60))
-            .map(|s| s.div_euclid(60))
-            .collect()
+    /// The absolute 5-minute units the interval touches, as the unix minute each starts at
+    /// (a multiple of [`UNIT_MINUTES`]). Independent of the slot grid and opening times, so
+    /// bookings made under any config collide; absolute, so they stay right across DST.
+    pub fn units(&self) -> Vec<i64> {
+        let unit = UNIT_MINUTES * 60;
+        let first = self.start_ts.div_euclid(unit);
+        // Rounded outwards: an interval off the unit grid still claims every unit it touches.
+        let last = (self.end_ts + unit - 1).div_euclid(unit);
+        (first..last).map(|u| u * UNIT_MINUTES).collect()
     }
 }
 
@@ -241,6 +243,27 @@ pub fn day_not_bookable(practice: &Practice, now: &Now, date: Date) -> Option<St
     None
 }
 
+/// Refuses dates beyond the booking horizon (`maxDaysAhead` after today). Checked before
+/// any time arithmetic, so far-off dates (up to year 9999) are a 422, never an overflow.
+pub fn check_horizon(practice: &Practice, now: &Now, path: &str, date: Date) -> Result<(), Error> {
+    let n = practice.max_days_ahead;
+    // Past the end of the calendar there is nothing further to refuse.
+    let Ok(last) = now.today().checked_add(jiff::Span::new().days(n)) else {
+        return Ok(());
+    };
+    if date > last {
+        return Err(Error::invalid_field(
+            path,
+            format!(
+                "We can only book up to {n} days ahead; the last bookable day is {} {}.",
+                speak_date(last),
+                last.year()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn closed_message(practice: &Practice, date: Date) -> String {
     format!(
         "The office is closed on {}s, so {} cannot be booked. Office hours are {}.",
@@ -265,6 +288,7 @@ pub fn check_booking(
     if let Some(msg) = day_not_bookable(practice, now, date) {
         return Err(Error::invalid_field(path, msg));
     }
+    check_horizon(practice, now, path, date)?;
     let Some(hours) = practice.hours(date.weekday()) else {
         return Err(Error::invalid_field(path, closed_message(practice, date)));
     };
@@ -303,14 +327,18 @@ pub fn check_booking(
             ),
         ));
     }
-    let Some(start_ts) = local_to_ts(practice, start) else {
+    let amb = practice.tz.to_ambiguous_timestamp(start);
+    if matches!(amb.offset(), AmbiguousOffset::Gap { .. }) {
         return Err(Error::invalid_field(
             path,
             format!(
                 "{when} does not exist because the clocks go forward that night; offer another time."
             ),
         ));
-    };
+    }
+    // Fails only past the end of the calendar (year 9999): bad input, so a 422.
+    let too_far = || Error::invalid_field(path, format!("{when} is too far ahead to book."));
+    let start_ts = amb.compatible().map_err(|_| too_far())?.as_second();
     if start_ts <= now.ts {
         return Err(Error::invalid_field(
             path,
@@ -322,9 +350,8 @@ pub fn check_booking(
         ));
     }
     let end_ts = start_ts + minutes * 60;
-    let end_local = practice
-        .tz
-        .to_datetime(Timestamp::from_second(end_ts).map_err(|e| Error::internal(e.to_string()))?);
+    let end = Timestamp::from_second(end_ts).map_err(|_| too_far())?;
+    let end_local = practice.tz.to_datetime(end);
     // Minutes after the start day's midnight, so a close of 24:00 can be reached.
     let end_minute = if end_local.date() == date {
         minute_of_day(end_local)
@@ -506,7 +533,11 @@ mod tests {
         assert_eq!(i.minutes(), 60);
         let three = check_booking(&p, &now, "/t", day.at(3, 0, 0, 0), 30).unwrap();
         assert!(i.overlaps(&three));
-        assert_eq!(i.unit_starts(30)[1], three.unit_starts(30)[0]);
+        // ...and claims the same absolute 5-minute units as 03:00 (12 real units in all).
+        let units = i.units();
+        assert_eq!(units.len(), 12);
+        assert!(units.windows(2).all(|w| w[1] - w[0] == 5));
+        assert_eq!(units[6], three.units()[0]);
     }
 
     #[test]
@@ -535,13 +566,59 @@ mod tests {
     }
 
     #[test]
-    fn unit_starts_are_unix_minutes() {
+    fn units_are_absolute_five_minute_unix_minutes() {
         let i = Interval {
             start: date(2025, 12, 2).at(10, 0, 0, 0),
             start_ts: 600,
-            end_ts: 600 + 3600,
+            end_ts: 600 + 1800,
         };
-        assert_eq!(i.unit_starts(30), vec![10, 40]);
-        assert_eq!(i.unit_starts(15), vec![10, 25, 40, 55]);
+        assert_eq!(i.units(), vec![10, 15, 20, 25, 30, 35]);
+        // Off the grid: every touched unit is claimed.
+        let odd = Interval {
+            start_ts: 660,
+            end_ts: 660 + 600,
+            ..i
+        };
+        assert_eq!(odd.units(), vec![10, 15, 20]);
+        let longest = Interval {
+            start_ts: 0,
+            end_ts: MAX_APPOINTMENT_MINUTES * 60,
+            ..i
+        };
+        assert_eq!(longest.units().len(), 48);
+    }
+
+    #[test]
+    fn the_horizon_refuses_far_dates_without_overflow() {
+        let p = practice(json!({"maxDaysAhead": 30}));
+        let now = now_at(&p, date(2025, 12, 1).at(9, 0, 0, 0));
+        assert!(check_booking(&p, &now, "/t", date(2025, 12, 31).at(10, 0, 0, 0), 30).is_ok());
+        let (msg, paths) = message(
+            check_booking(&p, &now, "/t", date(2026, 1, 2).at(10, 0, 0, 0), 30).unwrap_err(),
+        );
+        assert!(
+            msg.starts_with("We can only book up to 30 days ahead"),
+            "{msg}"
+        );
+        assert_eq!(paths, ["/t"]);
+        // The last day of the calendar, in a zone behind UTC and one ahead of it.
+        for tz in ["America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"] {
+            let p = practice(
+                json!({"timeZone": tz, "officeHours": {"fri": {"open": "00:00", "close": "24:00"}}}),
+            );
+            let now = now_at(&p, date(2025, 12, 1).at(9, 0, 0, 0));
+            let end = date(9999, 12, 31).at(23, 30, 0, 0);
+            message(check_booking(&p, &now, "/t", end, 30).unwrap_err());
+            assert!(check_horizon(&p, &now, "/t", date(9999, 12, 31)).is_err());
+            assert!(grid(&p, &now, date(9999, 12, 31), 30).is_empty());
+        }
+        // A clock at the end of the calendar: no horizon left to apply, still a 422.
+        let p = practice(json!({"timeZone": "Etc/GMT+12", "maxDaysAhead": 730,
+            "officeHours": {"thu": {"open": "00:00", "close": "24:00"}}}));
+        let now = now_at(&p, date(9999, 12, 29).at(9, 0, 0, 0));
+        let (msg, _) = message(
+            check_booking(&p, &now, "/t", date(9999, 12, 30).at(23, 30, 0, 0), 30).unwrap_err(),
+        );
+        assert!(msg.contains("too far ahead"), "{msg}");
     }
 }

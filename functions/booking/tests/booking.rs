@@ -2,7 +2,9 @@
 //! with parameters validated against the manifest as the pipeline does, and a fixed clock.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use jiff::civil::DateTime;
@@ -12,7 +14,8 @@ use switchboard::adapters::embedded::Embedded;
 use switchboard::data::BuiltinData;
 use switchboard::manifest::overlay;
 use switchboard::{
-    CallContext, DataAdapter, EntityName, Error, FunctionName, OrgId, Plugin, PluginName, RecordId,
+    CallContext, Condition, DataAdapter, DataError, EntityName, Error, FunctionName, OrgId, Page,
+    Plugin, PluginName, RecordId,
 };
 
 /// Monday 1 December 2025, 09:00 in New York.
@@ -134,6 +137,229 @@ impl Harness {
             .map(|c| c["id"].as_str().unwrap().to_owned())
             .collect()
     }
+
+    async fn appointments(&self) -> Vec<Value> {
+        self.data
+            .query(&EntityName::parse("appointments").unwrap(), &[])
+            .await
+            .unwrap()
+    }
+
+    /// The claims the stored Scheduled appointments should hold, and nothing else.
+    async fn expected_claims(&self) -> BTreeSet<String> {
+        self.appointments()
+            .await
+            .iter()
+            .filter(|a| a["AptStatus"] == "Scheduled")
+            .flat_map(|a| {
+                let start = a["AptDateTime"].as_str().unwrap().replace(' ', "T");
+                claims_of(
+                    a["ProvNum"].as_i64().unwrap(),
+                    a["Op"].as_i64().unwrap(),
+                    &start,
+                    a["durationMinutes"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Stores a claim as another request holding it would.
+    async fn foreign_claim(&self, id: &str, owner: Value, claimed_at: i64) {
+        let claims = EntityName::parse("slot_claims").unwrap();
+        let rid = RecordId::parse(id).unwrap();
+        self.data.delete(&claims, &rid).await.unwrap();
+        self.data
+            .create(
+                &claims,
+                json!({"id": id, "AptNum": owner, "AptDate": "2025-12-02", "claimedAt": claimed_at}),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The same harness, with `plan` landing just before the matching conditional writes.
+    fn meddled(mut self, plan: Vec<Meddle>) -> Self {
+        self.data = Arc::new(Meddler {
+            inner: self.data.clone(),
+            plan: Mutex::new(plan),
+        });
+        self
+    }
+
+    fn now_secs(&self) -> i64 {
+        let d = self.now.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        i64::try_from(d.as_secs()).unwrap()
+    }
+}
+
+/// A write another request lands between a handler's read and its conditional write.
+struct Meddle {
+    entity: &'static str,
+    id: String,
+    /// Merged into the record (a change), or `None` to delete it and store `replace`.
+    patch: Option<Value>,
+    replace: Option<Value>,
+}
+
+/// A data adapter that, just before the first conditional write to a planned record, makes
+/// another request's write land: lost races, deterministically.
+struct Meddler {
+    inner: Arc<dyn DataAdapter>,
+    plan: Mutex<Vec<Meddle>>,
+}
+
+type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, DataError>> + Send + 'a>>;
+
+impl Meddler {
+    async fn interfere(&self, entity: &EntityName, id: &RecordId) {
+        let due = {
+            let mut plan = self.plan.lock().unwrap();
+            let i = plan
+                .iter()
+                .position(|m| m.entity == entity.as_str() && m.id == id.as_str());
+            i.map(|i| plan.remove(i))
+        };
+        let Some(m) = due else { return };
+        if let Some(patch) = m.patch {
+            self.inner.update(entity, id, patch).await.unwrap();
+        }
+        if let Some(record) = m.replace {
+            self.inner.delete(entity, id).await.unwrap();
+            self.inner.create(entity, record).await.unwrap();
+        }
+    }
+}
+
+// Written out as `#[async_trait]` expands, so the test needs no extra crate.
+impl DataAdapter for Meddler {
+    fn list<'a, 'b, 'c, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        limit: usize,
+        cursor: Option<&'c str>,
+    ) -> Fut<'f, Page<Value>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        self.inner.list(entity, limit, cursor)
+    }
+    fn get<'a, 'b, 'c, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        id: &'c RecordId,
+    ) -> Fut<'f, Option<Value>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        self.inner.get(entity, id)
+    }
+    fn create<'a, 'b, 'f>(&'a self, entity: &'b EntityName, record: Value) -> Fut<'f, Value>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.create(entity, record)
+    }
+    fn update_where<'a, 'b, 'c, 'd, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        id: &'c RecordId,
+        patch: Value,
+        expect: &'d [Condition],
+    ) -> Fut<'f, Value>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        Box::pin(async move {
+            if !expect.is_empty() {
+                self.interfere(entity, id).await;
+            }
+            self.inner.update_where(entity, id, patch, expect).await
+        })
+    }
+    fn delete_where<'a, 'b, 'c, 'd, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        id: &'c RecordId,
+        expect: &'d [Condition],
+    ) -> Fut<'f, bool>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        Box::pin(async move {
+            if !expect.is_empty() {
+                self.interfere(entity, id).await;
+            }
+            self.inner.delete_where(entity, id, expect).await
+        })
+    }
+    fn query<'a, 'b, 'c, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        filter: &'c [Condition],
+    ) -> Fut<'f, Vec<Value>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        self.inner.query(entity, filter)
+    }
+    fn batch_create<'a, 'b, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        records: Vec<Value>,
+    ) -> Fut<'f, Vec<Value>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.batch_create(entity, records)
+    }
+    fn batch_update<'a, 'b, 'f>(
+        &'a self,
+        entity: &'b EntityName,
+        patches: Vec<(RecordId, Value)>,
+    ) -> Fut<'f, Vec<Value>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.batch_update(entity, patches)
+    }
+    fn get_schema<'a, 'b, 'f>(&'a self, entity: &'b EntityName) -> Fut<'f, Value>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.inner.get_schema(entity)
+    }
+    fn list_entities<'a, 'f>(&'a self) -> Fut<'f, Vec<EntityName>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        self.inner.list_entities()
+    }
 }
 
 fn starts(slots: &Value, prov: i64) -> Vec<String> {
@@ -150,6 +376,17 @@ fn unix_minute(tz: &str, dt: &str) -> i64 {
     let t = local(tz, dt);
     let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
     i64::try_from(secs / 60).unwrap()
+}
+
+/// The claims an appointment holds: one per absolute 5-minute unit, for provider and room.
+fn claims_of(prov: i64, op: i64, start: &str, minutes: i64) -> BTreeSet<String> {
+    let first = unix_minute("America/New_York", start);
+    (0..minutes / 5)
+        .flat_map(|k| {
+            let m = first + 5 * k;
+            [format!("prov-{prov}-{m}"), format!("op-{op}-{m}")]
+        })
+        .collect()
 }
 
 #[test]
@@ -340,9 +577,15 @@ async fn a_booking_is_stored_with_opendental_fields() {
         })
     );
     let minute = unix_minute("America/New_York", "2025-12-02T10:00:00");
+    // Six absolute 5-minute units, for the provider and for the room.
     assert_eq!(
         h.claim_ids().await,
-        BTreeSet::from([format!("prov-1-{minute}"), format!("op-1-{minute}")])
+        claims_of(1, 1, "2025-12-02T10:00:00", 30)
+    );
+    assert!(
+        h.claim_ids()
+            .await
+            .contains(&format!("op-1-{}", minute + 25))
     );
     let claim = h
         .data
@@ -650,7 +893,6 @@ async fn rescheduling_onto_its_own_time_claims_only_new_units() {
     let apt = h
         .book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
         .await;
-    let m = |t: &str| unix_minute("America/New_York", &format!("2025-12-02T{t}:00"));
     let moved = h
         .ok(
             "RescheduleAppointment",
@@ -663,12 +905,7 @@ async fn rescheduling_onto_its_own_time_claims_only_new_units() {
     assert_eq!(moved["AptNum"], 1);
     assert_eq!(
         h.claim_ids().await,
-        BTreeSet::from([
-            format!("prov-1-{}", m("10:30")),
-            format!("prov-1-{}", m("11:00")),
-            format!("op-1-{}", m("10:30")),
-            format!("op-1-{}", m("11:00")),
-        ])
+        claims_of(1, 1, "2025-12-02T10:30:00", 60)
     );
     // 10:00 is free again; 11:00 is not.
     h.book(2, "2025-12-02 10:00", 1, json!({})).await;
@@ -842,7 +1079,10 @@ async fn a_taken_claim_refuses_the_booking_and_an_orphan_is_released() {
     let later = h.at("2025-12-01T09:10:00");
     let apt = later.book(1, "2025-12-02 10:00", 1, json!({})).await;
     assert_eq!(apt["AptStatus"], "Scheduled");
-    assert_eq!(later.claim_ids().await.len(), 2);
+    assert_eq!(
+        later.claim_ids().await,
+        claims_of(1, 1, "2025-12-02T10:00:00", 30)
+    );
 }
 
 #[tokio::test]
@@ -921,4 +1161,562 @@ fn the_config_schema_rejects_malformed_hours() {
         &json!({"officeHours": {"sat": {"open": "09:00", "close": "12:00"}}}),
     );
     assert!(m.validate_config(&c).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bookings_of_one_time_let_exactly_one_through() {
+    let h = Arc::new(Harness::new().await);
+    for (round, at) in ["2025-12-02 10:00", "2025-12-02 14:30", "2025-12-03 09:00"]
+        .into_iter()
+        .enumerate()
+    {
+        let start = Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (h, start) = (h.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let params = json!({"PatNum": i % 3 + 1, "AptDateTime": at, "ProvNum": 1});
+                    h.call("CreateAppointment", params).await
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(apt) => won.push(apt),
+                Err(e) => {
+                    assert_eq!(e.status(), 409, "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((won.len(), refused), (1, 7), "{at}");
+        let scheduled: Vec<Value> = h
+            .appointments()
+            .await
+            .into_iter()
+            .filter(|a| a["AptStatus"] == "Scheduled")
+            .collect();
+        assert_eq!(scheduled.len(), round + 1);
+        assert_eq!(
+            scheduled
+                .iter()
+                .filter(|a| a["AptDateTime"].as_str().unwrap().starts_with(at))
+                .count(),
+            1
+        );
+        // Exactly the winner's claims are left: the losers took nothing with them.
+        assert_eq!(h.claim_ids().await, h.expected_claims().await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_cancel_and_reschedule_leave_claims_matching_the_appointment() {
+    let h = Arc::new(Harness::new().await);
+    let rounds = [
+        ("2025-12-02", "08:00"),
+        ("2025-12-03", "09:00"),
+        ("2025-12-04", "10:00"),
+        ("2025-12-05", "11:00"),
+        ("2025-12-08", "12:00"),
+        ("2025-12-09", "13:00"),
+    ];
+    for (day, hour) in rounds {
+        let apt = h.book(1, &format!("{day} {hour}"), 1, json!({})).await;
+        let num = apt["AptNum"].clone();
+        let target = format!("{day} 16:00");
+        // Both start together, so they usually read the same appointment.
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let mv = {
+            let (h, target, num) = (h.clone(), target.clone(), num.clone());
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                h.call(
+                    "RescheduleAppointment",
+                    json!({"AptNum": num, "AptDateTime": target}),
+                )
+                .await
+            })
+        };
+        let cancel = {
+            let (h, num) = (h.clone(), num.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                h.call("CancelAppointment", json!({"AptNum": num})).await
+            })
+        };
+        let (moved, cancelled) = (mv.await.unwrap(), cancel.await.unwrap());
+        for r in [&moved, &cancelled] {
+            if let Err(e) = r {
+                assert_eq!(e.status(), 409, "{e}");
+            }
+        }
+        let stored = h
+            .appointments()
+            .await
+            .into_iter()
+            .find(|a| a["AptNum"] == num)
+            .unwrap();
+        match (moved.is_ok(), cancelled.is_ok()) {
+            (true, false) => {
+                assert_eq!(stored["AptStatus"], "Scheduled");
+                assert!(
+                    stored["AptDateTime"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("16:00:00")
+                );
+            }
+            (false, true) => {
+                assert_eq!(stored["AptStatus"], "Broken");
+                assert!(stored["AptDateTime"].as_str().unwrap().contains(hour));
+            }
+            // Only if they did not overlap: the move finished before the cancel read it,
+            // so the cancel acted on the moved appointment.
+            (true, true) => {
+                assert_eq!(stored["AptStatus"], "Broken");
+                assert!(
+                    stored["AptDateTime"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("16:00:00")
+                );
+            }
+            (false, false) => panic!("neither the move nor the cancel went through"),
+        }
+        assert_eq!(h.claim_ids().await, h.expected_claims().await, "{hour}");
+    }
+
+    // Two moves of one appointment to different times: never both from the same reading,
+    // and the claims follow whichever won.
+    let apt = h.book(2, "2025-12-10 08:00", 2, json!({})).await;
+    let num = apt["AptNum"].clone();
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let moves: Vec<_> = ["2025-12-10 11:00", "2025-12-10 15:00"]
+        .into_iter()
+        .map(|at| {
+            let (h, num, start) = (h.clone(), num.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                h.call(
+                    "RescheduleAppointment",
+                    json!({"AptNum": num, "AptDateTime": at}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for m in moves {
+        match m.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.status(), 409, "{e}"),
+        }
+    }
+    assert!(ok >= 1);
+    assert_eq!(h.claim_ids().await, h.expected_claims().await);
+}
+
+#[tokio::test]
+async fn cancel_and_reschedule_delete_only_claims_they_own() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    // Another request owns one of the units now (as after a release and a re-claim).
+    let taken = format!(
+        "prov-1-{}",
+        unix_minute("America/New_York", "2025-12-02T10:05:00")
+    );
+    h.foreign_claim(&taken, json!(99), h.now_secs()).await;
+    h.ok("CancelAppointment", json!({"AptNum": 1})).await;
+    assert_eq!(h.claim_ids().await, BTreeSet::from([taken.clone()]));
+
+    let apt = h.book(2, "2025-12-02 11:00", 1, json!({})).await;
+    let stale = format!(
+        "op-1-{}",
+        unix_minute("America/New_York", "2025-12-02T11:10:00")
+    );
+    h.foreign_claim(&stale, json!("pending"), h.now_secs())
+        .await;
+    let moved = h
+        .ok(
+            "RescheduleAppointment",
+            json!({"AptNum": apt["AptNum"], "AptDateTime": "2025-12-02 14:00"}),
+        )
+        .await;
+    assert_eq!(moved["AptDateTime"], "2025-12-02 14:00:00");
+    let mut expected = claims_of(1, 1, "2025-12-02T14:00:00", 30);
+    expected.extend([taken, stale]);
+    assert_eq!(h.claim_ids().await, expected);
+}
+
+#[tokio::test]
+async fn claims_do_not_depend_on_the_slot_grid() {
+    // A booking in flight under a 30-minute grid holds 10:00 to 10:30 ...
+    let h = Harness::new().await;
+    let in_flight = claims_of(1, 1, "2025-12-02T10:00:00", 30);
+    for id in &in_flight {
+        h.foreign_claim(id, json!("pending"), h.now_secs()).await;
+    }
+    // ... so after the grid changes to 15 minutes, 10:15 with the same provider collides.
+    let h = h.config(json!({"slotMinutes": 15}));
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2025-12-02 10:15", "ProvNum": 1, "Op": 2, "durationMinutes": 15}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.starts_with("That time was just taken"), "{msg}");
+    h.book(2, "2025-12-02 10:30", 1, json!({"durationMinutes": 15}))
+        .await;
+
+    // Opening at 08:05 with 10-minute slots, then back to 08:00 and 30 minutes: bookings
+    // made under either config collide exactly where they overlap in time.
+    let h = h.config(json!({"slotMinutes": 10, "defaultAppointmentMinutes": 20,
+        "officeHours": {"wed": {"open": "08:05", "close": "17:00"}}}));
+    h.book(3, "2025-12-03 08:35", 2, json!({})).await;
+    let h = h.config(json!({"slotMinutes": 30, "defaultAppointmentMinutes": 30,
+        "officeHours": {"wed": {"open": "08:00", "close": "17:00"}}}));
+    let (status, _, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-03 08:30", "ProvNum": 2}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    h.book(1, "2025-12-03 08:00", 2, json!({})).await;
+    h.book(1, "2025-12-03 09:00", 2, json!({})).await;
+    let mut expected = h.expected_claims().await;
+    expected.extend(in_flight);
+    assert_eq!(h.claim_ids().await, expected);
+}
+
+#[test]
+fn the_config_schema_keeps_times_on_five_minute_units() {
+    let plugin = booking::plugin().unwrap();
+    let m = plugin.manifest();
+    let with = |patch: Value| {
+        let mut c = m.manifest().default_config.clone();
+        overlay(&mut c, &patch);
+        m.validate_config(&c)
+    };
+    assert!(with(json!({"slotMinutes": 12})).is_err());
+    assert!(with(json!({"slotMinutes": 15})).is_ok());
+    assert!(with(json!({"officeHours": {"mon": {"open": "08:03", "close": "17:00"}}})).is_err());
+    assert!(with(json!({"officeHours": {"mon": {"open": "08:00", "close": "16:59"}}})).is_err());
+    assert!(with(json!({"officeHours": {"mon": {"open": "08:05", "close": "24:00"}}})).is_ok());
+    assert!(with(json!({"maxDaysAhead": 0})).is_err());
+    assert!(with(json!({"maxDaysAhead": 731})).is_err());
+    assert!(with(json!({"maxDaysAhead": 730})).is_ok());
+    assert_eq!(m.manifest().default_config["maxDaysAhead"], 365);
+}
+
+#[tokio::test]
+async fn a_booking_across_a_dst_change_claims_real_minutes() {
+    // Sunday 8 March 2026, New York: 01:30 for an hour runs 01:30 EST to 03:30 EDT.
+    let h = Harness::new()
+        .await
+        .config(json!({"officeHours": {"sun": {"open": "00:00", "close": "05:00"}}}))
+        .at("2026-03-06T12:00:00");
+    h.book(1, "2026-03-08 01:30", 1, json!({"durationMinutes": 60}))
+        .await;
+    let claims = h.claim_ids().await;
+    assert_eq!(claims, claims_of(1, 1, "2026-03-08T01:30:00", 60));
+    assert_eq!(claims.len(), 24);
+    let three = unix_minute("America/New_York", "2026-03-08T03:00:00");
+    assert!(claims.contains(&format!("prov-1-{three}")));
+    assert!(claims.contains(&format!("prov-1-{}", three + 25)));
+    assert!(!claims.contains(&format!("prov-1-{}", three + 30)));
+
+    // Sunday 1 November 2026: 01:00 (the first one, EDT) for an hour ends at 01:00 EST.
+    let h = h.at("2026-10-30T12:00:00");
+    h.book(2, "2026-11-01 01:00", 2, json!({"durationMinutes": 60}))
+        .await;
+    let first = unix_minute("America/New_York", "2026-11-01T01:00:00");
+    let ids = h.claim_ids().await;
+    let units: Vec<i64> = ids
+        .iter()
+        .filter_map(|id| id.strip_prefix("prov-2-"))
+        .map(|m| m.parse().unwrap())
+        .collect();
+    assert_eq!(units, (0..12).map(|k| first + 5 * k).collect::<Vec<_>>());
+    let (status, _, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 3, "AptDateTime": "2026-11-01 01:30", "ProvNum": 2}),
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn the_booking_horizon_and_far_dates_are_422() {
+    let h = Harness::new().await;
+    // Monday 1 December 2025 + 365 days is Tuesday 1 December 2026.
+    h.book(1, "2026-12-01 10:00", 1, json!({})).await;
+    let (status, msg, paths) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2026-12-02 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/AptDateTime".to_owned()]));
+    assert!(
+        msg.starts_with("We can only book up to 365 days ahead"),
+        "{msg}"
+    );
+    let (status, msg, _) = h
+        .fails(
+            "RescheduleAppointment",
+            json!({"AptNum": 1, "AptDateTime": "2027-01-05 10:00"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(msg.contains("365 days ahead"), "{msg}");
+
+    let h = h.config(json!({"maxDaysAhead": 30}));
+    let (status, msg, paths) = h
+        .fails("GetAvailableSlots", json!({"date": "2026-01-05"}))
+        .await;
+    assert_eq!((status, paths), (422, vec!["/date".to_owned()]));
+    assert!(
+        msg.starts_with("We can only book up to 30 days ahead"),
+        "{msg}"
+    );
+    h.slots(json!({"date": "2025-12-31"})).await;
+
+    // The ends of the calendar, in zones far behind and far ahead of UTC.
+    for tz in ["America/New_York", "Etc/GMT+12", "Pacific/Kiritimati"] {
+        let h = Harness::new().await.config(json!({"timeZone": tz,
+            "officeHours": {"fri": {"open": "00:00", "close": "24:00"}}}));
+        let (status, _, _) = h
+            .fails(
+                "CreateAppointment",
+                json!({"PatNum": 1, "AptDateTime": "9999-12-31 23:30", "ProvNum": 1}),
+            )
+            .await;
+        assert_eq!(status, 422, "{tz}");
+        assert_eq!(
+            h.fails("GetAvailableSlots", json!({"date": "9999-12-31"}))
+                .await
+                .0,
+            422,
+            "{tz}"
+        );
+        let (status, _, _) = h
+            .fails(
+                "CreateAppointment",
+                json!({"PatNum": 1, "AptDateTime": "0000-01-07 10:00", "ProvNum": 1}),
+            )
+            .await;
+        assert_eq!(status, 422, "{tz}");
+        let long_ago = h.slots(json!({"date": "0000-01-07"})).await;
+        assert!(long_ago["slots"].as_array().unwrap().is_empty());
+        h.ok(
+            "GetAppointments",
+            json!({"startDate": "0000-01-01", "endDate": "9999-12-31"}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn patient_search_is_capped_and_says_so() {
+    let h = Harness::new().await;
+    let patients = EntityName::parse("patients").unwrap();
+    for i in 0..25 {
+        h.data
+            .create(
+                &patients,
+                json!({"FName": "Sam", "LName": format!("Testperson{i}"),
+                       "WirelessPhone": format!("555-020-{:04}", i)}),
+            )
+            .await
+            .unwrap();
+    }
+    let r = h.ok("SearchPatients", json!({"name": "testperson"})).await;
+    assert_eq!(r["patients"].as_array().unwrap().len(), 20);
+    assert_eq!(r["truncated"], true);
+    assert!(
+        r["message"].as_str().unwrap().contains("narrow it down"),
+        "{r}"
+    );
+    let r = h.ok("SearchPatients", json!({"name": "testperson2"})).await;
+    assert_eq!(r["patients"].as_array().unwrap().len(), 6);
+    assert_eq!(r["truncated"], false);
+}
+
+#[tokio::test]
+async fn a_malformed_cursor_is_422() {
+    let h = Harness::new().await;
+    for cursor in ["x".repeat(300), "\u{7}".to_owned()] {
+        let (status, _, paths) = h.fails("GetAllPatients", json!({"cursor": cursor})).await;
+        assert_eq!((status, paths), (422, vec!["/cursor".to_owned()]));
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_that_lost_a_race_changes_nothing() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    // Someone moves it to Op 2 between this cancel's read and its write.
+    let h = h.meddled(vec![Meddle {
+        entity: "appointments",
+        id: "1".into(),
+        patch: Some(json!({"Op": 2})),
+        replace: None,
+    }]);
+    let (status, msg, _) = h.fails("CancelAppointment", json!({"AptNum": 1})).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        msg,
+        "That appointment was just changed; check it with GetAppointments."
+    );
+    let apt = h.ok("GetAppointments", json!({"PatNum": 1})).await;
+    assert_eq!(apt["appointments"][0]["AptStatus"], "Scheduled");
+    // Its claims were not touched.
+    assert_eq!(
+        h.claim_ids().await,
+        claims_of(1, 1, "2025-12-02T10:00:00", 30)
+    );
+    // Read again, it cancels.
+    h.ok("CancelAppointment", json!({"AptNum": 1})).await;
+}
+
+#[tokio::test]
+async fn a_reschedule_that_lost_a_race_gives_back_its_new_claims() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    // Someone cancels it between this reschedule's read and its write.
+    let h = h.meddled(vec![Meddle {
+        entity: "appointments",
+        id: "1".into(),
+        patch: Some(json!({"AptStatus": "Broken"})),
+        replace: None,
+    }]);
+    let (status, msg, _) = h
+        .fails(
+            "RescheduleAppointment",
+            json!({"AptNum": 1, "AptDateTime": "2025-12-02 14:00"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        msg.contains("just changed; check it with GetAppointments"),
+        "{msg}"
+    );
+    // The 14:00 claims are gone again; the old ones were left to the canceller.
+    assert_eq!(
+        h.claim_ids().await,
+        claims_of(1, 1, "2025-12-02T10:00:00", 30)
+    );
+    h.book(2, "2025-12-02 14:00", 1, json!({})).await;
+}
+
+#[tokio::test]
+async fn an_orphan_release_never_deletes_a_claim_just_taken() {
+    let h = Harness::new().await;
+    let ten = unix_minute("America/New_York", "2025-12-02T10:00:00");
+    let id = format!("prov-1-{ten}");
+    // A claim left by a request that failed ten minutes ago ...
+    h.foreign_claim(&id, json!("pending"), h.now_secs() - 600)
+        .await;
+    // ... that another request releases and takes afresh just before this one deletes it.
+    let fresh =
+        json!({"id": id, "AptNum": "pending", "AptDate": "2025-12-02", "claimedAt": h.now_secs()});
+    let h = h.meddled(vec![Meddle {
+        entity: "slot_claims",
+        id: id.clone(),
+        patch: None,
+        replace: Some(fresh.clone()),
+    }]);
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.starts_with("That time was just taken"), "{msg}");
+    let stored = h
+        .data
+        .get(
+            &EntityName::parse("slot_claims").unwrap(),
+            &RecordId::parse(id.as_str()).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(fresh));
+    assert_eq!(h.claim_ids().await, BTreeSet::from([id]));
+}
+
+#[tokio::test]
+async fn an_old_claim_still_held_by_its_appointment_is_kept() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    let claims = EntityName::parse("slot_claims").unwrap();
+    let long_ago = h.now_secs() - 3600;
+    for id in claims_of(1, 1, "2025-12-02T10:00:00", 30) {
+        let rid = RecordId::parse(id).unwrap();
+        h.data
+            .update(&claims, &rid, json!({"claimedAt": long_ago}))
+            .await
+            .unwrap();
+    }
+    // Dated another day (as after a time-zone change), the appointment is not among the
+    // day's bookings, so only its claims refuse the time: they are old, but still held.
+    h.data
+        .update(
+            &EntityName::parse("appointments").unwrap(),
+            &RecordId::parse("1").unwrap(),
+            json!({"AptDate": "2025-12-01"}),
+        )
+        .await
+        .unwrap();
+    let (status, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 2, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.starts_with("That time was just taken"), "{msg}");
+    assert_eq!(
+        h.claim_ids().await,
+        claims_of(1, 1, "2025-12-02T10:00:00", 30)
+    );
+    // Cancelling releases them, and the time can be booked.
+    h.ok("CancelAppointment", json!({"AptNum": 1})).await;
+    h.book(2, "2025-12-02 10:00", 1, json!({})).await;
+}
+
+#[tokio::test]
+async fn releasing_the_old_time_spares_a_claim_taken_afresh() {
+    let h = Harness::new().await;
+    h.book(1, "2025-12-02 10:00", 1, json!({})).await;
+    let ten = format!(
+        "prov-1-{}",
+        unix_minute("America/New_York", "2025-12-02T10:00:00")
+    );
+    // While this move gives up 10:00, another request (moving the same appointment back)
+    // releases that claim as an orphan and takes it afresh.
+    let fresh =
+        json!({"id": ten, "AptNum": 1, "AptDate": "2025-12-02", "claimedAt": h.now_secs() + 1});
+    let h = h.meddled(vec![Meddle {
+        entity: "slot_claims",
+        id: ten.clone(),
+        patch: None,
+        replace: Some(fresh.clone()),
+    }]);
+    h.ok(
+        "RescheduleAppointment",
+        json!({"AptNum": 1, "AptDateTime": "2025-12-02 14:00"}),
+    )
+    .await;
+    let mut expected = claims_of(1, 1, "2025-12-02T14:00:00", 30);
+    expected.insert(ten);
+    assert_eq!(h.claim_ids().await, expected);
 }

@@ -44,7 +44,7 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
     let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-dev"));
     let (addr, key, task) = start(&dir).await;
     let booking = json!({"function": "CreateAppointment",
-        "parameters": {"PatNum": 1, "ProvNum": 1, "AptDateTime": "2030-06-04 10:00"}});
+        "parameters": {"PatNum": 1, "ProvNum": 1, "AptDateTime": "2027-06-01 10:00"}});
 
     let first = post(addr, "/plugins/booking", Some(&key), &booking).await;
     assert_eq!(first.status, 200, "{}", first.body);

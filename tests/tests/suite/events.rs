@@ -19,7 +19,7 @@ const EXPECTED: &[Expect] = &[
         check: |b| {
             assert_eq!(b["success"], true);
             let apt = &b["result"];
-            assert_eq!(apt["AptDateTime"], "2030-06-04 10:00:00");
+            assert_eq!(apt["AptDateTime"], "2027-06-01 10:00:00");
             assert_eq!(apt["AptStatus"], "Scheduled");
             assert_eq!(
                 (apt["PatNum"].as_i64(), apt["ProvNum"].as_i64()),

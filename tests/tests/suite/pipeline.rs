@@ -95,14 +95,14 @@ async fn bad_input_contract(tables: Tables) {
         (
             "no tenant",
             None,
-            book("2030-06-04 10:00"),
+            book("2027-06-01 10:00"),
             401,
             "unauthenticated",
         ),
         (
             "disabled plugin",
             Some(&paused),
-            book("2030-06-04 10:00"),
+            book("2027-06-01 10:00"),
             403,
             "plugin_not_enabled",
         ),
@@ -125,7 +125,7 @@ async fn bad_input_contract(tables: Tables) {
             Some(org),
             envelope(
                 "CreateAppointment",
-                json!({"PatNum": "1", "ProvNum": 1, "AptDateTime": "2030-06-04 10:00"}),
+                json!({"PatNum": "1", "ProvNum": 1, "AptDateTime": "2027-06-01 10:00"}),
             ),
             422,
             "validation_failed",
@@ -135,7 +135,7 @@ async fn bad_input_contract(tables: Tables) {
             Some(org),
             envelope(
                 "CreateAppointment",
-                json!({"PatNum": 1, "AptDateTime": "2030-06-04 10:00"}),
+                json!({"PatNum": 1, "AptDateTime": "2027-06-01 10:00"}),
             ),
             422,
             "validation_failed",
@@ -145,7 +145,7 @@ async fn bad_input_contract(tables: Tables) {
             Some(org),
             envelope(
                 "CreateAppointment",
-                json!({"PatNum": 1, "ProvNum": 1, "AptDateTime": "2030-06-04 10:00", "orgId": "other"}),
+                json!({"PatNum": 1, "ProvNum": 1, "AptDateTime": "2027-06-01 10:00", "orgId": "other"}),
             ),
             422,
             "validation_failed",
@@ -160,7 +160,7 @@ async fn bad_input_contract(tables: Tables) {
         (
             "not a date",
             Some(org),
-            book("2030-02-30 10:00"),
+            book("2027-02-30 10:00"),
             422,
             "validation_failed",
         ),
@@ -174,14 +174,14 @@ async fn bad_input_contract(tables: Tables) {
         (
             "outside office hours",
             Some(org),
-            book("2030-06-04 19:00"),
+            book("2027-06-01 19:00"),
             422,
             "validation_failed",
         ),
         (
             "closed day",
             Some(org),
-            book("2030-06-09 10:00"),
+            book("2027-06-06 10:00"),
             422,
             "validation_failed",
         ),
@@ -204,9 +204,9 @@ async fn bad_input_contract(tables: Tables) {
     );
 
     // Double booking: the first succeeds, an identical second is 409, and only one is stored.
-    let (s1, first) = call(&svc, Some(org), &book("2030-06-05 09:30")).await;
+    let (s1, first) = call(&svc, Some(org), &book("2027-06-02 09:30")).await;
     assert_eq!(s1, 200, "{first}");
-    let (s2, second) = call(&svc, Some(org), &book("2030-06-05 09:30")).await;
+    let (s2, second) = call(&svc, Some(org), &book("2027-06-02 09:30")).await;
     assert_eq!(s2, 409, "{second}");
     assert_eq!(second["error"]["code"], "conflict");
     assert_eq!(appointment_count(&svc, org).await, before + 1);
@@ -236,7 +236,7 @@ async fn concurrent_double_booking(tables: Tables) {
         tasks.spawn(async move {
             let body = envelope(
                 "CreateAppointment",
-                json!({"PatNum": 3, "ProvNum": 2, "AptDateTime": "2030-06-06 14:00"}),
+                json!({"PatNum": 3, "ProvNum": 2, "AptDateTime": "2027-06-03 14:00"}),
             );
             call(&svc, Some(&org), &body).await
         });
