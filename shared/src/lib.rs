@@ -18,6 +18,8 @@ pub mod ports;
 pub mod registry;
 pub mod telemetry;
 
+/// For implementing the ports (e.g. a wrapping `DataAdapter`) without a direct dependency.
+pub use async_trait::async_trait;
 pub use error::{Detail, Error, Result};
 pub use ids::{Channel, EntityName, FunctionName, OrgId, PluginName, RecordId};
 pub use plugin::{CallContext, ContractError, Plugin};

@@ -2,8 +2,6 @@
 //! with parameters validated against the manifest as the pipeline does, and a fixed clock.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -208,8 +206,6 @@ struct Meddler {
     plan: Mutex<Vec<Meddle>>,
 }
 
-type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, DataError>> + Send + 'a>>;
-
 impl Meddler {
     async fn interfere(&self, entity: &EntityName, id: &RecordId) {
         let due = {
@@ -230,135 +226,71 @@ impl Meddler {
     }
 }
 
-// Written out as `#[async_trait]` expands, so the test needs no extra crate.
+#[switchboard::async_trait]
 impl DataAdapter for Meddler {
-    fn list<'a, 'b, 'c, 'f>(
-        &'a self,
-        entity: &'b EntityName,
+    async fn list(
+        &self,
+        entity: &EntityName,
         limit: usize,
-        cursor: Option<&'c str>,
-    ) -> Fut<'f, Page<Value>>
-    where
-        'a: 'f,
-        'b: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
-        self.inner.list(entity, limit, cursor)
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.inner.list(entity, limit, cursor).await
     }
-    fn get<'a, 'b, 'c, 'f>(
-        &'a self,
-        entity: &'b EntityName,
-        id: &'c RecordId,
-    ) -> Fut<'f, Option<Value>>
-    where
-        'a: 'f,
-        'b: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
-        self.inner.get(entity, id)
+    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
+        self.inner.get(entity, id).await
     }
-    fn create<'a, 'b, 'f>(&'a self, entity: &'b EntityName, record: Value) -> Fut<'f, Value>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        self.inner.create(entity, record)
+    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
+        self.inner.create(entity, record).await
     }
-    fn update_where<'a, 'b, 'c, 'd, 'f>(
-        &'a self,
-        entity: &'b EntityName,
-        id: &'c RecordId,
+    async fn update_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
         patch: Value,
-        expect: &'d [Condition],
-    ) -> Fut<'f, Value>
-    where
-        'a: 'f,
-        'b: 'f,
-        'c: 'f,
-        'd: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            if !expect.is_empty() {
-                self.interfere(entity, id).await;
-            }
-            self.inner.update_where(entity, id, patch, expect).await
-        })
+        expect: &[Condition],
+    ) -> Result<Value, DataError> {
+        if !expect.is_empty() {
+            self.interfere(entity, id).await;
+        }
+        self.inner.update_where(entity, id, patch, expect).await
     }
-    fn delete_where<'a, 'b, 'c, 'd, 'f>(
-        &'a self,
-        entity: &'b EntityName,
-        id: &'c RecordId,
-        expect: &'d [Condition],
-    ) -> Fut<'f, bool>
-    where
-        'a: 'f,
-        'b: 'f,
-        'c: 'f,
-        'd: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            if !expect.is_empty() {
-                self.interfere(entity, id).await;
-            }
-            self.inner.delete_where(entity, id, expect).await
-        })
+    async fn delete_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        expect: &[Condition],
+    ) -> Result<bool, DataError> {
+        if !expect.is_empty() {
+            self.interfere(entity, id).await;
+        }
+        self.inner.delete_where(entity, id, expect).await
     }
-    fn query<'a, 'b, 'c, 'f>(
-        &'a self,
-        entity: &'b EntityName,
-        filter: &'c [Condition],
-    ) -> Fut<'f, Vec<Value>>
-    where
-        'a: 'f,
-        'b: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
-        self.inner.query(entity, filter)
+    async fn query(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+    ) -> Result<Vec<Value>, DataError> {
+        self.inner.query(entity, filter).await
     }
-    fn batch_create<'a, 'b, 'f>(
-        &'a self,
-        entity: &'b EntityName,
+    async fn batch_create(
+        &self,
+        entity: &EntityName,
         records: Vec<Value>,
-    ) -> Fut<'f, Vec<Value>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        self.inner.batch_create(entity, records)
+    ) -> Result<Vec<Value>, DataError> {
+        self.inner.batch_create(entity, records).await
     }
-    fn batch_update<'a, 'b, 'f>(
-        &'a self,
-        entity: &'b EntityName,
+    async fn batch_update(
+        &self,
+        entity: &EntityName,
         patches: Vec<(RecordId, Value)>,
-    ) -> Fut<'f, Vec<Value>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        self.inner.batch_update(entity, patches)
+    ) -> Result<Vec<Value>, DataError> {
+        self.inner.batch_update(entity, patches).await
     }
-    fn get_schema<'a, 'b, 'f>(&'a self, entity: &'b EntityName) -> Fut<'f, Value>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        self.inner.get_schema(entity)
+    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
+        self.inner.get_schema(entity).await
     }
-    fn list_entities<'a, 'f>(&'a self) -> Fut<'f, Vec<EntityName>>
-    where
-        'a: 'f,
-        Self: 'f,
-    {
-        self.inner.list_entities()
+    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
+        self.inner.list_entities().await
     }
 }
 

@@ -262,24 +262,26 @@ async fn concurrent_double_booking_on_dynamodb() {
     concurrent_double_booking(moto_tables().await).await;
 }
 
-#[tokio::test]
-async fn an_instance_pinned_to_another_major_version_is_409() {
+/// An embedded platform with one enabled instance of `plugin`, pinned to `version`.
+async fn platform_with_instance(plugin: &str, version: &str) -> (Arc<Platform>, OrgId) {
     let tables = embedded_tables();
     let registry = Registry::new(tables.registry);
     let org = OrgId::parse(unique("org")).unwrap();
     let inst = PluginInstance {
-        plugin: PluginName::parse("booking").unwrap(),
+        plugin: PluginName::parse(plugin).unwrap(),
         enabled: true,
-        pinned_version: "2.0.0".into(),
+        pinned_version: version.into(),
         config: json!({}),
         data_adapter: Default::default(),
     };
     registry.put_instance(&org, &inst, None).await.unwrap();
-    let platform = Arc::new(Platform::new(
-        registry,
-        Arc::new(BuiltinData::new(tables.data)),
-        Duration::ZERO,
-    ));
+    let data = Arc::new(BuiltinData::new(tables.data));
+    (Arc::new(Platform::new(registry, data, Duration::ZERO)), org)
+}
+
+#[tokio::test]
+async fn an_instance_pinned_to_another_major_version_is_409() {
+    let (platform, org) = platform_with_instance("booking", "2.0.0").await;
     let svc = booking_service(&platform);
     let (status, body) = call(
         &svc,
@@ -347,22 +349,7 @@ async fn crash(_: CallContext, _: Value) -> Result<Value, Error> {
 
 #[tokio::test]
 async fn a_bug_is_500_and_its_cause_stays_in_the_log() {
-    let tables = embedded_tables();
-    let registry = Registry::new(tables.registry);
-    let org = OrgId::parse(unique("org")).unwrap();
-    let inst = PluginInstance {
-        plugin: PluginName::parse("faulty").unwrap(),
-        enabled: true,
-        pinned_version: "0.1.0".into(),
-        config: json!({}),
-        data_adapter: Default::default(),
-    };
-    registry.put_instance(&org, &inst, None).await.unwrap();
-    let platform = Arc::new(Platform::new(
-        registry,
-        Arc::new(BuiltinData::new(tables.data)),
-        Duration::ZERO,
-    ));
+    let (platform, org) = platform_with_instance("faulty", "0.1.0").await;
     let plugin = Plugin::builder(FAULTY)
         .handler("Crash", crash)
         .build()
