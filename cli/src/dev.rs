@@ -17,6 +17,9 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use switchboard::adapters::embedded::Embedded;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::agent::dialects::ExportOptions;
+use switchboard::agent::service::AgentService;
 use switchboard::auth::authenticate;
 use switchboard::cache::ttl_from_env;
 use switchboard::data::BuiltinData;
@@ -31,17 +34,22 @@ pub struct Options {
 
 /// Every plugin this build serves. A new plugin crate adds one line here.
 pub fn plugins() -> Result<Vec<switchboard::Plugin>, switchboard::ContractError> {
-    Ok(vec![booking::plugin()?])
+    Ok(vec![booking::plugin()?, support::plugin()?, crm::plugin()?])
 }
 
 pub struct Server {
     platform: Arc<Platform>,
     routes: HashMap<String, Arc<PluginService>>,
+    agents: AgentService,
     next_id: AtomicU64,
 }
 
 impl Server {
-    pub fn new(platform: Arc<Platform>, plugins: Vec<switchboard::Plugin>) -> Self {
+    pub fn new(
+        platform: Arc<Platform>,
+        plugins: Vec<switchboard::Plugin>,
+        agents: AgentService,
+    ) -> Self {
         let mut routes = HashMap::new();
         for plugin in plugins {
             let paths = plugin.routes();
@@ -53,6 +61,7 @@ impl Server {
         Self {
             platform,
             routes,
+            agents,
             next_id: AtomicU64::new(1),
         }
     }
@@ -60,6 +69,9 @@ impl Server {
     /// Answers one request: route, emulated authorizer, pipeline.
     pub async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
+        if let Some(channel) = path.strip_prefix("/agents/") {
+            return self.agent(&req, channel).await;
+        }
         let Some(svc) = self.routes.get(&path).cloned() else {
             let mut served: Vec<String> = self.routes.keys().cloned().collect();
             served.sort_unstable();
@@ -70,12 +82,7 @@ impl Server {
             let e = Error::MethodNotAllowed(format!("{path} accepts POST only"));
             return reply(e.status(), &e.to_body());
         }
-        let authorization = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let tenant = match authenticate(&self.platform.registry, authorization.as_deref()).await {
+        let tenant = match authenticate(&self.platform.registry, bearer(&req).as_deref()).await {
             Ok(t) => t,
             Err(e) => return reply(e.status(), &e.to_body()),
         };
@@ -102,6 +109,36 @@ impl Server {
             .await;
         reply(status, &value)
     }
+}
+
+impl Server {
+    /// `GET /agents/{channel}[?format=…]`, as the agent-builder Lambda answers it.
+    async fn agent(&self, req: &Request<Incoming>, channel: &str) -> Response<Full<Bytes>> {
+        if req.method() != Method::GET {
+            let e = Error::MethodNotAllowed("/agents/{channel} accepts GET only".into());
+            return reply(e.status(), &e.to_body());
+        }
+        let tenant = match authenticate(&self.platform.registry, bearer(req).as_deref()).await {
+            Ok(t) => t,
+            Err(e) => return reply(e.status(), &e.to_body()),
+        };
+        let format = req
+            .uri()
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|kv| kv.strip_prefix("format="));
+        let rid = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (status, body) = self.agents.get(Some(tenant), channel, format, &rid).await;
+        reply(status, &body)
+    }
+}
+
+fn bearer<B>(req: &Request<B>) -> Option<String> {
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
@@ -140,12 +177,19 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     let data = BuiltinData::new(db.data_table());
     let plugins = plugins()?;
     let key = crate::seed::ensure_demo(&registry, &data, &plugins, &opts.data_dir, None).await?;
-    let platform = Arc::new(Platform::new(registry, Arc::new(data), ttl_from_env()));
-    let server = Arc::new(Server::new(platform, plugins));
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr()?;
+    // Vapi and Retell tool definitions point back at this server.
+    let agents = AgentService::new(
+        AgentBuilder::new(registry.clone(), ttl_from_env()),
+        ExportOptions {
+            public_base_url: Some(format!("http://{addr}")),
+        },
+    );
+    let platform = Arc::new(Platform::new(registry, Arc::new(data), ttl_from_env()));
+    let server = Arc::new(Server::new(platform, plugins, agents));
     println!("{}", crate::seed::banner(addr, &opts.data_dir, &key));
     serve(listener, server).await?;
     Ok(())

@@ -10,9 +10,9 @@ use serde_json::{Map, Value};
 use switchboard::data::BuiltinData;
 use switchboard::ports::DataAdapter;
 use switchboard::registry::{
-    ApiKeyRecord, KeyHash, OrgProfile, PluginInstance, Published, Registry,
+    ApiKeyRecord, ChannelConfig, KeyHash, OrgProfile, PluginInstance, Published, Registry,
 };
-use switchboard::{EntityName, OrgId, Plugin, PluginName};
+use switchboard::{Channel, EntityName, OrgId, Plugin, PluginName};
 
 const DEMO: &str = include_str!("../../infra/seed/demo.json");
 const KEY_FILE: &str = "demo-api-key";
@@ -22,6 +22,8 @@ struct Demo {
     org: OrgId,
     profile: OrgProfile,
     instances: Vec<DemoInstance>,
+    #[serde(default)]
+    channels: Map<String, Value>,
     #[serde(default)]
     data: Map<String, Value>,
     scopes: Vec<String>,
@@ -100,6 +102,15 @@ async fn seed(
                 data_adapter: Default::default(),
             };
             registry.put_instance(&demo.org, &instance, None).await?;
+        }
+    }
+    for (name, config) in &demo.channels {
+        let channel = Channel::parse(name.as_str())?;
+        let config = ChannelConfig::from_json(config)?;
+        if registry.get_channel(&demo.org, &channel).await?.is_none() {
+            registry
+                .put_channel(&demo.org, &channel, &config, None)
+                .await?;
         }
     }
     for (plugin, entities) in &demo.data {
@@ -197,7 +208,9 @@ pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str) -> String {
          Book an appointment:\n\
          curl -s -X POST http://{addr}/plugins/booking \\\n  \
            -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n  \
-           -d '{{\"function\":\"CreateAppointment\",\"parameters\":{{\"PatNum\":1,\"ProvNum\":1,\"AptDateTime\":\"{date} 10:00\"}}}}'\n",
+           -d '{{\"function\":\"CreateAppointment\",\"parameters\":{{\"PatNum\":1,\"ProvNum\":1,\"AptDateTime\":\"{date} 10:00\"}}}}'\n\n\
+         The Twilio channel's agent (booking, support and crm tools), e.g. as OpenAI tools:\n\
+         curl -s 'http://{addr}/agents/twilio?format=openai' -H 'Authorization: Bearer {key}'\n",
         dir = data_dir.display()
     )
 }

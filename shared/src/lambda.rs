@@ -7,6 +7,9 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 
 use crate::adapters::dynamodb;
+use crate::agent::builder::AgentBuilder;
+use crate::agent::dialects::ExportOptions;
+use crate::agent::service::AgentService;
 use crate::auth::TenantContext;
 use crate::cache::ttl_from_env;
 use crate::data::BuiltinData;
@@ -81,6 +84,53 @@ pub async fn run_plugin(plugin: Plugin) -> Result<(), Error> {
         Ok::<_, std::convert::Infallible>(handle(service, req).await)
     }))
     .await
+}
+
+/// The whole `main` of the agent-builder Lambda (`GET /agents/{channel}[?format=…]`).
+/// `SWITCHBOARD_PUBLIC_URL` is the API's public base URL for Vapi and Retell tool URLs.
+pub async fn run_agent_builder() -> Result<(), Error> {
+    telemetry::init();
+    let platform = platform_from_env().await?;
+    let export = ExportOptions {
+        public_base_url: std::env::var("SWITCHBOARD_PUBLIC_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+    };
+    let service = AgentService::new(AgentBuilder::new(platform.registry, ttl_from_env()), export);
+    let service = &service;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle_agent(service, req).await)
+    }))
+    .await
+}
+
+/// Answers one API Gateway request for `GET /agents/{channel}`.
+pub async fn handle_agent(service: &AgentService, req: Request) -> Response<Body> {
+    if req.method() != lambda_http::http::Method::GET {
+        let e = ApiError::MethodNotAllowed("/agents/{channel} accepts GET only".into());
+        return json_response(e.status(), &e.to_body());
+    }
+    let from_path = req
+        .uri()
+        .path()
+        .rsplit_once("/agents/")
+        .map(|(_, c)| c.to_owned());
+    let channel = req
+        .path_parameters_ref()
+        .and_then(|p| p.first("channel").map(str::to_owned))
+        .or(from_path)
+        .unwrap_or_default();
+    let tenant = match tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return json_response(e.status(), &e.to_body()),
+    };
+    let format = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("format").map(str::to_owned));
+    let (status, body) = service
+        .get(tenant, &channel, format.as_deref(), &request_id(&req))
+        .await;
+    json_response(status, &body)
 }
 
 /// The tenant from `requestContext.authorizer.lambda`; `None` when there is none.

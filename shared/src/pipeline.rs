@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use crate::agent::dialects::strip_strict_nulls;
 use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::data::DataAdapterFactory;
@@ -306,7 +307,12 @@ impl PluginService {
             }
         };
         span.record("function", function.as_str());
-        manifest.validate_params(&function, &envelope.parameters)?;
+        let mut parameters = envelope.parameters;
+        if let Some(def) = manifest.function(function.as_str()) {
+            // OpenAI strict mode sends null for every optional property it omits.
+            strip_strict_nulls(&def.parameters, &mut parameters);
+        }
+        manifest.validate_params(&function, &parameters)?;
         let config = instance.config.clone()?;
         let data = self
             .platform
@@ -324,7 +330,7 @@ impl PluginService {
             data,
             now: self.platform.now(),
         };
-        plugin.invoke(ctx, envelope.parameters).await
+        plugin.invoke(ctx, parameters).await
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::error::{Detail, Error};
 use crate::ids::{Channel, OrgId, PluginName};
 use crate::manifest::Manifest;
 use crate::ports::{ItemStore, Key, Precondition, StoreError, query_all};
@@ -84,6 +85,111 @@ pub struct ChannelConfig {
     pub instructions: Option<String>,
     #[serde(default)]
     pub plugin_assignments: Vec<Assignment>,
+}
+
+impl ChannelConfig {
+    /// Parses a channel config as written by an operator: 422 with one detail per bad
+    /// field (e.g. a non-integer priority) or a plugin assigned twice.
+    pub fn from_json(value: &Value) -> Result<Self, Error> {
+        let details = shape_problems(value);
+        if !details.is_empty() {
+            return Err(Error::Validation {
+                code: "validation_failed",
+                message: "the channel config is invalid".into(),
+                details,
+            });
+        }
+        let config: ChannelConfig =
+            serde_json::from_value(value.clone()).map_err(|e| Error::Validation {
+                code: "validation_failed",
+                message: format!("the channel config is invalid: {e}"),
+                details: vec![Detail::new("", e.to_string())],
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses a plugin assigned twice.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut seen = std::collections::HashSet::new();
+        let details: Vec<Detail> = self
+            .plugin_assignments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !seen.insert(&a.plugin))
+            .map(|(i, a)| {
+                Detail::new(
+                    format!("/plugin_assignments/{i}/plugin"),
+                    format!("'{}' is assigned more than once", a.plugin),
+                )
+            })
+            .collect();
+        if details.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation {
+                code: "validation_failed",
+                message: "each plugin may be assigned to a channel once".into(),
+                details,
+            })
+        }
+    }
+}
+
+/// Field-by-field checks of a channel config, so each problem gets its own pointer.
+fn shape_problems(value: &Value) -> Vec<Detail> {
+    let mut out = Vec::new();
+    let Some(obj) = value.as_object() else {
+        return vec![Detail::new("", "a channel config must be a JSON object")];
+    };
+    if obj
+        .get("instructions")
+        .is_some_and(|i| !i.is_string() && !i.is_null())
+    {
+        out.push(Detail::new("/instructions", "must be a string"));
+    }
+    let Some(list) = obj.get("plugin_assignments") else {
+        return out;
+    };
+    let Some(list) = list.as_array() else {
+        out.push(Detail::new("/plugin_assignments", "must be an array"));
+        return out;
+    };
+    for (i, a) in list.iter().enumerate() {
+        let at = format!("/plugin_assignments/{i}");
+        if !a.is_object() {
+            out.push(Detail::new(
+                at,
+                "must be an object {plugin, enabled, priority}",
+            ));
+            continue;
+        }
+        if !a
+            .get("plugin")
+            .and_then(Value::as_str)
+            .is_some_and(crate::ids::is_valid_name)
+        {
+            out.push(Detail::new(format!("{at}/plugin"), "must be a plugin name"));
+        }
+        if !a.get("priority").is_some_and(|p| p.is_i64()) {
+            out.push(Detail::new(format!("{at}/priority"), "must be an integer"));
+        }
+        if a.get("enabled").is_some_and(|e| !e.is_boolean()) {
+            out.push(Detail::new(
+                format!("{at}/enabled"),
+                "must be true or false",
+            ));
+        }
+        if a.get("data_adapter")
+            .is_some_and(|d| !d.is_object() && !d.is_null())
+        {
+            out.push(Detail::new(
+                format!("{at}/data_adapter"),
+                "must be an object",
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -391,6 +497,39 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_configs_refuse_duplicates_and_fractional_priorities() {
+        let ok = serde_json::json!({"plugin_assignments": [
+            {"plugin": "booking", "priority": 1}, {"plugin": "crm", "priority": 2, "enabled": false}]});
+        assert_eq!(
+            ChannelConfig::from_json(&ok)
+                .unwrap()
+                .plugin_assignments
+                .len(),
+            2
+        );
+
+        let dup = serde_json::json!({"plugin_assignments": [
+            {"plugin": "booking", "priority": 1}, {"plugin": "booking", "priority": 2}]});
+        let e = ChannelConfig::from_json(&dup).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.to_body()["error"]["details"][0]["path"],
+            "/plugin_assignments/1/plugin"
+        );
+
+        for bad in [serde_json::json!(1.5), serde_json::json!("1")] {
+            let v = serde_json::json!({"plugin_assignments": [
+                {"plugin": "booking", "priority": 1}, {"plugin": "crm", "priority": bad}]});
+            let e = ChannelConfig::from_json(&v).unwrap_err();
+            assert_eq!(e.status(), 422, "{e}");
+            assert_eq!(
+                e.to_body()["error"]["details"][0]["path"],
+                "/plugin_assignments/1/priority"
+            );
+        }
+    }
 
     #[test]
     fn key_hash_is_hex_sha256() {

@@ -71,3 +71,57 @@ pub fn embedded_tables() -> Tables {
         data: db.data_table(),
     }
 }
+
+/// Counts the DynamoDB requests a client sends, by operation (`X-Amz-Target`), at the SDK's
+/// transmit step: what went on the wire, not what the code meant to do.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestCounter {
+    /// Operations sent so far (`Query`, `BatchGetItem`, …), in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut v) = self.0.lock() {
+            v.clear();
+        }
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
+        let op = target.rsplit('.').next().unwrap_or(target).to_owned();
+        if let Ok(mut v) = self.0.lock() {
+            v.push(op);
+        }
+        Ok(())
+    }
+}
+
+/// moto's registry table through a client whose every request is counted.
+pub async fn counted_moto_registry() -> (Arc<dyn ItemStore>, RequestCounter) {
+    let client = dynamodb_client(&moto_endpoint()).await;
+    let counter = RequestCounter::default();
+    let conf = client
+        .config()
+        .to_builder()
+        .interceptor(counter.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    (
+        Arc::new(DynamoStore::new(client, "switchboard-registry")),
+        counter,
+    )
+}

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 use switchboard::adapters::embedded::Embedded;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::agent::dialects::ExportOptions;
+use switchboard::agent::service::AgentService;
 use switchboard::data::BuiltinData;
 use switchboard::pipeline::Platform;
 use switchboard::registry::Registry;
@@ -31,11 +34,17 @@ async fn start(
     let key = ensure_demo(&registry, &data, &plugins, dir, None)
         .await
         .unwrap();
-    let platform = Platform::new(registry, Arc::new(data), std::time::Duration::from_secs(30))
-        .with_clock(Arc::new(pinned_now));
-    let server = Arc::new(Server::new(Arc::new(platform), plugins));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let agents = AgentService::new(
+        AgentBuilder::new(registry.clone(), std::time::Duration::from_secs(30)),
+        ExportOptions {
+            public_base_url: Some(format!("http://{addr}")),
+        },
+    );
+    let platform = Platform::new(registry, Arc::new(data), std::time::Duration::from_secs(30))
+        .with_clock(Arc::new(pinned_now));
+    let server = Arc::new(Server::new(Arc::new(platform), plugins, agents));
     (addr, key, tokio::spawn(serve(listener, server)))
 }
 

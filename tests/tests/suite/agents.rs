@@ -1,0 +1,311 @@
+//! The agent builder: which plugins, instructions, tool names, skipped assignments, and the
+//! round trips a build costs, counted at the SDK against moto.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard::agent::INSTRUCTION_SEPARATOR;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::agent::dialects::{ExportOptions, Format};
+use switchboard::agent::service::AgentService;
+use switchboard::auth::TenantContext;
+use switchboard::manifest::CompiledManifest;
+use switchboard::registry::{Assignment, ChannelConfig, OrgProfile, PluginInstance, Registry};
+use switchboard::{Channel, OrgId, PluginName};
+use switchboard_tests::{counted_moto_registry, embedded_tables, unique};
+
+use crate::fixtures::demo;
+
+fn manifest(name: &str, functions: &[&str], template: &str) -> switchboard::manifest::Manifest {
+    let functions: Vec<Value> = functions
+        .iter()
+        .map(|f| json!({"name": f, "description": format!("{f} in {name}"), "parameters": {"type": "object"}}))
+        .collect();
+    let m = json!({"name": name, "version": "1.0.0", "display_name": name, "description": "test plugin",
+        "instruction_template": template, "functions": functions,
+        "config_schema": {"type": "object"}, "default_config": {"greeting": "hello"}});
+    CompiledManifest::from_value(m).unwrap().manifest().clone()
+}
+
+/// An org with `plugins` published, instances enabled, and all assigned to `twilio` with
+/// priority = position.
+async fn org_with(registry: &Registry, plugins: &[switchboard::manifest::Manifest]) -> OrgId {
+    let org = OrgId::parse(unique("agents")).unwrap();
+    let profile = OrgProfile {
+        display_name: "Acme Clinic".into(),
+        ..Default::default()
+    };
+    registry.put_profile(&org, &profile, None).await.unwrap();
+    let mut assignments = Vec::new();
+    for (i, m) in plugins.iter().enumerate() {
+        registry.publish_manifest(m).await.unwrap();
+        let inst = PluginInstance {
+            plugin: m.name.clone(),
+            enabled: true,
+            pinned_version: m.version.clone(),
+            config: json!({}),
+            data_adapter: Default::default(),
+        };
+        registry.put_instance(&org, &inst, None).await.unwrap();
+        assignments.push(Assignment {
+            plugin: m.name.clone(),
+            enabled: true,
+            priority: i as i64,
+            data_adapter: None,
+        });
+    }
+    let chan = ChannelConfig {
+        instructions: None,
+        plugin_assignments: assignments,
+    };
+    registry
+        .put_channel(&org, &Channel::parse("twilio").unwrap(), &chan, None)
+        .await
+        .unwrap();
+    org
+}
+
+#[tokio::test]
+async fn a_build_costs_two_round_trips_for_1_10_and_50_plugins() {
+    let (table, counter) = counted_moto_registry().await;
+    let registry = Registry::new(table);
+    let twilio = Channel::parse("twilio").unwrap();
+    for n in [1usize, 10, 50] {
+        let tag = unique("rt");
+        let plugins: Vec<_> = (0..n)
+            .map(|i| {
+                manifest(
+                    &format!("p{i}-{tag}"),
+                    &["Ping"],
+                    "Plugin {{ config.greeting }}",
+                )
+            })
+            .collect();
+        let org = org_with(&registry, &plugins).await;
+        let builder = AgentBuilder::new(registry.clone(), Duration::from_secs(30));
+        counter.reset();
+        let agent = builder.build(&org, &twilio).await.unwrap();
+        assert_eq!(agent.tools.len(), n);
+        let mut ops = counter.operations();
+        ops.sort();
+        assert_eq!(ops, vec!["BatchGetItem", "Query"], "{n} plugins");
+        counter.reset();
+        builder.build(&org, &twilio).await.unwrap();
+        assert!(
+            counter.operations().is_empty(),
+            "a warm build is served from the cache"
+        );
+    }
+}
+
+#[tokio::test]
+async fn assembly_orders_skips_renders_and_qualifies() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let alpha = manifest(
+        "alpha",
+        &["Lookup", "Book"],
+        "Alpha for {{ org.display_name }} on {{ channel }}",
+    );
+    let beta = manifest(
+        "beta",
+        &["Lookup", "Escalate"],
+        "Beta says {{ config.greeting }}",
+    );
+    let org = org_with(&registry, &[beta.clone(), alpha.clone()]).await;
+    // Priorities: beta 0, alpha 1; add a disabled instance, a missing instance and an
+    // assignment whose manifest was never published.
+    let gamma = manifest("gamma", &["Ping"], "");
+    let ghost = PluginName::parse("ghost").unwrap();
+    let unpublished = PluginName::parse("unpublished").unwrap();
+    registry
+        .put_instance(
+            &org,
+            &PluginInstance {
+                plugin: gamma.name.clone(),
+                enabled: false,
+                pinned_version: "1.0.0".into(),
+                config: json!({}),
+                data_adapter: Default::default(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    registry.publish_manifest(&gamma).await.unwrap();
+    registry
+        .put_instance(
+            &org,
+            &PluginInstance {
+                plugin: unpublished.clone(),
+                enabled: true,
+                pinned_version: "3.0.0".into(),
+                config: json!({}),
+                data_adapter: Default::default(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let twilio = Channel::parse("twilio").unwrap();
+    let mut chan = registry.get_channel(&org, &twilio).await.unwrap().unwrap();
+    for (p, prio) in [(&gamma.name, 5), (&ghost, 6), (&unpublished, 7)] {
+        chan.value.plugin_assignments.push(Assignment {
+            plugin: p.clone(),
+            enabled: true,
+            priority: prio,
+            data_adapter: None,
+        });
+    }
+    registry
+        .put_channel(&org, &twilio, &chan.value, Some(chan.version))
+        .await
+        .unwrap();
+
+    let builder = AgentBuilder::new(registry.clone(), Duration::ZERO);
+    let agent = builder.build(&org, &twilio).await.unwrap();
+    let names: Vec<&str> = agent.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["beta_Lookup", "Escalate", "alpha_Lookup", "Book"]);
+    assert_eq!(
+        agent.instructions,
+        format!("Beta says hello{INSTRUCTION_SEPARATOR}Alpha for Acme Clinic on twilio")
+    );
+    let skipped: Vec<(String, String)> = agent
+        .skipped
+        .iter()
+        .map(|s| (s.plugin.to_string(), s.reason.clone()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].0 == "gamma" && skipped[0].1.contains("disabled"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1].0 == "ghost" && skipped[1].1.contains("no instance"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].0 == "unpublished" && skipped[2].1.contains("no manifest"),
+        "{skipped:?}"
+    );
+    let json = agent.to_json();
+    assert_eq!(json["routing"]["beta_Lookup"]["plugin"], "beta");
+    assert_eq!(json["routing"]["Book"]["route"], "/plugins/alpha");
+    assert_eq!(json["routing"]["Book"]["data_adapter"]["type"], "dynamodb");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let broken = manifest("broken", &["Ping"], "Hello {{ org.display_name ");
+    let org = org_with(&registry, &[broken]).await;
+    let service = AgentService::new(
+        AgentBuilder::new(registry, Duration::ZERO),
+        ExportOptions {
+            public_base_url: None,
+        },
+    );
+    let tenant = || Some(TenantContext::new(org.clone()).with_scopes(&["agents:read"]));
+
+    let (status, body) = service.get(tenant(), "whatsapp", None, "t").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_channel")),
+        "{body}"
+    );
+
+    let (status, body) = service.get(tenant(), "twilio", Some("gemini"), "t").await;
+    assert_eq!(status, 400, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or("");
+    for f in Format::ALL {
+        assert!(msg.contains(f), "{f} missing from {msg}");
+    }
+
+    let (status, body) = service.get(tenant(), "twilio", None, "t").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("broken"),
+        "{body}"
+    );
+
+    let (status, _) = service.get(None, "twilio", None, "t").await;
+    assert_eq!(status, 401);
+    let (status, body) = service
+        .get(
+            Some(TenantContext::new(org.clone()).with_scopes(&["plugins:call"])),
+            "twilio",
+            None,
+            "t",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+}
+
+#[tokio::test]
+async fn the_demo_twilio_agent_has_all_three_plugins_in_every_format() {
+    let demo = demo(embedded_tables(), None).await;
+    let service = AgentService::new(
+        AgentBuilder::new(demo.platform.registry.clone(), Duration::from_secs(30)),
+        ExportOptions {
+            public_base_url: Some("https://api.example.com".into()),
+        },
+    );
+    let tenant = || Some(TenantContext::new(demo.org.clone()).with_scopes(&["agents:read"]));
+    let (status, agent) = service.get(tenant(), "twilio", None, "t").await;
+    assert_eq!(status, 200, "{agent}");
+    let plugins: Vec<&str> = agent["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["plugin"].as_str())
+        .collect();
+    let first = |p: &str| plugins.iter().position(|x| *x == p).unwrap_or(usize::MAX);
+    let last = |p: &str| plugins.iter().rposition(|x| *x == p).unwrap_or(0);
+    assert!(
+        last("booking") < first("support") && last("support") < first("crm"),
+        "{plugins:?}"
+    );
+    assert_eq!(
+        agent["instructions"]
+            .as_str()
+            .unwrap()
+            .matches(INSTRUCTION_SEPARATOR)
+            .count(),
+        2
+    );
+    assert!(
+        agent["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("Bright Smile Dental")
+    );
+
+    for f in Format::ALL {
+        let (status, body) = service.get(tenant(), "twilio", Some(f), "t").await;
+        assert_eq!(status, 200, "{f}: {body}");
+        assert_eq!(body["format"], f, "{body}");
+    }
+
+    let (status, web) = service.get(tenant(), "web", None, "t").await;
+    assert_eq!(status, 200, "{web}");
+    assert!(
+        web["instructions"]
+            .as_str()
+            .unwrap()
+            .starts_with("You are the web chat assistant")
+    );
+    assert!(
+        web["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["plugin"] == "booking")
+    );
+}
