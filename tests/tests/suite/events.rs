@@ -1,7 +1,11 @@
-//! Every file in `events/` goes through lambda_http's request parsing into the real handler.
+//! Every file in `events/` goes through lambda_http's request parsing into the real handler
+//! of its function (a plugin, or the agent builder).
 
 use serde_json::Value;
-use switchboard::lambda::handle;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::agent::dialects::ExportOptions;
+use switchboard::agent::service::AgentService;
+use switchboard::lambda::{handle, handle_agent};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
 
 use crate::fixtures::{booking_service, demo};
@@ -89,6 +93,25 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "agent-builder-twilio-openai.json",
+        status: 200,
+        check: |b| {
+            assert_eq!(
+                (b["format"].as_str(), b["channel"].as_str()),
+                (Some("openai"), Some("twilio"))
+            );
+            let tools = b["tools"].as_array().cloned().unwrap_or_default();
+            let names: Vec<&str> = tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str())
+                .collect();
+            for n in ["CreateAppointment", "CreateTicket", "CreateLead"] {
+                assert!(names.contains(&n), "{n} missing from {names:?}");
+            }
+            assert!(tools.iter().all(|t| t["type"] == "function"));
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
@@ -102,11 +125,24 @@ fn events_dir() -> std::path::PathBuf {
 async fn run_all(tables: Tables) {
     let demo = demo(tables, None).await;
     let service = booking_service(&demo.platform);
+    let agents = AgentService::new(
+        AgentBuilder::new(
+            demo.platform.registry.clone(),
+            std::time::Duration::from_secs(30),
+        ),
+        ExportOptions {
+            public_base_url: None,
+        },
+    );
     for e in EXPECTED {
         let text = std::fs::read_to_string(events_dir().join(e.file)).unwrap();
         let req =
             lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
-        let resp = handle(&service, req).await;
+        let resp = if e.file.starts_with("agent-builder") {
+            handle_agent(&agents, req).await
+        } else {
+            handle(&service, req).await
+        };
         let status = resp.status().as_u16();
         let body: Value = match resp.body() {
             lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
