@@ -203,7 +203,7 @@ pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str) -> String {
     let date = demo_booking_date();
     format!(
         "\nSwitchboard dev server on http://{addr}  (embedded store: {dir})\n\
-         Demo tenant: Bright Smile Dental (org demo-dental), booking enabled.\n\
+         Demo tenant: Bright Smile Dental (org demo-dental), with booking, support and crm enabled.\n\
          API key: {key}\n\n\
          Book an appointment:\n\
          curl -s -X POST http://{addr}/plugins/booking \\\n  \

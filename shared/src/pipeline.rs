@@ -12,9 +12,9 @@ use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::data::DataAdapterFactory;
 use crate::error::Error;
-use crate::ids::{FunctionName, OrgId, PluginName};
+use crate::ids::{Channel, FunctionName, OrgId, PluginName};
 use crate::plugin::{CallContext, Plugin};
-use crate::registry::{DataAdapterConfig, Registry};
+use crate::registry::{ChannelConfig, DataAdapterConfig, Registry};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -29,6 +29,7 @@ pub struct Platform {
     pub registry: Registry,
     pub data: Arc<dyn DataAdapterFactory>,
     instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
+    channels: TtlCache<(OrgId, Channel), Option<Arc<ChannelConfig>>>,
     clock: Clock,
 }
 
@@ -47,6 +48,7 @@ impl Platform {
             registry,
             data,
             instances: TtlCache::new(cache_ttl),
+            channels: TtlCache::new(cache_ttl),
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -100,6 +102,40 @@ impl Platform {
 
 fn major(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
+}
+
+impl Platform {
+    /// The data adapter for a call: the instance's, unless the caller's channel assignment
+    /// overrides it (ARCHITECTURE: "per instance, and per channel assignment override").
+    async fn adapter_config(
+        &self,
+        org: &OrgId,
+        plugin: &PluginName,
+        channel: Option<&Channel>,
+        instance: &DataAdapterConfig,
+    ) -> Result<DataAdapterConfig, Error> {
+        let Some(channel) = channel else {
+            return Ok(instance.clone());
+        };
+        let key = (org.clone(), channel.clone());
+        let config = match self.channels.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let found = self
+                    .registry
+                    .get_channel(org, channel)
+                    .await?
+                    .map(|v| Arc::new(v.value));
+                self.channels.insert(key, found.clone());
+                found
+            }
+        };
+        let assigned = config
+            .as_ref()
+            .and_then(|c| c.plugin_assignments.iter().find(|a| &a.plugin == plugin))
+            .and_then(|a| a.data_adapter.clone());
+        Ok(assigned.unwrap_or_else(|| instance.clone()))
+    }
 }
 
 /// A parsed call envelope.
@@ -314,10 +350,16 @@ impl PluginService {
         }
         manifest.validate_params(&function, &parameters)?;
         let config = instance.config.clone()?;
-        let data = self
+        let adapter = self
             .platform
-            .data
-            .build(&tenant.org, name, &instance.data_adapter)?;
+            .adapter_config(
+                &tenant.org,
+                name,
+                tenant.channel.as_ref(),
+                &instance.data_adapter,
+            )
+            .await?;
+        let data = self.platform.data.build(&tenant.org, name, &adapter)?;
 
         let ctx = CallContext {
             org: tenant.org,
@@ -326,6 +368,7 @@ impl PluginService {
             channel: tenant.channel,
             session_id: envelope.session_id,
             caller: tenant.caller,
+            scopes: tenant.scopes,
             config,
             data,
             now: self.platform.now(),

@@ -25,6 +25,8 @@ pub struct CallContext {
     pub session_id: Option<String>,
     /// Caller metadata injected by the authorizer (e.g. `callerPhone`).
     pub caller: Map<String, Value>,
+    /// The credential's scopes, for functions reserved to staff (e.g. approvals).
+    pub scopes: Vec<String>,
     /// `default_config` overlaid by the instance's config, already validated.
     pub config: Arc<Value>,
     pub data: Arc<dyn DataAdapter>,
@@ -32,6 +34,10 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
     /// The effective config as the plugin's own type.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(self.config.as_ref()).map_err(|e| Error::Validation {

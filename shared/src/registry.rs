@@ -424,20 +424,23 @@ impl Registry {
         self.get_versioned(keys::channel(org, channel)).await
     }
 
+    /// Refuses (422) a config that assigns a plugin twice, whoever writes it.
     pub async fn put_channel(
         &self,
         org: &OrgId,
         channel: &Channel,
         config: &ChannelConfig,
         expected: Option<u64>,
-    ) -> Result<u64, StoreError> {
-        self.table
+    ) -> Result<u64, Error> {
+        config.validate()?;
+        Ok(self
+            .table
             .put(
                 &keys::channel(org, channel),
                 &encode(config)?,
                 precondition(expected),
             )
-            .await
+            .await?)
     }
 
     /// Profile, instances and channels of one organization in one partition query.

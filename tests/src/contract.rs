@@ -160,10 +160,13 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         1
     );
     let stale = reg.put_channel(&acme, &twilio, &chan, Some(7)).await;
-    assert!(
-        matches!(stale, Err(StoreError::Conflict { .. })),
-        "{stale:?}"
-    );
+    assert!(matches!(&stale, Err(e) if e.status() == 409), "{stale:?}");
+    let mut twice = chan.clone();
+    twice
+        .plugin_assignments
+        .push(chan.plugin_assignments[0].clone());
+    let dup = reg.put_channel(&acme, &twilio, &twice, Some(1)).await;
+    assert!(matches!(&dup, Err(e) if e.status() == 422), "{dup:?}");
     assert_eq!(
         reg.get_channel(&acme, &twilio)
             .await

@@ -86,6 +86,7 @@ impl Harness {
             channel: None,
             session_id: None,
             caller: Map::new(),
+            scopes: vec!["plugins:call".into()],
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),
             now: self.now,

@@ -102,10 +102,12 @@ impl Shared {
     }
 }
 
+// No name in the message: a number can be shared, and the caller must not learn who else
+// is on file.
 fn duplicate(existing: &Lead, shared: Shared) -> Error {
     Error::conflict(format!(
-        "{} is already on file with the same {}. Use leadId {} instead of creating a new lead.",
-        existing.label(),
+        "Lead {} is already on file with the same {}. Use leadId {} instead of creating a new lead.",
+        existing.id,
         shared.words(),
         existing.id
     ))
@@ -470,6 +472,15 @@ pub struct ApproveLead {
 }
 
 pub async fn approve_lead(ctx: CallContext, p: ApproveLead) -> Result<Value, Error> {
+    if !ctx.has_scope(crate::APPROVE_SCOPE) {
+        return Err(Error::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "Approving a lead is for staff: this line's credential lacks the '{}' scope. Tell the caller a manager will review the lead.",
+                crate::APPROVE_SCOPE
+            ),
+        });
+    }
     let data = ctx.data.as_ref();
     let id = lead_id(&p.lead_id)?;
     let lead = read_lead(data, &id).await?;

@@ -11,6 +11,9 @@ use switchboard::{ContractError, Plugin};
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
+/// The credential scope ApproveLead requires: staff tools, not a public caller's channel.
+pub const APPROVE_SCOPE: &str = "leads:approve";
+
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)

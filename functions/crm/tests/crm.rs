@@ -23,6 +23,7 @@ struct Harness {
     data: Arc<dyn DataAdapter>,
     config: Value,
     now: SystemTime,
+    scopes: Vec<String>,
 }
 
 fn scoped(db: &Embedded, org: &OrgId) -> Arc<dyn DataAdapter> {
@@ -43,6 +44,7 @@ impl Harness {
             data,
             config,
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS),
+            scopes: vec!["plugins:call".into(), crm::APPROVE_SCOPE.into()],
         }
     }
 
@@ -65,6 +67,7 @@ impl Harness {
             org,
             config: self.config.clone(),
             now: self.now,
+            scopes: self.scopes.clone(),
         }
     }
 
@@ -80,6 +83,7 @@ impl Harness {
             channel: Some(Channel::parse("twilio").unwrap()),
             session_id: None,
             caller: Map::new(),
+            scopes: self.scopes.clone(),
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),
             now: self.now,
@@ -439,7 +443,7 @@ async fn bad_parameters_are_422_naming_the_field() {
 }
 
 #[tokio::test]
-async fn duplicates_by_email_or_phone_are_409_naming_the_lead() {
+async fn duplicates_by_email_or_phone_are_409_naming_the_lead_not_the_person() {
     let h = Harness::new();
     h.lead(
         "Jordan Rivera",
@@ -456,7 +460,7 @@ async fn duplicates_by_email_or_phone_are_409_naming_the_lead() {
     assert_eq!(status, 409);
     assert_eq!(
         msg,
-        "Lead 1 (Jordan Rivera) is already on file with the same email address. Use leadId 1 instead of creating a new lead."
+        "Lead 1 is already on file with the same email address. Use leadId 1 instead of creating a new lead."
     );
     let (status, msg, _) = h
         .fails(
@@ -530,7 +534,7 @@ async fn a_create_overtaken_by_the_same_person_is_409_and_leaves_nothing() {
     assert_eq!(status, 409);
     assert_eq!(
         msg,
-        "Lead 1 (Jordan Rivera) is already on file with the same phone number. Use leadId 1 instead of creating a new lead."
+        "Lead 1 is already on file with the same phone number. Use leadId 1 instead of creating a new lead."
     );
     // The lead this request wrote is taken back, and no claim of it stays.
     let leads = h.stored("leads").await;
@@ -736,6 +740,19 @@ async fn with_manager_approval_qualified_leads_wait_for_approve_lead() {
         .map(|l| l["leadId"].as_str().unwrap())
         .collect();
     assert_eq!(pending_ids, ["2", "1"]);
+
+    // Only a credential with the approval scope (staff, not a caller's channel) may approve.
+    let mut caller_side = h.other_org("acme-remodeling");
+    caller_side.scopes = vec!["plugins:call".into()];
+    let (status, msg, _) = caller_side
+        .fails("ApproveLead", json!({"leadId": "1"}))
+        .await;
+    assert_eq!(status, 403, "{msg}");
+    assert_eq!(
+        h.listed("qualified").await,
+        ids(&[]),
+        "nothing was approved"
+    );
 
     let approved = h.ok("ApproveLead", json!({"leadId": "1"})).await;
     assert_eq!(approved["lead"]["approval"], "approved");

@@ -70,6 +70,7 @@ impl Harness {
             channel: Some(Channel::parse("twilio").unwrap()),
             session_id: Some("CA123".into()),
             caller: self.caller.clone(),
+            scopes: vec!["plugins:call".into()],
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),
             now: UNIX_EPOCH + Duration::from_secs(NOW_SECS),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::agent::{Agent, assemble};
+use crate::agent::{Agent, assemble, channel_config, usable};
 use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::ids::{Channel, OrgId};
@@ -31,19 +31,11 @@ impl AgentBuilder {
             return Ok(agent);
         }
         let snapshot = self.registry.org_snapshot(org).await?;
-        // Only the manifests the agent can use: enabled assignments of enabled instances.
-        let mut wanted: Vec<_> = snapshot
-            .channels
-            .iter()
-            .filter(|(c, _)| c == channel)
-            .flat_map(|(_, cfg)| cfg.value.plugin_assignments.iter().filter(|a| a.enabled))
-            .filter_map(|a| {
-                snapshot
-                    .instances
-                    .iter()
-                    .find(|i| i.value.plugin == a.plugin && i.value.enabled)
-                    .map(|i| (i.value.plugin.clone(), i.value.pinned_version.clone()))
-            })
+        // Exactly the manifests the agent can use; an unknown channel fails before any read.
+        let config = channel_config(&snapshot, channel)?;
+        let mut wanted: Vec<_> = usable(config, &snapshot, &mut Vec::new())
+            .into_iter()
+            .map(|(_, i)| (i.plugin.clone(), i.pinned_version.clone()))
             .collect();
         wanted.sort();
         wanted.dedup();

@@ -61,9 +61,10 @@ impl Agent {
             .map(|t| {
                 (
                     t.name.clone(),
+                    // Only the adapter type: its settings name credentials and hosts.
                     serde_json::json!({
                         "plugin": t.plugin, "function": t.function, "route": t.route,
-                        "data_adapter": t.data_adapter,
+                        "data_adapter": t.data_adapter.kind,
                     }),
                 )
             })
@@ -93,40 +94,18 @@ pub fn assemble(
     manifests: &HashMap<(PluginName, String), Manifest>,
 ) -> Result<Agent, Error> {
     let config = channel_config(snapshot, channel)?;
-    let mut assignments: Vec<&Assignment> = config
-        .plugin_assignments
-        .iter()
-        .filter(|a| a.enabled)
-        .collect();
-    assignments.sort_by(|a, b| (a.priority, &a.plugin).cmp(&(b.priority, &b.plugin)));
-
     let mut skipped = Vec::new();
     let mut chosen = Vec::new();
-    for a in assignments {
-        let instance = snapshot
-            .instances
-            .iter()
-            .map(|v| &v.value)
-            .find(|i| i.plugin == a.plugin);
-        let reason = match instance {
-            None => Some("the organization has no instance of this plugin".to_owned()),
-            Some(i) if !i.enabled => Some("the plugin instance is disabled".to_owned()),
-            Some(i) => match manifests.get(&(i.plugin.clone(), i.pinned_version.clone())) {
-                None => Some(format!(
-                    "no manifest is registered for {} {}",
-                    i.plugin, i.pinned_version
-                )),
-                Some(m) => {
-                    chosen.push((a, i, m));
-                    None
-                }
-            },
-        };
-        if let Some(reason) = reason {
-            skipped.push(Skipped {
+    for (a, instance) in usable(config, snapshot, &mut skipped) {
+        match manifests.get(&(instance.plugin.clone(), instance.pinned_version.clone())) {
+            Some(m) => chosen.push((a, instance, m)),
+            None => skipped.push(Skipped {
                 plugin: a.plugin.clone(),
-                reason,
-            });
+                reason: format!(
+                    "no manifest is registered for {} {}",
+                    instance.plugin, instance.pinned_version
+                ),
+            }),
         }
     }
 
@@ -164,7 +143,44 @@ pub fn assemble(
     })
 }
 
-fn channel_config<'a>(
+/// The channel's enabled assignments whose instance exists and is enabled, by priority then
+/// name; the others are recorded in `skipped`. Shared by assembly and by the builder, which
+/// fetches exactly these pinned manifests.
+pub fn usable<'a>(
+    config: &'a ChannelConfig,
+    snapshot: &'a OrgSnapshot,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<(&'a Assignment, &'a PluginInstance)> {
+    let mut assignments: Vec<&Assignment> = config
+        .plugin_assignments
+        .iter()
+        .filter(|a| a.enabled)
+        .collect();
+    assignments.sort_by(|a, b| (a.priority, &a.plugin).cmp(&(b.priority, &b.plugin)));
+    let mut out = Vec::with_capacity(assignments.len());
+    for a in assignments {
+        let reason = match snapshot
+            .instances
+            .iter()
+            .map(|v| &v.value)
+            .find(|i| i.plugin == a.plugin)
+        {
+            None => "the organization has no instance of this plugin",
+            Some(i) if !i.enabled => "the plugin instance is disabled",
+            Some(i) => {
+                out.push((a, i));
+                continue;
+            }
+        };
+        skipped.push(Skipped {
+            plugin: a.plugin.clone(),
+            reason: reason.to_owned(),
+        });
+    }
+    out
+}
+
+pub fn channel_config<'a>(
     snapshot: &'a OrgSnapshot,
     channel: &Channel,
 ) -> Result<&'a ChannelConfig, Error> {

@@ -10,8 +10,8 @@ use switchboard::auth::TenantContext;
 use switchboard::data::BuiltinData;
 use switchboard::lambda::handle;
 use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
-use switchboard::registry::{PluginInstance, Registry};
-use switchboard::{CallContext, Error, OrgId, Plugin, PluginName};
+use switchboard::registry::{ChannelConfig, PluginInstance, Registry};
+use switchboard::{CallContext, Channel, Error, OrgId, Plugin, PluginName};
 use switchboard_tests::{Tables, dynamodb_client, embedded_tables, moto_tables, unique};
 
 use crate::fixtures::{booking_service, demo};
@@ -277,6 +277,56 @@ async fn platform_with_instance(plugin: &str, version: &str) -> (Arc<Platform>, 
     registry.put_instance(&org, &inst, None).await.unwrap();
     let data = Arc::new(BuiltinData::new(tables.data));
     (Arc::new(Platform::new(registry, data, Duration::ZERO)), org)
+}
+
+#[tokio::test]
+async fn a_channel_assignment_overrides_the_data_adapter() {
+    let (platform, org) = platform_with_instance("booking", "1.0.0").await;
+    let web = Channel::parse("web").unwrap();
+    let config = ChannelConfig::from_json(&json!({"plugin_assignments": [
+        {"plugin": "booking", "priority": 1, "data_adapter": {"type": "rest", "base_url": "https://pms.example.com"}}]}))
+    .unwrap();
+    platform
+        .registry
+        .put_channel(&org, &web, &config, None)
+        .await
+        .unwrap();
+    let svc = booking_service(&platform);
+    let body = envelope("GetProviders", json!({}));
+    let as_channel = |channel: Option<Channel>| {
+        let mut t = TenantContext::new(org.clone()).with_scopes(&["plugins:call"]);
+        t.channel = channel;
+        t
+    };
+    // On the web channel the assignment's adapter (rest, not in this build) is chosen.
+    let (status, resp) = svc
+        .call(CallInput {
+            tenant: Some(as_channel(Some(web))),
+            body: &body,
+            request_id: "t",
+        })
+        .await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (422, Some("invalid_config")),
+        "{resp}"
+    );
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'rest'"),
+        "{resp}"
+    );
+    // Without a channel, the instance's own adapter serves the call.
+    let (status, resp) = svc
+        .call(CallInput {
+            tenant: Some(as_channel(None)),
+            body: &body,
+            request_id: "t",
+        })
+        .await;
+    assert_eq!(status, 200, "{resp}");
 }
 
 #[tokio::test]
