@@ -138,6 +138,12 @@ impl Platform {
     }
 }
 
+/// What a call answers: the contract's envelope around a result, or a channel's own shape.
+enum Reply {
+    Result(Value),
+    Raw(Value),
+}
+
 /// A parsed call envelope.
 struct Envelope {
     function: String,
@@ -145,17 +151,123 @@ struct Envelope {
     session_id: Option<String>,
 }
 
-fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
+/// Most tool calls one Vapi request may carry.
+const MAX_VAPI_CALLS: usize = 16;
+
+/// A request body in one of the shapes a plugin route accepts.
+enum Incoming {
+    /// Switchboard's envelope, or a Retell custom-function call mapped onto it.
+    Call(Envelope),
+    /// Vapi's `tool-calls` message: each call is answered under its `toolCallId`.
+    Vapi(Vec<(String, Envelope)>),
+}
+
+fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         Error::invalid_request(format!(
             "the body is not valid JSON ({e}); send {{\"function\": \"…\", \"parameters\": {{…}}}}"
         ))
     })?;
-    let Value::Object(mut obj) = value else {
+    let Value::Object(obj) = value else {
         return Err(Error::invalid_request(
             "the body must be a JSON object: {\"function\": \"…\", \"parameters\": {…}}",
         ));
     };
+    if let Some(calls) = obj
+        .get("message")
+        .and_then(|m| m.get("toolCallList"))
+        .and_then(Value::as_array)
+    {
+        return vapi_calls(calls).map(Incoming::Vapi);
+    }
+    if !obj.contains_key("function") && obj.contains_key("args") {
+        return retell_call(obj).map(Incoming::Call);
+    }
+    native_envelope(obj).map(Incoming::Call)
+}
+
+/// Retell custom function: `{"name", "call": {"call_id", …}, "args": {…}}`.
+fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
+    let function = match obj.remove("name") {
+        Some(Value::String(s)) => s,
+        _ => {
+            return Err(Error::invalid_request(
+                "a Retell call needs 'name', the function to call",
+            ));
+        }
+    };
+    let parameters = match obj.remove("args") {
+        Some(p @ Value::Object(_)) => p,
+        _ => {
+            return Err(Error::invalid_request(
+                "a Retell call's 'args' must be a JSON object",
+            ));
+        }
+    };
+    let session_id = obj
+        .get("call")
+        .and_then(|c| c.get("call_id"))
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= 256)
+        .map(str::to_owned);
+    Ok(Envelope {
+        function,
+        parameters,
+        session_id,
+    })
+}
+
+/// Vapi `toolCallList` entries: `{"id", "name", "arguments"}` or the OpenAI-style
+/// `{"id", "function": {"name", "arguments"}}`, arguments as an object or a JSON string.
+fn vapi_calls(calls: &[Value]) -> Result<Vec<(String, Envelope)>, Error> {
+    if calls.is_empty() || calls.len() > MAX_VAPI_CALLS {
+        return Err(Error::invalid_request(format!(
+            "a Vapi message must carry 1 to {MAX_VAPI_CALLS} tool calls, not {}",
+            calls.len()
+        )));
+    }
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::invalid_request(format!("toolCallList[{i}] has no 'id'")))?;
+            let f = c.get("function").unwrap_or(c);
+            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+                Error::invalid_request(format!("toolCallList[{i}] has no function name"))
+            })?;
+            let parameters = match f.get("arguments") {
+                None | Some(Value::Null) => Value::Object(Map::new()),
+                Some(a @ Value::Object(_)) => a.clone(),
+                Some(Value::String(text)) => serde_json::from_str(text)
+                    .ok()
+                    .filter(Value::is_object)
+                    .ok_or_else(|| {
+                        Error::invalid_request(format!(
+                            "toolCallList[{i}].arguments is not a JSON object"
+                        ))
+                    })?,
+                Some(_) => {
+                    return Err(Error::invalid_request(format!(
+                        "toolCallList[{i}].arguments must be a JSON object"
+                    )));
+                }
+            };
+            Ok((
+                id.to_owned(),
+                Envelope {
+                    function: name.to_owned(),
+                    parameters,
+                    session_id: None,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn native_envelope(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
     let function = match obj.remove("function") {
         Some(Value::String(s)) => s,
         Some(_) => return Err(Error::invalid_request("'function' must be a string")),
@@ -273,12 +385,13 @@ impl PluginService {
             ),
         });
         match result {
-            Ok(v) => (200, json!({"success": true, "result": v})),
+            Ok(Reply::Result(v)) => (200, json!({"success": true, "result": v})),
+            Ok(Reply::Raw(v)) => (200, v),
             Err(e) => (e.status(), e.to_body()),
         }
     }
 
-    async fn run(&self, input: CallInput<'_>, span: &tracing::Span) -> Result<Value, Error> {
+    async fn run(&self, input: CallInput<'_>, span: &tracing::Span) -> Result<Reply, Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
         if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
             return Err(Error::Forbidden {
@@ -294,7 +407,32 @@ impl PluginService {
                 limit: MAX_BODY_BYTES,
             });
         }
-        let envelope = parse_envelope(input.body)?;
+        match parse_body(input.body)? {
+            Incoming::Call(envelope) => self
+                .run_one(&tenant, envelope, span)
+                .await
+                .map(Reply::Result),
+            Incoming::Vapi(calls) => {
+                // Vapi wants HTTP 200 with one single-line string per call.
+                let mut results = Vec::with_capacity(calls.len());
+                for (id, envelope) in calls {
+                    results.push(match self.run_one(&tenant, envelope, span).await {
+                        Ok(v) => json!({"toolCallId": id, "result": v.to_string()}),
+                        Err(e) => json!({"toolCallId": id, "error": e.to_string()}),
+                    });
+                }
+                Ok(Reply::Raw(json!({"results": results})))
+            }
+        }
+    }
+
+    /// One function call, after the tenant and body checks.
+    async fn run_one(
+        &self,
+        tenant: &TenantContext,
+        envelope: Envelope,
+        span: &tracing::Span,
+    ) -> Result<Value, Error> {
         let plugin = &self.plugin;
         let name = plugin.name();
 
@@ -323,7 +461,16 @@ impl PluginService {
         }
 
         let manifest = plugin.manifest();
-        let function = match FunctionName::parse(envelope.function.as_str()) {
+        // An agent qualifies colliding tool names as `<plugin>_<function>`.
+        let declared = envelope
+            .function
+            .strip_prefix(name.as_str())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .filter(|rest| {
+                manifest.function(rest).is_some() && manifest.function(&envelope.function).is_none()
+            })
+            .unwrap_or(&envelope.function);
+        let function = match FunctionName::parse(declared) {
             Ok(f) if manifest.function(f.as_str()).is_some() => f,
             _ => {
                 let known: Vec<&str> = manifest
@@ -362,13 +509,13 @@ impl PluginService {
         let data = self.platform.data.build(&tenant.org, name, &adapter)?;
 
         let ctx = CallContext {
-            org: tenant.org,
+            org: tenant.org.clone(),
             plugin: name.clone(),
             function,
-            channel: tenant.channel,
+            channel: tenant.channel.clone(),
             session_id: envelope.session_id,
-            caller: tenant.caller,
-            scopes: tenant.scopes,
+            caller: tenant.caller.clone(),
+            scopes: tenant.scopes.clone(),
             config,
             data,
             now: self.platform.now(),
@@ -380,6 +527,42 @@ impl PluginService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_envelope(body: &[u8]) -> Result<Envelope, Error> {
+        match parse_body(body)? {
+            Incoming::Call(e) => Ok(e),
+            Incoming::Vapi(_) => panic!("parsed as a Vapi message"),
+        }
+    }
+
+    #[test]
+    fn retell_and_vapi_bodies_map_onto_calls() {
+        let r = parse_envelope(
+            br#"{"name": "GetPatient", "call": {"call_id": "c1"}, "args": {"PatNum": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.function.as_str(), r.session_id.as_deref()),
+            ("GetPatient", Some("c1"))
+        );
+        assert_eq!(r.parameters, json!({"PatNum": 1}));
+        let v = parse_body(br#"{"message": {"type": "tool-calls", "toolCallList": [
+            {"id": "a", "name": "GetPatient", "arguments": {"PatNum": 1}},
+            {"id": "b", "type": "function", "function": {"name": "GetProviders", "arguments": "{}"}}]}}"#)
+        .unwrap();
+        let Incoming::Vapi(calls) = v else {
+            panic!("not parsed as Vapi")
+        };
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[1].0.as_str(), calls[1].1.function.as_str()),
+            ("b", "GetProviders")
+        );
+        let bad = parse_body(
+            br#"{"message": {"toolCallList": [{"id": "a", "name": "X", "arguments": "[1]"}]}}"#,
+        );
+        assert!(matches!(bad, Err(e) if e.status() == 400));
+    }
 
     #[test]
     fn envelope_errors_say_what_to_fix() {

@@ -112,6 +112,34 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "booking-retell-custom-function.json",
+        status: 200,
+        check: |b| {
+            let found = b["result"]["patients"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(found.len(), 1, "{b}");
+            assert_eq!(found[0]["LName"], "Rivera");
+        },
+    },
+    Expect {
+        file: "booking-vapi-tool-calls.json",
+        status: 200,
+        check: |b| {
+            let results = b["results"].as_array().cloned().unwrap_or_default();
+            assert_eq!(results.len(), 2, "{b}");
+            assert_eq!(results[0]["toolCallId"], "call_1");
+            let text = results[0]["result"].as_str().unwrap_or("");
+            assert!(!text.contains('\n') && text.contains("Dr. Lee"), "{text}");
+            assert_eq!(results[1]["toolCallId"], "call_2");
+            assert!(
+                results[1]["error"].as_str().unwrap_or("").contains("999"),
+                "{b}"
+            );
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),

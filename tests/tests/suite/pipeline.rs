@@ -330,6 +330,24 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
 }
 
 #[tokio::test]
+async fn a_tool_name_qualified_by_its_plugin_reaches_the_function() {
+    let (platform, org) = platform_with_instance("booking", "1.0.0").await;
+    let svc = booking_service(&platform);
+    let (status, body) = call(
+        &svc,
+        Some(&org),
+        &envelope("booking_GetProviders", json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&svc, Some(&org), &envelope("crm_GetProviders", json!({}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_function"))
+    );
+}
+
+#[tokio::test]
 async fn an_instance_pinned_to_another_major_version_is_409() {
     let (platform, org) = platform_with_instance("booking", "2.0.0").await;
     let svc = booking_service(&platform);
