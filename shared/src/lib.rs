@@ -18,6 +18,8 @@ pub mod plugin;
 pub mod ports;
 pub mod registry;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// For implementing the ports (e.g. a wrapping `DataAdapter`) without a direct dependency.
 pub use async_trait::async_trait;

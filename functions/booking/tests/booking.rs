@@ -2,29 +2,18 @@
 //! with parameters validated against the manifest as the pipeline does, and a fixed clock.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
-use serde_json::{Map, Value, json};
-use switchboard::adapters::embedded::Embedded;
-use switchboard::data::BuiltinData;
+use serde_json::{Value, json};
 use switchboard::manifest::overlay;
-use switchboard::{
-    CallContext, Condition, DataAdapter, DataError, EntityName, Error, FunctionName, OrgId, Page,
-    Plugin, PluginName, RecordId,
-};
+use switchboard::testkit::{Harness, Meddle};
+use switchboard::{DataAdapter, EntityName, RecordId};
 
 /// Monday 1 December 2025, 09:00 in New York.
 const MONDAY_9AM: &str = "2025-12-01T09:00:00";
-
-struct Harness {
-    plugin: Plugin,
-    data: Arc<dyn DataAdapter>,
-    config: Value,
-    now: SystemTime,
-}
 
 fn local(tz: &str, dt: &str) -> SystemTime {
     let dt: DateTime = dt.parse().unwrap();
@@ -44,79 +33,26 @@ async fn seed_demo(data: &dyn DataAdapter) {
     }
 }
 
-impl Harness {
-    async fn new() -> Self {
-        let plugin = booking::plugin().unwrap();
-        let store = Embedded::in_memory().unwrap();
-        let data: Arc<dyn DataAdapter> = Arc::new(BuiltinData::new(store.data_table()).scoped(
-            &OrgId::parse("bright-smile").unwrap(),
-            &PluginName::parse("booking").unwrap(),
-        ));
-        seed_demo(data.as_ref()).await;
-        let config = plugin.manifest().manifest().default_config.clone();
-        Self {
-            plugin,
-            data,
-            config,
-            now: local("America/New_York", MONDAY_9AM),
-        }
-    }
+/// Bright Smile's booking instance with the demo data, on Monday 09:00 in New York.
+async fn harness() -> Harness {
+    let h = Harness::new(booking::plugin().unwrap(), "bright-smile")
+        .at(local("America/New_York", MONDAY_9AM));
+    seed_demo(h.data.as_ref()).await;
+    h
+}
 
-    fn config(mut self, patch: Value) -> Self {
-        overlay(&mut self.config, &patch);
-        self.plugin
-            .manifest()
-            .validate_config(&self.config)
-            .unwrap();
-        self
-    }
+/// The booking suite's own helpers.
+trait Booking {
+    async fn book(&self, pat: i64, at: &str, prov: i64, extra: Value) -> Value;
+    async fn slots(&self, params: Value) -> Value;
+    async fn claim_ids(&self) -> BTreeSet<String>;
+    async fn appointments(&self) -> Vec<Value>;
+    async fn expected_claims(&self) -> BTreeSet<String>;
+    async fn foreign_claim(&self, id: &str, owner: Value, claimed_at: i64);
+    fn now_secs(&self) -> i64;
+}
 
-    fn at(mut self, local_time: &str) -> Self {
-        self.now = local("America/New_York", local_time);
-        self
-    }
-
-    async fn call(&self, function: &str, params: Value) -> Result<Value, Error> {
-        let function = FunctionName::parse(function).unwrap();
-        self.plugin.manifest().validate_params(&function, &params)?;
-        let ctx = CallContext {
-            org: OrgId::parse("bright-smile").unwrap(),
-            plugin: PluginName::parse("booking").unwrap(),
-            function,
-            channel: None,
-            session_id: None,
-            caller: Map::new(),
-            scopes: vec!["plugins:call".into()],
-            config: Arc::new(self.config.clone()),
-            data: self.data.clone(),
-            now: self.now,
-        };
-        self.plugin.invoke(ctx, params).await
-    }
-
-    async fn ok(&self, function: &str, params: Value) -> Value {
-        match self.call(function, params.clone()).await {
-            Ok(v) => v,
-            Err(e) => panic!("{function} {params} failed: {} {e}", e.status()),
-        }
-    }
-
-    /// Calls a function that must fail; returns (status, message, detail paths).
-    async fn fails(&self, function: &str, params: Value) -> (u16, String, Vec<String>) {
-        match self.call(function, params.clone()).await {
-            Ok(v) => panic!("{function} {params} succeeded with {v}"),
-            Err(e) => {
-                let paths = match &e {
-                    Error::Validation { details, .. } => {
-                        details.iter().map(|d| d.path.clone()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                (e.status(), e.to_string(), paths)
-            }
-        }
-    }
-
+impl Booking for Harness {
     async fn book(&self, pat: i64, at: &str, prov: i64, extra: Value) -> Value {
         let mut params = json!({"PatNum": pat, "AptDateTime": at, "ProvNum": prov});
         overlay(&mut params, &extra);
@@ -128,20 +64,15 @@ impl Harness {
     }
 
     async fn claim_ids(&self) -> BTreeSet<String> {
-        self.data
-            .query(&EntityName::parse("slot_claims").unwrap(), &[])
+        self.stored("slot_claims")
             .await
-            .unwrap()
             .into_iter()
             .map(|c| c["id"].as_str().unwrap().to_owned())
             .collect()
     }
 
     async fn appointments(&self) -> Vec<Value> {
-        self.data
-            .query(&EntityName::parse("appointments").unwrap(), &[])
-            .await
-            .unwrap()
+        self.stored("appointments").await
     }
 
     /// The claims the stored Scheduled appointments should hold, and nothing else.
@@ -176,122 +107,9 @@ impl Harness {
             .unwrap();
     }
 
-    /// The same harness, with `plan` landing just before the matching conditional writes.
-    fn meddled(mut self, plan: Vec<Meddle>) -> Self {
-        self.data = Arc::new(Meddler {
-            inner: self.data.clone(),
-            plan: Mutex::new(plan),
-        });
-        self
-    }
-
     fn now_secs(&self) -> i64 {
         let d = self.now.duration_since(SystemTime::UNIX_EPOCH).unwrap();
         i64::try_from(d.as_secs()).unwrap()
-    }
-}
-
-/// A write another request lands between a handler's read and its conditional write.
-struct Meddle {
-    entity: &'static str,
-    id: String,
-    /// Merged into the record (a change), or `None` to delete it and store `replace`.
-    patch: Option<Value>,
-    replace: Option<Value>,
-}
-
-/// A data adapter that, just before the first conditional write to a planned record, makes
-/// another request's write land: lost races, deterministically.
-struct Meddler {
-    inner: Arc<dyn DataAdapter>,
-    plan: Mutex<Vec<Meddle>>,
-}
-
-impl Meddler {
-    async fn interfere(&self, entity: &EntityName, id: &RecordId) {
-        let due = {
-            let mut plan = self.plan.lock().unwrap();
-            let i = plan
-                .iter()
-                .position(|m| m.entity == entity.as_str() && m.id == id.as_str());
-            i.map(|i| plan.remove(i))
-        };
-        let Some(m) = due else { return };
-        if let Some(patch) = m.patch {
-            self.inner.update(entity, id, patch).await.unwrap();
-        }
-        if let Some(record) = m.replace {
-            self.inner.delete(entity, id).await.unwrap();
-            self.inner.create(entity, record).await.unwrap();
-        }
-    }
-}
-
-#[switchboard::async_trait]
-impl DataAdapter for Meddler {
-    async fn list(
-        &self,
-        entity: &EntityName,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<Value>, DataError> {
-        self.inner.list(entity, limit, cursor).await
-    }
-    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
-        self.inner.get(entity, id).await
-    }
-    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
-        self.inner.create(entity, record).await
-    }
-    async fn update_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        patch: Value,
-        expect: &[Condition],
-    ) -> Result<Value, DataError> {
-        if !expect.is_empty() {
-            self.interfere(entity, id).await;
-        }
-        self.inner.update_where(entity, id, patch, expect).await
-    }
-    async fn delete_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        expect: &[Condition],
-    ) -> Result<bool, DataError> {
-        if !expect.is_empty() {
-            self.interfere(entity, id).await;
-        }
-        self.inner.delete_where(entity, id, expect).await
-    }
-    async fn query(
-        &self,
-        entity: &EntityName,
-        filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.query(entity, filter).await
-    }
-    async fn batch_create(
-        &self,
-        entity: &EntityName,
-        records: Vec<Value>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_create(entity, records).await
-    }
-    async fn batch_update(
-        &self,
-        entity: &EntityName,
-        patches: Vec<(RecordId, Value)>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_update(entity, patches).await
-    }
-    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
-        self.inner.get_schema(entity).await
-    }
-    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
-        self.inner.list_entities().await
     }
 }
 
@@ -357,7 +175,7 @@ fn plugin_builds_with_one_handler_per_function() {
 
 #[tokio::test]
 async fn demo_seed_numbers_match_ids() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let providers = h.ok("GetProviders", json!({})).await;
     assert_eq!(providers["providers"].as_array().unwrap().len(), 2);
     assert_eq!(providers["providers"][0]["ProvNum"], 1);
@@ -373,7 +191,7 @@ async fn demo_seed_numbers_match_ids() {
 
 #[tokio::test]
 async fn unknown_patient_is_404_with_advice() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let (status, msg, _) = h.fails("GetPatient", json!({"PatNum": 42})).await;
     assert_eq!(status, 404);
     assert!(
@@ -384,7 +202,7 @@ async fn unknown_patient_is_404_with_advice() {
 
 #[tokio::test]
 async fn phone_search_normalises_numbers() {
-    let h = Harness::new().await;
+    let h = harness().await;
     for phone in [
         "+1 (555) 010-2000",
         "5550102000",
@@ -406,7 +224,7 @@ async fn phone_search_normalises_numbers() {
 
 #[tokio::test]
 async fn name_search_is_a_case_insensitive_substring_and_one_criterion_is_required() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let r = h
         .ok("SearchPatients", json!({"name": "  JORDAN   riv"}))
         .await;
@@ -427,7 +245,7 @@ async fn name_search_is_a_case_insensitive_substring_and_one_criterion_is_requir
 
 #[tokio::test]
 async fn patients_are_paginated() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let first = h.ok("GetAllPatients", json!({"limit": 2})).await;
     assert_eq!(first["patients"].as_array().unwrap().len(), 2);
     let cursor = first["nextCursor"].as_str().unwrap().to_owned();
@@ -443,7 +261,7 @@ async fn patients_are_paginated() {
 
 #[tokio::test]
 async fn create_patient_refuses_duplicates_and_bad_birthdates() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let (status, msg, _) = h
         .fails(
             "CreatePatient",
@@ -491,7 +309,7 @@ async fn create_patient_refuses_duplicates_and_bad_birthdates() {
 
 #[tokio::test]
 async fn a_booking_is_stored_with_opendental_fields() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let apt = h
         .book(
             1,
@@ -534,7 +352,7 @@ async fn a_booking_is_stored_with_opendental_fields() {
 
 #[tokio::test]
 async fn dates_must_be_real() {
-    let h = Harness::new().await;
+    let h = harness().await;
     for bad in ["2026-02-30 10:00", "tomorrow", "2025-12-02 10:00 AM"] {
         let (status, _, paths) = h
             .fails(
@@ -556,7 +374,7 @@ async fn dates_must_be_real() {
 
 #[tokio::test]
 async fn office_hours_and_the_slot_grid_are_enforced() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let book = |at: &'static str, extra: Value| {
         let mut p = json!({"PatNum": 1, "AptDateTime": at, "ProvNum": 1});
         overlay(&mut p, &extra);
@@ -598,7 +416,9 @@ async fn office_hours_and_the_slot_grid_are_enforced() {
 
 #[tokio::test]
 async fn times_in_the_past_are_refused() {
-    let h = Harness::new().await.at("2025-12-02T10:05:00");
+    let h = harness()
+        .await
+        .at(local("America/New_York", "2025-12-02T10:05:00"));
     let (status, msg, paths) = h
         .fails(
             "CreateAppointment",
@@ -613,7 +433,7 @@ async fn times_in_the_past_are_refused() {
 
 #[tokio::test]
 async fn same_day_booking_can_be_turned_off() {
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"allowSameDayBooking": false}));
     let (status, msg, _) = h
@@ -635,7 +455,7 @@ async fn same_day_booking_can_be_turned_off() {
 
 #[tokio::test]
 async fn consent_is_required_when_configured() {
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"requirePatientConsent": true}));
     let params = json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1});
@@ -665,7 +485,7 @@ async fn consent_is_required_when_configured() {
 
 #[tokio::test]
 async fn a_provider_cannot_be_double_booked() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
         .await;
     let (status, msg, _) = h
@@ -706,7 +526,7 @@ async fn a_provider_cannot_be_double_booked() {
 
 #[tokio::test]
 async fn an_operatory_cannot_be_double_booked_and_a_free_one_is_assigned() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let first = h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     assert_eq!(first["Op"], 1);
     let (status, msg, _) = h
@@ -748,7 +568,7 @@ async fn an_operatory_cannot_be_double_booked_and_a_free_one_is_assigned() {
 
 #[tokio::test]
 async fn unknown_references_are_404() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let cases = [
         json!({"PatNum": 99, "AptDateTime": "2025-12-02 10:00", "ProvNum": 1}),
         json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:00", "ProvNum": 9}),
@@ -772,7 +592,7 @@ async fn unknown_references_are_404() {
 
 #[tokio::test]
 async fn available_slots_follow_hours_bookings_and_the_clock() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let tuesday = h.slots(json!({"date": "2025-12-02"})).await;
     assert_eq!(tuesday["timeZone"], "America/New_York");
     assert_eq!(tuesday["date"], "2025-12-02");
@@ -822,7 +642,7 @@ async fn available_slots_follow_hours_bookings_and_the_clock() {
 
 #[tokio::test]
 async fn rescheduling_onto_its_own_time_claims_only_new_units() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let apt = h
         .book(1, "2025-12-02 10:00", 1, json!({"durationMinutes": 60}))
         .await;
@@ -877,7 +697,7 @@ async fn rescheduling_onto_its_own_time_claims_only_new_units() {
 
 #[tokio::test]
 async fn cancelling_frees_the_slot_and_cannot_happen_twice() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let apt = h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     let cancelled = h
         .ok(
@@ -919,9 +739,9 @@ async fn cancelling_frees_the_slot_and_cannot_happen_twice() {
 
 #[tokio::test]
 async fn past_appointments_cannot_be_changed() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
-    let later = h.at("2025-12-02T10:15:00");
+    let later = h.at(local("America/New_York", "2025-12-02T10:15:00"));
     let (status, msg, _) = later.fails("CancelAppointment", json!({"AptNum": 1})).await;
     assert_eq!(status, 422);
     assert!(msg.contains("already started or passed"), "{msg}");
@@ -929,7 +749,7 @@ async fn past_appointments_cannot_be_changed() {
 
 #[tokio::test]
 async fn appointments_are_listed_by_patient_or_range_in_time_order() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-03 09:00", 1, json!({})).await;
     h.book(2, "2025-12-02 15:00", 2, json!({})).await;
     h.book(1, "2025-12-02 11:00", 1, json!({})).await;
@@ -982,7 +802,7 @@ async fn appointments_are_listed_by_patient_or_range_in_time_order() {
 
 #[tokio::test]
 async fn a_taken_claim_refuses_the_booking_and_an_orphan_is_released() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let claims = EntityName::parse("slot_claims").unwrap();
     let now_secs = |h: &Harness| {
         let d = h.now.duration_since(SystemTime::UNIX_EPOCH).unwrap();
@@ -1009,7 +829,7 @@ async fn a_taken_claim_refuses_the_booking_and_an_orphan_is_released() {
     assert_eq!(h.claim_ids().await.len(), 1);
 
     // Ten minutes later the pending claim is an orphan and is released.
-    let later = h.at("2025-12-01T09:10:00");
+    let later = h.at(local("America/New_York", "2025-12-01T09:10:00"));
     let apt = later.book(1, "2025-12-02 10:00", 1, json!({})).await;
     assert_eq!(apt["AptStatus"], "Scheduled");
     assert_eq!(
@@ -1021,10 +841,10 @@ async fn a_taken_claim_refuses_the_booking_and_an_orphan_is_released() {
 #[tokio::test]
 async fn bookings_across_a_dst_change_use_real_durations() {
     // Sunday 8 March 2026: New York clocks jump from 02:00 to 03:00.
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"officeHours": {"sun": {"open": "00:00", "close": "05:00"}}}))
-        .at("2026-03-06T12:00:00");
+        .at(local("America/New_York", "2026-03-06T12:00:00"));
     let slots = h.slots(json!({"date": "2026-03-08", "ProvNum": 1})).await;
     let lee = starts(&slots, 1);
     assert!(!lee.contains(&"02:00".to_owned()) && !lee.contains(&"02:30".to_owned()));
@@ -1057,7 +877,7 @@ async fn bookings_across_a_dst_change_use_real_durations() {
 
 #[tokio::test]
 async fn a_bad_config_is_invalid_config() {
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"timeZone": "Mars/Olympus_Mons"}));
     let err = h
@@ -1065,7 +885,7 @@ async fn a_bad_config_is_invalid_config() {
         .await
         .unwrap_err();
     assert_eq!((err.status(), err.code()), (422, "invalid_config"));
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"slotMinutes": 20, "defaultAppointmentMinutes": 30}));
     let err = h
@@ -1098,7 +918,7 @@ fn the_config_schema_rejects_malformed_hours() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_bookings_of_one_time_let_exactly_one_through() {
-    let h = Arc::new(Harness::new().await);
+    let h = Arc::new(harness().await);
     for (round, at) in ["2025-12-02 10:00", "2025-12-02 14:30", "2025-12-03 09:00"]
         .into_iter()
         .enumerate()
@@ -1147,7 +967,7 @@ async fn concurrent_bookings_of_one_time_let_exactly_one_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_cancel_and_reschedule_leave_claims_matching_the_appointment() {
-    let h = Arc::new(Harness::new().await);
+    let h = Arc::new(harness().await);
     let rounds = [
         ("2025-12-02", "08:00"),
         ("2025-12-03", "09:00"),
@@ -1255,7 +1075,7 @@ async fn racing_cancel_and_reschedule_leave_claims_matching_the_appointment() {
 
 #[tokio::test]
 async fn cancel_and_reschedule_delete_only_claims_they_own() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     // Another request owns one of the units now (as after a release and a re-claim).
     let taken = format!(
@@ -1288,7 +1108,7 @@ async fn cancel_and_reschedule_delete_only_claims_they_own() {
 #[tokio::test]
 async fn claims_do_not_depend_on_the_slot_grid() {
     // A booking in flight under a 30-minute grid holds 10:00 to 10:30 ...
-    let h = Harness::new().await;
+    let h = harness().await;
     let in_flight = claims_of(1, 1, "2025-12-02T10:00:00", 30);
     for id in &in_flight {
         h.foreign_claim(id, json!("pending"), h.now_secs()).await;
@@ -1350,10 +1170,10 @@ fn the_config_schema_keeps_times_on_five_minute_units() {
 #[tokio::test]
 async fn a_booking_across_a_dst_change_claims_real_minutes() {
     // Sunday 8 March 2026, New York: 01:30 for an hour runs 01:30 EST to 03:30 EDT.
-    let h = Harness::new()
+    let h = harness()
         .await
         .config(json!({"officeHours": {"sun": {"open": "00:00", "close": "05:00"}}}))
-        .at("2026-03-06T12:00:00");
+        .at(local("America/New_York", "2026-03-06T12:00:00"));
     h.book(1, "2026-03-08 01:30", 1, json!({"durationMinutes": 60}))
         .await;
     let claims = h.claim_ids().await;
@@ -1365,7 +1185,7 @@ async fn a_booking_across_a_dst_change_claims_real_minutes() {
     assert!(!claims.contains(&format!("prov-1-{}", three + 30)));
 
     // Sunday 1 November 2026: 01:00 (the first one, EDT) for an hour ends at 01:00 EST.
-    let h = h.at("2026-10-30T12:00:00");
+    let h = h.at(local("America/New_York", "2026-10-30T12:00:00"));
     h.book(2, "2026-11-01 01:00", 2, json!({"durationMinutes": 60}))
         .await;
     let first = unix_minute("America/New_York", "2026-11-01T01:00:00");
@@ -1387,7 +1207,7 @@ async fn a_booking_across_a_dst_change_claims_real_minutes() {
 
 #[tokio::test]
 async fn the_booking_horizon_and_far_dates_are_422() {
-    let h = Harness::new().await;
+    let h = harness().await;
     // Monday 1 December 2025 + 365 days is Tuesday 1 December 2026.
     h.book(1, "2026-12-01 10:00", 1, json!({})).await;
     let (status, msg, paths) = h
@@ -1423,7 +1243,7 @@ async fn the_booking_horizon_and_far_dates_are_422() {
 
     // The ends of the calendar, in zones far behind and far ahead of UTC.
     for tz in ["America/New_York", "Etc/GMT+12", "Pacific/Kiritimati"] {
-        let h = Harness::new().await.config(json!({"timeZone": tz,
+        let h = harness().await.config(json!({"timeZone": tz,
             "officeHours": {"fri": {"open": "00:00", "close": "24:00"}}}));
         let (status, _, _) = h
             .fails(
@@ -1458,7 +1278,7 @@ async fn the_booking_horizon_and_far_dates_are_422() {
 
 #[tokio::test]
 async fn patient_search_is_capped_and_says_so() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let patients = EntityName::parse("patients").unwrap();
     for i in 0..25 {
         h.data
@@ -1484,7 +1304,7 @@ async fn patient_search_is_capped_and_says_so() {
 
 #[tokio::test]
 async fn a_malformed_cursor_is_422() {
-    let h = Harness::new().await;
+    let h = harness().await;
     for cursor in ["x".repeat(300), "\u{7}".to_owned()] {
         let (status, _, paths) = h.fails("GetAllPatients", json!({"cursor": cursor})).await;
         assert_eq!((status, paths), (422, vec!["/cursor".to_owned()]));
@@ -1493,15 +1313,14 @@ async fn a_malformed_cursor_is_422() {
 
 #[tokio::test]
 async fn a_cancel_that_lost_a_race_changes_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     // Someone moves it to Op 2 between this cancel's read and its write.
-    let h = h.meddled(vec![Meddle {
-        entity: "appointments",
-        id: "1".into(),
-        patch: Some(json!({"Op": 2})),
-        replace: None,
-    }]);
+    let h = h.meddled(vec![Meddle::before_write("appointments", "1").update(
+        "appointments",
+        "1",
+        json!({"Op": 2}),
+    )]);
     let (status, msg, _) = h.fails("CancelAppointment", json!({"AptNum": 1})).await;
     assert_eq!(status, 409);
     assert_eq!(
@@ -1521,15 +1340,14 @@ async fn a_cancel_that_lost_a_race_changes_nothing() {
 
 #[tokio::test]
 async fn a_reschedule_that_lost_a_race_gives_back_its_new_claims() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     // Someone cancels it between this reschedule's read and its write.
-    let h = h.meddled(vec![Meddle {
-        entity: "appointments",
-        id: "1".into(),
-        patch: Some(json!({"AptStatus": "Broken"})),
-        replace: None,
-    }]);
+    let h = h.meddled(vec![Meddle::before_write("appointments", "1").update(
+        "appointments",
+        "1",
+        json!({"AptStatus": "Broken"}),
+    )]);
     let (status, msg, _) = h
         .fails(
             "RescheduleAppointment",
@@ -1551,7 +1369,7 @@ async fn a_reschedule_that_lost_a_race_gives_back_its_new_claims() {
 
 #[tokio::test]
 async fn an_orphan_release_never_deletes_a_claim_just_taken() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let ten = unix_minute("America/New_York", "2025-12-02T10:00:00");
     let id = format!("prov-1-{ten}");
     // A claim left by a request that failed ten minutes ago ...
@@ -1560,12 +1378,11 @@ async fn an_orphan_release_never_deletes_a_claim_just_taken() {
     // ... that another request releases and takes afresh just before this one deletes it.
     let fresh =
         json!({"id": id, "AptNum": "pending", "AptDate": "2025-12-02", "claimedAt": h.now_secs()});
-    let h = h.meddled(vec![Meddle {
-        entity: "slot_claims",
-        id: id.clone(),
-        patch: None,
-        replace: Some(fresh.clone()),
-    }]);
+    let h = h.meddled(vec![Meddle::before_write("slot_claims", &id).replace(
+        "slot_claims",
+        &id,
+        fresh.clone(),
+    )]);
     let (status, msg, _) = h
         .fails(
             "CreateAppointment",
@@ -1588,7 +1405,7 @@ async fn an_orphan_release_never_deletes_a_claim_just_taken() {
 
 #[tokio::test]
 async fn an_old_claim_still_held_by_its_appointment_is_kept() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     let claims = EntityName::parse("slot_claims").unwrap();
     let long_ago = h.now_secs() - 3600;
@@ -1628,7 +1445,7 @@ async fn an_old_claim_still_held_by_its_appointment_is_kept() {
 
 #[tokio::test]
 async fn releasing_the_old_time_spares_a_claim_taken_afresh() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.book(1, "2025-12-02 10:00", 1, json!({})).await;
     let ten = format!(
         "prov-1-{}",
@@ -1638,12 +1455,11 @@ async fn releasing_the_old_time_spares_a_claim_taken_afresh() {
     // releases that claim as an orphan and takes it afresh.
     let fresh =
         json!({"id": ten, "AptNum": 1, "AptDate": "2025-12-02", "claimedAt": h.now_secs() + 1});
-    let h = h.meddled(vec![Meddle {
-        entity: "slot_claims",
-        id: ten.clone(),
-        patch: None,
-        replace: Some(fresh.clone()),
-    }]);
+    let h = h.meddled(vec![Meddle::before_write("slot_claims", &ten).replace(
+        "slot_claims",
+        &ten,
+        fresh.clone(),
+    )]);
     h.ok(
         "RescheduleAppointment",
         json!({"AptNum": 1, "AptDateTime": "2025-12-02 14:00"}),

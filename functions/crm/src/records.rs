@@ -7,6 +7,8 @@
 
 use std::time::SystemTime;
 
+use jiff::Timestamp;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Condition, EntityName, Error, RecordId};
@@ -234,36 +236,13 @@ pub fn view(record: &Value) -> Value {
     Value::Object(out)
 }
 
-/// UTC time as RFC 3339, e.g. "2025-12-01T14:00:00Z" (seconds precision).
-pub fn timestamp(t: SystemTime) -> String {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        // Before 1970: only a broken clock; say so rather than fail the call.
-        Err(_) => 0,
-    };
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm), so no date crate is needed for timestamps.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// UTC time as RFC 3339, e.g. "2025-12-01T14:00:00Z" (truncated to the second).
+pub fn timestamp(t: SystemTime) -> Result<String, Error> {
+    // Before 1970: only a broken clock; say so rather than fail the call.
+    Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
+        .and_then(|ts| Timestamp::from_second(ts.as_second()))
+        .map(|ts| ts.to_string())
+        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
 }
 
 #[cfg(test)]
@@ -273,11 +252,17 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        let at = |s: u64| timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        let at = |s: u64| timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s)).unwrap();
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
         assert_eq!(at(1_764_597_600), "2025-12-01T14:00:00Z");
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn a_time_beyond_the_calendar_is_an_internal_error() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(timestamp(far).unwrap_err().status(), 500);
     }
 
     #[test]

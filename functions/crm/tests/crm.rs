@@ -1,122 +1,36 @@
 //! The CRM rules end to end: handlers called through the plugin on the embedded store, with
 //! parameters validated against the manifest first, as the pipeline does.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value, json};
-use switchboard::adapters::embedded::Embedded;
-use switchboard::data::BuiltinData;
-use switchboard::manifest::overlay;
-use switchboard::{
-    CallContext, Channel, Condition, DataAdapter, DataError, EntityName, Error, FunctionName,
-    OrgId, Page, Plugin, PluginName, RecordId,
-};
+use serde_json::{Value, json};
+use switchboard::testkit::{Harness, Meddle};
+use switchboard::{EntityName, Error};
 
 /// 2025-12-01T14:00:00Z.
 const NOW_SECS: u64 = 1_764_597_600;
 
-struct Harness {
-    plugin: Arc<Plugin>,
-    db: Embedded,
-    org: OrgId,
-    data: Arc<dyn DataAdapter>,
-    config: Value,
-    now: SystemTime,
-    scopes: Vec<String>,
+/// Acme Remodeling's CRM instance on the Twilio line, with the approval scope, at 14:00 UTC.
+fn harness() -> Harness {
+    Harness::new(crm::plugin().unwrap(), "acme-remodeling")
+        .at(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS))
+        .scopes(&["plugins:call", crm::APPROVE_SCOPE])
+        .channel("twilio")
 }
 
-fn scoped(db: &Embedded, org: &OrgId) -> Arc<dyn DataAdapter> {
-    Arc::new(BuiltinData::new(db.data_table()).scoped(org, &PluginName::parse("crm").unwrap()))
+/// The CRM suite's own helpers.
+trait Crm: Sized {
+    fn later(&mut self, secs: u64);
+    async fn lead(&self, name: &str, email: Option<&str>, phone: Option<&str>) -> Value;
+    async fn status(&self, id: &str, status: &str) -> Result<Value, Error>;
+    async fn listed(&self, status: &str) -> Vec<String>;
+    fn overtaken(self, records: Vec<(&'static str, Value)>) -> Self;
 }
 
-impl Harness {
-    fn new() -> Self {
-        let plugin = crm::plugin().unwrap();
-        let db = Embedded::in_memory().unwrap();
-        let org = OrgId::parse("acme-remodeling").unwrap();
-        let data = scoped(&db, &org);
-        let config = plugin.manifest().manifest().default_config.clone();
-        Self {
-            plugin: Arc::new(plugin),
-            db,
-            org,
-            data,
-            config,
-            now: SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS),
-            scopes: vec!["plugins:call".into(), crm::APPROVE_SCOPE.into()],
-        }
-    }
-
-    fn config(mut self, patch: Value) -> Self {
-        overlay(&mut self.config, &patch);
-        self.plugin
-            .manifest()
-            .validate_config(&self.config)
-            .unwrap();
-        self
-    }
-
-    /// Another organization on the same store.
-    fn other_org(&self, org: &str) -> Self {
-        let org = OrgId::parse(org).unwrap();
-        Self {
-            plugin: self.plugin.clone(),
-            db: self.db.clone(),
-            data: scoped(&self.db, &org),
-            org,
-            config: self.config.clone(),
-            now: self.now,
-            scopes: self.scopes.clone(),
-        }
-    }
-
+impl Crm for Harness {
     fn later(&mut self, secs: u64) {
         self.now += Duration::from_secs(secs);
-    }
-
-    fn ctx(&self, function: FunctionName) -> CallContext {
-        CallContext {
-            org: self.org.clone(),
-            plugin: PluginName::parse("crm").unwrap(),
-            function,
-            channel: Some(Channel::parse("twilio").unwrap()),
-            session_id: None,
-            caller: Map::new(),
-            scopes: self.scopes.clone(),
-            config: Arc::new(self.config.clone()),
-            data: self.data.clone(),
-            now: self.now,
-        }
-    }
-
-    async fn call(&self, function: &str, params: Value) -> Result<Value, Error> {
-        let function = FunctionName::parse(function).unwrap();
-        self.plugin.manifest().validate_params(&function, &params)?;
-        self.plugin.invoke(self.ctx(function), params).await
-    }
-
-    async fn ok(&self, function: &str, params: Value) -> Value {
-        match self.call(function, params.clone()).await {
-            Ok(v) => v,
-            Err(e) => panic!("{function} {params} failed: {} {e}", e.status()),
-        }
-    }
-
-    /// Calls a function that must fail; returns (status, message, detail paths).
-    async fn fails(&self, function: &str, params: Value) -> (u16, String, Vec<String>) {
-        match self.call(function, params.clone()).await {
-            Ok(v) => panic!("{function} {params} succeeded with {v}"),
-            Err(e) => {
-                let paths = match &e {
-                    Error::Validation { details, .. } => {
-                        details.iter().map(|d| d.path.clone()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                (e.status(), e.to_string(), paths)
-            }
-        }
     }
 
     /// Creates a lead and returns it.
@@ -146,135 +60,18 @@ impl Harness {
             .collect()
     }
 
-    async fn stored(&self, entity: &str) -> Vec<Value> {
-        self.data
-            .query(&EntityName::parse(entity).unwrap(), &[])
-            .await
-            .unwrap()
-    }
-
-    /// The same harness, with `meddle` landing just before the first conditional write.
-    fn meddled(mut self, meddle: Meddle) -> Self {
-        self.data = Arc::new(Meddler {
-            inner: self.data.clone(),
-            plan: Mutex::new(Some(meddle)),
-            before_create: Mutex::new(Vec::new()),
-        });
-        self
-    }
-
     /// The same harness, with `records` (entity, record) written just before the first
     /// lead is created: another request that finished in between.
-    fn overtaken(mut self, records: Vec<(&'static str, Value)>) -> Self {
-        self.data = Arc::new(Meddler {
-            inner: self.data.clone(),
-            plan: Mutex::new(None),
-            before_create: Mutex::new(records),
-        });
-        self
+    fn overtaken(self, records: Vec<(&'static str, Value)>) -> Self {
+        let meddle = records
+            .into_iter()
+            .fold(Meddle::before_create("leads"), |m, (e, r)| m.create(e, r));
+        self.meddled(vec![meddle])
     }
 }
 
 fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// A change another request lands between a handler's read and its conditional write.
-struct Meddle {
-    entity: &'static str,
-    id: &'static str,
-    patch: Value,
-}
-
-/// A data adapter that, just before the first conditional write to the planned record,
-/// applies another request's change: a lost race, deterministically.
-struct Meddler {
-    inner: Arc<dyn DataAdapter>,
-    plan: Mutex<Option<Meddle>>,
-    before_create: Mutex<Vec<(&'static str, Value)>>,
-}
-
-#[switchboard::async_trait]
-impl DataAdapter for Meddler {
-    async fn list(
-        &self,
-        entity: &EntityName,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<Value>, DataError> {
-        self.inner.list(entity, limit, cursor).await
-    }
-    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
-        self.inner.get(entity, id).await
-    }
-    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
-        if entity.as_str() == "leads" {
-            let due = std::mem::take(&mut *self.before_create.lock().unwrap());
-            for (e, r) in due {
-                let e = EntityName::parse(e).unwrap();
-                self.inner.create(&e, r).await.unwrap();
-            }
-        }
-        self.inner.create(entity, record).await
-    }
-    async fn update_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        patch: Value,
-        expect: &[Condition],
-    ) -> Result<Value, DataError> {
-        let due = {
-            let mut plan = self.plan.lock().unwrap();
-            match plan.as_ref() {
-                Some(m)
-                    if !expect.is_empty() && m.entity == entity.as_str() && m.id == id.as_str() =>
-                {
-                    plan.take()
-                }
-                _ => None,
-            }
-        };
-        if let Some(m) = due {
-            self.inner.update(entity, id, m.patch).await.unwrap();
-        }
-        self.inner.update_where(entity, id, patch, expect).await
-    }
-    async fn delete_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        expect: &[Condition],
-    ) -> Result<bool, DataError> {
-        self.inner.delete_where(entity, id, expect).await
-    }
-    async fn query(
-        &self,
-        entity: &EntityName,
-        filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.query(entity, filter).await
-    }
-    async fn batch_create(
-        &self,
-        entity: &EntityName,
-        records: Vec<Value>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_create(entity, records).await
-    }
-    async fn batch_update(
-        &self,
-        entity: &EntityName,
-        patches: Vec<(RecordId, Value)>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_update(entity, patches).await
-    }
-    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
-        self.inner.get_schema(entity).await
-    }
-    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
-        self.inner.list_entities().await
-    }
 }
 
 #[test]
@@ -319,7 +116,7 @@ fn plugin_builds_with_one_handler_per_function() {
 
 #[tokio::test]
 async fn a_lead_is_created_with_an_allocated_id_and_read_back() {
-    let h = Harness::new();
+    let h = harness();
     let r = h
         .ok(
             "CreateLead",
@@ -366,7 +163,7 @@ async fn a_lead_is_created_with_an_allocated_id_and_read_back() {
 
 #[tokio::test]
 async fn bad_parameters_are_422_naming_the_field() {
-    let h = Harness::new();
+    let h = harness();
     let cases = [
         (
             "CreateLead",
@@ -444,7 +241,7 @@ async fn bad_parameters_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn duplicates_by_email_or_phone_are_409_naming_the_lead_not_the_person() {
-    let h = Harness::new();
+    let h = harness();
     h.lead(
         "Jordan Rivera",
         Some("jordan@example.com"),
@@ -486,7 +283,7 @@ async fn duplicates_by_email_or_phone_are_409_naming_the_lead_not_the_person() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_of_one_person_let_exactly_one_through() {
-    let h = Arc::new(Harness::new());
+    let h = Arc::new(harness());
     let mut tasks = Vec::new();
     for i in 0..8 {
         let h = h.clone();
@@ -516,7 +313,7 @@ async fn concurrent_creates_of_one_person_let_exactly_one_through() {
 
 #[tokio::test]
 async fn a_create_overtaken_by_the_same_person_is_409_and_leaves_nothing() {
-    let h = Harness::new();
+    let h = harness();
     // Another request saves the same phone number after our duplicate check.
     let h = h.overtaken(vec![
         (
@@ -548,7 +345,7 @@ async fn a_create_overtaken_by_the_same_person_is_409_and_leaves_nothing() {
 
 #[tokio::test]
 async fn a_claim_whose_lead_is_gone_is_released() {
-    let h = Harness::new();
+    let h = harness();
     // Left by a create that failed after claiming.
     h.data
         .create(
@@ -568,7 +365,7 @@ async fn a_claim_whose_lead_is_gone_is_released() {
 
 #[tokio::test]
 async fn status_transitions_follow_the_workflow() {
-    let mut h = Harness::new();
+    let mut h = harness();
     h.lead("Jordan Rivera", Some("jordan@example.com"), None)
         .await;
     h.later(60);
@@ -632,7 +429,7 @@ async fn status_transitions_follow_the_workflow() {
 
 #[tokio::test]
 async fn auto_qualify_off_keeps_every_new_lead_new() {
-    let h = Harness::new();
+    let h = harness();
     let both = h
         .lead("Jordan", Some("jordan@example.com"), Some("555-010-2000"))
         .await;
@@ -643,7 +440,7 @@ async fn auto_qualify_off_keeps_every_new_lead_new() {
 
 #[tokio::test]
 async fn auto_qualify_on_qualifies_leads_with_email_and_phone() {
-    let h = Harness::new().config(json!({"autoQualifyLeads": true}));
+    let h = harness().config(json!({"autoQualifyLeads": true}));
     let r = h
         .ok(
             "CreateLead",
@@ -669,7 +466,7 @@ async fn auto_qualify_on_qualifies_leads_with_email_and_phone() {
 
 #[tokio::test]
 async fn without_manager_approval_qualified_leads_are_listed_at_once() {
-    let h = Harness::new();
+    let h = harness();
     h.lead("Jordan", Some("jordan@example.com"), None).await;
     let r = h.status("1", "qualified").await.unwrap();
     assert_eq!(r["lead"]["approval"], Value::Null);
@@ -690,8 +487,7 @@ async fn without_manager_approval_qualified_leads_are_listed_at_once() {
 
 #[tokio::test]
 async fn with_manager_approval_qualified_leads_wait_for_approve_lead() {
-    let h =
-        Harness::new().config(json!({"autoQualifyLeads": true, "requireManagerApproval": true}));
+    let h = harness().config(json!({"autoQualifyLeads": true, "requireManagerApproval": true}));
     // Qualified on creation: pending.
     let created = h
         .ok(
@@ -784,7 +580,7 @@ async fn with_manager_approval_qualified_leads_wait_for_approve_lead() {
 
 #[tokio::test]
 async fn leads_are_listed_newest_first_up_to_the_limit() {
-    let mut h = Harness::new();
+    let mut h = harness();
     for i in 0..12 {
         h.lead(
             &format!("Lead {i}"),
@@ -816,7 +612,7 @@ async fn leads_are_listed_newest_first_up_to_the_limit() {
 
 #[tokio::test]
 async fn another_organization_cannot_see_or_change_this_ones_leads() {
-    let h = Harness::new();
+    let h = harness();
     h.lead("Jordan", Some("jordan@example.com"), None).await;
     let other = h.other_org("other-clinic");
     let (status, _, _) = other.fails("GetLead", json!({"leadId": "1"})).await;
@@ -837,14 +633,14 @@ async fn another_organization_cannot_see_or_change_this_ones_leads() {
 
 #[tokio::test]
 async fn an_update_that_lost_a_race_is_409_and_changes_nothing() {
-    let h = Harness::new();
+    let h = harness();
     h.lead("Jordan", Some("jordan@example.com"), None).await;
     // Someone marks the lead lost between our read and our write.
-    let h = h.meddled(Meddle {
-        entity: "leads",
-        id: "1",
-        patch: json!({"status": "lost", "revision": 2}),
-    });
+    let h = h.meddled(vec![Meddle::before_write("leads", "1").update(
+        "leads",
+        "1",
+        json!({"status": "lost", "revision": 2}),
+    )]);
     let e = h.status("1", "contacted").await.unwrap_err();
     assert_eq!(e.status(), 409);
     assert_eq!(
@@ -858,15 +654,15 @@ async fn an_update_that_lost_a_race_is_409_and_changes_nothing() {
 
 #[tokio::test]
 async fn an_approval_that_lost_a_race_is_409() {
-    let h = Harness::new().config(json!({"requireManagerApproval": true}));
+    let h = harness().config(json!({"requireManagerApproval": true}));
     h.lead("Jordan", Some("jordan@example.com"), None).await;
     h.status("1", "qualified").await.unwrap();
     // A note lands meanwhile: only the revision changes, and that is enough.
-    let h = h.meddled(Meddle {
-        entity: "leads",
-        id: "1",
-        patch: json!({"revision": 99}),
-    });
+    let h = h.meddled(vec![Meddle::before_write("leads", "1").update(
+        "leads",
+        "1",
+        json!({"revision": 99}),
+    )]);
     let (status, _, _) = h.fails("ApproveLead", json!({"leadId": "1"})).await;
     assert_eq!(status, 409);
     let lead = h.ok("GetLead", json!({"leadId": "1"})).await["lead"].clone();

@@ -6,8 +6,9 @@
 //! conditioned on.
 
 use std::cmp::Reverse;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard::{EntityName, Error, RecordId};
@@ -252,50 +253,36 @@ pub fn phone_key(s: &str) -> String {
     digits[digits.len().saturating_sub(10)..].iter().collect()
 }
 
-/// `t` as an RFC 3339 UTC timestamp to the second, e.g. `2025-12-01T14:00:00Z`.
-pub fn timestamp(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// `t` as an RFC 3339 UTC timestamp truncated to the second, e.g. `2025-12-01T14:00:00Z`.
+pub fn timestamp(t: SystemTime) -> Result<String, Error> {
+    // Before 1970: only a broken clock; say so rather than fail the call.
+    Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
+        .and_then(|ts| Timestamp::from_second(ts.as_second()))
+        .map(|ts| ts.to_string())
+        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(UNIX_EPOCH).unwrap(), "1970-01-01T00:00:00Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_764_597_600);
-        assert_eq!(timestamp(t), "2025-12-01T14:00:00Z");
+        assert_eq!(timestamp(t).unwrap(), "2025-12-01T14:00:00Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
-        assert_eq!(timestamp(leap), "2000-02-29T23:59:59Z");
+        assert_eq!(timestamp(leap).unwrap(), "2000-02-29T23:59:59Z");
         let before = UNIX_EPOCH - Duration::from_secs(5);
-        assert_eq!(timestamp(before), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(before).unwrap(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_time_beyond_the_calendar_is_an_internal_error() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(timestamp(far).unwrap_err().status(), 500);
     }
 
     #[test]

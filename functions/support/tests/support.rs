@@ -1,106 +1,35 @@
 //! The support rules end to end: handlers called through the plugin on the embedded store,
 //! with parameters validated against the manifest as the pipeline does.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
-use switchboard::adapters::embedded::Embedded;
-use switchboard::data::BuiltinData;
+use serde_json::{Value, json};
 use switchboard::manifest::overlay;
-use switchboard::{
-    CallContext, Channel, Condition, DataAdapter, DataError, EntityName, Error, FunctionName,
-    OrgId, Page, Plugin, PluginName, RecordId,
-};
+use switchboard::testkit::{Harness, Meddle};
+use switchboard::{EntityName, Error};
 
 /// Monday 1 December 2025, 14:00 UTC.
 const NOW_SECS: u64 = 1_764_597_600;
 const NOW: &str = "2025-12-01T14:00:00Z";
 
-struct Harness {
-    plugin: Arc<Plugin>,
-    org: OrgId,
-    data: Arc<dyn DataAdapter>,
-    config: Value,
-    caller: Map<String, Value>,
+/// Bright Smile's support instance, called during a Twilio call at 14:00 UTC.
+fn harness() -> Harness {
+    Harness::new(support::plugin().unwrap(), "bright-smile")
+        .at(UNIX_EPOCH + Duration::from_secs(NOW_SECS))
+        .channel("twilio")
+        .session("CA123")
 }
 
-fn scoped(db: &Embedded, org: &str) -> Arc<dyn DataAdapter> {
-    Arc::new(BuiltinData::new(db.data_table()).scoped(
-        &OrgId::parse(org).unwrap(),
-        &PluginName::parse("support").unwrap(),
-    ))
+/// The support suite's own helpers.
+trait Support {
+    async fn ticket(&self, subject: &str) -> String;
+    async fn set(&self, id: &str, status: &str) -> Value;
+    async fn comment(&self, id: &str, text: &str) -> Result<Value, Error>;
+    async fn stored_comments(&self) -> Vec<Value>;
 }
 
-impl Harness {
-    fn new() -> Self {
-        let db = Embedded::in_memory().unwrap();
-        Self::on(&db, "bright-smile")
-    }
-
-    /// A tenant on a store shared with others.
-    fn on(db: &Embedded, org: &str) -> Self {
-        let plugin = support::plugin().unwrap();
-        let config = plugin.manifest().manifest().default_config.clone();
-        Self {
-            plugin: Arc::new(plugin),
-            org: OrgId::parse(org).unwrap(),
-            data: scoped(db, org),
-            config,
-            caller: Map::new(),
-        }
-    }
-
-    fn config(mut self, patch: Value) -> Self {
-        overlay(&mut self.config, &patch);
-        self.plugin
-            .manifest()
-            .validate_config(&self.config)
-            .unwrap();
-        self
-    }
-
-    async fn call(&self, function: &str, params: Value) -> Result<Value, Error> {
-        let function = FunctionName::parse(function).unwrap();
-        self.plugin.manifest().validate_params(&function, &params)?;
-        let ctx = CallContext {
-            org: self.org.clone(),
-            plugin: PluginName::parse("support").unwrap(),
-            function,
-            channel: Some(Channel::parse("twilio").unwrap()),
-            session_id: Some("CA123".into()),
-            caller: self.caller.clone(),
-            scopes: vec!["plugins:call".into()],
-            config: Arc::new(self.config.clone()),
-            data: self.data.clone(),
-            now: UNIX_EPOCH + Duration::from_secs(NOW_SECS),
-        };
-        self.plugin.invoke(ctx, params).await
-    }
-
-    async fn ok(&self, function: &str, params: Value) -> Value {
-        match self.call(function, params.clone()).await {
-            Ok(v) => v,
-            Err(e) => panic!("{function} {params} failed: {} {e}", e.status()),
-        }
-    }
-
-    /// Calls a function that must fail; returns (status, message, detail paths).
-    async fn fails(&self, function: &str, params: Value) -> (u16, String, Vec<String>) {
-        match self.call(function, params.clone()).await {
-            Ok(v) => panic!("{function} {params} succeeded with {v}"),
-            Err(e) => {
-                let paths = match &e {
-                    Error::Validation { details, .. } => {
-                        details.iter().map(|d| d.path.clone()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                (e.status(), e.to_string(), paths)
-            }
-        }
-    }
-
+impl Support for Harness {
     /// Creates a ticket and returns its number.
     async fn ticket(&self, subject: &str) -> String {
         let t = self
@@ -127,135 +56,7 @@ impl Harness {
     }
 
     async fn stored_comments(&self) -> Vec<Value> {
-        self.data
-            .query(&EntityName::parse("ticket_comments").unwrap(), &[])
-            .await
-            .unwrap()
-    }
-
-    /// The same harness, with `meddle` landing just before the matching write.
-    fn meddled(mut self, meddle: Meddle) -> Self {
-        self.data = Arc::new(Meddler {
-            inner: self.data.clone(),
-            plan: Mutex::new(Some(meddle)),
-        });
-        self
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Before {
-    /// A conditional update of the entity.
-    UpdateWhere(&'static str),
-    /// A create in the entity.
-    Create(&'static str),
-}
-
-/// Another request's write on a ticket, landing between a handler's read and its write.
-struct Meddle {
-    before: Before,
-    ticket: &'static str,
-    /// Patches applied one after another (e.g. a change and a change back).
-    patches: Vec<Value>,
-}
-
-/// A data adapter that lands a planned write once, just before the first matching call:
-/// lost races, deterministically.
-struct Meddler {
-    inner: Arc<dyn DataAdapter>,
-    plan: Mutex<Option<Meddle>>,
-}
-
-impl Meddler {
-    async fn interfere(&self, now: Before) {
-        let due = {
-            let mut plan = self.plan.lock().unwrap();
-            match plan.as_ref() {
-                Some(m) if m.before == now => plan.take(),
-                _ => None,
-            }
-        };
-        let Some(m) = due else { return };
-        let tickets = EntityName::parse("tickets").unwrap();
-        let id = RecordId::parse(m.ticket).unwrap();
-        for patch in m.patches {
-            self.inner.update(&tickets, &id, patch).await.unwrap();
-        }
-    }
-}
-
-fn static_name(e: &EntityName) -> &'static str {
-    match e.as_str() {
-        "tickets" => "tickets",
-        "ticket_comments" => "ticket_comments",
-        _ => "other",
-    }
-}
-
-#[switchboard::async_trait]
-impl DataAdapter for Meddler {
-    async fn list(
-        &self,
-        entity: &EntityName,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<Value>, DataError> {
-        self.inner.list(entity, limit, cursor).await
-    }
-    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
-        self.inner.get(entity, id).await
-    }
-    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
-        self.interfere(Before::Create(static_name(entity))).await;
-        self.inner.create(entity, record).await
-    }
-    async fn update_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        patch: Value,
-        expect: &[Condition],
-    ) -> Result<Value, DataError> {
-        if !expect.is_empty() {
-            self.interfere(Before::UpdateWhere(static_name(entity)))
-                .await;
-        }
-        self.inner.update_where(entity, id, patch, expect).await
-    }
-    async fn delete_where(
-        &self,
-        entity: &EntityName,
-        id: &RecordId,
-        expect: &[Condition],
-    ) -> Result<bool, DataError> {
-        self.inner.delete_where(entity, id, expect).await
-    }
-    async fn query(
-        &self,
-        entity: &EntityName,
-        filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.query(entity, filter).await
-    }
-    async fn batch_create(
-        &self,
-        entity: &EntityName,
-        records: Vec<Value>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_create(entity, records).await
-    }
-    async fn batch_update(
-        &self,
-        entity: &EntityName,
-        patches: Vec<(RecordId, Value)>,
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.batch_update(entity, patches).await
-    }
-    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
-        self.inner.get_schema(entity).await
-    }
-    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
-        self.inner.list_entities().await
+        self.stored("ticket_comments").await
     }
 }
 
@@ -321,7 +122,7 @@ fn the_config_schema_bounds_its_settings() {
 
 #[tokio::test]
 async fn create_then_get() {
-    let h = Harness::new();
+    let h = harness();
     let created = h
         .ok(
             "CreateTicket",
@@ -365,7 +166,7 @@ async fn create_then_get() {
 
 #[tokio::test]
 async fn the_default_priority_comes_from_config() {
-    let h = Harness::new().config(json!({"defaultPriority": "high"}));
+    let h = harness().config(json!({"defaultPriority": "high"}));
     h.ticket("Printer").await;
     let t = h.ok("GetTicket", json!({"ticketId": "1"})).await;
     assert_eq!(t["priority"], "high");
@@ -373,7 +174,7 @@ async fn the_default_priority_comes_from_config() {
 
 #[tokio::test]
 async fn parameters_are_validated_against_the_manifest() {
-    let h = Harness::new();
+    let h = harness();
     let contact = json!({"name": "Jordan", "phone": "555-010-2000"});
     let cases = [
         (
@@ -467,7 +268,7 @@ async fn parameters_are_validated_against_the_manifest() {
 
 #[tokio::test]
 async fn a_contact_needs_a_way_to_reach_them() {
-    let h = Harness::new();
+    let h = harness();
     let (status, msg, paths) = h
         .fails(
             "CreateTicket",
@@ -519,7 +320,7 @@ async fn a_contact_needs_a_way_to_reach_them() {
 
 #[tokio::test]
 async fn transitions_with_reopen_allowed() {
-    let h = Harness::new();
+    let h = harness();
     let id = h.ticket("Portal").await;
     let r = h
         .ok(
@@ -587,7 +388,7 @@ async fn transitions_with_reopen_allowed() {
 
 #[tokio::test]
 async fn transitions_with_reopen_refused() {
-    let h = Harness::new().config(json!({"allowReopen": false}));
+    let h = harness().config(json!({"allowReopen": false}));
     let id = h.ticket("Portal").await;
     h.set(&id, "resolved").await;
     for to in ["open", "pending"] {
@@ -628,7 +429,7 @@ async fn transitions_with_reopen_refused() {
 
 #[tokio::test]
 async fn comments_are_kept_in_order_and_refused_on_closed_tickets() {
-    let h = Harness::new().config(json!({"allowReopen": false}));
+    let h = harness().config(json!({"allowReopen": false}));
     let id = h.ticket("Portal").await;
     h.comment(&id, "first").await.unwrap();
     let added = h
@@ -678,7 +479,7 @@ async fn comments_are_kept_in_order_and_refused_on_closed_tickets() {
 
 #[tokio::test]
 async fn the_comment_limit_comes_from_config() {
-    let h = Harness::new().config(json!({"maxCommentLength": 50}));
+    let h = harness().config(json!({"maxCommentLength": 50}));
     let id = h.ticket("Portal").await;
     h.comment(&id, &"é".repeat(50)).await.unwrap();
     let (status, msg, paths) = h
@@ -701,7 +502,7 @@ async fn the_comment_limit_comes_from_config() {
     assert_eq!((status, paths), (422, vec!["/comment".to_owned()]));
     assert_eq!(h.stored_comments().await.len(), 1);
     // The default limit is 2000.
-    let h = Harness::new();
+    let h = harness();
     let id = h.ticket("Portal").await;
     h.comment(&id, &"x".repeat(2000)).await.unwrap();
     let (status, _, _) = h
@@ -715,7 +516,7 @@ async fn the_comment_limit_comes_from_config() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_comments_are_all_kept() {
-    let h = Arc::new(Harness::new());
+    let h = Arc::new(harness());
     let id = h.ticket("Portal").await;
     let n = 24;
     let tasks: Vec<_> = (0..n)
@@ -747,7 +548,7 @@ async fn concurrent_comments_are_all_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_status_changes_one_wins() {
-    let h = Arc::new(Harness::new());
+    let h = Arc::new(harness());
     let id = h.ticket("Portal").await;
     let targets = [
         "pending", "resolved", "closed", "pending", "resolved", "closed",
@@ -789,14 +590,14 @@ async fn concurrent_status_changes_one_wins() {
 
 #[tokio::test]
 async fn a_status_change_that_lost_a_race_is_409_and_changes_nothing() {
-    let h = Harness::new();
+    let h = harness();
     let id = h.ticket("Portal").await;
     // Someone marks it pending between this call's read and its write.
-    let h = h.meddled(Meddle {
-        before: Before::UpdateWhere("tickets"),
-        ticket: "1",
-        patches: vec![json!({"status": "pending", "revision": 2})],
-    });
+    let h = h.meddled(vec![Meddle::before_write("tickets", "1").update(
+        "tickets",
+        "1",
+        json!({"status": "pending", "revision": 2}),
+    )]);
     let (status, msg, _) = h
         .fails(
             "UpdateTicketStatus",
@@ -816,20 +617,25 @@ async fn a_status_change_that_lost_a_race_is_409_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_change_and_a_change_back_still_loses_the_race() {
-    let h = Harness::new();
+    let h = harness();
     let id = h.ticket("Portal").await;
     // open -> pending -> open by others: the status matches again, the revision does not.
-    let h = h.meddled(Meddle {
-        before: Before::UpdateWhere("tickets"),
-        ticket: "1",
-        patches: vec![
-            json!({"status": "pending", "revision": 2,
+    let h = h.meddled(vec![
+        Meddle::before_write("tickets", "1")
+            .update(
+                "tickets",
+                "1",
+                json!({"status": "pending", "revision": 2,
                    "history": [{"from": "open", "to": "pending", "at": NOW}]}),
-            json!({"status": "open", "revision": 3,
+            )
+            .update(
+                "tickets",
+                "1",
+                json!({"status": "open", "revision": 3,
                    "history": [{"from": "open", "to": "pending", "at": NOW},
                                {"from": "pending", "to": "open", "at": NOW}]}),
-        ],
-    });
+            ),
+    ]);
     let (status, _, _) = h
         .fails(
             "UpdateTicketStatus",
@@ -845,15 +651,15 @@ async fn a_change_and_a_change_back_still_loses_the_race() {
 
 #[tokio::test]
 async fn a_comment_racing_a_close_is_taken_back() {
-    let h = Harness::new();
+    let h = harness();
     let id = h.ticket("Portal").await;
     h.comment(&id, "before").await.unwrap();
     // The ticket is closed after this comment's check but before it is stored.
-    let h = h.meddled(Meddle {
-        before: Before::Create("ticket_comments"),
-        ticket: "1",
-        patches: vec![json!({"status": "closed", "revision": 2})],
-    });
+    let h = h.meddled(vec![Meddle::before_create("ticket_comments").update(
+        "tickets",
+        "1",
+        json!({"status": "closed", "revision": 2}),
+    )]);
     let (status, msg, _) = h
         .fails(
             "AddTicketComment",
@@ -869,7 +675,7 @@ async fn a_comment_racing_a_close_is_taken_back() {
 
 #[tokio::test]
 async fn list_filters_by_status_and_contact_newest_first() {
-    let h = Harness::new();
+    let h = harness();
     for (subject, phone, email) in [
         ("A", Some("555-010-2000"), None),
         ("B", None, Some("Alex@Example.com")),
@@ -938,9 +744,8 @@ async fn list_filters_by_status_and_contact_newest_first() {
 
 #[tokio::test]
 async fn tenants_never_see_each_other() {
-    let db = Embedded::in_memory().unwrap();
-    let a = Harness::on(&db, "bright-smile");
-    let b = Harness::on(&db, "acme-clinic");
+    let a = harness();
+    let b = a.other_org("acme-clinic");
     let id = a.ticket("A's problem").await;
     a.comment(&id, "a secret").await.unwrap();
 
@@ -974,7 +779,7 @@ async fn tenants_never_see_each_other() {
 
 #[tokio::test]
 async fn records_written_by_others_are_read() {
-    let h = Harness::new();
+    let h = harness();
     // A record from an external system: numeric id, no revision or history.
     h.data
         .create(
