@@ -1,5 +1,5 @@
 //! The local dev server: every function's routes on one port, on the embedded store, with
-//! the authorizer emulated by the same API-key lookup the authorizer Lambda does.
+//! the authorizer emulated by the same code the authorizer Lambda runs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use switchboard::adapters::embedded::Embedded;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
-use switchboard::auth::authenticate;
+use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::cache::ttl_from_env;
 use switchboard::data::BuiltinData;
 use switchboard::error::Error;
@@ -38,9 +38,9 @@ pub fn plugins() -> Result<Vec<switchboard::Plugin>, switchboard::ContractError>
 }
 
 pub struct Server {
-    platform: Arc<Platform>,
     routes: HashMap<String, Arc<PluginService>>,
     agents: AgentService,
+    authorizer: Authorizer,
     next_id: AtomicU64,
 }
 
@@ -59,7 +59,7 @@ impl Server {
             }
         }
         Self {
-            platform,
+            authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
             routes,
             agents,
             next_id: AtomicU64::new(1),
@@ -82,7 +82,7 @@ impl Server {
             let e = Error::MethodNotAllowed(format!("{path} accepts POST only"));
             return reply(e.status(), &e.to_body());
         }
-        let tenant = match authenticate(&self.platform.registry, bearer(&req).as_deref()).await {
+        let tenant = match self.authorizer.authenticate(bearer(&req).as_deref()).await {
             Ok(t) => t,
             Err(e) => return reply(e.status(), &e.to_body()),
         };
@@ -118,7 +118,7 @@ impl Server {
             let e = Error::MethodNotAllowed("/agents/{channel} accepts GET only".into());
             return reply(e.status(), &e.to_body());
         }
-        let tenant = match authenticate(&self.platform.registry, bearer(req).as_deref()).await {
+        let tenant = match self.authorizer.authenticate(bearer(req).as_deref()).await {
             Ok(t) => t,
             Err(e) => return reply(e.status(), &e.to_body()),
         };

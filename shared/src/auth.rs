@@ -1,11 +1,14 @@
 //! Tenant context. On AWS it is set by the authorizer Lambda; locally `dev` derives it from
 //! an API key with [`authenticate`], the same lookup the authorizer does.
 
-use serde_json::{Map, Value};
+use std::time::Duration;
 
+use serde_json::{Map, Value, json};
+
+use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::ids::{Channel, OrgId};
-use crate::registry::{KeyHash, Registry};
+use crate::registry::{ApiKeyRecord, KeyHash, Registry};
 
 /// Who is calling. Built only from the authorizer context, never from headers or body.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,33 +81,79 @@ pub fn no_tenant() -> Error {
     )
 }
 
-/// Resolves `Authorization: Bearer <key>` to a tenant by the key's SHA-256.
-pub async fn authenticate(
-    registry: &Registry,
-    authorization: Option<&str>,
-) -> Result<TenantContext, Error> {
-    let Some(header) = authorization else {
-        return Err(no_tenant());
-    };
-    let key = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
-        })?;
-    match registry.get_api_key(&KeyHash::of(key)).await? {
-        Some(rec) if !rec.revoked => Ok(TenantContext {
-            org: rec.org,
-            scopes: rec.scopes,
-            channel: None,
-            caller: Map::new(),
-        }),
-        Some(_) => Err(Error::Unauthenticated(
-            "this API key has been revoked".into(),
-        )),
-        None => Err(Error::Unauthenticated("unknown API key".into())),
+/// Turns `Authorization: Bearer <key>` into a tenant by the key's SHA-256: the authorizer
+/// Lambda's logic, which `dev` runs in-process. Lookups are cached per key hash.
+pub struct Authorizer {
+    registry: Registry,
+    keys: TtlCache<KeyHash, Option<ApiKeyRecord>>,
+}
+
+/// How long a key lookup (found or not) is reused; revocation takes effect within it.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+
+impl Authorizer {
+    pub fn new(registry: Registry, ttl: Duration) -> Self {
+        Self {
+            registry,
+            keys: TtlCache::new(ttl),
+        }
+    }
+
+    /// 401 for a missing, malformed, unknown or revoked key; 503 if the registry is down.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantContext, Error> {
+        let Some(header) = authorization else {
+            return Err(no_tenant());
+        };
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
+            })?;
+        let hash = KeyHash::of(key);
+        let record = match self.keys.get(&hash) {
+            Some(hit) => hit,
+            None => {
+                let found = self.registry.get_api_key(&hash).await?;
+                self.keys.insert(hash, found.clone());
+                found
+            }
+        };
+        match record {
+            Some(rec) if !rec.revoked => Ok(TenantContext {
+                org: rec.org,
+                scopes: rec.scopes,
+                channel: None,
+                caller: Map::new(),
+            }),
+            Some(_) => Err(Error::Unauthenticated(
+                "this API key has been revoked".into(),
+            )),
+            None => Err(Error::Unauthenticated("unknown API key".into())),
+        }
+    }
+
+    /// The HTTP API "simple response" for an authorizer event (payload format 2.0).
+    /// A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
+    pub async fn simple_response(&self, event: &Value) -> Result<Value, Error> {
+        let header = event
+            .get("headers")
+            .and_then(|h| h.get("authorization"))
+            .or_else(|| event.get("identitySource").and_then(|s| s.get(0)))
+            .and_then(Value::as_str);
+        match self.authenticate(header).await {
+            Ok(t) => Ok(json!({
+                "isAuthorized": true,
+                "context": {"orgId": t.org, "scopes": t.scopes.join(" ")},
+            })),
+            Err(e @ Error::Unauthenticated(_)) => {
+                tracing::info!(reason = %e, "authorization refused");
+                Ok(json!({"isAuthorized": false}))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

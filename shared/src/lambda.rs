@@ -10,7 +10,7 @@ use crate::adapters::dynamodb;
 use crate::agent::builder::AgentBuilder;
 use crate::agent::dialects::ExportOptions;
 use crate::agent::service::AgentService;
-use crate::auth::TenantContext;
+use crate::auth::{Authorizer, KEY_CACHE_TTL, TenantContext};
 use crate::cache::ttl_from_env;
 use crate::data::BuiltinData;
 use crate::error::Error as ApiError;
@@ -131,6 +131,24 @@ pub async fn handle_agent(service: &AgentService, req: Request) -> Response<Body
         .get(tenant, &channel, format.as_deref(), &request_id(&req))
         .await;
     json_response(status, &body)
+}
+
+/// The whole `main` of the authorizer Lambda: an HTTP API Lambda authorizer (payload 2.0,
+/// simple responses) that turns `Authorization: Bearer <key>` into `{orgId, scopes}`.
+pub async fn run_authorizer() -> Result<(), Error> {
+    telemetry::init();
+    let platform = platform_from_env().await?;
+    let authorizer = Authorizer::new(platform.registry, KEY_CACHE_TTL);
+    let authorizer = &authorizer;
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+        move |event: lambda_http::LambdaEvent<Value>| async move {
+            authorizer
+                .simple_response(&event.payload)
+                .await
+                .map_err(|e| Error::from(format!("authorizer: {e}")))
+        },
+    ))
+    .await
 }
 
 /// The tenant from `requestContext.authorizer.lambda`; `None` when there is none.

@@ -2,10 +2,14 @@
 //! of its function (a plugin, or the agent builder).
 
 use serde_json::Value;
+use switchboard::OrgId;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
+use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::lambda::{handle, handle_agent};
+use switchboard::ports::StoreError;
+use switchboard::registry::{ApiKeyRecord, KeyHash};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
 
 use crate::fixtures::{booking_service, demo};
@@ -140,11 +144,28 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "authorizer-valid-key.json",
+        status: 200,
+        check: |b| {
+            assert_eq!(b["isAuthorized"], true, "{b}");
+            assert_eq!(b["context"]["orgId"], "demo-dental");
+            assert_eq!(b["context"]["scopes"], "plugins:call agents:read");
+        },
+    },
+    Expect {
+        file: "authorizer-unknown-key.json",
+        status: 200,
+        check: |b| assert_eq!(b, &serde_json::json!({"isAuthorized": false})),
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
     },
 ];
+
+/// The API key `events/authorizer-valid-key.json` presents.
+const EVENT_KEY: &str = "sb_test_authorizer_event_key";
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -162,8 +183,32 @@ async fn run_all(tables: Tables) {
             public_base_url: None,
         },
     );
+    let authorizer = Authorizer::new(demo.platform.registry.clone(), KEY_CACHE_TTL);
+    let record = ApiKeyRecord {
+        org: OrgId::parse("demo-dental").unwrap(),
+        scopes: vec!["plugins:call".into(), "agents:read".into()],
+        created: 1_795_608_000,
+        revoked: false,
+        name: Some("events".into()),
+    };
+    match demo
+        .platform
+        .registry
+        .create_api_key(&KeyHash::of(EVENT_KEY), &record)
+        .await
+    {
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
     for e in EXPECTED {
         let text = std::fs::read_to_string(events_dir().join(e.file)).unwrap();
+        if e.file.starts_with("authorizer") {
+            // An authorizer event is not an HTTP request: it goes to the authorizer as JSON.
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let body = authorizer.simple_response(&event).await.unwrap();
+            (e.check)(&body);
+            continue;
+        }
         let req =
             lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
         let resp = if e.file.starts_with("agent-builder") {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard::adapters::dynamodb::DynamoStore;
-use switchboard::auth::TenantContext;
+use switchboard::auth::{Authorizer, TenantContext};
 use switchboard::data::BuiltinData;
 use switchboard::lambda::handle;
 use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
-use switchboard::registry::{ChannelConfig, PluginInstance, Registry};
+use switchboard::registry::{ApiKeyRecord, ChannelConfig, KeyHash, PluginInstance, Registry};
 use switchboard::{CallContext, Channel, Error, OrgId, Plugin, PluginName};
 use switchboard_tests::{Tables, dynamodb_client, embedded_tables, moto_tables, unique};
 
@@ -345,6 +345,47 @@ async fn a_tool_name_qualified_by_its_plugin_reaches_the_function() {
         (status, body["error"]["code"].as_str()),
         (404, Some("unknown_function"))
     );
+}
+
+#[tokio::test]
+async fn the_authorizer_refuses_revoked_keys_and_fails_closed_when_dynamodb_is_down() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let org = OrgId::parse(unique("org")).unwrap();
+    let record = |revoked| ApiKeyRecord {
+        org: org.clone(),
+        scopes: vec!["plugins:call".into()],
+        created: 1,
+        revoked,
+        name: None,
+    };
+    registry
+        .create_api_key(&KeyHash::of("sb_live"), &record(false))
+        .await
+        .unwrap();
+    registry
+        .create_api_key(&KeyHash::of("sb_revoked"), &record(true))
+        .await
+        .unwrap();
+    let auth = Authorizer::new(registry, Duration::ZERO);
+    let event = |key: &str| json!({"headers": {"authorization": format!("Bearer {key}")}});
+    let ok = auth.simple_response(&event("sb_live")).await.unwrap();
+    assert_eq!(ok["context"]["orgId"], org.as_str());
+    let revoked = auth.simple_response(&event("sb_revoked")).await.unwrap();
+    assert_eq!(revoked, json!({"isAuthorized": false}));
+    let missing = auth.simple_response(&json!({"headers": {}})).await.unwrap();
+    assert_eq!(missing, json!({"isAuthorized": false}));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let client = dynamodb_client(&format!("http://127.0.0.1:{port}")).await;
+    let down = Authorizer::new(
+        Registry::new(Arc::new(DynamoStore::new(client, "t"))),
+        Duration::ZERO,
+    );
+    let err = down.simple_response(&event("sb_live")).await.unwrap_err();
+    assert_eq!(err.status(), 503, "an outage is an error, never an allow");
 }
 
 #[tokio::test]
