@@ -1,15 +1,21 @@
 # Sourced by scripts/test and scripts/moto: installs (pinned) and runs moto's server on a
 # free loopback port. Callers set CACHE.
 MOTO_VERSION=5.2.5
+CFN_LINT_VERSION=1.58.0
 VENV=${SWITCHBOARD_VENV:-$CACHE/venv}
 
+# Installs the pinned Python tools (moto's server, cfn-lint) unless already there.
 ensure_moto() {
-    if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cfn-lint" ] &&
+        "$VENV/bin/python" -c "
+import sys, moto, importlib.metadata as m
+sys.exit(moto.__version__ != '$MOTO_VERSION' or m.version('cfn-lint') != '$CFN_LINT_VERSION')" 2>/dev/null; then
         return 0
     fi
-    echo "==> installing moto[server]==$MOTO_VERSION into $VENV"
+    echo "==> installing moto[server]==$MOTO_VERSION and cfn-lint==$CFN_LINT_VERSION into $VENV"
     python3 -m venv "$VENV" || return 1
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" || return 1
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" || return 1
 }
 
 free_port() {
