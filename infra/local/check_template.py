@@ -1,0 +1,71 @@
+"""Checks template.yaml against the workspace (run by scripts/test).
+
+- every crate under functions/ has a function resource whose BuildProperties.Binary is the
+  crate's binary name, with BuildMethod rust-cargolambda;
+- every route a function serves is an HttpApi event of that function: plugins serve
+  POST /plugins/<manifest name> plus their route_alias(...) paths, the agent builder
+  GET /agents/{channel};
+- the authorizer function is the API's default authorizer.
+Exits non-zero with one line per problem.
+"""
+import json
+import pathlib
+import re
+import sys
+import tomllib
+
+import yaml
+
+root = pathlib.Path(__file__).resolve().parents[2]
+
+
+class Loader(yaml.SafeLoader):
+    pass
+
+
+# CloudFormation short tags (!Ref, !GetAtt, !Sub, …) become plain values.
+Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node)
+                             if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
+                             if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node))
+
+template = yaml.load((root / "template.yaml").read_text(), Loader=Loader)
+resources = template["Resources"]
+functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+by_binary = {f.get("Metadata", {}).get("BuildProperties", {}).get("Binary"): (name, f)
+             for name, f in functions.items()}
+problems = []
+
+for crate in sorted((root / "functions").iterdir()):
+    cargo = tomllib.loads((crate / "Cargo.toml").read_text())
+    bins = [b["name"] for b in cargo.get("bin", [])] or [cargo["package"]["name"]]
+    for binary in bins:
+        if binary not in by_binary:
+            problems.append(f"functions/{crate.name}: no template resource with BuildProperties.Binary '{binary}'")
+            continue
+        name, fn = by_binary[binary]
+        if fn.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{name}: BuildMethod must be rust-cargolambda")
+        events = fn.get("Properties", {}).get("Events", {}) or {}
+        served = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+                  for e in events.values() if e.get("Type") == "HttpApi"}
+        expected = set()
+        manifest = crate / "manifest.json"
+        if manifest.exists():
+            expected.add(("POST", "/plugins/" + json.loads(manifest.read_text())["name"]))
+            lib = (crate / "src" / "lib.rs").read_text()
+            expected |= {("POST", p) for p in re.findall(r'route_alias\("([^"]+)"\)', lib)}
+        elif binary == "agent-builder":
+            expected.add(("GET", "/agents/{channel}"))
+        for method, path in sorted(expected - served):
+            problems.append(f"{name}: serves {method} {path} but the template has no such HttpApi event")
+
+auth = template["Resources"]["Api"]["Properties"]["Auth"]
+default = auth["DefaultAuthorizer"]
+arn = auth["Authorizers"][default]["FunctionArn"]
+if "authorizer" not in by_binary or by_binary["authorizer"][0] not in str(arn):
+    problems.append("the API's default authorizer is not the authorizer function")
+
+for p in problems:
+    print(f"template.yaml: {p}", file=sys.stderr)
+print(f"template check: {len(by_binary)} functions, {len(problems)} problems")
+sys.exit(1 if problems else 0)
