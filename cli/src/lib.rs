@@ -1,4 +1,5 @@
 //! The `switchboard` CLI as a library, so integration tests can run the dev server in-process.
 
 pub mod dev;
+pub mod manifest;
 pub mod seed;

@@ -1,4 +1,4 @@
-//! `switchboard`: the local dev server (and, later, operator commands).
+//! `switchboard`: the local dev server and operator commands.
 
 use switchboard_cli::dev;
 
@@ -11,11 +11,16 @@ switchboard — multi-tenant plugin platform for AI voice and chat agents
 
 USAGE:
     switchboard dev [--addr 127.0.0.1:3000] [--data-dir .switchboard]
+    switchboard manifest validate <manifest.json> [--json]
 
 COMMANDS:
-    dev     Serve every function's routes on one local port, on the embedded store.
-            Seeds a demo dental practice on first start and prints an API key and a
-            curl line that books an appointment.
+    dev                Serve every function's routes on one local port, on the embedded
+                       store. Seeds a demo dental practice on first start and prints an
+                       API key and a curl line that books an appointment.
+    manifest validate  Check a plugin manifest as a plugin's start-up does: the format's
+                       JSON Schema, unique names, schemas that compile, default_config and
+                       examples that fit. Lists every problem with its JSON pointer; exits 1
+                       if there is any.
 ";
 
 fn main() -> ExitCode {
@@ -25,6 +30,15 @@ fn main() -> ExitCode {
             Ok(opts) => run_dev(opts),
             Err(msg) => {
                 eprintln!("error: {msg}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
+        Some("manifest") => match (args.get(1).map(String::as_str), args.get(2)) {
+            (Some("validate"), Some(file)) => {
+                validate_manifest(file, args[3..].iter().any(|a| a == "--json"))
+            }
+            _ => {
+                eprintln!("error: use 'switchboard manifest validate <file> [--json]'\n\n{USAGE}");
                 ExitCode::from(2)
             }
         },
@@ -40,6 +54,23 @@ fn main() -> ExitCode {
             eprint!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn validate_manifest(file: &str, as_json: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {file}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (report, valid) = switchboard_cli::manifest::validate(&text, as_json);
+    println!("{report}");
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
