@@ -31,9 +31,22 @@ Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_sca
 template = yaml.load((root / "template.yaml").read_text(), Loader=Loader)
 resources = template["Resources"]
 functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-by_binary = {f.get("Metadata", {}).get("BuildProperties", {}).get("Binary"): (name, f)
-             for name, f in functions.items()}
 problems = []
+by_binary = {}
+for name, f in functions.items():
+    binary = f.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+    if binary in by_binary:
+        problems.append(f"{name} and {by_binary[binary][0]} both build binary '{binary}'")
+    by_binary[binary] = (name, f)
+    for event_name, e in (f.get("Properties", {}).get("Events", {}) or {}).items():
+        if e.get("Type") != "HttpApi":
+            continue
+        props = e.get("Properties", {})
+        # An event without ApiId lands on SAM's implicit API, which has no authorizer.
+        if props.get("ApiId") != "Api":
+            problems.append(f"{name}.{event_name}: must name ApiId: !Ref Api")
+        if "Auth" in props:
+            problems.append(f"{name}.{event_name}: must not override the API's authorizer")
 
 for crate in sorted((root / "functions").iterdir()):
     cargo = tomllib.loads((crate / "Cargo.toml").read_text())
@@ -62,7 +75,8 @@ for crate in sorted((root / "functions").iterdir()):
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]
 arn = auth["Authorizers"][default]["FunctionArn"]
-if "authorizer" not in by_binary or by_binary["authorizer"][0] not in str(arn):
+# !GetAtt AuthorizerFunction.Arn loads as the scalar "AuthorizerFunction.Arn".
+if "authorizer" not in by_binary or arn != f"{by_binary['authorizer'][0]}.Arn":
     problems.append("the API's default authorizer is not the authorizer function")
 
 for p in problems:

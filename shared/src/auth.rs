@@ -85,10 +85,11 @@ pub fn no_tenant() -> Error {
 /// Lambda's logic, which `dev` runs in-process. Lookups are cached per key hash.
 pub struct Authorizer {
     registry: Registry,
-    keys: TtlCache<KeyHash, Option<ApiKeyRecord>>,
+    keys: TtlCache<KeyHash, ApiKeyRecord>,
 }
 
-/// How long a key lookup (found or not) is reused; revocation takes effect within it.
+/// How long a found key is reused; a revocation takes effect within it (plus API Gateway's
+/// own authorizer cache, `ReauthorizeEvery` in template.yaml).
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl Authorizer {
@@ -113,11 +114,14 @@ impl Authorizer {
                 Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
             })?;
         let hash = KeyHash::of(key);
+        // Only found keys are cached: a key created a moment ago must work at once.
         let record = match self.keys.get(&hash) {
-            Some(hit) => hit,
+            Some(hit) => Some(hit),
             None => {
                 let found = self.registry.get_api_key(&hash).await?;
-                self.keys.insert(hash, found.clone());
+                if let Some(rec) = &found {
+                    self.keys.insert(hash, rec.clone());
+                }
                 found
             }
         };

@@ -178,7 +178,13 @@ fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
         .and_then(|m| m.get("toolCallList"))
         .and_then(Value::as_array)
     {
-        return vapi_calls(calls).map(Incoming::Vapi);
+        let session = obj
+            .get("message")
+            .and_then(|m| m.get("call"))
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str)
+            .filter(|s| s.len() <= 256);
+        return vapi_calls(calls, session).map(Incoming::Vapi);
     }
     if !obj.contains_key("function") && obj.contains_key("args") {
         return retell_call(obj).map(Incoming::Call);
@@ -219,7 +225,7 @@ fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
 
 /// Vapi `toolCallList` entries: `{"id", "name", "arguments"}` or the OpenAI-style
 /// `{"id", "function": {"name", "arguments"}}`, arguments as an object or a JSON string.
-fn vapi_calls(calls: &[Value]) -> Result<Vec<(String, Envelope)>, Error> {
+fn vapi_calls(calls: &[Value], session: Option<&str>) -> Result<Vec<(String, Envelope)>, Error> {
     if calls.is_empty() || calls.len() > MAX_VAPI_CALLS {
         return Err(Error::invalid_request(format!(
             "a Vapi message must carry 1 to {MAX_VAPI_CALLS} tool calls, not {}",
@@ -260,7 +266,7 @@ fn vapi_calls(calls: &[Value]) -> Result<Vec<(String, Envelope)>, Error> {
                 Envelope {
                     function: name.to_owned(),
                     parameters,
-                    session_id: None,
+                    session_id: session.map(str::to_owned),
                 },
             ))
         })
@@ -416,9 +422,18 @@ impl PluginService {
                 // Vapi wants HTTP 200 with one single-line string per call.
                 let mut results = Vec::with_capacity(calls.len());
                 for (id, envelope) in calls {
+                    let function = envelope.function.clone();
                     results.push(match self.run_one(&tenant, envelope, span).await {
+                        Ok(Value::String(text)) => json!({"toolCallId": id, "result": text}),
                         Ok(v) => json!({"toolCallId": id, "result": v.to_string()}),
-                        Err(e) => json!({"toolCallId": id, "error": e.to_string()}),
+                        Err(e) => {
+                            // The HTTP status is 200 whatever happens, so say it here.
+                            match &e {
+                                Error::Internal(cause) => tracing::error!(tool_call = %id, %function, cause = %cause, "vapi call failed: internal"),
+                                _ => tracing::info!(tool_call = %id, %function, status = e.status(), code = e.code(), "vapi call refused"),
+                            }
+                            json!({"toolCallId": id, "error": e.to_string()})
+                        }
                     });
                 }
                 Ok(Reply::Raw(json!({"results": results})))
@@ -546,7 +561,7 @@ mod tests {
             ("GetPatient", Some("c1"))
         );
         assert_eq!(r.parameters, json!({"PatNum": 1}));
-        let v = parse_body(br#"{"message": {"type": "tool-calls", "toolCallList": [
+        let v = parse_body(br#"{"message": {"type": "tool-calls", "call": {"id": "v1"}, "toolCallList": [
             {"id": "a", "name": "GetPatient", "arguments": {"PatNum": 1}},
             {"id": "b", "type": "function", "function": {"name": "GetProviders", "arguments": "{}"}}]}}"#)
         .unwrap();
@@ -554,6 +569,11 @@ mod tests {
             panic!("not parsed as Vapi")
         };
         assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[0].1.session_id.as_deref(),
+            Some("v1"),
+            "the call id is the session"
+        );
         assert_eq!(
             (calls[1].0.as_str(), calls[1].1.function.as_str()),
             ("b", "GetProviders")
