@@ -116,6 +116,16 @@ fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataEr
     }
 }
 
+/// `record` shallow-merged with `patch`; the id is never changed.
+fn merged(mut record: Map<String, Value>, patch: Map<String, Value>) -> Value {
+    for (k, v) in patch {
+        if k != "id" {
+            record.insert(k, v);
+        }
+    }
+    Value::Object(record)
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -276,13 +286,7 @@ impl DataAdapter for TableData {
         let patch = as_object(entity, patch)?;
         let key = self.key(entity, id);
         let current = self.current(entity, id, &key, expect).await?;
-        let mut record = as_object(entity, current.data)?;
-        for (k, v) in patch {
-            if k != "id" {
-                record.insert(k, v);
-            }
-        }
-        let data = Value::Object(record);
+        let data = merged(as_object(entity, current.data)?, patch);
         // The version check makes "read, test the conditions, write" atomic.
         self.table
             .put(&key, &data, Precondition::Version(current.version))
@@ -387,17 +391,11 @@ impl DataAdapter for TableData {
                     id: id.to_string(),
                 });
             };
-            let mut record = as_object(entity, item.data.clone())?;
-            for (k, v) in as_object(entity, patch)? {
-                if k != "id" {
-                    record.insert(k, v);
-                }
-            }
-            puts.push((
-                key,
-                Value::Object(record),
-                Precondition::Version(item.version),
-            ));
+            let data = merged(
+                as_object(entity, item.data.clone())?,
+                as_object(entity, patch)?,
+            );
+            puts.push((key, data, Precondition::Version(item.version)));
         }
         self.table
             .transact_put(&puts)

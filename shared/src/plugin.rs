@@ -33,7 +33,21 @@ pub struct CallContext {
     pub now: SystemTime,
 }
 
+/// UTC time as RFC 3339 truncated to the second, e.g. "2025-12-01T14:00:00Z": the stamp
+/// plugins put on the records they write. A clock before 1970 is clamped to the epoch.
+pub fn rfc3339(t: SystemTime) -> Result<String, Error> {
+    jiff::Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
+        .and_then(|ts| jiff::Timestamp::from_second(ts.as_second()))
+        .map(|ts| ts.to_string())
+        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
+}
+
 impl CallContext {
+    /// This call's `now` as an RFC 3339 stamp (see [`rfc3339`]).
+    pub fn timestamp(&self) -> Result<String, Error> {
+        rfc3339(self.now)
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -220,6 +234,25 @@ mod tests {
 
     async fn ok(_: CallContext, v: Value) -> Result<Value, Error> {
         Ok(v)
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        use std::time::Duration;
+        let at = |s: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(s)).unwrap();
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_764_597_600), "2025-12-01T14:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339(before).unwrap(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_time_beyond_the_calendar_is_an_internal_error() {
+        let far = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far).unwrap_err().status(), 500);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, RecordI
 use crate::config::CrmConfig;
 use crate::records::{
     APPROVED, LEAD_KEYS, LEADS, Lead, PENDING, Status, check_transition, email_key, entity, id_of,
-    id_order, lead_id, phone_key, str_field, timestamp, view,
+    id_order, lead_id, phone_key, str_field, view,
 };
 
 const DEFAULT_LIMIT: usize = 20;
@@ -273,7 +273,7 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
         Status::New
     };
     let approval = approval_for(&cfg, status);
-    let at = timestamp(ctx.now)?;
+    let at = ctx.timestamp()?;
     let mut record = Map::new();
     record.insert("name".into(), json!(name));
     record.insert("email".into(), json!(email));
@@ -441,7 +441,7 @@ pub async fn update_lead_status(ctx: CallContext, p: UpdateLeadStatus) -> Result
     let to = p.status;
     check_transition(&lead.id, from, to)?;
     let approval = approval_for(&cfg, to);
-    let at = timestamp(ctx.now)?;
+    let at = ctx.timestamp()?;
     let mut entry = json!({"at": at, "status": to.as_str(), "from": from.as_str()});
     if let Some(note) = p.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         entry["note"] = json!(note);
@@ -506,7 +506,7 @@ pub async fn approve_lead(ctx: CallContext, p: ApproveLead) -> Result<Value, Err
             )));
         }
     }
-    let at = timestamp(ctx.now)?;
+    let at = ctx.timestamp()?;
     let patch = json!({
         "approval": APPROVED,
         "approvedAt": at,

@@ -5,10 +5,6 @@
 //! `history` and `revision` (bumped on every change, so a conditional write can tell whether
 //! the lead is still as read). Ids are allocated by the data adapter.
 
-use std::time::SystemTime;
-
-use jiff::Timestamp;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard::{Condition, EntityName, Error, RecordId};
@@ -236,34 +232,9 @@ pub fn view(record: &Value) -> Value {
     Value::Object(out)
 }
 
-/// UTC time as RFC 3339, e.g. "2025-12-01T14:00:00Z" (truncated to the second).
-pub fn timestamp(t: SystemTime) -> Result<String, Error> {
-    // Before 1970: only a broken clock; say so rather than fail the call.
-    Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
-        .and_then(|ts| Timestamp::from_second(ts.as_second()))
-        .map(|ts| ts.to_string())
-        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let at = |s: u64| timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s)).unwrap();
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(1_764_597_600), "2025-12-01T14:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
-
-    #[test]
-    fn a_time_beyond_the_calendar_is_an_internal_error() {
-        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-        assert_eq!(timestamp(far).unwrap_err().status(), 500);
-    }
 
     #[test]
     fn contact_keys_normalise() {

@@ -6,9 +6,7 @@
 //! conditioned on.
 
 use std::cmp::Reverse;
-use std::time::SystemTime;
 
-use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard::{EntityName, Error, RecordId};
@@ -253,37 +251,10 @@ pub fn phone_key(s: &str) -> String {
     digits[digits.len().saturating_sub(10)..].iter().collect()
 }
 
-/// `t` as an RFC 3339 UTC timestamp truncated to the second, e.g. `2025-12-01T14:00:00Z`.
-pub fn timestamp(t: SystemTime) -> Result<String, Error> {
-    // Before 1970: only a broken clock; say so rather than fail the call.
-    Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
-        .and_then(|ts| Timestamp::from_second(ts.as_second()))
-        .map(|ts| ts.to_string())
-        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(timestamp(UNIX_EPOCH).unwrap(), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_764_597_600);
-        assert_eq!(timestamp(t).unwrap(), "2025-12-01T14:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
-        assert_eq!(timestamp(leap).unwrap(), "2000-02-29T23:59:59Z");
-        let before = UNIX_EPOCH - Duration::from_secs(5);
-        assert_eq!(timestamp(before).unwrap(), "1970-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn a_time_beyond_the_calendar_is_an_internal_error() {
-        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-        assert_eq!(timestamp(far).unwrap_err().status(), 500);
-    }
 
     #[test]
     fn comments_are_ordered_by_allocated_id() {

@@ -7,7 +7,7 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error};
 use crate::config::SupportConfig;
 use crate::records::{
     COMMENTS, Change, Comment, Contact, MAX_HISTORY, Priority, Status, TICKETS, Ticket, entity,
-    newest_first, ordered_comments, phone_key, record_id, timestamp,
+    newest_first, ordered_comments, phone_key, record_id,
 };
 use crate::rules::{
     closed_for_comments, comment_text, commentable, optional_text, required_text, ticket_number,
@@ -99,7 +99,7 @@ pub async fn create_ticket(ctx: CallContext, p: CreateTicket) -> Result<Value, E
     let subject = required_text("/subject", &p.subject, "subject")?;
     let description = required_text("/description", &p.description, "description")?;
     let contact = checked_contact(&ctx, p.contact)?;
-    let now = timestamp(ctx.now)?;
+    let now = ctx.timestamp()?;
     let mut record = Map::new();
     record.insert("subject".into(), json!(subject));
     record.insert("description".into(), json!(description));
@@ -250,7 +250,7 @@ pub async fn update_ticket_status(ctx: CallContext, p: UpdateTicketStatus) -> Re
             "message": format!("Ticket {} is already {from}; nothing was changed.", ticket.id),
         }));
     }
-    let now = timestamp(ctx.now)?;
+    let now = ctx.timestamp()?;
     let mut history = ticket.history.clone();
     history.push(Change {
         from,
@@ -309,7 +309,7 @@ pub async fn add_ticket_comment(ctx: CallContext, p: AddTicketComment) -> Result
     record.insert("ticketId".into(), json!(ticket.id));
     record.insert("text".into(), json!(text));
     record.insert("author".into(), json!(author));
-    record.insert("createdAt".into(), json!(timestamp(ctx.now)?));
+    record.insert("createdAt".into(), json!(ctx.timestamp()?));
     if let Some(channel) = &ctx.channel {
         record.insert("channel".into(), json!(channel));
     }
