@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use switchboard::adapters::DataAdapters;
 use switchboard::adapters::embedded::Embedded;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
@@ -26,6 +27,7 @@ use switchboard::data::BuiltinData;
 use switchboard::error::Error;
 use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService, route_error};
 use switchboard::registry::Registry;
+use switchboard::secrets::Secrets;
 
 pub struct Options {
     pub addr: SocketAddr,
@@ -188,7 +190,9 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
             public_base_url: Some(format!("http://{addr}")),
         },
     );
-    let platform = Arc::new(Platform::new(registry, Arc::new(data), ttl_from_env()));
+    let secrets = Arc::new(Secrets::from_env(db.secret_store()));
+    let adapters = DataAdapters::new(data, secrets)?;
+    let platform = Arc::new(Platform::new(registry, Arc::new(adapters), ttl_from_env()));
     let server = Arc::new(Server::new(platform, plugins, agents));
     println!("{}", crate::seed::banner(addr, &opts.data_dir, &key));
     serve(listener, server).await?;

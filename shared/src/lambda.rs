@@ -6,7 +6,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 
-use crate::adapters::dynamodb;
+use crate::adapters::secretsmanager::{self, SecretsManagerStore};
+use crate::adapters::{DataAdapters, dynamodb};
 use crate::agent::builder::AgentBuilder;
 use crate::agent::dialects::ExportOptions;
 use crate::agent::service::AgentService;
@@ -18,6 +19,7 @@ use crate::pipeline::{CallInput, Platform, PluginService, route_error};
 use crate::plugin::Plugin;
 use crate::ports::ItemStore;
 use crate::registry::Registry;
+use crate::secrets::{SecretStore, Secrets};
 use crate::telemetry;
 
 /// The error `main` returns (lambda_http's), so plugin crates need not depend on lambda_http.
@@ -25,14 +27,19 @@ pub use lambda_http::Error;
 
 /// Builds the per-container platform from the environment:
 /// - `SWITCHBOARD_STORE` unset or `dynamodb`: DynamoDB tables `REGISTRY_TABLE` and
-///   `DATA_TABLE` (defaults `switchboard-registry`, `switchboard-data`);
-/// - `SWITCHBOARD_STORE=sqlite:<path>`: the embedded store (`cargo lambda watch` locally).
+///   `DATA_TABLE` (defaults `switchboard-registry`, `switchboard-data`), credentials from
+///   Secrets Manager;
+/// - `SWITCHBOARD_STORE=sqlite:<path>`: the embedded store and its local secret store
+///   (`cargo lambda watch` locally).
 pub async fn platform_from_env() -> Result<Platform, Error> {
     let store = std::env::var("SWITCHBOARD_STORE").unwrap_or_else(|_| "dynamodb".to_owned());
-    let (registry, data) = if let Some(path) = store.strip_prefix("sqlite:") {
+    let (registry, data, secrets) = if let Some(path) = store.strip_prefix("sqlite:") {
         embedded_tables(path)?
     } else if store == "dynamodb" {
-        let client = dynamodb::client_from_env().await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let client = dynamodb::client_from_config(&sdk);
         let table =
             |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
         let registry: Arc<dyn ItemStore> = Arc::new(dynamodb::DynamoStore::new(
@@ -43,31 +50,35 @@ pub async fn platform_from_env() -> Result<Platform, Error> {
             client,
             table("DATA_TABLE", "switchboard-data"),
         ));
-        (registry, data)
+        let secrets: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::new(
+            secretsmanager::client_from_config(&sdk),
+        ));
+        (registry, data, secrets)
     } else {
         return Err(format!(
             "SWITCHBOARD_STORE must be 'dynamodb' or 'sqlite:<path>', not '{store}'"
         )
         .into());
     };
+    let adapters = DataAdapters::new(BuiltinData::new(data), Arc::new(Secrets::from_env(secrets)))?;
     Ok(Platform::new(
         Registry::new(registry),
-        Arc::new(BuiltinData::new(data)),
+        Arc::new(adapters),
         ttl_from_env(),
     ))
 }
 
-/// The registry and data tables.
-type Tables = (Arc<dyn ItemStore>, Arc<dyn ItemStore>);
+/// The registry and data tables and the secret store.
+type Stores = (Arc<dyn ItemStore>, Arc<dyn ItemStore>, Arc<dyn SecretStore>);
 
 #[cfg(feature = "embedded")]
-fn embedded_tables(path: &str) -> Result<Tables, Error> {
+fn embedded_tables(path: &str) -> Result<Stores, Error> {
     let db = crate::adapters::embedded::Embedded::open(std::path::Path::new(path))?;
-    Ok((db.registry_table(), db.data_table()))
+    Ok((db.registry_table(), db.data_table(), db.secret_store()))
 }
 
 #[cfg(not(feature = "embedded"))]
-fn embedded_tables(_: &str) -> Result<Tables, Error> {
+fn embedded_tables(_: &str) -> Result<Stores, Error> {
     Err(
         "SWITCHBOARD_STORE=sqlite:… needs the `embedded` feature (e.g. `--features booking/local`)"
             .into(),

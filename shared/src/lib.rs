@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod ports;
 pub mod registry;
+pub mod secrets;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

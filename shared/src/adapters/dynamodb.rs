@@ -57,7 +57,7 @@ pub fn client_from_config(sdk: &SdkConfig) -> Client {
 }
 
 // An unreachable endpoint must surface as Unavailable within seconds, not hang the Lambda.
-fn timeouts() -> TimeoutConfig {
+pub(crate) fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
@@ -65,7 +65,7 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
-fn retries() -> RetryConfig {
+pub(crate) fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use crate::ports::{Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError};
+use crate::secrets::{CredentialRef, SecretError, SecretStore, SecretValue};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -25,6 +26,10 @@ CREATE TABLE IF NOT EXISTS items (
     version INTEGER NOT NULL,
     counter INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk, sk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -79,6 +84,57 @@ impl Embedded {
 
     pub fn data_table(&self) -> Arc<dyn ItemStore> {
         self.table("data")
+    }
+
+    /// The local stand-in for Secrets Manager: the same references resolve offline. Values
+    /// sit in their own table, apart from the registry.
+    pub fn secret_store(&self) -> Arc<dyn SecretStore> {
+        Arc::new(EmbeddedSecrets {
+            conn: self.conn.clone(),
+        })
+    }
+}
+
+struct EmbeddedSecrets {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl EmbeddedSecrets {
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, SecretError> {
+        self.conn
+            .lock()
+            .map_err(|_| SecretError::Unavailable("embedded store: lock poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl SecretStore for EmbeddedSecrets {
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError> {
+        let conn = self.lock()?;
+        let value: Option<String> = conn
+            .query_row(
+                "SELECT value FROM secrets WHERE name = ?1",
+                params![reference.name()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| SecretError::Unavailable(format!("embedded store: {e}")))?;
+        match value {
+            Some(v) => SecretValue::from_secret_string(&v),
+            None => Err(SecretError::NotFound(reference.to_string())),
+        }
+    }
+
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError> {
+        let reference = CredentialRef::parse(name).map_err(SecretError::Invalid)?;
+        self.lock()?
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value.to_secret_string()],
+            )
+            .map_err(|e| SecretError::Unavailable(format!("embedded store: {e}")))?;
+        Ok(reference)
     }
 }
 

@@ -1,0 +1,474 @@
+//! Credentials: references in config, values from a [`SecretStore`] (Secrets Manager on
+//! Lambda, the embedded store locally), cached per container by [`Secrets`].
+//!
+//! A reference must name a secret under `<prefix>/<org>/`, so an organization's config can
+//! never resolve another organization's credential.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Detail, Error};
+use crate::ids::OrgId;
+
+/// A Secrets Manager secret name or ARN, as written in instance or adapter config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CredentialRef(String);
+
+impl CredentialRef {
+    /// Accepts a secret name (`[A-Za-z0-9/_+=.@-]{1,512}`) or a Secrets Manager ARN.
+    pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        let name = arn_name(&s).unwrap_or(&s);
+        let ok = (1..=512).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(format!(
+                "'{}' is not a Secrets Manager secret name or ARN",
+                s.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The secret name: the reference itself, or the name part of an ARN.
+    pub fn name(&self) -> &str {
+        arn_name(&self.0).unwrap_or(&self.0)
+    }
+}
+
+fn arn_name(s: &str) -> Option<&str> {
+    // arn:<partition>:secretsmanager:<region>:<account>:secret:<name>
+    let mut parts = s.splitn(7, ':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some()
+        && parts.next() == Some("secretsmanager");
+    if !ok {
+        return None;
+    }
+    let _region = parts.next()?;
+    let _account = parts.next()?;
+    (parts.next()? == "secret").then_some(())?;
+    parts.next()
+}
+
+impl fmt::Display for CredentialRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CredentialRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret's value: a JSON object. `Debug` and `Display` redact it, and it has no
+/// `Serialize`, so it cannot reach a log line, an error or a response by accident.
+#[derive(Clone)]
+pub struct SecretValue(Arc<Map<String, Value>>);
+
+impl SecretValue {
+    pub fn new(fields: Map<String, Value>) -> Self {
+        Self(Arc::new(fields))
+    }
+
+    /// Parses a secret string, which must be a JSON object. The error never quotes it.
+    pub fn from_secret_string(s: &str) -> Result<Self, SecretError> {
+        match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Self::new(m)),
+            _ => Err(SecretError::Invalid(
+                "the secret value is not a JSON object".into(),
+            )),
+        }
+    }
+
+    /// A string field, e.g. `token` or `connection_string`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// The JSON text, for writing to a secret store only.
+    pub fn to_secret_string(&self) -> String {
+        Value::Object((*self.0).clone()).to_string()
+    }
+
+    /// Whether two values hold the same fields (e.g. after a re-fetch: was it rotated?).
+    pub fn same(&self, other: &SecretValue) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A secret store failure. Messages name the reference, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret '{0}' does not exist")]
+    NotFound(String),
+    #[error("the secret store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where secret values live: Secrets Manager, or the embedded store for `dev`.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError>;
+    /// Creates or replaces the secret `name`; returns the reference to keep in config.
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError>;
+}
+
+/// The secret cache TTL: `SWITCHBOARD_SECRET_TTL_SECS`, 300 s by default.
+pub fn secret_ttl_from_env() -> Duration {
+    std::env::var("SWITCHBOARD_SECRET_TTL_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(Duration::from_secs(300), Duration::from_secs)
+}
+
+/// The secret-name prefix of this deployment: `SWITCHBOARD_SECRET_PREFIX`, default `switchboard`.
+pub fn secret_prefix_from_env() -> String {
+    std::env::var("SWITCHBOARD_SECRET_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "switchboard".to_owned())
+}
+
+struct Entry {
+    fetched: Instant,
+    value: SecretValue,
+}
+
+/// The per-container resolver: a TTL cache over a [`SecretStore`] that fetches a missing
+/// secret once however many calls want it, serves a stale value when the store fails, and
+/// re-fetches once when an upstream rejects a credential (rotation).
+pub struct Secrets {
+    store: Arc<dyn SecretStore>,
+    ttl: Duration,
+    prefix: String,
+    entries: Mutex<HashMap<String, Entry>>,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Secrets {
+    pub fn new(store: Arc<dyn SecretStore>, ttl: Duration, prefix: impl Into<String>) -> Self {
+        Self {
+            store,
+            ttl,
+            prefix: prefix.into().trim_end_matches('/').to_owned(),
+            entries: Mutex::default(),
+            flights: Mutex::default(),
+        }
+    }
+
+    pub fn from_env(store: Arc<dyn SecretStore>) -> Self {
+        Self::new(store, secret_ttl_from_env(), secret_prefix_from_env())
+    }
+
+    /// The name under which `org`'s credential `label` is stored.
+    pub fn name_for(&self, org: &OrgId, label: &str) -> String {
+        format!("{}/{org}/{label}", self.prefix)
+    }
+
+    /// Refuses a reference outside `<prefix>/<org>/` (422 on the config field `at`).
+    pub fn check_scope(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+        at: &str,
+    ) -> Result<(), Error> {
+        let own = format!("{}/{org}/", self.prefix);
+        if reference.name().starts_with(&own) {
+            Ok(())
+        } else {
+            Err(Error::Validation {
+                code: "invalid_config",
+                message: format!(
+                    "credential '{reference}' is not one of this organization's: its name must start with '{own}'"
+                ),
+                details: vec![Detail::new(at, format!("must start with '{own}'"))],
+            })
+        }
+    }
+
+    /// The secret's value, from cache within the TTL.
+    pub async fn resolve(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+    ) -> Result<SecretValue, Error> {
+        self.check_scope(org, reference, "/credential")?;
+        if let Some(v) = self.fresh(reference) {
+            return Ok(v);
+        }
+        let flight = self.flight(reference);
+        let _guard = flight.lock().await;
+        // Another call may have filled it while this one waited.
+        if let Some(v) = self.fresh(reference) {
+            return Ok(v);
+        }
+        self.fetch(reference).await
+    }
+
+    /// After an upstream rejected `rejected` (401/403): fetch the secret again, once per
+    /// rotation. Returns the new value, or `None` when the store still holds the same one.
+    pub async fn refresh(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+        rejected: &SecretValue,
+    ) -> Result<Option<SecretValue>, Error> {
+        self.check_scope(org, reference, "/credential")?;
+        let flight = self.flight(reference);
+        let _guard = flight.lock().await;
+        if let Some(v) = self.cached(reference).filter(|v| !v.same(rejected)) {
+            // A concurrent call already re-fetched.
+            return Ok(Some(v));
+        }
+        let v = self.fetch(reference).await?;
+        Ok((!v.same(rejected)).then_some(v))
+    }
+
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
+        match self.store.fetch(reference).await {
+            Ok(v) => {
+                if let Ok(mut e) = self.entries.lock() {
+                    e.insert(
+                        reference.as_str().to_owned(),
+                        Entry {
+                            fetched: Instant::now(),
+                            value: v.clone(),
+                        },
+                    );
+                }
+                Ok(v)
+            }
+            Err(SecretError::Unavailable(cause)) => {
+                if let Some(stale) = self.cached(reference) {
+                    tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
+                    return Ok(stale);
+                }
+                tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
+                Err(Error::Unavailable(
+                    "the secret store is unreachable; retry shortly".into(),
+                ))
+            }
+            Err(SecretError::NotFound(_)) => Err(Error::Validation {
+                code: "invalid_config",
+                message: format!(
+                    "credential '{reference}' does not exist; store it first or fix the reference"
+                ),
+                details: vec![Detail::new("/credential", "does not exist")],
+            }),
+            Err(SecretError::Invalid(m)) => Err(Error::Validation {
+                code: "invalid_config",
+                message: format!("credential '{reference}' cannot be used: {m}"),
+                details: vec![Detail::new("/credential", m)],
+            }),
+        }
+    }
+
+    fn cached(&self, reference: &CredentialRef) -> Option<SecretValue> {
+        let e = self.entries.lock().ok()?;
+        e.get(reference.as_str()).map(|e| e.value.clone())
+    }
+
+    fn fresh(&self, reference: &CredentialRef) -> Option<SecretValue> {
+        let e = self.entries.lock().ok()?;
+        e.get(reference.as_str())
+            .filter(|e| e.fetched.elapsed() < self.ttl)
+            .map(|e| e.value.clone())
+    }
+
+    fn flight(&self, reference: &CredentialRef) -> Arc<tokio::sync::Mutex<()>> {
+        match self.flights.lock() {
+            Ok(mut f) => f.entry(reference.as_str().to_owned()).or_default().clone(),
+            // A poisoned map only costs the single-flight guarantee.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Writes a secret under `<prefix>/<org>/<label>` and returns its reference.
+    pub async fn store(
+        &self,
+        org: &OrgId,
+        label: &str,
+        value: &SecretValue,
+    ) -> Result<CredentialRef, Error> {
+        if !crate::ids::is_valid_name(label) {
+            return Err(Error::invalid_field(
+                "/name",
+                "a credential name is 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'",
+            ));
+        }
+        let name = self.name_for(org, label);
+        match self.store.put(&name, value).await {
+            Ok(r) => {
+                if let Ok(mut e) = self.entries.lock() {
+                    e.remove(r.as_str());
+                }
+                Ok(r)
+            }
+            Err(SecretError::Unavailable(cause)) => {
+                tracing::error!(credential = %name, %cause, "secret store unavailable");
+                Err(Error::Unavailable(
+                    "the secret store is unreachable; retry shortly".into(),
+                ))
+            }
+            Err(e) => Err(Error::internal(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        fetches: AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+        value: Mutex<String>,
+    }
+
+    #[async_trait]
+    impl SecretStore for Counting {
+        async fn fetch(&self, _: &CredentialRef) -> Result<SecretValue, SecretError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(SecretError::Unavailable("down".into()));
+            }
+            let s = self.value.lock().map(|v| v.clone()).unwrap_or_default();
+            SecretValue::from_secret_string(&s)
+        }
+        async fn put(&self, name: &str, _: &SecretValue) -> Result<CredentialRef, SecretError> {
+            CredentialRef::parse(name).map_err(SecretError::Invalid)
+        }
+    }
+
+    fn setup() -> (Arc<Counting>, Secrets, OrgId, CredentialRef) {
+        let store = Arc::new(Counting {
+            fetches: AtomicUsize::new(0),
+            fail: false.into(),
+            value: Mutex::new(r#"{"token":"s3cr3t-v1"}"#.into()),
+        });
+        let secrets = Secrets::new(store.clone(), Duration::from_millis(200), "sb");
+        let org = OrgId::parse("acme").unwrap();
+        let r = CredentialRef::parse("sb/acme/api").unwrap();
+        (store, secrets, org, r)
+    }
+
+    #[test]
+    fn references_parse_names_and_arns() {
+        let arn = CredentialRef::parse(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:sb/acme/api-AbCdEf",
+        )
+        .unwrap();
+        assert_eq!(arn.name(), "sb/acme/api-AbCdEf");
+        assert!(CredentialRef::parse("has space").is_err());
+        assert!(CredentialRef::parse("").is_err());
+    }
+
+    #[test]
+    fn values_redact() {
+        let v = SecretValue::from_secret_string(r#"{"token":"s3cr3t"}"#).unwrap();
+        assert!(!format!("{v:?} {v}").contains("s3cr3t"));
+        assert_eq!(v.field("token"), Some("s3cr3t"));
+        let e = SecretValue::from_secret_string("s3cr3t").unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_fetch_once() {
+        let (store, secrets, org, r) = setup();
+        let secrets = Arc::new(secrets);
+        let calls = (0..16).map(|_| {
+            let (s, o, r) = (secrets.clone(), org.clone(), r.clone());
+            tokio::spawn(async move { s.resolve(&o, &r).await })
+        });
+        for c in calls {
+            assert_eq!(c.await.unwrap().unwrap().field("token"), Some("s3cr3t-v1"));
+        }
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn stale_value_served_when_the_store_fails() {
+        let (store, secrets, org, r) = setup();
+        secrets.resolve(&org, &r).await.unwrap();
+        store.fail.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let v = secrets.resolve(&org, &r).await.unwrap();
+        assert_eq!(v.field("token"), Some("s3cr3t-v1"));
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn nothing_cached_and_store_down_is_503() {
+        let (store, secrets, org, r) = setup();
+        store.fail.store(true, Ordering::SeqCst);
+        let e = secrets.resolve(&org, &r).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (503, "dependency_unavailable"));
+    }
+
+    #[tokio::test]
+    async fn other_organizations_references_are_refused() {
+        let (store, secrets, org, _) = setup();
+        let theirs = CredentialRef::parse("sb/globex/api").unwrap();
+        let e = secrets.resolve(&org, &theirs).await.unwrap_err();
+        assert_eq!(e.status(), 422);
+        // Prefix tricks: "sb/acme-evil/…" is not under "sb/acme/".
+        let tricky = CredentialRef::parse("sb/acme-evil/api").unwrap();
+        assert_eq!(
+            secrets.resolve(&org, &tricky).await.unwrap_err().status(),
+            422
+        );
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn refresh_after_rejection_fetches_once_and_reports_rotation() {
+        let (store, secrets, org, r) = setup();
+        let old = secrets.resolve(&org, &r).await.unwrap();
+        // Not rotated: the same value comes back, so the caller gives up.
+        assert!(secrets.refresh(&org, &r, &old).await.unwrap().is_none());
+        if let Ok(mut v) = store.value.lock() {
+            *v = r#"{"token":"s3cr3t-v2"}"#.into();
+        }
+        let new = secrets.refresh(&org, &r, &old).await.unwrap().unwrap();
+        assert_eq!(new.field("token"), Some("s3cr3t-v2"));
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 3);
+        // The cache now holds the rotated value.
+        assert_eq!(
+            secrets.resolve(&org, &r).await.unwrap().field("token"),
+            Some("s3cr3t-v2")
+        );
+    }
+}
