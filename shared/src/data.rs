@@ -106,7 +106,7 @@ pub struct TableData {
     known: Arc<Mutex<HashSet<String>>>,
 }
 
-fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataError> {
+pub(crate) fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataError> {
     match v {
         Value::Object(m) => Ok(m),
         other => Err(DataError::Invalid(format!(
@@ -117,7 +117,7 @@ fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataEr
 }
 
 /// `record` shallow-merged with `patch`; the id is never changed.
-fn merged(mut record: Map<String, Value>, patch: Map<String, Value>) -> Value {
+pub(crate) fn merged(mut record: Map<String, Value>, patch: Map<String, Value>) -> Value {
     for (k, v) in patch {
         if k != "id" {
             record.insert(k, v);
@@ -126,7 +126,7 @@ fn merged(mut record: Map<String, Value>, patch: Map<String, Value>) -> Value {
     Value::Object(record)
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

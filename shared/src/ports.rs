@@ -178,6 +178,13 @@ pub enum DataError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An external adapter's remote API failed or refused the call (502). The message names
+    /// the entity and status, never a credential or the remote's body.
+    #[error("{0}")]
+    Upstream(String),
+    /// An external adapter's remote API did not answer in time (504).
+    #[error("{0}")]
+    UpstreamTimeout(String),
 }
 
 impl From<DataError> for Error {
@@ -187,6 +194,8 @@ impl From<DataError> for Error {
             DataError::Conflict { .. } => Error::conflict(e.to_string()),
             DataError::Invalid(m) => Error::unprocessable(m),
             DataError::Store(s) => s.into(),
+            DataError::Upstream(m) => Error::Upstream(m),
+            DataError::UpstreamTimeout(m) => Error::UpstreamTimeout(m),
         }
     }
 }

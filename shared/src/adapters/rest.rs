@@ -1,107 +1,1519 @@
-//! PLACEHOLDER — replaced by the rest adapter work.
+//! The `rest` data adapter: an external REST API configured per instance (base URL, entity →
+//! path mapping, filter → query parameter templates, pagination, where the credential goes).
+//! The defaults suit json-server 0.17 (`_page`/`_limit`, `{field}_gte`, …).
+//!
+//! A plain REST API has no transactions, so some of `TableData`'s guarantees become "best
+//! effort" here, each documented on its method: an explicit-id `create` checks then writes
+//! (another writer can slip in between), conditional writes read, check, then write (with
+//! `If-Match` when the upstream gives a strong `ETag`), and batches compensate on failure
+//! (delete what they created, restore what they patched) instead of being atomic.
+//!
+//! Every call has a timeout (`timeout_ms`, 5 s by default, covering connect and the whole
+//! body). Reads (GET) are retried with jittered backoff on transport errors, timeouts and
+//! 502/503/504; writes only when the connection was never made. Upstream failures become 502
+//! `upstream_error`, timeouts 504 `upstream_timeout`; messages name the entity and status,
+//! never the credential or the upstream's body (which may echo it).
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value, json};
 
+use crate::data::{as_object, matches, merged, type_name};
 use crate::error::{Detail, Error};
 use crate::ids::{EntityName, OrgId, RecordId};
-use crate::ports::{Condition, DataAdapter, DataError, Page};
-use crate::secrets::{CredentialRef, Secrets};
+use crate::ports::{Condition, DataAdapter, DataError, MAX_TRANSACT_ITEMS, Op, Page, StoreError};
+use crate::secrets::{CredentialRef, SecretValue, Secrets};
 
-#[derive(Clone, Default)]
-pub struct RestClient;
+const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Extra attempts for a read after the first one.
+const DEFAULT_RETRIES: u64 = 2;
+const MAX_RETRIES: u64 = 4;
+/// Larger answers are refused rather than buffered.
+const MAX_BODY_BYTES: usize = 8 << 20;
+/// `query` reads at most this many records from the upstream before giving up.
+const MAX_QUERY_RECORDS: usize = 10_000;
+const MAX_PAGE_SIZE: u64 = 1_000;
+
+/// Ids and query values keep only unreserved characters; '.' is encoded too, so an id can
+/// never become a `..` path segment.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+
+const SETTINGS: [&str; 9] = [
+    "base_url",
+    "entities",
+    "credential",
+    "auth",
+    "filters",
+    "pagination",
+    "records_at",
+    "timeout_ms",
+    "retries",
+];
+
+const AUTH_SHAPE: &str =
+    r#"must be {"bearer": "<secret field>"} or {"header": "X-Api-Key", "field": "<secret field>"}"#;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// One HTTP(S) client per container, shared by every `rest` adapter (its pool is per host).
+#[derive(Clone)]
+pub struct RestClient {
+    http: Client<Https, Full<Bytes>>,
+}
 
 impl RestClient {
     pub fn new() -> Result<Self, Error> {
-        Ok(Self)
+        // The provider is named so a second rustls provider in the build can never make
+        // rustls guess (and panic); aws-lc-rs and native roots are what the AWS SDK uses.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| Error::internal(format!("rest adapter TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self { http })
     }
 }
 
+/// Where an entity's records live, relative to the base URL. `item` holds `{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Paths {
+    collection: String,
+    item: String,
+}
+
+/// Where the credential's value goes on each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Auth {
+    /// `Authorization: Bearer <secret[field]>`.
+    Bearer { field: String },
+    /// `<name>: <secret[field]>`.
+    Header { name: HeaderName, field: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pagination {
+    page: String,
+    limit: String,
+    first: u64,
+    /// Page size `query` reads with.
+    size: u64,
+}
+
+/// The parsed settings of one `rest` adapter config.
+#[derive(Debug, Clone)]
 pub struct RestConfig {
+    base_url: String,
+    entities: BTreeMap<EntityName, Paths>,
     credential: Option<CredentialRef>,
+    auth: Option<Auth>,
+    filters: Vec<(Op, String)>,
+    pagination: Option<Pagination>,
+    records_at: Option<String>,
+    timeout: Duration,
+    retries: u32,
 }
 
 impl RestConfig {
+    /// Parses the settings beside `"type": "rest"`; every problem is reported with its pointer.
     pub fn parse(settings: &Map<String, Value>) -> Result<Self, Vec<Detail>> {
         let mut p = Vec::new();
+        for k in settings.keys() {
+            if !SETTINGS.contains(&k.as_str()) {
+                p.push(Detail::new(
+                    format!("/{}", escape(k)),
+                    format!("is not a rest adapter setting; use {}", SETTINGS.join(", ")),
+                ));
+            }
+        }
         let credential = super::credential_setting(settings, &mut p);
-        if !settings.get("base_url").is_some_and(Value::is_string) {
-            p.push(Detail::new("/base_url", "is required"));
+        let base_url = base_url(settings.get("base_url"), &mut p);
+        let entities = entities(settings.get("entities"), &mut p);
+        let auth = auth(settings.get("auth"), &mut p);
+        let has_credential = !matches!(settings.get("credential"), None | Some(Value::Null));
+        match (&auth, has_credential) {
+            (Some(_), false) => p.push(Detail::new(
+                "/credential",
+                "is required with auth: the secret whose field is sent",
+            )),
+            (None, true) if !settings.contains_key("auth") => p.push(Detail::new(
+                "/auth",
+                format!("is required with a credential: it {AUTH_SHAPE}"),
+            )),
+            _ => {}
         }
-        if p.is_empty() {
-            Ok(Self { credential })
-        } else {
-            Err(p)
+        let filters = filters(settings.get("filters"), &mut p);
+        let pagination = pagination(settings.get("pagination"), &mut p);
+        let records_at = match settings.get("records_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.starts_with('/') => Some(s.clone()),
+            Some(_) => {
+                p.push(Detail::new(
+                    "/records_at",
+                    "must be a JSON pointer to the list in a list answer, e.g. \"/data\"",
+                ));
+                None
+            }
+        };
+        let timeout = number(
+            settings.get("timeout_ms"),
+            "/timeout_ms",
+            DEFAULT_TIMEOUT_MS,
+            1..=MAX_TIMEOUT_MS,
+            &mut p,
+        );
+        let retries = number(
+            settings.get("retries"),
+            "/retries",
+            DEFAULT_RETRIES,
+            0..=MAX_RETRIES,
+            &mut p,
+        );
+        if !p.is_empty() {
+            return Err(p);
         }
+        Ok(Self {
+            base_url,
+            entities,
+            credential,
+            auth,
+            filters,
+            pagination,
+            records_at,
+            timeout: Duration::from_millis(timeout),
+            // Bounded by MAX_RETRIES above.
+            retries: u32::try_from(retries).unwrap_or(0),
+        })
     }
+
     pub fn credential(&self) -> Option<&CredentialRef> {
         self.credential.as_ref()
     }
 }
 
-pub struct RestData;
+/// A JSON pointer token for a settings key.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
 
-impl RestData {
-    pub fn new(_: RestClient, _: RestConfig, _: Arc<Secrets>, _: OrgId) -> Self {
-        Self
+fn base_url(v: Option<&Value>, p: &mut Vec<Detail>) -> String {
+    let Some(Value::String(s)) = v else {
+        p.push(Detail::new(
+            "/base_url",
+            "is required: the API's http(s) URL, e.g. \"https://api.example.com/v1\"",
+        ));
+        return String::new();
+    };
+    let problem = match s.parse::<hyper::Uri>() {
+        Err(_) => Some("is not a URL"),
+        Ok(u) if !matches!(u.scheme_str(), Some("http" | "https")) => {
+            Some("must start with http:// or https://")
+        }
+        Ok(u) => match u.authority() {
+            None => Some("has no host"),
+            Some(a) if a.as_str().contains('@') => {
+                Some("must not carry credentials; use the credential and auth settings")
+            }
+            Some(_) if u.query().is_some() || s.contains('#') => {
+                Some("must not have a query or fragment")
+            }
+            Some(_) => None,
+        },
+    };
+    if let Some(m) = problem {
+        p.push(Detail::new("/base_url", m));
+    }
+    s.trim_end_matches('/').to_owned()
+}
+
+/// A configured path: absolute, no query, and no placeholder but `{id}` in an item path.
+fn check_path(path: &str, item: bool) -> Result<(), &'static str> {
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#');
+    if !path.starts_with('/') {
+        return Err("must start with '/'");
+    }
+    if path.chars().any(bad) {
+        return Err("must not hold spaces, '?' or '#'");
+    }
+    let rest = if item {
+        if path.matches("{id}").count() != 1 {
+            return Err("must hold the placeholder {id} once");
+        }
+        path.replace("{id}", "")
+    } else {
+        path.to_owned()
+    };
+    if rest.contains(['{', '}']) {
+        return Err("has a placeholder other than {id}");
+    }
+    Ok(())
+}
+
+fn entities(v: Option<&Value>, p: &mut Vec<Detail>) -> BTreeMap<EntityName, Paths> {
+    let mut out = BTreeMap::new();
+    let Some(Value::Object(m)) = v.filter(|v| v.as_object().is_some_and(|m| !m.is_empty())) else {
+        p.push(Detail::new(
+            "/entities",
+            r#"is required: entity name to path, e.g. {"patients": "/patients"} or {"patients": {"path": "/patients", "item": "/patients/{id}"}}"#,
+        ));
+        return out;
+    };
+    for (name, spec) in m {
+        let at = format!("/entities/{}", escape(name));
+        let Ok(entity) = EntityName::parse(name.as_str()) else {
+            p.push(Detail::new(
+                at,
+                "is not an entity name: use 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'",
+            ));
+            continue;
+        };
+        let (collection, item) = match spec {
+            Value::String(path) => (path.clone(), None),
+            Value::Object(o) => {
+                for k in o.keys().filter(|k| !matches!(k.as_str(), "path" | "item")) {
+                    p.push(Detail::new(
+                        format!("{at}/{}", escape(k)),
+                        "is not an entity setting; use path and item",
+                    ));
+                }
+                let Some(path) = o.get("path").and_then(Value::as_str) else {
+                    p.push(Detail::new(
+                        format!("{at}/path"),
+                        "is required: the collection's path, e.g. \"/patients\"",
+                    ));
+                    continue;
+                };
+                match o.get("item") {
+                    None | Some(Value::Null) => (path.to_owned(), None),
+                    Some(Value::String(i)) => (path.to_owned(), Some(i.clone())),
+                    Some(_) => {
+                        p.push(Detail::new(
+                            format!("{at}/item"),
+                            "must be a path holding {id}, e.g. \"/patients/{id}\"",
+                        ));
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                p.push(Detail::new(
+                    at,
+                    r#"must be a path like "/patients" or {"path": "/patients", "item": "/patients/{id}"}"#,
+                ));
+                continue;
+            }
+        };
+        let path_at = if spec.is_string() {
+            at.clone()
+        } else {
+            format!("{at}/path")
+        };
+        if let Err(m) = check_path(&collection, false) {
+            p.push(Detail::new(path_at, m));
+            continue;
+        }
+        let item = item.unwrap_or_else(|| format!("{}/{{id}}", collection.trim_end_matches('/')));
+        if let Err(m) = check_path(&item, true) {
+            p.push(Detail::new(format!("{at}/item"), m));
+            continue;
+        }
+        out.insert(entity, Paths { collection, item });
+    }
+    out
+}
+
+fn auth(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Auth> {
+    let field = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let m = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            p.push(Detail::new("/auth", AUTH_SHAPE));
+            return None;
+        }
+    };
+    let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    match keys.as_slice() {
+        ["bearer"] => match field(m.get("bearer")) {
+            Some(field) => Some(Auth::Bearer { field }),
+            None => {
+                p.push(Detail::new(
+                    "/auth/bearer",
+                    "must name the secret's field holding the token",
+                ));
+                None
+            }
+        },
+        ["field", "header"] | ["header", "field"] => {
+            let name = m
+                .get("header")
+                .and_then(Value::as_str)
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .filter(|h| {
+                    // Headers the client itself sets, or that would change the framing.
+                    ![
+                        header::HOST,
+                        header::CONTENT_LENGTH,
+                        header::CONTENT_TYPE,
+                        header::TRANSFER_ENCODING,
+                        header::CONNECTION,
+                    ]
+                    .contains(h)
+                });
+            let f = field(m.get("field"));
+            if name.is_none() {
+                p.push(Detail::new(
+                    "/auth/header",
+                    "must be an HTTP header name, e.g. \"X-Api-Key\"",
+                ));
+            }
+            if f.is_none() {
+                p.push(Detail::new(
+                    "/auth/field",
+                    "must name the secret's field holding the value",
+                ));
+            }
+            Some(Auth::Header {
+                name: name?,
+                field: f?,
+            })
+        }
+        _ => {
+            p.push(Detail::new("/auth", AUTH_SHAPE));
+            None
+        }
     }
 }
 
-fn todo() -> DataError {
-    DataError::Invalid("rest adapter not implemented".into())
+/// json-server's operators. `ne` is left out on purpose: json-server's `_ne` drops records
+/// that lack the field, which Switchboard's `ne` keeps, so it is applied here instead.
+fn default_filters() -> Vec<(Op, String)> {
+    vec![
+        (Op::Eq, "{field}".into()),
+        (Op::Gte, "{field}_gte".into()),
+        (Op::Lte, "{field}_lte".into()),
+        (Op::Contains, "{field}_like".into()),
+    ]
+}
+
+fn filters(v: Option<&Value>, p: &mut Vec<Detail>) -> Vec<(Op, String)> {
+    let m = match v {
+        None | Some(Value::Null) => return default_filters(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            p.push(Detail::new(
+                "/filters",
+                r#"must map operators to query parameter templates, e.g. {"eq": "{field}", "gte": "{field}_gte"}"#,
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (op, template) in m {
+        let at = format!("/filters/{}", escape(op));
+        let Ok(parsed) = serde_json::from_value::<Op>(Value::String(op.clone())) else {
+            p.push(Detail::new(
+                at,
+                "is not an operator; use eq, ne, lt, lte, gt, gte, begins_with or contains",
+            ));
+            continue;
+        };
+        match template {
+            // Explicitly applied here rather than by the upstream.
+            Value::Null => {}
+            Value::String(t) if t.contains("{field}") && !t.contains(['&', '=', '#']) => {
+                out.push((parsed, t.clone()));
+            }
+            _ => p.push(Detail::new(
+                at,
+                "must be a query parameter name template holding {field}, e.g. \"{field}_gte\", or null",
+            )),
+        }
+    }
+    out
+}
+
+fn pagination(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Pagination> {
+    let mut out = Pagination {
+        page: "_page".into(),
+        limit: "_limit".into(),
+        first: 1,
+        size: 100,
+    };
+    let m = match v {
+        None | Some(Value::Null) => return Some(out),
+        Some(Value::Bool(false)) => return None,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            p.push(Detail::new(
+                "/pagination",
+                r#"must be {"page": "_page", "limit": "_limit", "first_page": 1, "page_size": 100} or false"#,
+            ));
+            return None;
+        }
+    };
+    for (k, v) in m {
+        let at = format!("/pagination/{}", escape(k));
+        match k.as_str() {
+            "page" | "limit" => match v
+                .as_str()
+                .filter(|s| !s.is_empty() && !s.contains(['&', '=', '#']))
+            {
+                Some(s) if k == "page" => out.page = s.to_owned(),
+                Some(s) => out.limit = s.to_owned(),
+                None => p.push(Detail::new(at, "must be a query parameter name")),
+            },
+            "first_page" => out.first = number(Some(v), &at, 1, 0..=1, p),
+            "page_size" => out.size = number(Some(v), &at, 100, 1..=MAX_PAGE_SIZE, p),
+            _ => p.push(Detail::new(
+                at,
+                "is not a pagination setting; use page, limit, first_page and page_size",
+            )),
+        }
+    }
+    Some(out)
+}
+
+fn number(
+    v: Option<&Value>,
+    at: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    p: &mut Vec<Detail>,
+) -> u64 {
+    match v {
+        None | Some(Value::Null) => default,
+        Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
+            Some(n) => n,
+            None => {
+                p.push(Detail::new(
+                    at,
+                    format!(
+                        "must be an integer from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+                default
+            }
+        },
+    }
+}
+
+/// The `rest` adapter for one organization's instance.
+pub struct RestData {
+    client: RestClient,
+    config: RestConfig,
+    secrets: Arc<Secrets>,
+    org: OrgId,
+}
+
+/// An upstream answer, body read in full.
+struct Reply {
+    status: StatusCode,
+    etag: Option<HeaderValue>,
+    total: Option<u64>,
+    body: Bytes,
+}
+
+/// Why one attempt got no answer.
+enum Failure {
+    Timeout,
+    /// No connection was made: the request never left, so even a write may be retried.
+    Connect(String),
+    Transport(String),
+}
+
+/// One request to send, possibly several times.
+struct Call<'a> {
+    entity: &'a EntityName,
+    method: Method,
+    url: String,
+    body: Option<Bytes>,
+    if_match: Option<HeaderValue>,
+}
+
+fn conflict(entity: &EntityName, id: &str) -> DataError {
+    DataError::Conflict {
+        entity: entity.to_string(),
+        id: id.to_owned(),
+    }
+}
+
+fn not_found(entity: &EntityName, id: &str) -> DataError {
+    DataError::NotFound {
+        entity: entity.to_string(),
+        id: id.to_owned(),
+    }
+}
+
+/// A refused or failed answer, by entity, method and status only: the body may echo secrets.
+fn failed(call_entity: &EntityName, method: &Method, status: StatusCode) -> DataError {
+    DataError::Upstream(format!(
+        "the {call_entity} API answered {status} to {method}"
+    ))
+}
+
+fn secret_error(e: Error) -> DataError {
+    match e {
+        Error::Validation { message, .. } => DataError::Invalid(message),
+        Error::Unavailable(m) => DataError::Store(StoreError::Unavailable(m)),
+        Error::Internal(cause) => DataError::Store(StoreError::Internal(cause)),
+        other => DataError::Store(StoreError::Internal(other.to_string())),
+    }
+}
+
+/// A record id as text: strings as they are, numbers printed (json-server's ids are numbers).
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn explicit_id(
+    entity: &EntityName,
+    record: &Map<String, Value>,
+) -> Result<Option<RecordId>, DataError> {
+    match record.get("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ (Value::String(_) | Value::Number(_))) => {
+            RecordId::parse(id_text(v).unwrap_or_default())
+                .map(Some)
+                .map_err(|e| DataError::Invalid(e.to_string()))
+        }
+        Some(other) => Err(DataError::Invalid(format!(
+            "a {entity} id must be a string or a number, not {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// The record with `"id"` filled in when the upstream left it out.
+fn with_id(record: Map<String, Value>, id: &str) -> Value {
+    let mut record = record;
+    if !record.contains_key("id") {
+        record.insert("id".into(), Value::String(id.to_owned()));
+    }
+    Value::Object(record)
+}
+
+/// Whether a condition may go to the upstream as a query parameter without making it drop
+/// a record that the condition (checked here again) would keep.
+fn pushable(c: &Condition) -> bool {
+    match &c.value {
+        Value::Bool(_) => true,
+        // json-server compares `String(value)`: "1.0" would miss a stored 1.
+        Value::Number(n) => n.is_i64() || n.is_u64() || !matches!(c.op, Op::Eq | Op::Ne),
+        // `_like` is a regular expression upstream: only plain text is safe to send.
+        Value::String(s) => {
+            c.op != Op::Contains || !s.contains(|ch: char| "\\^$.|?*+()[]{}".contains(ch))
+        }
+        _ => false,
+    }
+}
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// Full jitter over an exponential step: 50–100 ms, 100–200 ms, 200–400 ms, …
+fn backoff(attempt: u32) -> Duration {
+    let step = 100u64 << attempt.min(5);
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    Duration::from_millis(step / 2 + random % (step / 2 + 1))
+}
+
+impl RestData {
+    pub fn new(client: RestClient, config: RestConfig, secrets: Arc<Secrets>, org: OrgId) -> Self {
+        Self {
+            client,
+            config,
+            secrets,
+            org,
+        }
+    }
+
+    fn paths(&self, entity: &EntityName) -> Result<&Paths, DataError> {
+        self.config.entities.get(entity).ok_or_else(|| {
+            DataError::Invalid(format!(
+                "entity '{entity}' is not mapped in the rest data adapter; add it under data_adapter.entities (mapped: {})",
+                self.config
+                    .entities
+                    .keys()
+                    .map(EntityName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    fn item_url(&self, paths: &Paths, id: &str) -> String {
+        format!(
+            "{}{}",
+            self.config.base_url,
+            paths.item.replace("{id}", &encode(id))
+        )
+    }
+
+    fn collection_url(&self, paths: &Paths, query: &[(String, String)]) -> String {
+        let mut url = format!("{}{}", self.config.base_url, paths.collection);
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&encode(k));
+            url.push('=');
+            url.push_str(&encode(v));
+        }
+        url
+    }
+
+    fn auth_header(
+        &self,
+        entity: &EntityName,
+        auth: &Auth,
+        secret: &SecretValue,
+    ) -> Result<(HeaderName, HeaderValue), DataError> {
+        let (name, field) = match auth {
+            Auth::Bearer { field } => (header::AUTHORIZATION, field),
+            Auth::Header { name, field } => (name.clone(), field),
+        };
+        let reference = self
+            .config
+            .credential
+            .as_ref()
+            .map(CredentialRef::as_str)
+            .unwrap_or_default();
+        let Some(value) = secret.field(field) else {
+            return Err(DataError::Invalid(format!(
+                "credential '{reference}' has no string field '{field}' for the {entity} API's auth"
+            )));
+        };
+        let text = match auth {
+            Auth::Bearer { .. } => format!("Bearer {value}"),
+            Auth::Header { .. } => value.to_owned(),
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            DataError::Invalid(format!(
+                "credential '{reference}' field '{field}' cannot be sent in an HTTP header"
+            ))
+        })?;
+        // Kept out of HPACK tables and redacted from the header map's Debug output.
+        value.set_sensitive(true);
+        Ok((name, value))
+    }
+
+    /// One attempt, within the timeout (connect, headers and the whole body).
+    async fn once(
+        &self,
+        call: &Call<'_>,
+        auth: Option<&(HeaderName, HeaderValue)>,
+    ) -> Result<Reply, Failure> {
+        let mut req = Request::builder()
+            .method(call.method.clone())
+            .uri(call.url.as_str())
+            .header(header::ACCEPT, "application/json");
+        if call.body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some((name, value)) = auth {
+            req = req.header(name, value);
+        }
+        if let Some(tag) = &call.if_match {
+            req = req.header(header::IF_MATCH, tag);
+        }
+        let req = req
+            .body(Full::new(call.body.clone().unwrap_or_default()))
+            .map_err(|e| Failure::Transport(format!("building the request: {e}")))?;
+        let exchange = async {
+            let resp = self.client.http.request(req).await.map_err(|e| {
+                let cause = format!("{e:?}");
+                if e.is_connect() {
+                    Failure::Connect(cause)
+                } else {
+                    Failure::Transport(cause)
+                }
+            })?;
+            let (parts, body) = resp.into_parts();
+            let body = Limited::new(body, MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Failure::Transport(format!("reading the answer: {e}")))?
+                .to_bytes();
+            let total = parts
+                .headers
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            Ok(Reply {
+                status: parts.status,
+                // Only a strong validator can guard a write (If-Match compares strongly).
+                etag: parts
+                    .headers
+                    .get(header::ETAG)
+                    .filter(|t| !t.as_bytes().starts_with(b"W/"))
+                    .cloned(),
+                total,
+                body,
+            })
+        };
+        tokio::time::timeout(self.config.timeout, exchange)
+            .await
+            .map_err(|_| Failure::Timeout)?
+    }
+
+    /// The call with bounded retries: reads on any failure to answer and on 502/503/504,
+    /// writes only when no connection was made.
+    async fn attempts(
+        &self,
+        call: &Call<'_>,
+        auth: Option<&(HeaderName, HeaderValue)>,
+    ) -> Result<Reply, DataError> {
+        let read = call.method == Method::GET;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.once(call, auth).await;
+            let retry = match &result {
+                Ok(r) => read && matches!(r.status.as_u16(), 502..=504),
+                Err(Failure::Connect(_)) => true,
+                Err(_) => read,
+            };
+            if retry && attempt <= self.config.retries {
+                let why = match &result {
+                    Ok(r) => r.status.to_string(),
+                    Err(Failure::Timeout) => "timeout".into(),
+                    Err(Failure::Connect(c) | Failure::Transport(c)) => c.clone(),
+                };
+                tracing::warn!(entity = %call.entity, method = %call.method, attempt, %why, "upstream call failed; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return match result {
+                Ok(r) => Ok(r),
+                Err(Failure::Timeout) => Err(DataError::UpstreamTimeout(format!(
+                    "the {} API did not answer a {} within {} ms",
+                    call.entity,
+                    call.method,
+                    self.config.timeout.as_millis()
+                ))),
+                Err(Failure::Connect(cause) | Failure::Transport(cause)) => {
+                    tracing::warn!(entity = %call.entity, method = %call.method, %cause, "upstream call failed");
+                    Err(DataError::Upstream(format!(
+                        "the {} API could not be reached for a {}",
+                        call.entity, call.method
+                    )))
+                }
+            };
+        }
+    }
+
+    /// Sends with the credential; on 401/403 re-fetches it once and, if it was rotated,
+    /// sends again (the refused request was not applied, so this holds for writes too).
+    async fn send(&self, call: Call<'_>) -> Result<Reply, DataError> {
+        let mut secret = match &self.config.credential {
+            Some(r) => Some(
+                self.secrets
+                    .resolve(&self.org, r)
+                    .await
+                    .map_err(secret_error)?,
+            ),
+            None => None,
+        };
+        let mut refreshed = false;
+        loop {
+            let auth = match (&self.config.auth, &secret) {
+                (Some(a), Some(s)) => Some(self.auth_header(call.entity, a, s)?),
+                _ => None,
+            };
+            let reply = self.attempts(&call, auth.as_ref()).await?;
+            let status = reply.status;
+            if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                return Ok(reply);
+            }
+            let (Some(reference), Some(used)) = (&self.config.credential, &secret) else {
+                return Err(DataError::Upstream(format!(
+                    "the {} API refused a {} ({status}) and no credential is configured",
+                    call.entity, call.method
+                )));
+            };
+            if !refreshed {
+                refreshed = true;
+                if let Some(rotated) = self
+                    .secrets
+                    .refresh(&self.org, reference, used)
+                    .await
+                    .map_err(secret_error)?
+                {
+                    tracing::info!(entity = %call.entity, credential = %reference, "upstream rejected the credential; retrying once with its rotated value");
+                    secret = Some(rotated);
+                    continue;
+                }
+            }
+            return Err(DataError::Upstream(format!(
+                "the {} API rejected credential '{reference}' ({status}); update the secret",
+                call.entity
+            )));
+        }
+    }
+
+    async fn call(
+        &self,
+        entity: &EntityName,
+        method: Method,
+        url: String,
+        body: Option<&Value>,
+        if_match: Option<HeaderValue>,
+    ) -> Result<Reply, DataError> {
+        let body = body
+            .map(|b| serde_json::to_vec(b).map(Bytes::from))
+            .transpose()
+            .map_err(|e| DataError::Invalid(format!("a {entity} record cannot be encoded: {e}")))?;
+        self.send(Call {
+            entity,
+            method,
+            url,
+            body,
+            if_match,
+        })
+        .await
+    }
+
+    fn json(entity: &EntityName, reply: &Reply) -> Result<Option<Value>, DataError> {
+        if reply.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice(&reply.body).map(Some).map_err(|_| {
+            DataError::Upstream(format!(
+                "the {entity} API answered {} with a body that is not JSON",
+                reply.status
+            ))
+        })
+    }
+
+    /// The records of a list answer (at `records_at` when set).
+    fn records(&self, entity: &EntityName, reply: &Reply) -> Result<Vec<Value>, DataError> {
+        let body = Self::json(entity, reply)?.unwrap_or(Value::Array(Vec::new()));
+        let list = match &self.config.records_at {
+            Some(at) => body.pointer(at).cloned(),
+            None => Some(body),
+        };
+        match list {
+            Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items),
+            _ => Err(DataError::Upstream(format!(
+                "the {entity} API did not answer a list request with a list of records"
+            ))),
+        }
+    }
+
+    /// The record and its strong ETag, or `None` on 404.
+    async fn read(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        id: &str,
+    ) -> Result<Option<(Value, Option<HeaderValue>)>, DataError> {
+        let r = self
+            .call(entity, Method::GET, self.item_url(paths, id), None, None)
+            .await?;
+        match r.status {
+            s if s.is_success() => match Self::json(entity, &r)? {
+                Some(Value::Object(m)) => Ok(Some((with_id(m, id), r.etag))),
+                _ => Err(DataError::Upstream(format!(
+                    "the {entity} API did not answer a read of '{id}' with a record"
+                ))),
+            },
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+            s => Err(failed(entity, &Method::GET, s)),
+        }
+    }
+
+    /// One page of the collection with `query` parameters, and the total when the
+    /// upstream reports it (`X-Total-Count`).
+    async fn fetch(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        query: &[(String, String)],
+    ) -> Result<(Vec<Value>, Option<u64>), DataError> {
+        let r = self
+            .call(
+                entity,
+                Method::GET,
+                self.collection_url(paths, query),
+                None,
+                None,
+            )
+            .await?;
+        if !r.status.is_success() {
+            return Err(failed(entity, &Method::GET, r.status));
+        }
+        Ok((self.records(entity, &r)?, r.total))
+    }
+
+    /// POSTs a record; `id` is the one it names, if any.
+    async fn post(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        record: Map<String, Value>,
+        id: Option<&RecordId>,
+    ) -> Result<Value, DataError> {
+        let body = Value::Object(record);
+        let r = self
+            .call(
+                entity,
+                Method::POST,
+                self.collection_url(paths, &[]),
+                Some(&body),
+                None,
+            )
+            .await?;
+        let id_text = id.map(RecordId::as_str).unwrap_or_default();
+        match r.status {
+            s if s.is_success() => match (Self::json(entity, &r)?, id) {
+                (Some(Value::Object(m)), _) => Ok(match id {
+                    Some(id) => with_id(m, id.as_str()),
+                    None => Value::Object(m),
+                }),
+                (_, Some(_)) => Ok(body),
+                (_, None) => Err(DataError::Upstream(format!(
+                    "the {entity} API created a record without returning it, so its id is unknown"
+                ))),
+            },
+            StatusCode::CONFLICT => Err(conflict(entity, id_text)),
+            s => Err(failed(entity, &Method::POST, s)),
+        }
+    }
+
+    /// PATCHes one record; `current` (when read) fills in an empty answer.
+    async fn patch(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        id: &RecordId,
+        mut patch: Map<String, Value>,
+        etag: Option<HeaderValue>,
+        current: Option<Value>,
+    ) -> Result<Value, DataError> {
+        // As in TableData, the id is never changed.
+        patch.remove("id");
+        let url = self.item_url(paths, id.as_str());
+        let r = self
+            .call(
+                entity,
+                Method::PATCH,
+                url,
+                Some(&Value::Object(patch.clone())),
+                etag,
+            )
+            .await?;
+        match r.status {
+            s if s.is_success() => match (Self::json(entity, &r)?, current) {
+                (Some(Value::Object(m)), _) => Ok(with_id(m, id.as_str())),
+                (_, Some(c)) => Ok(merged(as_object(entity, c)?, patch)),
+                (_, None) => match self.read(entity, paths, id.as_str()).await? {
+                    Some((v, _)) => Ok(v),
+                    None => Err(not_found(entity, id.as_str())),
+                },
+            },
+            StatusCode::NOT_FOUND | StatusCode::GONE => Err(not_found(entity, id.as_str())),
+            StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => {
+                Err(conflict(entity, id.as_str()))
+            }
+            s => Err(failed(entity, &Method::PATCH, s)),
+        }
+    }
+
+    /// DELETE; `false` when it was already gone.
+    async fn remove(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        id: &str,
+        etag: Option<HeaderValue>,
+    ) -> Result<bool, DataError> {
+        let r = self
+            .call(entity, Method::DELETE, self.item_url(paths, id), None, etag)
+            .await?;
+        match r.status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Ok(false),
+            StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => Err(conflict(entity, id)),
+            s => Err(failed(entity, &Method::DELETE, s)),
+        }
+    }
+
+    /// The stored record when it exists and satisfies `expect`.
+    async fn checked(
+        &self,
+        entity: &EntityName,
+        paths: &Paths,
+        id: &RecordId,
+        expect: &[Condition],
+    ) -> Result<Option<(Value, Option<HeaderValue>)>, DataError> {
+        let Some((current, etag)) = self.read(entity, paths, id.as_str()).await? else {
+            return Ok(None);
+        };
+        if expect.iter().all(|c| matches(&current, c)) {
+            Ok(Some((current, etag)))
+        } else {
+            Err(conflict(entity, id.as_str()))
+        }
+    }
+
+    /// Compensation for a failed batch create: deletes what it created, best effort.
+    async fn undo_creates(&self, entity: &EntityName, paths: &Paths, made: &[Value]) {
+        for record in made {
+            let Some(id) = record.get("id").and_then(id_text) else {
+                tracing::error!(%entity, "cannot undo a batch create: the created record has no id");
+                continue;
+            };
+            if let Err(e) = self.remove(entity, paths, &id, None).await {
+                tracing::error!(%entity, %id, error = %e, "could not undo a batch create; remove the record by hand");
+            }
+        }
+    }
+
+    /// Compensation for a failed batch update: puts the previous versions back, best effort.
+    async fn undo_updates(&self, entity: &EntityName, paths: &Paths, done: &[(RecordId, Value)]) {
+        for (id, previous) in done {
+            let url = self.item_url(paths, id.as_str());
+            match self
+                .call(entity, Method::PUT, url, Some(previous), None)
+                .await
+            {
+                Ok(r) if r.status.is_success() => {}
+                Ok(r) => {
+                    tracing::error!(%entity, %id, status = %r.status, "could not undo a batch update; restore the record by hand");
+                }
+                Err(e) => {
+                    tracing::error!(%entity, %id, error = %e, "could not undo a batch update; restore the record by hand");
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl DataAdapter for RestData {
+    /// The cursor is the next page number (or, without pagination, the next offset).
     async fn list(
         &self,
-        _: &EntityName,
-        _: usize,
-        _: Option<&str>,
+        entity: &EntityName,
+        limit: usize,
+        cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
-        Err(todo())
+        let paths = self.paths(entity)?;
+        let limit = limit.clamp(1, 1000) as u64;
+        let bad_cursor = || {
+            DataError::Invalid(
+                "the cursor is not one this API returned; start again without it".into(),
+            )
+        };
+        let Some(pg) = &self.config.pagination else {
+            let offset = match cursor {
+                None => 0,
+                Some(c) => c.parse::<usize>().map_err(|_| bad_cursor())?,
+            };
+            let (all, _) = self.fetch(entity, paths, &[]).await?;
+            let end = offset.saturating_add(limit as usize).min(all.len());
+            let next = (end < all.len()).then(|| end.to_string());
+            let items = all
+                .into_iter()
+                .skip(offset)
+                .take(end.saturating_sub(offset))
+                .collect();
+            return Ok(Page { items, next });
+        };
+        let page = match cursor {
+            None => pg.first,
+            Some(c) => c
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= pg.first && *n < 1 << 32)
+                .ok_or_else(bad_cursor)?,
+        };
+        let query = [
+            (pg.page.clone(), page.to_string()),
+            (pg.limit.clone(), limit.to_string()),
+        ];
+        let (items, total) = self.fetch(entity, paths, &query).await?;
+        let more = match total {
+            Some(t) => (page - pg.first + 1) * limit < t,
+            None => items.len() as u64 >= limit,
+        };
+        Ok(Page {
+            items,
+            next: more.then(|| (page + 1).to_string()),
+        })
     }
-    async fn get(&self, _: &EntityName, _: &RecordId) -> Result<Option<Value>, DataError> {
-        Err(todo())
+
+    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
+        let paths = self.paths(entity)?;
+        Ok(self.read(entity, paths, id.as_str()).await?.map(|(v, _)| v))
     }
-    async fn create(&self, _: &EntityName, _: Value) -> Result<Value, DataError> {
-        Err(todo())
+
+    /// With an `"id"`, checks that it is free and then POSTs: not atomic against another
+    /// writer creating the same id in between (the upstream's own answer decides then).
+    /// Without one, the upstream assigns it (json-server: the next number).
+    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
+        let record = as_object(entity, record)?;
+        let id = explicit_id(entity, &record)?;
+        let paths = self.paths(entity)?;
+        if let Some(id) = &id
+            && self.read(entity, paths, id.as_str()).await?.is_some()
+        {
+            return Err(conflict(entity, id.as_str()));
+        }
+        self.post(entity, paths, record, id.as_ref()).await
     }
+
+    /// Reads, checks `expect`, then PATCHes (with `If-Match` when the read gave a strong
+    /// ETag). Without an ETag a write between the read and the PATCH goes unnoticed.
     async fn update_where(
         &self,
-        _: &EntityName,
-        _: &RecordId,
-        _: Value,
-        _: &[Condition],
+        entity: &EntityName,
+        id: &RecordId,
+        patch: Value,
+        expect: &[Condition],
     ) -> Result<Value, DataError> {
-        Err(todo())
+        let patch = as_object(entity, patch)?;
+        let paths = self.paths(entity)?;
+        if expect.is_empty() {
+            return self.patch(entity, paths, id, patch, None, None).await;
+        }
+        let Some((current, etag)) = self.checked(entity, paths, id, expect).await? else {
+            return Err(not_found(entity, id.as_str()));
+        };
+        self.patch(entity, paths, id, patch, etag, Some(current))
+            .await
     }
+
+    /// Like `update_where`: read, check, DELETE; not atomic without a strong ETag.
     async fn delete_where(
         &self,
-        _: &EntityName,
-        _: &RecordId,
-        _: &[Condition],
+        entity: &EntityName,
+        id: &RecordId,
+        expect: &[Condition],
     ) -> Result<bool, DataError> {
-        Err(todo())
+        let paths = self.paths(entity)?;
+        if expect.is_empty() {
+            return self.remove(entity, paths, id.as_str(), None).await;
+        }
+        match self.checked(entity, paths, id, expect).await? {
+            Some((_, etag)) => self.remove(entity, paths, id.as_str(), etag).await,
+            None => Ok(false),
+        }
     }
-    async fn query(&self, _: &EntityName, _: &[Condition]) -> Result<Vec<Value>, DataError> {
-        Err(todo())
+
+    /// Conditions with a query parameter template go to the upstream; every condition is
+    /// checked again here, so a permissive upstream never returns a wrong record.
+    async fn query(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+    ) -> Result<Vec<Value>, DataError> {
+        let paths = self.paths(entity)?;
+        let mut params: Vec<(String, String)> = Vec::new();
+        for c in filter.iter().filter(|c| pushable(c)) {
+            if let Some((_, template)) = self.config.filters.iter().find(|(op, _)| *op == c.op) {
+                let value = match &c.value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                params.push((template.replace("{field}", &c.field), value));
+            }
+        }
+        let mut all = Vec::new();
+        match &self.config.pagination {
+            None => all = self.fetch(entity, paths, &params).await?.0,
+            Some(pg) => {
+                let mut page = pg.first;
+                loop {
+                    let mut query = params.clone();
+                    query.push((pg.page.clone(), page.to_string()));
+                    query.push((pg.limit.clone(), pg.size.to_string()));
+                    let (items, total) = self.fetch(entity, paths, &query).await?;
+                    let got = items.len() as u64;
+                    all.extend(items);
+                    if all.len() > MAX_QUERY_RECORDS {
+                        return Err(DataError::Upstream(format!(
+                            "the {entity} API holds more than {MAX_QUERY_RECORDS} records for this query; narrow the filter"
+                        )));
+                    }
+                    let read = (page - pg.first + 1) * pg.size;
+                    if got < pg.size || total.is_some_and(|t| read >= t) {
+                        break;
+                    }
+                    page += 1;
+                }
+            }
+        }
+        all.retain(|r| filter.iter().all(|c| matches(r, c)));
+        Ok(all)
     }
-    async fn batch_create(&self, _: &EntityName, _: Vec<Value>) -> Result<Vec<Value>, DataError> {
-        Err(todo())
+
+    /// Checks every explicit id first, then creates one by one; on a failure deletes what it
+    /// created and returns the error. Not atomic: others may see the partial batch meanwhile.
+    async fn batch_create(
+        &self,
+        entity: &EntityName,
+        records: Vec<Value>,
+    ) -> Result<Vec<Value>, DataError> {
+        if records.len() > MAX_TRANSACT_ITEMS {
+            return Err(DataError::Invalid(format!(
+                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
+                records.len()
+            )));
+        }
+        let paths = self.paths(entity)?;
+        let mut prepared = Vec::with_capacity(records.len());
+        let mut ids = HashSet::new();
+        for r in records {
+            let r = as_object(entity, r)?;
+            let id = explicit_id(entity, &r)?;
+            if let Some(id) = &id
+                && !ids.insert(id.clone())
+            {
+                return Err(DataError::Invalid(format!(
+                    "the batch names {entity} '{id}' twice"
+                )));
+            }
+            prepared.push((id, r));
+        }
+        for id in &ids {
+            if self.read(entity, paths, id.as_str()).await?.is_some() {
+                return Err(conflict(entity, id.as_str()));
+            }
+        }
+        let mut made = Vec::with_capacity(prepared.len());
+        for (id, r) in prepared {
+            match self.post(entity, paths, r, id.as_ref()).await {
+                Ok(v) => made.push(v),
+                Err(e) => {
+                    self.undo_creates(entity, paths, &made).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(made)
     }
+
+    /// Reads every record first (a missing one fails the batch before any write), then
+    /// PATCHes one by one; on a failure PUTs the previous versions back and returns the error.
     async fn batch_update(
         &self,
-        _: &EntityName,
-        _: Vec<(RecordId, Value)>,
+        entity: &EntityName,
+        patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
-        Err(todo())
+        if patches.len() > MAX_TRANSACT_ITEMS {
+            return Err(DataError::Invalid(format!(
+                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
+                patches.len()
+            )));
+        }
+        let paths = self.paths(entity)?;
+        let mut planned = Vec::with_capacity(patches.len());
+        for (id, patch) in patches {
+            let patch = as_object(entity, patch)?;
+            let Some((current, etag)) = self.read(entity, paths, id.as_str()).await? else {
+                return Err(not_found(entity, id.as_str()));
+            };
+            planned.push((id, patch, current, etag));
+        }
+        let mut done = Vec::with_capacity(planned.len());
+        let mut out = Vec::with_capacity(planned.len());
+        for (id, patch, current, etag) in planned {
+            match self
+                .patch(entity, paths, &id, patch, etag, Some(current.clone()))
+                .await
+            {
+                Ok(v) => {
+                    out.push(v);
+                    done.push((id, current));
+                }
+                Err(e) => {
+                    self.undo_updates(entity, paths, &done).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
     }
-    async fn get_schema(&self, _: &EntityName) -> Result<Value, DataError> {
-        Err(todo())
+
+    /// Describes the fields seen on the first records (a REST API has no schema to ask).
+    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
+        let page = self.list(entity, 50, None).await?;
+        let mut props = Map::new();
+        for record in page.items {
+            if let Value::Object(rec) = record {
+                for (k, v) in rec {
+                    props
+                        .entry(k)
+                        .or_insert_with(|| json!({"type": type_name(&v)}));
+                }
+            }
+        }
+        Ok(json!({"title": entity, "type": "object", "properties": props}))
     }
+
     async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
-        Err(todo())
+        Ok(self.config.entities.keys().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn paths_of(problems: Vec<Detail>) -> Vec<String> {
+        problems.into_iter().map(|d| d.path).collect()
+    }
+
+    #[test]
+    fn shorthand_and_full_entity_paths() {
+        let c = RestConfig::parse(&settings(json!({
+            "base_url": "https://api.example.com/v1/",
+            "entities": {
+                "patients": "/patients",
+                "visits": {"path": "/visits", "item": "/visit/{id}/detail"},
+            },
+        })))
+        .unwrap();
+        assert_eq!(c.base_url, "https://api.example.com/v1");
+        let p = &c.entities[&EntityName::parse("patients").unwrap()];
+        assert_eq!(p.item, "/patients/{id}");
+        let v = &c.entities[&EntityName::parse("visits").unwrap()];
+        assert_eq!(v.item, "/visit/{id}/detail");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.pagination.as_ref().map(|p| p.page.as_str()),
+            Some("_page")
+        );
+        assert!(c.credential().is_none());
+    }
+
+    #[test]
+    fn every_problem_has_its_pointer() {
+        let problems = RestConfig::parse(&settings(json!({
+            "base_url": "ftp://x",
+            "entities": {"bad name": "/x", "ok": {"path": "x"}, "item": {"path": "/a", "item": "/a/b"}},
+            "auth": {"bearer": "token", "header": "X"},
+            "filters": {"like": "{field}", "eq": "nofield"},
+            "pagination": {"page": 1},
+            "timeout_ms": 0,
+            "retry": 3,
+        })))
+        .unwrap_err();
+        let mut got = paths_of(problems);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "/auth",
+                "/base_url",
+                "/entities/bad name",
+                "/entities/item/item",
+                "/entities/ok/path",
+                "/filters/eq",
+                "/filters/like",
+                "/pagination/page",
+                "/retry",
+                "/timeout_ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn auth_and_credential_go_together() {
+        let base = json!({"base_url": "http://127.0.0.1:1", "entities": {"a": "/a"}});
+        let mut s = settings(base.clone());
+        s.insert("auth".into(), json!({"bearer": "token"}));
+        assert_eq!(
+            paths_of(RestConfig::parse(&s).unwrap_err()),
+            vec!["/credential"]
+        );
+        let mut s = settings(base.clone());
+        s.insert("credential".into(), json!("switchboard/acme/api"));
+        assert_eq!(paths_of(RestConfig::parse(&s).unwrap_err()), vec!["/auth"]);
+        s.insert(
+            "auth".into(),
+            json!({"header": "X-Api-Key", "field": "key"}),
+        );
+        let c = RestConfig::parse(&s).unwrap();
+        assert_eq!(
+            c.credential().map(CredentialRef::as_str),
+            Some("switchboard/acme/api")
+        );
+        s.insert("auth".into(), json!({"header": "Host", "field": "key"}));
+        assert_eq!(
+            paths_of(RestConfig::parse(&s).unwrap_err()),
+            vec!["/auth/header"]
+        );
+    }
+
+    #[test]
+    fn user_info_in_the_base_url_is_refused() {
+        let problems = RestConfig::parse(&settings(json!({
+            "base_url": "https://user:pw@api.example.com",
+            "entities": {"a": "/a"},
+        })))
+        .unwrap_err();
+        assert_eq!(paths_of(problems), vec!["/base_url"]);
+    }
+
+    #[test]
+    fn ids_cannot_escape_their_segment() {
+        assert_eq!(encode("../a b/%"), "%2E%2E%2Fa%20b%2F%25");
+        assert_eq!(encode("2025-01-02_op-1~x"), "2025-01-02_op-1~x");
+    }
+
+    #[test]
+    fn only_safe_conditions_are_sent_upstream() {
+        assert!(pushable(&Condition::eq("a", "x")));
+        assert!(pushable(&Condition::eq("a", 3)));
+        assert!(!pushable(&Condition::eq("a", 1.5)));
+        assert!(pushable(&Condition::new("a", Op::Gte, 1.5)));
+        assert!(!pushable(&Condition::eq("a", Value::Null)));
+        assert!(pushable(&Condition::new("a", Op::Contains, "lee")));
+        assert!(!pushable(&Condition::new("a", Op::Contains, "a(b")));
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        for attempt in 1..6 {
+            let d = backoff(attempt).as_millis() as u64;
+            let step = 100u64 << attempt;
+            assert!((step / 2..=step).contains(&d), "{attempt}: {d}");
+        }
     }
 }
