@@ -85,7 +85,9 @@ impl RestClient {
             .enable_http1()
             .build();
         let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the 5 s keep-alive of Node servers (and most others): reusing a connection
+            // the server is closing fails a write, which is never retried.
+            .pool_idle_timeout(Duration::from_secs(4))
             .pool_timer(TokioTimer::new())
             .build(connector);
         Ok(Self { http })
@@ -353,57 +355,62 @@ fn auth(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Auth> {
             return None;
         }
     };
-    let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-    match keys.as_slice() {
-        ["bearer"] => match field(m.get("bearer")) {
-            Some(field) => Some(Auth::Bearer { field }),
-            None => {
-                p.push(Detail::new(
-                    "/auth/bearer",
-                    "must name the secret's field holding the token",
-                ));
-                None
-            }
-        },
-        ["field", "header"] | ["header", "field"] => {
-            let name = m
-                .get("header")
-                .and_then(Value::as_str)
-                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-                .filter(|h| {
-                    // Headers the client itself sets, or that would change the framing.
-                    ![
-                        header::HOST,
-                        header::CONTENT_LENGTH,
-                        header::CONTENT_TYPE,
-                        header::TRANSFER_ENCODING,
-                        header::CONNECTION,
-                    ]
-                    .contains(h)
-                });
-            let f = field(m.get("field"));
-            if name.is_none() {
-                p.push(Detail::new(
-                    "/auth/header",
-                    "must be an HTTP header name, e.g. \"X-Api-Key\"",
-                ));
-            }
-            if f.is_none() {
-                p.push(Detail::new(
-                    "/auth/field",
-                    "must name the secret's field holding the value",
-                ));
-            }
-            Some(Auth::Header {
-                name: name?,
-                field: f?,
-            })
-        }
-        _ => {
-            p.push(Detail::new("/auth", AUTH_SHAPE));
-            None
-        }
+    let is_bearer = m.contains_key("bearer");
+    let allowed: &[&str] = if is_bearer {
+        &["bearer"]
+    } else {
+        &["header", "field"]
+    };
+    let strays: Vec<&String> = m
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
+    if !strays.is_empty() || m.is_empty() {
+        p.push(Detail::new("/auth", AUTH_SHAPE));
+        return None;
     }
+    if is_bearer {
+        let f = field(m.get("bearer"));
+        if f.is_none() {
+            p.push(Detail::new(
+                "/auth/bearer",
+                "must name the secret's field holding the token",
+            ));
+        }
+        return Some(Auth::Bearer { field: f? });
+    }
+    let name = m
+        .get("header")
+        .and_then(Value::as_str)
+        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+        .filter(|h| {
+            // Headers the client itself sets, or that would change the framing.
+            ![
+                header::HOST,
+                header::CONTENT_LENGTH,
+                header::CONTENT_TYPE,
+                header::TRANSFER_ENCODING,
+                header::CONNECTION,
+            ]
+            .contains(h)
+        });
+    let f = field(m.get("field"));
+    if name.is_none() {
+        p.push(Detail::new(
+            "/auth/header",
+            "must be an HTTP header name, e.g. \"X-Api-Key\"",
+        ));
+    }
+    if f.is_none() {
+        p.push(Detail::new(
+            "/auth/field",
+            "must name the secret's field holding the value",
+        ));
+    }
+    Some(Auth::Header {
+        name: name?,
+        field: f?,
+    })
 }
 
 /// json-server's operators. `ne` is left out on purpose: json-server's `_ne` drops records
@@ -639,7 +646,7 @@ fn encode(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
-/// Full jitter over an exponential step: 50–100 ms, 100–200 ms, 200–400 ms, …
+/// Jitter over an exponential step: 100–200 ms, then 200–400 ms, 400–800 ms, …
 fn backoff(attempt: u32) -> Duration {
     let step = 100u64 << attempt.min(5);
     let random = std::collections::hash_map::RandomState::new().hash_one(attempt);

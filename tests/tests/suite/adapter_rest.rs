@@ -1,0 +1,689 @@
+//! The `rest` data adapter against real json-server 0.17 instances that `scripts/test`
+//! starts (see `scripts/rest.sh` and `tests/fixtures/rest/`): a normal one (bearer auth on
+//! `/secure_*`), a slow one (3 s per answer) and a failing one (500s, 503s on `/flaky`, and
+//! request counts at `/__requests/<METHOD>:<segment>`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use switchboard::adapters::DataAdapters;
+use switchboard::adapters::embedded::Embedded;
+use switchboard::adapters::rest::{RestClient, RestConfig, RestData};
+use switchboard::data::BuiltinData;
+use switchboard::registry::DataAdapterConfig;
+use switchboard::secrets::{CredentialRef, SecretStore, SecretValue, Secrets};
+use switchboard::{Condition, DataAdapter, DataError, EntityName, Error, Op, OrgId, RecordId};
+use switchboard_tests::unique;
+
+/// The token `tests/fixtures/rest/auth.js` accepts on `/secure_*`.
+const TOKEN: &str = "sb-rest-test-token-v2";
+
+/// A server URL set by `scripts/test`. Without it these tests fail, never skip.
+fn server(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set: the rest adapter tests run against json-server, which \
+             scripts/test installs and starts (scripts/rest.sh). Run scripts/test."
+        ),
+    }
+}
+
+fn org() -> OrgId {
+    OrgId::parse("rest-acme").unwrap()
+}
+
+fn entity(name: &str) -> EntityName {
+    EntityName::parse(name).unwrap()
+}
+
+fn id(s: impl ToString) -> RecordId {
+    RecordId::parse(s.to_string()).unwrap()
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn secret(fields: Value) -> SecretValue {
+    SecretValue::new(object(fields))
+}
+
+/// A secret store and a resolver over it (a long TTL: rotation is seen only on refresh).
+fn secrets() -> (Arc<dyn SecretStore>, Arc<Secrets>) {
+    let db = Embedded::in_memory().unwrap();
+    let store = db.secret_store();
+    let resolver = Secrets::new(store.clone(), Duration::from_secs(300), "switchboard");
+    (store, Arc::new(resolver))
+}
+
+fn adapter(secrets: Arc<Secrets>, settings: Value) -> RestData {
+    let config =
+        RestConfig::parse(&object(settings)).unwrap_or_else(|p| panic!("config refused: {p:?}"));
+    RestData::new(RestClient::new().unwrap(), config, secrets, org())
+}
+
+fn plain(settings: Value) -> RestData {
+    adapter(secrets().1, settings)
+}
+
+fn id_of(record: &Value) -> String {
+    match &record["id"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("no id in {record}: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn crud_queries_and_batches_against_json_server() {
+    let a = plain(json!({
+        "base_url": server("SWITCHBOARD_TEST_REST"),
+        "entities": {"patients": "/crud_patients", "claims": {"path": "/claims", "item": "/claims/{id}"}, "comp": "/comp"},
+    }));
+    let patients = entity("patients");
+    let tag = unique("tag");
+
+    // Allocated ids are json-server's numbers; an explicit id is checked first.
+    let ada = a
+        .create(&patients, json!({"FName": "Ada", "age": 36, "tag": tag}))
+        .await
+        .unwrap();
+    let bo = a
+        .create(&patients, json!({"FName": "Bo", "age": 41, "tag": tag}))
+        .await
+        .unwrap();
+    assert!(ada["id"].is_u64() && bo["id"].is_u64(), "{ada} {bo}");
+    let (ada_id, bo_id) = (id_of(&ada), id_of(&bo));
+    let cy_id = unique("cy");
+    let cy = a
+        .create(
+            &patients,
+            json!({"id": cy_id, "FName": "Cy", "age": 29, "tag": tag}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cy["id"], cy_id.as_str());
+    let dup = a.create(&patients, json!({"id": cy_id})).await;
+    assert!(matches!(dup, Err(DataError::Conflict { .. })), "{dup:?}");
+    let dup_number = a.create(&patients, json!({"id": ada["id"]})).await;
+    assert!(
+        matches!(dup_number, Err(DataError::Conflict { .. })),
+        "{dup_number:?}"
+    );
+    let bad = a.create(&patients, json!([1, 2])).await;
+    assert!(matches!(bad, Err(DataError::Invalid(_))), "{bad:?}");
+
+    // Read, update, delete.
+    assert_eq!(
+        a.get(&patients, &id(&ada_id)).await.unwrap().unwrap()["FName"],
+        "Ada"
+    );
+    assert_eq!(a.get(&patients, &id("no-such-id")).await.unwrap(), None);
+    let up = a
+        .update(&patients, &id(&ada_id), json!({"age": 37, "id": "hijack"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (up["age"].clone(), id_of(&up), up["FName"].clone()),
+        (json!(37), ada_id.clone(), json!("Ada"))
+    );
+    let missing = a.update(&patients, &id("no-such-id"), json!({})).await;
+    assert!(
+        matches!(missing, Err(DataError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    // Conditional writes act only on what the caller read.
+    let guarded = a
+        .update_where(
+            &patients,
+            &id(&bo_id),
+            json!({"age": 42}),
+            &[Condition::eq("age", 41)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(guarded["age"], 42);
+    let stale = a
+        .update_where(
+            &patients,
+            &id(&bo_id),
+            json!({"age": 99}),
+            &[Condition::eq("age", 41)],
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(DataError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let kept = a
+        .delete_where(
+            &patients,
+            &id(&bo_id),
+            &[Condition::eq("FName", "Someone else")],
+        )
+        .await;
+    assert!(matches!(kept, Err(DataError::Conflict { .. })), "{kept:?}");
+    assert_eq!(
+        a.get(&patients, &id(&bo_id)).await.unwrap().unwrap()["age"],
+        42
+    );
+    assert!(
+        !a.delete_where(&patients, &id("no-such-id"), &[Condition::eq("age", 1)])
+            .await
+            .unwrap()
+    );
+
+    // Queries: pushed filters (eq, gte, lte, contains) and local ones (begins_with, ne), all
+    // checked again here.
+    let mine = Condition::eq("tag", tag.as_str());
+    let names = |rs: Vec<Value>| {
+        let mut n: Vec<String> = rs
+            .iter()
+            .filter_map(|r| r["FName"].as_str().map(str::to_owned))
+            .collect();
+        n.sort();
+        n
+    };
+    let older = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("age", Op::Gte, 37)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(older), vec!["Ada", "Bo"]);
+    let younger = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("age", Op::Lte, 37)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(younger), vec!["Ada", "Cy"]);
+    let c = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("FName", Op::BeginsWith, "C")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["id"], cy_id.as_str());
+    // json-server's `_like` ignores case; Switchboard's `contains` does not.
+    let with_d = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("FName", Op::Contains, "D")],
+        )
+        .await
+        .unwrap();
+    assert!(with_d.is_empty(), "{with_d:?}");
+    let not_ada = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("FName", Op::Ne, "Ada")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(not_ada), vec!["Bo", "Cy"]);
+    // json-server ignores a parameter no record has; the local check does not.
+    let none = a
+        .query(&patients, &[Condition::eq("no_such_field", 1)])
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    let regexish = a
+        .query(
+            &patients,
+            &[mine.clone(), Condition::new("FName", Op::Contains, "(")],
+        )
+        .await
+        .unwrap();
+    assert!(regexish.is_empty());
+
+    // Batches: an existing id fails the batch before anything is written.
+    let claims = entity("claims");
+    let (c1, c2, c3) = (unique("c1"), unique("c2"), unique("c3"));
+    let made = a
+        .batch_create(&claims, vec![json!({"id": c1}), json!({"id": c2})])
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 2);
+    let clash = a
+        .batch_create(&claims, vec![json!({"id": c3}), json!({"id": c2})])
+        .await;
+    assert!(
+        matches!(clash, Err(DataError::Conflict { .. })),
+        "{clash:?}"
+    );
+    assert_eq!(a.get(&claims, &id(&c3)).await.unwrap(), None);
+    let twice = a
+        .batch_create(&claims, vec![json!({"id": c3}), json!({"id": c3})])
+        .await;
+    assert!(matches!(twice, Err(DataError::Invalid(_))), "{twice:?}");
+
+    // A failure half-way is compensated: the second record takes the id json-server is about
+    // to give the first, so its POST fails (500) and the first record is deleted again.
+    let comp = entity("comp");
+    let probe = a.create(&comp, json!({})).await.unwrap();
+    let next = probe["id"].as_u64().unwrap() + 1;
+    let half = a
+        .batch_create(&comp, vec![json!({"n": 1}), json!({"id": next, "n": 2})])
+        .await;
+    assert!(matches!(half, Err(DataError::Upstream(_))), "{half:?}");
+    assert_eq!(a.get(&comp, &id(next)).await.unwrap(), None);
+
+    let updated = a
+        .batch_update(
+            &patients,
+            vec![
+                (id(&ada_id), json!({"vip": true})),
+                (id(&bo_id), json!({"vip": false})),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.len(), 2);
+    let missing = a
+        .batch_update(
+            &patients,
+            vec![
+                (id(&ada_id), json!({"vip": 1})),
+                (id("no-such-id"), json!({})),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(DataError::NotFound { .. })),
+        "{missing:?}"
+    );
+    assert_eq!(
+        a.get(&patients, &id(&ada_id)).await.unwrap().unwrap()["vip"],
+        true
+    );
+
+    // Schema, entities, and an entity that is not mapped.
+    let schema = a.get_schema(&patients).await.unwrap();
+    assert_eq!(schema["properties"]["age"]["type"], "number");
+    let entities: Vec<String> = a
+        .list_entities()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(entities, vec!["claims", "comp", "patients"]);
+    let unmapped = a.get(&entity("invoices"), &id(1)).await;
+    match unmapped {
+        Err(DataError::Invalid(m)) => assert!(m.contains("invoices"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let e: Error = a
+        .list(&entity("invoices"), 10, None)
+        .await
+        .unwrap_err()
+        .into();
+    assert_eq!(e.status(), 422);
+
+    assert!(a.delete(&patients, &id(&cy_id)).await.unwrap());
+    assert!(!a.delete(&patients, &id(&cy_id)).await.unwrap());
+    for id_ in [&ada_id, &bo_id] {
+        assert!(a.delete(&patients, &id(id_)).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_json_servers_page_and_limit() {
+    let base = server("SWITCHBOARD_TEST_REST");
+    let items = entity("items");
+    for pagination in [json!(null), json!(false)] {
+        let a = plain(json!({
+            "base_url": base,
+            "entities": {"items": "/page_items"},
+            "pagination": pagination,
+        }));
+        let mut ids = Vec::new();
+        let mut cursors = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = a.list(&items, 3, cursor.as_deref()).await.unwrap();
+            assert!(page.items.len() <= 3);
+            ids.extend(page.items.iter().map(id_of));
+            match page.next {
+                Some(c) => {
+                    cursors.push(c.clone());
+                    cursor = Some(c);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(ids, (1..=7).map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(cursors.len(), 2, "{pagination}: {cursors:?}");
+        for bad in ["abc", "-1", "é"] {
+            let r = a.list(&items, 3, Some(bad)).await;
+            assert!(matches!(r, Err(DataError::Invalid(_))), "{bad}: {r:?}");
+        }
+    }
+    // Query reads every page.
+    let a = plain(json!({
+        "base_url": base,
+        "entities": {"items": "/page_items"},
+        "pagination": {"page": "_page", "limit": "_limit", "page_size": 2},
+    }));
+    let all = a.query(&items, &[]).await.unwrap();
+    assert_eq!(all.len(), 7);
+    let some = a
+        .query(
+            &items,
+            &[
+                Condition::new("n", Op::Gte, 3),
+                Condition::new("n", Op::Lt, 6),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        some.iter().map(id_of).collect::<Vec<_>>(),
+        vec!["3", "4", "5"]
+    );
+}
+
+#[tokio::test]
+async fn invalid_configs_are_422_with_pointers() {
+    let parse = |v: Value| RestConfig::parse(&object(v)).err().unwrap_or_default();
+    let paths = |d: Vec<switchboard::Detail>| d.into_iter().map(|d| d.path).collect::<Vec<_>>();
+    assert_eq!(
+        paths(parse(json!({"entities": {"a": "/a"}}))),
+        vec!["/base_url"]
+    );
+    assert_eq!(
+        paths(parse(json!({"base_url": "http://127.0.0.1:1"}))),
+        vec!["/entities"]
+    );
+    assert_eq!(
+        paths(parse(json!({
+            "base_url": "http://127.0.0.1:1",
+            "entities": {"patients": {"path": "/p", "item": "/p/{pid}"}},
+        }))),
+        vec!["/entities/patients/item"]
+    );
+    assert_eq!(
+        paths(parse(json!({
+            "base_url": "http://127.0.0.1:1",
+            "entities": {"a": "/a"},
+            "credential": "switchboard/rest-acme/api",
+            "auth": {"token": "api_key"},
+        }))),
+        vec!["/auth"]
+    );
+
+    // Through the factory's write-time check: pointers under the config's location.
+    let db = Embedded::in_memory().unwrap();
+    let (store, resolver) = secrets();
+    let adapters = DataAdapters::new(BuiltinData::new(db.data_table()), resolver.clone()).unwrap();
+    let config = |settings: Value| DataAdapterConfig {
+        kind: "rest".into(),
+        settings: object(settings),
+    };
+    let at = "/data_adapter";
+    let bad_auth = adapters
+        .check(
+            &org(),
+            &config(json!({
+                "base_url": server("SWITCHBOARD_TEST_REST"),
+                "entities": {"a": "/a"},
+                "credential": "switchboard/rest-acme/api",
+                "auth": {"header": "X-Api-Key"},
+            })),
+            at,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (bad_auth.status(), bad_auth.code()),
+        (422, "invalid_config")
+    );
+    assert_eq!(
+        bad_auth.to_body()["error"]["details"][0]["path"],
+        "/data_adapter/auth/field"
+    );
+    let no_url = adapters
+        .check(&org(), &config(json!({"entities": {"a": "/a"}})), at)
+        .await
+        .unwrap_err();
+    assert_eq!(no_url.status(), 422);
+    assert_eq!(
+        no_url.to_body()["error"]["details"][0]["path"],
+        "/data_adapter/base_url"
+    );
+    // A credential that does not exist, then one that does.
+    let good = json!({
+        "base_url": server("SWITCHBOARD_TEST_REST"),
+        "entities": {"notes": "/secure_notes"},
+        "credential": "switchboard/rest-acme/checked",
+        "auth": {"bearer": "token"},
+    });
+    let unresolved = adapters
+        .check(&org(), &config(good.clone()), at)
+        .await
+        .unwrap_err();
+    assert_eq!(unresolved.status(), 422, "{unresolved:?}");
+    let writer = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    writer
+        .store(&org(), "checked", &secret(json!({"token": TOKEN})))
+        .await
+        .unwrap();
+    adapters.check(&org(), &config(good), at).await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504_within_the_timeout() {
+    let a = plain(json!({
+        "base_url": server("SWITCHBOARD_TEST_REST_SLOW"),
+        "entities": {"flaky": "/flaky"},
+        "timeout_ms": 300,
+        "retries": 0,
+    }));
+    let flaky = entity("flaky");
+    let started = Instant::now();
+    let e = a.get(&flaky, &id(1)).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(e, DataError::UpstreamTimeout(_)), "{e:?}");
+    assert!(e.to_string().contains("flaky"), "{e}");
+    assert!(elapsed < Duration::from_millis(1_000), "{elapsed:?}");
+    let e: Error = e.into();
+    assert_eq!((e.status(), e.code()), (504, "upstream_timeout"));
+
+    // A write is tried once; a read with the default two retries stays under 3 timeouts
+    // plus the backoff, well before the upstream's 3 s answer.
+    let started = Instant::now();
+    let w = a.create(&flaky, json!({"n": 1})).await.unwrap_err();
+    assert!(matches!(w, DataError::UpstreamTimeout(_)), "{w:?}");
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+    let retried = plain(json!({
+        "base_url": server("SWITCHBOARD_TEST_REST_SLOW"),
+        "entities": {"flaky": "/flaky"},
+        "timeout_ms": 300,
+    }));
+    let started = Instant::now();
+    let r = retried.query(&flaky, &[]).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(r, DataError::UpstreamTimeout(_)), "{r:?}");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2_500),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn failing_upstream_is_502_and_only_reads_are_retried() {
+    let base = server("SWITCHBOARD_TEST_REST_FAILING");
+    let (store, resolver) = secrets();
+    let leaked = unique("s3cr3t-value");
+    let reference = Secrets::new(store, Duration::from_secs(300), "switchboard")
+        .store(&org(), "failing", &secret(json!({"token": leaked})))
+        .await
+        .unwrap();
+    // `/fail-…` answers 500 (a bug upstream: not retried), `/unavailable-…` 503 (retried
+    // for reads only).
+    let (failing, unavailable) = (unique("fail"), unique("unavailable"));
+    let a = adapter(
+        resolver,
+        json!({
+            "base_url": base,
+            "entities": {"things": format!("/{failing}"), "others": format!("/{unavailable}")},
+            "credential": reference.as_str(),
+            "auth": {"bearer": "token"},
+        }),
+    );
+    let counter = plain(json!({"base_url": base, "entities": {"requests": "/__requests"}}));
+    let count = |method: &str, segment: &str| {
+        let (counter, key) = (&counter, format!("{method}:{segment}"));
+        async move {
+            counter
+                .get(&entity("requests"), &id(&key))
+                .await
+                .unwrap()
+                .unwrap()["count"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+
+    for (name, status) in [("things", "500"), ("others", "503")] {
+        let e = entity(name);
+        let errors = vec![
+            a.get(&e, &id(1)).await.unwrap_err(),
+            a.create(&e, json!({"n": 1})).await.unwrap_err(),
+            a.update(&e, &id(1), json!({"n": 2})).await.unwrap_err(),
+            a.delete(&e, &id(1)).await.unwrap_err(),
+        ];
+        for e in errors {
+            assert!(matches!(e, DataError::Upstream(_)), "{e:?}");
+            let text = e.to_string();
+            assert!(text.contains(name) && text.contains(status), "{text}");
+            assert!(!text.contains(&leaked) && !text.contains("boom"), "{text}");
+            let e: Error = e.into();
+            assert_eq!((e.status(), e.code()), (502, "upstream_error"));
+            assert!(!e.to_body().to_string().contains(&leaked));
+        }
+    }
+    assert_eq!(count("GET", &failing).await, 1, "a 500 is not retried");
+    assert_eq!(
+        count("GET", &unavailable).await,
+        3,
+        "a read is tried three times"
+    );
+    for method in ["POST", "PATCH", "DELETE"] {
+        assert_eq!(count(method, &failing).await, 1, "{method}");
+        assert_eq!(
+            count(method, &unavailable).await,
+            1,
+            "{method} is never retried"
+        );
+    }
+
+    // Transient 503s on a read are retried until json-server answers.
+    let flaky = plain(json!({"base_url": base, "entities": {"flaky": "/flaky"}, "retries": 4}));
+    let before = count("GET", "flaky").await;
+    let got = flaky.get(&entity("flaky"), &id(1)).await.unwrap();
+    assert_eq!(got.unwrap()["ok"], true);
+    let tries = count("GET", "flaky").await - before;
+    assert!((1..=3).contains(&tries), "{tries}");
+
+    // Nothing listens here: a connection error is a 502 too.
+    let closed =
+        plain(json!({"base_url": "http://127.0.0.1:9", "entities": {"x": "/x"}, "retries": 0}));
+    let e: Error = closed.get(&entity("x"), &id(1)).await.unwrap_err().into();
+    assert_eq!((e.status(), e.code()), (502, "upstream_error"));
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_refreshed_once_and_retried() {
+    let base = server("SWITCHBOARD_TEST_REST");
+    let (store, resolver) = secrets();
+    let writer = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let stale = unique("stale-token");
+    let settings = |reference: &CredentialRef, auth: Value| {
+        json!({
+            "base_url": base,
+            "entities": {"notes": "/secure_notes"},
+            "credential": reference.as_str(),
+            "auth": auth,
+        })
+    };
+    let notes = entity("notes");
+
+    // The adapter's resolver holds the old value; the store already has the rotated one.
+    for (label, auth, rotated) in [
+        (
+            "bearer",
+            json!({"bearer": "token"}),
+            json!({"token": TOKEN}),
+        ),
+        (
+            "header",
+            json!({"header": "Authorization", "field": "value"}),
+            json!({"value": format!("Bearer {TOKEN}")}),
+        ),
+    ] {
+        let old = json!({"token": stale, "value": stale});
+        let r = writer.store(&org(), label, &secret(old)).await.unwrap();
+        resolver.resolve(&org(), &r).await.unwrap();
+        writer.store(&org(), label, &secret(rotated)).await.unwrap();
+        let a = adapter(resolver.clone(), settings(&r, auth));
+        let note = a.get(&notes, &id(1)).await.unwrap().unwrap();
+        assert_eq!(note["text"], "for bearer holders only", "{label}");
+    }
+
+    // A write refused with 401 is sent again with the rotated value, once.
+    let r = writer
+        .store(&org(), "writer", &secret(json!({"token": stale})))
+        .await
+        .unwrap();
+    resolver.resolve(&org(), &r).await.unwrap();
+    writer
+        .store(&org(), "writer", &secret(json!({"token": TOKEN})))
+        .await
+        .unwrap();
+    let a = adapter(resolver.clone(), settings(&r, json!({"bearer": "token"})));
+    let created = a.create(&notes, json!({"text": "rotated"})).await.unwrap();
+    assert!(
+        a.delete(&notes, &id(id_of(&created))).await.unwrap(),
+        "{created}"
+    );
+
+    // Not rotated: the refresh finds the same value, so the call fails with 502 naming the
+    // credential, and nothing of the value (the upstream's body echoes it) leaks.
+    let r = writer
+        .store(&org(), "wrong", &secret(json!({"token": stale})))
+        .await
+        .unwrap();
+    let a = adapter(resolver.clone(), settings(&r, json!({"bearer": "token"})));
+    let e = a.get(&notes, &id(1)).await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, DataError::Upstream(_)), "{e:?}");
+    assert!(
+        text.contains("rejected") && text.contains(r.as_str()) && text.contains("notes"),
+        "{text}"
+    );
+    assert!(!text.contains(&stale), "{text}");
+    let e: Error = e.into();
+    assert_eq!((e.status(), e.code()), (502, "upstream_error"));
+
+    // A secret without the configured field is a config problem (422), not a leak.
+    let r = writer
+        .store(&org(), "fieldless", &secret(json!({"other": stale})))
+        .await
+        .unwrap();
+    let a = adapter(resolver, settings(&r, json!({"bearer": "token"})));
+    let e: Error = a.get(&notes, &id(1)).await.unwrap_err().into();
+    assert_eq!(e.status(), 422);
+    assert!(!e.to_body().to_string().contains(&stale));
+}
