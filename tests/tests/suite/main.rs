@@ -9,3 +9,4 @@ mod events;
 mod fixtures;
 mod pipeline;
 mod plugins;
+mod secrets;
