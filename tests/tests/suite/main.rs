@@ -2,6 +2,7 @@
 //! `scripts/test`; the same checks run against the embedded store.
 
 mod adapters;
+mod admin;
 mod agents;
 mod contract;
 mod dev_server;
