@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use switchboard::adapters::DataAdapters;
 use switchboard::adapters::embedded::Embedded;
+use switchboard::admin::{AdminRequest, AdminService, MAX_ADMIN_BODY};
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
@@ -42,6 +43,7 @@ pub fn plugins() -> Result<Vec<switchboard::Plugin>, switchboard::ContractError>
 pub struct Server {
     routes: HashMap<String, Arc<PluginService>>,
     agents: AgentService,
+    admin: Option<AdminService>,
     authorizer: Authorizer,
     next_id: AtomicU64,
 }
@@ -64,8 +66,15 @@ impl Server {
             authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
             routes,
             agents,
+            admin: None,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Serves `/admin/…` too, as the admin Lambda does.
+    pub fn with_admin(mut self, admin: AdminService) -> Self {
+        self.admin = Some(admin);
+        self
     }
 
     /// Answers one request: route, emulated authorizer, pipeline.
@@ -73,6 +82,9 @@ impl Server {
         let path = req.uri().path().to_owned();
         if let Some(channel) = path.strip_prefix("/agents/") {
             return self.agent(&req, channel).await;
+        }
+        if let (Some(admin), true) = (&self.admin, path.starts_with("/admin/")) {
+            return self.admin(admin, req).await;
         }
         let Some(svc) = self.routes.get(&path).cloned() else {
             let mut served: Vec<String> = self.routes.keys().cloned().collect();
@@ -114,6 +126,44 @@ impl Server {
 }
 
 impl Server {
+    /// `/admin/…`, as the admin Lambda answers it behind the authorizer.
+    async fn admin(&self, admin: &AdminService, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let tenant = match self.authorizer.authenticate(bearer(&req).as_deref()).await {
+            Ok(t) => t,
+            Err(e) => return reply(e.status(), &e.to_body()),
+        };
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let if_match = req
+            .headers()
+            .get(hyper::header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match Limited::new(req.into_body(), MAX_ADMIN_BODY + 1)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                let e = Error::PayloadTooLarge {
+                    size: MAX_ADMIN_BODY + 1,
+                    limit: MAX_ADMIN_BODY,
+                };
+                return reply(e.status(), &e.to_body());
+            }
+        };
+        let (status, value) = admin
+            .handle(AdminRequest {
+                tenant: Some(tenant),
+                method: &method,
+                path: &path,
+                if_match: if_match.as_deref(),
+                body: &body,
+            })
+            .await;
+        reply(status, &value)
+    }
+
     /// `GET /agents/{channel}[?format=…]`, as the agent-builder Lambda answers it.
     async fn agent(&self, req: &Request<Incoming>, channel: &str) -> Response<Full<Bytes>> {
         if req.method() != Method::GET {
@@ -191,9 +241,10 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     let secrets = Arc::new(Secrets::from_env(db.secret_store()));
-    let adapters = DataAdapters::new(data, secrets)?;
-    let platform = Arc::new(Platform::new(registry, Arc::new(adapters), ttl_from_env()));
-    let server = Arc::new(Server::new(platform, plugins, agents));
+    let adapters = Arc::new(DataAdapters::new(data, secrets)?);
+    let admin = AdminService::new(registry.clone(), adapters.clone());
+    let platform = Arc::new(Platform::new(registry, adapters, ttl_from_env()));
+    let server = Arc::new(Server::new(platform, plugins, agents).with_admin(admin));
     println!("{}", crate::seed::banner(addr, &opts.data_dir, &key));
     serve(listener, server).await?;
     Ok(())

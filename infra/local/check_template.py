@@ -69,6 +69,8 @@ for crate in sorted((root / "functions").iterdir()):
             expected |= {("POST", p) for p in re.findall(r'route_alias\("([^"]+)"\)', lib)}
         elif binary == "agent-builder":
             expected.add(("GET", "/agents/{channel}"))
+        elif binary == "admin":
+            expected.add(("ANY", "/admin/{proxy+}"))
         for method, path in sorted(expected - served):
             problems.append(f"{name}: serves {method} {path} but the template has no such HttpApi event")
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::adapters::secretsmanager::{self, SecretsManagerStore};
 use crate::adapters::{DataAdapters, dynamodb};
+use crate::admin::{AdminRequest, AdminService};
 use crate::agent::builder::AgentBuilder;
 use crate::agent::dialects::ExportOptions;
 use crate::agent::service::AgentService;
@@ -32,6 +33,13 @@ pub use lambda_http::Error;
 /// - `SWITCHBOARD_STORE=sqlite:<path>`: the embedded store and its local secret store
 ///   (`cargo lambda watch` locally).
 pub async fn platform_from_env() -> Result<Platform, Error> {
+    let (registry, adapters) = stores_from_env().await?;
+    Ok(Platform::new(registry, adapters, ttl_from_env()))
+}
+
+/// The registry and the data adapter factory (with its secret resolver), from the
+/// environment as [`platform_from_env`] describes.
+pub async fn stores_from_env() -> Result<(Registry, Arc<DataAdapters>), Error> {
     let store = std::env::var("SWITCHBOARD_STORE").unwrap_or_else(|_| "dynamodb".to_owned());
     let (registry, data, secrets) = if let Some(path) = store.strip_prefix("sqlite:") {
         embedded_tables(path)?
@@ -61,11 +69,7 @@ pub async fn platform_from_env() -> Result<Platform, Error> {
         .into());
     };
     let adapters = DataAdapters::new(BuiltinData::new(data), Arc::new(Secrets::from_env(secrets)))?;
-    Ok(Platform::new(
-        Registry::new(registry),
-        Arc::new(adapters),
-        ttl_from_env(),
-    ))
+    Ok((Registry::new(registry), Arc::new(adapters)))
 }
 
 /// The registry and data tables and the secret store.
@@ -113,6 +117,47 @@ pub async fn run_agent_builder() -> Result<(), Error> {
         Ok::<_, std::convert::Infallible>(handle_agent(service, req).await)
     }))
     .await
+}
+
+/// The whole `main` of the admin Lambda (`/admin/…`).
+pub async fn run_admin() -> Result<(), Error> {
+    telemetry::init();
+    let (registry, adapters) = stores_from_env().await?;
+    let service = AdminService::new(registry, adapters);
+    let service = &service;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle_admin(service, req).await)
+    }))
+    .await
+}
+
+/// Answers one API Gateway request under `/admin/`.
+pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body> {
+    let tenant = match tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return json_response(e.status(), &e.to_body()),
+    };
+    let if_match = req
+        .headers()
+        .get(lambda_http::http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let (status, value) = service
+        .handle(AdminRequest {
+            tenant,
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            if_match: if_match.as_deref(),
+            body,
+        })
+        .await;
+    json_response(status, &value)
 }
 
 /// Answers one API Gateway request for `GET /agents/{channel}`.

@@ -5,6 +5,7 @@
 //! domain modules never name an adapter or an AWS type.
 
 pub mod adapters;
+pub mod admin;
 pub mod agent;
 pub mod auth;
 pub mod cache;

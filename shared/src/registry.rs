@@ -205,6 +205,35 @@ pub struct ApiKeyRecord {
     pub name: Option<String>,
 }
 
+/// What an org may see of one of its keys: never the key, never its full hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyMeta {
+    /// The first 16 hex digits of the key's SHA-256: enough to name it, useless to forge it.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub scopes: Vec<String>,
+    pub created: u64,
+    pub revoked: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyIndex {
+    #[serde(flatten)]
+    meta: ApiKeyMeta,
+    hash: String,
+}
+
+/// A stored credential as the registry knows it: the reference and field names, no value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialMeta {
+    pub name: String,
+    pub reference: String,
+    /// Seconds since the Unix epoch.
+    pub updated: u64,
+    pub fields: Vec<String>,
+}
+
 /// The SHA-256 of an API key, hex-encoded: the only form in which keys are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyHash(String);
@@ -251,6 +280,8 @@ pub enum Published {
 pub mod keys {
     use super::*;
 
+    pub const CATALOG: &str = "PLUGINS";
+
     pub fn manifest(plugin: &PluginName, version: &str) -> Key {
         Key::new(format!("PLUGIN#{plugin}"), format!("V#{version}"))
     }
@@ -265,6 +296,21 @@ pub mod keys {
     }
     pub fn channel(org: &OrgId, channel: &Channel) -> Key {
         Key::new(self::org(org), format!("CHAN#{channel}"))
+    }
+    /// The plugin library's index: one item per published plugin name.
+    pub fn catalog(plugin: &PluginName) -> Key {
+        Key::new(CATALOG, plugin.as_str())
+    }
+    /// An org's index entry for one of its API keys (listing and revoking by id).
+    pub fn key_index(org: &OrgId, id: &str) -> Key {
+        Key::new(org_pk(org), format!("KEY#{id}"))
+    }
+    /// An org's credential metadata (the value is in the secret store).
+    pub fn credential(org: &OrgId, name: &str) -> Key {
+        Key::new(org_pk(org), format!("CRED#{name}"))
+    }
+    fn org_pk(o: &OrgId) -> String {
+        org(o)
     }
     pub fn api_key(hash: &KeyHash) -> Key {
         Key::new(format!("KEY#{}", hash.as_str()), "KEY")
@@ -319,21 +365,42 @@ impl Registry {
     pub async fn publish_manifest(&self, manifest: &Manifest) -> Result<Published, StoreError> {
         let key = keys::manifest(&manifest.name, &manifest.version);
         let data = encode(manifest)?;
-        match self.table.put(&key, &data, Precondition::NotExists).await {
-            Ok(_) => Ok(Published::Created),
+        let published = match self.table.put(&key, &data, Precondition::NotExists).await {
+            Ok(_) => Published::Created,
             Err(StoreError::Conflict { .. }) => {
                 let existing = self.get_manifest(&manifest.name, &manifest.version).await?;
                 if existing.as_ref() == Some(manifest) {
-                    Ok(Published::Unchanged)
+                    Published::Unchanged
                 } else {
-                    Err(StoreError::Conflict {
+                    return Err(StoreError::Conflict {
                         key: key.to_string(),
                         current: None,
-                    })
+                    });
                 }
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        // Also on a repeat, so a publish interrupted between the two writes heals.
+        self.table
+            .put(
+                &keys::catalog(&manifest.name),
+                &serde_json::json!({"name": manifest.name}),
+                Precondition::None,
+            )
+            .await?;
+        Ok(published)
+    }
+
+    /// Every plugin name in the library, in name order.
+    pub async fn list_plugins(&self) -> Result<Vec<PluginName>, StoreError> {
+        query_all(self.table.as_ref(), keys::CATALOG)
+            .await?
+            .into_iter()
+            .map(|i| {
+                PluginName::parse(i.key.sk.clone())
+                    .map_err(|e| StoreError::Internal(format!("item {}: {e}", i.key)))
+            })
+            .collect()
     }
 
     pub async fn get_manifest(
@@ -480,17 +547,124 @@ impl Registry {
             .map(|v: Versioned<ApiKeyRecord>| v.value))
     }
 
-    /// Stores a new key; a second key with the same hash is a conflict.
+    /// Stores a new key and its org index entry together; a second key with the same hash
+    /// is a conflict.
     pub async fn create_api_key(
         &self,
         hash: &KeyHash,
         record: &ApiKeyRecord,
+    ) -> Result<ApiKeyMeta, StoreError> {
+        let meta = ApiKeyMeta {
+            id: hash.as_str().chars().take(16).collect(),
+            name: record.name.clone(),
+            scopes: record.scopes.clone(),
+            created: record.created,
+            revoked: record.revoked,
+        };
+        let index = KeyIndex {
+            meta: meta.clone(),
+            hash: hash.as_str().to_owned(),
+        };
+        self.table
+            .transact_put(&[
+                (
+                    keys::api_key(hash),
+                    encode(record)?,
+                    Precondition::NotExists,
+                ),
+                (
+                    keys::key_index(&record.org, &meta.id),
+                    encode(&index)?,
+                    Precondition::NotExists,
+                ),
+            ])
+            .await?;
+        Ok(meta)
+    }
+
+    /// The org's keys (never the keys themselves).
+    pub async fn list_api_keys(&self, org: &OrgId) -> Result<Vec<ApiKeyMeta>, StoreError> {
+        let mut out = Vec::new();
+        for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
+            if item.key.sk.starts_with("KEY#") {
+                let index: KeyIndex = decode(&item.key, item.data)?;
+                out.push(index.meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes the org's key `id`; `None` when the org has no such key. Both items change
+    /// in one transaction, and only this org's index can name the key.
+    pub async fn revoke_api_key(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Option<ApiKeyMeta>, StoreError> {
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(index) = self
+            .get_versioned::<KeyIndex>(keys::key_index(org, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = KeyHash(index.value.hash.clone());
+        let Some(key) = self
+            .get_versioned::<ApiKeyRecord>(keys::api_key(&hash))
+            .await?
+        else {
+            return Err(StoreError::Internal(format!("key index {id} names no key")));
+        };
+        if key.value.org != *org {
+            return Ok(None);
+        }
+        let mut record = key.value;
+        record.revoked = true;
+        let mut index_value = index.value;
+        index_value.meta.revoked = true;
+        self.table
+            .transact_put(&[
+                (
+                    keys::api_key(&hash),
+                    encode(&record)?,
+                    Precondition::Version(key.version),
+                ),
+                (
+                    keys::key_index(org, id),
+                    encode(&index_value)?,
+                    Precondition::Version(index.version),
+                ),
+            ])
+            .await?;
+        Ok(Some(index_value.meta))
+    }
+
+    pub async fn get_credential(
+        &self,
+        org: &OrgId,
+        name: &str,
+    ) -> Result<Option<CredentialMeta>, StoreError> {
+        if !crate::ids::is_valid_name(name) {
+            return Ok(None);
+        }
+        Ok(self
+            .get_versioned(keys::credential(org, name))
+            .await?
+            .map(|v: Versioned<CredentialMeta>| v.value))
+    }
+
+    pub async fn put_credential(
+        &self,
+        org: &OrgId,
+        meta: &CredentialMeta,
     ) -> Result<(), StoreError> {
         self.table
             .put(
-                &keys::api_key(hash),
-                &encode(record)?,
-                Precondition::NotExists,
+                &keys::credential(org, &meta.name),
+                &encode(meta)?,
+                Precondition::None,
             )
             .await
             .map(|_| ())

@@ -102,6 +102,11 @@ impl SecretValue {
         self.0.get(name).and_then(Value::as_str)
     }
 
+    /// The field names (not values): what the admin API may show.
+    pub fn field_names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
     /// The JSON text, for writing to a secret store only.
     pub fn to_secret_string(&self) -> String {
         Value::Object((*self.0).clone()).to_string()

@@ -38,15 +38,77 @@ pub fn moto_endpoint() -> String {
 
 /// A DynamoDB client for `endpoint` with the same timeouts and retries as production.
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    switchboard::adapters::dynamodb::client_from_config(&sdk_config(endpoint).await)
+}
+
+/// A Secrets Manager client for `endpoint` with production's timeouts and retries.
+pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    switchboard::adapters::secretsmanager::client_from_config(&sdk_config(endpoint).await)
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
         .load()
-        .await;
-    switchboard::adapters::dynamodb::client_from_config(&sdk)
+        .await
+}
+
+/// A private moto server started by the project's own `scripts/moto`, for tests that stop
+/// it. Dropping it stops the server.
+pub struct PrivateMoto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl PrivateMoto {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto");
+        let mut child = std::process::Command::new("bash")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run scripts/moto: {e}"));
+        let out = child.stdout.take().expect("piped stdout");
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.unwrap_or_default();
+            if let Some(url) = line.split("AWS_ENDPOINT_URL=").nth(1) {
+                return Self {
+                    child,
+                    endpoint: url.trim().to_owned(),
+                };
+            }
+        }
+        panic!("scripts/moto exited without printing its endpoint");
+    }
+
+    /// Stops the server (scripts/moto's EXIT trap kills moto) and waits for it.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot signal scripts/moto"
+        );
+        if let Err(e) = self.child.wait() {
+            panic!("scripts/moto did not exit: {e}");
+        }
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
 }
 
 pub struct Tables {

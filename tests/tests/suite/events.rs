@@ -197,7 +197,7 @@ async fn run_all(tables: Tables) {
         .create_api_key(&KeyHash::of(EVENT_KEY), &record)
         .await
     {
-        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
         Err(e) => panic!("{e}"),
     }
     for e in EXPECTED {

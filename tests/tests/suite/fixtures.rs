@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use switchboard::adapters::DataAdapters;
+use switchboard::adapters::embedded::Embedded;
 use switchboard::data::BuiltinData;
 use switchboard::pipeline::{Platform, PluginService};
 use switchboard::ports::StoreError;
-use switchboard::registry::{PluginInstance, Registry};
+use switchboard::registry::{DataAdapterConfig, PluginInstance, Registry};
+use switchboard::secrets::Secrets;
 use switchboard::{OrgId, PluginName};
 use switchboard_tests::Tables;
 
@@ -22,6 +25,28 @@ pub struct Demo {
 
 /// Seeds the demo tenant (and `demo-paused`, whose booking is disabled) into `tables`.
 pub async fn demo(tables: Tables, org_suffix: Option<&str>) -> Demo {
+    let secrets = local_secrets();
+    demo_on(tables, org_suffix, None, secrets).await
+}
+
+/// A secret resolver over a fresh in-memory embedded secret store (prefix `switchboard`).
+pub fn local_secrets() -> Arc<Secrets> {
+    let db = Embedded::in_memory().unwrap_or_else(|e| panic!("in-memory SQLite: {e}"));
+    Arc::new(Secrets::new(
+        db.secret_store(),
+        Duration::from_secs(300),
+        "switchboard",
+    ))
+}
+
+/// Like [`demo`], with the booking instance on `adapter` (when given) and credentials
+/// resolved by `secrets`.
+pub async fn demo_on(
+    tables: Tables,
+    org_suffix: Option<&str>,
+    adapter: Option<DataAdapterConfig>,
+    secrets: Arc<Secrets>,
+) -> Demo {
     let registry = Registry::new(tables.registry);
     let data = BuiltinData::new(tables.data);
     let plugins = switchboard_cli::dev::plugins().unwrap();
@@ -46,7 +71,27 @@ pub async fn demo(tables: Tables, org_suffix: Option<&str>) -> Demo {
         Ok(_) | Err(StoreError::Conflict { .. }) => {}
         Err(e) => panic!("{e}"),
     }
-    let platform = Platform::new(registry, Arc::new(data), Duration::from_secs(30))
+    let booking = PluginName::parse("booking").unwrap();
+    if let Some(adapter) = adapter {
+        let current = registry
+            .get_instance(&org, &booking)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut inst = current.value;
+        inst.data_adapter = adapter;
+        let adapters = DataAdapters::new(data.clone(), secrets.clone()).unwrap();
+        adapters
+            .check(&org, &inst.data_adapter, "/data_adapter")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        registry
+            .put_instance(&org, &inst, Some(current.version))
+            .await
+            .unwrap();
+    }
+    let adapters = DataAdapters::new(data, secrets).unwrap();
+    let platform = Platform::new(registry, Arc::new(adapters), Duration::from_secs(30))
         .with_clock(Arc::new(pinned_now));
     Demo {
         platform: Arc::new(platform),

@@ -2,6 +2,8 @@
 //! `scripts/test`; the same checks run against the embedded store.
 
 mod adapter_rest;
+mod adapters;
+mod admin;
 mod agents;
 mod contract;
 mod dev_server;
@@ -9,3 +11,4 @@ mod events;
 mod fixtures;
 mod pipeline;
 mod plugins;
+mod secrets;

@@ -1,0 +1,182 @@
+//! Credentials against moto's Secrets Manager: round trips, references that do not resolve,
+//! and the outage behaviour (stale value after warm-up, 503 on a cold start) with a moto
+//! this test starts and stops through `scripts/moto`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchboard::OrgId;
+use switchboard::adapters::DataAdapters;
+use switchboard::adapters::secretsmanager::SecretsManagerStore;
+use switchboard::data::BuiltinData;
+use switchboard::registry::DataAdapterConfig;
+use switchboard::secrets::{CredentialRef, SecretError, SecretStore, SecretValue, Secrets};
+use switchboard_tests::{
+    PrivateMoto, embedded_tables, moto_endpoint, secretsmanager_client, unique,
+};
+
+fn value(token: &str) -> SecretValue {
+    match json!({"token": token}) {
+        serde_json::Value::Object(m) => SecretValue::new(m),
+        _ => unreachable!(),
+    }
+}
+
+async fn shared_store() -> Arc<dyn SecretStore> {
+    Arc::new(SecretsManagerStore::new(
+        secretsmanager_client(&moto_endpoint()).await,
+    ))
+}
+
+#[tokio::test]
+async fn secrets_manager_round_trip_and_update() {
+    let store = shared_store().await;
+    let secrets = Secrets::new(store.clone(), Duration::from_secs(300), "switchboard");
+    let org = OrgId::parse(unique("org")).unwrap();
+    let r = secrets
+        .store(&org, "crm-api", &value("tok-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.as_str(), format!("switchboard/{org}/crm-api"));
+    assert_eq!(
+        secrets.resolve(&org, &r).await.unwrap().field("token"),
+        Some("tok-1")
+    );
+    // Storing again replaces the value (PutSecretValue) and drops the cached one.
+    secrets
+        .store(&org, "crm-api", &value("tok-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets.resolve(&org, &r).await.unwrap().field("token"),
+        Some("tok-2")
+    );
+    assert_eq!(store.fetch(&r).await.unwrap().field("token"), Some("tok-2"));
+}
+
+#[tokio::test]
+async fn missing_and_malformed_secrets_are_config_errors() {
+    let store = shared_store().await;
+    let org = OrgId::parse(unique("org")).unwrap();
+    let missing = CredentialRef::parse(format!("switchboard/{org}/nope")).unwrap();
+    assert!(matches!(
+        store.fetch(&missing).await,
+        Err(SecretError::NotFound(_))
+    ));
+
+    let plain = format!("switchboard/{org}/plain");
+    secretsmanager_client(&moto_endpoint())
+        .await
+        .create_secret()
+        .name(&plain)
+        .secret_string("not-json-PLAINVALUE")
+        .send()
+        .await
+        .unwrap();
+    let secrets = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let e = secrets
+        .resolve(&org, &CredentialRef::parse(plain).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422, "{e:?}");
+    assert!(!format!("{e:?}").contains("PLAINVALUE"));
+}
+
+/// An adapter config is checked when written: unknown type, missing settings, and a
+/// credential that is another tenant's or does not resolve are all 422 with a pointer.
+#[tokio::test]
+async fn adapter_configs_are_checked_on_write() {
+    let secrets = Arc::new(Secrets::new(
+        shared_store().await,
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    let org = OrgId::parse(unique("org")).unwrap();
+    let adapters =
+        DataAdapters::new(BuiltinData::new(embedded_tables().data), secrets.clone()).unwrap();
+    let good = secrets.store(&org, "api", &value("t")).await.unwrap();
+    let config = |v: serde_json::Value| -> DataAdapterConfig { serde_json::from_value(v).unwrap() };
+    let cases = [
+        (json!({"type": "mongodb"}), "/data_adapter/type"),
+        (
+            json!({"type": "rest", "credential": good.as_str(), "entities": {"patients": "/patients"}}),
+            "/data_adapter/base_url",
+        ),
+        (
+            json!({"type": "rest", "base_url": "http://127.0.0.1:9", "entities": {"patients": "/patients"},
+                   "auth": {"bearer": "token"}, "credential": format!("switchboard/{org}/missing")}),
+            "/data_adapter/credential",
+        ),
+        (
+            json!({"type": "rest", "base_url": "http://127.0.0.1:9", "entities": {"patients": "/patients"},
+                   "auth": {"bearer": "token"}, "credential": "switchboard/someone-else/api"}),
+            "/data_adapter/credential",
+        ),
+        (json!({"type": "postgres"}), "/data_adapter/credential"),
+    ];
+    for (c, pointer) in cases {
+        let e = adapters
+            .check(&org, &config(c.clone()), "/data_adapter")
+            .await
+            .expect_err(&c.to_string());
+        assert_eq!(e.status(), 422, "{c}: {e:?}");
+        let body = e.to_body();
+        let details = body["error"]["details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            details.iter().any(|d| d["path"] == pointer),
+            "{c}: expected a detail at {pointer}, got {body}"
+        );
+    }
+    adapters
+        .check(&org, &config(json!({"type": "dynamodb"})), "/data_adapter")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn secrets_manager_outage_serves_stale_after_warm_up_and_503_when_cold() {
+    let mut moto = PrivateMoto::start();
+    let store: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::new(
+        secretsmanager_client(&moto.endpoint).await,
+    ));
+    let org = OrgId::parse("acme").unwrap();
+    let warm = Secrets::new(store.clone(), Duration::from_millis(100), "switchboard");
+    let r = warm.store(&org, "api", &value("warm-token")).await.unwrap();
+    assert_eq!(
+        warm.resolve(&org, &r).await.unwrap().field("token"),
+        Some("warm-token")
+    );
+
+    moto.stop();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    // Warm container, entry expired, store down: the stale value is served.
+    let started = Instant::now();
+    let v = warm.resolve(&org, &r).await.unwrap();
+    assert_eq!(v.field("token"), Some("warm-token"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Cold container with the store down: 503 within a bounded time, never a hang.
+    let cold = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let started = Instant::now();
+    let e = cold.resolve(&org, &r).await.unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (503, "dependency_unavailable"),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!format!("{e:?}").contains("warm-token"));
+}
