@@ -687,3 +687,36 @@ async fn rejected_credentials_are_refreshed_once_and_retried() {
     assert_eq!(e.status(), 422);
     assert!(!e.to_body().to_string().contains(&stale));
 }
+
+/// The demo booking flow through the pipeline with the booking instance on json-server's
+/// `bk_*` collections (seeded like the demo in tests/fixtures/rest/db.json): numeric ids
+/// allocated upstream, slot claims by explicit id, conditional releases.
+#[tokio::test]
+async fn booking_flow_on_rest() {
+    let entities: Map<String, Value> = [
+        "patients",
+        "providers",
+        "operatories",
+        "appointments",
+        "slot_claims",
+    ]
+    .into_iter()
+    .map(|e| (e.to_owned(), json!(format!("/bk_{e}"))))
+    .collect();
+    let adapter = DataAdapterConfig {
+        kind: "rest".into(),
+        settings: object(json!({
+            "base_url": server("SWITCHBOARD_TEST_REST"),
+            "entities": entities,
+        })),
+    };
+    let suffix = unique("rest");
+    let demo = crate::fixtures::demo_on(
+        switchboard_tests::embedded_tables(),
+        Some(&suffix),
+        Some(adapter),
+        crate::fixtures::local_secrets(),
+    )
+    .await;
+    crate::adapters::booking_flow(demo.platform, demo.org, "2027-06-02").await;
+}
