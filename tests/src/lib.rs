@@ -84,7 +84,9 @@ impl PrivateMoto {
                 };
             }
         }
-        panic!("scripts/moto exited without printing its endpoint");
+        // Its output ended, so the script is exiting: reap it for the message.
+        let status = child.wait();
+        panic!("scripts/moto exited without printing its endpoint ({status:?})");
     }
 
     /// Stops the server (scripts/moto's EXIT trap kills moto) and waits for it.
