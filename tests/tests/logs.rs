@@ -72,3 +72,112 @@ fn logs_carry_the_call_and_never_the_parameters() {
         "parameters leaked into the log:\n{text}"
     );
 }
+
+fn env(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set: json-server is started by scripts/test (scripts/rest.sh). Run scripts/test."
+        ),
+    }
+}
+
+/// A full call path with a real credential: booking on the `rest` adapter with bearer auth
+/// against json-server, a failing upstream (502), and a rejected credential that is
+/// refreshed and still refused (502, while the upstream echoes the header back). Logged at
+/// TRACE, so hyper's and the adapter's debug output are captured too: the secret values
+/// appear in no log line and no response.
+#[test]
+fn secret_values_reach_no_log_error_or_response() {
+    const GOOD: &str = "sb-rest-test-token-v2";
+    const WRONG: &str = "LEAKCHECK-wrong-token-5150";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut responses = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let cases = [
+                (
+                    "ok",
+                    env("SWITCHBOARD_TEST_REST"),
+                    GOOD,
+                    "/bk_patients",
+                    200,
+                ),
+                (
+                    "failing",
+                    env("SWITCHBOARD_TEST_REST_FAILING"),
+                    GOOD,
+                    "/bk_patients",
+                    502,
+                ),
+                (
+                    "rejected",
+                    env("SWITCHBOARD_TEST_REST"),
+                    WRONG,
+                    "/secure_notes",
+                    502,
+                ),
+            ];
+            for (name, base, token, patients, want) in cases {
+                let suffix = switchboard_tests::unique(name);
+                let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
+                let secrets = fixtures::local_secrets();
+                let value = match json!({ "token": token }) {
+                    Value::Object(m) => switchboard::secrets::SecretValue::new(m),
+                    _ => unreachable!(),
+                };
+                let reference = secrets.store(&org, "clinic-api", &value).await.unwrap();
+                let entities = json!({
+                    "patients": patients, "providers": "/bk_providers",
+                    "operatories": "/bk_operatories", "appointments": "/bk_appointments",
+                    "slot_claims": "/bk_slot_claims"});
+                let adapter = serde_json::from_value(json!({
+                    "type": "rest", "base_url": base, "entities": entities,
+                    "credential": reference.as_str(), "auth": {"bearer": "token"},
+                    "retries": 0, "timeout_ms": 2000}))
+                .unwrap();
+                let demo =
+                    fixtures::demo_on(embedded_tables(), Some(&suffix), Some(adapter), secrets)
+                        .await;
+                let svc = booking_service(&demo.platform);
+                let body = json!({"function": "SearchPatients", "parameters": {"name": "Rivera"}})
+                    .to_string();
+                let (status, resp) = svc
+                    .call(CallInput {
+                        tenant: Some(
+                            TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call"]),
+                        ),
+                        body: body.as_bytes(),
+                        request_id: name,
+                    })
+                    .await;
+                assert_eq!(status, want, "{name}: {resp}");
+                responses.push(resp.to_string());
+            }
+        });
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("upstream_error") || text.contains("502"),
+        "the failing calls were not logged:\n{text}"
+    );
+    for secret in [GOOD, WRONG] {
+        assert!(
+            !text.contains(secret),
+            "{secret} leaked into the log:\n{text}"
+        );
+        for r in &responses {
+            assert!(!r.contains(secret), "{secret} leaked into a response: {r}");
+        }
+    }
+}
