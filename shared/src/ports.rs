@@ -176,6 +176,12 @@ pub enum DataError {
     Conflict { entity: String, id: String },
     #[error("{0}")]
     Invalid(String),
+    /// An external data source (a `rest` API, a `postgres` database) failed or refused.
+    #[error("{0}")]
+    Upstream(String),
+    /// An external data source did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -186,6 +192,8 @@ impl From<DataError> for Error {
             DataError::NotFound { .. } => Error::not_found(e.to_string()),
             DataError::Conflict { .. } => Error::conflict(e.to_string()),
             DataError::Invalid(m) => Error::unprocessable(m),
+            DataError::Upstream(m) => Error::Upstream(m),
+            DataError::UpstreamTimeout(m) => Error::UpstreamTimeout(m),
             DataError::Store(s) => s.into(),
         }
     }
