@@ -33,8 +33,6 @@ pub struct DataAdapters {
 }
 
 impl DataAdapters {
-    // `PgPools` is still the postgres placeholder's unit struct; the real one is not.
-    #[allow(clippy::default_constructed_unit_structs)]
     pub fn new(builtin: BuiltinData, secrets: Arc<Secrets>) -> Result<Self, Error> {
         Ok(Self {
             builtin,

@@ -1,6 +1,7 @@
 //! Cross-function tests. Everything that needs DynamoDB runs against moto's server started by
 //! `scripts/test`; the same checks run against the embedded store.
 
+mod adapter_postgres;
 mod adapter_rest;
 mod adapters;
 mod admin;
