@@ -3,6 +3,25 @@
 MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.58.0
 VENV=${SWITCHBOARD_VENV:-$CACHE/venv}
+# SAM CLI pins its own boto3 and cfn-lint, so it gets a virtualenv of its own.
+SAM_VERSION=1.170.0
+SAM_VENV=${SWITCHBOARD_SAM_VENV:-$CACHE/sam-venv}
+
+# Installs the pinned SAM CLI unless already there.
+ensure_sam() {
+    if [ -x "$SAM_VENV/bin/sam" ] && "$SAM_VENV/bin/sam" --version 2>/dev/null | grep -q "version $SAM_VERSION\$"; then
+        return 0
+    fi
+    echo "==> installing aws-sam-cli==$SAM_VERSION into $SAM_VENV"
+    python3 -m venv "$SAM_VENV" || return 1
+    "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_VERSION" || return 1
+}
+
+# `sam validate --lint` works offline; it only wants a region and some credentials.
+sam_validate() {
+    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 \
+        SAM_CLI_TELEMETRY=0 "$SAM_VENV/bin/sam" validate --lint --template template.yaml
+}
 
 # Installs the pinned Python tools (moto's server, cfn-lint) unless already there.
 ensure_moto() {

@@ -229,6 +229,7 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     let data = BuiltinData::new(db.data_table());
     let plugins = plugins()?;
     let key = crate::seed::ensure_demo(&registry, &data, &plugins, &opts.data_dir, None).await?;
+    let operator = crate::seed::operator_key(&registry, &opts.data_dir).await?;
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
@@ -245,7 +246,10 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     let admin = AdminService::new(registry.clone(), adapters.clone());
     let platform = Arc::new(Platform::new(registry, adapters, ttl_from_env()));
     let server = Arc::new(Server::new(platform, plugins, agents).with_admin(admin));
-    println!("{}", crate::seed::banner(addr, &opts.data_dir, &key));
+    println!(
+        "{}",
+        crate::seed::banner(addr, &opts.data_dir, &key, &operator)
+    );
     serve(listener, server).await?;
     Ok(())
 }

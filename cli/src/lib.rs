@@ -2,4 +2,5 @@
 
 pub mod dev;
 pub mod manifest;
+pub mod ops;
 pub mod seed;

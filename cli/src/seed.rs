@@ -139,11 +139,49 @@ async fn seed(
 
 /// Reuses the key saved beside the database while it still authenticates; else issues one.
 async fn demo_key(registry: &Registry, demo: &Demo, data_dir: &Path) -> Result<String, BoxError> {
-    let path = data_dir.join(KEY_FILE);
-    if let Ok(saved) = std::fs::read_to_string(&path) {
+    saved_key(
+        registry,
+        &data_dir.join(KEY_FILE),
+        &demo.org,
+        &demo.scopes,
+        "demo (dev)",
+    )
+    .await
+}
+
+/// The org that holds dev's platform-operator key.
+pub const OPERATOR_ORG: &str = "switchboard-operator";
+/// What a platform operator may do: publish manifests and create organizations.
+pub const OPERATOR_SCOPES: [&str; 3] = ["platform:publish", "platform:orgs", "admin:read"];
+const OPERATOR_KEY_FILE: &str = "operator-api-key";
+
+/// dev's platform-operator key (saved beside the database, 0600), for `manifest publish`
+/// and `org create`.
+pub async fn operator_key(registry: &Registry, data_dir: &Path) -> Result<String, BoxError> {
+    let org = OrgId::parse(OPERATOR_ORG)?;
+    let scopes: Vec<String> = OPERATOR_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    saved_key(
+        registry,
+        &data_dir.join(OPERATOR_KEY_FILE),
+        &org,
+        &scopes,
+        "platform operator (dev)",
+    )
+    .await
+}
+
+async fn saved_key(
+    registry: &Registry,
+    path: &Path,
+    org: &OrgId,
+    scopes: &[String],
+    name: &str,
+) -> Result<String, BoxError> {
+    if let Ok(saved) = std::fs::read_to_string(path) {
         let saved = saved.trim().to_owned();
         if let Some(rec) = registry.get_api_key(&KeyHash::of(&saved)).await?
             && !rec.revoked
+            && rec.scopes == scopes
         {
             return Ok(saved);
         }
@@ -154,14 +192,17 @@ async fn demo_key(registry: &Registry, demo: &Demo, data_dir: &Path) -> Result<S
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let record = ApiKeyRecord {
-        org: demo.org.clone(),
-        scopes: demo.scopes.clone(),
+        org: org.clone(),
+        scopes: scopes.to_vec(),
         created,
         revoked: false,
-        name: Some("demo (dev)".into()),
+        name: Some(name.into()),
     };
     registry.create_api_key(&KeyHash::of(&key), &record).await?;
-    write_private(&path, &key)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(path, &key)?;
     Ok(key)
 }
 
@@ -199,7 +240,7 @@ pub fn demo_booking_date() -> String {
     d.to_string()
 }
 
-pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str) -> String {
+pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str, operator: &str) -> String {
     let date = demo_booking_date();
     format!(
         "\nSwitchboard dev server on http://{addr}  (embedded store: {dir})\n\
@@ -210,7 +251,9 @@ pub fn banner(addr: SocketAddr, data_dir: &Path, key: &str) -> String {
            -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n  \
            -d '{{\"function\":\"CreateAppointment\",\"parameters\":{{\"PatNum\":1,\"ProvNum\":1,\"AptDateTime\":\"{date} 10:00\"}}}}'\n\n\
          The Twilio channel's agent (booking, support and crm tools), e.g. as OpenAI tools:\n\
-         curl -s 'http://{addr}/agents/twilio?format=openai' -H 'Authorization: Bearer {key}'\n",
+         curl -s 'http://{addr}/agents/twilio?format=openai' -H 'Authorization: Bearer {key}'\n\n\
+         Platform operator key (publish manifests, create organizations): {operator}\n\
+         Operator commands, e.g.: SWITCHBOARD_URL=http://{addr} SWITCHBOARD_API_KEY={operator} switchboard plugins\n",
         dir = data_dir.display()
     )
 }

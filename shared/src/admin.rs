@@ -25,6 +25,11 @@ pub const SCOPE_WRITE: &str = "admin:write";
 /// Publishes manifests to the shared plugin library: a platform operator's scope.
 pub const SCOPE_PUBLISH: &str = "platform:publish";
 
+/// Creates organizations (their profile and first admin key): a platform operator's scope.
+pub const SCOPE_ORGS: &str = "platform:orgs";
+/// What a new organization's first key holds unless the operator names fewer.
+pub const TENANT_SCOPES: [&str; 3] = ["admin:write", "plugins:call", "agents:read"];
+
 /// Admin bodies are small documents; manifests are the largest.
 pub const MAX_ADMIN_BODY: usize = 256 * 1024;
 
@@ -107,6 +112,10 @@ impl AdminService {
                 need(&tenant, SCOPE_READ)?;
                 let m = self.manifest(&plugin_name(name)?, version).await?;
                 ok(200, to_json(&m)?)
+            }
+            ("POST", ["orgs"]) => {
+                need(&tenant, SCOPE_ORGS)?;
+                self.create_org(req.body).await
             }
             ("GET", ["instances"]) => {
                 need(&tenant, SCOPE_READ)?;
@@ -464,6 +473,71 @@ impl AdminService {
             );
         }
         ok(201, out)
+    }
+
+    /// A new organization: its profile and a first key for its own admin, returned once.
+    /// Platform scopes can never be granted to a tenant this way.
+    async fn create_org(&self, body: &[u8]) -> Reply {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewOrg {
+            org: String,
+            display_name: String,
+            timezone: Option<String>,
+            locale: Option<String>,
+            scopes: Option<Vec<String>>,
+        }
+        let req: NewOrg = parse_as(body)?;
+        let org = OrgId::parse(req.org).map_err(|e| Error::invalid_field("/org", e.to_string()))?;
+        if let Some(tz) = &req.timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return Err(Error::invalid_field(
+                "/timezone",
+                format!("'{tz}' is not an IANA time zone, e.g. America/New_York"),
+            ));
+        }
+        let scopes = req
+            .scopes
+            .unwrap_or_else(|| TENANT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        if let Some(s) = scopes.iter().find(|s| s.starts_with("platform:")) {
+            return Err(Error::invalid_field(
+                "/scopes",
+                format!("'{s}' is a platform scope; an organization's key cannot hold it"),
+            ));
+        }
+        let mut profile = crate::registry::OrgProfile {
+            display_name: req.display_name,
+            ..Default::default()
+        };
+        profile.timezone = req.timezone.unwrap_or_else(|| "UTC".into());
+        profile.locale = req.locale.unwrap_or_else(|| "en-US".into());
+        match self.registry.put_profile(&org, &profile, None).await {
+            Ok(_) => {}
+            Err(crate::ports::StoreError::Conflict { .. }) => {
+                return Err(Error::conflict(format!(
+                    "organization {org} already exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let secret = new_key_secret()?;
+        let record = ApiKeyRecord {
+            org: org.clone(),
+            scopes,
+            created: (self.clock)(),
+            revoked: false,
+            name: Some("first admin key".into()),
+        };
+        let meta = self
+            .registry
+            .create_api_key(&KeyHash::of(&secret), &record)
+            .await?;
+        ok(
+            201,
+            json!({"org": org, "key": secret, "key_id": meta.id, "scopes": meta.scopes,
+                   "note": "the key is shown only now; only its SHA-256 is stored"}),
+        )
     }
 
     async fn put_credential(&self, org: &OrgId, name: &str, body: &[u8]) -> Reply {

@@ -1,0 +1,386 @@
+//! Operator commands: they call the admin API (and `GET /agents/{channel}`) at a base URL
+//! with a key, so the same commands work against `dev` and a deployed stack.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value, json};
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A failed command: the message to print, and whether it was the API that refused.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub struct Api {
+    base: String,
+    key: String,
+    http: HyperClient<Https, Full<Bytes>>,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Api {
+    /// `base`: e.g. `http://127.0.0.1:3000` or the stack's `ApiUrl` output.
+    pub fn new(base: &str, key: &str) -> Result<Self, Failure> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Failure(format!(
+                "the API URL must start with http:// or https://, not '{base}'"
+            )));
+        }
+        if key.trim().is_empty() {
+            return Err(Failure(
+                "no API key: pass --key or set SWITCHBOARD_API_KEY".into(),
+            ));
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| Failure(format!("TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.trim().to_owned(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// One request; a non-2xx answer becomes the API's own message.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<u64>,
+        body: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let (status, value) = self.raw(method, path, if_match, body).await?;
+        if (200..300).contains(&status) {
+            Ok(value.get("result").cloned().unwrap_or(value))
+        } else {
+            Err(api_failure(status, &value))
+        }
+    }
+
+    /// The status and JSON body, whatever the status.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<u64>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{path}", self.base);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("accept", "application/json");
+        if let Some(v) = if_match {
+            req = req.header("if-match", format!("\"{v}\""));
+        }
+        let bytes = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(b.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(bytes))
+            .map_err(|e| Failure(format!("bad request for {url}: {e}")))?;
+        let resp = tokio::time::timeout(TIMEOUT, self.http.request(req))
+            .await
+            .map_err(|_| Failure(format!("{url} did not answer within {TIMEOUT:?}")))?
+            .map_err(|e| Failure(format!("cannot reach {url}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = tokio::time::timeout(TIMEOUT, resp.into_body().collect())
+            .await
+            .map_err(|_| Failure(format!("{url} did not finish its answer")))?
+            .map_err(|e| Failure(format!("reading the answer from {url}: {e}")))?
+            .to_bytes();
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).map_err(|_| {
+                Failure(format!(
+                    "{url} answered {status} with a body that is not JSON: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ))
+            })?
+        };
+        Ok((status, value))
+    }
+}
+
+fn api_failure(status: u16, body: &Value) -> Failure {
+    let err = &body["error"];
+    let mut msg = format!(
+        "{status} {}: {}",
+        err["code"].as_str().unwrap_or("error"),
+        err["message"]
+            .as_str()
+            .unwrap_or("the API refused the request")
+    );
+    if let Some(details) = err["details"].as_array() {
+        for d in details {
+            msg.push_str(&format!(
+                "\n  {}: {}",
+                d["path"].as_str().unwrap_or(""),
+                d["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    Failure(msg)
+}
+
+/// What a command printed: JSON for scripts, or text for people.
+pub struct Output {
+    pub json: Value,
+    pub text: String,
+}
+
+fn out(json: Value, text: impl Into<String>) -> Output {
+    Output {
+        json,
+        text: text.into(),
+    }
+}
+
+pub async fn publish(api: &Api, file: &str) -> Result<Output, Failure> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Failure(format!("cannot read {file}: {e}")))?;
+    let manifest: Value =
+        serde_json::from_str(&text).map_err(|e| Failure(format!("{file} is not JSON: {e}")))?;
+    let r = api
+        .call(Method::POST, "/admin/plugins", None, Some(&manifest))
+        .await?;
+    let what = if r["created"] == true {
+        "published"
+    } else {
+        "already published with the same content"
+    };
+    let line = format!(
+        "{} {} {what}",
+        r["name"].as_str().unwrap_or("?"),
+        r["version"].as_str().unwrap_or("?")
+    );
+    Ok(out(r, line))
+}
+
+pub async fn plugins(api: &Api) -> Result<Output, Failure> {
+    let r = api.call(Method::GET, "/admin/plugins", None, None).await?;
+    let mut lines = vec![format!("{:<24} {:<10} versions", "plugin", "latest")];
+    for p in r["plugins"].as_array().into_iter().flatten() {
+        let versions: Vec<&str> = p["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        lines.push(format!(
+            "{:<24} {:<10} {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["latest"].as_str().unwrap_or("-"),
+            versions.join(", ")
+        ));
+    }
+    Ok(out(r, lines.join("\n")))
+}
+
+pub async fn org_create(api: &Api, org: &str, name: &str) -> Result<Output, Failure> {
+    let r = api
+        .call(
+            Method::POST,
+            "/admin/orgs",
+            None,
+            Some(&json!({"org": org, "display_name": name})),
+        )
+        .await?;
+    let line = format!(
+        "created organization {org}\nadmin key (shown once): {}",
+        r["key"].as_str().unwrap_or("?")
+    );
+    Ok(out(r, line))
+}
+
+/// The instance's current version, or `None` when it does not exist yet.
+async fn current(api: &Api, path: &str) -> Result<Option<(u64, Value)>, Failure> {
+    let (status, body) = api.raw(Method::GET, path, None, None).await?;
+    match status {
+        200 => {
+            let r = body["result"].clone();
+            let v = r["version"]
+                .as_u64()
+                .ok_or_else(|| Failure(format!("{path} has no version")))?;
+            Ok(Some((v, r)))
+        }
+        404 => Ok(None),
+        _ => Err(api_failure(status, &body)),
+    }
+}
+
+/// `org enable|disable|configure`: one read for the version, then a conditional write.
+pub async fn instance(
+    api: &Api,
+    plugin: &str,
+    patch: Map<String, Value>,
+    verb: &str,
+) -> Result<Output, Failure> {
+    let path = format!("/admin/instances/{plugin}");
+    let version = current(api, &path).await?.map(|(v, _)| v);
+    let r = api
+        .call(Method::PUT, &path, version, Some(&Value::Object(patch)))
+        .await?;
+    let line = format!(
+        "{plugin} {verb}: {} {}, version {}",
+        if r["enabled"] == true {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        r["pinned_version"].as_str().unwrap_or("?"),
+        r["version"]
+    );
+    Ok(out(r, line))
+}
+
+/// `channel assign <channel> <plugin> [--priority N]`: adds or replaces one assignment.
+pub async fn assign(
+    api: &Api,
+    channel: &str,
+    plugin: &str,
+    priority: i64,
+) -> Result<Output, Failure> {
+    let path = format!("/admin/channels/{channel}");
+    let (version, mut config) = match current(api, &path).await? {
+        Some((v, c)) => (Some(v), c),
+        None => (None, json!({"plugin_assignments": []})),
+    };
+    if let Value::Object(m) = &mut config {
+        m.remove("version");
+    }
+    let list = config["plugin_assignments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut list: Vec<Value> = list.into_iter().filter(|a| a["plugin"] != plugin).collect();
+    list.push(json!({"plugin": plugin, "priority": priority, "enabled": true}));
+    config["plugin_assignments"] = Value::Array(list);
+    let r = api.call(Method::PUT, &path, version, Some(&config)).await?;
+    let names: Vec<String> = r["plugin_assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} ({})",
+                a["plugin"].as_str().unwrap_or("?"),
+                a["priority"]
+            )
+        })
+        .collect();
+    let line = format!("{channel}: {} (version {})", names.join(", "), r["version"]);
+    Ok(out(r, line))
+}
+
+pub async fn key_create(
+    api: &Api,
+    name: Option<&str>,
+    scopes: &[String],
+) -> Result<Output, Failure> {
+    let r = api
+        .call(
+            Method::POST,
+            "/admin/keys",
+            None,
+            Some(&json!({"name": name, "scopes": scopes})),
+        )
+        .await?;
+    let line = format!(
+        "key {} ({}) — shown once:\n{}",
+        r["id"].as_str().unwrap_or("?"),
+        scopes.join(", "),
+        r["key"].as_str().unwrap_or("?")
+    );
+    Ok(out(r, line))
+}
+
+pub async fn key_list(api: &Api) -> Result<Output, Failure> {
+    let r = api.call(Method::GET, "/admin/keys", None, None).await?;
+    let mut lines = vec![format!("{:<18} {:<8} {:<24} scopes", "id", "state", "name")];
+    for k in r["keys"].as_array().into_iter().flatten() {
+        let scopes: Vec<&str> = k["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        lines.push(format!(
+            "{:<18} {:<8} {:<24} {}",
+            k["id"].as_str().unwrap_or("?"),
+            if k["revoked"] == true {
+                "revoked"
+            } else {
+                "active"
+            },
+            k["name"].as_str().unwrap_or(""),
+            scopes.join(", ")
+        ));
+    }
+    Ok(out(r, lines.join("\n")))
+}
+
+pub async fn key_revoke(api: &Api, id: &str) -> Result<Output, Failure> {
+    let r = api
+        .call(Method::DELETE, &format!("/admin/keys/{id}"), None, None)
+        .await?;
+    Ok(out(r, format!("key {id} revoked")))
+}
+
+pub async fn agent_preview(
+    api: &Api,
+    channel: &str,
+    format: Option<&str>,
+) -> Result<Output, Failure> {
+    let path = match format {
+        Some(f) => format!("/agents/{channel}?format={f}"),
+        None => format!("/agents/{channel}"),
+    };
+    let r = api.call(Method::GET, &path, None, None).await?;
+    let text = match format {
+        Some(_) => serde_json::to_string_pretty(&r)?,
+        None => preview_text(channel, &r),
+    };
+    Ok(out(r, text))
+}
+
+fn preview_text(channel: &str, r: &Value) -> String {
+    let mut lines = vec![format!("agent for channel {channel}")];
+    for t in r["tools"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "  tool {:<32} {}",
+            t["name"].as_str().unwrap_or("?"),
+            t["plugin"].as_str().unwrap_or("")
+        ));
+    }
+    for s in r["skipped"].as_array().into_iter().flatten() {
+        lines.push(format!("  skipped {s}"));
+    }
+    if let Some(i) = r["instructions"].as_str() {
+        lines.push(String::new());
+        lines.push(i.to_owned());
+    }
+    lines.join("\n")
+}

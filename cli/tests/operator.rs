@@ -1,0 +1,188 @@
+//! The operator's flow of issue 5, with nothing but the `switchboard` binary against `dev`:
+//! publish the CRM manifest, create an org and enable crm for it, assign it to the org's
+//! whatsapp channel, create a key, and preview the agent; then the refusals.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+struct Dev {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Err(e) = self.child.kill() {
+            eprintln!("dev already stopped: {e}");
+        }
+        if let Err(e) = self.child.wait() {
+            eprintln!("dev did not exit: {e}");
+        }
+    }
+}
+
+fn start_dev(dir: &Path) -> Dev {
+    let mut child = Command::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("switchboard dev starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("dev printed its banner")
+            .expect("utf-8 banner");
+        if let Some(rest) = line.split("dev server on ").nth(1) {
+            break rest.split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Dev { child, url }
+}
+
+/// Runs `switchboard <args> --json` with the key; returns (exit ok, parsed stdout, stderr).
+fn cli(url: &str, key: &str, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .env("SWITCHBOARD_URL", url)
+        .env("SWITCHBOARD_API_KEY", key)
+        .output()
+        .expect("switchboard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, stderr)
+}
+
+fn ok(url: &str, key: &str, args: &[&str]) -> Value {
+    let (success, json, stderr) = cli(url, key, args);
+    assert!(success, "switchboard {args:?} failed: {stderr}");
+    json
+}
+
+#[test]
+fn an_operator_onboards_an_org_with_the_cli_only() {
+    let dir = std::env::temp_dir().join(format!("sb-operator-{}", std::process::id()));
+    let dev = start_dev(&dir);
+    let operator = std::fs::read_to_string(dir.join("operator-api-key"))
+        .expect("dev saved the operator key")
+        .trim()
+        .to_owned();
+    let url = dev.url.as_str();
+    let crm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../functions/crm/manifest.json"
+    );
+
+    let published = ok(url, &operator, &["manifest", "publish", crm]);
+    assert_eq!(published["name"], "crm");
+    let library = ok(url, &operator, &["plugins"]);
+    assert!(
+        library["plugins"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "crm")),
+        "{library}"
+    );
+
+    let org = ok(
+        url,
+        &operator,
+        &["org", "create", "acme-support", "--name", "Acme Support"],
+    );
+    let admin = org["key"].as_str().expect("first key").to_owned();
+
+    let enabled = ok(
+        url,
+        &admin,
+        &[
+            "org",
+            "enable",
+            "crm",
+            "--config",
+            r#"{"autoQualifyLeads": true}"#,
+        ],
+    );
+    assert_eq!(
+        (enabled["enabled"].clone(), enabled["version"].clone()),
+        (Value::Bool(true), 1.into())
+    );
+    let assigned = ok(
+        url,
+        &admin,
+        &["channel", "assign", "whatsapp", "crm", "--priority", "1"],
+    );
+    assert_eq!(assigned["plugin_assignments"][0]["plugin"], "crm");
+
+    let key = ok(
+        url,
+        &admin,
+        &[
+            "key",
+            "create",
+            "--name",
+            "whatsapp bot",
+            "--scopes",
+            "agents:read,plugins:call",
+        ],
+    );
+    let bot = key["key"].as_str().expect("new key").to_owned();
+    let agent = ok(
+        url,
+        &bot,
+        &["agent", "preview", "whatsapp", "--format", "openai"],
+    );
+    let tools = agent["tools"].as_array().expect("openai tools");
+    assert!(
+        tools.iter().any(|t| t["function"]["name"] == "CreateLead"),
+        "{agent}"
+    );
+
+    // Refusals print the API's message and exit non-zero.
+    let (success, _, stderr) = cli(url, &bot, &["org", "disable", "crm"]);
+    assert!(
+        !success && stderr.contains("403") && stderr.contains("scope"),
+        "{stderr}"
+    );
+    let (success, _, stderr) = cli(url, &admin, &["channel", "assign", "whatsapp", "booking"]);
+    assert!(
+        !success && stderr.contains("422") && stderr.contains("not enabled"),
+        "{stderr}"
+    );
+    let (success, _, stderr) = cli(
+        url,
+        &admin,
+        &[
+            "org",
+            "configure",
+            "crm",
+            "--config",
+            r#"{"autoQualifyLeads": "yes"}"#,
+        ],
+    );
+    assert!(
+        !success && stderr.contains("/config/autoQualifyLeads"),
+        "{stderr}"
+    );
+    let id = key["id"].as_str().expect("key id");
+    ok(url, &admin, &["key", "revoke", id]);
+    let listed = ok(url, &admin, &["key", "list"]);
+    assert!(!listed.to_string().contains(&bot), "{listed}");
+    let (success, _, stderr) = cli(url, "sb_live_not-a-key", &["plugins"]);
+    assert!(!success && stderr.contains("401"), "{stderr}");
+
+    drop(dev);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("cannot clean {}: {e}", dir.display());
+    }
+}
