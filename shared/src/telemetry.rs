@@ -6,21 +6,79 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
+/// Libraries whose TRACE output formats whole requests: the AWS SDK's carries request bodies
+/// (a `CreateSecret`'s `SecretString`, DynamoDB items), hyper's and rustls' carry raw bytes.
+/// Whatever level is asked for, they log at DEBUG at most.
+const CAPPED: [&str; 8] = [
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_dynamodb",
+    "hyper",
+    "h2",
+    "rustls",
+];
+
 fn level_filter() -> Targets {
     let spec = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".to_owned())
-        .to_ascii_lowercase();
-    spec.parse()
-        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO))
+        .unwrap_or_else(|_| "info".to_owned());
+    capped(&spec)
 }
 
-/// A subscriber writing to `writer`: JSON when `json`, else human-readable.
+fn capped(spec: &str) -> Targets {
+    let mut targets: Targets = spec
+        .to_ascii_lowercase()
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    for t in CAPPED {
+        if targets.would_enable(t, &tracing::Level::TRACE) {
+            targets = targets.with_target(t, tracing::Level::DEBUG);
+        }
+    }
+    targets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_dumping_libraries_never_trace() {
+        let t = capped("trace");
+        assert!(t.would_enable("switchboard", &tracing::Level::TRACE));
+        assert!(!t.would_enable("aws_smithy_runtime::client", &tracing::Level::TRACE));
+        assert!(t.would_enable("aws_smithy_runtime::client", &tracing::Level::DEBUG));
+        assert!(!t.would_enable("hyper_util", &tracing::Level::TRACE));
+        // The cap never raises a level.
+        let t = capped("info");
+        assert!(!t.would_enable("aws_smithy_runtime", &tracing::Level::DEBUG));
+    }
+}
+
+/// A subscriber writing to `writer`: JSON when `json`, else human-readable; the level from
+/// `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL`.
 pub fn subscriber<W>(json: bool, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let registry = tracing_subscriber::registry().with(level_filter());
+    with_filter(level_filter(), json, writer)
+}
+
+/// Like [`subscriber`], at the level `spec` (e.g. `"trace"`), with the same caps.
+pub fn subscriber_for<W>(spec: &str, json: bool, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    with_filter(capped(spec), json, writer)
+}
+
+fn with_filter<W>(filter: Targets, json: bool, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let registry = tracing_subscriber::registry().with(filter);
     if json {
         Box::new(
             registry.with(

@@ -8,8 +8,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use std::time::Duration;
+
+use switchboard::adapters::DataAdapters;
+use switchboard::adapters::secretsmanager::SecretsManagerStore;
+use switchboard::admin::{AdminRequest, AdminService};
 use switchboard::auth::TenantContext;
+use switchboard::data::BuiltinData;
 use switchboard::pipeline::CallInput;
+use switchboard::registry::Registry;
+use switchboard::secrets::Secrets;
 use switchboard_tests::embedded_tables;
 
 use fixtures::{booking_service, demo};
@@ -77,27 +85,24 @@ fn env(var: &str) -> String {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => v,
         _ => panic!(
-            "{var} is not set: json-server is started by scripts/test (scripts/rest.sh). Run scripts/test."
+            "{var} is not set: moto and json-server are started by scripts/test. Run scripts/test."
         ),
     }
 }
 
-/// A full call path with a real credential: booking on the `rest` adapter with bearer auth
-/// against json-server, a failing upstream (502), and a rejected credential that is
-/// refreshed and still refused (502, while the upstream echoes the header back). Logged at
-/// TRACE, so hyper's and the adapter's debug output are captured too: the secret values
-/// appear in no log line and no response.
+/// A full call path with real credentials, logged with the production subscriber asked for
+/// TRACE: the credential is stored through the admin API into moto's Secrets Manager
+/// (CreateSecret), resolved from it (GetSecretValue), and used by booking's `rest` adapter
+/// with bearer auth against json-server: a good call, a failing upstream (502), and a
+/// rejected credential that is refreshed and still refused (502) while the upstream echoes
+/// the header back. The secret values appear in no log line and no response.
 #[test]
 fn secret_values_reach_no_log_error_or_response() {
     const GOOD: &str = "sb-rest-test-token-v2";
     const WRONG: &str = "LEAKCHECK-wrong-token-5150";
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber = switchboard::telemetry::subscriber_for("trace", true, move || writer.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,24 +136,46 @@ fn secret_values_reach_no_log_error_or_response() {
             for (name, base, token, patients, want) in cases {
                 let suffix = switchboard_tests::unique(name);
                 let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
-                let secrets = fixtures::local_secrets();
-                let value = match json!({ "token": token }) {
-                    Value::Object(m) => switchboard::secrets::SecretValue::new(m),
-                    _ => unreachable!(),
-                };
-                let reference = secrets.store(&org, "clinic-api", &value).await.unwrap();
+                let store = SecretsManagerStore::new(
+                    switchboard_tests::secretsmanager_client(&env("SWITCHBOARD_TEST_DYNAMODB"))
+                        .await,
+                );
+                let secrets = Arc::new(Secrets::new(
+                    Arc::new(store),
+                    Duration::from_secs(300),
+                    "switchboard",
+                ));
+                let tables = embedded_tables();
+                let admin = AdminService::new(
+                    Registry::new(tables.registry.clone()),
+                    Arc::new(
+                        DataAdapters::new(BuiltinData::new(tables.data.clone()), secrets.clone())
+                            .unwrap(),
+                    ),
+                );
+                let body = json!({"value": {"token": token}}).to_string();
+                let (status, stored) = admin
+                    .handle(AdminRequest {
+                        tenant: Some(TenantContext::new(org.clone()).with_scopes(&["admin:write"])),
+                        method: "PUT",
+                        path: "/admin/credentials/clinic-api",
+                        if_match: None,
+                        body: body.as_bytes(),
+                    })
+                    .await;
+                assert_eq!(status, 200, "{stored}");
+                responses.push(stored.to_string());
+                let reference = stored["result"]["reference"].as_str().unwrap().to_owned();
                 let entities = json!({
                     "patients": patients, "providers": "/bk_providers",
                     "operatories": "/bk_operatories", "appointments": "/bk_appointments",
                     "slot_claims": "/bk_slot_claims"});
                 let adapter = serde_json::from_value(json!({
                     "type": "rest", "base_url": base, "entities": entities,
-                    "credential": reference.as_str(), "auth": {"bearer": "token"},
+                    "credential": reference, "auth": {"bearer": "token"},
                     "retries": 0, "timeout_ms": 2000}))
                 .unwrap();
-                let demo =
-                    fixtures::demo_on(embedded_tables(), Some(&suffix), Some(adapter), secrets)
-                        .await;
+                let demo = fixtures::demo_on(tables, Some(&suffix), Some(adapter), secrets).await;
                 let svc = booking_service(&demo.platform);
                 let body = json!({"function": "SearchPatients", "parameters": {"name": "Rivera"}})
                     .to_string();
@@ -167,15 +194,25 @@ fn secret_values_reach_no_log_error_or_response() {
         });
     });
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let refused = lines
+        .iter()
+        .filter(|l| l["status"] == 502 && l["span"]["plugin"] == "booking")
+        .count();
+    assert_eq!(refused, 2, "the two refused calls were not logged:\n{text}");
     assert!(
-        text.contains("upstream_error") || text.contains("502"),
-        "the failing calls were not logged:\n{text}"
+        lines.iter().any(|l| l["level"] == "TRACE"),
+        "nothing was captured at TRACE, so the test proves little:\n{text}"
+    );
+    assert!(
+        text.contains("GetSecretValue") || text.contains("secretsmanager"),
+        "Secrets Manager calls were not in the captured log:\n{text}"
     );
     for secret in [GOOD, WRONG] {
-        assert!(
-            !text.contains(secret),
-            "{secret} leaked into the log:\n{text}"
-        );
+        assert!(!text.contains(secret), "{secret} leaked into the log");
         for r in &responses {
             assert!(!r.contains(secret), "{secret} leaked into a response: {r}");
         }
