@@ -166,9 +166,18 @@ pub fn secret_prefix_from_env() -> String {
 }
 
 struct Entry {
-    fetched: Instant,
+    /// Served without asking the store until then.
+    good_until: Instant,
     value: SecretValue,
 }
+
+/// After an outage with a value cached: serve it this long before asking the store again,
+/// so an outage costs one slow fetch per interval, not one per call.
+const STALE_GRACE: Duration = Duration::from_secs(30);
+/// After an outage with nothing cached: answer 503 at once for this long.
+const FAILURE_GRACE: Duration = Duration::from_secs(5);
+/// At most one rotation re-fetch per reference per interval, whatever upstreams say.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The per-container resolver: a TTL cache over a [`SecretStore`] that fetches a missing
 /// secret once however many calls want it, serves a stale value when the store fails, and
@@ -178,6 +187,11 @@ pub struct Secrets {
     ttl: Duration,
     prefix: String,
     entries: Mutex<HashMap<String, Entry>>,
+    /// When the store last failed for a reference with nothing cached.
+    failures: Mutex<HashMap<String, Instant>>,
+    /// When a reference was last re-fetched after a rejection.
+    refreshed: Mutex<HashMap<String, Instant>>,
+    refresh_interval: Duration,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -188,8 +202,17 @@ impl Secrets {
             ttl,
             prefix: prefix.into().trim_end_matches('/').to_owned(),
             entries: Mutex::default(),
+            failures: Mutex::default(),
+            refreshed: Mutex::default(),
+            refresh_interval: REFRESH_INTERVAL,
             flights: Mutex::default(),
         }
+    }
+
+    /// How often a rejected credential may be re-fetched ([`REFRESH_INTERVAL`] by default).
+    pub fn with_refresh_interval(mut self, every: Duration) -> Self {
+        self.refresh_interval = every;
+        self
     }
 
     pub fn from_env(store: Arc<dyn SecretStore>) -> Self {
@@ -232,13 +255,21 @@ impl Secrets {
         if let Some(v) = self.fresh(reference) {
             return Ok(v);
         }
+        self.failed_recently(reference)?;
         let flight = self.flight(reference);
-        let _guard = flight.lock().await;
-        // Another call may have filled it while this one waited.
-        if let Some(v) = self.fresh(reference) {
-            return Ok(v);
-        }
-        self.fetch(reference).await
+        let result = {
+            let _guard = flight.lock().await;
+            // Another call may have fetched (or failed) while this one waited.
+            match self.fresh(reference) {
+                Some(v) => Ok(v),
+                None => match self.failed_recently(reference) {
+                    Ok(()) => self.fetch(reference).await,
+                    Err(e) => Err(e),
+                },
+            }
+        };
+        self.land(reference, flight);
+        result
     }
 
     /// After an upstream rejected `rejected` (401/403): fetch the secret again, once per
@@ -251,33 +282,72 @@ impl Secrets {
     ) -> Result<Option<SecretValue>, Error> {
         self.check_scope(org, reference, "/credential")?;
         let flight = self.flight(reference);
-        let _guard = flight.lock().await;
-        if let Some(v) = self.cached(reference).filter(|v| !v.same(rejected)) {
-            // A concurrent call already re-fetched.
-            return Ok(Some(v));
+        let result = {
+            let _guard = flight.lock().await;
+            if let Some(v) = self.cached(reference).filter(|v| !v.same(rejected)) {
+                // A concurrent call already re-fetched.
+                Ok(Some(v))
+            } else if !self.may_refresh(reference) {
+                Ok(None)
+            } else {
+                match self.fetch(reference).await {
+                    Ok(v) => Ok((!v.same(rejected)).then_some(v)),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        self.land(reference, flight);
+        result
+    }
+
+    /// Records a rotation re-fetch, unless one happened within [`REFRESH_INTERVAL`].
+    fn may_refresh(&self, reference: &CredentialRef) -> bool {
+        let Ok(mut r) = self.refreshed.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        match r.get(reference.as_str()) {
+            Some(at) if now.duration_since(*at) < self.refresh_interval => false,
+            _ => {
+                r.insert(reference.as_str().to_owned(), now);
+                true
+            }
         }
-        let v = self.fetch(reference).await?;
-        Ok((!v.same(rejected)).then_some(v))
+    }
+
+    fn failed_recently(&self, reference: &CredentialRef) -> Result<(), Error> {
+        let recent = self
+            .failures
+            .lock()
+            .ok()
+            .and_then(|f| f.get(reference.as_str()).copied())
+            .is_some_and(|at| at.elapsed() < FAILURE_GRACE);
+        if recent {
+            Err(Error::Unavailable(
+                "the secret store is unreachable; retry shortly".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
         match self.store.fetch(reference).await {
             Ok(v) => {
-                if let Ok(mut e) = self.entries.lock() {
-                    e.insert(
-                        reference.as_str().to_owned(),
-                        Entry {
-                            fetched: Instant::now(),
-                            value: v.clone(),
-                        },
-                    );
+                self.keep(reference, v.clone(), self.ttl);
+                if let Ok(mut f) = self.failures.lock() {
+                    f.remove(reference.as_str());
                 }
                 Ok(v)
             }
             Err(SecretError::Unavailable(cause)) => {
                 if let Some(stale) = self.cached(reference) {
                     tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
+                    self.keep(reference, stale.clone(), STALE_GRACE.min(self.ttl));
                     return Ok(stale);
+                }
+                if let Ok(mut f) = self.failures.lock() {
+                    f.insert(reference.as_str().to_owned(), Instant::now());
                 }
                 tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
                 Err(Error::Unavailable(
@@ -299,6 +369,18 @@ impl Secrets {
         }
     }
 
+    fn keep(&self, reference: &CredentialRef, value: SecretValue, for_: Duration) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(
+                reference.as_str().to_owned(),
+                Entry {
+                    good_until: Instant::now() + for_,
+                    value,
+                },
+            );
+        }
+    }
+
     fn cached(&self, reference: &CredentialRef) -> Option<SecretValue> {
         let e = self.entries.lock().ok()?;
         e.get(reference.as_str()).map(|e| e.value.clone())
@@ -307,8 +389,18 @@ impl Secrets {
     fn fresh(&self, reference: &CredentialRef) -> Option<SecretValue> {
         let e = self.entries.lock().ok()?;
         e.get(reference.as_str())
-            .filter(|e| e.fetched.elapsed() < self.ttl)
+            .filter(|e| Instant::now() < e.good_until)
             .map(|e| e.value.clone())
+    }
+
+    /// Drops the single-flight lock of `reference` when no other call holds it, so the map
+    /// does not grow with every reference ever resolved.
+    fn land(&self, reference: &CredentialRef, flight: Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut f) = self.flights.lock()
+            && Arc::strong_count(&flight) <= 2
+        {
+            f.remove(reference.as_str());
+        }
     }
 
     fn flight(&self, reference: &CredentialRef) -> Arc<tokio::sync::Mutex<()>> {
@@ -384,7 +476,8 @@ mod tests {
             fail: false.into(),
             value: Mutex::new(r#"{"token":"s3cr3t-v1"}"#.into()),
         });
-        let secrets = Secrets::new(store.clone(), Duration::from_millis(200), "sb");
+        let secrets = Secrets::new(store.clone(), Duration::from_millis(200), "sb")
+            .with_refresh_interval(Duration::ZERO);
         let org = OrgId::parse("acme").unwrap();
         let r = CredentialRef::parse("sb/acme/api").unwrap();
         (store, secrets, org, r)
@@ -433,6 +526,11 @@ mod tests {
         let v = secrets.resolve(&org, &r).await.unwrap();
         assert_eq!(v.field("token"), Some("s3cr3t-v1"));
         assert_eq!(store.fetches.load(Ordering::SeqCst), 2);
+        // The outage is remembered: the next calls get the stale value without a fetch each.
+        for _ in 0..5 {
+            assert!(secrets.resolve(&org, &r).await.is_ok());
+        }
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -441,6 +539,35 @@ mod tests {
         store.fail.store(true, Ordering::SeqCst);
         let e = secrets.resolve(&org, &r).await.unwrap_err();
         assert_eq!((e.status(), e.code()), (503, "dependency_unavailable"));
+        // Concurrent and following calls within the grace answer 503 without a fetch each.
+        let secrets = Arc::new(secrets);
+        let calls = (0..8).map(|_| {
+            let (s, o, r) = (secrets.clone(), org.clone(), r.clone());
+            tokio::spawn(async move { s.resolve(&o, &r).await })
+        });
+        for c in calls {
+            assert_eq!(c.await.unwrap().unwrap_err().status(), 503);
+        }
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_credentials_are_refetched_at_most_once_per_interval() {
+        let (store, _, org, r) = setup();
+        let secrets = Secrets::new(store.clone(), Duration::from_secs(60), "sb");
+        let v = secrets.resolve(&org, &r).await.unwrap();
+        for _ in 0..10 {
+            assert!(secrets.refresh(&org, &r, &v).await.unwrap().is_none());
+        }
+        assert_eq!(
+            store.fetches.load(Ordering::SeqCst),
+            2,
+            "one resolve, one refresh"
+        );
+        assert!(
+            secrets.flights.lock().unwrap().is_empty(),
+            "single-flight locks are dropped"
+        );
     }
 
     #[tokio::test]

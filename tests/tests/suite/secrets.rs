@@ -180,3 +180,131 @@ async fn secrets_manager_outage_serves_stale_after_warm_up_and_503_when_cold() {
     );
     assert!(!format!("{e:?}").contains("warm-token"));
 }
+
+/// Secrets Manager that accepts connections and never answers (a black-holed endpoint, not
+/// a refused one): the first cold resolve fails within the SDK's operation timeout, and the
+/// calls after it answer 503 at once instead of each waiting again.
+#[tokio::test]
+async fn a_silent_secrets_manager_costs_one_timeout_not_one_per_call() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            open.push(sock);
+        }
+    });
+    let store: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::new(
+        secretsmanager_client(&format!("http://{addr}")).await,
+    ));
+    let secrets = Arc::new(Secrets::new(store, Duration::from_secs(300), "switchboard"));
+    let org = OrgId::parse("acme").unwrap();
+    let r = CredentialRef::parse("switchboard/acme/api").unwrap();
+
+    let started = Instant::now();
+    let e = secrets.resolve(&org, &r).await.unwrap_err();
+    assert_eq!(e.status(), 503, "{e:?}");
+    let first = started.elapsed();
+    assert!(first < Duration::from_secs(7), "{first:?}");
+
+    let started = Instant::now();
+    let calls = (0..10).map(|_| {
+        let (s, o, r) = (secrets.clone(), org.clone(), r.clone());
+        tokio::spawn(async move { s.resolve(&o, &r).await })
+    });
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap_err().status(), 503);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "later calls waited {:?}",
+        started.elapsed()
+    );
+    held.abort();
+}
+
+/// The same outage seen by a caller: booking on the `rest` adapter with its credential in
+/// a moto this test stops. A warm container keeps answering 200 from its cached secret; a
+/// cold container answers 503 `dependency_unavailable` in the envelope, within seconds.
+#[tokio::test]
+async fn plugin_calls_during_a_secrets_manager_outage() {
+    use switchboard::auth::TenantContext;
+    use switchboard::pipeline::{CallInput, Platform, PluginService};
+    use switchboard::registry::Registry;
+
+    let mut moto = PrivateMoto::start();
+    let endpoint = moto.endpoint.clone();
+    let store = || async {
+        Arc::new(SecretsManagerStore::new(
+            secretsmanager_client(&endpoint).await,
+        )) as Arc<dyn SecretStore>
+    };
+    let warm_secrets = Arc::new(Secrets::new(
+        store().await,
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    let suffix = unique("outage");
+    let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
+    let reference = warm_secrets
+        .store(&org, "clinic-api", &value("sb-rest-test-token-v2"))
+        .await
+        .unwrap();
+    let rest = std::env::var("SWITCHBOARD_TEST_REST")
+        .expect("SWITCHBOARD_TEST_REST: json-server is started by scripts/test");
+    let adapter: DataAdapterConfig = serde_json::from_value(json!({
+        "type": "rest", "base_url": rest, "credential": reference.as_str(),
+        "auth": {"bearer": "token"},
+        "entities": {"patients": "/bk_patients", "providers": "/bk_providers",
+                     "operatories": "/bk_operatories", "appointments": "/bk_appointments",
+                     "slot_claims": "/bk_slot_claims"}}))
+    .unwrap();
+    let tables = embedded_tables();
+    let (registry, data) = (tables.registry.clone(), tables.data.clone());
+    let warm = crate::fixtures::demo_on(tables, Some(&suffix), Some(adapter), warm_secrets).await;
+
+    let body = json!({"function": "SearchPatients", "parameters": {"name": "Rivera"}}).to_string();
+    let call = |platform: Arc<Platform>| {
+        let (org, body) = (org.clone(), body.clone());
+        async move {
+            let svc = PluginService::new(booking::plugin().unwrap(), platform);
+            svc.call(CallInput {
+                tenant: Some(TenantContext::new(org).with_scopes(&["plugins:call"])),
+                body: body.as_bytes(),
+                request_id: "outage",
+            })
+            .await
+        }
+    };
+    assert_eq!(call(warm.platform.clone()).await.0, 200);
+    moto.stop();
+    let (status, resp) = call(warm.platform.clone()).await;
+    assert_eq!(status, 200, "warm container, cached secret: {resp}");
+
+    let cold_secrets = Arc::new(Secrets::new(
+        store().await,
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    let cold = Arc::new(
+        Platform::new(
+            Registry::new(registry),
+            Arc::new(DataAdapters::new(BuiltinData::new(data), cold_secrets).unwrap()),
+            Duration::from_secs(30),
+        )
+        .with_clock(Arc::new(crate::fixtures::pinned_now)),
+    );
+    let started = Instant::now();
+    let (status, resp) = call(cold).await;
+    assert_eq!(
+        (status, resp["error"]["code"].as_str()),
+        (503, Some("dependency_unavailable")),
+        "{resp}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!resp.to_string().contains("sb-rest-test-token-v2"));
+}
