@@ -40,23 +40,6 @@ fn capped(spec: &str) -> Targets {
     targets
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_dumping_libraries_never_trace() {
-        let t = capped("trace");
-        assert!(t.would_enable("switchboard", &tracing::Level::TRACE));
-        assert!(!t.would_enable("aws_smithy_runtime::client", &tracing::Level::TRACE));
-        assert!(t.would_enable("aws_smithy_runtime::client", &tracing::Level::DEBUG));
-        assert!(!t.would_enable("hyper_util", &tracing::Level::TRACE));
-        // The cap never raises a level.
-        let t = capped("info");
-        assert!(!t.would_enable("aws_smithy_runtime", &tracing::Level::DEBUG));
-    }
-}
-
 /// A subscriber writing to `writer`: JSON when `json`, else human-readable; the level from
 /// `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL`.
 pub fn subscriber<W>(json: bool, writer: W) -> Box<dyn Subscriber + Send + Sync>
@@ -107,5 +90,22 @@ pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if tracing::subscriber::set_global_default(subscriber(json, std::io::stderr)).is_err() {
         tracing::debug!("a tracing subscriber was already installed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_dumping_libraries_never_trace() {
+        let t = capped("trace");
+        assert!(t.would_enable("switchboard", &tracing::Level::TRACE));
+        assert!(!t.would_enable("aws_smithy_runtime::client", &tracing::Level::TRACE));
+        assert!(t.would_enable("aws_smithy_runtime::client", &tracing::Level::DEBUG));
+        assert!(!t.would_enable("hyper_util", &tracing::Level::TRACE));
+        // The cap never raises a level.
+        let t = capped("info");
+        assert!(!t.would_enable("aws_smithy_runtime", &tracing::Level::DEBUG));
     }
 }
