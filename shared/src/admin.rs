@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::adapters::DataAdapters;
 use crate::auth::{TenantContext, no_tenant};
@@ -165,14 +165,14 @@ impl AdminService {
             }
             ("GET", ["credentials", name]) => {
                 need(&tenant, SCOPE_READ)?;
-                let meta = self.registry.get_credential(org, name).await?;
+                let meta = self.registry.get_credential_versioned(org, name).await?;
                 let meta =
                     meta.ok_or_else(|| Error::not_found(format!("no credential '{name}'")))?;
-                ok(200, to_json(&meta)?)
+                ok(200, versioned_json(&meta))
             }
             ("PUT", ["credentials", name]) => {
                 need(&tenant, SCOPE_WRITE)?;
-                self.put_credential(org, name, req.body).await
+                self.put_credential(org, name, req.if_match, req.body).await
             }
             (
                 _,
@@ -328,15 +328,22 @@ impl AdminService {
                 ),
             ));
         }
-        self.adapters
-            .check(org, &data_adapter, "/data_adapter")
-            .await?;
+        let enabled = patch
+            .enabled
+            .or_else(|| base.as_ref().map(|b| b.enabled))
+            .unwrap_or(true);
+        // Re-checked (credential resolved) only when it changes or the instance is switched
+        // on, so disabling works during a Secrets Manager outage or after a secret is gone.
+        let adapter_changed = base.as_ref().is_none_or(|b| b.data_adapter != data_adapter);
+        let enabling = enabled && !base.as_ref().is_some_and(|b| b.enabled);
+        if adapter_changed || enabling {
+            self.adapters
+                .check(org, &data_adapter, "/data_adapter")
+                .await?;
+        }
         let instance = PluginInstance {
             plugin: plugin.clone(),
-            enabled: patch
-                .enabled
-                .or_else(|| base.as_ref().map(|b| b.enabled))
-                .unwrap_or(true),
+            enabled,
             pinned_version: pinned,
             config,
             data_adapter,
@@ -407,11 +414,23 @@ impl AdminService {
             });
         }
         for (i, a) in config.plugin_assignments.iter().enumerate() {
-            if let Some(d) = &a.data_adapter {
-                self.adapters
-                    .check(org, d, &format!("/plugin_assignments/{i}/data_adapter"))
-                    .await?;
+            let Some(d) = &a.data_adapter else { continue };
+            let at = format!("/plugin_assignments/{i}/data_adapter");
+            if let Some(inst) = snap.instances.iter().find(|x| x.value.plugin == a.plugin) {
+                let m = self.manifest(&a.plugin, &inst.value.pinned_version).await?;
+                if !m.data_adapters.is_empty() && !m.data_adapters.contains(&d.kind) {
+                    return Err(Error::invalid_field(
+                        format!("{at}/type"),
+                        format!(
+                            "{} supports the data adapters {}, not '{}'",
+                            a.plugin,
+                            m.data_adapters.join(", "),
+                            d.kind
+                        ),
+                    ));
+                }
             }
+            self.adapters.check(org, d, &at).await?;
         }
         let version = self
             .registry
@@ -540,20 +559,40 @@ impl AdminService {
         )
     }
 
-    async fn put_credential(&self, org: &OrgId, name: &str, body: &[u8]) -> Reply {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Cred {
-            value: Map<String, Value>,
-        }
-        let cred: Cred = parse_as(body)?;
-        if cred.value.is_empty() {
-            return Err(Error::invalid_field(
-                "/value",
-                "must be a non-empty JSON object, e.g. {\"token\": \"…\"}",
+    async fn put_credential(
+        &self,
+        org: &OrgId,
+        name: &str,
+        if_match: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
+        // Fixed messages only: a parser's message could quote the secret.
+        const SHAPE: &str = "the body must be {\"value\": {…}, \"version\"?: n} with a non-empty object of string fields";
+        let Value::Object(mut doc) = serde_json::from_slice::<Value>(body)
+            .map_err(|_| Error::invalid_request("the body is not valid JSON"))?
+        else {
+            return Err(Error::invalid_field("", SHAPE));
+        };
+        let version =
+            match doc.remove("version") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    Error::invalid_field("/version", "must be a positive integer")
+                })?),
+            };
+        let value = match (doc.remove("value"), doc.is_empty()) {
+            (Some(Value::Object(m)), true) if !m.is_empty() => m,
+            _ => return Err(Error::invalid_field("/value", SHAPE)),
+        };
+        let expected = expected_version(if_match, version)?;
+        if !crate::ids::is_valid_name(name) {
+            return Err(Error::invalid_request(
+                "a credential name is 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'",
             ));
         }
-        let secret = SecretValue::new(cred.value);
+        let current = self.registry.get_credential_versioned(org, name).await?;
+        check_version(&current, expected, &format!("credential {name}"))?;
+        let secret = SecretValue::new(value);
         let reference = self.adapters.secrets().store(org, name, &secret).await?;
         let meta = CredentialMeta {
             name: name.to_owned(),
@@ -561,8 +600,18 @@ impl AdminService {
             updated: (self.clock)(),
             fields: secret_fields(&secret),
         };
-        self.registry.put_credential(org, &meta).await?;
-        ok(200, to_json(&meta)?)
+        let version = self
+            .registry
+            .put_credential(org, &meta, current.as_ref().map(|c| c.version))
+            .await?;
+        let status = if current.is_some() { 200 } else { 201 };
+        ok(
+            status,
+            versioned_json(&Versioned {
+                value: meta,
+                version,
+            }),
+        )
     }
 }
 

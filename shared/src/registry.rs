@@ -641,33 +641,31 @@ impl Registry {
         Ok(Some(index_value.meta))
     }
 
-    pub async fn get_credential(
+    pub async fn get_credential_versioned(
         &self,
         org: &OrgId,
         name: &str,
-    ) -> Result<Option<CredentialMeta>, StoreError> {
+    ) -> Result<Option<Versioned<CredentialMeta>>, StoreError> {
         if !crate::ids::is_valid_name(name) {
             return Ok(None);
         }
-        Ok(self
-            .get_versioned(keys::credential(org, name))
-            .await?
-            .map(|v: Versioned<CredentialMeta>| v.value))
+        self.get_versioned(keys::credential(org, name)).await
     }
 
+    /// `expected`: `None` creates (fails if present), `Some(v)` updates version `v`.
     pub async fn put_credential(
         &self,
         org: &OrgId,
         meta: &CredentialMeta,
-    ) -> Result<(), StoreError> {
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
         self.table
             .put(
                 &keys::credential(org, &meta.name),
                 &encode(meta)?,
-                Precondition::None,
+                precondition(expected),
             )
             .await
-            .map(|_| ())
     }
 }
 

@@ -342,7 +342,7 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             json!({"value": {"token": "TOPSECRET-991"}}),
         )
         .await;
-    assert_eq!(s, 200, "{b}");
+    assert_eq!(s, 201, "{b}");
     assert!(!b.to_string().contains("TOPSECRET-991"), "{b}");
     assert_eq!(
         b["result"]["reference"],
@@ -363,6 +363,68 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             .await
             .unwrap();
     assert!(!format!("{items:?}").contains("TOPSECRET-991"));
+    // Rotating it is a versioned write like any other.
+    let rotate = json!({"value": {"token": "TOPSECRET-992"}});
+    let (s, b) = a
+        .write("PUT", "/admin/credentials/crm-api", rotate.clone())
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let mut versioned = rotate;
+    versioned["version"] = json!(1);
+    let (s, b) = a
+        .write("PUT", "/admin/credentials/crm-api", versioned)
+        .await;
+    assert_eq!((s, &b["result"]["version"]), (200, &json!(2)), "{b}");
+    // A malformed body never quotes what it got: it may be the secret.
+    for bad in [
+        json!({"value": "TOPSECRET-993"}),
+        json!({"value": {"t": "TOPSECRET-993"}, "x": 1}),
+        json!("TOPSECRET-993"),
+    ] {
+        let (s, b) = a.write("PUT", "/admin/credentials/other", bad).await;
+        assert_eq!(s, 422, "{b}");
+        assert!(!b.to_string().contains("TOPSECRET-993"), "{b}");
+    }
+
+    // An instance on an external adapter whose credential is gone can still be disabled
+    // (the adapter is re-checked only when it changes or the instance is switched on).
+    let rest = json!({"type": "rest", "base_url": "https://api.example.com", "entities": {"leads": "/leads"},
+                      "credential": format!("switchboard/{}/crm-api", a.org), "auth": {"bearer": "token"}});
+    let (s, b) = a
+        .write(
+            "PUT",
+            "/admin/instances/crm",
+            json!({"data_adapter": rest, "version": 2}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let gone = Admin {
+        org: a.org.clone(),
+        service: Arc::new(AdminService::new(
+            a.registry.clone(),
+            Arc::new(
+                DataAdapters::new(BuiltinData::new(embedded_tables().data), local_secrets())
+                    .unwrap(),
+            ),
+        )),
+        registry: a.registry.clone(),
+    };
+    let (s, b) = gone
+        .write(
+            "PUT",
+            "/admin/instances/crm",
+            json!({"enabled": false, "version": 3}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = gone
+        .write(
+            "PUT",
+            "/admin/instances/crm",
+            json!({"enabled": true, "version": 4}),
+        )
+        .await;
+    assert_eq!(s, 422, "switching it back on checks the credential: {b}");
 
     // Missing scope, oversize body, bad JSON, unknown route.
     let (s, _) = a
