@@ -163,7 +163,7 @@ fn secret_values_reach_no_log_error_or_response() {
                         body: body.as_bytes(),
                     })
                     .await;
-                assert_eq!(status, 200, "{stored}");
+                assert_eq!(status, 201, "{stored}");
                 responses.push(stored.to_string());
                 let reference = stored["result"]["reference"].as_str().unwrap().to_owned();
                 let entities = json!({
