@@ -3,11 +3,14 @@
 
 use serde_json::Value;
 use switchboard::OrgId;
+use switchboard::adapters::DataAdapters;
+use switchboard::admin::AdminService;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
-use switchboard::lambda::{handle, handle_agent};
+use switchboard::data::BuiltinData;
+use switchboard::lambda::{handle, handle_admin, handle_agent};
 use switchboard::ports::StoreError;
 use switchboard::registry::{ApiKeyRecord, KeyHash};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
@@ -158,6 +161,35 @@ const EXPECTED: &[Expect] = &[
         check: |b| assert_eq!(b, &serde_json::json!({"isAuthorized": false})),
     },
     Expect {
+        file: "admin-list-plugins.json",
+        status: 200,
+        check: |b| {
+            let names: Vec<&str> = b["result"]["plugins"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for n in ["booking", "crm", "support"] {
+                assert!(names.contains(&n), "{n} missing from {names:?}");
+            }
+        },
+    },
+    Expect {
+        file: "admin-put-channel-stale-version.json",
+        status: 409,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "conflict");
+            assert!(
+                b["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("current version is 1"),
+                "{b}"
+            );
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
@@ -172,6 +204,7 @@ fn events_dir() -> std::path::PathBuf {
 }
 
 async fn run_all(tables: Tables) {
+    let data = tables.data.clone();
     let demo = demo(tables, None).await;
     let service = booking_service(&demo.platform);
     let agents = AgentService::new(
@@ -184,6 +217,12 @@ async fn run_all(tables: Tables) {
         },
     );
     let authorizer = Authorizer::new(demo.platform.registry.clone(), KEY_CACHE_TTL);
+    let admin = AdminService::new(
+        demo.platform.registry.clone(),
+        std::sync::Arc::new(
+            DataAdapters::new(BuiltinData::new(data), crate::fixtures::local_secrets()).unwrap(),
+        ),
+    );
     let record = ApiKeyRecord {
         org: OrgId::parse("demo-dental").unwrap(),
         scopes: vec!["plugins:call".into(), "agents:read".into()],
@@ -213,6 +252,8 @@ async fn run_all(tables: Tables) {
             lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
         let resp = if e.file.starts_with("agent-builder") {
             handle_agent(&agents, req).await
+        } else if e.file.starts_with("admin") {
+            handle_admin(&admin, req).await
         } else {
             handle(&service, req).await
         };
