@@ -28,6 +28,8 @@ USAGE:
     switchboard key list
     switchboard key revoke <id>
     switchboard agent preview <channel> [--format openai|anthropic|mcp|bedrock|vapi|retell|…]
+    switchboard credential set <name> --from-file <secret.json>
+    switchboard credential show <name>
 
     Operator commands call the admin API at --url (or SWITCHBOARD_URL, default
     http://127.0.0.1:3000) with --key (or SWITCHBOARD_API_KEY): the same commands work
@@ -65,7 +67,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some("manifest" | "plugins" | "org" | "channel" | "key" | "agent") => operator(&args),
+        Some("manifest" | "plugins" | "org" | "channel" | "key" | "agent" | "credential") => {
+            operator(&args)
+        }
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -225,6 +229,13 @@ async fn run_operator(
             ops::key_create(api, flags.get("name").map(String::as_str), &scopes).await
         }
         ["key", "list"] => ops::key_list(api).await,
+        ["credential", "set", name] => {
+            let file = flags
+                .get("from-file")
+                .ok_or_else(|| usage("credential set <name> --from-file <secret.json>"))?;
+            ops::credential_set(api, name, file).await
+        }
+        ["credential", "show", name] => ops::credential_show(api, name).await,
         ["key", "revoke", id] => ops::key_revoke(api, id).await,
         ["agent", "preview", channel] => {
             ops::agent_preview(api, channel, flags.get("format").map(String::as_str)).await

@@ -384,3 +384,59 @@ fn preview_text(channel: &str, r: &Value) -> String {
     }
     lines.join("\n")
 }
+
+/// `credential set <name> --from-file <file>`: the file holds the secret's JSON object. It
+/// is read from a file, not the command line, so it never lands in shell history or `ps`.
+pub async fn credential_set(api: &Api, name: &str, file: &str) -> Result<Output, Failure> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Failure(format!("cannot read {file}: {e}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| {
+        Failure(format!(
+            "{file} must hold a JSON object of the secret's fields"
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(Failure(format!(
+            "{file} must hold a JSON object of the secret's fields"
+        )));
+    }
+    let path = format!("/admin/credentials/{name}");
+    let version = current(api, &path).await?.map(|(v, _)| v);
+    let r = api
+        .call(
+            Method::PUT,
+            &path,
+            version,
+            Some(&json!({ "value": value })),
+        )
+        .await?;
+    let line = format!(
+        "credential {name} stored; reference it as \"credential\": \"{}\"",
+        r["reference"].as_str().unwrap_or("?")
+    );
+    Ok(out(r, line))
+}
+
+pub async fn credential_show(api: &Api, name: &str) -> Result<Output, Failure> {
+    let r = api
+        .call(
+            Method::GET,
+            &format!("/admin/credentials/{name}"),
+            None,
+            None,
+        )
+        .await?;
+    let fields: Vec<&str> = r["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let line = format!(
+        "credential {name}: {} (fields: {}; version {})",
+        r["reference"].as_str().unwrap_or("?"),
+        fields.join(", "),
+        r["version"]
+    );
+    Ok(out(r, line))
+}

@@ -148,6 +148,29 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
         "{agent}"
     );
 
+    // A credential goes in from a file; reading it back shows metadata only.
+    let secret_file = dir.join("crm-api.json");
+    std::fs::write(&secret_file, r#"{"token": "OPERATOR-SECRET-77"}"#).expect("write secret file");
+    let file = secret_file.to_string_lossy().into_owned();
+    let stored = ok(
+        url,
+        &admin,
+        &["credential", "set", "crm-api", "--from-file", &file],
+    );
+    assert_eq!(stored["reference"], "switchboard/acme-support/crm-api");
+    let again = ok(
+        url,
+        &admin,
+        &["credential", "set", "crm-api", "--from-file", &file],
+    );
+    assert_eq!(
+        again["version"], 2,
+        "a second set is a versioned update: {again}"
+    );
+    let shown = ok(url, &admin, &["credential", "show", "crm-api"]);
+    assert_eq!(shown["fields"], serde_json::json!(["token"]));
+    assert!(!shown.to_string().contains("OPERATOR-SECRET-77"));
+
     // Refusals print the API's message and exit non-zero.
     let (success, _, stderr) = cli(url, &bot, &["org", "disable", "crm"]);
     assert!(
