@@ -5,6 +5,8 @@
 # start_postgres exports
 #   SWITCHBOARD_TEST_POSTGRES     postgres://sb_test:<password>@127.0.0.1:<port>/sb_test
 #   SWITCHBOARD_TEST_POSTGRES_CA  the test CA certificate (PEM file) the server's cert chains to
+#   SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1  the test server is on loopback, which the adapters
+#                                 otherwise refuse to connect to
 # stop_postgres stops the server and deletes the cluster.
 
 pg_bin() {
@@ -77,6 +79,7 @@ start_postgres() {
     PG_BIN=$bin
     export SWITCHBOARD_TEST_POSTGRES="postgres://sb_test:$password@127.0.0.1:$port/sb_test"
     export SWITCHBOARD_TEST_POSTGRES_CA="$PG_DIR/ca.crt"
+    export SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1
     echo "==> PostgreSQL on 127.0.0.1:$port ($PG_DIR, owner $PG_OWNER)"
 }
 

@@ -65,12 +65,22 @@ impl DataAdapters {
                 .map_err(|d| invalid(at, d))?
                 .credential()
                 .cloned(),
-            "postgres" => Some(
-                postgres::PgConfig::parse(&config.settings)
-                    .map_err(|d| invalid(at, d))?
-                    .credential()
-                    .clone(),
-            ),
+            "postgres" => {
+                let c = postgres::PgConfig::parse(&config.settings).map_err(|d| invalid(at, d))?;
+                let r = c.credential();
+                // The value's connection string, checked without connecting; a credential
+                // that does not resolve is reported below.
+                if let Ok(value) = self.secrets.resolve(org, r).await {
+                    postgres::check_secret(&value).map_err(|m| Error::Validation {
+                        code: "invalid_config",
+                        message: format!(
+                            "credential '{r}' cannot be used by the postgres data adapter: {m}"
+                        ),
+                        details: vec![Detail::new(format!("{at}/credential"), m)],
+                    })?;
+                }
+                Some(r.clone())
+            }
             other => return Err(unknown_type(at, other)),
         };
         if let Some(r) = credential {

@@ -12,7 +12,7 @@ use switchboard::adapters::embedded::Embedded;
 use switchboard::adapters::postgres::{PgConfig, PgData, PgPools};
 use switchboard::data::{BuiltinData, matches};
 use switchboard::registry::DataAdapterConfig;
-use switchboard::secrets::{SecretValue, Secrets};
+use switchboard::secrets::{SecretStore, SecretValue, Secrets};
 use switchboard::{Condition, DataAdapter, DataError, EntityName, Error, Op, OrgId, RecordId};
 use switchboard_tests::unique;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,33 +83,80 @@ impl Db {
 struct Setup {
     data: PgData,
     secrets: Arc<Secrets>,
+    /// The store under the resolver, to change a value behind its cache.
+    store: Arc<dyn SecretStore>,
     org: OrgId,
     credential: String,
+    pools: PgPools,
 }
 
-async fn secrets_with(org: &OrgId, secret: Value) -> (Arc<Secrets>, String) {
+fn secret(v: Value) -> SecretValue {
+    let Value::Object(m) = v else { panic!() };
+    SecretValue::new(m)
+}
+
+async fn secrets_and_store(
+    org: &OrgId,
+    value: Value,
+) -> (Arc<Secrets>, Arc<dyn SecretStore>, String) {
     let store = Embedded::in_memory().unwrap().secret_store();
-    let secrets = Arc::new(Secrets::new(store, Duration::from_secs(60), "switchboard"));
-    let Value::Object(m) = secret else { panic!() };
+    let secrets = Arc::new(Secrets::new(
+        store.clone(),
+        Duration::from_secs(60),
+        "switchboard",
+    ));
     let r = secrets
-        .store(org, "supabase", &SecretValue::new(m))
+        .store(org, "supabase", &secret(value))
         .await
         .unwrap();
-    (secrets, r.as_str().to_owned())
+    (secrets, store, r.as_str().to_owned())
+}
+
+async fn secrets_with(org: &OrgId, value: Value) -> (Arc<Secrets>, String) {
+    let (secrets, _, credential) = secrets_and_store(org, value).await;
+    (secrets, credential)
 }
 
 /// An adapter over `schema` with `settings` (credential filled in) and the given secret.
-async fn adapter_with(secret: Value, mut settings: Value) -> Setup {
+/// The test server is on loopback, so private upstreams are allowed.
+async fn adapter_with(secret: Value, settings: Value) -> Setup {
+    adapter_on(PgPools::new(true), secret, settings).await
+}
+
+async fn adapter_on(pools: PgPools, secret: Value, mut settings: Value) -> Setup {
     let org = OrgId::parse(unique("org")).unwrap();
-    let (secrets, credential) = secrets_with(&org, secret).await;
+    let (secrets, store, credential) = secrets_and_store(&org, secret).await;
     settings["credential"] = json!(credential);
-    let config = PgConfig::parse(settings.as_object().unwrap()).unwrap();
-    let data = PgData::new(PgPools::default(), config, secrets.clone(), org.clone());
+    let data = PgData::new(
+        pools.clone(),
+        config(&settings),
+        secrets.clone(),
+        org.clone(),
+    );
     Setup {
         data,
         secrets,
+        store,
         org,
         credential,
+        pools,
+    }
+}
+
+fn config(settings: &Value) -> PgConfig {
+    PgConfig::parse(settings.as_object().unwrap()).unwrap()
+}
+
+impl Setup {
+    /// Another adapter of the same organization and credential, sharing the pools.
+    fn with_settings(&self, mut settings: Value) -> PgData {
+        settings["credential"] = json!(self.credential);
+        PgData::new(
+            self.pools.clone(),
+            config(&settings),
+            self.secrets.clone(),
+            self.org.clone(),
+        )
     }
 }
 
@@ -881,7 +928,11 @@ async fn a_silent_database_times_out_with_504() {
     let started = Instant::now();
     let e = s.data.query(&entity("people"), &[]).await.unwrap_err();
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(7), "took {took:?}");
+    // timeout_ms is the whole call's budget, connecting included (not a fixed 5 s on top).
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(500 + 400),
+        "took {took:?}"
+    );
     let e = Error::from(e);
     assert_eq!((e.status(), e.code()), (504, "upstream_timeout"), "{e:?}");
     held.abort();
@@ -1259,4 +1310,480 @@ async fn booking_flow_on_postgres() {
         1,
         "the booking landed in PostgreSQL"
     );
+}
+
+/// The error of one call, and the body of the 422 a config write naming the credential
+/// gets, with the credential's name replaced by `<credential>`.
+async fn errors_for(value: Value) -> (DataError, String) {
+    let s = adapter_with(value, json!({"entities": {"people": "people"}})).await;
+    let call = s.data.get(&entity("people"), &id(1)).await.unwrap_err();
+    let e = write_check(&s).await.unwrap_err();
+    assert_eq!(e.status(), 422, "{e:?}");
+    let body = e.to_body();
+    assert!(
+        body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["path"] == "/data_adapter/credential"),
+        "{body}"
+    );
+    let call = match call {
+        DataError::Invalid(m) => DataError::Invalid(m.replace(&s.credential, "<credential>")),
+        other => other,
+    };
+    (
+        call,
+        body.to_string().replace(&s.credential, "<credential>"),
+    )
+}
+
+/// `DataAdapters::check` of a postgres config naming the setup's credential.
+async fn write_check(s: &Setup) -> Result<(), Error> {
+    let adapters = DataAdapters::new(
+        BuiltinData::new(Embedded::in_memory().unwrap().data_table()),
+        s.secrets.clone(),
+    )
+    .unwrap();
+    let written: DataAdapterConfig = serde_json::from_value(json!({
+        "type": "postgres", "credential": s.credential, "entities": {"people": "people"}
+    }))
+    .unwrap();
+    adapters.check(&s.org, &written, "/data_adapter").await
+}
+
+#[tokio::test]
+async fn root_cert_files_named_by_the_tenant_are_never_read() {
+    let url = server_url();
+    let mut messages = Vec::new();
+    for root in [
+        "/etc/passwd",
+        "/nonexistent/ca.pem",
+        "/dev/zero",
+        "/proc/self/environ",
+    ] {
+        for value in [
+            json!({"connection_string": format!("{url}?sslrootcert={root}")}),
+            json!({"connection_string": format!("{url}?sslmode=verify-full&sslrootcert={root}")}),
+        ] {
+            let started = Instant::now();
+            let (call, written) = errors_for(value.clone()).await;
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert!(matches!(call, DataError::Invalid(_)), "{value}: {call:?}");
+            let msg = call.to_string();
+            assert!(
+                msg.contains("sslrootcert") && msg.contains("ca_cert"),
+                "{msg}"
+            );
+            assert!(
+                !msg.contains(root) && !written.contains(root),
+                "{msg} {written}"
+            );
+            assert_eq!(Error::from(call).status(), 422);
+            messages.push((msg, written));
+        }
+    }
+    // The same words whether the file exists or not: nothing tells paths apart.
+    assert!(messages.iter().all(|m| *m == messages[0]), "{messages:?}");
+
+    // `system` is allowed: the system store (which does not know the test CA).
+    let s = adapter_with(
+        json!({"connection_string": format!("{url}?sslmode=verify-full&sslrootcert=system")}),
+        json!({"entities": {"people": "people"}}),
+    )
+    .await;
+    write_check(&s).await.unwrap();
+    let e = s.data.get(&entity("people"), &id(1)).await.unwrap_err();
+    assert!(matches!(e, DataError::Upstream(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn connection_string_fragments_never_reach_errors() {
+    let token = "Zq7Tok3nXy";
+    let port = {
+        let u = server_url();
+        let hostport = u
+            .split_once('@')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        hostport.rsplit(':').next().unwrap().to_owned()
+    };
+    for conn in [
+        // An unquoted password with a space: the driver would say "unknown option `Zq7...`".
+        format!("host=127.0.0.1 port={port} user=sb_test password=pa {token}=x dbname=sb_test"),
+        format!("host=127.0.0.1 port={port} user=sb_test password=pa {token} dbname=sb_test"),
+        format!("host=127.0.0.1 port={port} password='{token}"),
+        format!("postgres://sb_test:{token}@127.0.0.1:99999/sb_test"),
+        format!("postgres://sb_test:{token}@127.0.0.1:{port}/sb_test?{token}=1"),
+        format!("postgres://sb_test:{token}@127.0.0.1:{port}/sb_test?sslmode={token}"),
+    ] {
+        let (call, written) = errors_for(json!({"connection_string": conn})).await;
+        let msg = call.to_string();
+        assert!(matches!(call, DataError::Invalid(_)), "{conn}: {call:?}");
+        assert!(!msg.contains(token), "{msg}");
+        assert!(!written.contains(token), "{written}");
+        assert!(
+            msg.contains("cannot be parsed") || msg.contains("sslmode"),
+            "a fixed message: {msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_password_is_retried_within_the_call() {
+    let db = fresh(PEOPLE).await;
+    let good = server_url();
+    let wrong = good.replace(&password(&good), "wrong-pw-rot");
+    let s = adapter_with(
+        json!({"connection_string": wrong}),
+        json!({"schema": db.schema, "entities": {"people": "people"}}),
+    )
+    .await;
+    let people = entity("people");
+    let e = s.data.get(&people, &id(1)).await.unwrap_err();
+    assert_eq!(Error::from(e).status(), 502);
+
+    // Rotated in the store, behind the resolver's cache (TTL 60 s): only the re-fetch on
+    // the refusal can find the new value.
+    s.store
+        .put(&s.credential, &secret(json!({"connection_string": good})))
+        .await
+        .unwrap();
+    let reference = switchboard::secrets::CredentialRef::parse(s.credential.clone()).unwrap();
+    let cached = s.secrets.resolve(&s.org, &reference).await.unwrap();
+    assert_eq!(cached.field("connection_string"), Some(wrong.as_str()));
+
+    let created = s
+        .data
+        .create(&people, json!({"name": "rotated"}))
+        .await
+        .expect("the call retried with the rotated password");
+    assert_eq!(created["name"], "rotated");
+    assert_eq!(db.count("people").await, 1, "written once");
+    let again = s
+        .data
+        .get(&people, &id(created["id"].clone()))
+        .await
+        .unwrap();
+    assert!(again.is_some());
+}
+
+#[tokio::test]
+async fn the_secret_is_checked_when_the_config_is_written() {
+    let org = OrgId::parse(unique("org")).unwrap();
+    let store = Embedded::in_memory().unwrap().secret_store();
+    let secrets = Arc::new(Secrets::new(store, Duration::from_secs(60), "switchboard"));
+    let adapters = DataAdapters::new(
+        BuiltinData::new(Embedded::in_memory().unwrap().data_table()),
+        secrets.clone(),
+    )
+    .unwrap();
+    let written = |credential: &str| -> DataAdapterConfig {
+        serde_json::from_value(json!({
+            "type": "postgres", "credential": credential, "entities": {"people": "people"}
+        }))
+        .unwrap()
+    };
+    let cases = [
+        (
+            "nofield",
+            json!({"url": "postgres://u:hunter2@db.example.com/x"}),
+        ),
+        (
+            "badmode",
+            json!({"connection_string": "postgres://u:hunter2@db.example.com/x?sslmode=maybe"}),
+        ),
+        (
+            "rootfile",
+            json!({"connection_string": "postgres://u:hunter2@db.example.com/x?sslrootcert=/etc/ssl/ca.pem"}),
+        ),
+        (
+            "socket",
+            json!({"connection_string": "host=/var/run/postgresql user=u password=hunter2"}),
+        ),
+        (
+            "nohost",
+            json!({"connection_string": "user=u password=hunter2 dbname=x"}),
+        ),
+        (
+            "garbled",
+            json!({"connection_string": "host=db.example.com password=hunter2 port=x"}),
+        ),
+        (
+            "badca",
+            json!({"connection_string": "postgres://u:hunter2@db.example.com/x?sslmode=verify-full", "ca_cert": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"}),
+        ),
+    ];
+    for (label, value) in cases {
+        let r = secrets.store(&org, label, &secret(value)).await.unwrap();
+        let e = adapters
+            .check(&org, &written(r.as_str()), "/data_adapter")
+            .await
+            .expect_err(label);
+        assert_eq!(
+            (e.status(), e.code()),
+            (422, "invalid_config"),
+            "{label}: {e:?}"
+        );
+        let body = e.to_body();
+        assert!(
+            body["error"]["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["path"] == "/data_adapter/credential"),
+            "{label}: {body}"
+        );
+        assert!(!body.to_string().contains("hunter2"), "{label}: {body}");
+    }
+    // A good value passes without connecting (nothing listens at this host).
+    let r = secrets
+        .store(
+            &org,
+            "good",
+            &secret(
+                json!({"connection_string": "postgres://u:pw@db.example.invalid:6543/postgres"}),
+            ),
+        )
+        .await
+        .unwrap();
+    adapters
+        .check(&org, &written(r.as_str()), "/data_adapter")
+        .await
+        .unwrap();
+}
+
+/// A listener that counts the connections made to it and holds them open silently.
+async fn counting_listener() -> (u16, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    let task = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            open.push(sock);
+        }
+    });
+    (port, n, task)
+}
+
+#[tokio::test]
+async fn private_and_socket_hosts_are_refused() {
+    let (port, accepted, task) = counting_listener().await;
+    let settings = json!({"entities": {"people": "people"}, "timeout_ms": 500});
+    for conn in [
+        format!("postgres://u:pw@127.0.0.1:{port}/db?sslmode=disable"),
+        format!("postgres://u:pw@localhost:{port}/db?sslmode=disable"),
+        format!("postgres://u:pw@[::1]:{port}/db?sslmode=disable"),
+        format!("host=db.example.com hostaddr=127.0.0.1 port={port} sslmode=disable"),
+        "postgres://u:pw@169.254.169.254:5432/db".to_owned(),
+        "postgres://u:pw@10.0.0.1:5432/db".to_owned(),
+        "postgres://u:pw@192.168.1.10:5432/db".to_owned(),
+        "postgres://u:pw@0.0.0.0:5432/db".to_owned(),
+        "postgres://u:pw@[::ffff:169.254.169.254]:5432/db".to_owned(),
+        "postgres://u:pw@[fd00:ec2::254]:5432/db".to_owned(),
+    ] {
+        let s = adapter_on(
+            PgPools::new(false),
+            json!({"connection_string": conn}),
+            settings.clone(),
+        )
+        .await;
+        let started = Instant::now();
+        let e = s.data.get(&entity("people"), &id(1)).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{conn}");
+        assert!(matches!(e, DataError::Invalid(_)), "{conn}: {e:?}");
+        assert!(e.to_string().contains("private"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "no connection was attempted"
+    );
+
+    // Unix sockets: never, even where private upstreams are allowed.
+    for allowed in [false, true] {
+        let s = adapter_on(
+            PgPools::new(allowed),
+            json!({"connection_string": "host=/tmp port=5432 user=u password=pw"}),
+            settings.clone(),
+        )
+        .await;
+        let e = s.data.get(&entity("people"), &id(1)).await.unwrap_err();
+        assert!(
+            matches!(&e, DataError::Invalid(m) if m.contains("unix socket")),
+            "{e:?}"
+        );
+    }
+
+    // Control: allowed, the same address is connected to.
+    let s = adapter_on(
+        PgPools::new(true),
+        json!({"connection_string": format!("postgres://u:pw@127.0.0.1:{port}/db?sslmode=disable")}),
+        settings,
+    )
+    .await;
+    let e = s.data.get(&entity("people"), &id(1)).await.unwrap_err();
+    assert_eq!(Error::from(e).status(), 504);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    task.abort();
+}
+
+/// The adapter's connections to the test server tagged `app`: (all, waiting on a lock).
+async fn backends(db: &Db, app: &str) -> (i64, i64) {
+    let row = db
+        .admin
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE wait_event_type = 'Lock') \
+             FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Polls until `f` holds (at most 3 s).
+async fn eventually(db: &Db, app: &str, f: impl Fn((i64, i64)) -> bool) -> (i64, i64) {
+    let mut last = backends(db, app).await;
+    for _ in 0..60 {
+        if f(last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = backends(db, app).await;
+    }
+    last
+}
+
+/// A second admin session holding an exclusive lock on `people` until dropped/rolled back.
+async fn lock_people(db: &Db) -> tokio_postgres::Client {
+    let (locker, conn) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {}.people IN ACCESS EXCLUSIVE MODE",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    locker
+}
+
+#[tokio::test]
+async fn settings_changes_take_effect_and_timed_out_statements_are_cancelled() {
+    let db = fresh(PEOPLE).await;
+    let app = db.schema.clone();
+    let url = format!("{}?application_name={app}", server_url());
+    let settings = |max: u64, ms: u64| json!({"schema": db.schema, "entities": {"people": "people"}, "max_connections": max, "timeout_ms": ms});
+    let s = adapter_with(json!({"connection_string": url}), settings(1, 5000)).await;
+    let people = entity("people");
+    s.data.get(&people, &id(1)).await.unwrap();
+
+    // The same credential, now with a 300 ms budget: a blocked statement answers 504 in
+    // time, and the server is asked to cancel it (it does not stay waiting on the lock).
+    let short = s.with_settings(settings(1, 300));
+    let locker = lock_people(&db).await;
+    let started = Instant::now();
+    let e = short.get(&people, &id(1)).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(300 + 400), "took {took:?}");
+    assert_eq!(Error::from(e).status(), 504);
+    let (_, waiting) = eventually(&db, &app, |(_, w)| w == 0).await;
+    assert_eq!(waiting, 0, "the timed-out statement was cancelled");
+
+    // Three connections now: three calls wait on the lock at once.
+    let wide = s.with_settings(settings(3, 1500));
+    let one = id(1);
+    let watch = async { eventually(&db, &app, |(_, w)| w == 3).await };
+    let (r1, r2, r3, (_, waiting)) = tokio::join!(
+        wide.get(&people, &one),
+        wide.get(&people, &one),
+        wide.get(&people, &one),
+        watch
+    );
+    assert_eq!(waiting, 3, "max_connections 3 took effect");
+    for r in [r1, r2, r3] {
+        assert_eq!(Error::from(r.unwrap_err()).status(), 504);
+    }
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    wide.get(&people, &id(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_connections_are_swept() {
+    let db = fresh(PEOPLE).await;
+    let app = db.schema.clone();
+    let pools = PgPools::with_max_idle(true, Duration::from_millis(300));
+    let settings =
+        json!({"schema": db.schema, "entities": {"people": "people"}, "max_connections": 3});
+    let a = adapter_on(
+        pools.clone(),
+        json!({"connection_string": format!("{}?application_name={app}", server_url())}),
+        settings.clone(),
+    )
+    .await;
+    let people = entity("people");
+    let locker = lock_people(&db).await;
+    let one = id(1);
+    let unlock = async {
+        eventually(&db, &app, |(_, w)| w == 3).await;
+        locker.batch_execute("ROLLBACK").await.unwrap();
+    };
+    let (r1, r2, r3, ()) = tokio::join!(
+        a.data.get(&people, &one),
+        a.data.get(&people, &one),
+        a.data.get(&people, &one),
+        unlock
+    );
+    for r in [r1, r2, r3] {
+        r.unwrap();
+    }
+    assert_eq!(backends(&db, &app).await.0, 3, "three idle connections");
+
+    // Past the idle limit, any use of the pools (here another credential's) closes them,
+    // though this pool is never checked out again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let other_app = format!("{app}_b");
+    let b = adapter_on(
+        pools,
+        json!({"connection_string": format!("{}?application_name={other_app}", server_url())}),
+        settings,
+    )
+    .await;
+    b.data.get(&people, &id(1)).await.unwrap();
+    let (open, _) = eventually(&db, &app, |(n, _)| n == 0).await;
+    assert_eq!(open, 0, "idle connections past the limit were closed");
+    assert_eq!(backends(&db, &other_app).await.0, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_calls_share_one_pool() {
+    let db = fresh(PEOPLE).await;
+    let app = db.schema.clone();
+    let s = adapter_with(
+        json!({"connection_string": format!("{}?application_name={app}", server_url())}),
+        json!({"schema": db.schema, "entities": {"people": "people"}, "max_connections": 1}),
+    )
+    .await;
+    let data = Arc::new(s.data);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let d = data.clone();
+            tokio::spawn(async move { d.get(&entity("people"), &id(1)).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    assert_eq!(backends(&db, &app).await.0, 1, "one pool, one connection");
 }

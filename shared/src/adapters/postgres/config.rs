@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! {"type": "postgres", "credential": "switchboard/acme/supabase",
-//!  "schema": "public", "max_connections": 3, "timeout_ms": 10000,
+//!  "schema": "public", "max_connections": 3, "timeout_ms": 5000,
 //!  "entities": {"patients": "patients",
 //!               "appointments": {"table": "appointment", "id_column": "AptNum",
 //!                                "schema": "dental", "extra_column": "extra"}}}
@@ -30,7 +30,8 @@ const SETTINGS: [&str; 6] = [
 ];
 const ENTITY_SETTINGS: [&str; 4] = ["table", "schema", "id_column", "extra_column"];
 pub(super) const DEFAULT_MAX_CONNECTIONS: usize = 3;
-const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// The whole budget of one adapter call: pool wait, connect and statements.
+const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
 /// One entity's table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,11 +12,14 @@ mod pool;
 mod tls;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 use tokio_postgres::Row;
 
 pub use config::PgConfig;
@@ -31,15 +34,91 @@ use crate::secrets::{SecretValue, Secrets};
 /// The most records one batch call may write (one transaction).
 const MAX_BATCH: usize = 1000;
 
-/// The connection pools of one container: one small pool per (organization, credential),
-/// replaced when the secret's value changes. Clones share the pools.
-#[derive(Clone, Default)]
-pub struct PgPools {
-    pools: Arc<Mutex<HashMap<PoolKey, Arc<Pool>>>>,
+/// Set to `1` where tenant databases may be on loopback, private or link-local addresses
+/// (local development and tests); read once per container.
+pub const ALLOW_PRIVATE_UPSTREAMS_ENV: &str = "SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS";
+
+/// Checks a credential's value for the postgres adapter when a config naming it is
+/// written: a `connection_string` that parses, an allowed `sslmode`/`sslrootcert`, a TCP
+/// host (no unix socket) and, if present, a usable `ca_cert`. Nothing is connected to.
+/// Messages are fixed: they never include the secret's value.
+pub fn check_secret(value: &SecretValue) -> Result<(), String> {
+    let Some(conn) = value.field("connection_string") else {
+        return Err("the credential has no 'connection_string' field".into());
+    };
+    Target::parse(conn, value.field("ca_cert"))
+        .map(drop)
+        .map_err(|r| r.text().to_owned())
 }
 
-/// (organization, credential reference).
-type PoolKey = (OrgId, String);
+/// The connection pools of one container: one small pool per (organization, credential,
+/// max_connections), replaced when the secret's value changes. Clones share the pools.
+#[derive(Clone)]
+pub struct PgPools {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    allow_private: bool,
+    max_idle: Duration,
+}
+
+/// (organization, credential reference, max_connections).
+type PoolKey = (OrgId, String, usize);
+
+impl Default for PgPools {
+    /// Private database addresses are allowed only when `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1`.
+    fn default() -> Self {
+        Self::new(std::env::var(ALLOW_PRIVATE_UPSTREAMS_ENV).is_ok_and(|v| v.trim() == "1"))
+    }
+}
+
+impl PgPools {
+    /// `allow_private_upstreams`: whether databases on loopback, private, link-local or
+    /// unspecified addresses may be connected to.
+    pub fn new(allow_private_upstreams: bool) -> Self {
+        Self::with_max_idle(allow_private_upstreams, pool::MAX_IDLE)
+    }
+
+    /// As [`PgPools::new`], closing connections idle longer than `max_idle`.
+    pub fn with_max_idle(allow_private_upstreams: bool, max_idle: Duration) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                pools: Mutex::default(),
+                allow_private: allow_private_upstreams,
+                max_idle,
+            }),
+        }
+    }
+
+    /// The pool for `key` if it was built from the same secret value. Sweeps every pool's
+    /// idle connections on the way, and forgets pools nobody uses that hold no connection.
+    fn get(&self, key: &PoolKey, fingerprint: &str) -> Option<Arc<Pool>> {
+        let mut pools = self.shared.pools.lock().ok()?;
+        pools.retain(|k, p| p.sweep() > 0 || Arc::strong_count(p) > 1 || k == key);
+        pools
+            .get(key)
+            .filter(|p| p.fingerprint == fingerprint)
+            .cloned()
+    }
+
+    /// Keeps `pool` for `key`, unless a concurrent call already keeps one for the same
+    /// secret value: then that one is returned, so concurrent first calls share one pool.
+    fn insert(&self, key: PoolKey, pool: Pool) -> Arc<Pool> {
+        let Ok(mut pools) = self.shared.pools.lock() else {
+            return Arc::new(pool);
+        };
+        match pools.get(&key) {
+            Some(p) if p.fingerprint == pool.fingerprint => p.clone(),
+            _ => {
+                let pool = Arc::new(pool);
+                pools.insert(key, pool.clone());
+                pool
+            }
+        }
+    }
+}
 
 pub struct PgData {
     pools: PgPools,
@@ -55,6 +134,8 @@ struct Ctx<'a> {
     pool: Arc<Pool>,
     secret: SecretValue,
     info: Arc<TableInfo>,
+    /// The end of the call's time budget (`timeout_ms` from its start).
+    deadline: Instant,
 }
 
 impl Ctx<'_> {
@@ -370,18 +451,23 @@ impl PgData {
         })
     }
 
-    /// The pool for the credential's current value.
+    /// The credential's current value and the pool for it.
     async fn pool(&self) -> Result<(Arc<Pool>, SecretValue), DataError> {
-        let reference = self.config.credential();
         let secret = self
             .secrets
-            .resolve(&self.org, reference)
+            .resolve(&self.org, self.config.credential())
             .await
             .map_err(|e| match e {
                 Error::Validation { message, .. } => DataError::Invalid(message),
                 Error::Unavailable(m) => DataError::Store(StoreError::Unavailable(m)),
                 other => DataError::Upstream(other.to_string()),
             })?;
+        Ok((self.pool_for(&secret)?, secret))
+    }
+
+    /// The pool for one value of the credential, built on first use.
+    fn pool_for(&self, secret: &SecretValue) -> Result<Arc<Pool>, DataError> {
+        let reference = self.config.credential();
         let Some(conn) = secret.field("connection_string") else {
             return Err(DataError::Invalid(format!(
                 "credential '{reference}' has no 'connection_string' field"
@@ -393,40 +479,93 @@ impl PgData {
         h.update([0]);
         h.update(ca.unwrap_or("").as_bytes());
         let fingerprint = format!("{:x}", h.finalize());
-        let key = (self.org.clone(), reference.as_str().to_owned());
-        if let Some(p) = self
-            .pools
-            .pools
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-            .filter(|p| p.fingerprint == fingerprint)
-        {
-            return Ok((p, secret));
+        let key = (
+            self.org.clone(),
+            reference.as_str().to_owned(),
+            self.config.max_connections,
+        );
+        if let Some(p) = self.pools.get(&key, &fingerprint) {
+            return Ok(p);
         }
         let target = Target::parse(conn, ca)
-            .map_err(|m| DataError::Invalid(format!("credential '{reference}': {m}")))?;
-        let pool = Arc::new(Pool::new(
-            target,
-            fingerprint,
-            self.config.max_connections,
-            self.config.timeout,
-        ));
-        if let Ok(mut m) = self.pools.pools.lock() {
-            m.insert(key, pool.clone());
+            .map_err(|r| DataError::Invalid(r.message(reference.as_str())))?;
+        let shared = &self.pools.shared;
+        Ok(self.pools.insert(
+            key,
+            Pool::new(
+                target,
+                fingerprint,
+                self.config.max_connections,
+                shared.allow_private,
+                shared.max_idle,
+            ),
+        ))
+    }
+
+    /// Runs `run` on `pool`. When the database refuses the credential (SQLSTATE 28P01 or
+    /// 28000), the secret is re-fetched once (rotation); if it changed, `run` runs again on
+    /// the new value's pool. Authentication fails before any statement ran, so running any
+    /// statement again is safe. On failure, the pool that failed is returned with it.
+    async fn rotating<T, F, Fut>(
+        &self,
+        pool: &Arc<Pool>,
+        secret: &SecretValue,
+        run: F,
+    ) -> Result<(T, Arc<Pool>, SecretValue), (Failure, Arc<Pool>)>
+    where
+        F: Fn(Arc<Pool>) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        match run(pool.clone()).await {
+            Ok(v) => Ok((v, pool.clone(), secret.clone())),
+            Err(Failure::Connect(e)) if is_auth(&e) => {
+                let fresh = match self
+                    .secrets
+                    .refresh(&self.org, self.config.credential(), secret)
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not re-read the postgres credential");
+                        None
+                    }
+                };
+                let Some(fresh) = fresh else {
+                    return Err((Failure::Connect(e), pool.clone()));
+                };
+                tracing::info!(credential = %self.config.credential(), "postgres credential rotated; retrying with its new value");
+                let next = self
+                    .pool_for(&fresh)
+                    .map_err(|d| (Failure::Check(d), pool.clone()))?;
+                match run(next.clone()).await {
+                    Ok(v) => Ok((v, next, fresh)),
+                    Err(f) => Err((f, next)),
+                }
+            }
+            Err(f) => Err((f, pool.clone())),
         }
-        Ok((pool, secret))
     }
 
     async fn ctx<'a>(&'a self, entity: &'a EntityName) -> Result<Ctx<'a>, DataError> {
+        let deadline = Instant::now() + self.config.timeout;
         let map = self.map(entity)?;
         let (pool, secret) = self.pool().await?;
-        let info = match pool.cached_table(&map.schema, &map.table) {
-            Some(info) => info,
+        let (pool, secret, info) = match pool.cached_table(&map.schema, &map.table) {
+            Some(info) => (pool, secret, info),
             None => {
-                let info = Arc::new(self.introspect(entity, map, &pool, &secret).await?);
+                let sql = &introspection(map);
+                let (rows, pool, secret) = match self
+                    .rotating(&pool, &secret, |p| async move {
+                        p.query(sql, true, deadline).await
+                    })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err((f, p)) => return Err(self.failure(entity, map, &p, f, "").await),
+                };
+                let info = Arc::new(table_info(entity, map, rows)?);
                 pool.cache_table(&map.schema, &map.table, info.clone());
-                info
+                (pool, secret, info)
             }
         };
         Ok(Ctx {
@@ -435,66 +574,8 @@ impl PgData {
             pool,
             secret,
             info,
+            deadline,
         })
-    }
-
-    async fn introspect(
-        &self,
-        entity: &EntityName,
-        map: &TableMap,
-        pool: &Arc<Pool>,
-        secret: &SecretValue,
-    ) -> Result<TableInfo, DataError> {
-        let mut sql = Sql::default();
-        let schema = sql.text(map.schema.clone());
-        let table = sql.text(map.table.clone());
-        sql.push(&format!(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
-             a.attnotnull, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') \
-             FROM pg_catalog.pg_attribute a \
-             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             WHERE n.nspname = {schema} AND c.relname = {table} \
-             AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum"
-        ));
-        let rows = match pool.query(&sql, true).await {
-            Ok(rows) => rows,
-            Err(f) => return Err(self.failure(entity, map, pool, secret, f, "").await),
-        };
-        let mut columns = Vec::with_capacity(rows.len());
-        for row in rows {
-            columns.push(Column {
-                name: row.try_get(0).map_err(internal)?,
-                type_name: row.try_get(1).map_err(internal)?,
-                category: row.try_get(2).map_err(internal)?,
-                not_null: row.try_get(3).map_err(internal)?,
-                has_default: row.try_get(4).map_err(internal)?,
-            });
-        }
-        let info = TableInfo { columns };
-        let bad = |m: String| {
-            DataError::Invalid(format!(
-                "the postgres data adapter maps {entity} to table {}, which {m}",
-                map.display()
-            ))
-        };
-        if info.columns.is_empty() {
-            return Err(bad("does not exist or which this role cannot see".into()));
-        }
-        if info.column(&map.id_column).is_none() {
-            return Err(bad(format!(
-                "has no id column '{}' (set id_column)",
-                map.id_column
-            )));
-        }
-        if let Some(x) = &map.extra_column
-            && info.column(x).is_none_or(|c| c.type_name != "jsonb")
-        {
-            return Err(bad(format!("has no jsonb column '{x}' (extra_column)")));
-        }
-        Ok(info)
     }
 
     async fn query_rows(
@@ -504,15 +585,16 @@ impl PgData {
         retry: bool,
         id: &str,
     ) -> Result<Vec<Row>, DataError> {
-        match ctx.pool.query(sql, retry).await {
-            Ok(rows) => Ok(rows),
-            Err(f) => Err(self.fail(ctx, f, id).await),
-        }
-    }
-
-    async fn fail(&self, ctx: &Ctx<'_>, f: Failure, id: &str) -> DataError {
-        self.failure(ctx.entity, ctx.map, &ctx.pool, &ctx.secret, f, id)
+        let deadline = ctx.deadline;
+        match self
+            .rotating(&ctx.pool, &ctx.secret, |p| async move {
+                p.query(sql, retry, deadline).await
+            })
             .await
+        {
+            Ok((rows, _, _)) => Ok(rows),
+            Err((f, p)) => Err(self.failure(ctx.entity, ctx.map, &p, f, id).await),
+        }
     }
 
     /// Maps a failure onto the error contract. Messages name the entity and table, never
@@ -522,7 +604,6 @@ impl PgData {
         entity: &EntityName,
         map: &TableMap,
         pool: &Pool,
-        secret: &SecretValue,
         f: Failure,
         id: &str,
     ) -> DataError {
@@ -531,7 +612,8 @@ impl PgData {
             None => s,
         };
         let table = map.display();
-        let secs = pool.timeout().as_secs_f64();
+        let secs = self.config.timeout.as_secs_f64();
+        let credential = self.config.credential();
         let conflict = || DataError::Conflict {
             entity: entity.to_string(),
             id: id.to_owned(),
@@ -539,29 +621,23 @@ impl PgData {
         match f {
             Failure::Check(e) => e,
             Failure::Busy => DataError::UpstreamTimeout(format!(
-                "every connection to the {entity} database stayed busy for {secs} s; retry shortly"
+                "every connection to the {entity} database stayed busy for the call's {secs} s budget; retry shortly"
             )),
             Failure::Timeout => DataError::UpstreamTimeout(format!(
-                "the {entity} database (table {table}) did not answer within {secs} s"
+                "the {entity} database (table {table}) did not answer within the call's {secs} s budget"
             )),
-            Failure::ConnectTimeout => DataError::UpstreamTimeout(format!(
-                "could not connect to the {entity} database within 5 s"
+            Failure::ConnectTimeout(d) => DataError::UpstreamTimeout(format!(
+                "could not connect to the {entity} database within {} s",
+                d.as_secs_f64()
             )),
+            Failure::Refused(m) => DataError::Invalid(format!("credential '{credential}': {m}")),
+            Failure::Unreachable(m) => {
+                DataError::Upstream(format!("could not connect to the {entity} database: {m}"))
+            }
             Failure::Connect(e) => {
-                if let Some(db) = e.as_db_error()
-                    && matches!(db.code().code(), "28P01" | "28000")
-                {
-                    // Perhaps rotated: the next call uses the new value if there is one.
-                    if let Err(e) = self
-                        .secrets
-                        .refresh(&self.org, self.config.credential(), secret)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "could not re-read the postgres credential");
-                    }
+                if is_auth(&e) {
                     return DataError::Upstream(format!(
-                        "the {entity} database refused the user or password of credential '{}'",
-                        self.config.credential()
+                        "the {entity} database refused the user or password of credential '{credential}'"
                     ));
                 }
                 DataError::Upstream(scrub(format!(
@@ -602,19 +678,87 @@ impl PgData {
         ids: &[Option<String>],
         check: impl Fn(usize, &[Row]) -> Result<(), DataError>,
     ) -> Result<Vec<Vec<Row>>, DataError> {
-        match ctx.pool.transaction(statements, check).await {
-            Ok(r) => Ok(r),
-            Err(f) => {
+        let deadline = ctx.deadline;
+        let check = &check;
+        match self
+            .rotating(&ctx.pool, &ctx.secret, |p| async move {
+                p.transaction(statements, check, deadline).await
+            })
+            .await
+        {
+            Ok((rows, _, _)) => Ok(rows),
+            Err((f, p)) => {
                 let id = match &f {
                     Failure::Db { index: Some(i), .. } => {
                         ids.get(*i).cloned().flatten().unwrap_or_default()
                     }
                     _ => String::new(),
                 };
-                Err(self.fail(ctx, f, &id).await)
+                Err(self.failure(ctx.entity, ctx.map, &p, f, &id).await)
             }
         }
     }
+}
+
+/// The catalog query for a table's columns.
+fn introspection(map: &TableMap) -> Sql {
+    let mut sql = Sql::default();
+    let schema = sql.text(map.schema.clone());
+    let table = sql.text(map.table.clone());
+    sql.push(&format!(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
+         a.attnotnull, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') \
+         FROM pg_catalog.pg_attribute a \
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+         WHERE n.nspname = {schema} AND c.relname = {table} \
+         AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum"
+    ));
+    sql
+}
+
+/// The table's columns from the catalog query's rows, checked against the mapping.
+fn table_info(entity: &EntityName, map: &TableMap, rows: Vec<Row>) -> Result<TableInfo, DataError> {
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in rows {
+        columns.push(Column {
+            name: row.try_get(0).map_err(internal)?,
+            type_name: row.try_get(1).map_err(internal)?,
+            category: row.try_get(2).map_err(internal)?,
+            not_null: row.try_get(3).map_err(internal)?,
+            has_default: row.try_get(4).map_err(internal)?,
+        });
+    }
+    let info = TableInfo { columns };
+    let bad = |m: String| {
+        DataError::Invalid(format!(
+            "the postgres data adapter maps {entity} to table {}, which {m}",
+            map.display()
+        ))
+    };
+    if info.columns.is_empty() {
+        return Err(bad("does not exist or which this role cannot see".into()));
+    }
+    if info.column(&map.id_column).is_none() {
+        return Err(bad(format!(
+            "has no id column '{}' (set id_column)",
+            map.id_column
+        )));
+    }
+    if let Some(x) = &map.extra_column
+        && info.column(x).is_none_or(|c| c.type_name != "jsonb")
+    {
+        return Err(bad(format!("has no jsonb column '{x}' (extra_column)")));
+    }
+    Ok(info)
+}
+
+/// The server refused the user or password (perhaps rotated).
+fn is_auth(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(db.code().code(), "28P01" | "28000"))
 }
 
 fn describe(e: &tokio_postgres::Error) -> String {

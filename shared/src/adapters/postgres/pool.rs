@@ -6,22 +6,27 @@
 //! (PgBouncer / Supavisor), where a named statement would be gone on the next call.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::Value;
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_postgres::config::Host;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CancelToken, Client, NoTls, Row};
 
 use super::tls::{Roots, RustlsConnect, SslMode};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A connection idle longer than this is not reused: a frozen Lambda's sockets, or the
+/// Connecting never takes longer than this, even when the call's budget is larger.
+const CONNECT_CAP: Duration = Duration::from_secs(5);
+/// A connection idle longer than this is closed: a frozen Lambda's sockets, or the
 /// pooler's idle timeout, may have killed it without the client noticing.
-const MAX_IDLE: Duration = Duration::from_secs(120);
+pub(super) const MAX_IDLE: Duration = Duration::from_secs(120);
 /// Introspected columns are re-read after this (a migration may add columns).
 const TABLE_TTL: Duration = Duration::from_secs(60);
 
@@ -79,20 +84,84 @@ pub(super) enum Failure {
         index: Option<usize>,
         error: tokio_postgres::Error,
     },
-    /// Could not connect (refused, DNS, TLS, authentication).
+    /// The server refused the connection's startup (authentication, unknown database, TLS).
     Connect(tokio_postgres::Error),
-    ConnectTimeout,
-    /// Every connection of the pool stayed busy for the whole timeout.
+    /// No TCP connection: refused, unreachable, or the name does not resolve. Fixed text.
+    Unreachable(&'static str),
+    /// The connection string points where this container may not connect (fixed text).
+    Refused(&'static str),
+    /// Connecting did not finish within this (the rest of the budget, at most 5 s).
+    ConnectTimeout(Duration),
+    /// Every connection of the pool stayed busy for the whole budget.
     Busy,
     Timeout,
-    /// A batch check refused a statement's result; the transaction was rolled back.
+    /// An error decided here (a batch check refused a statement's result, which rolled the
+    /// transaction back; or a rotated credential that cannot be used).
     Check(super::DataError),
+}
+
+/// Why a connection string is refused. Messages are fixed: they never quote the string,
+/// which holds the password, nor text the driver derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Any parse failure, whatever the cause.
+    Unparsable,
+    Other(&'static str),
+}
+
+impl Refusal {
+    /// The message for calls: names the credential, never its value.
+    pub fn message(self, reference: &str) -> String {
+        match self {
+            Self::Unparsable => {
+                format!("the connection string in credential '{reference}' cannot be parsed")
+            }
+            Self::Other(m) => format!("credential '{reference}': {m}"),
+        }
+    }
+
+    /// The message without the credential's name (a detail of a config write).
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Unparsable => "the connection string cannot be parsed",
+            Self::Other(m) => m,
+        }
+    }
+}
+
+const BAD_SSLMODE: Refusal = Refusal::Other(
+    "the connection string's sslmode must be disable, allow, prefer, require, verify-ca or verify-full",
+);
+const BAD_ROOTCERT: Refusal = Refusal::Other(
+    "the connection string's sslrootcert may only be 'system'; put the server's CA certificate (PEM) in the credential's 'ca_cert' field",
+);
+const UNIX_SOCKET: Refusal =
+    Refusal::Other("the connection string names a unix socket; only TCP hosts can be reached");
+const NO_HOST: Refusal = Refusal::Other("the connection string names no host");
+const PRIVATE: &str = "the database host is a loopback, private, link-local or unspecified address, which this deployment does not connect to";
+
+/// Where to connect: one host of the connection string.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    /// The host name (or IP text): resolved when `addr` is not given, and the TLS name.
+    name: String,
+    /// `hostaddr`: connect here without resolving `name`.
+    addr: Option<IpAddr>,
+    port: u16,
+}
+
+/// The server end of an open connection, for its cancel request.
+#[derive(Debug, Clone)]
+struct Peer {
+    addr: SocketAddr,
+    name: String,
 }
 
 /// A checked connection string, ready to connect with.
 pub(super) struct Target {
     config: tokio_postgres::Config,
     tls: Option<RustlsConnect>,
+    endpoints: Vec<Endpoint>,
     /// For scrubbing error texts; never shown.
     pub password: Option<String>,
 }
@@ -100,33 +169,29 @@ pub(super) struct Target {
 impl Target {
     /// Parses a libpq URI or key=value string. `sslmode` and `sslrootcert` are taken out
     /// here (tokio-postgres knows neither `verify-ca`/`verify-full` nor root files).
-    /// Messages never quote the string: it holds the password.
-    pub fn parse(conn: &str, ca_pem: Option<&str>) -> Result<Self, String> {
-        let (rest, sslmode, rootcert) = take_tls_options(conn)?;
+    /// `sslmode` defaults to `require` (Supabase refuses plaintext anyway); `sslrootcert`
+    /// may only be `system`: trusted roots come from the secret's `ca_cert` (PEM) or the
+    /// system store, never from a file the tenant names. Unix-socket hosts are refused.
+    /// Nothing here touches the network or the file system (system roots aside).
+    pub fn parse(conn: &str, ca_pem: Option<&str>) -> Result<Self, Refusal> {
+        let (rest, sslmode, rootcert) = take_tls_options(conn).map_err(|()| Refusal::Unparsable)?;
         let mode = match sslmode.as_deref() {
-            None => SslMode::Prefer,
-            Some(m) => SslMode::parse(m).ok_or_else(|| {
-                "the connection string's sslmode must be disable, allow, prefer, require, verify-ca or verify-full".to_owned()
-            })?,
+            None => SslMode::Require,
+            Some(m) => SslMode::parse(m).ok_or(BAD_SSLMODE)?,
         };
-        let mut config = tokio_postgres::Config::from_str(&rest).map_err(|e| {
-            format!("the connection string is not a valid PostgreSQL URI or key=value string ({e})")
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
+        match rootcert.as_deref() {
+            None | Some("system") => {}
+            Some(_) => return Err(BAD_ROOTCERT),
         }
+        let mut config =
+            tokio_postgres::Config::from_str(&rest).map_err(|_| Refusal::Unparsable)?;
         if config.get_application_name().is_none() {
             config.application_name("switchboard");
         }
-        let file;
-        let roots = match (ca_pem, rootcert.as_deref()) {
-            (Some(pem), _) => Roots::Pem(pem),
-            (None, None | Some("system")) => Roots::System,
-            (None, Some(path)) => {
-                file = std::fs::read_to_string(path)
-                    .map_err(|e| format!("sslrootcert could not be read: {e}"))?;
-                Roots::Pem(&file)
-            }
+        let endpoints = endpoints(&config)?;
+        let roots = match ca_pem {
+            Some(pem) => Roots::Pem(pem),
+            None => Roots::System,
         };
         let tls = match mode {
             SslMode::Disable => {
@@ -135,11 +200,11 @@ impl Target {
             }
             SslMode::Prefer => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Prefer);
-                Some(RustlsConnect::new(mode, roots)?)
+                Some(RustlsConnect::new(mode, roots).map_err(Refusal::Other)?)
             }
             _ => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                Some(RustlsConnect::new(mode, roots)?)
+                Some(RustlsConnect::new(mode, roots).map_err(Refusal::Other)?)
             }
         };
         let password = config
@@ -149,13 +214,88 @@ impl Target {
         Ok(Self {
             config,
             tls,
+            endpoints,
             password,
         })
     }
 }
 
+/// The hosts to try, in order (libpq's pairing of `host`, `hostaddr` and `port`).
+fn endpoints(config: &tokio_postgres::Config) -> Result<Vec<Endpoint>, Refusal> {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let ports = config.get_ports();
+    if !hosts.is_empty() && !addrs.is_empty() && hosts.len() != addrs.len() {
+        return Err(Refusal::Unparsable);
+    }
+    let n = hosts.len().max(addrs.len());
+    if n == 0 {
+        return Err(NO_HOST);
+    }
+    if ports.len() > 1 && ports.len() != n {
+        return Err(Refusal::Unparsable);
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let addr = addrs.get(i).copied();
+        let name = match hosts.get(i) {
+            Some(Host::Tcp(h)) if !h.is_empty() => h.clone(),
+            Some(Host::Tcp(_)) => return Err(NO_HOST),
+            #[cfg(unix)]
+            Some(Host::Unix(_)) => return Err(UNIX_SOCKET),
+            None => match addr {
+                Some(a) => a.to_string(),
+                None => return Err(NO_HOST),
+            },
+        };
+        let port = ports
+            .get(i)
+            .or_else(|| ports.first())
+            .copied()
+            .unwrap_or(5432);
+        out.push(Endpoint { name, addr, port });
+    }
+    Ok(out)
+}
+
+/// Whether `ip` is an address a tenant's database must not have unless private upstreams
+/// are allowed: loopback, private (RFC 1918, unique-local, shared 100.64/10),
+/// link-local (169.254/16 holds the instance metadata service), unspecified, broadcast,
+/// multicast, `0/8`; IPv4-mapped and NAT64 IPv6 addresses by their IPv4 address.
+pub(super) fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = a.segments();
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., hi, lo] = s;
+                let v4 = std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+                return is_private(IpAddr::V4(v4));
+            }
+            a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 /// Splits `sslmode` and `sslrootcert` off a connection string (URI query or key=value).
-fn take_tls_options(conn: &str) -> Result<(String, Option<String>, Option<String>), String> {
+fn take_tls_options(conn: &str) -> Result<(String, Option<String>, Option<String>), ()> {
     let mut mode = None;
     let mut root = None;
     let conn = conn.trim();
@@ -199,9 +339,7 @@ fn take_tls_options(conn: &str) -> Result<(String, Option<String>, Option<String
             break;
         }
         if i >= b.len() || b[i] != b'=' {
-            return Err(
-                "the connection string is not a valid PostgreSQL URI or key=value string".into(),
-            );
+            return Err(());
         }
         i += 1;
         while i < b.len() && b[i].is_ascii_whitespace() {
@@ -213,7 +351,7 @@ fn take_tls_options(conn: &str) -> Result<(String, Option<String>, Option<String
             i += 1;
             loop {
                 match b.get(i) {
-                    None => return Err("the connection string has an unterminated quote".into()),
+                    None => return Err(()),
                     Some(b'\\') => {
                         if let Some(c) = conn[i + 1..].chars().next() {
                             value.push(c);
@@ -252,7 +390,7 @@ fn take_tls_options(conn: &str) -> Result<(String, Option<String>, Option<String
     Ok((out.trim_end().to_owned(), mode, root))
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
+fn percent_decode(s: &str) -> Result<String, ()> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -261,7 +399,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
             let hex = s
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("the connection string has a bad %-escape")?;
+                .ok_or(())?;
             out.push(hex);
             i += 3;
         } else {
@@ -269,7 +407,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "the connection string has a bad %-escape".to_owned())
+    String::from_utf8(out).map_err(|_| ())
 }
 
 /// One column as the catalog describes it.
@@ -300,6 +438,7 @@ type TableKey = (String, String);
 
 struct Idle {
     client: Client,
+    peer: Peer,
     since: Instant,
 }
 
@@ -310,12 +449,16 @@ pub(super) struct Pool {
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
     tables: Mutex<HashMap<TableKey, (Instant, Arc<TableInfo>)>>,
-    timeout: Duration,
+    /// Whether loopback, private and link-local database addresses may be connected to.
+    allow_private: bool,
+    /// A connection idle longer than this is closed, not reused.
+    max_idle: Duration,
 }
 
 /// A checked-out connection; it goes back to the pool only if its work finished cleanly.
 struct Conn {
     client: Option<Client>,
+    peer: Peer,
     pool: Arc<Pool>,
     reused: bool,
     clean: bool,
@@ -330,6 +473,7 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.pool.sweep();
         if let Some(client) = self.client.take()
             && self.clean
             && !client.is_closed()
@@ -337,6 +481,7 @@ impl Drop for Conn {
         {
             idle.push(Idle {
                 client,
+                peer: self.peer.clone(),
                 since: Instant::now(),
             });
         }
@@ -344,14 +489,21 @@ impl Drop for Conn {
 }
 
 impl Pool {
-    pub fn new(target: Target, fingerprint: String, max: usize, timeout: Duration) -> Self {
+    pub fn new(
+        target: Target,
+        fingerprint: String,
+        max: usize,
+        allow_private: bool,
+        max_idle: Duration,
+    ) -> Self {
         Self {
             target,
             fingerprint,
             idle: Mutex::default(),
             permits: Arc::new(Semaphore::new(max.max(1))),
             tables: Mutex::default(),
-            timeout,
+            allow_private,
+            max_idle,
         }
     }
 
@@ -359,34 +511,46 @@ impl Pool {
         self.target.password.as_deref()
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
+    /// Closes the idle connections that are older than the idle limit or already closed.
+    /// Returns how many stay open.
+    pub fn sweep(&self) -> usize {
+        match self.idle.lock() {
+            Ok(mut idle) => {
+                idle.retain(|i| !i.client.is_closed() && i.since.elapsed() < self.max_idle);
+                idle.len()
+            }
+            Err(_) => 0,
+        }
     }
 
-    async fn checkout(self: &Arc<Self>, fresh: bool) -> Result<Conn, Failure> {
-        let permit = tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned())
+    /// A connection within the deadline: a permit (pool wait), then an idle connection or a
+    /// new one (connect time: the rest of the budget, at most [`CONNECT_CAP`]).
+    async fn checkout(self: &Arc<Self>, fresh: bool, deadline: Instant) -> Result<Conn, Failure> {
+        let permit = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Failure::Busy)?
             .map_err(|_| Failure::Busy)?;
         if !fresh {
-            while let Some(idle) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
-                if !idle.client.is_closed() && idle.since.elapsed() < MAX_IDLE {
-                    return Ok(Conn {
-                        client: Some(idle.client),
-                        pool: self.clone(),
-                        reused: true,
-                        clean: false,
-                        _permit: permit,
-                    });
-                }
+            self.sweep();
+            if let Some(idle) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+                return Ok(Conn {
+                    client: Some(idle.client),
+                    peer: idle.peer,
+                    pool: self.clone(),
+                    reused: true,
+                    clean: false,
+                    _permit: permit,
+                });
             }
         }
-        let client = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+        let now = Instant::now();
+        let cap = deadline.min(now + CONNECT_CAP);
+        let (client, peer) = tokio::time::timeout_at(cap, self.connect())
             .await
-            .map_err(|_| Failure::ConnectTimeout)?
-            .map_err(Failure::Connect)?;
+            .map_err(|_| Failure::ConnectTimeout(cap.saturating_duration_since(now)))??;
         Ok(Conn {
             client: Some(client),
+            peer,
             pool: self.clone(),
             reused: false,
             clean: false,
@@ -394,31 +558,100 @@ impl Pool {
         })
     }
 
-    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let config = &self.target.config;
-        let client = match &self.target.tls {
-            None => {
-                let (client, connection) = config.connect(NoTls).await?;
-                tokio::spawn(watch(connection));
-                client
+    /// Connects to the first host that answers. Each host's addresses are resolved here
+    /// and checked before any connection attempt; the connection goes to the checked
+    /// address (no second resolution a DNS answer could change).
+    async fn connect(&self) -> Result<(Client, Peer), Failure> {
+        let mut last = Failure::Unreachable("the connection string names no host");
+        for ep in &self.target.endpoints {
+            let addrs: Vec<SocketAddr> = match ep.addr {
+                Some(ip) => vec![SocketAddr::new(ip, ep.port)],
+                None => match tokio::net::lookup_host((ep.name.as_str(), ep.port)).await {
+                    Ok(a) => a.collect(),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "postgres host name did not resolve");
+                        last = Failure::Unreachable("the database host name does not resolve");
+                        continue;
+                    }
+                },
+            };
+            if addrs.is_empty() {
+                last = Failure::Unreachable("the database host name does not resolve");
+                continue;
             }
-            Some(tls) => {
-                let (client, connection) = config.connect(tls.clone()).await?;
-                tokio::spawn(watch(connection));
-                client
+            if !self.allow_private && addrs.iter().any(|a| is_private(a.ip())) {
+                return Err(Failure::Refused(PRIVATE));
             }
-        };
-        Ok(client)
+            for addr in addrs {
+                let stream = match TcpStream::connect(addr).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "postgres TCP connect failed");
+                        last = Failure::Unreachable(
+                            "the database host refused the connection or cannot be reached",
+                        );
+                        continue;
+                    }
+                };
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+                let peer = Peer {
+                    addr,
+                    name: ep.name.clone(),
+                };
+                let config = &self.target.config;
+                let client = match &self.target.tls {
+                    None => {
+                        let (client, connection) = config
+                            .connect_raw(stream, NoTls)
+                            .await
+                            .map_err(Failure::Connect)?;
+                        tokio::spawn(watch(connection));
+                        client
+                    }
+                    Some(tls) => {
+                        let connector = tls.connector(&ep.name).ok_or(Failure::Refused(
+                            "the database host is not a valid TLS server name",
+                        ))?;
+                        let (client, connection) = config
+                            .connect_raw(stream, connector)
+                            .await
+                            .map_err(Failure::Connect)?;
+                        tokio::spawn(watch(connection));
+                        client
+                    }
+                };
+                return Ok((client, peer));
+            }
+        }
+        Err(last)
     }
 
     /// Asks the server to stop a statement that ran out of time (best effort, in the
-    /// background; the connection itself is dropped).
-    fn cancel(&self, token: CancelToken) {
-        let tls = self.target.tls.clone();
+    /// background; the connection itself is dropped). The request goes to the address
+    /// the connection was made to.
+    fn cancel(&self, token: CancelToken, peer: Peer) {
+        let tls = self
+            .target
+            .tls
+            .as_ref()
+            .and_then(|t| t.connector(&peer.name));
         tokio::spawn(async move {
-            let sent = match tls {
-                None => token.cancel_query(NoTls).await,
-                Some(tls) => token.cancel_query(tls).await,
+            let sent = match tokio::time::timeout(CONNECT_CAP, TcpStream::connect(peer.addr)).await
+            {
+                Ok(Ok(stream)) => match tls {
+                    None => token.cancel_query_raw(stream, NoTls).await,
+                    Some(tls) => token.cancel_query_raw(stream, tls).await,
+                },
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "could not reach the server to cancel a statement");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("timed out reaching the server to cancel a statement");
+                    return;
+                }
             };
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "could not cancel a timed-out postgres statement");
@@ -426,13 +659,19 @@ impl Pool {
         });
     }
 
-    /// Runs one statement. `retry` (idempotent reads only) retries once on a fresh
-    /// connection when a reused one turns out to be dead.
-    pub async fn query(self: &Arc<Self>, sql: &Sql, retry: bool) -> Result<Vec<Row>, Failure> {
-        match self.query_once(sql, false).await {
-            Err((Failure::Db { error, .. }, true)) if retry && error.is_closed() => {
-                self.query_once(sql, true).await.map_err(|(f, _)| f)
-            }
+    /// Runs one statement within the deadline. `retry` (idempotent reads only) retries
+    /// once on a fresh connection when a reused one turns out to be dead.
+    pub async fn query(
+        self: &Arc<Self>,
+        sql: &Sql,
+        retry: bool,
+        deadline: Instant,
+    ) -> Result<Vec<Row>, Failure> {
+        match self.query_once(sql, false, deadline).await {
+            Err((Failure::Db { error, .. }, true)) if retry && error.is_closed() => self
+                .query_once(sql, true, deadline)
+                .await
+                .map_err(|(f, _)| f),
             other => other.map_err(|(f, _)| f),
         }
     }
@@ -441,15 +680,20 @@ impl Pool {
         self: &Arc<Self>,
         sql: &Sql,
         fresh: bool,
+        deadline: Instant,
     ) -> Result<Vec<Row>, (Failure, bool)> {
-        let mut conn = self.checkout(fresh).await.map_err(|f| (f, false))?;
+        let mut conn = self
+            .checkout(fresh, deadline)
+            .await
+            .map_err(|f| (f, false))?;
         let reused = conn.reused;
+        let peer = conn.peer.clone();
         let client = conn.client().map_err(|f| (f, reused))?;
         let token = client.cancel_token();
         let params = sql.typed();
-        match tokio::time::timeout(self.timeout, client.query_typed(&sql.text, &params)).await {
+        match tokio::time::timeout_at(deadline, client.query_typed(&sql.text, &params)).await {
             Err(_) => {
-                self.cancel(token);
+                self.cancel(token, peer);
                 Err((Failure::Timeout, reused))
             }
             Ok(Err(error)) => {
@@ -465,13 +709,16 @@ impl Pool {
     }
 
     /// Runs the statements in one transaction, pipelined (sent together, answered in
-    /// order). `check` sees each statement's rows; an error from it rolls everything back.
+    /// order), within the deadline. `check` sees each statement's rows; an error from it
+    /// rolls everything back.
     pub async fn transaction(
         self: &Arc<Self>,
         statements: &[Sql],
         check: impl Fn(usize, &[Row]) -> Result<(), super::DataError>,
+        deadline: Instant,
     ) -> Result<Vec<Vec<Row>>, Failure> {
-        let mut conn = self.checkout(false).await?;
+        let mut conn = self.checkout(false, deadline).await?;
+        let peer = conn.peer.clone();
         let client = conn.client()?;
         let token = client.cancel_token();
         let work = async {
@@ -519,9 +766,9 @@ impl Pool {
                 .map_err(|error| Failure::Db { index: None, error })?;
             Ok(out)
         };
-        match tokio::time::timeout(self.timeout, work).await {
+        match tokio::time::timeout_at(deadline, work).await {
             Err(_) => {
-                self.cancel(token);
+                self.cancel(token, peer);
                 Err(Failure::Timeout)
             }
             Ok(r) => {
@@ -608,11 +855,102 @@ mod tests {
             "postgres://u:s3cret@h/db?sslmode=sometimes",
             "host=h password=s3cret bogus",
             "host=h password=s3cret port=x",
+            "host=h password=pa s3cret=x",
+            "host=h password='s3cret",
+            "postgres://u:s3cret@h:99999/db",
         ] {
-            let e = Target::parse(bad, None).err().unwrap();
-            assert!(!e.contains("s3cret"), "{e}");
+            let e = Target::parse(bad, None).err().expect(bad);
+            assert!(!e.message("c").contains("s3cret"), "{bad}: {e:?}");
+            assert!(!e.text().contains("s3cret"), "{bad}: {e:?}");
         }
+        assert_eq!(
+            Target::parse("host=h password=pa s3cret=x", None).err(),
+            Some(Refusal::Unparsable),
+            "the driver's 'unknown option' is not passed on"
+        );
         let t = Target::parse("postgres://u:s3cret@127.0.0.1:1/db?sslmode=disable", None).unwrap();
         assert_eq!(t.password.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn root_files_and_unix_sockets_are_refused() {
+        for bad in [
+            "postgres://u:p@h/db?sslrootcert=%2Fdev%2Fzero",
+            "postgres://u:p@h/db?sslmode=verify-full&sslrootcert=/etc/passwd",
+            "host=h sslrootcert=/nonexistent/x.pem",
+            "host=h sslrootcert=''",
+        ] {
+            assert_eq!(Target::parse(bad, None).err(), Some(BAD_ROOTCERT), "{bad}");
+        }
+        assert!(Target::parse("postgres://u:p@h/db?sslrootcert=system", None).is_ok());
+        for bad in [
+            "host=/var/run/postgresql dbname=x",
+            "postgres://u:p@%2Ftmp/db",
+            "host=h,/tmp dbname=x",
+        ] {
+            assert_eq!(Target::parse(bad, None).err(), Some(UNIX_SOCKET), "{bad}");
+        }
+        assert_eq!(Target::parse("dbname=x", None).err(), Some(NO_HOST));
+    }
+
+    #[test]
+    fn sslmode_defaults_to_require() {
+        let t = Target::parse("postgres://u:p@h/db", None).unwrap();
+        assert_eq!(
+            t.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert!(t.tls.is_some());
+        let t = Target::parse("postgres://u:p@h/db?sslmode=prefer", None).unwrap();
+        assert_eq!(
+            t.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Prefer
+        );
+    }
+
+    #[test]
+    fn endpoints_pair_hosts_addresses_and_ports() {
+        let t = Target::parse("host=a,b hostaddr=10.0.0.1,10.0.0.2 port=1,2", None).unwrap();
+        let e: Vec<_> = t
+            .endpoints
+            .iter()
+            .map(|e| (e.name.as_str(), e.addr.map(|a| a.to_string()), e.port))
+            .collect();
+        assert_eq!(
+            e,
+            [
+                ("a", Some("10.0.0.1".to_owned()), 1),
+                ("b", Some("10.0.0.2".to_owned()), 2)
+            ]
+        );
+        let t = Target::parse("hostaddr=169.254.169.254", None).unwrap();
+        assert_eq!(t.endpoints[0].name, "169.254.169.254");
+        assert_eq!(t.endpoints[0].port, 5432);
+    }
+
+    #[test]
+    fn private_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "52.1.2.3", "2600:1f18::1", "::ffff:8.8.8.8"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! `sslmode` follows libpq: `disable`; `prefer` and `require` encrypt without checking the
 //! certificate; `verify-ca` checks the chain; `verify-full` the chain and the host name.
-//! Roots are the secret's `ca_cert` (PEM; Supabase signs with its own CA), else `sslrootcert`
-//! from the connection string (a file, or `system`), else the system store.
+//! Roots are the secret's `ca_cert` (PEM; Supabase signs with its own CA), else the system
+//! store. A root file named in the connection string is never read: tenants write that string.
+//!
+//! The adapter opens the TCP connection itself (to an address it checked), so the TLS side
+//! is a [`TlsConnect`] over a plain [`TcpStream`], made per host name.
 
 use std::future::Future;
 use std::io;
@@ -21,8 +24,8 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_postgres::Socket;
-use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use tokio::net::TcpStream;
+use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SslMode {
@@ -59,17 +62,18 @@ pub(super) struct RustlsConnect {
 }
 
 impl RustlsConnect {
-    pub fn new(mode: SslMode, roots: Roots<'_>) -> Result<Self, String> {
+    /// Fails with a fixed message.
+    pub fn new(mode: SslMode, roots: Roots<'_>) -> Result<Self, &'static str> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?;
+            .map_err(|_| "TLS could not be set up")?;
         let config = match mode {
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let store = root_store(roots)?;
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
                     .build()
-                    .map_err(|e| format!("TLS setup failed: {e}"))?;
+                    .map_err(|_| "TLS could not be set up with the trusted CA certificates")?;
                 if mode == SslMode::VerifyFull {
                     builder.with_webpki_verifier(webpki).with_no_client_auth()
                 } else {
@@ -90,7 +94,7 @@ impl RustlsConnect {
     }
 }
 
-fn root_store(roots: Roots<'_>) -> Result<RootCertStore, String> {
+fn root_store(roots: Roots<'_>) -> Result<RootCertStore, &'static str> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::Pem(pem) => {
@@ -98,7 +102,7 @@ fn root_store(roots: Roots<'_>) -> Result<RootCertStore, String> {
                 let cert = cert.map_err(|_| "the CA certificate (ca_cert) is not valid PEM")?;
                 store
                     .add(cert)
-                    .map_err(|e| format!("the CA certificate (ca_cert) was refused: {e}"))?;
+                    .map_err(|_| "the CA certificate (ca_cert) is not a usable CA certificate")?;
             }
         }
         Roots::System => {
@@ -112,7 +116,7 @@ fn root_store(roots: Roots<'_>) -> Result<RootCertStore, String> {
     }
     if store.is_empty() {
         return Err(
-            "sslmode verify-ca/verify-full needs a trusted CA: put the server's CA certificate (PEM) in the credential's 'ca_cert' field".into(),
+            "sslmode verify-ca/verify-full needs a trusted CA: put the server's CA certificate (PEM) in the credential's 'ca_cert' field",
         );
     }
     Ok(store)
@@ -209,19 +213,12 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
-impl MakeTlsConnect<Socket> for RustlsConnect {
-    type Stream = RustlsStream;
-    type TlsConnect = RustlsConnector;
-    type Error = io::Error;
-
-    fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnector, io::Error> {
-        let name = ServerName::try_from(domain.to_owned()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the database host is not a valid TLS server name",
-            )
-        })?;
-        Ok(RustlsConnector {
+impl RustlsConnect {
+    /// The connector for one server (`domain`: a host name or IP address); `None` when it
+    /// is not a valid TLS server name.
+    pub fn connector(&self, domain: &str) -> Option<RustlsConnector> {
+        let name = ServerName::try_from(domain.to_owned()).ok()?;
+        Some(RustlsConnector {
             config: self.config.clone(),
             name,
         })
@@ -233,12 +230,12 @@ pub(super) struct RustlsConnector {
     name: ServerName<'static>,
 }
 
-impl TlsConnect<Socket> for RustlsConnector {
+impl TlsConnect<TcpStream> for RustlsConnector {
     type Stream = RustlsStream;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<RustlsStream>> + Send>>;
 
-    fn connect(self, stream: Socket) -> Self::Future {
+    fn connect(self, stream: TcpStream) -> Self::Future {
         Box::pin(async move {
             let tls = tokio_rustls::TlsConnector::from(self.config)
                 .connect(self.name, stream)
@@ -248,7 +245,7 @@ impl TlsConnect<Socket> for RustlsConnector {
     }
 }
 
-pub(super) struct RustlsStream(tokio_rustls::client::TlsStream<Socket>);
+pub(super) struct RustlsStream(tokio_rustls::client::TlsStream<TcpStream>);
 
 impl TlsStream for RustlsStream {
     // No tls-server-end-point binding: SCRAM then runs without channel binding, which
