@@ -55,9 +55,12 @@ start_json_server() {
     return 1
 }
 
-# The normal server (bearer auth on /secure_*), a slow one (every answer 3 s late) and a
+# The normal server (bearer auth on /secure_* and for writes to /guarded_*, /slow_* 150 ms
+# late), a slow one (every answer 3 s late) and a
 # failing one (500s, 503s on /flaky, request counts), exported for the tests.
 start_rest_servers() {
+    # The servers listen on loopback, which the rest adapter refuses to call otherwise.
+    export SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1
     REST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-rest.XXXXXX") || return 1
     start_json_server normal --middlewares "$REST_FIXTURES/auth.js" || return 1
     export SWITCHBOARD_TEST_REST=$REST_URL

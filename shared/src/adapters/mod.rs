@@ -61,10 +61,18 @@ impl DataAdapters {
     ) -> Result<(), Error> {
         let credential = match config.kind.as_str() {
             "dynamodb" => None,
-            "rest" => rest::RestConfig::parse(&config.settings)
-                .map_err(|d| invalid(at, d))?
-                .credential()
-                .cloned(),
+            "rest" => {
+                let c = rest::RestConfig::parse(&config.settings).map_err(|d| invalid(at, d))?;
+                c.check_upstream(self.rest.allows_private_upstreams())
+                    .map_err(|d| invalid(at, vec![d]))?;
+                // A credential that does not resolve is reported below, as for the others.
+                if let Some(r) = c.credential()
+                    && let Ok(value) = self.secrets.resolve(org, r).await
+                {
+                    c.check_secret(&value).map_err(|d| invalid(at, vec![d]))?;
+                }
+                c.credential().cloned()
+            }
             "postgres" => {
                 let c = postgres::PgConfig::parse(&config.settings).map_err(|d| invalid(at, d))?;
                 let r = c.credential();

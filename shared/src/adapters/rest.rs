@@ -8,27 +8,44 @@
 //! `If-Match` when the upstream gives a strong `ETag`), and batches compensate on failure
 //! (delete what they created, restore what they patched) instead of being atomic.
 //!
-//! Every call has a timeout (`timeout_ms`, 5 s by default, covering connect and the whole
-//! body). Reads (GET) are retried with jittered backoff on transport errors, timeouts and
-//! 502/503/504; writes only when the connection was never made. Upstream failures become 502
-//! `upstream_error`, timeouts 504 `upstream_timeout`; messages name the entity and status,
-//! never the credential or the upstream's body (which may echo it).
+//! Every adapter call has one time budget (`timeout_ms`, 5 s by default, at most 8 s so the
+//! 504 comes before the Lambda's 10 s timeout): all its requests, retries, backoff pauses and
+//! pages (connect and whole bodies included) fit before one deadline; each attempt gets what
+//! remains, and no retry starts with less than `MIN_ATTEMPT` (100 ms) left. Reads (GET) are
+//! retried with jittered backoff on transport errors, timeouts and 502/503/504; writes only
+//! when the connection was never made. A rejected credential is re-fetched at most once per
+//! adapter call. Upstream failures become 502 `upstream_error`, timeouts 504
+//! `upstream_timeout`; messages name the entity and status, never the credential or the
+//! upstream's body (which may echo it).
+//!
+//! The client refuses loopback, private, link-local (instance metadata), unspecified and
+//! other non-public addresses, checked after DNS resolution (and on literal IPs), unless
+//! `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1` (read once by [`RestClient::new`]; the tests' local
+//! json-servers need it).
 
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+use tower_service::Service;
 
 use crate::data::{as_object, matches, merged, type_name};
 use crate::error::{Detail, Error};
@@ -36,8 +53,18 @@ use crate::ids::{EntityName, OrgId, RecordId};
 use crate::ports::{Condition, DataAdapter, DataError, MAX_TRANSACT_ITEMS, Op, Page, StoreError};
 use crate::secrets::{CredentialRef, SecretValue, Secrets};
 
+/// The whole budget of one adapter call (every attempt, backoff and page).
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
-const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Below the Lambda functions' 10 s `Timeout` (template.yaml), with room for the rest of the
+/// request and a batch's compensation (`UNDO_BUDGET`), so the caller gets our 504.
+const MAX_TIMEOUT_MS: u64 = 8_000;
+/// No retry starts with less than this left of the call's budget (after its backoff).
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+/// A failed batch's compensation may run this long past an exhausted budget: leaving a
+/// partial batch behind is worse than a slightly later answer.
+const UNDO_BUDGET: Duration = Duration::from_secs(1);
+/// The environment variable that lets the client call private and loopback addresses.
+pub const ALLOW_PRIVATE_ENV: &str = "SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS";
 /// Extra attempts for a read after the first one.
 const DEFAULT_RETRIES: u64 = 2;
 const MAX_RETRIES: u64 = 4;
@@ -66,16 +93,38 @@ const SETTINGS: [&str; 9] = [
 const AUTH_SHAPE: &str =
     r#"must be {"bearer": "<secret field>"} or {"header": "X-Api-Key", "field": "<secret field>"}"#;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Https = hyper_rustls::HttpsConnector<Guarded>;
+type Connecting<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 /// One HTTP(S) client per container, shared by every `rest` adapter (its pool is per host).
 #[derive(Clone)]
 pub struct RestClient {
     http: Client<Https, Full<Bytes>>,
+    allow_private: bool,
 }
 
 impl RestClient {
+    /// The client; private and loopback upstreams only with
+    /// `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1` (read here, once).
     pub fn new() -> Result<Self, Error> {
+        let allow = std::env::var(ALLOW_PRIVATE_ENV).is_ok_and(|v| v.trim() == "1");
+        if allow {
+            tracing::warn!(
+                "{ALLOW_PRIVATE_ENV}=1: the rest data adapter may call private and loopback addresses"
+            );
+        }
+        Self::with_private_upstreams(allow)
+    }
+
+    /// The client, allowing private and loopback upstreams or not whatever the environment.
+    pub fn with_private_upstreams(allow: bool) -> Result<Self, Error> {
+        let mut http = HttpConnector::new_with_resolver(PublicResolver {
+            gai: GaiResolver::new(),
+            allow_private: allow,
+        });
+        // The HTTPS connector checks the scheme; this one must pass https through.
+        http.enforce_http(false);
         // The provider is named so a second rustls provider in the build can never make
         // rustls guess (and panic); aws-lc-rs and native roots are what the AWS SDK uses.
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -83,15 +132,164 @@ impl RestClient {
             .map_err(|e| Error::internal(format!("rest adapter TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(Guarded {
+                http,
+                allow_private: allow,
+            });
         let http = Client::builder(TokioExecutor::new())
             // Below the 5 s keep-alive of Node servers (and most others): reusing a connection
             // the server is closing fails a write, which is never retried.
             .pool_idle_timeout(Duration::from_secs(4))
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            allow_private: allow,
+        })
     }
+
+    /// Whether this client may call private and loopback addresses.
+    pub fn allows_private_upstreams(&self) -> bool {
+        self.allow_private
+    }
+}
+
+/// The refusal to connect to a non-public address; found again in the client's error chain.
+#[derive(Debug)]
+struct PrivateAddress;
+
+impl std::fmt::Display for PrivateAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream's address is private, loopback or otherwise not public")
+    }
+}
+
+impl std::error::Error for PrivateAddress {}
+
+/// getaddrinfo, keeping only public addresses (unless allowed): the connection goes to what
+/// is returned here, so a name re-resolving to a private address later changes nothing.
+#[derive(Clone)]
+struct PublicResolver {
+    gai: GaiResolver,
+    allow_private: bool,
+}
+
+impl Service<Name> for PublicResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Connecting<Self::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.gai.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow = self.allow_private;
+        let lookup = self.gai.call(name);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = lookup.await?.collect();
+            if found.is_empty() {
+                return Err("the upstream's name resolved to no address".into());
+            }
+            let public: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| allow || !is_private(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(Box::new(PrivateAddress) as BoxError);
+            }
+            Ok(public.into_iter())
+        })
+    }
+}
+
+/// The TCP connector, refusing a literal non-public IP (which `HttpConnector` connects to
+/// without asking the resolver).
+#[derive(Clone)]
+struct Guarded {
+    http: HttpConnector<PublicResolver>,
+    allow_private: bool,
+}
+
+impl Service<Uri> for Guarded {
+    type Response = <HttpConnector<PublicResolver> as Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Connecting<Self::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        if !self.allow_private && uri.host().and_then(literal_ip).is_some_and(is_private) {
+            return Box::pin(std::future::ready(
+                Err(Box::new(PrivateAddress) as BoxError),
+            ));
+        }
+        let connecting = self.http.call(uri);
+        Box::pin(async move { connecting.await.map_err(Into::into) })
+    }
+}
+
+/// The IP a URL's host names literally (`[::1]` as well as `127.0.0.1`).
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Anything but a public unicast address: loopback, RFC 1918 and unique-local, link-local
+/// (169.254.169.254, the instance metadata service), unspecified, shared (CGNAT), broadcast,
+/// multicast and reserved ranges, and IPv4 addresses mapped or translated (NAT64) into IPv6.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_private(IpAddr::from([a, b, c, d]));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // fc00::/7 unique local (AWS's fd00:ec2::254 metadata), fe80::/10 link-local,
+                // fec0::/10 (deprecated) site-local.
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+        }
+    }
+}
+
+/// Whether a client error is the refusal of a non-public address.
+fn is_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<PrivateAddress>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Where an entity's records live, relative to the base URL. `item` holds `{id}`.
@@ -207,6 +405,63 @@ impl RestConfig {
 
     pub fn credential(&self) -> Option<&CredentialRef> {
         self.credential.as_ref()
+    }
+
+    /// Refuses (at write time) a `base_url` whose host is visibly private: `localhost` or a
+    /// literal loopback, private, link-local or otherwise non-public IP. Names that resolve
+    /// to one are refused by the client when called.
+    pub fn check_upstream(&self, allow_private: bool) -> Result<(), Detail> {
+        if allow_private {
+            return Ok(());
+        }
+        let host = self.base_url.parse::<Uri>().ok().and_then(|u| {
+            u.host()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        });
+        let Some(host) = host else {
+            return Ok(());
+        };
+        let local = host == "localhost" || host.ends_with(".localhost");
+        if local || literal_ip(&host).is_some_and(is_private) {
+            return Err(Detail::new(
+                "/base_url",
+                "must name a public host: the rest data adapter refuses to call private or loopback addresses",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks (at write time) that the resolved secret holds the field `auth` names as a
+    /// non-empty string that fits in a header. Messages are fixed: they never quote a value.
+    pub fn check_secret(&self, value: &SecretValue) -> Result<(), Detail> {
+        let Some(auth) = &self.auth else {
+            return Ok(());
+        };
+        let (field, bearer) = match auth {
+            Auth::Bearer { field } => (field, true),
+            Auth::Header { field, .. } => (field, false),
+        };
+        let setting = if bearer { "auth.bearer" } else { "auth.field" };
+        let Some(v) = value.field(field).filter(|v| !v.is_empty()) else {
+            return Err(Detail::new(
+                "/credential",
+                format!("the secret has no non-empty string field '{field}' (named by {setting})"),
+            ));
+        };
+        let fits = if bearer {
+            HeaderValue::from_str(&format!("Bearer {v}")).is_ok()
+        } else {
+            HeaderValue::from_str(v).is_ok()
+        };
+        if !fits {
+            return Err(Detail::new(
+                "/credential",
+                format!(
+                    "the secret's field '{field}' holds characters an HTTP header cannot carry"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -547,9 +802,34 @@ struct Reply {
 /// Why one attempt got no answer.
 enum Failure {
     Timeout,
+    /// The upstream's address is not public (and the client does not allow that).
+    Refused,
     /// No connection was made: the request never left, so even a write may be retried.
     Connect(String),
     Transport(String),
+}
+
+/// One adapter call (one `DataAdapter` method): the deadline all its requests, retries and
+/// pages share, and whether it already re-fetched the credential.
+struct Ctx {
+    deadline: Instant,
+    refreshed: AtomicBool,
+}
+
+impl Ctx {
+    /// What is left of the budget.
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The context for compensating a failed batch: the rest of the budget, but at least
+    /// [`UNDO_BUDGET`]; still at most one credential refresh in the whole call.
+    fn for_undo(&self) -> Self {
+        Self {
+            deadline: self.deadline.max(Instant::now() + UNDO_BUDGET),
+            refreshed: AtomicBool::new(self.refreshed.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// One request to send, possibly several times.
@@ -642,6 +922,17 @@ fn pushable(c: &Condition) -> bool {
     }
 }
 
+/// A `list` cursor: the offset of the next record.
+fn cursor_at(offset: u64) -> String {
+    format!("o{offset}")
+}
+
+/// The offset in a cursor this adapter returned (canonical digits, below 2^32).
+fn parse_cursor(cursor: &str) -> Option<u64> {
+    let n = cursor.strip_prefix('o')?.parse::<u64>().ok()?;
+    (n < 1 << 32 && cursor_at(n) == cursor).then_some(n)
+}
+
 fn encode(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
@@ -661,6 +952,21 @@ impl RestData {
             secrets,
             org,
         }
+    }
+
+    /// The context of one adapter call, its budget starting now.
+    fn begin(&self) -> Ctx {
+        Ctx {
+            deadline: Instant::now() + self.config.timeout,
+            refreshed: AtomicBool::new(false),
+        }
+    }
+
+    fn timed_out(&self, entity: &EntityName, method: &Method) -> DataError {
+        DataError::UpstreamTimeout(format!(
+            "the {entity} API did not answer a {method} within the call's {} ms budget",
+            self.config.timeout.as_millis()
+        ))
     }
 
     fn paths(&self, entity: &EntityName) -> Result<&Paths, DataError> {
@@ -712,9 +1018,9 @@ impl RestData {
             .as_ref()
             .map(CredentialRef::as_str)
             .unwrap_or_default();
-        let Some(value) = secret.field(field) else {
+        let Some(value) = secret.field(field).filter(|v| !v.is_empty()) else {
             return Err(DataError::Invalid(format!(
-                "credential '{reference}' has no string field '{field}' for the {entity} API's auth"
+                "credential '{reference}' has no non-empty string field '{field}' for the {entity} API's auth"
             )));
         };
         let text = match auth {
@@ -731,11 +1037,12 @@ impl RestData {
         Ok((name, value))
     }
 
-    /// One attempt, within the timeout (connect, headers and the whole body).
+    /// One attempt, before `deadline` (connect, headers and the whole body).
     async fn once(
         &self,
         call: &Call<'_>,
         auth: Option<&(HeaderName, HeaderValue)>,
+        deadline: Instant,
     ) -> Result<Reply, Failure> {
         let mut req = Request::builder()
             .method(call.method.clone())
@@ -756,7 +1063,9 @@ impl RestData {
         let exchange = async {
             let resp = self.client.http.request(req).await.map_err(|e| {
                 let cause = format!("{e:?}");
-                if e.is_connect() {
+                if is_refusal(&e) {
+                    Failure::Refused
+                } else if e.is_connect() {
                     Failure::Connect(cause)
                 } else {
                     Failure::Transport(cause)
@@ -785,15 +1094,17 @@ impl RestData {
                 body,
             })
         };
-        tokio::time::timeout(self.config.timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| Failure::Timeout)?
     }
 
-    /// The call with bounded retries: reads on any failure to answer and on 502/503/504,
-    /// writes only when no connection was made.
+    /// The call with bounded retries within the call's budget: reads on any failure to
+    /// answer and on 502/503/504, writes only when no connection was made. No retry starts
+    /// when less than [`MIN_ATTEMPT`] would remain after its backoff.
     async fn attempts(
         &self,
+        cx: &Ctx,
         call: &Call<'_>,
         auth: Option<&(HeaderName, HeaderValue)>,
     ) -> Result<Reply, DataError> {
@@ -801,29 +1112,35 @@ impl RestData {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.once(call, auth).await;
+            let result = if cx.remaining().is_zero() {
+                Err(Failure::Timeout)
+            } else {
+                self.once(call, auth, cx.deadline).await
+            };
             let retry = match &result {
                 Ok(r) => read && matches!(r.status.as_u16(), 502..=504),
+                Err(Failure::Refused) => false,
                 Err(Failure::Connect(_)) => true,
                 Err(_) => read,
             };
-            if retry && attempt <= self.config.retries {
+            let pause = backoff(attempt);
+            if retry && attempt <= self.config.retries && cx.remaining() >= pause + MIN_ATTEMPT {
                 let why = match &result {
                     Ok(r) => r.status.to_string(),
                     Err(Failure::Timeout) => "timeout".into(),
+                    Err(Failure::Refused) => "refused".into(),
                     Err(Failure::Connect(c) | Failure::Transport(c)) => c.clone(),
                 };
                 tracing::warn!(entity = %call.entity, method = %call.method, attempt, %why, "upstream call failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(pause).await;
                 continue;
             }
             return match result {
                 Ok(r) => Ok(r),
-                Err(Failure::Timeout) => Err(DataError::UpstreamTimeout(format!(
-                    "the {} API did not answer a {} within {} ms",
-                    call.entity,
-                    call.method,
-                    self.config.timeout.as_millis()
+                Err(Failure::Timeout) => Err(self.timed_out(call.entity, &call.method)),
+                Err(Failure::Refused) => Err(DataError::Upstream(format!(
+                    "the {} API was not called ({}): the rest data adapter refuses to call private or loopback addresses",
+                    call.entity, call.method
                 ))),
                 Err(Failure::Connect(cause) | Failure::Transport(cause)) => {
                     tracing::warn!(entity = %call.entity, method = %call.method, %cause, "upstream call failed");
@@ -836,25 +1153,30 @@ impl RestData {
         }
     }
 
-    /// Sends with the credential; on 401/403 re-fetches it once and, if it was rotated,
-    /// sends again (the refused request was not applied, so this holds for writes too).
-    async fn send(&self, call: Call<'_>) -> Result<Reply, DataError> {
+    /// Sends with the credential; on 401/403 re-fetches it, at most once per adapter call,
+    /// and, if it was rotated, sends again (the refused request was not applied, so this
+    /// holds for writes too). The secret store's answers count against the budget.
+    async fn send(&self, cx: &Ctx, call: Call<'_>) -> Result<Reply, DataError> {
+        let store_timeout = || {
+            DataError::Store(StoreError::Unavailable(
+                "the secret store did not answer within the call's time budget".into(),
+            ))
+        };
         let mut secret = match &self.config.credential {
             Some(r) => Some(
-                self.secrets
-                    .resolve(&self.org, r)
+                tokio::time::timeout_at(cx.deadline, self.secrets.resolve(&self.org, r))
                     .await
+                    .map_err(|_| store_timeout())?
                     .map_err(secret_error)?,
             ),
             None => None,
         };
-        let mut refreshed = false;
         loop {
             let auth = match (&self.config.auth, &secret) {
                 (Some(a), Some(s)) => Some(self.auth_header(call.entity, a, s)?),
                 _ => None,
             };
-            let reply = self.attempts(&call, auth.as_ref()).await?;
+            let reply = self.attempts(cx, &call, auth.as_ref()).await?;
             let status = reply.status;
             if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
                 return Ok(reply);
@@ -865,28 +1187,30 @@ impl RestData {
                     call.entity, call.method
                 )));
             };
-            if !refreshed {
-                refreshed = true;
-                if let Some(rotated) = self
-                    .secrets
-                    .refresh(&self.org, reference, used)
-                    .await
-                    .map_err(secret_error)?
-                {
+            if !cx.refreshed.swap(true, Ordering::Relaxed) {
+                let refreshed = tokio::time::timeout_at(
+                    cx.deadline,
+                    self.secrets.refresh(&self.org, reference, used),
+                )
+                .await
+                .map_err(|_| store_timeout())?
+                .map_err(secret_error)?;
+                if let Some(rotated) = refreshed {
                     tracing::info!(entity = %call.entity, credential = %reference, "upstream rejected the credential; retrying once with its rotated value");
                     secret = Some(rotated);
                     continue;
                 }
             }
             return Err(DataError::Upstream(format!(
-                "the {} API rejected credential '{reference}' ({status}); update the secret",
-                call.entity
+                "the {} API rejected credential '{reference}' ({status} to {}); update the secret",
+                call.entity, call.method
             )));
         }
     }
 
     async fn call(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         method: Method,
         url: String,
@@ -897,13 +1221,16 @@ impl RestData {
             .map(|b| serde_json::to_vec(b).map(Bytes::from))
             .transpose()
             .map_err(|e| DataError::Invalid(format!("a {entity} record cannot be encoded: {e}")))?;
-        self.send(Call {
-            entity,
-            method,
-            url,
-            body,
-            if_match,
-        })
+        self.send(
+            cx,
+            Call {
+                entity,
+                method,
+                url,
+                body,
+                if_match,
+            },
+        )
         .await
     }
 
@@ -929,7 +1256,13 @@ impl RestData {
         match list {
             Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items),
             _ => Err(DataError::Upstream(format!(
-                "the {entity} API did not answer a list request with a list of records"
+                "the {entity} API answered {} to a list request without a list of records{}",
+                reply.status,
+                self.config
+                    .records_at
+                    .as_ref()
+                    .map(|at| format!(" at records_at '{at}'"))
+                    .unwrap_or_default()
             ))),
         }
     }
@@ -937,18 +1270,27 @@ impl RestData {
     /// The record and its strong ETag, or `None` on 404.
     async fn read(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         id: &str,
     ) -> Result<Option<(Value, Option<HeaderValue>)>, DataError> {
         let r = self
-            .call(entity, Method::GET, self.item_url(paths, id), None, None)
+            .call(
+                cx,
+                entity,
+                Method::GET,
+                self.item_url(paths, id),
+                None,
+                None,
+            )
             .await?;
         match r.status {
             s if s.is_success() => match Self::json(entity, &r)? {
                 Some(Value::Object(m)) => Ok(Some((with_id(m, id), r.etag))),
                 _ => Err(DataError::Upstream(format!(
-                    "the {entity} API did not answer a read of '{id}' with a record"
+                    "the {entity} API answered {} to a read of '{id}' without a record",
+                    r.status
                 ))),
             },
             StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
@@ -960,12 +1302,14 @@ impl RestData {
     /// upstream reports it (`X-Total-Count`).
     async fn fetch(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         query: &[(String, String)],
     ) -> Result<(Vec<Value>, Option<u64>), DataError> {
         let r = self
             .call(
+                cx,
                 entity,
                 Method::GET,
                 self.collection_url(paths, query),
@@ -982,6 +1326,7 @@ impl RestData {
     /// POSTs a record; `id` is the one it names, if any.
     async fn post(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         record: Map<String, Value>,
@@ -990,6 +1335,7 @@ impl RestData {
         let body = Value::Object(record);
         let r = self
             .call(
+                cx,
                 entity,
                 Method::POST,
                 self.collection_url(paths, &[]),
@@ -1006,7 +1352,8 @@ impl RestData {
                 }),
                 (_, Some(_)) => Ok(body),
                 (_, None) => Err(DataError::Upstream(format!(
-                    "the {entity} API created a record without returning it, so its id is unknown"
+                    "the {entity} API answered {} to a POST without the created record, so its id is unknown",
+                    r.status
                 ))),
             },
             StatusCode::CONFLICT => Err(conflict(entity, id_text)),
@@ -1014,21 +1361,27 @@ impl RestData {
         }
     }
 
-    /// PATCHes one record; `current` (when read) fills in an empty answer.
+    /// PATCHes one record; `read` (the current record and its strong ETag, when read first)
+    /// guards the write and fills in an empty answer.
     async fn patch(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         id: &RecordId,
         mut patch: Map<String, Value>,
-        etag: Option<HeaderValue>,
-        current: Option<Value>,
+        read: Option<(Value, Option<HeaderValue>)>,
     ) -> Result<Value, DataError> {
+        let (current, etag) = match read {
+            Some((current, etag)) => (Some(current), etag),
+            None => (None, None),
+        };
         // As in TableData, the id is never changed.
         patch.remove("id");
         let url = self.item_url(paths, id.as_str());
         let r = self
             .call(
+                cx,
                 entity,
                 Method::PATCH,
                 url,
@@ -1040,7 +1393,7 @@ impl RestData {
             s if s.is_success() => match (Self::json(entity, &r)?, current) {
                 (Some(Value::Object(m)), _) => Ok(with_id(m, id.as_str())),
                 (_, Some(c)) => Ok(merged(as_object(entity, c)?, patch)),
-                (_, None) => match self.read(entity, paths, id.as_str()).await? {
+                (_, None) => match self.read(cx, entity, paths, id.as_str()).await? {
                     Some((v, _)) => Ok(v),
                     None => Err(not_found(entity, id.as_str())),
                 },
@@ -1056,13 +1409,21 @@ impl RestData {
     /// DELETE; `false` when it was already gone.
     async fn remove(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         id: &str,
         etag: Option<HeaderValue>,
     ) -> Result<bool, DataError> {
         let r = self
-            .call(entity, Method::DELETE, self.item_url(paths, id), None, etag)
+            .call(
+                cx,
+                entity,
+                Method::DELETE,
+                self.item_url(paths, id),
+                None,
+                etag,
+            )
             .await?;
         match r.status {
             s if s.is_success() => Ok(true),
@@ -1075,12 +1436,13 @@ impl RestData {
     /// The stored record when it exists and satisfies `expect`.
     async fn checked(
         &self,
+        cx: &Ctx,
         entity: &EntityName,
         paths: &Paths,
         id: &RecordId,
         expect: &[Condition],
     ) -> Result<Option<(Value, Option<HeaderValue>)>, DataError> {
-        let Some((current, etag)) = self.read(entity, paths, id.as_str()).await? else {
+        let Some((current, etag)) = self.read(cx, entity, paths, id.as_str()).await? else {
             return Ok(None);
         };
         if expect.iter().all(|c| matches(&current, c)) {
@@ -1091,24 +1453,30 @@ impl RestData {
     }
 
     /// Compensation for a failed batch create: deletes what it created, best effort.
-    async fn undo_creates(&self, entity: &EntityName, paths: &Paths, made: &[Value]) {
+    async fn undo_creates(&self, cx: &Ctx, entity: &EntityName, paths: &Paths, made: &[Value]) {
         for record in made {
             let Some(id) = record.get("id").and_then(id_text) else {
                 tracing::error!(%entity, "cannot undo a batch create: the created record has no id");
                 continue;
             };
-            if let Err(e) = self.remove(entity, paths, &id, None).await {
+            if let Err(e) = self.remove(cx, entity, paths, &id, None).await {
                 tracing::error!(%entity, %id, error = %e, "could not undo a batch create; remove the record by hand");
             }
         }
     }
 
     /// Compensation for a failed batch update: puts the previous versions back, best effort.
-    async fn undo_updates(&self, entity: &EntityName, paths: &Paths, done: &[(RecordId, Value)]) {
+    async fn undo_updates(
+        &self,
+        cx: &Ctx,
+        entity: &EntityName,
+        paths: &Paths,
+        done: &[(RecordId, Value)],
+    ) {
         for (id, previous) in done {
             let url = self.item_url(paths, id.as_str());
             match self
-                .call(entity, Method::PUT, url, Some(previous), None)
+                .call(cx, entity, Method::PUT, url, Some(previous), None)
                 .await
             {
                 Ok(r) if r.status.is_success() => {}
@@ -1125,76 +1493,105 @@ impl RestData {
 
 #[async_trait]
 impl DataAdapter for RestData {
-    /// The cursor is the next page number (or, without pagination, the next offset).
+    /// The cursor is the offset of the next record (`o<offset>`), so a caller may change
+    /// `limit` between pages. With pagination, an offset that is not a multiple of `limit`
+    /// reads the two upstream pages (of `limit` records) that hold the window.
     async fn list(
         &self,
         entity: &EntityName,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
+        let cx = &self.begin();
         let paths = self.paths(entity)?;
         let limit = limit.clamp(1, 1000) as u64;
-        let bad_cursor = || {
-            DataError::Invalid(
-                "the cursor is not one this API returned; start again without it".into(),
-            )
+        let offset = match cursor {
+            None => 0,
+            Some(c) => parse_cursor(c).ok_or_else(|| {
+                DataError::Invalid(
+                    "the cursor is not one this API returned; start again without it".into(),
+                )
+            })?,
         };
         let Some(pg) = &self.config.pagination else {
-            let offset = match cursor {
-                None => 0,
-                Some(c) => c.parse::<usize>().map_err(|_| bad_cursor())?,
-            };
-            let (all, _) = self.fetch(entity, paths, &[]).await?;
-            let end = offset.saturating_add(limit as usize).min(all.len());
-            let next = (end < all.len()).then(|| end.to_string());
+            let (all, _) = self.fetch(cx, entity, paths, &[]).await?;
+            let len = all.len() as u64;
+            let end = offset.saturating_add(limit).min(len);
             let items = all
                 .into_iter()
-                .skip(offset)
-                .take(end.saturating_sub(offset))
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(end.saturating_sub(offset)).unwrap_or(0))
                 .collect();
-            return Ok(Page { items, next });
+            return Ok(Page {
+                items,
+                next: (end < len).then(|| cursor_at(end)),
+            });
         };
-        let page = match cursor {
-            None => pg.first,
-            Some(c) => c
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= pg.first && *n < 1 << 32)
-                .ok_or_else(bad_cursor)?,
-        };
-        let query = [
-            (pg.page.clone(), page.to_string()),
-            (pg.limit.clone(), limit.to_string()),
-        ];
-        let (items, total) = self.fetch(entity, paths, &query).await?;
+        let index = offset / limit;
+        let skip = offset % limit;
+        let mut items = Vec::new();
+        let mut total = None;
+        // Whether records may follow the last one returned.
+        let mut more = false;
+        for page in [index, index + 1] {
+            if page > index && (skip == 0 || !more) {
+                break;
+            }
+            let query = [
+                (pg.page.clone(), (pg.first + page).to_string()),
+                (pg.limit.clone(), limit.to_string()),
+            ];
+            let (got, t) = self.fetch(cx, entity, paths, &query).await?;
+            total = t.or(total);
+            let full = got.len() as u64 >= limit;
+            let upstream_more = full && total.is_none_or(|t| (page + 1) * limit < t);
+            let (from, take) = if page == index {
+                (skip, limit - skip)
+            } else {
+                (0, skip)
+            };
+            let available = (got.len() as u64).saturating_sub(from);
+            more = upstream_more || available > take;
+            items.extend(
+                got.into_iter()
+                    .skip(usize::try_from(from).unwrap_or(usize::MAX))
+                    .take(usize::try_from(take).unwrap_or(0)),
+            );
+        }
+        let end = offset + items.len() as u64;
         let more = match total {
-            Some(t) => (page - pg.first + 1) * limit < t,
-            None => items.len() as u64 >= limit,
+            Some(t) => end < t,
+            None => more,
         };
         Ok(Page {
             items,
-            next: more.then(|| (page + 1).to_string()),
+            next: more.then(|| cursor_at(end)),
         })
     }
 
     async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
+        let cx = &self.begin();
         let paths = self.paths(entity)?;
-        Ok(self.read(entity, paths, id.as_str()).await?.map(|(v, _)| v))
+        Ok(self
+            .read(cx, entity, paths, id.as_str())
+            .await?
+            .map(|(v, _)| v))
     }
 
     /// With an `"id"`, checks that it is free and then POSTs: not atomic against another
     /// writer creating the same id in between (the upstream's own answer decides then).
     /// Without one, the upstream assigns it (json-server: the next number).
     async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
+        let cx = &self.begin();
         let record = as_object(entity, record)?;
         let id = explicit_id(entity, &record)?;
         let paths = self.paths(entity)?;
         if let Some(id) = &id
-            && self.read(entity, paths, id.as_str()).await?.is_some()
+            && self.read(cx, entity, paths, id.as_str()).await?.is_some()
         {
             return Err(conflict(entity, id.as_str()));
         }
-        self.post(entity, paths, record, id.as_ref()).await
+        self.post(cx, entity, paths, record, id.as_ref()).await
     }
 
     /// Reads, checks `expect`, then PATCHes (with `If-Match` when the read gave a strong
@@ -1206,15 +1603,16 @@ impl DataAdapter for RestData {
         patch: Value,
         expect: &[Condition],
     ) -> Result<Value, DataError> {
+        let cx = &self.begin();
         let patch = as_object(entity, patch)?;
         let paths = self.paths(entity)?;
         if expect.is_empty() {
-            return self.patch(entity, paths, id, patch, None, None).await;
+            return self.patch(cx, entity, paths, id, patch, None).await;
         }
-        let Some((current, etag)) = self.checked(entity, paths, id, expect).await? else {
+        let Some((current, etag)) = self.checked(cx, entity, paths, id, expect).await? else {
             return Err(not_found(entity, id.as_str()));
         };
-        self.patch(entity, paths, id, patch, etag, Some(current))
+        self.patch(cx, entity, paths, id, patch, Some((current, etag)))
             .await
     }
 
@@ -1225,12 +1623,13 @@ impl DataAdapter for RestData {
         id: &RecordId,
         expect: &[Condition],
     ) -> Result<bool, DataError> {
+        let cx = &self.begin();
         let paths = self.paths(entity)?;
         if expect.is_empty() {
-            return self.remove(entity, paths, id.as_str(), None).await;
+            return self.remove(cx, entity, paths, id.as_str(), None).await;
         }
-        match self.checked(entity, paths, id, expect).await? {
-            Some((_, etag)) => self.remove(entity, paths, id.as_str(), etag).await,
+        match self.checked(cx, entity, paths, id, expect).await? {
+            Some((_, etag)) => self.remove(cx, entity, paths, id.as_str(), etag).await,
             None => Ok(false),
         }
     }
@@ -1242,6 +1641,7 @@ impl DataAdapter for RestData {
         entity: &EntityName,
         filter: &[Condition],
     ) -> Result<Vec<Value>, DataError> {
+        let cx = &self.begin();
         let paths = self.paths(entity)?;
         let mut params: Vec<(String, String)> = Vec::new();
         for c in filter.iter().filter(|c| pushable(c)) {
@@ -1255,14 +1655,14 @@ impl DataAdapter for RestData {
         }
         let mut all = Vec::new();
         match &self.config.pagination {
-            None => all = self.fetch(entity, paths, &params).await?.0,
+            None => all = self.fetch(cx, entity, paths, &params).await?.0,
             Some(pg) => {
                 let mut page = pg.first;
                 loop {
                     let mut query = params.clone();
                     query.push((pg.page.clone(), page.to_string()));
                     query.push((pg.limit.clone(), pg.size.to_string()));
-                    let (items, total) = self.fetch(entity, paths, &query).await?;
+                    let (items, total) = self.fetch(cx, entity, paths, &query).await?;
                     let got = items.len() as u64;
                     all.extend(items);
                     if all.len() > MAX_QUERY_RECORDS {
@@ -1289,6 +1689,7 @@ impl DataAdapter for RestData {
         entity: &EntityName,
         records: Vec<Value>,
     ) -> Result<Vec<Value>, DataError> {
+        let cx = &self.begin();
         if records.len() > MAX_TRANSACT_ITEMS {
             return Err(DataError::Invalid(format!(
                 "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
@@ -1311,16 +1712,17 @@ impl DataAdapter for RestData {
             prepared.push((id, r));
         }
         for id in &ids {
-            if self.read(entity, paths, id.as_str()).await?.is_some() {
+            if self.read(cx, entity, paths, id.as_str()).await?.is_some() {
                 return Err(conflict(entity, id.as_str()));
             }
         }
         let mut made = Vec::with_capacity(prepared.len());
         for (id, r) in prepared {
-            match self.post(entity, paths, r, id.as_ref()).await {
+            match self.post(cx, entity, paths, r, id.as_ref()).await {
                 Ok(v) => made.push(v),
                 Err(e) => {
-                    self.undo_creates(entity, paths, &made).await;
+                    self.undo_creates(&cx.for_undo(), entity, paths, &made)
+                        .await;
                     return Err(e);
                 }
             }
@@ -1335,6 +1737,7 @@ impl DataAdapter for RestData {
         entity: &EntityName,
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
+        let cx = &self.begin();
         if patches.len() > MAX_TRANSACT_ITEMS {
             return Err(DataError::Invalid(format!(
                 "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
@@ -1345,7 +1748,7 @@ impl DataAdapter for RestData {
         let mut planned = Vec::with_capacity(patches.len());
         for (id, patch) in patches {
             let patch = as_object(entity, patch)?;
-            let Some((current, etag)) = self.read(entity, paths, id.as_str()).await? else {
+            let Some((current, etag)) = self.read(cx, entity, paths, id.as_str()).await? else {
                 return Err(not_found(entity, id.as_str()));
             };
             planned.push((id, patch, current, etag));
@@ -1354,7 +1757,7 @@ impl DataAdapter for RestData {
         let mut out = Vec::with_capacity(planned.len());
         for (id, patch, current, etag) in planned {
             match self
-                .patch(entity, paths, &id, patch, etag, Some(current.clone()))
+                .patch(cx, entity, paths, &id, patch, Some((current.clone(), etag)))
                 .await
             {
                 Ok(v) => {
@@ -1362,7 +1765,8 @@ impl DataAdapter for RestData {
                     done.push((id, current));
                 }
                 Err(e) => {
-                    self.undo_updates(entity, paths, &done).await;
+                    self.undo_updates(&cx.for_undo(), entity, paths, &done)
+                        .await;
                     return Err(e);
                 }
             }
@@ -1513,6 +1917,58 @@ mod tests {
         assert!(!pushable(&Condition::eq("a", Value::Null)));
         assert!(pushable(&Condition::new("a", Op::Contains, "lee")));
         assert!(!pushable(&Condition::new("a", Op::Contains, "a(b")));
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.31.255.255",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "192.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "fc00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(is_private(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(!is_private(public.parse().unwrap()), "{public}");
+        }
+        assert_eq!(literal_ip("[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(literal_ip("api.example.com"), None);
+    }
+
+    #[test]
+    fn cursors_are_canonical_offsets() {
+        assert_eq!(parse_cursor(&cursor_at(0)), Some(0));
+        assert_eq!(parse_cursor("o42"), Some(42));
+        for bad in ["42", "o", "o+1", "o01", "o-1", "o4294967296", "O1", "o1 "] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The `rest` data adapter against real json-server 0.17 instances that `scripts/test`
 //! starts (see `scripts/rest.sh` and `tests/fixtures/rest/`): a normal one (bearer auth on
-//! `/secure_*`), a slow one (3 s per answer) and a failing one (500s, 503s on `/flaky`, and
-//! request counts at `/__requests/<METHOD>:<segment>`).
+//! `/secure_*` and for writes to `/guarded_*`, 150 ms late on `/slow_*`), a slow one (3 s per
+//! answer) and a failing one (500s, 503s on `/flaky`, and request counts at
+//! `/__requests/<METHOD>:<segment>`). `scripts/test` also sets
+//! `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1`: the servers listen on loopback.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -12,7 +15,7 @@ use switchboard::adapters::embedded::Embedded;
 use switchboard::adapters::rest::{RestClient, RestConfig, RestData};
 use switchboard::data::BuiltinData;
 use switchboard::registry::DataAdapterConfig;
-use switchboard::secrets::{CredentialRef, SecretStore, SecretValue, Secrets};
+use switchboard::secrets::{CredentialRef, SecretError, SecretStore, SecretValue, Secrets};
 use switchboard::{Condition, DataAdapter, DataError, EntityName, Error, Op, OrgId, RecordId};
 use switchboard_tests::unique;
 
@@ -365,7 +368,45 @@ async fn pages_follow_json_servers_page_and_limit() {
         }
         assert_eq!(ids, (1..=7).map(|n| n.to_string()).collect::<Vec<_>>());
         assert_eq!(cursors.len(), 2, "{pagination}: {cursors:?}");
-        for bad in ["abc", "-1", "é"] {
+        // The cursor is an offset: changing the limit between pages neither skips nor
+        // repeats a record, whichever way it changes.
+        for limits in [[3, 2, 4, 1], [2, 3, 1, 5], [1, 4, 2, 3]] {
+            let mut ids = Vec::new();
+            let mut cursor: Option<String> = None;
+            for turn in 0.. {
+                let limit = limits[turn % limits.len()];
+                let page = a.list(&items, limit, cursor.as_deref()).await.unwrap();
+                assert!(page.items.len() <= limit, "{limits:?}: {page:?}");
+                ids.extend(page.items.iter().map(id_of));
+                match page.next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+                assert!(turn < 10, "{pagination} {limits:?}: no end ({ids:?})");
+            }
+            assert_eq!(
+                ids,
+                (1..=7).map(|n| n.to_string()).collect::<Vec<_>>(),
+                "{pagination} {limits:?}"
+            );
+        }
+        // The last full page: no cursor to an empty one.
+        let all = a.list(&items, 7, None).await.unwrap();
+        assert_eq!((all.items.len(), all.next), (7, None));
+        let tail = a.list(&items, 5, Some("o5")).await.unwrap();
+        assert_eq!(tail.items.iter().map(id_of).collect::<Vec<_>>(), ["6", "7"]);
+        assert_eq!(tail.next, None);
+        for bad in [
+            "abc",
+            "-1",
+            "é",
+            "2",
+            "o",
+            "o-1",
+            "o01",
+            "o 3",
+            "o4294967296",
+        ] {
             let r = a.list(&items, 3, Some(bad)).await;
             assert!(matches!(r, Err(DataError::Invalid(_))), "{bad}: {r:?}");
         }
@@ -422,6 +463,11 @@ async fn invalid_configs_are_422_with_pointers() {
         }))),
         vec!["/auth"]
     );
+    // The budget of a whole call stays below the Lambda's 10 s timeout.
+    let budget = |ms: u64| json!({"base_url": "http://127.0.0.1:1", "entities": {"a": "/a"}, "timeout_ms": ms});
+    assert_eq!(paths(parse(budget(8_001))), vec!["/timeout_ms"]);
+    assert_eq!(paths(parse(budget(60_000))), vec!["/timeout_ms"]);
+    assert!(parse(budget(8_000)).is_empty());
 
     // Through the factory's write-time check: pointers under the config's location.
     let db = Embedded::in_memory().unwrap();
@@ -480,7 +526,81 @@ async fn invalid_configs_are_422_with_pointers() {
         .await
         .unwrap();
     adapters.check(&org(), &config(good), at).await.unwrap();
+
+    // The secret must hold the field auth names, as a non-empty string fit for a header;
+    // the 422 names the field, never a value.
+    let hidden = unique("hidden-value");
+    for (label, auth, fields, ok) in [
+        (
+            "nofield",
+            json!({"bearer": "token"}),
+            json!({"other": hidden}),
+            false,
+        ),
+        (
+            "empty",
+            json!({"bearer": "token"}),
+            json!({"token": "", "x": hidden}),
+            false,
+        ),
+        (
+            "number",
+            json!({"bearer": "token"}),
+            json!({"token": 42, "x": hidden}),
+            false,
+        ),
+        (
+            "newline",
+            json!({"bearer": "token"}),
+            json!({"token": format!("{hidden}\nX-Injected: 1")}),
+            false,
+        ),
+        (
+            "headerless",
+            json!({"header": "X-Api-Key", "field": "key"}),
+            json!({"token": hidden}),
+            false,
+        ),
+        (
+            "header",
+            json!({"header": "X-Api-Key", "field": "key"}),
+            json!({"key": hidden}),
+            true,
+        ),
+    ] {
+        let r = writer.store(&org(), label, &secret(fields)).await.unwrap();
+        let settings = json!({
+            "base_url": server("SWITCHBOARD_TEST_REST"),
+            "entities": {"notes": "/secure_notes"},
+            "credential": r.as_str(),
+            "auth": auth,
+        });
+        let result = adapters.check(&org(), &config(settings.clone()), at).await;
+        if ok {
+            result.unwrap();
+            continue;
+        }
+        let e = result.expect_err(label);
+        assert_eq!((e.status(), e.code()), (422, "invalid_config"), "{label}");
+        let body = e.to_body();
+        assert_eq!(
+            body["error"]["details"][0]["path"], "/data_adapter/credential",
+            "{label}: {body}"
+        );
+        assert!(!body.to_string().contains(&hidden), "{label}: {body}");
+        assert!(!format!("{e:?} {e}").contains(&hidden), "{label}");
+        // The same check, directly.
+        let parsed = RestConfig::parse(&object(settings)).unwrap();
+        let value = resolver.resolve(&org(), &r).await.unwrap();
+        let d = parsed.check_secret(&value).unwrap_err();
+        assert_eq!(d.path, "/credential");
+        assert!(!d.message.contains(&hidden), "{label}: {}", d.message);
+    }
 }
+
+/// The margin over `timeout_ms` an adapter call may take to give up (scheduling, the
+/// connection's teardown).
+const MARGIN: Duration = Duration::from_millis(250);
 
 #[tokio::test]
 async fn slow_upstream_is_504_within_the_timeout() {
@@ -490,35 +610,84 @@ async fn slow_upstream_is_504_within_the_timeout() {
         "timeout_ms": 300,
         "retries": 0,
     }));
+    let budget = Duration::from_millis(300);
     let flaky = entity("flaky");
     let started = Instant::now();
     let e = a.get(&flaky, &id(1)).await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(e, DataError::UpstreamTimeout(_)), "{e:?}");
     assert!(e.to_string().contains("flaky"), "{e}");
-    assert!(elapsed < Duration::from_millis(1_000), "{elapsed:?}");
+    assert!(elapsed < budget + MARGIN, "{elapsed:?}");
     let e: Error = e.into();
     assert_eq!((e.status(), e.code()), (504, "upstream_timeout"));
 
-    // A write is tried once; a read with the default two retries stays under 3 timeouts
-    // plus the backoff, well before the upstream's 3 s answer.
+    // A write is tried once.
     let started = Instant::now();
     let w = a.create(&flaky, json!({"n": 1})).await.unwrap_err();
     assert!(matches!(w, DataError::UpstreamTimeout(_)), "{w:?}");
-    assert!(started.elapsed() < Duration::from_millis(1_000));
-    let retried = plain(json!({
-        "base_url": server("SWITCHBOARD_TEST_REST_SLOW"),
-        "entities": {"flaky": "/flaky"},
-        "timeout_ms": 300,
-    }));
+    assert!(started.elapsed() < budget + MARGIN);
+
+    // timeout_ms is the budget of the whole call: retries (the default two, or the most,
+    // four) and their backoff fit in it too.
+    for retries in [json!(null), json!(4)] {
+        let retried = plain(json!({
+            "base_url": server("SWITCHBOARD_TEST_REST_SLOW"),
+            "entities": {"flaky": "/flaky"},
+            "timeout_ms": 300,
+            "retries": retries,
+        }));
+        for call in ["get", "query", "update_where"] {
+            let started = Instant::now();
+            let r = match call {
+                "get" => retried.get(&flaky, &id(1)).await.map(|_| ()),
+                "query" => retried.query(&flaky, &[]).await.map(|_| ()),
+                _ => retried
+                    .update_where(
+                        &flaky,
+                        &id(1),
+                        json!({"n": 2}),
+                        &[Condition::eq("ok", true)],
+                    )
+                    .await
+                    .map(|_| ()),
+            };
+            let elapsed = started.elapsed();
+            let r = r.unwrap_err();
+            assert!(matches!(r, DataError::UpstreamTimeout(_)), "{call}: {r:?}");
+            assert!(
+                elapsed >= budget && elapsed < budget + MARGIN,
+                "{call}, retries {retries}: {elapsed:?}"
+            );
+        }
+    }
+}
+
+/// A query over many pages shares one budget: 20 pages of a server that answers each
+/// request 150 ms late cannot fit in 600 ms, whereas every page alone would.
+#[tokio::test]
+async fn paged_query_respects_the_calls_budget() {
+    let base = server("SWITCHBOARD_TEST_REST");
+    let items = entity("items");
+    let paged = |timeout_ms: u64, page_size: u64| {
+        plain(json!({
+            "base_url": base,
+            "entities": {"items": "/slow_items"},
+            "pagination": {"page_size": page_size},
+            "timeout_ms": timeout_ms,
+        }))
+    };
     let started = Instant::now();
-    let r = retried.query(&flaky, &[]).await.unwrap_err();
+    let e = paged(600, 1).query(&items, &[]).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert!(matches!(r, DataError::UpstreamTimeout(_)), "{r:?}");
-    assert!(
-        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2_500),
-        "{elapsed:?}"
-    );
+    assert!(matches!(e, DataError::UpstreamTimeout(_)), "{e:?}");
+    assert!(e.to_string().contains("items"), "{e}");
+    assert!(elapsed < Duration::from_millis(600) + MARGIN, "{elapsed:?}");
+    let e: Error = e.into();
+    assert_eq!((e.status(), e.code()), (504, "upstream_timeout"));
+
+    // Within the budget the same query reads every page.
+    let all = paged(5_000, 7).query(&items, &[]).await.unwrap();
+    assert_eq!(all.len(), 20);
 }
 
 #[tokio::test]
@@ -719,4 +888,282 @@ async fn booking_flow_on_rest() {
     )
     .await;
     crate::adapters::booking_flow(demo.platform, demo.org, "2027-06-02").await;
+}
+
+/// A client that refuses private upstreams (as in Lambda, where
+/// `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS` is unset) refuses loopback, link-local (instance
+/// metadata) and private addresses, literal or resolved, before connecting: a 502, at once.
+#[tokio::test]
+async fn private_upstreams_are_refused_unless_allowed() {
+    let base = server("SWITCHBOARD_TEST_REST");
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    // scripts/test allows them for its own loopback servers; read once by new().
+    assert!(RestClient::new().unwrap().allows_private_upstreams());
+    let strict = RestClient::with_private_upstreams(false).unwrap();
+    assert!(!strict.allows_private_upstreams());
+    let items = entity("items");
+    let on = |client: &RestClient, base_url: &str| {
+        let config = RestConfig::parse(&object(json!({
+            "base_url": base_url,
+            "entities": {"items": "/page_items"},
+        })))
+        .unwrap();
+        RestData::new(client.clone(), config, secrets().1, org())
+    };
+    for base_url in [
+        base.clone(),
+        format!("http://[::1]:{port}"),
+        format!("http://localhost:{port}"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://10.11.12.13:8080".to_owned(),
+        "http://[::ffff:127.0.0.1]:9".to_owned(),
+        "http://0.0.0.0:9".to_owned(),
+    ] {
+        let a = on(&strict, &base_url);
+        let started = Instant::now();
+        let errors = [
+            a.get(&items, &id(1)).await.unwrap_err(),
+            a.list(&items, 3, None).await.unwrap_err(),
+            a.create(&items, json!({"n": 8})).await.unwrap_err(),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(matches!(e, DataError::Upstream(_)), "{base_url}: {e:?}");
+            assert!(
+                text.contains("items")
+                    && text.contains("refuses to call private or loopback addresses"),
+                "{base_url}: {text}"
+            );
+            let e: Error = e.into();
+            assert_eq!(
+                (e.status(), e.code()),
+                (502, "upstream_error"),
+                "{base_url}"
+            );
+        }
+        // Refused, not retried or waited for (10.x and 169.254.x would time out).
+        assert!(started.elapsed() < Duration::from_secs(1), "{base_url}");
+    }
+    // The resolver lets loopback through when allowed: the same name answers.
+    let allowed = RestClient::with_private_upstreams(true).unwrap();
+    let local = on(&allowed, &format!("http://localhost:{port}"));
+    assert_eq!(local.get(&items, &id(1)).await.unwrap().unwrap()["n"], 1);
+
+    // At write time, a visibly private host is a 422 on base_url (names are resolved only
+    // when called).
+    for (base_url, private) in [
+        ("http://127.0.0.1:3000", true),
+        ("http://[::1]:3000", true),
+        ("http://LocalHost:3000", true),
+        ("http://api.localhost", true),
+        ("http://169.254.169.254", true),
+        ("http://10.0.0.1", true),
+        ("https://192.168.1.20/v1", true),
+        ("http://172.16.0.1", true),
+        ("http://[fd00:ec2::254]", true),
+        ("http://[::ffff:10.0.0.1]", true),
+        ("https://api.example.com/v1", false),
+        ("https://93.184.216.34", false),
+        ("http://[2606:4700::1111]", false),
+    ] {
+        let c = RestConfig::parse(&object(
+            json!({"base_url": base_url, "entities": {"a": "/a"}}),
+        ))
+        .unwrap();
+        assert!(c.check_upstream(true).is_ok(), "{base_url}");
+        match c.check_upstream(false) {
+            Err(d) => {
+                assert!(private, "{base_url}: {d:?}");
+                assert_eq!(d.path, "/base_url");
+            }
+            Ok(()) => assert!(!private, "{base_url}"),
+        }
+    }
+}
+
+/// A secret store that counts fetches (what a Secrets Manager call costs).
+struct Counting {
+    inner: Arc<dyn SecretStore>,
+    fetches: AtomicUsize,
+}
+
+#[switchboard::async_trait]
+impl SecretStore for Counting {
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.inner.fetch(reference).await
+    }
+
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError> {
+        self.inner.put(name, value).await
+    }
+}
+
+/// A credential that stays wrong is re-fetched at most once per adapter call, even when the
+/// call sends several requests that are refused (here a batch's compensation: the upstream
+/// lets anyone create /guarded_* records but only the token holder delete them).
+#[tokio::test]
+async fn a_wrong_credential_is_refreshed_at_most_once_per_call() {
+    let (store, _) = secrets();
+    let counting = Arc::new(Counting {
+        inner: store.clone(),
+        fetches: AtomicUsize::new(0),
+    });
+    let resolver = Arc::new(Secrets::new(
+        counting.clone(),
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    let writer = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let stale = unique("stale-token");
+    let r = writer
+        .store(&org(), "guarded", &secret(json!({"token": stale})))
+        .await
+        .unwrap();
+    let a = adapter(
+        resolver,
+        json!({
+            "base_url": server("SWITCHBOARD_TEST_REST"),
+            "entities": {"items": "/guarded_items"},
+            "credential": r.as_str(),
+            "auth": {"bearer": "token"},
+        }),
+    );
+    let items = entity("items");
+    let fetches = || counting.fetches.load(Ordering::SeqCst);
+
+    // One refused read: the resolve and one refresh.
+    let e = a.get(&entity("items"), &id(1)).await;
+    assert!(e.is_ok(), "GET is open on /guarded_*: {e:?}");
+    assert_eq!(fetches(), 1);
+    let e = a.delete(&items, &id(1)).await.unwrap_err();
+    assert!(e.to_string().contains("rejected"), "{e}");
+    assert_eq!(fetches(), 2, "one refresh for the refused DELETE");
+
+    // The third record takes the id json-server is about to give the second, so its POST
+    // fails (500) and the batch deletes the two it created: both DELETEs are refused (401),
+    // and only the first of them re-fetches the credential.
+    let probe = a.create(&items, json!({})).await.unwrap();
+    let clash = probe["id"].as_u64().unwrap() + 2;
+    let before = fetches();
+    let e = a
+        .batch_create(
+            &items,
+            vec![
+                json!({"n": 1}),
+                json!({"n": 2}),
+                json!({"id": clash, "n": 3}),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DataError::Upstream(_)), "{e:?}");
+    assert_eq!(fetches() - before, 1, "one refresh in the whole batch");
+}
+
+/// Every failure names the entity and the status (or what happened), never the upstream's
+/// body or a header value: auth.js echoes the Authorization header in its 401 bodies.
+#[tokio::test]
+async fn errors_name_entity_and_status_never_body_or_token() {
+    let base = server("SWITCHBOARD_TEST_REST");
+    let (store, resolver) = secrets();
+    let writer = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let stale = unique("echoed-token");
+    let r = writer
+        .store(
+            &org(),
+            "echoed",
+            &secret(json!({"token": stale, "key": stale})),
+        )
+        .await
+        .unwrap();
+    let check = |label: &str, e: DataError, words: &[&str]| {
+        let text = e.to_string();
+        for w in words {
+            assert!(text.contains(w), "{label}: '{w}' missing in {text}");
+        }
+        assert!(
+            !text.contains(&stale) && !text.contains("invalid token"),
+            "{label}: {text}"
+        );
+        let e: Error = e.into();
+        let body = e.to_body().to_string();
+        assert!(
+            !body.contains(&stale) && !body.contains("invalid token"),
+            "{label}: {body}"
+        );
+        assert!(!format!("{e:?}").contains(&stale), "{label}");
+    };
+    for auth in [
+        json!({"bearer": "token"}),
+        json!({"header": "Authorization", "field": "key"}),
+    ] {
+        let a = adapter(
+            resolver.clone(),
+            json!({
+                "base_url": base,
+                "entities": {"notes": "/secure_notes"},
+                "credential": r.as_str(),
+                "auth": auth,
+            }),
+        );
+        let notes = entity("notes");
+        check(
+            "get",
+            a.get(&notes, &id(1)).await.unwrap_err(),
+            &["notes", "401"],
+        );
+        check(
+            "list",
+            a.list(&notes, 5, None).await.unwrap_err(),
+            &["notes", "401"],
+        );
+        check(
+            "query",
+            a.query(&notes, &[]).await.unwrap_err(),
+            &["notes", "401"],
+        );
+        check(
+            "create",
+            a.create(&notes, json!({"text": "x"})).await.unwrap_err(),
+            &["notes", "401", "POST"],
+        );
+        check(
+            "update",
+            a.update(&notes, &id(1), json!({"text": "x"}))
+                .await
+                .unwrap_err(),
+            &["notes", "401", "PATCH"],
+        );
+        check(
+            "delete",
+            a.delete(&notes, &id(1)).await.unwrap_err(),
+            &["notes", "401", "DELETE"],
+        );
+    }
+
+    // Answers of the wrong shape: the entity and the status, not the body.
+    let shaped = plain(json!({
+        "base_url": base,
+        "entities": {"items": "/page_items"},
+        "records_at": "/data",
+    }));
+    check(
+        "records_at",
+        shaped.list(&entity("items"), 3, None).await.unwrap_err(),
+        &["items", "200"],
+    );
+    // json-server answers a nested route with a list: not a record.
+    let item_is_list = plain(json!({
+        "base_url": base,
+        "entities": {"items": {"path": "/page_items", "item": "/page_items/{id}/page_items"}},
+    }));
+    check(
+        "read shape",
+        item_is_list
+            .get(&entity("items"), &id(1))
+            .await
+            .unwrap_err(),
+        &["items", "200"],
+    );
 }
