@@ -45,7 +45,8 @@ free_port() {
 start_moto() {
     MOTO_PORT=$(free_port)
     MOTO_LOG=${MOTO_LOG:-$CACHE/moto.log}
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+    # Requests one at a time: see infra/local/moto_server.py.
+    "$VENV/bin/python" infra/local/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
     MOTO_PID=$!
     for _ in $(seq 1 100); do
         if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/')" 2>/dev/null; then

@@ -177,7 +177,7 @@ const STALE_GRACE: Duration = Duration::from_secs(30);
 /// After an outage with nothing cached: answer 503 at once for this long.
 const FAILURE_GRACE: Duration = Duration::from_secs(5);
 /// At most one rotation re-fetch per reference per interval, whatever upstreams say.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The per-container resolver: a TTL cache over a [`SecretStore`] that fetches a missing
 /// secret once however many calls want it, serves a stale value when the store fails, and

@@ -30,6 +30,8 @@ const COUNTER: &str = "counter";
 /// DynamoDB's BatchGetItem limit.
 const MAX_BATCH_GET: usize = 100;
 const BATCH_GET_ATTEMPTS: u32 = 8;
+/// Attempts of a transaction cancelled only by other transactions (TransactionConflict).
+const TRANSACT_ATTEMPTS: u32 = 4;
 const BATCH_GET_BASE_DELAY_MS: u64 = 20;
 const BATCH_GET_MAX_DELAY_MS: u64 = 1_000;
 
@@ -539,61 +541,71 @@ impl ItemStore for DynamoStore {
                 .map_err(|e| StoreError::Internal(format!("TransactWriteItems request: {e}")))?;
             items.push(TransactWriteItem::builder().update(op).build());
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                    let reasons = t.cancellation_reasons();
-                    let code_at =
-                        |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-                    if let Some((key, _, _)) = puts
-                        .iter()
-                        .enumerate()
-                        // Another transaction writing the same item at once is the same
-                        // race a failed condition reports: two writers, one winner.
-                        .find(|(i, _)| {
-                            matches!(
-                                code_at(*i),
-                                "ConditionalCheckFailed" | "TransactionConflict"
-                            )
-                        })
-                        .map(|(_, p)| p)
-                    {
-                        return StoreError::Conflict {
-                            key: key.to_string(),
-                            current: None,
-                        };
-                    }
-                    let codes: Vec<&str> = (0..puts.len())
-                        .map(code_at)
-                        .filter(|c| *c != "None")
-                        .collect();
-                    let transient = codes.iter().any(|c| {
-                        matches!(
-                            *c,
-                            "ProvisionedThroughputExceeded"
-                                | "ThrottlingError"
-                                | "RequestLimitExceeded"
-                        )
-                    });
-                    let msg = format!(
-                        "DynamoDB TransactWriteItems on table {} cancelled: {}",
-                        self.table,
-                        codes.join(", ")
-                    );
-                    tracing::warn!(error = %msg, "dynamodb transaction cancelled");
-                    if transient {
-                        StoreError::Unavailable(msg)
-                    } else {
-                        StoreError::Internal(msg)
-                    }
+        // DynamoDB cancels transactions that touch an item another one is writing
+        // (TransactionConflict): with several writers, possibly all of them. That is no
+        // verdict on the conditions, so retry; only a failed condition is a conflict.
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(e) = sent else { return Ok(()) };
+            let Some(TransactWriteItemsError::TransactionCanceledException(t)) =
+                e.as_service_error()
+            else {
+                return Err(self.error("TransactWriteItems", &e));
+            };
+            let reasons = t.cancellation_reasons();
+            let code_at = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            let first_with = |code: &str| {
+                puts.iter()
+                    .enumerate()
+                    .find(|(i, _)| code_at(*i) == code)
+                    .map(|(_, (key, _, _))| key)
+            };
+            if let Some(key) = first_with("ConditionalCheckFailed") {
+                return Err(StoreError::Conflict {
+                    key: key.to_string(),
+                    current: None,
+                });
+            }
+            if let Some(key) = first_with("TransactionConflict") {
+                if attempt + 1 < TRANSACT_ATTEMPTS {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
                 }
-                _ => self.error("TransactWriteItems", &e),
-            })?;
-        Ok(())
+                // Still contended after the retries: report it as the race it is.
+                return Err(StoreError::Conflict {
+                    key: key.to_string(),
+                    current: None,
+                });
+            }
+            let codes: Vec<&str> = (0..puts.len())
+                .map(code_at)
+                .filter(|c| *c != "None")
+                .collect();
+            let transient = codes.iter().any(|c| {
+                matches!(
+                    *c,
+                    "ProvisionedThroughputExceeded" | "ThrottlingError" | "RequestLimitExceeded"
+                )
+            });
+            let msg = format!(
+                "DynamoDB TransactWriteItems on table {} cancelled: {}",
+                self.table,
+                codes.join(", ")
+            );
+            tracing::warn!(error = %msg, "dynamodb transaction cancelled");
+            return Err(if transient {
+                StoreError::Unavailable(msg)
+            } else {
+                StoreError::Internal(msg)
+            });
+        }
     }
 
     async fn increment(&self, key: &Key) -> Result<u64, StoreError> {

@@ -100,11 +100,11 @@ async fn secrets_and_store(
     value: Value,
 ) -> (Arc<Secrets>, Arc<dyn SecretStore>, String) {
     let store = Embedded::in_memory().unwrap().secret_store();
-    let secrets = Arc::new(Secrets::new(
-        store.clone(),
-        Duration::from_secs(60),
-        "switchboard",
-    ));
+    // Per-call rotation is what these tests check, not the resolver's rate limit.
+    let secrets = Arc::new(
+        Secrets::new(store.clone(), Duration::from_secs(60), "switchboard")
+            .with_refresh_interval(Duration::ZERO),
+    );
     let r = secrets
         .store(org, "supabase", &secret(value))
         .await

@@ -242,13 +242,19 @@ async fn concurrent_double_booking(tables: Tables) {
         });
     }
     let mut statuses = Vec::new();
+    let mut bodies = Vec::new();
     while let Some(done) = tasks.join_next().await {
         let (status, body) = done.unwrap();
         assert!(status == 200 || status == 409, "{status}: {body}");
         statuses.push(status);
+        bodies.push(body);
     }
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(
+        statuses,
+        [200, 409, 409, 409, 409, 409, 409, 409],
+        "{bodies:#?}"
+    );
     assert_eq!(appointment_count(&svc, &demo.org).await, before + 1);
 }
 
