@@ -242,7 +242,8 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     let secrets = Arc::new(Secrets::from_env(db.secret_store()));
-    let adapters = Arc::new(DataAdapters::new(data, secrets)?);
+    // Local upstreams (a json-server, a local PostgreSQL) are the point of dev.
+    let adapters = Arc::new(DataAdapters::with_private_upstreams(data, secrets, true)?);
     let admin = AdminService::new(registry.clone(), adapters.clone());
     let platform = Arc::new(Platform::new(registry, adapters, ttl_from_env()));
     let server = Arc::new(Server::new(platform, plugins, agents).with_admin(admin));

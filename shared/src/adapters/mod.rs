@@ -32,13 +32,29 @@ pub struct DataAdapters {
     postgres: postgres::PgPools,
 }
 
+/// Set to `1` to let `rest` and `postgres` reach loopback and private addresses (tests, and
+/// deployments whose upstreams live in the VPC). Off by default: a tenant's config could
+/// otherwise reach the instance metadata service or internal hosts.
+pub const ALLOW_PRIVATE_UPSTREAMS: &str = "SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS";
+
 impl DataAdapters {
+    /// With private upstreams allowed only when `SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS=1`.
     pub fn new(builtin: BuiltinData, secrets: Arc<Secrets>) -> Result<Self, Error> {
+        let allow = std::env::var(ALLOW_PRIVATE_UPSTREAMS).is_ok_and(|v| v == "1");
+        Self::with_private_upstreams(builtin, secrets, allow)
+    }
+
+    /// `dev` allows them: its upstreams are the developer's own local servers.
+    pub fn with_private_upstreams(
+        builtin: BuiltinData,
+        secrets: Arc<Secrets>,
+        allow: bool,
+    ) -> Result<Self, Error> {
         Ok(Self {
             builtin,
             secrets,
-            rest: rest::RestClient::new()?,
-            postgres: postgres::PgPools::default(),
+            rest: rest::RestClient::with_private_upstreams(allow)?,
+            postgres: postgres::PgPools::new(allow),
         })
     }
 
