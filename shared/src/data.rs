@@ -334,12 +334,7 @@ impl DataAdapter for TableData {
         entity: &EntityName,
         records: Vec<Value>,
     ) -> Result<Vec<Value>, DataError> {
-        if records.len() > MAX_TRANSACT_ITEMS {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
-                records.len()
-            )));
-        }
+        crate::ports::check_batch_len(records.len(), MAX_TRANSACT_ITEMS)?;
         let mut puts = Vec::with_capacity(records.len());
         let mut out = Vec::with_capacity(records.len());
         let mut ids = HashSet::with_capacity(records.len());
@@ -375,12 +370,7 @@ impl DataAdapter for TableData {
         entity: &EntityName,
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
-        if patches.len() > MAX_TRANSACT_ITEMS {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
-                patches.len()
-            )));
-        }
+        crate::ports::check_batch_len(patches.len(), MAX_TRANSACT_ITEMS)?;
         let keys: Vec<Key> = patches.iter().map(|(id, _)| self.key(entity, id)).collect();
         let current = self.table.batch_get(&keys).await?;
         let mut puts = Vec::with_capacity(patches.len());
@@ -410,17 +400,7 @@ impl DataAdapter for TableData {
             .table
             .query(&self.scope.partition(entity), None, Some(50))
             .await?;
-        let mut props = Map::new();
-        for item in page.items {
-            if let Value::Object(rec) = item.data {
-                for (k, v) in rec {
-                    props
-                        .entry(k)
-                        .or_insert_with(|| json!({"type": type_name(&v)}));
-                }
-            }
-        }
-        Ok(json!({"title": entity, "type": "object", "properties": props}))
+        Ok(describe(entity, page.items.into_iter().map(|i| i.data)))
     }
 
     async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
@@ -430,6 +410,21 @@ impl DataAdapter for TableData {
             .map(|i| EntityName::parse(i.key.sk).map_err(|e| DataError::Invalid(e.to_string())))
             .collect()
     }
+}
+
+/// A JSON Schema of the fields seen on `records`, for schemaless stores.
+pub(crate) fn describe(entity: &EntityName, records: impl IntoIterator<Item = Value>) -> Value {
+    let mut props = Map::new();
+    for record in records {
+        if let Value::Object(rec) = record {
+            for (k, v) in rec {
+                props
+                    .entry(k)
+                    .or_insert_with(|| json!({"type": type_name(&v)}));
+            }
+        }
+    }
+    json!({"title": entity, "type": "object", "properties": props})
 }
 
 /// Whether a record satisfies one condition. Numbers compare numerically, strings

@@ -142,12 +142,7 @@ pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body
         .get(lambda_http::http::header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
+    let body = body_bytes(&req);
     let (status, value) = service
         .handle(AdminRequest {
             tenant,
@@ -255,12 +250,7 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
         Err(e) => return json_response(e.status(), &e.to_body()),
     };
     let rid = request_id(&req);
-    let body: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
+    let body = body_bytes(&req);
     let (status, value) = service
         .call(CallInput {
             tenant,
@@ -269,6 +259,15 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
         })
         .await;
     json_response(status, &value)
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    }
 }
 
 pub fn json_response(status: u16, body: &Value) -> Response<Body> {

@@ -89,6 +89,17 @@ pub struct Page<T> {
 /// Max items in one `transact_put` (DynamoDB's TransactWriteItems limit).
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 
+/// Refuses a batch of more than `max` records (a client error, with the numbers).
+pub fn check_batch_len(len: usize, max: usize) -> Result<(), DataError> {
+    if len > max {
+        Err(DataError::Invalid(format!(
+            "a batch holds at most {max} records, not {len}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// One table of the single-table model: the storage engine under the registry and the
 /// built-in data adapter. Implemented by DynamoDB and by the embedded SQLite store.
 #[async_trait]

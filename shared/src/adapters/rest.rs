@@ -43,7 +43,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -1690,12 +1690,7 @@ impl DataAdapter for RestData {
         records: Vec<Value>,
     ) -> Result<Vec<Value>, DataError> {
         let cx = &self.begin();
-        if records.len() > MAX_TRANSACT_ITEMS {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
-                records.len()
-            )));
-        }
+        crate::ports::check_batch_len(records.len(), MAX_TRANSACT_ITEMS)?;
         let paths = self.paths(entity)?;
         let mut prepared = Vec::with_capacity(records.len());
         let mut ids = HashSet::new();
@@ -1738,12 +1733,7 @@ impl DataAdapter for RestData {
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
         let cx = &self.begin();
-        if patches.len() > MAX_TRANSACT_ITEMS {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_TRANSACT_ITEMS} records, not {}",
-                patches.len()
-            )));
-        }
+        crate::ports::check_batch_len(patches.len(), MAX_TRANSACT_ITEMS)?;
         let paths = self.paths(entity)?;
         let mut planned = Vec::with_capacity(patches.len());
         for (id, patch) in patches {
@@ -1777,17 +1767,7 @@ impl DataAdapter for RestData {
     /// Describes the fields seen on the first records (a REST API has no schema to ask).
     async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {
         let page = self.list(entity, 50, None).await?;
-        let mut props = Map::new();
-        for record in page.items {
-            if let Value::Object(rec) = record {
-                for (k, v) in rec {
-                    props
-                        .entry(k)
-                        .or_insert_with(|| json!({"type": type_name(&v)}));
-                }
-            }
-        }
-        Ok(json!({"title": entity, "type": "object", "properties": props}))
+        Ok(crate::data::describe(entity, page.items))
     }
 
     async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
@@ -1798,6 +1778,7 @@ impl DataAdapter for RestData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn settings(v: Value) -> Map<String, Value> {
         match v {

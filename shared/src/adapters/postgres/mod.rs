@@ -977,12 +977,7 @@ impl DataAdapter for PgData {
         entity: &EntityName,
         records: Vec<Value>,
     ) -> Result<Vec<Value>, DataError> {
-        if records.len() > MAX_BATCH {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_BATCH} records, not {}",
-                records.len()
-            )));
-        }
+        crate::ports::check_batch_len(records.len(), MAX_BATCH)?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -1020,12 +1015,7 @@ impl DataAdapter for PgData {
         entity: &EntityName,
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
-        if patches.len() > MAX_BATCH {
-            return Err(DataError::Invalid(format!(
-                "a batch holds at most {MAX_BATCH} records, not {}",
-                patches.len()
-            )));
-        }
+        crate::ports::check_batch_len(patches.len(), MAX_BATCH)?;
         if patches.is_empty() {
             return Ok(Vec::new());
         }
