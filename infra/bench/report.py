@@ -104,11 +104,14 @@ def main():
     w("## 1. Cold start\n")
     w(f"From spawning the process to reading its first response, {r['cold_spawns']} spawns each. "
       "The event is queued before the spawn, so this is init plus the first invocation, which "
-      "reads the registry from moto (booking: GetItem of the instance, then the data Query). "
-      "`init` is spawn → first `GET /next`; `first call` is that event → its response.\n")
+      "reads the registry from moto. "
+      "`init` is spawn → first `GET /next`; `first call` is that event → its response; "
+      "`requests` are the DynamoDB requests of that whole cold session, from moto's log "
+      "(booking: GetItem of the instance, GetItem of the caller's channel, then the data "
+      "Query).\n")
     w("| function | first event | min | median | p95 | init (median) | first call (median) | "
-      "median vs Node.js |")
-    w("|---|---|---|---|---|---|---|---|")
+      "requests | median vs Node.js |")
+    w("|---|---|---|---|---|---|---|---|---|")
     rows = [(f, fn[f], r["calls"][f]) for f in FUNCTIONS]
     rows.append(("Node.js 20 + SDK v3 + ajv", node, "same booking event (GetProviders)"))
     if py:
@@ -117,9 +120,15 @@ def main():
         cs = x["cold_start_ms"]
         w(f"| {name} | {call} | {ms(cs['min'])} | {ms(cs['median'])} | {ms(cs['p95'])} | "
           f"{ms(x['init_ms']['median'])} | {ms(x['first_invoke_ms']['median'])} | "
-          f"{ratio(cs['median'], node_cold)} |")
+          f"{x['cold_session_requests']} | {ratio(cs['median'], node_cold)} |")
     w("")
 
+    ab = fn["agent-builder"]
+    w(f"agent-builder's first call ({ms(ab['first_invoke_ms']['median'])}) is its two registry "
+      "round trips on moto: a `Query` of the org and a `BatchGetItem` of the three demo "
+      "manifests, which are large nested maps (booking's has ten functions with their schemas); "
+      "section 3 shows how moto's `BatchGetItem` time grows with what it returns. Served from "
+      f"the cache, the same request takes {us(ab['warm_us']['p50'])} (p50, section 2).\n")
     w("## 2. Warm call\n")
     w("### Platform overhead (no adapter I/O)\n")
     w("The pipeline on the embedded store with a handler that does no I/O: envelope parsing, "
@@ -272,11 +281,12 @@ def main():
           f"{biggest / 1e6:.1f} MB. Sections of the booking binary: "
           + ", ".join(f"`{k}` {v / 1e6:.2f} MB" for k, v in sec.items())
           + ". Machine code (`.text`) dominates. Every function links the whole `switchboard` "
-          "crate: the AWS SDK for DynamoDB *and* Secrets Manager with their smithy runtime, "
-          "rustls with aws-lc-rs (a C crypto library), hyper, tokio, jsonschema and its "
-          "regex engines, minijinja, jiff with its bundled time-zone database, and the "
-          "`rest` and `postgres` data adapters (tokio-postgres). A plugin binary cannot drop "
-          "an adapter it might be configured to use at run time.")
+          "crate, so each carries the AWS SDK (DynamoDB and Secrets Manager, the smithy runtime, "
+          "hyper with HTTP/2 through `h2`, which the SDK's HTTPS client enables), rustls with "
+          "aws-lc-rs (C), jsonschema with two regex engines (`regex` and `fancy-regex`), "
+          "minijinja, jiff with its bundled time-zone database, and the `rest` and `postgres` "
+          "data adapters; a plugin binary cannot leave out an adapter its instances may be "
+          "configured to use at run time.")
         bl = r.get("bloat_booking")
         if bl and bl.get("crates"):
             total = bl.get("text-section-size") or sum(c["size"] for c in bl["crates"])
@@ -287,6 +297,10 @@ def main():
             w("|---|---|---|")
             for c in bl["crates"][:15]:
                 w(f"| {c['name']} | {c['size'] / 1e6:.2f} MB | {c['size'] / total * 100:.1f}% |")
+            top = bl["crates"][0]
+            w("")
+            w(f"The largest single crate is `{top['name']}` ({top['size'] / 1e6:.2f} MB of "
+              "code); the standard library, aws-lc (TLS crypto) and the HTTP stack follow.")
         w("")
         w("Ways down, none taken here: `opt-level = \"s\"` or `\"z\"` (smaller, slower code), "
           "feature-gating the postgres and rest adapters and Secrets Manager per function "
@@ -321,6 +335,9 @@ def main():
       "`ajv` 8.20.0) creates its SDK client once and compiles a function's validator once; it "
       "does not read the data table, so per warm call it does less than booking's GetProviders "
       "(which parses and returns the providers).")
+    w("- The functions run with their defaults: `SWITCHBOARD_CACHE_TTL_SECS=30`, info logs "
+      "(one line per call, written to a file as Lambda's stdout would be), 1024 MB in "
+      "`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (informational only here).")
     w("- Percentiles are nearest-rank on the sorted samples.")
     w("")
     with open(dst, "w") as f:
