@@ -124,7 +124,7 @@ def main():
     w("")
 
     ab = fn["agent-builder"]
-    w(f"agent-builder's first call ({ms(ab['first_invoke_ms']['median'])}) is its two registry "
+    w(f"agent-builder's first call ({ms(ab['first_invoke_ms']['median'])}) is mostly its two registry "
       "round trips on moto: a `Query` of the org and a `BatchGetItem` of the three demo "
       "manifests, which are large nested maps (booking's has ten functions with their schemas); "
       "section 3 shows how moto's `BatchGetItem` time grows with what it returns. Served from "
