@@ -1,0 +1,334 @@
+//! The DynamoDB side of `scripts/bench` (not a test): seeds moto and measures, in-process,
+//! what needs the SDK's request counter. Prints one JSON document on stdout.
+//!
+//! - `seed <dir>`: publishes the manifests and seeds the demo tenant (`infra/seed/demo.json`)
+//!   into the tables on `AWS_ENDPOINT_URL`; prints `{"org", "api_key"}` (the key is kept in
+//!   `<dir>`).
+//! - `agent-build`: agent builds for 1, 10, 20 and 50 plugins against moto: cold builds (a new
+//!   builder, so an empty cache) with the DynamoDB operations each one sent, and warm builds
+//!   from the cache.
+//! - `overhead <n>`: the platform overhead of one warm call per call (the criterion bench
+//!   `pipeline/warm_call_overhead` gives means per sample; this gives the per-call
+//!   distribution): the booking manifest's CreateAppointment through the pipeline on the
+//!   in-memory embedded store, served by a handler that does no I/O.
+//! - `warm-calls <n>`: the booking plugin's pipeline in-process against moto, `GetProviders`
+//!   `n` times after a first call, counting registry and data-table requests separately.
+//!
+//! Run by `scripts/bench` as `cargo run --release -p switchboard-tests --example bench_moto`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard::adapters::dynamodb::DynamoStore;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::auth::TenantContext;
+use switchboard::data::BuiltinData;
+use switchboard::manifest::{CompiledManifest, Manifest};
+use switchboard::pipeline::{CallInput, Platform, PluginService};
+use switchboard::registry::{Assignment, ChannelConfig, OrgProfile, PluginInstance, Registry};
+use switchboard::{Channel, OrgId};
+use switchboard_tests::{RequestCounter, dynamodb_client};
+
+type BoxError = Box<dyn std::error::Error>;
+
+const REGISTRY_TABLE: &str = "switchboard-registry";
+const DATA_TABLE: &str = "switchboard-data";
+const SIZES: [usize; 4] = [1, 10, 20, 50];
+const COLD_BUILDS: usize = 20;
+const WARM_BUILDS: usize = 1000;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let endpoint = || {
+        std::env::var("AWS_ENDPOINT_URL")
+            .map_err(|_| "AWS_ENDPOINT_URL must point at moto (scripts/bench sets it)")
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = |default: usize| -> Result<usize, BoxError> {
+        Ok(match args.get(1) {
+            Some(n) => n.parse()?,
+            None => default,
+        })
+    };
+    let out = match args.first().map(String::as_str) {
+        Some("seed") => {
+            let dir = args.get(1).ok_or("usage: bench_moto seed <dir>")?;
+            seed(&endpoint()?, std::path::Path::new(dir)).await?
+        }
+        Some("agent-build") => agent_build(&endpoint()?).await?,
+        Some("warm-calls") => warm_calls(&endpoint()?, count(1000)?).await?,
+        Some("overhead") => overhead(count(100_000)?).await?,
+        _ => {
+            return Err(
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n]".into(),
+            );
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// A client for moto whose every request is recorded by the returned counter.
+async fn counted_client(endpoint: &str) -> (aws_sdk_dynamodb::Client, RequestCounter) {
+    let client = dynamodb_client(endpoint).await;
+    let counter = RequestCounter::default();
+    let conf = client
+        .config()
+        .to_builder()
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), counter)
+}
+
+async fn seed(endpoint: &str, dir: &std::path::Path) -> Result<Value, BoxError> {
+    std::fs::create_dir_all(dir)?;
+    let client = dynamodb_client(endpoint).await;
+    let registry = Registry::new(Arc::new(DynamoStore::new(client.clone(), REGISTRY_TABLE)));
+    let data = BuiltinData::new(Arc::new(DynamoStore::new(client, DATA_TABLE)));
+    let plugins = switchboard_cli::dev::plugins()?;
+    let key = switchboard_cli::seed::ensure_demo(&registry, &data, &plugins, dir, None).await?;
+    let org = switchboard_cli::seed::demo_org(None)?;
+    Ok(json!({"org": org.as_str(), "api_key": key}))
+}
+
+fn bench_manifest(tag: &str, i: usize) -> Result<Manifest, BoxError> {
+    let params = json!({"type": "object", "additionalProperties": false, "required": ["id"],
+        "properties": {"id": {"type": "integer", "minimum": 1}, "note": {"type": "string", "maxLength": 500},
+                       "when": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}}});
+    let m = json!({"name": format!("{tag}p{i}"), "version": "1.0.0", "display_name": format!("Plugin {i}"),
+        "description": "bench", "default_config": {"tone": "warm"},
+        "instruction_template": "You help {{ org.display_name }} callers on {{ channel }} with plugin {i}, in a {{ config.tone }} tone.",
+        "functions": [
+            {"name": format!("Get{i}"), "description": "Get one", "parameters": params},
+            {"name": format!("Create{i}"), "description": "Create one", "parameters": params},
+            {"name": format!("Cancel{i}"), "description": "Cancel one", "parameters": params}]});
+    Ok(CompiledManifest::from_value(m)?.manifest().clone())
+}
+
+/// An org with `n` plugins published, enabled and assigned to `twilio`.
+async fn org_with(registry: &Registry, n: usize) -> Result<OrgId, BoxError> {
+    let tag = format!("bench{n}");
+    let org = OrgId::parse(format!("bench-agents-{n}"))?;
+    let profile = OrgProfile {
+        display_name: "Bench Dental".into(),
+        ..Default::default()
+    };
+    if registry.get_profile(&org).await?.is_none() {
+        registry.put_profile(&org, &profile, None).await?;
+    }
+    let mut assignments = Vec::new();
+    for i in 0..n {
+        let m = bench_manifest(&tag, i)?;
+        registry.publish_manifest(&m).await?;
+        let inst = PluginInstance {
+            plugin: m.name.clone(),
+            enabled: true,
+            pinned_version: m.version.clone(),
+            config: json!({}),
+            data_adapter: Default::default(),
+        };
+        if registry.get_instance(&org, &m.name).await?.is_none() {
+            registry.put_instance(&org, &inst, None).await?;
+        }
+        assignments.push(Assignment {
+            plugin: m.name.clone(),
+            enabled: true,
+            priority: i as i64,
+            data_adapter: None,
+        });
+    }
+    let twilio = Channel::parse("twilio")?;
+    if registry.get_channel(&org, &twilio).await?.is_none() {
+        let chan = ChannelConfig {
+            instructions: None,
+            plugin_assignments: assignments,
+        };
+        registry.put_channel(&org, &twilio, &chan, None).await?;
+    }
+    Ok(org)
+}
+
+async fn agent_build(endpoint: &str) -> Result<Value, BoxError> {
+    let (client, counter) = counted_client(endpoint).await;
+    let registry = Registry::new(Arc::new(DynamoStore::new(client, REGISTRY_TABLE)));
+    let twilio = Channel::parse("twilio")?;
+    let mut results = Vec::new();
+    for n in SIZES {
+        let org = org_with(&registry, n).await?;
+        let mut cold = Vec::new();
+        let mut cold_ops = Vec::new();
+        for _ in 0..COLD_BUILDS {
+            let builder = AgentBuilder::new(registry.clone(), Duration::from_secs(3600));
+            counter.reset();
+            let t = Instant::now();
+            let agent = builder.build(&org, &twilio).await?;
+            cold.push(t.elapsed());
+            if agent.tools.len() != n * 3 {
+                return Err(format!("{n} plugins built {} tools", agent.tools.len()).into());
+            }
+            cold_ops.push(counter.operations());
+        }
+        let builder = AgentBuilder::new(registry.clone(), Duration::from_secs(3600));
+        builder.build(&org, &twilio).await?;
+        counter.reset();
+        let mut warm = Vec::new();
+        for _ in 0..WARM_BUILDS {
+            let t = Instant::now();
+            let agent = builder.build(&org, &twilio).await?;
+            warm.push(t.elapsed());
+            std::hint::black_box(agent);
+        }
+        let warm_ops = counter.operations().len();
+        let mut ops = cold_ops.first().cloned().unwrap_or_default();
+        ops.sort();
+        let max_rt = cold_ops.iter().map(Vec::len).max().unwrap_or(0);
+        let min_rt = cold_ops.iter().map(Vec::len).min().unwrap_or(0);
+        results.push(json!({
+            "plugins": n,
+            "tools": n * 3,
+            "cold": stats(&mut cold),
+            "cold_round_trips": {"min": min_rt, "max": max_rt, "operations": ops},
+            "warm": stats(&mut warm),
+            "warm_round_trips_total": warm_ops,
+            "warm_builds": WARM_BUILDS,
+        }));
+    }
+    Ok(json!({"cold_builds_per_size": COLD_BUILDS, "sizes": results}))
+}
+
+async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+    let (reg_client, reg_counter) = counted_client(endpoint).await;
+    let (data_client, data_counter) = counted_client(endpoint).await;
+    let registry = Registry::new(Arc::new(DynamoStore::new(reg_client, REGISTRY_TABLE)));
+    let data = Arc::new(BuiltinData::new(Arc::new(DynamoStore::new(
+        data_client,
+        DATA_TABLE,
+    ))));
+    let ttl = switchboard::cache::ttl_from_env();
+    let platform = Arc::new(Platform::new(registry, data, ttl));
+    let service = PluginService::new(booking::plugin()?, platform);
+    let org = switchboard_cli::seed::demo_org(None)?;
+    let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
+    let body = br#"{"function": "GetProviders", "parameters": {}, "sessionId": "bench"}"#;
+    let call = || {
+        service.call(CallInput {
+            tenant: Some(tenant.clone()),
+            body,
+            request_id: "bench",
+        })
+    };
+    let (status, reply) = call().await;
+    if status != 200 {
+        return Err(format!("first GetProviders: {status} {reply}").into());
+    }
+    let first_registry = reg_counter.operations();
+    let first_data = data_counter.operations();
+    reg_counter.reset();
+    data_counter.reset();
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (status, reply) = call().await;
+        times.push(t.elapsed());
+        if status != 200 {
+            return Err(format!("warm GetProviders: {status} {reply}").into());
+        }
+    }
+    let reg_ops = reg_counter.operations();
+    let data_ops = data_counter.operations();
+    Ok(json!({
+        "function": "booking GetProviders",
+        "calls": n,
+        "cache_ttl_secs": ttl.as_secs(),
+        "first_call": {"registry_operations": first_registry, "data_operations": first_data},
+        "warm_registry_round_trips": reg_ops.len(),
+        "warm_registry_round_trips_per_call": reg_ops.len() as f64 / n as f64,
+        "warm_data_round_trips_per_call": data_ops.len() as f64 / n as f64,
+        "warm_data_operations": dedup(data_ops),
+        "latency": stats(&mut times),
+    }))
+}
+
+/// A handler that does no I/O: what is left of a call is the platform's part.
+async fn echo(_: switchboard::CallContext, params: Value) -> Result<Value, switchboard::Error> {
+    Ok(params)
+}
+
+async fn overhead(n: usize) -> Result<Value, BoxError> {
+    const BOOKING: &str = include_str!("../../functions/booking/manifest.json");
+    let manifest = CompiledManifest::from_json(BOOKING)?;
+    let mut builder = switchboard::Plugin::builder(BOOKING);
+    for f in &manifest.manifest().functions {
+        builder = builder.handler(f.name.as_str(), echo);
+    }
+    let plugin = builder.build()?;
+    let db = switchboard::adapters::embedded::Embedded::in_memory()?;
+    let registry = Registry::new(db.registry_table());
+    let org = OrgId::parse("bench-org")?;
+    let instance = PluginInstance {
+        plugin: plugin.name().clone(),
+        enabled: true,
+        pinned_version: manifest.manifest().version.clone(),
+        config: json!({"practiceName": "Bench Dental"}),
+        data_adapter: Default::default(),
+    };
+    registry.put_instance(&org, &instance, None).await?;
+    let data = Arc::new(BuiltinData::new(db.data_table()));
+    let platform = Arc::new(Platform::new(registry, data, Duration::from_secs(3600)));
+    let service = PluginService::new(plugin, platform);
+    let body = json!({"function": "CreateAppointment", "sessionId": "call-1",
+        "parameters": {"PatNum": 1, "ProvNum": 1, "AptDateTime": "2027-06-01 10:00",
+                       "durationMinutes": 30, "Note": "first visit", "ProcDescript": "Cleaning"}})
+    .to_string();
+    let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        let (status, reply) = service
+            .call(CallInput {
+                tenant: Some(tenant.clone()),
+                body: body.as_bytes(),
+                request_id: "bench",
+            })
+            .await;
+        let elapsed = t.elapsed();
+        if status != 200 {
+            return Err(format!("CreateAppointment (echo): {status} {reply}").into());
+        }
+        // The first tenth warms caches and the allocator; it is not counted.
+        if i >= n / 10 {
+            times.push(elapsed);
+        }
+    }
+    Ok(
+        json!({"function": "booking CreateAppointment, echo handler, embedded store",
+              "latency": stats(&mut times)}),
+    )
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// min, p50, p95, p99, max and mean, in microseconds.
+fn stats(samples: &mut [Duration]) -> Value {
+    samples.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let pct = |p: f64| {
+        if samples.is_empty() {
+            return 0.0;
+        }
+        let i = ((p / 100.0) * (samples.len() as f64 - 1.0)).round() as usize;
+        us(samples[i.min(samples.len() - 1)])
+    };
+    let mean = if samples.is_empty() {
+        0.0
+    } else {
+        samples.iter().map(|d| us(*d)).sum::<f64>() / samples.len() as f64
+    };
+    json!({"n": samples.len(), "min_us": pct(0.0), "p50_us": pct(50.0), "p95_us": pct(95.0),
+           "p99_us": pct(99.0), "max_us": pct(100.0), "mean_us": mean})
+}
