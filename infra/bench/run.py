@@ -239,7 +239,12 @@ def machine():
             return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
         except OSError:
             return None
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
     return {"nproc": os.cpu_count(), "cpu": cpu, "mem_mib": mem, "kernel": platform.release(),
+            "loadavg_1m": load,
             "rustc": version(["rustc", "--version"]), "node": version(["node", "--version"]),
             "python": platform.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
