@@ -5,6 +5,8 @@ under concurrent requests two "attribute_not_exists" transactions can both win, 
 with half their items written. DynamoDB's transactions are serializable; handling moto's
 requests one at a time restores that, so the concurrency tests test our code, not moto's
 races. Connections are still served by threads (keep-alive clients do not block others).
+A moto feature that calls back into this server (Lambda triggers, SNS to SQS) would wait
+on the lock forever; Switchboard uses none.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -28,7 +30,13 @@ class Serialized:
     def __call__(self, environ, start_response):
         with LOCK:
             # Consume the body inside the lock: the handler runs while it is iterated.
-            return list(self.app(environ, start_response))
+            body = self.app(environ, start_response)
+            try:
+                return list(body)
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
 
 
 def main():

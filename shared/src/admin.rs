@@ -461,7 +461,7 @@ impl AdminService {
         let beyond: Vec<&str> = req
             .scopes
             .iter()
-            .filter(|s| !tenant.scopes.iter().any(|t| t == *s))
+            .filter(|s| !holds(tenant, s))
             .map(String::as_str)
             .collect();
         if !beyond.is_empty() {
@@ -519,11 +519,28 @@ impl AdminService {
         let scopes = req
             .scopes
             .unwrap_or_else(|| TENANT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
-        if let Some(s) = scopes.iter().find(|s| s.starts_with("platform:")) {
+        if scopes.is_empty() {
             return Err(Error::invalid_field(
                 "/scopes",
-                format!("'{s}' is a platform scope; an organization's key cannot hold it"),
+                format!("name at least one scope, e.g. {}", TENANT_SCOPES.join(", ")),
             ));
+        }
+        for (i, sc) in scopes.iter().enumerate() {
+            let well_formed = sc
+                .split_once(':')
+                .is_some_and(|(a, b)| crate::ids::is_valid_name(a) && crate::ids::is_valid_name(b));
+            if !well_formed {
+                return Err(Error::invalid_field(
+                    format!("/scopes/{i}"),
+                    format!("'{sc}' is not a scope; scopes look like 'admin:write'"),
+                ));
+            }
+            if sc.starts_with("platform:") {
+                return Err(Error::invalid_field(
+                    format!("/scopes/{i}"),
+                    format!("'{sc}' is a platform scope; an organization's key cannot hold it"),
+                ));
+            }
         }
         let mut profile = crate::registry::OrgProfile {
             display_name: req.display_name,
@@ -531,14 +548,11 @@ impl AdminService {
         };
         profile.timezone = req.timezone.unwrap_or_else(|| "UTC".into());
         profile.locale = req.locale.unwrap_or_else(|| "en-US".into());
-        match self.registry.put_profile(&org, &profile, None).await {
-            Ok(_) => {}
-            Err(crate::ports::StoreError::Conflict { .. }) => {
-                return Err(Error::conflict(format!(
-                    "organization {org} already exists"
-                )));
-            }
-            Err(e) => return Err(e.into()),
+        // Any item in the partition (a key, an instance) means the org exists, profile or not.
+        if self.registry.org_exists(&org).await? {
+            return Err(Error::conflict(format!(
+                "organization {org} already exists"
+            )));
         }
         let secret = new_key_secret()?;
         let record = ApiKeyRecord {
@@ -548,10 +562,20 @@ impl AdminService {
             revoked: false,
             name: Some("first admin key".into()),
         };
-        let meta = self
+        // Profile and first key together, or neither: an org without a key could never get one.
+        let meta = match self
             .registry
-            .create_api_key(&KeyHash::of(&secret), &record)
-            .await?;
+            .create_org(&org, &profile, &KeyHash::of(&secret), &record)
+            .await
+        {
+            Ok(m) => m,
+            Err(crate::ports::StoreError::Conflict { .. }) => {
+                return Err(Error::conflict(format!(
+                    "organization {org} already exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         ok(
             201,
             json!({"org": org, "key": secret, "key_id": meta.id, "scopes": meta.scopes,
@@ -593,17 +617,33 @@ impl AdminService {
         let current = self.registry.get_credential_versioned(org, name).await?;
         check_version(&current, expected, &format!("credential {name}"))?;
         let secret = SecretValue::new(value);
-        let reference = self.adapters.secrets().store(org, name, &secret).await?;
         let meta = CredentialMeta {
             name: name.to_owned(),
-            reference: reference.to_string(),
+            reference: self.adapters.secrets().name_for(org, name),
             updated: (self.clock)(),
             fields: secret_fields(&secret),
         };
+        // The conditional registry write is the lock: of two writers holding one version,
+        // only the winner goes on to write the secret, so the loser's 409 means "not applied".
         let version = self
             .registry
             .put_credential(org, &meta, current.as_ref().map(|c| c.version))
             .await?;
+        if let Err(e) = self.adapters.secrets().store(org, name, &secret).await {
+            // Put the previous metadata back (as a new version) so it describes what is stored.
+            let restore = match &current {
+                Some(c) => self
+                    .registry
+                    .put_credential(org, &c.value, Some(version))
+                    .await
+                    .map(|_| ()),
+                None => self.registry.delete_credential(org, name, version).await,
+            };
+            if let Err(r) = restore {
+                tracing::error!(credential = name, error = %r, "could not restore credential metadata");
+            }
+            return Err(e);
+        }
         let status = if current.is_some() { 200 } else { 201 };
         ok(
             status,
@@ -619,10 +659,14 @@ fn secret_fields(secret: &SecretValue) -> Vec<String> {
     secret.field_names()
 }
 
+/// Whether the caller holds `scope` (`admin:write` includes `admin:read`).
+fn holds(tenant: &TenantContext, scope: &str) -> bool {
+    tenant.scopes.iter().any(|s| s == scope)
+        || (scope == SCOPE_READ && tenant.scopes.iter().any(|s| s == SCOPE_WRITE))
+}
+
 fn need(tenant: &TenantContext, scope: &str) -> Result<(), Error> {
-    let has = tenant.scopes.iter().any(|s| s == scope)
-        || (scope == SCOPE_READ && tenant.scopes.iter().any(|s| s == SCOPE_WRITE));
-    if has {
+    if holds(tenant, scope) {
         Ok(())
     } else {
         Err(Error::Forbidden {

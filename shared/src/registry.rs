@@ -224,6 +224,21 @@ struct KeyIndex {
     hash: String,
 }
 
+fn key_index(hash: &KeyHash, record: &ApiKeyRecord) -> (ApiKeyMeta, KeyIndex) {
+    let meta = ApiKeyMeta {
+        id: hash.as_str().chars().take(16).collect(),
+        name: record.name.clone(),
+        scopes: record.scopes.clone(),
+        created: record.created,
+        revoked: record.revoked,
+    };
+    let index = KeyIndex {
+        meta: meta.clone(),
+        hash: hash.as_str().to_owned(),
+    };
+    (meta, index)
+}
+
 /// A stored credential as the registry knows it: the reference and field names, no value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialMeta {
@@ -554,17 +569,7 @@ impl Registry {
         hash: &KeyHash,
         record: &ApiKeyRecord,
     ) -> Result<ApiKeyMeta, StoreError> {
-        let meta = ApiKeyMeta {
-            id: hash.as_str().chars().take(16).collect(),
-            name: record.name.clone(),
-            scopes: record.scopes.clone(),
-            created: record.created,
-            revoked: record.revoked,
-        };
-        let index = KeyIndex {
-            meta: meta.clone(),
-            hash: hash.as_str().to_owned(),
-        };
+        let (meta, index) = key_index(hash, record);
         self.table
             .transact_put(&[
                 (
@@ -650,6 +655,62 @@ impl Registry {
             return Ok(None);
         }
         self.get_versioned(keys::credential(org, name)).await
+    }
+
+    pub async fn delete_credential(
+        &self,
+        org: &OrgId,
+        name: &str,
+        expected: u64,
+    ) -> Result<(), StoreError> {
+        self.table
+            .delete(
+                &keys::credential(org, name),
+                Precondition::Version(expected),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether any item (profile, instance, channel, key, credential) names `org`.
+    pub async fn org_exists(&self, org: &OrgId) -> Result<bool, StoreError> {
+        Ok(!self
+            .table
+            .query(&keys::org(org), None, Some(1))
+            .await?
+            .items
+            .is_empty())
+    }
+
+    /// A new organization: its profile, its first key and the key's index entry, all or none.
+    pub async fn create_org(
+        &self,
+        org: &OrgId,
+        profile: &OrgProfile,
+        hash: &KeyHash,
+        record: &ApiKeyRecord,
+    ) -> Result<ApiKeyMeta, StoreError> {
+        let (meta, index) = key_index(hash, record);
+        self.table
+            .transact_put(&[
+                (
+                    keys::profile(org),
+                    encode(profile)?,
+                    Precondition::NotExists,
+                ),
+                (
+                    keys::api_key(hash),
+                    encode(record)?,
+                    Precondition::NotExists,
+                ),
+                (
+                    keys::key_index(org, &meta.id),
+                    encode(&index)?,
+                    Precondition::NotExists,
+                ),
+            ])
+            .await?;
+        Ok(meta)
     }
 
     /// `expected`: `None` creates (fails if present), `Some(v)` updates version `v`.

@@ -186,9 +186,10 @@ pub struct Secrets {
     store: Arc<dyn SecretStore>,
     ttl: Duration,
     prefix: String,
-    entries: Mutex<HashMap<String, Entry>>,
+    // Shared with detached fetches, which record their outcome even if every caller left.
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
     /// When the store last failed for a reference with nothing cached.
-    failures: Mutex<HashMap<String, Instant>>,
+    failures: Arc<Mutex<HashMap<String, Instant>>>,
     /// When a reference was last re-fetched after a rejection.
     refreshed: Mutex<HashMap<String, Instant>>,
     refresh_interval: Duration,
@@ -201,8 +202,8 @@ impl Secrets {
             store,
             ttl,
             prefix: prefix.into().trim_end_matches('/').to_owned(),
-            entries: Mutex::default(),
-            failures: Mutex::default(),
+            entries: Arc::default(),
+            failures: Arc::default(),
             refreshed: Mutex::default(),
             refresh_interval: REFRESH_INTERVAL,
             flights: Mutex::default(),
@@ -331,59 +332,24 @@ impl Secrets {
         }
     }
 
+    /// Fetches in a detached task: a caller whose own deadline fires mid-fetch (an adapter's
+    /// call budget) must not cancel the bookkeeping — stale re-stamp, failure memory — that
+    /// spares the next callers the same wait.
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
-        match self.store.fetch(reference).await {
-            Ok(v) => {
-                self.keep(reference, v.clone(), self.ttl);
-                if let Ok(mut f) = self.failures.lock() {
-                    f.remove(reference.as_str());
-                }
-                Ok(v)
-            }
-            Err(SecretError::Unavailable(cause)) => {
-                if let Some(stale) = self.cached(reference) {
-                    tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
-                    self.keep(reference, stale.clone(), STALE_GRACE.min(self.ttl));
-                    return Ok(stale);
-                }
-                if let Ok(mut f) = self.failures.lock() {
-                    f.insert(reference.as_str().to_owned(), Instant::now());
-                }
-                tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
-                Err(Error::Unavailable(
-                    "the secret store is unreachable; retry shortly".into(),
-                ))
-            }
-            Err(SecretError::NotFound(_)) => Err(Error::Validation {
-                code: "invalid_config",
-                message: format!(
-                    "credential '{reference}' does not exist; store it first or fix the reference"
-                ),
-                details: vec![Detail::new("/credential", "does not exist")],
-            }),
-            Err(SecretError::Invalid(m)) => Err(Error::Validation {
-                code: "invalid_config",
-                message: format!("credential '{reference}' cannot be used: {m}"),
-                details: vec![Detail::new("/credential", m)],
-            }),
-        }
-    }
-
-    fn keep(&self, reference: &CredentialRef, value: SecretValue, for_: Duration) {
-        if let Ok(mut e) = self.entries.lock() {
-            e.insert(
-                reference.as_str().to_owned(),
-                Entry {
-                    good_until: Instant::now() + for_,
-                    value,
-                },
-            );
-        }
+        let book = Book {
+            store: self.store.clone(),
+            entries: self.entries.clone(),
+            failures: self.failures.clone(),
+            ttl: self.ttl,
+        };
+        let reference = reference.clone();
+        tokio::spawn(async move { book.fetch(&reference).await })
+            .await
+            .map_err(|e| Error::internal(format!("secret fetch task: {e}")))?
     }
 
     fn cached(&self, reference: &CredentialRef) -> Option<SecretValue> {
-        let e = self.entries.lock().ok()?;
-        e.get(reference.as_str()).map(|e| e.value.clone())
+        cached(&self.entries, reference)
     }
 
     fn fresh(&self, reference: &CredentialRef) -> Option<SecretValue> {
@@ -396,8 +362,10 @@ impl Secrets {
     /// Drops the single-flight lock of `reference` when no other call holds it, so the map
     /// does not grow with every reference ever resolved.
     fn land(&self, reference: &CredentialRef, flight: Arc<tokio::sync::Mutex<()>>) {
+        drop(flight);
         if let Ok(mut f) = self.flights.lock()
-            && Arc::strong_count(&flight) <= 2
+            && f.get(reference.as_str())
+                .is_some_and(|mine| Arc::strong_count(mine) == 1)
         {
             f.remove(reference.as_str());
         }
@@ -438,7 +406,79 @@ impl Secrets {
                     "the secret store is unreachable; retry shortly".into(),
                 ))
             }
-            Err(e) => Err(Error::internal(e.to_string())),
+            // E.g. a secret scheduled for deletion, or deleted between create and put.
+            Err(e) => Err(Error::conflict(format!(
+                "credential '{label}' cannot be written now ({e}); restore or wait for the \
+                 pending deletion of that secret, or store the credential under another name"
+            ))),
+        }
+    }
+}
+
+fn cached(
+    entries: &Mutex<HashMap<String, Entry>>,
+    reference: &CredentialRef,
+) -> Option<SecretValue> {
+    let e = entries.lock().ok()?;
+    e.get(reference.as_str()).map(|e| e.value.clone())
+}
+
+/// What a detached fetch needs to record its outcome.
+struct Book {
+    store: Arc<dyn SecretStore>,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    failures: Arc<Mutex<HashMap<String, Instant>>>,
+    ttl: Duration,
+}
+
+impl Book {
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
+        match self.store.fetch(reference).await {
+            Ok(v) => {
+                self.keep(reference, v.clone(), self.ttl);
+                if let Ok(mut f) = self.failures.lock() {
+                    f.remove(reference.as_str());
+                }
+                Ok(v)
+            }
+            Err(SecretError::Unavailable(cause)) => {
+                if let Some(stale) = cached(&self.entries, reference) {
+                    tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
+                    self.keep(reference, stale.clone(), STALE_GRACE.min(self.ttl));
+                    return Ok(stale);
+                }
+                if let Ok(mut f) = self.failures.lock() {
+                    f.insert(reference.as_str().to_owned(), Instant::now());
+                }
+                tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
+                Err(Error::Unavailable(
+                    "the secret store is unreachable; retry shortly".into(),
+                ))
+            }
+            Err(SecretError::NotFound(_)) => Err(Error::Validation {
+                code: "invalid_config",
+                message: format!(
+                    "credential '{reference}' does not exist; store it first or fix the reference"
+                ),
+                details: vec![Detail::new("/credential", "does not exist")],
+            }),
+            Err(SecretError::Invalid(m)) => Err(Error::Validation {
+                code: "invalid_config",
+                message: format!("credential '{reference}' cannot be used: {m}"),
+                details: vec![Detail::new("/credential", m)],
+            }),
+        }
+    }
+
+    fn keep(&self, reference: &CredentialRef, value: SecretValue, for_: Duration) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(
+                reference.as_str().to_owned(),
+                Entry {
+                    good_until: Instant::now() + for_,
+                    value,
+                },
+            );
         }
     }
 }

@@ -59,7 +59,7 @@ pub fn client_from_config(sdk: &SdkConfig) -> Client {
 }
 
 // An unreachable endpoint must surface as Unavailable within seconds, not hang the Lambda.
-pub(crate) fn timeouts() -> TimeoutConfig {
+fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
@@ -67,7 +67,7 @@ pub(crate) fn timeouts() -> TimeoutConfig {
         .build()
 }
 
-pub(crate) fn retries() -> RetryConfig {
+fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 

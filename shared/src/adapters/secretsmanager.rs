@@ -6,15 +6,25 @@ use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::dynamodb::{retries, timeouts};
-use crate::secrets::{CredentialRef, SecretError, SecretStore, SecretValue};
+use std::time::Duration;
 
-/// A Secrets Manager client with the same bounded timeouts and retries as DynamoDB's, so an
-/// outage surfaces as 503 (or a stale value) within seconds.
+use crate::secrets::{CredentialRef, SecretError, SecretStore, SecretValue};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// A Secrets Manager client whose whole operation (3 s) ends well inside a data adapter's
+/// call budget (5 s by default), so an outage is recorded (stale value or 503) rather than
+/// cut off by the caller's deadline.
 pub fn client_from_config(sdk: &SdkConfig) -> Client {
     let conf = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .timeout_config(timeouts())
-        .retry_config(retries())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_millis(1500))
+                .operation_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
         .build();
     Client::from_conf(conf)
 }

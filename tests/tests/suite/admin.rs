@@ -64,6 +64,7 @@ impl Admin {
                 "plugins:call",
                 "agents:read",
                 "platform:publish",
+                "platform:orgs",
             ],
             method,
             path,
@@ -558,4 +559,63 @@ async fn twenty_concurrent_writers_lose_no_update() {
         .unwrap()
         .unwrap();
     assert_eq!(inst.version, 21);
+}
+
+/// `POST /admin/orgs`: the profile and first key together; an org that already has any item
+/// (a key, no profile) is not "created" again; scopes must be well-formed tenant scopes.
+#[tokio::test]
+async fn creating_organizations() {
+    let a = Admin::new(embedded_tables());
+    let org = unique("neworg");
+    let (s, b) = a
+        .write(
+            "POST",
+            "/admin/orgs",
+            json!({"org": org, "display_name": "New"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert!(
+        b["result"]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sb_live_"))
+    );
+    let (s, _) = a
+        .write(
+            "POST",
+            "/admin/orgs",
+            json!({"org": org, "display_name": "Again"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+
+    // The caller's own org has keys but no profile: it exists all the same.
+    let key = a
+        .write("POST", "/admin/keys", json!({"scopes": ["admin:read"]}))
+        .await;
+    assert_eq!(key.0, 201, "{}", key.1);
+    let (s, b) = a
+        .write(
+            "POST",
+            "/admin/orgs",
+            json!({"org": a.org, "display_name": "Takeover", "scopes": ["admin:write"]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+
+    for (scopes, pointer) in [
+        (json!([]), "/scopes"),
+        (json!(["admin:wrtie", "nonsense"]), "/scopes/1"),
+        (json!(["platform:publish"]), "/scopes/0"),
+    ] {
+        let (s, b) = a
+            .write(
+                "POST",
+                "/admin/orgs",
+                json!({"org": unique("o"), "display_name": "X", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(s, 422, "{b}");
+        assert_eq!(b["error"]["details"][0]["path"], pointer, "{b}");
+    }
 }

@@ -308,3 +308,80 @@ async fn plugin_calls_during_a_secrets_manager_outage() {
     );
     assert!(!resp.to_string().contains("sb-rest-test-token-v2"));
 }
+
+/// A store that answers once, then stalls like a black-holed Secrets Manager until its own
+/// client gives up (here after 1.5 s) with "unavailable".
+struct Stalling {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[switchboard::async_trait]
+impl SecretStore for Stalling {
+    async fn fetch(&self, _: &CredentialRef) -> Result<SecretValue, SecretError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Ok(value("sb-rest-test-token-v2"));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Err(SecretError::Unavailable("timed out".into()))
+    }
+    async fn put(&self, name: &str, _: &SecretValue) -> Result<CredentialRef, SecretError> {
+        CredentialRef::parse(name).map_err(SecretError::Invalid)
+    }
+}
+
+/// An adapter call whose budget (800 ms) ends before the stalled fetch does: the fetch runs
+/// on, records the outage, and the next calls are served the stale value at once.
+#[tokio::test]
+async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
+    use switchboard::adapters::rest::{RestClient, RestConfig, RestData};
+    use switchboard::ports::DataAdapter;
+
+    let rest = std::env::var("SWITCHBOARD_TEST_REST")
+        .expect("SWITCHBOARD_TEST_REST: json-server is started by scripts/test");
+    let store = Arc::new(Stalling {
+        calls: Default::default(),
+    });
+    let secrets = Arc::new(Secrets::new(
+        store.clone(),
+        Duration::from_millis(1000),
+        "switchboard",
+    ));
+    let org = OrgId::parse("acme").unwrap();
+    let settings = json!({"base_url": rest, "entities": {"patients": "/bk_patients"},
+        "credential": "switchboard/acme/api", "auth": {"bearer": "token"},
+        "timeout_ms": 800, "retries": 0});
+    let adapter = || {
+        RestData::new(
+            RestClient::with_private_upstreams(true).unwrap(),
+            RestConfig::parse(settings.as_object().unwrap()).unwrap(),
+            secrets.clone(),
+            org.clone(),
+        )
+    };
+    let patients = switchboard::EntityName::parse("patients").unwrap();
+    assert!(adapter().query(&patients, &[]).await.is_ok(), "warm call");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let started = Instant::now();
+    let cut = adapter().query(&patients, &[]).await;
+    assert!(cut.is_err(), "the budget ends first");
+    assert!(
+        started.elapsed() < Duration::from_millis(1300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let started = Instant::now();
+    let served = adapter().query(&patients, &[]).await;
+    assert!(
+        served.is_ok(),
+        "stale value served after the detached fetch recorded the outage: {served:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
