@@ -287,6 +287,7 @@ def main():
     baseline_env = {"BENCH_BOOKING_MANIFEST": manifest}
     baselines = {
         "node": ["node", os.path.join(args.node_dir, "runtime.mjs")],
+        "node_bundled": ["node", os.path.join(args.node_dir, "runtime.bundle.mjs")],
         "python": [args.python, os.path.join(ROOT, "infra", "bench", "python", "runtime.py")],
     }
     for name, cmd in baselines.items():
@@ -294,7 +295,7 @@ def main():
               flush=True)
         results["baselines"][name] = measure(
             f"baseline-{name}", cmd, evs["booking"], rt.expect_http_200, args,
-            env=baseline_env, cwd=args.node_dir if name == "node" else None)
+            env=baseline_env, cwd=args.node_dir if name.startswith("node") else None)
 
     results["binary_bytes"] = binary_sizes(args.bin_dir)
     results["criterion"] = criterion(args.target)
