@@ -1,6 +1,5 @@
 //! First-start seeding of the demo tenant from `infra/seed/demo.json`, and the banner.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -186,7 +185,7 @@ async fn saved_key(
             return Ok(saved);
         }
     }
-    let key = format!("sb_dev_{}", random_hex(20)?);
+    let key = switchboard::registry::new_api_key("sb_dev_")?;
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -213,12 +212,6 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path)?.write_all(contents.as_bytes())
-}
-
-fn random_hex(bytes: usize) -> std::io::Result<String> {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The next weekday at least two days out, for a booking that passes every demo rule.

@@ -784,26 +784,8 @@ fn sorted_versions(mut versions: Vec<String>) -> Vec<String> {
     versions
 }
 
-/// `sb_live_` + 32 random bytes, base64url. The OS RNG is the only randomness used.
 fn new_key_secret() -> Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    getrandom(&mut bytes)?;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::from("sb_live_");
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    Ok(out)
-}
-
-fn getrandom(buf: &mut [u8]) -> Result<(), Error> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
+    crate::registry::new_api_key("sb_live_")
         .map_err(|e| Error::internal(format!("no randomness for a key: {e}")))
 }
 
