@@ -191,16 +191,18 @@ impl AdminService {
     }
 
     async fn list_plugins(&self) -> Reply {
-        let mut out = Vec::new();
-        for name in self.registry.list_plugins().await? {
-            let versions = sorted_versions(self.registry.manifest_versions(&name).await?);
-            out.push(json!({"name": name, "latest": versions.last(), "versions": versions}));
-        }
+        let out: Vec<Value> = self
+            .registry
+            .library()
+            .await?
+            .into_iter()
+            .map(|e| json!({"name": e.name, "latest": e.versions.last(), "versions": e.versions}))
+            .collect();
         ok(200, json!({ "plugins": out }))
     }
 
     async fn plugin_versions(&self, name: &PluginName) -> Reply {
-        let versions = sorted_versions(self.registry.manifest_versions(name).await?);
+        let versions = self.registry.manifest_versions(name).await?;
         let Some(latest) = versions.last() else {
             return Err(unknown_plugin(name));
         };
@@ -263,7 +265,7 @@ impl AdminService {
         let current = self.registry.get_instance(org, plugin).await?;
         check_version(&current, expected, &format!("instance {plugin}"))?;
 
-        let versions = sorted_versions(self.registry.manifest_versions(plugin).await?);
+        let versions = self.registry.manifest_versions(plugin).await?;
         let Some(latest) = versions.last() else {
             return Err(unknown_plugin(plugin));
         };
@@ -773,17 +775,6 @@ fn check_version<T>(
     }
 }
 
-/// Versions in semantic-version order (non-numeric parts compare as text).
-fn sorted_versions(mut versions: Vec<String>) -> Vec<String> {
-    fn key(v: &str) -> Vec<(u64, String)> {
-        v.split(['.', '-'])
-            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_owned()))
-            .collect()
-    }
-    versions.sort_by_key(|v| key(v));
-    versions
-}
-
 fn new_key_secret() -> Result<String, Error> {
     crate::registry::new_api_key("sb_live_")
         .map_err(|e| Error::internal(format!("no randomness for a key: {e}")))
@@ -792,12 +783,6 @@ fn new_key_secret() -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_sort_semantically() {
-        let v = sorted_versions(vec!["1.10.0".into(), "1.2.0".into(), "0.9.1".into()]);
-        assert_eq!(v, ["0.9.1", "1.2.0", "1.10.0"]);
-    }
 
     #[test]
     fn if_match_and_body_versions() {

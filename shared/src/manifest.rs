@@ -328,6 +328,16 @@ impl CompiledManifest {
 }
 
 /// Deep-merges `top` onto `base`: objects merge key by key, anything else replaces.
+/// Sorts versions in semantic-version order (non-numeric parts compare as text).
+pub fn sort_versions(versions: &mut [String]) {
+    fn key(v: &str) -> Vec<(u64, String)> {
+        v.split(['.', '-'])
+            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_owned()))
+            .collect()
+    }
+    versions.sort_by_cached_key(|v| key(v));
+}
+
 pub fn overlay(base: &mut Value, top: &Value) {
     match (base, top) {
         (Value::Object(b), Value::Object(t)) => {
@@ -347,6 +357,13 @@ pub fn overlay(base: &mut Value, top: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_sort_semantically() {
+        let mut v = vec!["1.10.0".to_owned(), "1.2.0".into(), "0.9.1".into()];
+        sort_versions(&mut v);
+        assert_eq!(v, ["0.9.1", "1.2.0", "1.10.0"]);
+    }
     use serde_json::json;
 
     fn base() -> Value {

@@ -32,9 +32,13 @@ impl From<StoreError> for Error {
                     None => "the item was changed or already exists".to_owned(),
                 },
             },
-            StoreError::Unavailable(_) => Error::Unavailable(
-                "the registry or data store is unreachable; retry shortly".into(),
-            ),
+            StoreError::Unavailable(cause) => {
+                // The caller's message is generic; this is the one place the cause is kept.
+                tracing::warn!(%cause, "store unavailable");
+                Error::Unavailable(
+                    "the registry or data store is unreachable; retry shortly".into(),
+                )
+            }
             StoreError::Internal(m) => Error::internal(m),
         }
     }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Detail, Error};
 use crate::ids::{Channel, OrgId, PluginName};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, sort_versions};
 use crate::ports::{ItemStore, Key, Precondition, StoreError, query_all};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -301,6 +301,26 @@ pub struct OrgSnapshot {
     pub channels: Vec<(Channel, Versioned<ChannelConfig>)>,
 }
 
+/// A plugin in the library and its published versions, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryEntry {
+    pub name: PluginName,
+    pub versions: Vec<String>,
+}
+
+/// The stored library entry of one plugin. Listing the versions here makes reading them
+/// one small item, not every version's manifest.
+#[derive(Serialize, Deserialize)]
+struct CatalogEntry {
+    name: PluginName,
+    /// `None` in entries written before the versions were listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<String>>,
+}
+
+/// Attempts at a library entry that other publishes of the same plugin keep changing.
+const CATALOG_ATTEMPTS: usize = 5;
+
 /// Result of publishing a manifest version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
@@ -315,7 +335,11 @@ pub mod keys {
     pub const CATALOG: &str = "PLUGINS";
 
     pub fn manifest(plugin: &PluginName, version: &str) -> Key {
-        Key::new(format!("PLUGIN#{plugin}"), format!("V#{version}"))
+        Key::new(manifests(plugin), format!("V#{version}"))
+    }
+    /// The partition of a plugin's manifest versions.
+    pub fn manifests(plugin: &PluginName) -> String {
+        format!("PLUGIN#{plugin}")
     }
     pub fn org(org: &OrgId) -> String {
         format!("ORG#{org}")
@@ -393,46 +417,131 @@ impl Registry {
     }
 
     /// Publishes an immutable manifest version: same content again is a no-op, different
-    /// content under an existing version is a conflict.
+    /// content under an existing version is a conflict. The manifest and the library entry
+    /// that lists its versions are written in one transaction.
     pub async fn publish_manifest(&self, manifest: &Manifest) -> Result<Published, StoreError> {
         let key = keys::manifest(&manifest.name, &manifest.version);
+        let catalog = keys::catalog(&manifest.name);
         let data = encode(manifest)?;
-        let published = match self.table.put(&key, &data, Precondition::NotExists).await {
-            Ok(_) => Published::Created,
-            Err(StoreError::Conflict { .. }) => {
-                let existing = self.get_manifest(&manifest.name, &manifest.version).await?;
-                if existing.as_ref() == Some(manifest) {
-                    Published::Unchanged
-                } else {
-                    return Err(StoreError::Conflict {
-                        key: key.to_string(),
-                        current: None,
-                    });
+        for _ in 0..CATALOG_ATTEMPTS {
+            let (mut versions, pre, listed) = self.catalog_entry(&manifest.name).await?;
+            if versions.contains(&manifest.version) {
+                let published = self.republished(manifest, &key).await?;
+                if !listed {
+                    // Written before the library listed versions: list them now.
+                    let entry = encode(&CatalogEntry {
+                        name: manifest.name.clone(),
+                        versions: Some(versions),
+                    })?;
+                    match self.table.put(&catalog, &entry, pre).await {
+                        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
+                return Ok(published);
             }
-            Err(e) => return Err(e),
-        };
-        // Also on a repeat, so a publish interrupted between the two writes heals.
-        self.table
-            .put(
-                &keys::catalog(&manifest.name),
-                &serde_json::json!({"name": manifest.name}),
-                Precondition::None,
-            )
-            .await?;
-        Ok(published)
+            versions.push(manifest.version.clone());
+            sort_versions(&mut versions);
+            let entry = encode(&CatalogEntry {
+                name: manifest.name.clone(),
+                versions: Some(versions),
+            })?;
+            let written = self
+                .table
+                .transact_put(&[
+                    (key.clone(), data.clone(), Precondition::NotExists),
+                    (catalog.clone(), entry.clone(), pre),
+                ])
+                .await;
+            match written {
+                Ok(()) => return Ok(Published::Created),
+                // Another publish of this plugin landed first (this version, or another):
+                // read the entry again.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the library entry of {} kept changing during {CATALOG_ATTEMPTS} attempts",
+            manifest.name
+        )))
     }
 
-    /// Every plugin name in the library, in name order.
-    pub async fn list_plugins(&self) -> Result<Vec<PluginName>, StoreError> {
-        query_all(self.table.as_ref(), keys::CATALOG)
-            .await?
+    /// `Unchanged` if the stored manifest of that version is `manifest`, else a conflict.
+    async fn republished(&self, manifest: &Manifest, key: &Key) -> Result<Published, StoreError> {
+        match self.get_manifest(&manifest.name, &manifest.version).await? {
+            Some(existing) if existing == *manifest => Ok(Published::Unchanged),
+            Some(_) => Err(StoreError::Conflict {
+                key: key.to_string(),
+                current: None,
+            }),
+            // Listed but absent: only a hand-edited table gets here; write it.
+            None => {
+                self.table
+                    .put(key, &encode(manifest)?, Precondition::NotExists)
+                    .await?;
+                Ok(Published::Created)
+            }
+        }
+    }
+
+    /// A plugin's published versions, the precondition for rewriting its library entry, and
+    /// whether the entry lists them itself.
+    async fn catalog_entry(
+        &self,
+        plugin: &PluginName,
+    ) -> Result<(Vec<String>, Precondition, bool), StoreError> {
+        let key = keys::catalog(plugin);
+        match self.table.get(&key).await? {
+            Some(item) => {
+                let version = item.version;
+                let entry: CatalogEntry = decode(&key, item.data)?;
+                let listed = entry.versions.is_some();
+                let versions = self.entry_versions(plugin, entry.versions).await?;
+                Ok((versions, Precondition::Version(version), listed))
+            }
+            // No entry: a new plugin, or one whose entry write was lost before the two were
+            // written together; its partition says which.
+            None => Ok((
+                self.entry_versions(plugin, None).await?,
+                Precondition::NotExists,
+                false,
+            )),
+        }
+    }
+
+    /// The versions an entry lists; an entry from before they were listed costs one read of
+    /// the plugin's partition.
+    async fn entry_versions(
+        &self,
+        plugin: &PluginName,
+        listed: Option<Vec<String>>,
+    ) -> Result<Vec<String>, StoreError> {
+        if let Some(v) = listed {
+            return Ok(v);
+        }
+        let items = query_all(self.table.as_ref(), &keys::manifests(plugin)).await?;
+        let mut versions: Vec<String> = items
             .into_iter()
-            .map(|i| {
-                PluginName::parse(i.key.sk.clone())
-                    .map_err(|e| StoreError::Internal(format!("item {}: {e}", i.key)))
-            })
-            .collect()
+            .filter_map(|i| i.key.sk.strip_prefix("V#").map(str::to_owned))
+            .collect();
+        sort_versions(&mut versions);
+        Ok(versions)
+    }
+
+    /// The plugin library: every published plugin with its versions (oldest first), in name
+    /// order. One query of the library's partition, whatever the number of manifests.
+    pub async fn library(&self) -> Result<Vec<LibraryEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in query_all(self.table.as_ref(), keys::CATALOG).await? {
+            let entry: CatalogEntry = decode(&item.key, item.data)?;
+            let versions = self.entry_versions(&entry.name, entry.versions).await?;
+            out.push(LibraryEntry {
+                name: entry.name,
+                versions,
+            });
+        }
+        Ok(out)
     }
 
     pub async fn get_manifest(
@@ -461,12 +570,9 @@ impl Registry {
             .collect()
     }
 
+    /// A plugin's published versions, oldest first: one read of its library entry.
     pub async fn manifest_versions(&self, plugin: &PluginName) -> Result<Vec<String>, StoreError> {
-        let items = query_all(self.table.as_ref(), &format!("PLUGIN#{plugin}")).await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|i| i.key.sk.strip_prefix("V#").map(str::to_owned))
-            .collect())
+        Ok(self.catalog_entry(plugin).await?.0)
     }
 
     pub async fn get_profile(

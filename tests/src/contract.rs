@@ -115,9 +115,75 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         Some(m1.clone())
     );
     assert_eq!(reg.get_manifest(&booking, "9.9.9").await.unwrap(), None);
-    let mut versions = reg.manifest_versions(&booking).await.unwrap();
-    versions.sort();
-    assert_eq!(versions, vec!["1.0.0", "1.1.0"]);
+    reg.publish_manifest(&manifest(&booking, "1.10.0", "third"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.manifest_versions(&booking).await.unwrap(),
+        vec!["1.0.0", "1.1.0", "1.10.0"],
+        "semantic-version order"
+    );
+    let library = reg.library().await.unwrap();
+    let listed = library.iter().find(|e| e.name == booking).unwrap();
+    assert_eq!(listed.versions, vec!["1.0.0", "1.1.0", "1.10.0"]);
+
+    // A library entry written before it listed versions still answers, and a publish
+    // (new or repeated) rewrites it with the list.
+    let legacy = PluginName::parse(unique("legacy")).unwrap();
+    for v in ["1.0.0", "1.2.0"] {
+        let m = manifest(&legacy, v, "legacy");
+        let data = serde_json::to_value(&m).unwrap();
+        table
+            .put(
+                &Key::new(format!("PLUGIN#{legacy}"), format!("V#{v}")),
+                &data,
+                Precondition::NotExists,
+            )
+            .await
+            .unwrap();
+    }
+    let catalog = Key::new("PLUGINS", legacy.as_str());
+    table
+        .put(&catalog, &json!({"name": legacy}), Precondition::NotExists)
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.manifest_versions(&legacy).await.unwrap(),
+        vec!["1.0.0", "1.2.0"]
+    );
+    assert_eq!(
+        reg.publish_manifest(&manifest(&legacy, "1.0.0", "legacy"))
+            .await
+            .unwrap(),
+        Published::Unchanged
+    );
+    let entry = table.get(&catalog).await.unwrap().unwrap();
+    assert_eq!(entry.data["versions"], json!(["1.0.0", "1.2.0"]), "healed");
+    assert_eq!(
+        reg.publish_manifest(&manifest(&legacy, "1.1.0", "legacy"))
+            .await
+            .unwrap(),
+        Published::Created
+    );
+    assert_eq!(
+        reg.manifest_versions(&legacy).await.unwrap(),
+        vec!["1.0.0", "1.1.0", "1.2.0"]
+    );
+
+    // Concurrent publishes of one plugin's versions all land in its library entry.
+    let racing = PluginName::parse(unique("racing")).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for minor in 0..4 {
+        let (reg, m) = (reg.clone(), manifest(&racing, &format!("1.{minor}.0"), "r"));
+        tasks.spawn(async move { reg.publish_manifest(&m).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), Published::Created);
+    }
+    assert_eq!(
+        reg.manifest_versions(&racing).await.unwrap(),
+        vec!["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    );
     let batch = reg
         .get_manifests(&[
             (booking.clone(), "1.0.0".into()),

@@ -11,6 +11,24 @@ use switchboard::adapters::dynamodb::DynamoStore;
 use switchboard::adapters::embedded::Embedded;
 use switchboard::ports::ItemStore;
 
+/// Sends this process's logs through libtest's capture, once: a failing test then prints the
+/// warnings and errors of its own calls (`RUST_LOG` sets the level; `warn` by default).
+/// The fixtures call it, so every test that builds a store does.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let subscriber = switchboard::telemetry::subscriber_for(
+            &spec,
+            false,
+            tracing_subscriber::fmt::TestWriter::new(),
+        );
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            tracing::debug!("a tracing subscriber was already installed");
+        }
+    });
+}
+
 /// An id no other test (or earlier run against the same moto) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -27,6 +45,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// moto's endpoint, set by `scripts/test`. Without it the DynamoDB tests fail, never skip.
 pub fn moto_endpoint() -> String {
+    capture_logs();
     match std::env::var("SWITCHBOARD_TEST_DYNAMODB") {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
@@ -47,6 +66,7 @@ pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Cl
 }
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    capture_logs();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -67,6 +87,7 @@ pub struct PrivateMoto {
 impl PrivateMoto {
     pub fn start() -> Self {
         use std::io::BufRead;
+        capture_logs();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto");
         let mut child = std::process::Command::new("bash")
             .arg(script)
@@ -129,6 +150,7 @@ pub async fn moto_tables() -> Tables {
 
 /// A fresh in-memory embedded database.
 pub fn embedded_tables() -> Tables {
+    capture_logs();
     let db = Embedded::in_memory().unwrap_or_else(|e| panic!("in-memory SQLite: {e}"));
     Tables {
         registry: db.registry_table(),

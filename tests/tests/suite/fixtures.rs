@@ -31,6 +31,7 @@ pub async fn demo(tables: Tables, org_suffix: Option<&str>) -> Demo {
 
 /// A secret resolver over a fresh in-memory embedded secret store (prefix `switchboard`).
 pub fn local_secrets() -> Arc<Secrets> {
+    switchboard_tests::capture_logs();
     let db = Embedded::in_memory().unwrap_or_else(|e| panic!("in-memory SQLite: {e}"));
     Arc::new(Secrets::new(
         db.secret_store(),
