@@ -1,217 +1,339 @@
-//! The local dev server: every function's routes on one port, on the embedded store, with
-//! the authorizer emulated by the same code the authorizer Lambda runs.
+//! The local dev server: API Gateway in front of the Lambdas' own handlers, in one process,
+//! on the embedded store.
+//!
+//! Each request goes the way it goes on AWS: routed by path as `template.yaml` routes it,
+//! authorized by the authorizer Lambda's own code (its simple response's `context` becomes
+//! the request's authorizer context), turned into the API Gateway HTTP API (v2) event the
+//! function would receive, parsed by `lambda_http` exactly as in Lambda, and answered by the
+//! function's handler. Methods, body limits, `If-Match` and errors are the handlers' own.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::embedded::Embedded;
-use switchboard::admin::{AdminRequest, AdminService, MAX_ADMIN_BODY};
+use switchboard::admin::AdminService;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
-use switchboard::cache::ttl_from_env;
 use switchboard::data::BuiltinData;
+use switchboard::egress::Egress;
 use switchboard::error::Error;
-use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService, route_error};
+use switchboard::lambda::{handle, handle_admin, handle_agent};
+use switchboard::pipeline::{Platform, PluginService, route_error};
 use switchboard::registry::Registry;
 use switchboard::secrets::Secrets;
+use switchboard::settings::Settings;
+use switchboard_embedded::Embedded;
 
 pub struct Options {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
 }
 
-/// Every plugin this build serves. A new plugin crate adds one line here.
-pub fn plugins() -> Result<Vec<switchboard::Plugin>, switchboard::ContractError> {
-    Ok(vec![booking::plugin()?, support::plugin()?, crm::plugin()?])
+// `plugins()`: every plugin crate this binary depends on (cli/Cargo.toml), found by build.rs.
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+/// Lambda's limit on a synchronous invocation's request payload: API Gateway cannot hand a
+/// function more than this, whatever the function would accept.
+const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Which function a route goes to, as `template.yaml` wires them.
+enum Target<'a> {
+    Plugin(&'a PluginService),
+    Agents,
+    Admin,
 }
 
-pub struct Server {
-    routes: HashMap<String, Arc<PluginService>>,
+/// API Gateway and the functions behind it.
+pub struct Gateway {
+    plugins: Vec<PluginService>,
     agents: AgentService,
-    admin: Option<AdminService>,
+    admin: AdminService,
     authorizer: Authorizer,
     next_id: AtomicU64,
 }
 
-impl Server {
+impl Gateway {
     pub fn new(
         platform: Arc<Platform>,
         plugins: Vec<switchboard::Plugin>,
         agents: AgentService,
+        admin: AdminService,
     ) -> Self {
-        let mut routes = HashMap::new();
-        for plugin in plugins {
-            let paths = plugin.routes();
-            let svc = Arc::new(PluginService::new(plugin, platform.clone()));
-            for p in paths {
-                routes.insert(p, svc.clone());
-            }
-        }
         Self {
             authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
-            routes,
+            plugins: plugins
+                .into_iter()
+                .map(|p| PluginService::new(p, platform.clone()))
+                .collect(),
             agents,
-            admin: None,
+            admin,
             next_id: AtomicU64::new(1),
         }
     }
 
-    /// Serves `/admin/…` too, as the admin Lambda does.
-    pub fn with_admin(mut self, admin: AdminService) -> Self {
-        self.admin = Some(admin);
-        self
+    /// The route a path matches: the route key's path and its path parameters.
+    fn route(&self, path: &str) -> Option<(Target<'_>, String, Map<String, Value>)> {
+        for svc in &self.plugins {
+            if let Some(r) = svc.routes().iter().find(|r| r.as_str() == path) {
+                return Some((Target::Plugin(svc), r.clone(), Map::new()));
+            }
+        }
+        if let Some(channel) = path.strip_prefix("/agents/").filter(|c| !c.contains('/')) {
+            let params = Map::from_iter([("channel".to_owned(), json!(channel))]);
+            return Some((Target::Agents, "/agents/{channel}".into(), params));
+        }
+        if let Some(rest) = path.strip_prefix("/admin/").filter(|r| !r.is_empty()) {
+            let params = Map::from_iter([("proxy".to_owned(), json!(rest))]);
+            return Some((Target::Admin, "/admin/{proxy+}".into(), params));
+        }
+        None
     }
 
-    /// Answers one request: route, emulated authorizer, pipeline.
+    /// Answers one request as API Gateway and the function behind the route would.
     pub async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let path = req.uri().path().to_owned();
-        if let Some(channel) = path.strip_prefix("/agents/") {
-            return self.agent(&req, channel).await;
-        }
-        if let (Some(admin), true) = (&self.admin, path.starts_with("/admin/")) {
-            return self.admin(admin, req).await;
-        }
-        let Some(svc) = self.routes.get(&path).cloned() else {
-            let mut served: Vec<String> = self.routes.keys().cloned().collect();
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let Some((target, route, params)) = self.route(&path) else {
+            let mut served: Vec<String> = self
+                .plugins
+                .iter()
+                .flat_map(|p| p.routes().iter().cloned())
+                .collect();
             served.sort_unstable();
             let e = route_error(&path, &served);
-            return reply(e.status(), &e.to_body());
+            return reply(e.status(), e.to_body().to_string().into(), None);
         };
-        if req.method() != Method::POST {
-            let e = Error::MethodNotAllowed(format!("{path} accepts POST only"));
-            return reply(e.status(), &e.to_body());
-        }
-        let tenant = match self.authorizer.authenticate(bearer(&req).as_deref()).await {
-            Ok(t) => t,
-            Err(e) => return reply(e.status(), &e.to_body()),
+        let request_id = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let headers = header_map(&parts.headers);
+        let route_key = format!("{} {route}", parts.method);
+        let context = match self.authorize(&parts, &headers, &route_key).await {
+            Ok(context) => context,
+            Err(resp) => return resp,
         };
-        let body = match Limited::new(req.into_body(), MAX_BODY_BYTES + 1)
-            .collect()
-            .await
-        {
+        let body = match Limited::new(body, LAMBDA_PAYLOAD_LIMIT).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
-                let e = Error::PayloadTooLarge {
-                    size: MAX_BODY_BYTES + 1,
-                    limit: MAX_BODY_BYTES,
-                };
-                return reply(e.status(), &e.to_body());
+                return reply(
+                    413,
+                    json!({"message": "Request Entity Too Large"})
+                        .to_string()
+                        .into(),
+                    None,
+                );
             }
         };
-        let rid = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let (status, value) = svc
-            .call(CallInput {
-                tenant: Some(tenant),
-                body: &body,
-                request_id: &rid,
-            })
-            .await;
-        reply(status, &value)
-    }
-}
-
-impl Server {
-    /// `/admin/…`, as the admin Lambda answers it behind the authorizer.
-    async fn admin(&self, admin: &AdminService, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let tenant = match self.authorizer.authenticate(bearer(&req).as_deref()).await {
-            Ok(t) => t,
-            Err(e) => return reply(e.status(), &e.to_body()),
-        };
-        let method = req.method().as_str().to_owned();
-        let path = req.uri().path().to_owned();
-        let if_match = req
-            .headers()
-            .get(hyper::header::IF_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = match Limited::new(req.into_body(), MAX_ADMIN_BODY + 1)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                let e = Error::PayloadTooLarge {
-                    size: MAX_ADMIN_BODY + 1,
-                    limit: MAX_ADMIN_BODY,
-                };
-                return reply(e.status(), &e.to_body());
+        let event = v2_event(V2 {
+            parts: &parts,
+            headers,
+            route_key,
+            params,
+            body: &body,
+            context,
+            request_id: &request_id,
+        });
+        let lambda_req = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = Error::internal(format!("dev could not build the Lambda event: {e}"));
+                tracing::error!(error = ?e, "dev gateway");
+                return reply(e.status(), e.to_body().to_string().into(), None);
             }
         };
-        let (status, value) = admin
-            .handle(AdminRequest {
-                tenant: Some(tenant),
-                method: &method,
-                path: &path,
-                if_match: if_match.as_deref(),
-                body: &body,
-            })
-            .await;
-        reply(status, &value)
+        let resp = match target {
+            Target::Plugin(svc) => handle(svc, lambda_req).await,
+            Target::Agents => handle_agent(&self.agents, lambda_req).await,
+            Target::Admin => handle_admin(&self.admin, lambda_req).await,
+        };
+        from_lambda(resp)
     }
 
-    /// `GET /agents/{channel}[?format=…]`, as the agent-builder Lambda answers it.
-    async fn agent(&self, req: &Request<Incoming>, channel: &str) -> Response<Full<Bytes>> {
-        if req.method() != Method::GET {
-            let e = Error::MethodNotAllowed("/agents/{channel} accepts GET only".into());
-            return reply(e.status(), &e.to_body());
+    /// The authorizer as API Gateway runs it: no `Authorization` header is 401 without a
+    /// call; otherwise the authorizer Lambda's own code decides, and its `context` is what the
+    /// function sees. A refused key is API Gateway's 403 (the reason is in dev's log).
+    async fn authorize(
+        &self,
+        parts: &hyper::http::request::Parts,
+        headers: &Map<String, Value>,
+        route_key: &str,
+    ) -> Result<Value, Response<Full<Bytes>>> {
+        let Some(identity) = headers.get("authorization").cloned() else {
+            return Err(gateway_refusal(
+                401,
+                "unauthenticated",
+                "no Authorization header: send 'Authorization: Bearer <api key>' (API Gateway answers 401 {\"message\":\"Unauthorized\"})",
+            ));
+        };
+        let event = json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": format!("arn:aws:execute-api:local:000000000000:dev/$default/{}{}", parts.method, parts.uri.path()),
+            "identitySource": [identity],
+            "routeKey": route_key,
+            "rawPath": parts.uri.path(),
+            "rawQueryString": parts.uri.query().unwrap_or(""),
+            "headers": headers,
+        });
+        match self.authorizer.simple_response(&event).await {
+            Ok(r) if r["isAuthorized"] == true => {
+                Ok(r.get("context").cloned().unwrap_or(json!({})))
+            }
+            Ok(_) => Err(gateway_refusal(
+                403,
+                "forbidden",
+                "the authorizer refused this API key: it is unknown or revoked (API Gateway answers 403 {\"message\":\"Forbidden\"})",
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "authorizer failed");
+                Err(reply(
+                    500,
+                    json!({"message": "Internal Server Error"})
+                        .to_string()
+                        .into(),
+                    None,
+                ))
+            }
         }
-        let tenant = match self.authorizer.authenticate(bearer(req).as_deref()).await {
-            Ok(t) => t,
-            Err(e) => return reply(e.status(), &e.to_body()),
-        };
-        let format = req
-            .uri()
-            .query()
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .find_map(|kv| kv.strip_prefix("format="));
-        let rid = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let (status, body) = self.agents.get(Some(tenant), channel, format, &rid).await;
-        reply(status, &body)
     }
 }
 
-fn bearer<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// A refusal of API Gateway's, in the error contract's envelope (with a message saying what
+/// API Gateway itself would send).
+fn gateway_refusal(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body =
+        json!({"success": false, "error": {"code": code, "message": message, "details": []}});
+    reply(status, body.to_string().into(), None)
 }
 
-fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+/// Request headers as an HTTP API event carries them: lower-case names, repeated values
+/// joined with commas.
+fn header_map(headers: &hyper::HeaderMap) -> Map<String, Value> {
+    let mut out: Map<String, Value> = Map::new();
+    for (name, value) in headers {
+        let Ok(v) = value.to_str() else { continue };
+        match out.get_mut(name.as_str()) {
+            Some(Value::String(s)) => {
+                s.push(',');
+                s.push_str(v);
+            }
+            _ => {
+                out.insert(name.as_str().to_owned(), json!(v));
+            }
+        }
+    }
+    out
+}
+
+struct V2<'a> {
+    parts: &'a hyper::http::request::Parts,
+    headers: Map<String, Value>,
+    route_key: String,
+    params: Map<String, Value>,
+    body: &'a Bytes,
+    context: Value,
+    request_id: &'a str,
+}
+
+/// The API Gateway HTTP API (payload 2.0) event of a request.
+fn v2_event(r: V2<'_>) -> Value {
+    let (body, base64) = match std::str::from_utf8(r.body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(r.body),
+            true,
+        ),
+    };
+    let query = r.parts.uri.query().unwrap_or("");
+    let mut query_params: Map<String, Value> = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query_params.insert(k.to_owned(), json!(v));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": r.route_key,
+        "rawPath": r.parts.uri.path(),
+        "rawQueryString": query,
+        "headers": r.headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "dev",
+            "domainName": r.headers.get("host").cloned().unwrap_or(json!("localhost")),
+            "http": {
+                "method": r.parts.method.as_str(),
+                "path": r.parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": r.headers.get("user-agent").cloned().unwrap_or(json!("")),
+            },
+            "requestId": r.request_id,
+            "routeKey": r.route_key,
+            "stage": "$default",
+            "timeEpoch": now,
+            "authorizer": {"lambda": r.context},
+        },
+        "body": body,
+        "isBase64Encoded": base64,
+    });
+    if !query_params.is_empty() {
+        event["queryStringParameters"] = Value::Object(query_params);
+    }
+    if !r.params.is_empty() {
+        event["pathParameters"] = Value::Object(r.params);
+    }
+    event
+}
+
+/// A function's response as API Gateway passes it on.
+fn from_lambda(resp: lambda_http::Response<lambda_http::Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes: Bytes = match body {
+        lambda_http::Body::Text(t) => t.into(),
+        lambda_http::Body::Binary(b) => b.into(),
+        _ => Bytes::new(),
+    };
+    reply(parts.status.as_u16(), bytes, Some(parts.headers))
+}
+
+fn reply(status: u16, body: Bytes, headers: Option<hyper::HeaderMap>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    match headers {
+        Some(h) => *resp.headers_mut() = h,
+        None => {
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+        }
+    }
     resp
 }
 
-/// Serves `server` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, server: Arc<Server>) -> std::io::Result<()> {
+/// Serves `gateway` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
-        let server = server.clone();
+        let gateway = gateway.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.answer(req).await) }
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.answer(req).await) }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -223,7 +345,43 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>) -> std::io::Resul
     }
 }
 
+/// The functions `dev` runs, over one embedded database, composed as the Lambdas compose
+/// theirs (`switchboard-runtime`), with private upstreams allowed: a developer's local
+/// json-server or PostgreSQL is the point of `dev`.
+pub fn gateway(
+    db: &Embedded,
+    settings: &Settings,
+    plugins: Vec<switchboard::Plugin>,
+    public_url: String,
+) -> Result<Gateway, Box<dyn std::error::Error>> {
+    let registry = Registry::new(db.registry_table());
+    let secrets = Arc::new(Secrets::from_settings(db.secret_store(), settings));
+    let platform = switchboard_runtime::platform_with(
+        registry.clone(),
+        BuiltinData::new(db.data_table()),
+        secrets.clone(),
+        settings,
+    )
+    .map_err(|e| e.to_string())?;
+    let agents = AgentService::new(
+        AgentBuilder::new(registry.clone(), settings.cache_ttl),
+        ExportOptions {
+            public_base_url: Some(public_url),
+        },
+    );
+    let admin = switchboard_runtime::admin_with(registry, secrets, settings);
+    Ok(Gateway::new(Arc::new(platform), plugins, agents, admin))
+}
+
+/// `dev`'s settings: the environment's, on the embedded store, private upstreams allowed.
+pub fn settings() -> Result<Settings, Box<dyn std::error::Error>> {
+    let mut settings = Settings::from_env()?;
+    settings.egress = Egress::new(true);
+    Ok(settings)
+}
+
 pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = settings()?;
     let db = Embedded::open(&opts.data_dir.join("switchboard.db"))?;
     let registry = Registry::new(db.registry_table());
     let data = BuiltinData::new(db.data_table());
@@ -235,22 +393,11 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr()?;
     // Vapi and Retell tool definitions point back at this server.
-    let agents = AgentService::new(
-        AgentBuilder::new(registry.clone(), ttl_from_env()),
-        ExportOptions {
-            public_base_url: Some(format!("http://{addr}")),
-        },
-    );
-    let secrets = Arc::new(Secrets::from_env(db.secret_store()));
-    // Local upstreams (a json-server, a local PostgreSQL) are the point of dev.
-    let adapters = Arc::new(DataAdapters::with_private_upstreams(data, secrets, true)?);
-    let admin = AdminService::new(registry.clone(), adapters.clone());
-    let platform = Arc::new(Platform::new(registry, adapters, ttl_from_env()));
-    let server = Arc::new(Server::new(platform, plugins, agents).with_admin(admin));
+    let gateway = gateway(&db, &settings, plugins, format!("http://{addr}"))?;
     println!(
         "{}",
         crate::seed::banner(addr, &opts.data_dir, &key, &operator)
     );
-    serve(listener, server).await?;
+    serve(listener, Arc::new(gateway)).await?;
     Ok(())
 }

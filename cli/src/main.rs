@@ -1,130 +1,244 @@
 //! `switchboard`: the local dev server and operator commands.
 
-use switchboard_cli::{dev, ops};
-
-use std::collections::HashMap;
-
-use serde_json::{Map, Value};
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-switchboard — multi-tenant plugin platform for AI voice and chat agents
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use serde_json::{Map, Value};
+use switchboard_cli::{dev, ops};
 
-USAGE:
-    switchboard dev [--addr 127.0.0.1:3000] [--data-dir .switchboard]
-    switchboard manifest validate <manifest.json> [--json]
+/// Switchboard: a multi-tenant plugin platform for AI voice and chat agents.
+///
+/// Operator commands call the admin API at --url with --key: the same commands work against
+/// `dev` and a deployed stack's ApiUrl. Output is for people; add --json for scripts. A
+/// refused request prints the API's message and exits 1; a usage mistake exits 2.
+#[derive(Parser)]
+#[command(name = "switchboard", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-    switchboard manifest publish <manifest.json>
-    switchboard plugins
-    switchboard org create <org> --name <display name>
-    switchboard org enable <plugin> [--version <v>] [--config <json>]
-    switchboard org disable <plugin>
-    switchboard org configure <plugin> [--config <json>] [--data-adapter <json>] [--version <v>]
-    switchboard channel assign <channel> <plugin> [--priority <n>]
-    switchboard key create --scopes <a,b,…> [--name <name>]
-    switchboard key list
-    switchboard key revoke <id>
-    switchboard agent preview <channel> [--format openai|anthropic|mcp|bedrock|vapi|retell|…]
-    switchboard credential set <name> --from-file <secret.json>
-    switchboard credential show <name>
+/// Where the admin API is, and as whom to call it.
+#[derive(Args)]
+struct Remote {
+    /// The API's base URL.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// An API key (`sb_…`); kept out of the process list when given by environment.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
 
-    Operator commands call the admin API at --url (or SWITCHBOARD_URL, default
-    http://127.0.0.1:3000) with --key (or SWITCHBOARD_API_KEY): the same commands work
-    against `dev` and a deployed stack's ApiUrl. Output is for people; add --json for
-    scripts. A refused request prints the API's message and exits 1.
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every function's routes on one local port, on the embedded store. Seeds a demo
+    /// dental practice on first start and prints an API key and a curl line that books.
+    Dev {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// The embedded store's directory; delete it to start over.
+        #[arg(long, default_value = ".switchboard")]
+        data_dir: PathBuf,
+    },
+    /// Plugin manifests: check one offline, or publish one to the library.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// List the plugin library: every plugin and its versions.
+    Plugins {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Organizations and their plugin instances.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Channel configs.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// API keys of the caller's organization.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Agents as channels get them.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Credentials in the secret store (values from a file, never from the command line).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Print a shell completion script, e.g. `switchboard completions bash > /etc/bash_completion.d/switchboard`.
+    Completions { shell: clap_complete::Shell },
+}
 
-COMMANDS:
-    dev                Serve every function's routes on one local port, on the embedded
-                       store. Seeds a demo dental practice on first start and prints an
-                       API key and a curl line that books an appointment.
-    manifest validate  Check a plugin manifest as a plugin's start-up does: the format's
-                       JSON Schema, unique names, schemas that compile, default_config and
-                       examples that fit. Lists every problem with its JSON pointer; exits 1
-                       if there is any.
-";
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Check a manifest as a plugin's start-up does (the format's JSON Schema, unique names,
+    /// schemas that compile, a default config and examples that fit); lists every problem
+    /// with its JSON pointer and exits 1 if there is any. Offline.
+    Validate {
+        file: PathBuf,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a manifest to the plugin library (needs `platform:publish`).
+    Publish {
+        file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its first admin key (needs `platform:orgs`).
+    Create {
+        /// The organization's id, e.g. `acme`.
+        org: String,
+        /// Its display name, e.g. "Acme Support".
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Enable a plugin for the caller's organization.
+    Enable {
+        plugin: String,
+        /// Pin (or upgrade to) this published version.
+        #[arg(long = "version")]
+        pinned: Option<String>,
+        /// The instance's config, as JSON.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Disable a plugin (its config is kept).
+    Disable {
+        plugin: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Change a plugin instance's config, data adapter or pinned version.
+    Configure {
+        plugin: String,
+        /// The instance's config, as JSON.
+        #[arg(long)]
+        config: Option<String>,
+        /// The data adapter, as JSON, e.g. '{"type": "rest", …}'.
+        #[arg(long)]
+        data_adapter: Option<String>,
+        /// Pin (or upgrade to) this published version.
+        #[arg(long = "version")]
+        pinned: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Assign a plugin to a channel (replacing its earlier assignment).
+    Assign {
+        channel: String,
+        plugin: String,
+        /// Lower comes first in the agent's instructions and tools.
+        #[arg(long, default_value_t = 1)]
+        priority: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; it is shown once.
+    Create {
+        /// Comma-separated, e.g. agents:read,plugins:call.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the organization's keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// The channel's agent: instructions and tools, optionally in a dialect.
+    Preview {
+        channel: String,
+        /// openai, openai-responses, anthropic, bedrock, mcp, vapi or retell.
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Store a credential from a JSON file of string fields.
+    Set {
+        name: String,
+        #[arg(long)]
+        from_file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a credential's metadata (never its value).
+    Show {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("dev") => match dev_options(&args[1..]) {
-            Ok(opts) => run_dev(opts),
-            Err(msg) => {
-                eprintln!("error: {msg}\n\n{USAGE}");
-                ExitCode::from(2)
-            }
-        },
-        Some("manifest") if args.get(1).map(String::as_str) == Some("validate") => {
-            match args.get(2) {
-                Some(file) => validate_manifest(file, args[3..].iter().any(|a| a == "--json")),
-                None => {
-                    eprintln!(
-                        "error: use 'switchboard manifest validate <file> [--json]'\n\n{USAGE}"
-                    );
-                    ExitCode::from(2)
-                }
-            }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev { addr, data_dir } => run_dev(dev::Options { addr, data_dir }),
+        Command::Manifest(ManifestCommand::Validate { file, json }) => {
+            validate_manifest(&file, json)
         }
-        Some("manifest" | "plugins" | "org" | "channel" | "key" | "agent" | "credential") => {
-            operator(&args)
-        }
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "switchboard",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
-        Some(other) => {
-            eprintln!("error: unknown command '{other}'\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
+        other => operator(other),
     }
 }
 
-/// Positional words, `--flag value` options, and whether `--json` was given.
-type Parsed = (Vec<String>, HashMap<String, String>, bool);
-
-/// Splits `--flag value` options (and the bare `--json`) from positional words.
-fn split_flags(args: &[String]) -> Result<Parsed, String> {
-    let mut words = Vec::new();
-    let mut flags = HashMap::new();
-    let mut json = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--json" {
-            json = true;
-        } else if let Some(name) = a.strip_prefix("--") {
-            let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-            flags.insert(name.to_owned(), v.clone());
-        } else {
-            words.push(a.clone());
-        }
-    }
-    Ok((words, flags, json))
+fn json_arg(name: &str, value: Option<String>) -> Result<Option<Value>, ops::Failure> {
+    value
+        .map(|v| {
+            serde_json::from_str(&v).map_err(|e| ops::Failure(format!("--{name} is not JSON: {e}")))
+        })
+        .transpose()
 }
 
-fn operator(args: &[String]) -> ExitCode {
-    let (words, flags, json) = match split_flags(args) {
-        Ok(x) => x,
-        Err(msg) => {
-            eprintln!("error: {msg}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let url = flags
-        .get("url")
-        .cloned()
-        .or_else(|| std::env::var("SWITCHBOARD_URL").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned());
-    let key = flags
-        .get("key")
-        .cloned()
-        .or_else(|| std::env::var("SWITCHBOARD_API_KEY").ok())
-        .unwrap_or_default();
+fn operator(command: Command) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -135,25 +249,21 @@ fn operator(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(async {
-        let api = ops::Api::new(&url, &key)?;
-        run_operator(&api, &words, &flags).await
-    });
+    let (result, json) = rt.block_on(run_operator(command));
     match result {
         Ok(o) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&o.json).unwrap_or_default()
-                );
+                match serde_json::to_string_pretty(&o.json) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             } else {
                 println!("{}", o.text);
             }
             ExitCode::SUCCESS
-        }
-        Err(ops::Failure(msg)) if msg.starts_with("usage: ") => {
-            eprintln!("error: {msg}\n\n{USAGE}");
-            ExitCode::from(2)
         }
         Err(ops::Failure(msg)) => {
             eprintln!("error: {msg}");
@@ -162,96 +272,139 @@ fn operator(args: &[String]) -> ExitCode {
     }
 }
 
-fn json_flag(flags: &HashMap<String, String>, name: &str) -> Result<Option<Value>, ops::Failure> {
-    flags
-        .get(name)
-        .map(|v| {
-            serde_json::from_str(v).map_err(|e| ops::Failure(format!("--{name} is not JSON: {e}")))
-        })
-        .transpose()
+/// Runs an operator command; returns its outcome and whether `--json` was asked for.
+async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, bool) {
+    let remote = match &command {
+        Command::Plugins { remote }
+        | Command::Manifest(ManifestCommand::Publish { remote, .. })
+        | Command::Org(
+            OrgCommand::Create { remote, .. }
+            | OrgCommand::Enable { remote, .. }
+            | OrgCommand::Disable { remote, .. }
+            | OrgCommand::Configure { remote, .. },
+        )
+        | Command::Channel(ChannelCommand::Assign { remote, .. })
+        | Command::Key(
+            KeyCommand::Create { remote, .. }
+            | KeyCommand::List { remote }
+            | KeyCommand::Revoke { remote, .. },
+        )
+        | Command::Agent(AgentCommand::Preview { remote, .. })
+        | Command::Credential(
+            CredentialCommand::Set { remote, .. } | CredentialCommand::Show { remote, .. },
+        ) => remote,
+        Command::Dev { .. }
+        | Command::Completions { .. }
+        | Command::Manifest(ManifestCommand::Validate { .. }) => {
+            return (Err(ops::Failure("not an operator command".into())), false);
+        }
+    };
+    let json = remote.json;
+    let api = match ops::Api::new(&remote.url, remote.key.as_deref().unwrap_or_default()) {
+        Ok(api) => api,
+        Err(e) => return (Err(e), json),
+    };
+    (dispatch(&api, command).await, json)
 }
 
-async fn run_operator(
-    api: &ops::Api,
-    words: &[String],
-    flags: &HashMap<String, String>,
-) -> Result<ops::Output, ops::Failure> {
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    let usage = |u: &str| ops::Failure(format!("usage: switchboard {u}"));
-    match w.as_slice() {
-        ["manifest", "publish", file] => ops::publish(api, file).await,
-        ["plugins"] => ops::plugins(api).await,
-        ["org", "create", org] => {
-            let name = flags
-                .get("name")
-                .ok_or_else(|| usage("org create <org> --name <display name>"))?;
-            ops::org_create(api, org, name).await
+async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::Failure> {
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    match command {
+        Command::Manifest(ManifestCommand::Publish { file, .. }) => {
+            ops::publish(api, &path(&file)).await
         }
-        ["org", verb @ ("enable" | "disable" | "configure"), plugin] => {
-            let mut patch = Map::new();
-            match *verb {
-                "enable" => {
-                    patch.insert("enabled".into(), Value::Bool(true));
-                }
-                "disable" => {
-                    patch.insert("enabled".into(), Value::Bool(false));
-                }
-                _ => {}
-            }
-            if let Some(v) = flags.get("version") {
-                patch.insert("pinned_version".into(), Value::String(v.clone()));
-            }
-            if let Some(c) = json_flag(flags, "config")? {
-                patch.insert("config".into(), c);
-            }
-            if let Some(d) = json_flag(flags, "data-adapter")? {
-                patch.insert("data_adapter".into(), d);
-            }
-            ops::instance(api, plugin, patch, verb).await
+        Command::Plugins { .. } => ops::plugins(api).await,
+        Command::Org(OrgCommand::Create { org, name, .. }) => {
+            ops::org_create(api, &org, &name).await
         }
-        ["channel", "assign", channel, plugin] => {
-            let priority = match flags.get("priority") {
-                Some(p) => p.parse().map_err(|_| {
-                    ops::Failure(format!("--priority must be an integer, not '{p}'"))
-                })?,
-                None => 1,
-            };
-            ops::assign(api, channel, plugin, priority).await
+        Command::Org(OrgCommand::Enable {
+            plugin,
+            pinned,
+            config,
+            ..
+        }) => {
+            let patch = instance_patch(Some(true), pinned, json_arg("config", config)?, None);
+            ops::instance(api, &plugin, patch, "enable").await
         }
-        ["key", "create"] => {
-            let scopes: Vec<String> = flags
-                .get("scopes")
-                .ok_or_else(|| usage("key create --scopes <a,b,…> [--name <name>]"))?
-                .split(',')
+        Command::Org(OrgCommand::Disable { plugin, .. }) => {
+            let patch = instance_patch(Some(false), None, None, None);
+            ops::instance(api, &plugin, patch, "disable").await
+        }
+        Command::Org(OrgCommand::Configure {
+            plugin,
+            config,
+            data_adapter,
+            pinned,
+            ..
+        }) => {
+            let patch = instance_patch(
+                None,
+                pinned,
+                json_arg("config", config)?,
+                json_arg("data-adapter", data_adapter)?,
+            );
+            ops::instance(api, &plugin, patch, "configure").await
+        }
+        Command::Channel(ChannelCommand::Assign {
+            channel,
+            plugin,
+            priority,
+            ..
+        }) => ops::assign(api, &channel, &plugin, priority).await,
+        Command::Key(KeyCommand::Create { scopes, name, .. }) => {
+            let scopes: Vec<String> = scopes
+                .into_iter()
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            ops::key_create(api, flags.get("name").map(String::as_str), &scopes).await
+            ops::key_create(api, name.as_deref(), &scopes).await
         }
-        ["key", "list"] => ops::key_list(api).await,
-        ["credential", "set", name] => {
-            let file = flags
-                .get("from-file")
-                .ok_or_else(|| usage("credential set <name> --from-file <secret.json>"))?;
-            ops::credential_set(api, name, file).await
+        Command::Key(KeyCommand::List { .. }) => ops::key_list(api).await,
+        Command::Key(KeyCommand::Revoke { id, .. }) => ops::key_revoke(api, &id).await,
+        Command::Agent(AgentCommand::Preview {
+            channel, format, ..
+        }) => ops::agent_preview(api, &channel, format.as_deref()).await,
+        Command::Credential(CredentialCommand::Set {
+            name, from_file, ..
+        }) => ops::credential_set(api, &name, &path(&from_file)).await,
+        Command::Credential(CredentialCommand::Show { name, .. }) => {
+            ops::credential_show(api, &name).await
         }
-        ["credential", "show", name] => ops::credential_show(api, name).await,
-        ["key", "revoke", id] => ops::key_revoke(api, id).await,
-        ["agent", "preview", channel] => {
-            ops::agent_preview(api, channel, flags.get("format").map(String::as_str)).await
+        Command::Dev { .. }
+        | Command::Completions { .. }
+        | Command::Manifest(ManifestCommand::Validate { .. }) => {
+            Err(ops::Failure("not an operator command".into()))
         }
-        _ => Err(usage(&format!(
-            "{} …: unknown command or missing arguments",
-            words.join(" ")
-        ))),
     }
 }
 
-fn validate_manifest(file: &str, as_json: bool) -> ExitCode {
+fn instance_patch(
+    enabled: Option<bool>,
+    pinned: Option<String>,
+    config: Option<Value>,
+    data_adapter: Option<Value>,
+) -> Map<String, Value> {
+    let mut patch = Map::new();
+    if let Some(e) = enabled {
+        patch.insert("enabled".into(), Value::Bool(e));
+    }
+    if let Some(v) = pinned {
+        patch.insert("pinned_version".into(), Value::String(v));
+    }
+    if let Some(c) = config {
+        patch.insert("config".into(), c);
+    }
+    if let Some(d) = data_adapter {
+        patch.insert("data_adapter".into(), d);
+    }
+    patch
+}
+
+fn validate_manifest(file: &std::path::Path, as_json: bool) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read {file}: {e}");
+            eprintln!("error: cannot read {}: {e}", file.display());
             return ExitCode::from(2);
         }
     };
@@ -264,29 +417,15 @@ fn validate_manifest(file: &str, as_json: bool) -> ExitCode {
     }
 }
 
-fn dev_options(args: &[String]) -> Result<dev::Options, String> {
-    let mut opts = dev::Options {
-        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-        data_dir: PathBuf::from(".switchboard"),
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--addr" => {
-                opts.addr = value
-                    .parse()
-                    .map_err(|e| format!("--addr {value}: {e} (use e.g. 127.0.0.1:3000)"))?
-            }
-            "--data-dir" => opts.data_dir = PathBuf::from(value),
-            other => return Err(format!("unknown option '{other}'")),
-        }
-    }
-    Ok(opts)
-}
-
 fn run_dev(opts: dev::Options) -> ExitCode {
-    switchboard::telemetry::init();
+    let settings = match dev::settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    switchboard::telemetry::init(&settings.log);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

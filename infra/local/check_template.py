@@ -1,16 +1,16 @@
-"""Checks template.yaml against the workspace (run by scripts/test).
+"""Checks template.yaml and dev against the workspace (run by scripts/test).
 
 - every crate under functions/ has a function resource whose BuildProperties.Binary is the
   crate's binary name, with BuildMethod rust-cargolambda;
 - every route a function serves is an HttpApi event of that function: plugins serve
-  POST /plugins/<manifest name> plus their route_alias(...) paths, the agent builder
-  GET /agents/{channel};
-- the authorizer function is the API's default authorizer.
-Exits non-zero with one line per problem.
+  /plugins/<manifest name> plus their manifest's route_aliases, the agent builder
+  /agents/{channel}, admin /admin/{proxy+} (any method: the function answers 405 itself);
+- the authorizer function is the API's default authorizer;
+- every plugin crate is a dependency of cli/ (which is how `dev` serves it).
+Exits non-zero with one line per problem, saying what to add.
 """
 import json
 import pathlib
-import re
 import sys
 import tomllib
 
@@ -64,15 +64,24 @@ for crate in sorted((root / "functions").iterdir()):
         expected = set()
         manifest = crate / "manifest.json"
         if manifest.exists():
-            expected.add(("POST", "/plugins/" + json.loads(manifest.read_text())["name"]))
-            lib = (crate / "src" / "lib.rs").read_text()
-            expected |= {("POST", p) for p in re.findall(r'route_alias\("([^"]+)"\)', lib)}
+            m = json.loads(manifest.read_text())
+            expected.add(("ANY", "/plugins/" + m["name"]))
+            expected |= {("ANY", p) for p in m.get("route_aliases", [])}
         elif binary == "agent-builder":
-            expected.add(("GET", "/agents/{channel}"))
+            expected.add(("ANY", "/agents/{channel}"))
         elif binary == "admin":
             expected.add(("ANY", "/admin/{proxy+}"))
         for method, path in sorted(expected - served):
             problems.append(f"{name}: serves {method} {path} but the template has no such HttpApi event")
+
+cli = tomllib.loads((root / "cli" / "Cargo.toml").read_text())
+cli_paths = {pathlib.Path(d["path"]).name for d in cli.get("dependencies", {}).values()
+             if isinstance(d, dict) and "path" in d}
+for crate in sorted((root / "functions").iterdir()):
+    if (crate / "manifest.json").exists() and crate.name not in cli_paths:
+        problems.append(
+            f"functions/{crate.name} is a plugin but dev does not serve it: add "
+            f'`{crate.name} = {{ path = "../functions/{crate.name}" }}` to [dependencies] in cli/Cargo.toml')
 
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]
@@ -82,6 +91,6 @@ if "authorizer" not in by_binary or arn != f"{by_binary['authorizer'][0]}.Arn":
     problems.append("the API's default authorizer is not the authorizer function")
 
 for p in problems:
-    print(f"template.yaml: {p}", file=sys.stderr)
+    print(f"check: {p}", file=sys.stderr)
 print(f"template check: {len(by_binary)} functions, {len(problems)} problems")
 sys.exit(1 if problems else 0)

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard::adapters::dynamodb::DynamoStore;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::auth::TenantContext;
 use switchboard::data::BuiltinData;
@@ -28,6 +27,7 @@ use switchboard::manifest::{CompiledManifest, Manifest};
 use switchboard::pipeline::{CallInput, Platform, PluginService};
 use switchboard::registry::{Assignment, ChannelConfig, OrgProfile, PluginInstance, Registry};
 use switchboard::{Channel, OrgId};
+use switchboard_aws::dynamodb::DynamoStore;
 use switchboard_tests::{RequestCounter, dynamodb_client};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -205,7 +205,7 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         data_client,
         DATA_TABLE,
     ))));
-    let ttl = switchboard::cache::ttl_from_env();
+    let ttl = switchboard_tests::settings().cache_ttl;
     let platform = Arc::new(Platform::new(registry, data, ttl));
     let service = PluginService::new(booking::plugin()?, platform);
     let org = switchboard_cli::seed::demo_org(None)?;
@@ -263,7 +263,7 @@ async fn overhead(n: usize) -> Result<Value, BoxError> {
         builder = builder.handler(f.name.as_str(), echo);
     }
     let plugin = builder.build()?;
-    let db = switchboard::adapters::embedded::Embedded::in_memory()?;
+    let db = switchboard_embedded::Embedded::in_memory()?;
     let registry = Registry::new(db.registry_table());
     let org = OrgId::parse("bench-org")?;
     let instance = PluginInstance {

@@ -7,9 +7,9 @@ pub mod http;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use switchboard::adapters::dynamodb::DynamoStore;
-use switchboard::adapters::embedded::Embedded;
 use switchboard::ports::ItemStore;
+use switchboard_aws::dynamodb::DynamoStore;
+use switchboard_embedded::Embedded;
 
 /// Sends this process's logs through libtest's capture, once: a failing test then prints the
 /// warnings and errors of its own calls (`RUST_LOG` sets the level; `warn` by default).
@@ -27,6 +27,32 @@ pub fn capture_logs() {
             tracing::debug!("a tracing subscriber was already installed");
         }
     });
+}
+
+/// The settings `scripts/test` exports: private upstreams allowed, since the tests' servers
+/// (json-server, PostgreSQL) are on loopback.
+pub fn settings() -> switchboard::settings::Settings {
+    switchboard::settings::Settings::from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The egress guard of [`settings`].
+pub fn egress() -> switchboard::egress::Egress {
+    settings().egress
+}
+
+/// The admin API over `registry`, with credentials in `secrets`: as the admin Lambda builds it.
+pub fn admin_service(
+    registry: switchboard::registry::Registry,
+    secrets: Arc<switchboard::secrets::Secrets>,
+) -> switchboard::admin::AdminService {
+    switchboard_runtime::admin_with(registry, secrets, &settings())
+}
+
+/// The write-time check of adapter configs the admin API runs.
+pub fn config_check(
+    secrets: Arc<switchboard::secrets::Secrets>,
+) -> switchboard_runtime::adapters::ConfigCheck {
+    switchboard_runtime::adapters::ConfigCheck::new(secrets, egress())
 }
 
 /// An id no other test (or earlier run against the same moto) uses.
@@ -57,12 +83,12 @@ pub fn moto_endpoint() -> String {
 
 /// A DynamoDB client for `endpoint` with the same timeouts and retries as production.
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    switchboard::adapters::dynamodb::client_from_config(&sdk_config(endpoint).await)
+    switchboard_aws::dynamodb::client_from_config(&sdk_config(endpoint).await)
 }
 
 /// A Secrets Manager client for `endpoint` with production's timeouts and retries.
 pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    switchboard::adapters::secretsmanager::client_from_config(&sdk_config(endpoint).await)
+    switchboard_aws::secretsmanager::client_from_config(&sdk_config(endpoint).await)
 }
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

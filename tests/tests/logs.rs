@@ -10,14 +10,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::secretsmanager::SecretsManagerStore;
-use switchboard::admin::{AdminRequest, AdminService};
+use switchboard::admin::AdminRequest;
 use switchboard::auth::TenantContext;
-use switchboard::data::BuiltinData;
 use switchboard::pipeline::CallInput;
 use switchboard::registry::Registry;
 use switchboard::secrets::Secrets;
+use switchboard_aws::secretsmanager::SecretsManagerStore;
 use switchboard_tests::embedded_tables;
 
 use fixtures::{booking_service, demo};
@@ -41,7 +39,11 @@ impl Write for Captured {
 fn logs_carry_the_call_and_never_the_parameters() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = switchboard::telemetry::subscriber(true, move || writer.clone());
+    let log = switchboard::settings::LogSettings {
+        json: true,
+        level: "info".into(),
+    };
+    let subscriber = switchboard::telemetry::subscriber(&log, move || writer.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,12 +148,9 @@ fn secret_values_reach_no_log_error_or_response() {
                     "switchboard",
                 ));
                 let tables = embedded_tables();
-                let admin = AdminService::new(
+                let admin = switchboard_tests::admin_service(
                     Registry::new(tables.registry.clone()),
-                    Arc::new(
-                        DataAdapters::new(BuiltinData::new(tables.data.clone()), secrets.clone())
-                            .unwrap(),
-                    ),
+                    secrets.clone(),
                 );
                 let body = json!({"value": {"token": token}}).to_string();
                 let (status, stored) = admin

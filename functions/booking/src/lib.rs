@@ -28,6 +28,5 @@ pub fn plugin() -> Result<Plugin, ContractError> {
             appointments::reschedule_appointment,
         )
         .handler("CancelAppointment", appointments::cancel_appointment)
-        .route_alias("/api/booking")
         .build()
 }

@@ -1,6 +1,6 @@
 //! The booking Lambda: the plugin served by the platform's Lambda glue.
 
 #[tokio::main]
-async fn main() -> Result<(), switchboard::lambda::Error> {
-    switchboard::lambda::run_plugin(booking::plugin()?).await
+async fn main() -> Result<(), switchboard_runtime::Error> {
+    switchboard_runtime::run_plugin(booking::plugin()?).await
 }

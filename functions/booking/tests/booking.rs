@@ -9,8 +9,8 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 use switchboard::manifest::overlay;
-use switchboard::testkit::{Harness, Meddle};
 use switchboard::{DataAdapter, EntityName, RecordId};
+use switchboard_testkit::{Harness, Meddle};
 
 /// Monday 1 December 2025, 09:00 in New York.
 const MONDAY_9AM: &str = "2025-12-01T09:00:00";

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use switchboard::testkit::{Harness, Meddle};
 use switchboard::{EntityName, Error};
+use switchboard_testkit::{Harness, Meddle};
 
 /// 2025-12-01T14:00:00Z.
 const NOW_SECS: u64 = 1_764_597_600;
@@ -91,7 +91,7 @@ fn plugin_builds_with_one_handler_per_function() {
     );
     assert_eq!(plugin.name().as_str(), "crm");
     assert_eq!(m.version, "1.0.0");
-    assert_eq!(m.data_adapters, ["dynamodb", "rest", "postgres"]);
+    assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
             && f.parameters["additionalProperties"] == false

@@ -6,8 +6,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use switchboard::manifest::overlay;
-use switchboard::testkit::{Harness, Meddle};
 use switchboard::{EntityName, Error};
+use switchboard_testkit::{Harness, Meddle};
 
 /// Monday 1 December 2025, 14:00 UTC.
 const NOW_SECS: u64 = 1_764_597_600;
@@ -86,7 +86,7 @@ fn plugin_builds_with_one_handler_per_function() {
     );
     assert_eq!(plugin.name().as_str(), "support");
     assert_eq!(m.version, "1.0.0");
-    assert_eq!(m.data_adapters, ["dynamodb", "rest", "postgres"]);
+    assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
             && f.parameters["additionalProperties"] == false

@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::embedded::Embedded;
-use switchboard::adapters::postgres::{PgConfig, PgData, PgPools};
-use switchboard::data::{BuiltinData, matches};
+use switchboard::data::matches;
+use switchboard::egress::Egress;
+use switchboard::ports::AdapterCheck;
 use switchboard::registry::DataAdapterConfig;
 use switchboard::secrets::{SecretStore, SecretValue, Secrets};
+use switchboard::spec::PgConfig;
 use switchboard::{Condition, DataAdapter, DataError, EntityName, Error, Op, OrgId, RecordId};
+use switchboard_embedded::Embedded;
+use switchboard_postgres::{PgData, PgPools};
 use switchboard_tests::unique;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -120,7 +122,7 @@ async fn secrets_with(org: &OrgId, value: Value) -> (Arc<Secrets>, String) {
 /// An adapter over `schema` with `settings` (credential filled in) and the given secret.
 /// The test server is on loopback, so private upstreams are allowed.
 async fn adapter_with(secret: Value, settings: Value) -> Setup {
-    adapter_on(PgPools::new(true), secret, settings).await
+    adapter_on(PgPools::new(Egress::new(true)), secret, settings).await
 }
 
 async fn adapter_on(pools: PgPools, secret: Value, mut settings: Value) -> Setup {
@@ -143,8 +145,8 @@ async fn adapter_on(pools: PgPools, secret: Value, mut settings: Value) -> Setup
     }
 }
 
-fn config(settings: &Value) -> PgConfig {
-    PgConfig::parse(settings.as_object().unwrap()).unwrap()
+fn config(settings: &Value) -> Arc<PgConfig> {
+    Arc::new(PgConfig::parse(settings.as_object().unwrap()).unwrap())
 }
 
 impl Setup {
@@ -804,8 +806,7 @@ async fn invalid_configs_are_422() {
     let org = OrgId::parse(unique("org")).unwrap();
     let (secrets, credential) =
         secrets_with(&org, json!({"connection_string": server_url()})).await;
-    let store = Embedded::in_memory().unwrap().data_table();
-    let adapters = DataAdapters::new(BuiltinData::new(store), secrets).unwrap();
+    let adapters = switchboard_tests::config_check(secrets);
     let check = |settings: Value| {
         let mut m = settings.as_object().unwrap().clone();
         m.insert("type".into(), json!("postgres"));
@@ -1338,18 +1339,17 @@ async fn errors_for(value: Value) -> (DataError, String) {
     )
 }
 
-/// `DataAdapters::check` of a postgres config naming the setup's credential.
+/// The write-time check of a postgres config naming the setup's credential.
 async fn write_check(s: &Setup) -> Result<(), Error> {
-    let adapters = DataAdapters::new(
-        BuiltinData::new(Embedded::in_memory().unwrap().data_table()),
-        s.secrets.clone(),
-    )
-    .unwrap();
+    let adapters = switchboard_tests::config_check(s.secrets.clone());
     let written: DataAdapterConfig = serde_json::from_value(json!({
         "type": "postgres", "credential": s.credential, "entities": {"people": "people"}
     }))
     .unwrap();
-    adapters.check(&s.org, &written, "/data_adapter").await
+    adapters
+        .check(&s.org, &written, "/data_adapter")
+        .await
+        .map(drop)
 }
 
 #[tokio::test]
@@ -1477,11 +1477,7 @@ async fn the_secret_is_checked_when_the_config_is_written() {
     let org = OrgId::parse(unique("org")).unwrap();
     let store = Embedded::in_memory().unwrap().secret_store();
     let secrets = Arc::new(Secrets::new(store, Duration::from_secs(60), "switchboard"));
-    let adapters = DataAdapters::new(
-        BuiltinData::new(Embedded::in_memory().unwrap().data_table()),
-        secrets.clone(),
-    )
-    .unwrap();
+    let adapters = switchboard_tests::config_check(secrets.clone());
     let written = |credential: &str| -> DataAdapterConfig {
         serde_json::from_value(json!({
             "type": "postgres", "credential": credential, "entities": {"people": "people"}
@@ -1590,7 +1586,7 @@ async fn private_and_socket_hosts_are_refused() {
         "postgres://u:pw@[fd00:ec2::254]:5432/db".to_owned(),
     ] {
         let s = adapter_on(
-            PgPools::new(false),
+            PgPools::new(Egress::public_only()),
             json!({"connection_string": conn}),
             settings.clone(),
         )
@@ -1611,7 +1607,7 @@ async fn private_and_socket_hosts_are_refused() {
     // Unix sockets: never, even where private upstreams are allowed.
     for allowed in [false, true] {
         let s = adapter_on(
-            PgPools::new(allowed),
+            PgPools::new(Egress::new(allowed)),
             json!({"connection_string": "host=/tmp port=5432 user=u password=pw"}),
             settings.clone(),
         )
@@ -1625,7 +1621,7 @@ async fn private_and_socket_hosts_are_refused() {
 
     // Control: allowed, the same address is connected to.
     let s = adapter_on(
-        PgPools::new(true),
+        PgPools::new(Egress::new(true)),
         json!({"connection_string": format!("postgres://u:pw@127.0.0.1:{port}/db?sslmode=disable")}),
         settings,
     )
@@ -1723,7 +1719,7 @@ async fn settings_changes_take_effect_and_timed_out_statements_are_cancelled() {
 async fn idle_connections_are_swept() {
     let db = fresh(PEOPLE).await;
     let app = db.schema.clone();
-    let pools = PgPools::with_max_idle(true, Duration::from_millis(300));
+    let pools = PgPools::with_max_idle(Egress::new(true), Duration::from_millis(300));
     let settings =
         json!({"schema": db.schema, "entities": {"people": "people"}, "max_connections": 3});
     let a = adapter_on(

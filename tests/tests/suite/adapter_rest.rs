@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::embedded::Embedded;
-use switchboard::adapters::rest::{RestClient, RestConfig, RestData};
-use switchboard::data::BuiltinData;
+use switchboard::egress::Egress;
+use switchboard::ports::AdapterCheck;
 use switchboard::registry::DataAdapterConfig;
 use switchboard::secrets::{CredentialRef, SecretError, SecretStore, SecretValue, Secrets};
+use switchboard::spec::{AdapterKind, RestConfig};
 use switchboard::{Condition, DataAdapter, DataError, EntityName, Error, Op, OrgId, RecordId};
+use switchboard_embedded::Embedded;
+use switchboard_rest::{RestClient, RestData};
 use switchboard_tests::unique;
 
 /// The token `tests/fixtures/rest/auth.js` accepts on `/secure_*`.
@@ -67,7 +68,12 @@ fn secrets() -> (Arc<dyn SecretStore>, Arc<Secrets>) {
 fn adapter(secrets: Arc<Secrets>, settings: Value) -> RestData {
     let config =
         RestConfig::parse(&object(settings)).unwrap_or_else(|p| panic!("config refused: {p:?}"));
-    RestData::new(RestClient::new().unwrap(), config, secrets, org())
+    RestData::new(
+        RestClient::new(switchboard_tests::egress()).unwrap(),
+        Arc::new(config),
+        secrets,
+        org(),
+    )
 }
 
 fn plain(settings: Value) -> RestData {
@@ -470,11 +476,10 @@ async fn invalid_configs_are_422_with_pointers() {
     assert!(parse(budget(8_000)).is_empty());
 
     // Through the factory's write-time check: pointers under the config's location.
-    let db = Embedded::in_memory().unwrap();
     let (store, resolver) = secrets();
-    let adapters = DataAdapters::new(BuiltinData::new(db.data_table()), resolver.clone()).unwrap();
+    let adapters = switchboard_tests::config_check(resolver.clone());
     let config = |settings: Value| DataAdapterConfig {
-        kind: "rest".into(),
+        kind: AdapterKind::Rest,
         settings: object(settings),
     };
     let at = "/data_adapter";
@@ -873,7 +878,7 @@ async fn booking_flow_on_rest() {
     .map(|e| (e.to_owned(), json!(format!("/bk_{e}"))))
     .collect();
     let adapter = DataAdapterConfig {
-        kind: "rest".into(),
+        kind: AdapterKind::Rest,
         settings: object(json!({
             "base_url": server("SWITCHBOARD_TEST_REST"),
             "entities": entities,
@@ -897,10 +902,10 @@ async fn booking_flow_on_rest() {
 async fn private_upstreams_are_refused_unless_allowed() {
     let base = server("SWITCHBOARD_TEST_REST");
     let port = base.rsplit(':').next().unwrap().to_owned();
-    // scripts/test allows them for its own loopback servers; read once by new().
-    assert!(RestClient::new().unwrap().allows_private_upstreams());
-    let strict = RestClient::with_private_upstreams(false).unwrap();
-    assert!(!strict.allows_private_upstreams());
+    // scripts/test allows them for its own loopback servers.
+    assert!(switchboard_tests::egress().allows_private());
+    let strict = RestClient::new(Egress::public_only()).unwrap();
+    assert!(!strict.egress().allows_private());
     let items = entity("items");
     let on = |client: &RestClient, base_url: &str| {
         let config = RestConfig::parse(&object(json!({
@@ -908,7 +913,7 @@ async fn private_upstreams_are_refused_unless_allowed() {
             "entities": {"items": "/page_items"},
         })))
         .unwrap();
-        RestData::new(client.clone(), config, secrets().1, org())
+        RestData::new(client.clone(), Arc::new(config), secrets().1, org())
     };
     for base_url in [
         base.clone(),
@@ -945,7 +950,7 @@ async fn private_upstreams_are_refused_unless_allowed() {
         assert!(started.elapsed() < Duration::from_secs(1), "{base_url}");
     }
     // The resolver lets loopback through when allowed: the same name answers.
-    let allowed = RestClient::with_private_upstreams(true).unwrap();
+    let allowed = RestClient::new(Egress::new(true)).unwrap();
     let local = on(&allowed, &format!("http://localhost:{port}"));
     assert_eq!(local.get(&items, &id(1)).await.unwrap().unwrap()["n"], 1);
 
@@ -970,8 +975,8 @@ async fn private_upstreams_are_refused_unless_allowed() {
             json!({"base_url": base_url, "entities": {"a": "/a"}}),
         ))
         .unwrap();
-        assert!(c.check_upstream(true).is_ok(), "{base_url}");
-        match c.check_upstream(false) {
+        assert!(c.check_upstream(&Egress::new(true)).is_ok(), "{base_url}");
+        match c.check_upstream(&Egress::public_only()) {
             Err(d) => {
                 assert!(private, "{base_url}: {d:?}");
                 assert_eq!(d.path, "/base_url");

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard::OrgId;
-use switchboard::adapters::DataAdapters;
 use switchboard::admin::{AdminRequest, AdminService};
 use switchboard::auth::{Authorizer, TenantContext};
-use switchboard::data::BuiltinData;
 use switchboard::registry::Registry;
 use switchboard_tests::{Tables, embedded_tables, moto_tables, unique};
 
@@ -24,10 +22,11 @@ struct Admin {
 impl Admin {
     fn new(tables: Tables) -> Self {
         let registry = Registry::new(tables.registry);
-        let adapters =
-            Arc::new(DataAdapters::new(BuiltinData::new(tables.data), local_secrets()).unwrap());
         Self {
-            service: Arc::new(AdminService::new(registry.clone(), adapters)),
+            service: Arc::new(switchboard_tests::admin_service(
+                registry.clone(),
+                local_secrets(),
+            )),
             registry,
             org: OrgId::parse(unique("adm")).unwrap(),
         }
@@ -401,12 +400,9 @@ async fn library_instances_channels_and_keys(tables: Tables) {
     assert_eq!(s, 200, "{b}");
     let gone = Admin {
         org: a.org.clone(),
-        service: Arc::new(AdminService::new(
+        service: Arc::new(switchboard_tests::admin_service(
             a.registry.clone(),
-            Arc::new(
-                DataAdapters::new(BuiltinData::new(embedded_tables().data), local_secrets())
-                    .unwrap(),
-            ),
+            local_secrets(),
         )),
         registry: a.registry.clone(),
     };

@@ -36,7 +36,7 @@ async fn embedded_store_survives_a_restart() {
     let path = dir.join("switchboard.db");
     let key = switchboard::ports::Key::new("P", "S");
     {
-        let db = switchboard::adapters::embedded::Embedded::open(&path).unwrap();
+        let db = switchboard_embedded::Embedded::open(&path).unwrap();
         db.data_table()
             .put(
                 &key,
@@ -46,7 +46,7 @@ async fn embedded_store_survives_a_restart() {
             .await
             .unwrap();
     }
-    let db = switchboard::adapters::embedded::Embedded::open(&path).unwrap();
+    let db = switchboard_embedded::Embedded::open(&path).unwrap();
     let item = db.data_table().get(&key).await.unwrap().unwrap();
     assert_eq!(item.data["kept"], true);
     std::fs::remove_dir_all(&dir).unwrap();

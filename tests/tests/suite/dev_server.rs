@@ -6,15 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use switchboard::adapters::embedded::Embedded;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
 use switchboard::data::BuiltinData;
-use switchboard::pipeline::Platform;
 use switchboard::registry::Registry;
-use switchboard_cli::dev::{Server, plugins, serve};
+use switchboard::secrets::Secrets;
+use switchboard_cli::dev::{Gateway, plugins, serve};
 use switchboard_cli::seed::ensure_demo;
+use switchboard_embedded::Embedded;
 use switchboard_tests::http::{post, send};
 use tokio::net::TcpListener;
 
@@ -36,16 +36,22 @@ async fn start(
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // As `dev` composes it, with the clock pinned so the events' dates are in the future.
+    let settings = switchboard_cli::dev::settings().unwrap();
+    let secrets = Arc::new(Secrets::from_settings(db.secret_store(), &settings));
+    let platform =
+        switchboard_runtime::platform_with(registry.clone(), data, secrets.clone(), &settings)
+            .unwrap()
+            .with_clock(Arc::new(pinned_now));
     let agents = AgentService::new(
-        AgentBuilder::new(registry.clone(), std::time::Duration::from_secs(30)),
+        AgentBuilder::new(registry.clone(), settings.cache_ttl),
         ExportOptions {
             public_base_url: Some(format!("http://{addr}")),
         },
     );
-    let platform = Platform::new(registry, Arc::new(data), std::time::Duration::from_secs(30))
-        .with_clock(Arc::new(pinned_now));
-    let server = Arc::new(Server::new(Arc::new(platform), plugins, agents));
-    (addr, key, tokio::spawn(serve(listener, server)))
+    let admin = switchboard_runtime::admin_with(registry, secrets, &settings);
+    let gateway = Arc::new(Gateway::new(Arc::new(platform), plugins, agents, admin));
+    (addr, key, tokio::spawn(serve(listener, gateway)))
 }
 
 #[tokio::test]
@@ -69,7 +75,7 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
         again.body
     );
 
-    // The emulated authorizer.
+    // The authorizer, as API Gateway runs it: no key 401, a refused key 403.
     assert_eq!(
         post(addr, "/plugins/booking", None, &booking).await.status,
         401
@@ -78,7 +84,7 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
         post(addr, "/plugins/booking", Some("sb_dev_wrong"), &booking)
             .await
             .status,
-        401
+        403
     );
     // Routing.
     let unknown = post(addr, "/plugins/payroll", Some(&key), &booking).await;
@@ -100,14 +106,19 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
     )
     .await;
     assert_eq!(legacy.status, 200, "{}", legacy.body);
-    // A body over the limit is refused without being buffered whole.
-    let big = vec![b' '; 300 * 1024];
+    // A body over the function's limit is refused by the function, naming its real size;
+    // one over Lambda's payload limit never reaches it.
+    let big = vec![b' '; 300_054];
+    let refused = send(addr, "POST", "/plugins/booking", Some(&key), &big).await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
     assert_eq!(
-        send(addr, "POST", "/plugins/booking", Some(&key), &big)
-            .await
-            .status,
-        413
+        refused.body["error"]["message"],
+        "request body is 300054 bytes; the limit is 262144 bytes"
     );
+    let huge = vec![b' '; 7 * 1024 * 1024];
+    let refused = send(addr, "POST", "/plugins/booking", Some(&key), &huge).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.body["message"], "Request Entity Too Large");
 
     // Restart: a new server over the same files still has the booking and the key.
     task.abort();

@@ -3,13 +3,10 @@
 
 use serde_json::Value;
 use switchboard::OrgId;
-use switchboard::adapters::DataAdapters;
-use switchboard::admin::AdminService;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
-use switchboard::data::BuiltinData;
 use switchboard::lambda::{handle, handle_admin, handle_agent};
 use switchboard::ports::StoreError;
 use switchboard::registry::{ApiKeyRecord, KeyHash};
@@ -204,7 +201,6 @@ fn events_dir() -> std::path::PathBuf {
 }
 
 async fn run_all(tables: Tables) {
-    let data = tables.data.clone();
     let demo = demo(tables, None).await;
     let service = booking_service(&demo.platform);
     let agents = AgentService::new(
@@ -217,11 +213,9 @@ async fn run_all(tables: Tables) {
         },
     );
     let authorizer = Authorizer::new(demo.platform.registry.clone(), KEY_CACHE_TTL);
-    let admin = AdminService::new(
+    let admin = switchboard_tests::admin_service(
         demo.platform.registry.clone(),
-        std::sync::Arc::new(
-            DataAdapters::new(BuiltinData::new(data), crate::fixtures::local_secrets()).unwrap(),
-        ),
+        crate::fixtures::local_secrets(),
     );
     let record = ApiKeyRecord {
         org: OrgId::parse("demo-dental").unwrap(),

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::embedded::Embedded;
 use switchboard::data::BuiltinData;
 use switchboard::pipeline::{Platform, PluginService};
+use switchboard::ports::AdapterCheck;
 use switchboard::ports::StoreError;
 use switchboard::registry::{DataAdapterConfig, PluginInstance, Registry};
 use switchboard::secrets::Secrets;
 use switchboard::{OrgId, PluginName};
+use switchboard_embedded::Embedded;
+use switchboard_runtime::adapters::DataAdapters;
 use switchboard_tests::Tables;
 
 /// 2026-11-25T12:00:00Z: a Wednesday, so the fixed dates in `events/` are in the future.
@@ -81,8 +82,7 @@ pub async fn demo_on(
             .unwrap();
         let mut inst = current.value;
         inst.data_adapter = adapter;
-        let adapters = DataAdapters::new(data.clone(), secrets.clone()).unwrap();
-        adapters
+        switchboard_tests::config_check(secrets.clone())
             .check(&org, &inst.data_adapter, "/data_adapter")
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
@@ -91,7 +91,7 @@ pub async fn demo_on(
             .await
             .unwrap();
     }
-    let adapters = DataAdapters::new(data, secrets).unwrap();
+    let adapters = DataAdapters::new(data, secrets, &switchboard_tests::egress()).unwrap();
     let platform = Platform::new(registry, Arc::new(adapters), Duration::from_secs(30))
         .with_clock(Arc::new(pinned_now));
     Demo {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::adapters::dynamodb::DynamoStore;
 use switchboard::auth::{Authorizer, TenantContext};
 use switchboard::data::BuiltinData;
 use switchboard::lambda::handle;
 use switchboard::pipeline::{CallInput, MAX_BODY_BYTES, Platform, PluginService};
 use switchboard::registry::{ApiKeyRecord, ChannelConfig, KeyHash, PluginInstance, Registry};
 use switchboard::{CallContext, Channel, Error, OrgId, Plugin, PluginName};
+use switchboard_aws::dynamodb::DynamoStore;
 use switchboard_tests::{Tables, dynamodb_client, embedded_tables, moto_tables, unique};
 
 use crate::fixtures::{booking_service, demo};
@@ -290,7 +290,8 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
     let (platform, org) = platform_with_instance("booking", "1.0.0").await;
     let web = Channel::parse("web").unwrap();
     let config = ChannelConfig::from_json(&json!({"plugin_assignments": [
-        {"plugin": "booking", "priority": 1, "data_adapter": {"type": "rest", "base_url": "https://pms.example.com"}}]}))
+        {"plugin": "booking", "priority": 1, "data_adapter": {"type": "rest", "base_url": "https://pms.example.com",
+            "entities": {"providers": "/providers"}}}]}))
     .unwrap();
     platform
         .registry

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use switchboard::OrgId;
-use switchboard::adapters::DataAdapters;
-use switchboard::adapters::secretsmanager::SecretsManagerStore;
 use switchboard::data::BuiltinData;
+use switchboard::ports::AdapterCheck;
 use switchboard::registry::DataAdapterConfig;
 use switchboard::secrets::{CredentialRef, SecretError, SecretStore, SecretValue, Secrets};
+use switchboard_aws::secretsmanager::SecretsManagerStore;
+use switchboard_runtime::adapters::DataAdapters;
 use switchboard_tests::{
     PrivateMoto, embedded_tables, moto_endpoint, secretsmanager_client, unique,
 };
@@ -93,12 +94,15 @@ async fn adapter_configs_are_checked_on_write() {
         "switchboard",
     ));
     let org = OrgId::parse(unique("org")).unwrap();
-    let adapters =
-        DataAdapters::new(BuiltinData::new(embedded_tables().data), secrets.clone()).unwrap();
+    let adapters = switchboard_tests::config_check(secrets.clone());
     let good = secrets.store(&org, "api", &value("t")).await.unwrap();
     let config = |v: serde_json::Value| -> DataAdapterConfig { serde_json::from_value(v).unwrap() };
+    let unknown = DataAdapterConfig::from_json(&json!({"type": "mongodb"}), "/data_adapter");
+    assert_eq!(
+        unknown.unwrap_err().to_body()["error"]["details"][0]["path"],
+        "/data_adapter/type"
+    );
     let cases = [
-        (json!({"type": "mongodb"}), "/data_adapter/type"),
         (
             json!({"type": "rest", "credential": good.as_str(), "entities": {"patients": "/patients"}}),
             "/data_adapter/base_url",
@@ -289,7 +293,14 @@ async fn plugin_calls_during_a_secrets_manager_outage() {
     let cold = Arc::new(
         Platform::new(
             Registry::new(registry),
-            Arc::new(DataAdapters::new(BuiltinData::new(data), cold_secrets).unwrap()),
+            Arc::new(
+                DataAdapters::new(
+                    BuiltinData::new(data),
+                    cold_secrets,
+                    &switchboard_tests::egress(),
+                )
+                .unwrap(),
+            ),
             Duration::from_secs(30),
         )
         .with_clock(Arc::new(crate::fixtures::pinned_now)),
@@ -333,8 +344,10 @@ impl SecretStore for Stalling {
 /// on, records the outage, and the next calls are served the stale value at once.
 #[tokio::test]
 async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
-    use switchboard::adapters::rest::{RestClient, RestConfig, RestData};
+    use switchboard::egress::Egress;
     use switchboard::ports::DataAdapter;
+    use switchboard::spec::RestConfig;
+    use switchboard_rest::{RestClient, RestData};
 
     let rest = std::env::var("SWITCHBOARD_TEST_REST")
         .expect("SWITCHBOARD_TEST_REST: json-server is started by scripts/test");
@@ -352,8 +365,8 @@ async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
         "timeout_ms": 800, "retries": 0});
     let adapter = || {
         RestData::new(
-            RestClient::with_private_upstreams(true).unwrap(),
-            RestConfig::parse(settings.as_object().unwrap()).unwrap(),
+            RestClient::new(Egress::new(true)).unwrap(),
+            Arc::new(RestConfig::parse(settings.as_object().unwrap()).unwrap()),
             secrets.clone(),
             org.clone(),
         )

@@ -1,0 +1,127 @@
+"""Writes (or checks) template.yaml's plugin functions from the plugin crates.
+
+Every crate under functions/ that holds a manifest.json is a plugin: it gets a function
+resource (its binary, the plugin policy, an HttpApi event for /plugins/<manifest name> and
+one per route alias in the manifest) and a log group. They sit between the BEGIN/END markers
+in template.yaml; everything else in the template is written by hand.
+
+    python3 infra/local/template.py          # rewrite the block (scripts/template)
+    python3 infra/local/template.py --check  # exit 1, naming what differs (scripts/test)
+"""
+import json
+import pathlib
+import re
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BEGIN = "  # BEGIN plugin functions: written by scripts/template from functions/*/manifest.json; edit those, not this"
+END = "  # END plugin functions"
+
+
+def plugins(root=ROOT):
+    """(crate dir, binary, manifest) of every plugin crate, in directory order."""
+    out = []
+    for crate in sorted((root / "functions").iterdir()):
+        manifest = crate / "manifest.json"
+        cargo = crate / "Cargo.toml"
+        if not manifest.exists() or not cargo.exists():
+            continue
+        toml = tomllib.loads(cargo.read_text())
+        bins = [b["name"] for b in toml.get("bin", [])] or [toml["package"]["name"]]
+        out.append((crate.name, bins[0], json.loads(manifest.read_text())))
+    return out
+
+
+def logical_id(name):
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+
+
+def block(root=ROOT):
+    lines = [BEGIN, ""]
+    for crate, binary, manifest in plugins(root):
+        fid = logical_id(crate)
+        routes = [("Plugin", "/plugins/" + manifest["name"])]
+        routes += [(f"Alias{i + 1}", path) for i, path in enumerate(manifest.get("route_aliases", []))]
+        lines += [
+            f"  {fid}Function:",
+            "    Type: AWS::Serverless::Function",
+            "    Metadata:",
+            "      BuildMethod: rust-cargolambda",
+            "      BuildProperties:",
+            f"        Binary: {binary}",
+            "    Properties:",
+            f"      Description: \"{manifest['display_name']} plugin ({manifest['name']} {manifest['version']})\"",
+            "      LoggingConfig:",
+            "        LogFormat: JSON",
+            f"        LogGroup: !Ref {fid}LogGroup",
+            "      CodeUri: .",
+            "      Policies:",
+            "        - DynamoDBReadPolicy:",
+            "            TableName: !Ref RegistryTable",
+            "        - DynamoDBCrudPolicy:",
+            "            TableName: !Ref DataTable",
+            "        # External data adapters read their credentials; only under this stack's prefix.",
+            "        - Statement:",
+            "            - Effect: Allow",
+            "              Action: secretsmanager:GetSecretValue",
+            "              Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/*",
+            "      Events:",
+        ]
+        for event, path in routes:
+            lines += [
+                f"        {event}:",
+                "          Type: HttpApi",
+                "          Properties:",
+                "            ApiId: !Ref Api",
+                "            Method: ANY",
+                f"            Path: {path}",
+            ]
+        lines += [
+            "",
+            f"  {fid}LogGroup:",
+            "    Type: AWS::Logs::LogGroup",
+            "    Properties:",
+            f"      LogGroupName: !Sub /switchboard/${{AWS::StackName}}/{crate}",
+            "      RetentionInDays: !Ref LogRetentionDays",
+            "",
+        ]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def split(text):
+    """The template around the generated block: (before, block, after)."""
+    start = text.find(BEGIN)
+    end = text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"template.yaml: the markers are missing; put these two lines under Resources:\n{BEGIN}\n{END}")
+    return text[:start], text[start:end + len(END)], text[end + len(END):]
+
+
+def main(argv, root=ROOT):
+    path = root / "template.yaml"
+    before, current, after = split(path.read_text())
+    wanted = block(root)
+    if "--check" not in argv:
+        path.write_text(before + wanted + after)
+        print(f"template.yaml: {len(plugins(root))} plugin functions written")
+        return 0
+    if current == wanted:
+        print(f"template.yaml: {len(plugins(root))} plugin functions up to date")
+        return 0
+    have = set(re.findall(r"^  (\w+)Function:$", current, re.M))
+    want = {logical_id(c) for c, _, _ in plugins(root)}
+    missing = ", ".join(sorted(want - have)) or "none"
+    extra = ", ".join(sorted(have - want)) or "none"
+    print(
+        f"template.yaml: the plugin functions differ from functions/*/manifest.json "
+        f"(missing: {missing}; no longer a plugin: {extra}; otherwise changed routes or names). "
+        f"Run scripts/template to rewrite them.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

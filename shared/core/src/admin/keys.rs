@@ -1,0 +1,142 @@
+//! Organizations and their API keys.
+
+use super::*;
+
+impl AdminService {
+    pub(super) async fn create_key(&self, tenant: &TenantContext, body: &[u8]) -> Reply {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewKey {
+            name: Option<String>,
+            scopes: Vec<String>,
+        }
+        let req: NewKey = parse_as(body)?;
+        if req.scopes.is_empty() {
+            return Err(Error::invalid_field("/scopes", "name at least one scope"));
+        }
+        // A key can never hold more than the key that created it.
+        let beyond: Vec<&str> = req
+            .scopes
+            .iter()
+            .filter(|s| !holds(tenant, s))
+            .map(String::as_str)
+            .collect();
+        if !beyond.is_empty() {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "a key cannot grant scopes its creator lacks: {}",
+                    beyond.join(", ")
+                ),
+            });
+        }
+        let secret = new_key_secret()?;
+        let hash = KeyHash::of(&secret);
+        let record = ApiKeyRecord {
+            org: tenant.org.clone(),
+            scopes: req.scopes,
+            created: (self.clock)(),
+            revoked: false,
+            name: req.name,
+        };
+        let meta = self.registry.create_api_key(&hash, &record).await?;
+        let mut out = to_json(&meta)?;
+        if let Value::Object(m) = &mut out {
+            m.insert("key".into(), Value::String(secret));
+            m.insert(
+                "note".into(),
+                json!("the key is shown only now; only its SHA-256 is stored"),
+            );
+        }
+        ok(201, out)
+    }
+
+    /// A new organization: its profile and a first key for its own admin, returned once.
+    /// Platform scopes can never be granted to a tenant this way.
+    pub(super) async fn create_org(&self, body: &[u8]) -> Reply {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewOrg {
+            org: String,
+            display_name: String,
+            timezone: Option<String>,
+            locale: Option<String>,
+            scopes: Option<Vec<String>>,
+        }
+        let req: NewOrg = parse_as(body)?;
+        let org = OrgId::parse(req.org).map_err(|e| Error::invalid_field("/org", e.to_string()))?;
+        if let Some(tz) = &req.timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return Err(Error::invalid_field(
+                "/timezone",
+                format!("'{tz}' is not an IANA time zone, e.g. America/New_York"),
+            ));
+        }
+        let scopes = req
+            .scopes
+            .unwrap_or_else(|| TENANT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        if scopes.is_empty() {
+            return Err(Error::invalid_field(
+                "/scopes",
+                format!("name at least one scope, e.g. {}", TENANT_SCOPES.join(", ")),
+            ));
+        }
+        for (i, sc) in scopes.iter().enumerate() {
+            let well_formed = sc
+                .split_once(':')
+                .is_some_and(|(a, b)| crate::ids::is_valid_name(a) && crate::ids::is_valid_name(b));
+            if !well_formed {
+                return Err(Error::invalid_field(
+                    format!("/scopes/{i}"),
+                    format!("'{sc}' is not a scope; scopes look like 'admin:write'"),
+                ));
+            }
+            if sc.starts_with("platform:") {
+                return Err(Error::invalid_field(
+                    format!("/scopes/{i}"),
+                    format!("'{sc}' is a platform scope; an organization's key cannot hold it"),
+                ));
+            }
+        }
+        let mut profile = crate::registry::OrgProfile {
+            display_name: req.display_name,
+            ..Default::default()
+        };
+        profile.timezone = req.timezone.unwrap_or_else(|| "UTC".into());
+        profile.locale = req.locale.unwrap_or_else(|| "en-US".into());
+        // Any item in the partition (a key, an instance) means the org exists, profile or not.
+        if self.registry.org_exists(&org).await? {
+            return Err(Error::conflict(format!(
+                "organization {org} already exists"
+            )));
+        }
+        let secret = new_key_secret()?;
+        let record = ApiKeyRecord {
+            org: org.clone(),
+            scopes,
+            created: (self.clock)(),
+            revoked: false,
+            name: Some("first admin key".into()),
+        };
+        // Profile and first key together, or neither: an org without a key could never get one.
+        let meta = match self
+            .registry
+            .create_org(&org, &profile, &KeyHash::of(&secret), &record)
+            .await
+        {
+            Ok(m) => m,
+            Err(crate::ports::StoreError::Conflict { .. }) => {
+                return Err(Error::conflict(format!(
+                    "organization {org} already exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        ok(
+            201,
+            json!({"org": org, "key": secret, "key_id": meta.id, "scopes": meta.scopes,
+                   "note": "the key is shown only now; only its SHA-256 is stored"}),
+        )
+    }
+}

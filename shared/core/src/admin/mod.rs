@@ -1,0 +1,366 @@
+//! The admin API (`/admin/…`): the write side of the registry for the tenant in the
+//! authorizer context. Every write names the version it read (`If-Match` or a `version`
+//! field); a stale one is 409 with the current version. This module routes; one module per
+//! resource does the work.
+
+mod channels;
+mod credentials;
+mod instances;
+mod keys;
+mod plugins;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{TenantContext, no_tenant};
+use crate::error::{Detail, Error};
+use crate::ids::{Channel, OrgId, PluginName};
+use crate::manifest::{CompiledManifest, Manifest};
+use crate::ports::AdapterCheck;
+use crate::registry::{
+    ApiKeyRecord, ChannelConfig, CredentialMeta, DataAdapterConfig, KeyHash, PluginInstance,
+    Published, Registry, Versioned,
+};
+use crate::secrets::{SecretValue, Secrets};
+use crate::spec::AdapterKind;
+
+/// Reads the org's instances, channels, keys and credential metadata.
+pub const SCOPE_READ: &str = "admin:read";
+/// Writes them (implies read).
+pub const SCOPE_WRITE: &str = "admin:write";
+/// Publishes manifests to the shared plugin library: a platform operator's scope.
+pub const SCOPE_PUBLISH: &str = "platform:publish";
+
+/// Creates organizations (their profile and first admin key): a platform operator's scope.
+pub const SCOPE_ORGS: &str = "platform:orgs";
+/// What a new organization's first key holds unless the operator names fewer.
+pub const TENANT_SCOPES: [&str; 3] = ["admin:write", "plugins:call", "agents:read"];
+
+/// Admin bodies are small documents; manifests are the largest.
+pub const MAX_ADMIN_BODY: usize = 256 * 1024;
+
+pub struct AdminRequest<'a> {
+    pub tenant: Option<TenantContext>,
+    pub method: &'a str,
+    /// The path from `/admin` on (a stage prefix before it is ignored).
+    pub path: &'a str,
+    pub if_match: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+pub struct AdminService {
+    registry: Registry,
+    secrets: Arc<Secrets>,
+    adapters: Arc<dyn AdapterCheck>,
+    clock: fn() -> u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+type Reply = Result<(u16, Value), Error>;
+
+fn ok(status: u16, result: Value) -> Reply {
+    Ok((status, json!({"success": true, "result": result})))
+}
+
+impl AdminService {
+    /// `secrets` stores credential values; `adapters` checks adapter configs on write.
+    pub fn new(registry: Registry, secrets: Arc<Secrets>, adapters: Arc<dyn AdapterCheck>) -> Self {
+        Self {
+            registry,
+            secrets,
+            adapters,
+            clock: unix_now,
+        }
+    }
+
+    pub async fn handle(&self, req: AdminRequest<'_>) -> (u16, Value) {
+        match self.route(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status() >= 500 {
+                    tracing::error!(error = ?e, "admin request failed");
+                }
+                (e.status(), e.to_body())
+            }
+        }
+    }
+
+    async fn route(&self, req: AdminRequest<'_>) -> Reply {
+        let tenant = req.tenant.clone().ok_or_else(no_tenant)?;
+        if req.body.len() > MAX_ADMIN_BODY {
+            return Err(Error::PayloadTooLarge {
+                size: req.body.len(),
+                limit: MAX_ADMIN_BODY,
+            });
+        }
+        let tail = match req.path.find("/admin/") {
+            Some(i) => &req.path[i + "/admin/".len()..],
+            None => return Err(Error::not_found(format!("no admin route {}", req.path))),
+        };
+        let parts: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+        let org = &tenant.org;
+        match (req.method, parts.as_slice()) {
+            ("GET", ["plugins"]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.list_plugins().await
+            }
+            ("POST", ["plugins"]) => {
+                need(&tenant, SCOPE_PUBLISH)?;
+                self.publish(req.body).await
+            }
+            ("GET", ["plugins", name]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.plugin_versions(&plugin_name(name)?).await
+            }
+            ("GET", ["plugins", name, "versions", version]) => {
+                need(&tenant, SCOPE_READ)?;
+                let m = self.manifest(&plugin_name(name)?, version).await?;
+                ok(200, to_json(&m)?)
+            }
+            ("POST", ["orgs"]) => {
+                need(&tenant, SCOPE_ORGS)?;
+                self.create_org(req.body).await
+            }
+            ("GET", ["instances"]) => {
+                need(&tenant, SCOPE_READ)?;
+                let snap = self.registry.org_snapshot(org).await?;
+                let list: Vec<Value> = snap.instances.iter().map(versioned_json).collect();
+                ok(200, json!({ "instances": list }))
+            }
+            ("GET", ["instances", name]) => {
+                need(&tenant, SCOPE_READ)?;
+                let p = plugin_name(name)?;
+                let inst = self.registry.get_instance(org, &p).await?;
+                let inst = inst.ok_or_else(|| not_enabled(&p))?;
+                ok(200, versioned_json(&inst))
+            }
+            ("PUT", ["instances", name]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.put_instance(org, &plugin_name(name)?, req.if_match, req.body)
+                    .await
+            }
+            ("GET", ["channels", name]) => {
+                need(&tenant, SCOPE_READ)?;
+                let c = channel_name(name)?;
+                let chan = self.registry.get_channel(org, &c).await?;
+                let chan = chan
+                    .ok_or_else(|| Error::not_found(format!("channel '{c}' is not configured")))?;
+                ok(200, versioned_json(&chan))
+            }
+            ("PUT", ["channels", name]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.put_channel(org, &channel_name(name)?, req.if_match, req.body)
+                    .await
+            }
+            ("GET", ["keys"]) => {
+                need(&tenant, SCOPE_READ)?;
+                let keys = self.registry.list_api_keys(org).await?;
+                ok(200, json!({ "keys": keys }))
+            }
+            ("POST", ["keys"]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.create_key(&tenant, req.body).await
+            }
+            ("DELETE", ["keys", id]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                let meta = self.registry.revoke_api_key(org, id).await?;
+                let meta = meta.ok_or_else(|| Error::not_found(format!("no key '{id}'")))?;
+                ok(200, to_json(&meta)?)
+            }
+            ("GET", ["credentials", name]) => {
+                need(&tenant, SCOPE_READ)?;
+                let meta = self.registry.get_credential_versioned(org, name).await?;
+                let meta =
+                    meta.ok_or_else(|| Error::not_found(format!("no credential '{name}'")))?;
+                ok(200, versioned_json(&meta))
+            }
+            ("PUT", ["credentials", name]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.put_credential(org, name, req.if_match, req.body).await
+            }
+            (
+                _,
+                [
+                    "plugins" | "instances" | "channels" | "keys" | "credentials",
+                    ..,
+                ],
+            ) => Err(Error::MethodNotAllowed(format!(
+                "{} is not supported on /admin/{tail}",
+                req.method
+            ))),
+            _ => Err(Error::not_found(format!(
+                "no admin route /admin/{tail}; see the README's admin API section"
+            ))),
+        }
+    }
+}
+
+/// 422 unless `manifest` lists the adapter type `kind` (the config at `at`).
+fn supports(manifest: &Manifest, kind: AdapterKind, at: &str) -> Result<(), Error> {
+    if manifest.data_adapters.is_empty() || manifest.data_adapters.contains(&kind) {
+        return Ok(());
+    }
+    let listed: Vec<&str> = manifest.data_adapters.iter().map(|k| k.as_str()).collect();
+    Err(Error::invalid_field(
+        format!("{at}/type"),
+        format!(
+            "{} supports the data adapters {}, not '{kind}'",
+            manifest.name,
+            listed.join(", ")
+        ),
+    ))
+}
+
+fn secret_fields(secret: &SecretValue) -> Vec<String> {
+    secret.field_names()
+}
+
+/// Whether the caller holds `scope` (`admin:write` includes `admin:read`).
+fn holds(tenant: &TenantContext, scope: &str) -> bool {
+    tenant.scopes.iter().any(|s| s == scope)
+        || (scope == SCOPE_READ && tenant.scopes.iter().any(|s| s == SCOPE_WRITE))
+}
+
+fn need(tenant: &TenantContext, scope: &str) -> Result<(), Error> {
+    if holds(tenant, scope) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            code: "forbidden",
+            message: format!("this key lacks the '{scope}' scope"),
+        })
+    }
+}
+
+fn plugin_name(s: &str) -> Result<PluginName, Error> {
+    PluginName::parse(s).map_err(|e| Error::invalid_request(e.to_string()))
+}
+
+fn channel_name(s: &str) -> Result<Channel, Error> {
+    Channel::parse(s).map_err(|e| Error::invalid_request(e.to_string()))
+}
+
+fn unknown_plugin(p: &PluginName) -> Error {
+    Error::NotFound {
+        code: "unknown_plugin",
+        message: format!("no plugin named {p} is published"),
+    }
+}
+
+fn not_enabled(p: &PluginName) -> Error {
+    Error::NotFound {
+        code: "not_found",
+        message: format!("{p} has no instance in this organization"),
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Error> {
+    if body.is_empty() {
+        return Err(Error::invalid_request("the request needs a JSON body"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_request(format!("the body is not valid JSON: {e}")))
+}
+
+fn parse_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let v = parse_body(body)?;
+    serde_json::from_value(v).map_err(|e| Error::Validation {
+        code: "validation_failed",
+        message: format!("the body is invalid: {e}"),
+        details: vec![Detail::new("", e.to_string())],
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::internal(e.to_string()))
+}
+
+fn versioned_json<T: serde::Serialize>(v: &Versioned<T>) -> Value {
+    let mut out = serde_json::to_value(&v.value).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut out {
+        m.insert("version".into(), json!(v.version));
+    }
+    out
+}
+
+fn prefixed(at: &str, details: Vec<Detail>) -> Vec<Detail> {
+    details
+        .into_iter()
+        .map(|d| Detail::new(format!("{at}{}", d.path), d.message))
+        .collect()
+}
+
+/// The version a write expects: `If-Match` (an integer, quotes allowed) or the body's.
+fn expected_version(if_match: Option<&str>, body: Option<u64>) -> Result<Option<u64>, Error> {
+    let header = match if_match {
+        None => None,
+        Some(h) => Some(h.trim().trim_matches('"').parse::<u64>().map_err(|_| {
+            Error::invalid_request("If-Match must be the item's version, e.g. If-Match: \"3\"")
+        })?),
+    };
+    match (header, body) {
+        (Some(h), Some(b)) if h != b => Err(Error::invalid_request(format!(
+            "If-Match ({h}) and the body's version ({b}) disagree"
+        ))),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+/// An update must name the current version; a create must not name one.
+fn check_version<T>(
+    current: &Option<Versioned<T>>,
+    expected: Option<u64>,
+    what: &str,
+) -> Result<(), Error> {
+    match (current, expected) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(Error::conflict(format!(
+            "{what} does not exist yet; create it without a version"
+        ))),
+        (Some(c), None) => Err(Error::conflict(format!(
+            "{what} exists; send its current version {} (If-Match or \"version\")",
+            c.version
+        ))),
+        (Some(c), Some(v)) if c.version != v => Err(Error::conflict(format!(
+            "{what} changed concurrently; current version is {}",
+            c.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn new_key_secret() -> Result<String, Error> {
+    crate::registry::new_api_key("sb_live_")
+        .map_err(|e| Error::internal(format!("no randomness for a key: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_and_body_versions() {
+        assert_eq!(expected_version(Some("\"3\""), None).unwrap(), Some(3));
+        assert_eq!(expected_version(None, Some(4)).unwrap(), Some(4));
+        assert_eq!(expected_version(Some("x"), None).unwrap_err().status(), 400);
+        assert_eq!(
+            expected_version(Some("3"), Some(4)).unwrap_err().status(),
+            400
+        );
+    }
+
+    #[test]
+    fn key_secrets_are_long_and_distinct() {
+        let a = new_key_secret().unwrap();
+        let b = new_key_secret().unwrap();
+        assert!(a.starts_with("sb_live_") && a.len() == 8 + 43, "{a}");
+        assert_ne!(a, b);
+    }
+}

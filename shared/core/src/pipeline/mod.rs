@@ -1,0 +1,343 @@
+//! The call pipeline behind `POST /plugins/{plugin}`: tenant → instance → effective config
+//! → data adapter → [`Plugin::call`] (function, parameters, handler) → envelope.
+
+mod envelope;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::auth::{TenantContext, no_tenant};
+use crate::cache::TtlCache;
+use crate::error::Error;
+use crate::ids::{Channel, OrgId, PluginName};
+use crate::plugin::{CallScope, Plugin};
+use crate::ports::DataAdapterFactory;
+use crate::registry::Registry;
+use crate::spec::AdapterSpec;
+
+pub use envelope::{Envelope, Incoming, parse_body};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The scope a tenant's credential needs to call plugin functions.
+pub const CALL_SCOPE: &str = "plugins:call";
+
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Per-container state shared by every call: built once in `main`.
+pub struct Platform {
+    pub registry: Registry,
+    pub data: Arc<dyn DataAdapterFactory>,
+    instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
+    /// Each channel's adapter overrides, parsed; `None` for a channel that is not configured.
+    channels: TtlCache<(OrgId, Channel), Option<Overrides>>,
+    clock: Clock,
+}
+
+/// A channel's data adapter overrides, by plugin.
+type Overrides = Arc<Vec<(PluginName, AdapterSpec)>>;
+
+/// An instance as a call needs it: resolved, validated and parsed once per cache fill.
+struct ResolvedInstance {
+    enabled: bool,
+    /// Set when the instance is pinned to a major version this build does not serve.
+    version_mismatch: Option<String>,
+    config: Result<Arc<Value>, Error>,
+    data_adapter: Result<AdapterSpec, Error>,
+}
+
+impl Platform {
+    pub fn new(registry: Registry, data: Arc<dyn DataAdapterFactory>, cache_ttl: Duration) -> Self {
+        Self {
+            registry,
+            data,
+            instances: TtlCache::new(cache_ttl),
+            channels: TtlCache::new(cache_ttl),
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Replaces the clock (tests pin "now").
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    async fn instance(
+        &self,
+        plugin: &Plugin,
+        org: &OrgId,
+    ) -> Result<Option<Arc<ResolvedInstance>>, Error> {
+        let key = (org.clone(), plugin.name().clone());
+        if let Some(hit) = self.instances.get(&key) {
+            return Ok(hit);
+        }
+        let resolved = self
+            .registry
+            .get_instance(org, plugin.name())
+            .await?
+            .map(|v| {
+                let manifest = plugin.manifest();
+                let effective = manifest.effective_config(&v.value.config);
+                let served = &manifest.manifest().version;
+                let pinned = &v.value.pinned_version;
+                Arc::new(ResolvedInstance {
+                    enabled: v.value.enabled,
+                    version_mismatch: (major(pinned) != major(served)).then(|| {
+                        format!(
+                            "this organization's {} instance is pinned to version {pinned}, but this deployment serves {served}; upgrade the instance or deploy {pinned}",
+                            plugin.name()
+                        )
+                    }),
+                    config: manifest
+                        .validate_config(&effective)
+                        .map(|()| Arc::new(effective)),
+                    data_adapter: AdapterSpec::parse(&v.value.data_adapter, "/data_adapter"),
+                })
+            });
+        self.instances.insert(key, resolved.clone());
+        Ok(resolved)
+    }
+}
+
+fn major(version: &str) -> &str {
+    version.split('.').next().unwrap_or(version)
+}
+
+impl Platform {
+    /// The data adapter for a call: the instance's, unless the caller's channel assignment
+    /// overrides it (ARCHITECTURE: "per instance, and per channel assignment override").
+    async fn adapter_spec(
+        &self,
+        org: &OrgId,
+        plugin: &PluginName,
+        channel: Option<&Channel>,
+        instance: &AdapterSpec,
+    ) -> Result<AdapterSpec, Error> {
+        let Some(channel) = channel else {
+            return Ok(instance.clone());
+        };
+        let key = (org.clone(), channel.clone());
+        let overrides = match self.channels.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let found = match self.registry.get_channel(org, channel).await? {
+                    Some(v) => Some(Arc::new(
+                        v.value
+                            .plugin_assignments
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, a)| {
+                                let at = format!("/plugin_assignments/{i}/data_adapter");
+                                let d = a.data_adapter.as_ref()?;
+                                // A stored override that no longer parses fails its own
+                                // calls only, with the pointer to fix.
+                                Some(AdapterSpec::parse(d, &at).map(|s| (a.plugin.clone(), s)))
+                            })
+                            .collect::<Result<Vec<_>, Error>>()?,
+                    )),
+                    None => None,
+                };
+                self.channels.insert(key, found.clone());
+                found
+            }
+        };
+        let assigned = overrides
+            .as_ref()
+            .and_then(|o| o.iter().find(|(p, _)| p == plugin))
+            .map(|(_, s)| s.clone());
+        Ok(assigned.unwrap_or_else(|| instance.clone()))
+    }
+}
+
+/// What a call answers: the contract's envelope around a result, or a channel's own shape.
+enum Reply {
+    Result(Value),
+    Raw(Value),
+}
+
+pub struct PluginService {
+    plugin: Plugin,
+    routes: Vec<String>,
+    platform: Arc<Platform>,
+}
+
+/// The 404 for a path no plugin answers; `served` lists the routes that exist.
+pub fn route_error(path: &str, served: &[String]) -> Error {
+    match path.rsplit_once("/plugins/") {
+        Some((_, name)) => Error::NotFound {
+            code: "unknown_plugin",
+            message: format!(
+                "no plugin named '{name}' is served here; available: {}",
+                served.join(", ")
+            ),
+        },
+        None => Error::not_found(format!(
+            "no route {path}; plugins answer POST /plugins/<name>"
+        )),
+    }
+}
+
+/// A call as the pipeline sees it, whatever carried it (API Gateway event or `dev`).
+pub struct CallInput<'a> {
+    pub tenant: Option<TenantContext>,
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+}
+
+impl PluginService {
+    pub fn new(plugin: Plugin, platform: Arc<Platform>) -> Self {
+        Self {
+            routes: plugin.routes(),
+            plugin,
+            platform,
+        }
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// `/plugins/<name>` and the plugin's legacy aliases.
+    pub fn routes(&self) -> &[String] {
+        &self.routes
+    }
+
+    /// Runs one call and returns `(status, body)` in the contract's envelope.
+    pub async fn call(&self, input: CallInput<'_>) -> (u16, Value) {
+        let started = Instant::now();
+        let org = input.tenant.as_ref().map(|t| t.org.to_string());
+        let span = tracing::info_span!(
+            "call",
+            request_id = input.request_id,
+            org = org.as_deref().unwrap_or("-"),
+            plugin = %self.plugin.name(),
+            function = tracing::field::Empty,
+        );
+        let result = self.run(input).instrument(span.clone()).await;
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::info!(status = 200, elapsed_us, "call ok"),
+            Err(Error::Internal(cause)) => {
+                tracing::error!(status = 500, elapsed_us, cause = %cause, "call failed: internal")
+            }
+            Err(e) if e.status() >= 500 => {
+                tracing::warn!(
+                    status = e.status(),
+                    code = e.code(),
+                    elapsed_us,
+                    "call failed"
+                )
+            }
+            Err(e) => tracing::info!(
+                status = e.status(),
+                code = e.code(),
+                elapsed_us,
+                "call refused"
+            ),
+        });
+        match result {
+            Ok(Reply::Result(v)) => (200, json!({"success": true, "result": v})),
+            Ok(Reply::Raw(v)) => (200, v),
+            Err(e) => (e.status(), e.to_body()),
+        }
+    }
+
+    async fn run(&self, input: CallInput<'_>) -> Result<Reply, Error> {
+        let tenant = input.tenant.ok_or_else(no_tenant)?;
+        if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this credential lacks the '{CALL_SCOPE}' scope needed to call plugins"
+                ),
+            });
+        }
+        if input.body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                size: input.body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        match parse_body(input.body)? {
+            Incoming::Call(envelope) => self.run_one(&tenant, envelope).await.map(Reply::Result),
+            Incoming::Vapi(calls) => {
+                // Vapi wants HTTP 200 with one single-line string per call.
+                let mut results = Vec::with_capacity(calls.len());
+                for (id, envelope) in calls {
+                    let function = envelope.function.clone();
+                    results.push(match self.run_one(&tenant, envelope).await {
+                        Ok(Value::String(text)) => json!({"toolCallId": id, "result": text}),
+                        Ok(v) => json!({"toolCallId": id, "result": v.to_string()}),
+                        Err(e) => {
+                            // The HTTP status is 200 whatever happens, so say it here.
+                            match &e {
+                                Error::Internal(cause) => tracing::error!(tool_call = %id, %function, cause = %cause, "vapi call failed: internal"),
+                                _ => tracing::info!(tool_call = %id, %function, status = e.status(), code = e.code(), "vapi call refused"),
+                            }
+                            json!({"toolCallId": id, "error": e.to_string()})
+                        }
+                    });
+                }
+                Ok(Reply::Raw(json!({"results": results})))
+            }
+        }
+    }
+
+    /// One function call, after the tenant and body checks.
+    async fn run_one(&self, tenant: &TenantContext, envelope: Envelope) -> Result<Value, Error> {
+        let plugin = &self.plugin;
+        let name = plugin.name();
+
+        let instance = self.platform.instance(plugin, &tenant.org).await?;
+        let instance = match instance {
+            Some(i) if i.enabled => i,
+            Some(_) => {
+                return Err(Error::Forbidden {
+                    code: "plugin_not_enabled",
+                    message: format!("the {name} plugin is disabled for this organization"),
+                });
+            }
+            None => {
+                return Err(Error::Forbidden {
+                    code: "plugin_not_enabled",
+                    message: format!("the {name} plugin is not enabled for this organization"),
+                });
+            }
+        };
+        if let Some(msg) = &instance.version_mismatch {
+            return Err(Error::Conflict {
+                code: "version_mismatch",
+                message: msg.clone(),
+            });
+        }
+        let config = instance.config.clone()?;
+        let spec = instance.data_adapter.clone()?;
+        let spec = self
+            .platform
+            .adapter_spec(&tenant.org, name, tenant.channel.as_ref(), &spec)
+            .await?;
+        let data = self.platform.data.build(&tenant.org, name, &spec)?;
+        let scope = CallScope {
+            org: tenant.org.clone(),
+            channel: tenant.channel.clone(),
+            session_id: envelope.session_id,
+            caller: tenant.caller.clone(),
+            scopes: tenant.scopes.clone(),
+            config,
+            data,
+            now: self.platform.now(),
+        };
+        plugin
+            .call(&envelope.function, envelope.parameters, scope)
+            .await
+    }
+}

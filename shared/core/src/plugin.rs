@@ -1,0 +1,355 @@
+//! The plugin contract: typed handlers registered against the plugin's embedded manifest.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::agent::dialects::strip_strict_nulls;
+use crate::error::{Detail, Error};
+use crate::ids::{Channel, FunctionName, OrgId, PluginName};
+use crate::manifest::{CompiledManifest, ManifestError};
+use crate::ports::DataAdapter;
+use crate::toolnames;
+
+/// What a handler knows about its call. Everything here is server-side: the organization
+/// and caller come from the authorizer context, never from the model's parameters.
+#[derive(Clone)]
+pub struct CallContext {
+    pub org: OrgId,
+    pub plugin: PluginName,
+    pub function: FunctionName,
+    pub channel: Option<Channel>,
+    pub session_id: Option<String>,
+    /// Caller metadata injected by the authorizer (e.g. `callerPhone`).
+    pub caller: Map<String, Value>,
+    /// The credential's scopes, for functions reserved to staff (e.g. approvals).
+    pub scopes: Vec<String>,
+    /// `default_config` overlaid by the instance's config, already validated.
+    pub config: Arc<Value>,
+    pub data: Arc<dyn DataAdapter>,
+    pub now: SystemTime,
+}
+
+/// What a call knows before its function is resolved: everything of [`CallContext`] but the
+/// plugin and the function, which [`Plugin::call`] fills in.
+#[derive(Clone)]
+pub struct CallScope {
+    pub org: OrgId,
+    pub channel: Option<Channel>,
+    pub session_id: Option<String>,
+    pub caller: Map<String, Value>,
+    pub scopes: Vec<String>,
+    pub config: Arc<Value>,
+    pub data: Arc<dyn DataAdapter>,
+    pub now: SystemTime,
+}
+
+/// UTC time as RFC 3339 truncated to the second, e.g. "2025-12-01T14:00:00Z": the stamp
+/// plugins put on the records they write. A clock before 1970 is clamped to the epoch.
+pub fn rfc3339(t: SystemTime) -> Result<String, Error> {
+    jiff::Timestamp::try_from(t.max(SystemTime::UNIX_EPOCH))
+        .and_then(|ts| jiff::Timestamp::from_second(ts.as_second()))
+        .map(|ts| ts.to_string())
+        .map_err(|e| Error::internal(format!("the clock's time cannot be written down: {e}")))
+}
+
+impl CallContext {
+    /// This call's `now` as an RFC 3339 stamp (see [`rfc3339`]).
+    pub fn timestamp(&self) -> Result<String, Error> {
+        rfc3339(self.now)
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The effective config as the plugin's own type.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(self.config.as_ref()).map_err(|e| Error::Validation {
+            code: "invalid_config",
+            message: format!("the {} instance's config cannot be used: {e}", self.plugin),
+            details: Vec::new(),
+        })
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Handler = Arc<dyn Fn(CallContext, Value) -> BoxFuture<Result<Value, Error>> + Send + Sync>;
+
+/// A plugin whose manifest and handlers are known to match.
+pub struct Plugin {
+    manifest: Arc<CompiledManifest>,
+    handlers: HashMap<FunctionName, Handler>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Start-up failure of a plugin: its manifest or its handler set is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("plugin {plugin}: functions without a handler: {}", .functions.join(", "))]
+    MissingHandlers {
+        plugin: String,
+        functions: Vec<String>,
+    },
+    #[error("plugin {plugin}: handlers for functions not in manifest.json: {}", .handlers.join(", "))]
+    UnknownHandlers {
+        plugin: String,
+        handlers: Vec<String>,
+    },
+    #[error("plugin {plugin}: handler '{handler}' is registered twice")]
+    DuplicateHandler { plugin: String, handler: String },
+}
+
+pub struct PluginBuilder {
+    manifest: Result<CompiledManifest, ManifestError>,
+    handlers: Vec<(String, Handler)>,
+}
+
+impl Plugin {
+    /// Starts a plugin from its manifest text (`include_str!("../manifest.json")`).
+    pub fn builder(manifest_json: &str) -> PluginBuilder {
+        PluginBuilder {
+            manifest: CompiledManifest::from_json(manifest_json),
+            handlers: Vec::new(),
+        }
+    }
+
+    pub fn manifest(&self) -> &CompiledManifest {
+        &self.manifest
+    }
+
+    pub fn name(&self) -> &PluginName {
+        self.manifest.name()
+    }
+
+    /// The routes this plugin answers: `/plugins/<name>` and its manifest's `route_aliases`.
+    pub fn routes(&self) -> Vec<String> {
+        let mut routes = vec![format!("/plugins/{}", self.name())];
+        routes.extend(self.manifest.manifest().route_aliases.iter().cloned());
+        routes
+    }
+
+    /// The declared function a tool name stands for: the declared name, or a name the agent
+    /// builder qualified ([`crate::toolnames`]); 404 `unknown_function` otherwise.
+    pub fn resolve(&self, tool: &str) -> Result<FunctionName, Error> {
+        let functions = self.manifest.manifest().functions.iter().map(|f| &f.name);
+        toolnames::resolve(self.name(), functions.clone(), tool)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = functions.map(FunctionName::as_str).collect();
+                Error::NotFound {
+                    code: "unknown_function",
+                    message: format!(
+                        "the {} plugin has no function '{}'; available: {}",
+                        self.name(),
+                        tool.chars().take(64).collect::<String>(),
+                        known.join(", ")
+                    ),
+                }
+            })
+    }
+
+    /// One call, exactly as every caller makes it (the pipeline, the test kit): resolve the
+    /// tool name, drop the nulls OpenAI's strict mode sends for omitted optional parameters,
+    /// validate against the manifest, run the handler.
+    pub async fn call(
+        &self,
+        tool: &str,
+        mut params: Value,
+        scope: CallScope,
+    ) -> Result<Value, Error> {
+        let function = self.resolve(tool)?;
+        tracing::Span::current().record("function", function.as_str());
+        if let Some(def) = self.manifest.function(function.as_str()) {
+            strip_strict_nulls(&def.parameters, &mut params);
+        }
+        self.manifest.validate_params(&function, &params)?;
+        let ctx = CallContext {
+            org: scope.org,
+            plugin: self.name().clone(),
+            function,
+            channel: scope.channel,
+            session_id: scope.session_id,
+            caller: scope.caller,
+            scopes: scope.scopes,
+            config: scope.config,
+            data: scope.data,
+            now: scope.now,
+        };
+        self.invoke(ctx, params).await
+    }
+
+    /// Runs a function's handler on parameters that were already validated.
+    async fn invoke(&self, ctx: CallContext, params: Value) -> Result<Value, Error> {
+        let handler = self
+            .handlers
+            .get(&ctx.function)
+            .ok_or_else(|| Error::internal(format!("no handler for {}", ctx.function)))?;
+        handler(ctx, params).await
+    }
+}
+
+impl PluginBuilder {
+    /// Registers the handler of one manifest function. `P` is deserialized from the
+    /// validated parameters; `R` is serialized into the response's `result`.
+    pub fn handler<P, R, F, Fut>(mut self, function: &str, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        F: Fn(CallContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Error>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, params| {
+            let f = f.clone();
+            Box::pin(async move {
+                let params: P = serde_json::from_value(params).map_err(|e| Error::Validation {
+                    code: "validation_failed",
+                    message: format!("parameters for {} are invalid: {e}", ctx.function),
+                    details: vec![Detail::new("", e.to_string())],
+                })?;
+                let out = f(ctx, params).await?;
+                serde_json::to_value(out).map_err(|e| Error::internal(e.to_string()))
+            })
+        });
+        self.handlers.push((function.to_owned(), handler));
+        self
+    }
+
+    /// Checks that every manifest function has exactly one handler and vice versa.
+    pub fn build(self) -> Result<Plugin, ContractError> {
+        let manifest = self.manifest?;
+        let plugin = manifest.name().to_string();
+        let mut handlers = HashMap::new();
+        let mut unknown = Vec::new();
+        for (name, h) in self.handlers {
+            match manifest.function(&name) {
+                Some(def) => {
+                    if handlers.insert(def.name.clone(), h).is_some() {
+                        return Err(ContractError::DuplicateHandler {
+                            plugin,
+                            handler: name,
+                        });
+                    }
+                }
+                None => unknown.push(name),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(ContractError::UnknownHandlers {
+                plugin,
+                handlers: unknown,
+            });
+        }
+        let missing: Vec<String> = manifest
+            .manifest()
+            .functions
+            .iter()
+            .filter(|f| !handlers.contains_key(&f.name))
+            .map(|f| f.name.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ContractError::MissingHandlers {
+                plugin,
+                functions: missing,
+            });
+        }
+        Ok(Plugin {
+            manifest: Arc::new(manifest),
+            handlers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"{
+        "name": "echo", "version": "0.1.0", "display_name": "Echo", "description": "Echoes",
+        "instruction_template": "",
+        "functions": [
+            {"name": "Say", "description": "say", "parameters": {"type": "object"}},
+            {"name": "Shout", "description": "shout", "parameters": {"type": "object"}}
+        ]
+    }"#;
+
+    async fn ok(_: CallContext, v: Value) -> Result<Value, Error> {
+        Ok(v)
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        use std::time::Duration;
+        let at = |s: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(s)).unwrap();
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_764_597_600), "2025-12-01T14:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339(before).unwrap(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_time_beyond_the_calendar_is_an_internal_error() {
+        let far = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far).unwrap_err().status(), 500);
+    }
+
+    #[test]
+    fn a_function_without_a_handler_fails_start_up() {
+        let err = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin echo: functions without a handler: Shout"
+        );
+    }
+
+    #[test]
+    fn a_handler_without_a_function_fails_start_up() {
+        let err = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .handler("Shout", ok)
+            .handler("Whisper", ok)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin echo: handlers for functions not in manifest.json: Whisper"
+        );
+    }
+
+    #[test]
+    fn an_invalid_manifest_fails_start_up() {
+        let err = Plugin::builder("{}").build().unwrap_err();
+        assert!(err.to_string().contains("'name' is required"), "{err}");
+    }
+
+    #[test]
+    fn matching_handlers_build() {
+        let p = Plugin::builder(MANIFEST)
+            .handler("Say", ok)
+            .handler("Shout", ok)
+            .build()
+            .unwrap();
+        assert_eq!(p.name().as_str(), "echo");
+    }
+}

@@ -1,0 +1,336 @@
+//! Every trait the domain is written against, and the only place they are declared. The
+//! implementations (adapters) live in their own crates: `switchboard-aws` (DynamoDB, Secrets
+//! Manager), `switchboard-embedded` (SQLite), `switchboard-rest`, `switchboard-postgres`;
+//! `switchboard-runtime` wires them together per function.
+//!
+//! - [`ItemStore`]: one table of the single-table model (registry, built-in data).
+//! - [`DataAdapter`]: a plugin's records, confined to one (organization, plugin).
+//! - [`DataAdapterFactory`]: the data adapter for one call, from a parsed [`AdapterSpec`].
+//! - [`AdapterCheck`]: an adapter config checked when it is written (admin).
+//! - [`SecretStore`]: where credential values live.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::ids::{EntityName, OrgId, PluginName, RecordId};
+use crate::secrets::{CredentialRef, SecretValue};
+use crate::spec::{AdapterSpec, DataAdapterConfig};
+
+/// A failure of a storage backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A precondition (optimistic lock, create-only, must-exist) did not hold.
+    #[error("precondition failed for {key}")]
+    Conflict { key: String, current: Option<u64> },
+    /// The backend could not be reached or did not answer in time.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data or the backend's answer could not be understood: a bug or corruption.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { current, .. } => Error::Conflict {
+                code: "conflict",
+                message: match current {
+                    Some(v) => format!("the item changed concurrently; current version is {v}"),
+                    None => "the item was changed or already exists".to_owned(),
+                },
+            },
+            StoreError::Unavailable(cause) => {
+                // The caller's message is generic; this is the one place the cause is kept.
+                tracing::warn!(%cause, "store unavailable");
+                Error::Unavailable(
+                    "the registry or data store is unreachable; retry shortly".into(),
+                )
+            }
+            StoreError::Internal(m) => Error::internal(m),
+        }
+    }
+}
+
+/// A key in a single-table layout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.pk, self.sk)
+    }
+}
+
+/// A stored item: its JSON body and the optimistic-lock version (1 on first write).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub data: Value,
+    pub version: u64,
+}
+
+/// What must hold for a write to happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    NotExists,
+    Exists,
+    Version(u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `after` to continue; `None` when this was the last page.
+    pub next: Option<String>,
+}
+
+/// Max items in one `transact_put` (DynamoDB's TransactWriteItems limit).
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+
+/// Refuses a batch of more than `max` records (a client error, with the numbers).
+pub fn check_batch_len(len: usize, max: usize) -> Result<(), DataError> {
+    if len > max {
+        Err(DataError::Invalid(format!(
+            "a batch holds at most {max} records, not {len}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// One table of the single-table model: the storage engine under the registry and the
+/// built-in data adapter. Implemented by DynamoDB and by the embedded SQLite store.
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// Writes `data`, bumping the version; returns the new version.
+    async fn put(&self, key: &Key, data: &Value, pre: Precondition) -> Result<u64, StoreError>;
+    /// Returns whether an item was deleted.
+    async fn delete(&self, key: &Key, pre: Precondition) -> Result<bool, StoreError>;
+    /// Items of one partition in ascending sort-key order, starting after `after`.
+    async fn query(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Page<Item>, StoreError>;
+    /// Items that exist among `keys`, in no particular order.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+    /// All puts happen or none do (at most [`MAX_TRANSACT_ITEMS`]).
+    async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError>;
+    /// Atomically adds one to a counter item and returns the new value.
+    async fn increment(&self, key: &Key) -> Result<u64, StoreError>;
+}
+
+/// Reads the whole partition, page by page.
+pub async fn query_all(store: &dyn ItemStore, pk: &str) -> Result<Vec<Item>, StoreError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.query(pk, after.as_deref(), None).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// One comparison in a [`DataAdapter::query`] filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub field: String,
+    #[serde(default)]
+    pub op: Op,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    #[default]
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    BeginsWith,
+    Contains,
+}
+
+impl Condition {
+    pub fn eq(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self {
+            field: field.into(),
+            op: Op::Eq,
+            value: value.into(),
+        }
+    }
+    pub fn new(field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        Self {
+            field: field.into(),
+            op,
+            value: value.into(),
+        }
+    }
+}
+
+/// A data operation failure, mapped onto the error contract by `From<DataError> for Error`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DataError {
+    #[error("{entity} '{id}' was not found")]
+    NotFound { entity: String, id: String },
+    #[error("{entity} '{id}' already exists or was changed concurrently")]
+    Conflict { entity: String, id: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An external adapter's remote API failed or refused the call (502). The message names
+    /// the entity and status, never a credential or the remote's body.
+    #[error("{0}")]
+    Upstream(String),
+    /// An external adapter's remote API did not answer in time (504).
+    #[error("{0}")]
+    UpstreamTimeout(String),
+}
+
+impl From<DataError> for Error {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::NotFound { .. } => Error::not_found(e.to_string()),
+            DataError::Conflict { .. } => Error::conflict(e.to_string()),
+            DataError::Invalid(m) => Error::unprocessable(m),
+            DataError::Store(s) => s.into(),
+            DataError::Upstream(m) => Error::Upstream(m),
+            DataError::UpstreamTimeout(m) => Error::UpstreamTimeout(m),
+        }
+    }
+}
+
+/// The seed's data adapter, scoped at construction to one (organization, plugin): no call
+/// can name another tenant. Records are JSON objects carrying their id in `"id"`.
+#[async_trait]
+pub trait DataAdapter: Send + Sync {
+    async fn list(
+        &self,
+        entity: &EntityName,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError>;
+    async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError>;
+    /// Creates a record; an `"id"` in `record` is used, otherwise one is allocated
+    /// (a per-entity sequence: "1", "2", …). An existing id is a conflict.
+    async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError>;
+    /// Shallow-merges `patch` into an existing record.
+    async fn update(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        patch: Value,
+    ) -> Result<Value, DataError> {
+        self.update_where(entity, id, patch, &[]).await
+    }
+    /// Like `update`, only if the stored record still satisfies every condition, checked and
+    /// written atomically; otherwise `Conflict`. This is how a handler acts on what it read.
+    async fn update_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        patch: Value,
+        expect: &[Condition],
+    ) -> Result<Value, DataError>;
+    async fn delete(&self, entity: &EntityName, id: &RecordId) -> Result<bool, DataError> {
+        self.delete_where(entity, id, &[]).await
+    }
+    /// Deletes only if the stored record satisfies every condition (atomically); a record
+    /// that no longer matches is a `Conflict`, a missing one returns `false`.
+    async fn delete_where(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        expect: &[Condition],
+    ) -> Result<bool, DataError>;
+    /// Records matching every condition.
+    async fn query(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+    ) -> Result<Vec<Value>, DataError>;
+    /// Creates all records or none; any existing id makes the whole batch a conflict.
+    async fn batch_create(
+        &self,
+        entity: &EntityName,
+        records: Vec<Value>,
+    ) -> Result<Vec<Value>, DataError>;
+    /// Applies all patches or none; a missing id fails the batch.
+    async fn batch_update(
+        &self,
+        entity: &EntityName,
+        patches: Vec<(RecordId, Value)>,
+    ) -> Result<Vec<Value>, DataError>;
+    /// A JSON Schema describing the entity's records, as far as the adapter knows it.
+    async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError>;
+    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError>;
+}
+
+/// Builds the data adapter of one call, confined to `(org, plugin)`. One per container.
+pub trait DataAdapterFactory: Send + Sync {
+    fn build(
+        &self,
+        org: &OrgId,
+        plugin: &PluginName,
+        spec: &AdapterSpec,
+    ) -> Result<Arc<dyn DataAdapter>, Error>;
+}
+
+/// Checks a data adapter config when it is written, not when it is first called: its
+/// settings, the upstream it names, and a credential that belongs to `org`, resolves and
+/// holds what the adapter needs. `at` is the config's JSON pointer in the written document.
+#[async_trait]
+pub trait AdapterCheck: Send + Sync {
+    async fn check(
+        &self,
+        org: &OrgId,
+        config: &DataAdapterConfig,
+        at: &str,
+    ) -> Result<AdapterSpec, Error>;
+}
+
+/// A secret store failure. Messages name the reference, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret '{0}' does not exist")]
+    NotFound(String),
+    #[error("the secret store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where secret values live: Secrets Manager, or the embedded store for `dev`.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError>;
+    /// Creates or replaces the secret `name`; returns the reference to keep in config.
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError>;
+}

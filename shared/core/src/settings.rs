@@ -1,0 +1,229 @@
+//! Every setting a function reads from its environment, read once at start-up (in `main`) and
+//! passed down. Nothing else in the platform reads an environment variable, and a malformed
+//! value stops the start with a message naming the variable, instead of a silent default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::egress::Egress;
+
+/// Where the registry and the built-in data live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSetting {
+    /// `SWITCHBOARD_STORE` unset or `dynamodb`: the tables `REGISTRY_TABLE` and `DATA_TABLE`.
+    Dynamodb { registry: String, data: String },
+    /// `SWITCHBOARD_STORE=sqlite:<path>`: the embedded store (`cargo lambda watch` on the
+    /// dev store); needs a build with the `local` feature.
+    Sqlite(PathBuf),
+}
+
+/// Log format and level (`AWS_LAMBDA_LOG_FORMAT`, `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub json: bool,
+    /// A `tracing` target filter, e.g. `info` or `warn,switchboard=debug`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            json: false,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreSetting,
+    /// Registry and agent cache TTL per container (`SWITCHBOARD_CACHE_TTL_SECS`, 30 s).
+    pub cache_ttl: Duration,
+    /// The API's public base URL, for Vapi and Retell tool URLs (`SWITCHBOARD_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// Credentials live under `<prefix>/<org>/` (`SWITCHBOARD_SECRET_PREFIX`, `switchboard`).
+    pub secret_prefix: String,
+    /// Secret cache TTL per container (`SWITCHBOARD_SECRET_TTL_SECS`, 300 s).
+    pub secret_ttl: Duration,
+    /// Where tenant-configured upstreams may be (`SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS`).
+    pub egress: Egress,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    /// What an empty environment gives.
+    fn default() -> Self {
+        Self {
+            store: StoreSetting::Dynamodb {
+                registry: "switchboard-registry".to_owned(),
+                data: "switchboard-data".to_owned(),
+            },
+            cache_ttl: Duration::from_secs(30),
+            public_url: None,
+            secret_prefix: "switchboard".to_owned(),
+            secret_ttl: Duration::from_secs(300),
+            egress: Egress::public_only(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+/// A setting that cannot be used; the message names the variable and what it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get` (the environment, or a test's table).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut s = Settings::default();
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned());
+        let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
+
+        match nonempty("SWITCHBOARD_STORE").as_deref() {
+            None | Some("dynamodb") => {
+                s.store = StoreSetting::Dynamodb {
+                    registry: nonempty("REGISTRY_TABLE")
+                        .unwrap_or_else(|| "switchboard-registry".to_owned()),
+                    data: nonempty("DATA_TABLE").unwrap_or_else(|| "switchboard-data".to_owned()),
+                };
+            }
+            Some(other) => match other.strip_prefix("sqlite:").filter(|p| !p.is_empty()) {
+                Some(path) => s.store = StoreSetting::Sqlite(PathBuf::from(path)),
+                None => {
+                    return Err(SettingsError(format!(
+                        "SWITCHBOARD_STORE must be 'dynamodb' or 'sqlite:<path>', not '{other}'"
+                    )));
+                }
+            },
+        }
+        if let Some(v) = nonempty("SWITCHBOARD_CACHE_TTL_SECS") {
+            s.cache_ttl = seconds("SWITCHBOARD_CACHE_TTL_SECS", &v)?;
+        }
+        if let Some(v) = nonempty("SWITCHBOARD_SECRET_TTL_SECS") {
+            s.secret_ttl = seconds("SWITCHBOARD_SECRET_TTL_SECS", &v)?;
+        }
+        if let Some(url) = nonempty("SWITCHBOARD_PUBLIC_URL") {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(SettingsError(format!(
+                    "SWITCHBOARD_PUBLIC_URL must be the API's http(s) base URL, e.g. https://api.example.com, not '{url}'"
+                )));
+            }
+            s.public_url = Some(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(p) = nonempty("SWITCHBOARD_SECRET_PREFIX") {
+            s.secret_prefix = p.trim_end_matches('/').to_owned();
+        }
+        s.egress = match get("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS").as_deref() {
+            None | Some("" | "0") => Egress::public_only(),
+            Some("1") => Egress::new(true),
+            Some(other) => {
+                return Err(SettingsError(format!(
+                    "SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS must be 1 (allow) or 0, not '{other}'"
+                )));
+            }
+        };
+        s.log = LogSettings {
+            json: get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            level: nonempty("RUST_LOG")
+                .or_else(|| nonempty("AWS_LAMBDA_LOG_LEVEL"))
+                .unwrap_or_else(|| "info".to_owned()),
+        };
+        Ok(s)
+    }
+}
+
+fn seconds(name: &str, value: &str) -> Result<Duration, SettingsError> {
+    value.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+        SettingsError(format!(
+            "{name} must be a whole number of seconds, not '{value}'"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.store,
+            StoreSetting::Dynamodb {
+                registry: "switchboard-registry".into(),
+                data: "switchboard-data".into()
+            }
+        );
+        assert_eq!(s.cache_ttl, Duration::from_secs(30));
+        assert_eq!(s.secret_ttl, Duration::from_secs(300));
+        assert_eq!(s.secret_prefix, "switchboard");
+        assert!(!s.egress.allows_private());
+        assert_eq!(s.log, LogSettings::default());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let s = settings(&[
+            ("SWITCHBOARD_STORE", "sqlite:/tmp/x.db"),
+            ("SWITCHBOARD_CACHE_TTL_SECS", "0"),
+            ("SWITCHBOARD_SECRET_TTL_SECS", "60"),
+            ("SWITCHBOARD_PUBLIC_URL", "https://api.example.com/"),
+            ("SWITCHBOARD_SECRET_PREFIX", "prod/"),
+            ("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS", "1"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "debug"),
+        ])
+        .unwrap();
+        assert_eq!(s.store, StoreSetting::Sqlite("/tmp/x.db".into()));
+        assert_eq!(s.cache_ttl, Duration::ZERO);
+        assert_eq!(s.secret_ttl, Duration::from_secs(60));
+        assert_eq!(s.public_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(s.secret_prefix, "prod");
+        assert!(s.egress.allows_private());
+        assert_eq!(
+            s.log,
+            LogSettings {
+                json: true,
+                level: "debug".into()
+            }
+        );
+        let s = settings(&[("REGISTRY_TABLE", "r"), ("DATA_TABLE", "d")]).unwrap();
+        assert_eq!(
+            s.store,
+            StoreSetting::Dynamodb {
+                registry: "r".into(),
+                data: "d".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (var, value) in [
+            ("SWITCHBOARD_STORE", "postgres"),
+            ("SWITCHBOARD_STORE", "sqlite:"),
+            ("SWITCHBOARD_CACHE_TTL_SECS", "30s"),
+            ("SWITCHBOARD_SECRET_TTL_SECS", "-1"),
+            ("SWITCHBOARD_PUBLIC_URL", "api.example.com"),
+            ("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS", "yes"),
+        ] {
+            let e = settings(&[(var, value)]).unwrap_err();
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+}

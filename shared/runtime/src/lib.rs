@@ -1,0 +1,169 @@
+//! Composition roots: the clients each kind of function builds once per container, from the
+//! [`Settings`] read at start-up, and nothing else.
+//!
+//! | function | builds |
+//! |---|---|
+//! | authorizer, agent builder | the registry table ([`registry`]) |
+//! | admin (feature `admin`) | the registry, Secrets Manager, the adapter config check ([`admin`]) |
+//! | a plugin (feature `plugin`) | the registry, the data table, Secrets Manager, the `rest` client and `postgres` pools ([`platform`], [`run_plugin`]) |
+//!
+//! With the feature `local`, `SWITCHBOARD_STORE=sqlite:<path>` puts all of it on the embedded
+//! store instead (`cargo lambda watch` against `dev`'s database).
+
+pub mod adapters;
+
+use std::sync::Arc;
+
+use switchboard::ports::ItemStore;
+use switchboard::registry::Registry;
+use switchboard::settings::{Settings, StoreSetting};
+
+/// The error `main` returns.
+pub use switchboard::lambda::Error;
+
+/// Where this container's tables (and secrets) live.
+enum Backend {
+    Aws {
+        // Only plugins and admin build a second client (Secrets Manager) from it.
+        #[cfg_attr(not(any(feature = "plugin", feature = "admin")), allow(dead_code))]
+        sdk: Box<switchboard_aws::SdkConfig>,
+        dynamodb: switchboard_aws::dynamodb::Client,
+        registry: String,
+        #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
+        data: String,
+    },
+    #[cfg(feature = "local")]
+    Local(switchboard_embedded::Embedded),
+}
+
+impl Backend {
+    async fn open(settings: &Settings) -> Result<Self, Error> {
+        match &settings.store {
+            StoreSetting::Dynamodb { registry, data } => {
+                let sdk = switchboard_aws::sdk_config().await;
+                Ok(Self::Aws {
+                    dynamodb: switchboard_aws::dynamodb::client_from_config(&sdk),
+                    sdk: Box::new(sdk),
+                    registry: registry.clone(),
+                    data: data.clone(),
+                })
+            }
+            #[cfg(feature = "local")]
+            StoreSetting::Sqlite(path) => Ok(Self::Local(switchboard_embedded::Embedded::open(
+                path,
+            )?)),
+            #[cfg(not(feature = "local"))]
+            StoreSetting::Sqlite(_) => Err(
+                "SWITCHBOARD_STORE=sqlite:… needs a build with the `local` feature (e.g. `--features booking/local`)"
+                    .into(),
+            ),
+        }
+    }
+
+    fn registry(&self) -> Arc<dyn ItemStore> {
+        match self {
+            Self::Aws {
+                dynamodb, registry, ..
+            } => Arc::new(switchboard_aws::dynamodb::DynamoStore::new(
+                dynamodb.clone(),
+                registry.clone(),
+            )),
+            #[cfg(feature = "local")]
+            Self::Local(db) => db.registry_table(),
+        }
+    }
+
+    #[cfg(feature = "plugin")]
+    fn data(&self) -> Arc<dyn ItemStore> {
+        match self {
+            Self::Aws { dynamodb, data, .. } => Arc::new(
+                switchboard_aws::dynamodb::DynamoStore::new(dynamodb.clone(), data.clone()),
+            ),
+            #[cfg(feature = "local")]
+            Self::Local(db) => db.data_table(),
+        }
+    }
+
+    #[cfg(any(feature = "plugin", feature = "admin"))]
+    fn secrets(&self, settings: &Settings) -> Arc<switchboard::secrets::Secrets> {
+        let store: Arc<dyn switchboard::ports::SecretStore> = match self {
+            Self::Aws { sdk, .. } => {
+                Arc::new(switchboard_aws::secretsmanager::SecretsManagerStore::new(
+                    switchboard_aws::secretsmanager::client_from_config(sdk),
+                ))
+            }
+            #[cfg(feature = "local")]
+            Self::Local(db) => db.secret_store(),
+        };
+        Arc::new(switchboard::secrets::Secrets::from_settings(
+            store, settings,
+        ))
+    }
+}
+
+/// The registry alone: what the authorizer and the agent builder read.
+pub async fn registry(settings: &Settings) -> Result<Registry, Error> {
+    Ok(Registry::new(Backend::open(settings).await?.registry()))
+}
+
+/// The admin service: the registry, the secret store it writes credentials to, and the
+/// check of adapter configs on write.
+#[cfg(feature = "admin")]
+pub async fn admin(settings: &Settings) -> Result<switchboard::admin::AdminService, Error> {
+    let backend = Backend::open(settings).await?;
+    let secrets = backend.secrets(settings);
+    Ok(admin_with(
+        Registry::new(backend.registry()),
+        secrets,
+        settings,
+    ))
+}
+
+/// [`admin`] over stores the caller opened (`dev`'s embedded database).
+#[cfg(feature = "admin")]
+pub fn admin_with(
+    registry: Registry,
+    secrets: Arc<switchboard::secrets::Secrets>,
+    settings: &Settings,
+) -> switchboard::admin::AdminService {
+    let check = adapters::ConfigCheck::new(secrets.clone(), settings.egress.clone());
+    switchboard::admin::AdminService::new(registry, secrets, Arc::new(check))
+}
+
+/// A plugin's platform: the registry, and the data adapters with their credentials.
+#[cfg(feature = "plugin")]
+pub async fn platform(settings: &Settings) -> Result<switchboard::pipeline::Platform, Error> {
+    let backend = Backend::open(settings).await?;
+    platform_with(
+        Registry::new(backend.registry()),
+        switchboard::data::BuiltinData::new(backend.data()),
+        backend.secrets(settings),
+        settings,
+    )
+}
+
+/// [`platform`] over stores the caller opened (`dev`'s embedded database).
+#[cfg(feature = "plugin")]
+pub fn platform_with(
+    registry: Registry,
+    builtin: switchboard::data::BuiltinData,
+    secrets: Arc<switchboard::secrets::Secrets>,
+    settings: &Settings,
+) -> Result<switchboard::pipeline::Platform, Error> {
+    let data = adapters::DataAdapters::new(builtin, secrets, &settings.egress)?;
+    Ok(switchboard::pipeline::Platform::new(
+        registry,
+        Arc::new(data),
+        settings.cache_ttl,
+    ))
+}
+
+/// The whole `main` of a plugin Lambda: settings, tracing, clients once, then the loop.
+#[cfg(feature = "plugin")]
+pub async fn run_plugin(plugin: switchboard::Plugin) -> Result<(), Error> {
+    let settings = Settings::from_env()?;
+    switchboard::telemetry::init(&settings.log);
+    let platform = Arc::new(platform(&settings).await?);
+    let service = switchboard::pipeline::PluginService::new(plugin, platform);
+    switchboard::lambda::serve::plugin(&service).await
+}
