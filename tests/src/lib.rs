@@ -2,6 +2,7 @@
 //! the contract suites every store implementation must pass unchanged.
 
 pub mod contract;
+pub mod egress;
 pub mod http;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Cl
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     capture_logs();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(switchboard_aws::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -2,6 +2,7 @@
 //! operatories and appointments, stored through the instance's data adapter.
 
 mod appointments;
+mod claims;
 pub mod config;
 mod patients;
 pub mod records;

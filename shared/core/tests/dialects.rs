@@ -2,7 +2,7 @@
 //! strict lowering with the declared schemas.
 //!
 //! Regenerate the goldens with `UPDATE_GOLDENS=1 cargo test -p switchboard --test dialects`,
-//! then review the diff against `shared/reference/WIRE-FORMATS.md` before committing.
+//! then review the diff against each vendor's published tool format before committing.
 
 use std::path::PathBuf;
 

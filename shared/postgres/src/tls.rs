@@ -1,5 +1,5 @@
-//! TLS for `tokio-postgres` over the rustls (aws-lc-rs) the AWS SDK already links, instead
-//! of OpenSSL or a second crypto library.
+//! TLS for `tokio-postgres` over the rustls (ring) the AWS SDK's client and the rest adapter
+//! use too, instead of OpenSSL or a second crypto library.
 //!
 //! `sslmode` follows libpq: `disable`; `prefer` and `require` encrypt without checking the
 //! certificate; `verify-ca` checks the chain; `verify-full` the chain and the host name.
@@ -64,7 +64,7 @@ pub(super) struct RustlsConnect {
 impl RustlsConnect {
     /// Fails with a fixed message.
     pub fn new(mode: SslMode, roots: Roots<'_>) -> Result<Self, &'static str> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|_| "TLS could not be set up")?;

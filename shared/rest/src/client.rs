@@ -45,7 +45,7 @@ impl RestClient {
         // The provider is named so a second rustls provider in the build can never make
         // rustls guess (and panic).
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| Error::internal(format!("rest adapter TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()

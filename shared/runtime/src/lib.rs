@@ -10,6 +10,7 @@
 //! With the feature `local`, `SWITCHBOARD_STORE=sqlite:<path>` puts all of it on the embedded
 //! store instead (`cargo lambda watch` against `dev`'s database).
 
+#[cfg(any(feature = "plugin", feature = "admin"))]
 pub mod adapters;
 
 use std::sync::Arc;

@@ -318,3 +318,88 @@ async fn the_demo_twilio_agent_has_all_three_plugins_in_every_format() {
     assert!(!web_tools.is_empty());
     assert!(web_tools.iter().all(|t| t["plugin"] == "booking"), "{web}");
 }
+
+/// Every name the builder emits — declared, `<plugin>_<function>`, the hashed form of a
+/// qualified name that collides or is over 64 characters — reaches its function through the
+/// plugin's own route (the pipeline, with a handler that answers its function's name).
+#[tokio::test]
+async fn every_tool_name_resolves_on_its_plugin_route() {
+    use std::sync::Arc;
+    use switchboard::pipeline::{CallInput, Platform, PluginService};
+    use switchboard::{CallContext, Error, Plugin};
+
+    let long = "l".repeat(40);
+    let long_fn = "F".repeat(40);
+    let specs: Vec<(String, Vec<String>)> = vec![
+        // "a_b" + "c" and "a" + "b_c" both qualify to "a_b_c".
+        ("a_b".into(), vec!["c".into(), "Get".into()]),
+        ("a".into(), vec!["b_c".into(), "Get".into()]),
+        // Declares "a_Get", the qualified name of a's Get.
+        ("x".into(), vec!["a_Get".into(), "c".into()]),
+        // Over 64 characters once qualified.
+        (long.clone(), vec![long_fn.clone(), "Get".into()]),
+        ("y".into(), vec![long_fn.clone(), "Unique".into()]),
+        // Makes "b_c" collide too: a's b_c and a_b's c then both qualify to "a_b_c".
+        ("z".into(), vec!["b_c".into()]),
+    ];
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let manifests: Vec<_> = specs
+        .iter()
+        .map(|(p, fs)| {
+            let fs: Vec<&str> = fs.iter().map(String::as_str).collect();
+            manifest(p, &fs, "")
+        })
+        .collect();
+    let org = org_with(&registry, &manifests).await;
+    let agent = AgentBuilder::new(registry.clone(), Duration::ZERO)
+        .build(&org, &Channel::parse("twilio").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(agent.tools.len(), 11, "{:?}", agent.skipped);
+    let names: Vec<&str> = agent.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.iter().all(|n| n.len() <= 64), "{names:?}");
+    let unique_names: std::collections::HashSet<&&str> = names.iter().collect();
+    assert_eq!(unique_names.len(), names.len(), "{names:?}");
+    assert!(
+        names.contains(&"Unique") && names.contains(&"a_Get"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"a_b_c"),
+        "a colliding qualified name is hashed: {names:?}"
+    );
+
+    async fn answer(ctx: CallContext, _: serde_json::Value) -> Result<String, Error> {
+        Ok(ctx.function.to_string())
+    }
+    let platform = Arc::new(Platform::new(
+        registry,
+        Arc::new(switchboard::data::BuiltinData::new(tables.data)),
+        Duration::ZERO,
+    ));
+    for m in &manifests {
+        let text = serde_json::to_string(m).unwrap();
+        let plugin = m
+            .functions
+            .iter()
+            .fold(Plugin::builder(&text), |b, f| {
+                b.handler(f.name.as_str(), answer)
+            })
+            .build()
+            .unwrap();
+        let service = PluginService::new(plugin, platform.clone());
+        for tool in agent.tools.iter().filter(|t| t.plugin == m.name) {
+            let body = json!({"function": tool.name, "parameters": {}}).to_string();
+            let (status, resp) = service
+                .call(CallInput {
+                    tenant: Some(TenantContext::new(org.clone()).with_scopes(&["plugins:call"])),
+                    body: body.as_bytes(),
+                    request_id: "t",
+                })
+                .await;
+            assert_eq!(status, 200, "{} on {}: {resp}", tool.name, tool.route);
+            assert_eq!(resp["result"], tool.function.as_str(), "{}", tool.name);
+        }
+    }
+}

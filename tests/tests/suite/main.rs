@@ -8,6 +8,7 @@ mod admin;
 mod agents;
 mod contract;
 mod dev_server;
+mod egress;
 mod events;
 mod fixtures;
 mod pipeline;

@@ -114,7 +114,7 @@ fn major(version: &str) -> &str {
 
 impl Platform {
     /// The data adapter for a call: the instance's, unless the caller's channel assignment
-    /// overrides it (ARCHITECTURE: "per instance, and per channel assignment override").
+    /// overrides it (ARCHITECTURE.md, "The path of one call").
     async fn adapter_spec(
         &self,
         org: &OrgId,

@@ -1,6 +1,8 @@
-//! Exports an assembled [`Agent`] in the dialects channels and model APIs speak (see
-//! `shared/reference/WIRE-FORMATS.md`, "Tool definitions"). Every export carries `org`,
-//! `channel`, `format`, `instructions` and `warnings`, so a channel gets everything in one call.
+//! Exports an assembled [`Agent`] in the tool-definition formats channels and model APIs
+//! speak: OpenAI Chat Completions and Responses, Anthropic Messages, Bedrock Agents action
+//! groups, MCP `tools/list`, Vapi and Retell (ARCHITECTURE.md, "The path of one call").
+//! Every export carries `org`, `channel`, `format`, `instructions` and `warnings`, so a
+//! channel gets everything in one call.
 //! Nothing is dropped or truncated silently: what a dialect cannot carry is named in
 //! `warnings` (or, for Bedrock, `notExportable`).
 

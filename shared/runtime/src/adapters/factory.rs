@@ -1,0 +1,68 @@
+//! The data adapter of each call of a plugin: built-in, `rest` or `postgres`.
+
+use std::sync::Arc;
+
+use switchboard::data::BuiltinData;
+use switchboard::egress::Egress;
+use switchboard::error::Error;
+use switchboard::ids::{OrgId, PluginName};
+use switchboard::ports::{DataAdapter, DataAdapterFactory};
+use switchboard::secrets::Secrets;
+use switchboard::spec::AdapterSpec;
+
+/// The per-container data adapter factory: the built-in store, one HTTP client for `rest`
+/// and the connection pools for `postgres`, sharing one secret resolver and egress guard.
+pub struct DataAdapters {
+    builtin: BuiltinData,
+    secrets: Arc<Secrets>,
+    rest: switchboard_rest::RestClient,
+    postgres: switchboard_postgres::PgPools,
+}
+
+impl DataAdapters {
+    pub fn new(
+        builtin: BuiltinData,
+        secrets: Arc<Secrets>,
+        egress: &Egress,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            builtin,
+            secrets,
+            rest: switchboard_rest::RestClient::new(egress.clone())?,
+            postgres: switchboard_postgres::PgPools::new(egress.clone()),
+        })
+    }
+
+    pub fn secrets(&self) -> &Arc<Secrets> {
+        &self.secrets
+    }
+
+    pub fn builtin(&self) -> &BuiltinData {
+        &self.builtin
+    }
+}
+
+impl DataAdapterFactory for DataAdapters {
+    fn build(
+        &self,
+        org: &OrgId,
+        plugin: &PluginName,
+        spec: &AdapterSpec,
+    ) -> Result<Arc<dyn DataAdapter>, Error> {
+        Ok(match spec {
+            AdapterSpec::Builtin => Arc::new(self.builtin.scoped(org, plugin)),
+            AdapterSpec::Rest(c) => Arc::new(switchboard_rest::RestData::new(
+                self.rest.clone(),
+                c.clone(),
+                self.secrets.clone(),
+                org.clone(),
+            )),
+            AdapterSpec::Postgres(c) => Arc::new(switchboard_postgres::PgData::new(
+                self.postgres.clone(),
+                c.clone(),
+                self.secrets.clone(),
+                org.clone(),
+            )),
+        })
+    }
+}
