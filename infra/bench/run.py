@@ -261,7 +261,11 @@ def main():
     p.add_argument("--warm-calls", required=True)
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
-    p.add_argument("--bloat")
+    p.add_argument("--bloat", action="append", default=[],
+                   help="FUNCTION=PATH of `cargo bloat --crates` JSON for that function")
+    p.add_argument("--variant", action="append", default=[],
+                   help="NAME=DIR: booking built another way (e.g. another opt-level), measured "
+                        "like the others and reported side by side")
     p.add_argument("--moto-log", required=True)
     p.add_argument("--logs", required=True)
     p.add_argument("--cold", type=int, default=20)
@@ -301,8 +305,23 @@ def main():
     results["criterion"] = criterion(args.target)
     results["zipped_bytes"] = zipped_sizes(args.bin_dir)
     results["sections"] = {f: sections(os.path.join(args.bin_dir, f)) for f in FUNCTIONS}
-    if args.bloat:
-        results["bloat_booking"] = bloat(args.bloat)
+    results["bloat"] = {}
+    for spec in args.bloat:
+        function, path = spec.split("=", 1)
+        results["bloat"][function] = bloat(path)
+    results["variants"] = {}
+    for spec in args.variant:
+        name, bin_dir = spec.split("=", 1)
+        path = os.path.join(bin_dir, "booking")
+        print(f"==> booking ({name}): {args.cold} cold starts, then {args.warm} warm calls",
+              flush=True)
+        v = measure(f"booking-{name}", [path], evs["booking"], rt.expect_http_200, args)
+        v["binary_bytes"] = os.path.getsize(path)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+            z.write(path, "bootstrap")
+        v["zipped_bytes"] = buf.tell()
+        results["variants"][name] = v
     results["node_modules_bytes"] = dir_bytes(os.path.join(args.node_dir, "node_modules"))
     for key, path in (("agent_build_moto", args.agent_build), ("warm_calls_moto", args.warm_calls),
                       ("node_validate", args.node_validate), ("overhead", args.overhead)):

@@ -92,17 +92,17 @@ pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Cl
     switchboard_aws::secretsmanager::client_from_config(&sdk_config(endpoint).await)
 }
 
-async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+/// The SDK config of production (`switchboard_aws::sdk_config`), pointed at `endpoint`.
+async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
     capture_logs();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(switchboard_aws::https_client())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await
+    let aws = switchboard::settings::AwsSettings {
+        region: Some("us-east-1".into()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        session_token: None,
+        endpoint_url: Some(endpoint.to_owned()),
+    };
+    switchboard_aws::sdk_config(&aws).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A private moto server started by the project's own `scripts/moto`, for tests that stop

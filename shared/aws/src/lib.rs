@@ -1,28 +1,49 @@
 //! The AWS adapters: [`dynamodb::DynamoStore`] implements the `ItemStore` port over one
 //! DynamoDB table; [`secretsmanager::SecretsManagerStore`] the `SecretStore` port (feature
 //! `secretsmanager`, which only the functions that read or write credentials enable).
+//!
+//! The SDK clients are configured from the settings directly, not through `aws-config`:
+//! Lambda hands a function its region and credentials in the environment, so the default
+//! credential chain (profiles, SSO, STS, instance metadata) would be code that never runs.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+mod https;
 #[cfg(feature = "secretsmanager")]
 pub mod secretsmanager;
 
-pub use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::region::Region;
+use switchboard::settings::AwsSettings;
 
-/// The SDK config from Lambda's environment (region, credentials, `AWS_ENDPOINT_URL`): load
-/// once per container and build each client from it. Its HTTPS client is rustls over ring,
-/// the crypto provider the data adapters use too, so the build links one.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+pub use aws_types::SdkConfig;
+pub use https::client as https_client;
+
+/// The SDK config every client of a container is built from: region, credentials and
+/// endpoint from the settings, the HTTP/1 HTTPS client over rustls (ring), tokio's sleep.
+/// Fails naming what is missing.
+pub fn sdk_config(aws: &AwsSettings) -> Result<SdkConfig, String> {
+    let region = aws
+        .region
+        .clone()
+        .ok_or("AWS_REGION is not set: Lambda sets it; elsewhere, set it to the tables' region")?;
+    let (Some(key), Some(secret)) = (&aws.access_key_id, &aws.secret_access_key) else {
+        return Err(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: Lambda sets them from the function's role"
+                .into(),
+        );
+    };
+    let credentials = Credentials::new(key, secret, aws.session_token.clone(), None, "environment");
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(https_client())
-        .load()
-        .await
-}
-
-/// The SDK's HTTPS client: rustls over ring.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new());
+    if let Some(url) = &aws.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(builder.build())
 }

@@ -2,14 +2,14 @@
 //! `PutSecretValue` on write. Values are JSON objects in `SecretString`.
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_types::SdkConfig;
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use switchboard::ports::{SecretError, SecretStore};
 use switchboard::secrets::{CredentialRef, SecretValue};
 

@@ -306,22 +306,30 @@ impl CompiledManifest {
         }
     }
 
-    /// Validates an effective config against `config_schema`.
+    /// Validates an effective config against `config_schema`. The details say what fails
+    /// where; the message only points at them.
     pub fn validate_config(&self, config: &Value) -> Result<(), Error> {
         let details = check(&self.config, config);
-        if details.is_empty() {
-            Ok(())
+        let Some(first) = details.first() else {
+            return Ok(());
+        };
+        let at = if first.path.is_empty() {
+            "/"
         } else {
-            Err(Error::Validation {
-                code: "invalid_config",
-                message: format!(
-                    "the {} instance's config fails its config_schema: {}",
-                    self.manifest.name,
-                    summary(&details)
-                ),
-                details,
-            })
-        }
+            &first.path
+        };
+        let name = &self.manifest.name;
+        let message = match details.len() {
+            1 => format!("the {name} instance's config fails its config_schema at {at}"),
+            n => format!(
+                "the {name} instance's config fails its config_schema in {n} places, the first at {at}"
+            ),
+        };
+        Err(Error::Validation {
+            code: "invalid_config",
+            message,
+            details,
+        })
     }
 
     /// `default_config` overlaid by an instance's config.

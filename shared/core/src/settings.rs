@@ -34,6 +34,32 @@ impl Default for LogSettings {
     }
 }
 
+/// What the AWS SDK clients are built from: the variables Lambda sets for every function
+/// (and `AWS_ENDPOINT_URL`, which points them at a local server). `Debug` redacts the keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// `AWS_ENDPOINT_URL`: every AWS service at this URL (moto, in tests and `scripts/moto`).
+    pub endpoint_url: Option<String>,
+}
+
+impl std::fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("access_key_id", &set(&self.access_key_id))
+            .field("secret_access_key", &set(&self.secret_access_key))
+            .field("session_token", &set(&self.session_token))
+            .field("endpoint_url", &self.endpoint_url)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub store: StoreSetting,
@@ -48,6 +74,7 @@ pub struct Settings {
     /// Where tenant-configured upstreams may be (`SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS`).
     pub egress: Egress,
     pub log: LogSettings,
+    pub aws: AwsSettings,
 }
 
 impl Default for Settings {
@@ -64,6 +91,7 @@ impl Default for Settings {
             secret_ttl: Duration::from_secs(300),
             egress: Egress::public_only(),
             log: LogSettings::default(),
+            aws: AwsSettings::default(),
         }
     }
 }
@@ -128,6 +156,13 @@ impl Settings {
                 )));
             }
         };
+        s.aws = AwsSettings {
+            region: nonempty("AWS_REGION").or_else(|| nonempty("AWS_DEFAULT_REGION")),
+            access_key_id: nonempty("AWS_ACCESS_KEY_ID"),
+            secret_access_key: nonempty("AWS_SECRET_ACCESS_KEY"),
+            session_token: nonempty("AWS_SESSION_TOKEN"),
+            endpoint_url: nonempty("AWS_ENDPOINT_URL"),
+        };
         s.log = LogSettings {
             json: get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             level: nonempty("RUST_LOG")
@@ -187,8 +222,22 @@ mod tests {
             ("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS", "1"),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
             ("AWS_LAMBDA_LOG_LEVEL", "debug"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ])
         .unwrap();
+        assert_eq!(s.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            s.aws.secret_access_key.as_deref(),
+            Some("wJalrXUtnFEMI-secret")
+        );
+        assert!(
+            !format!("{s:?}").contains("wJalrXUtnFEMI"),
+            "the keys are redacted"
+        );
         assert_eq!(s.store, StoreSetting::Sqlite("/tmp/x.db".into()));
         assert_eq!(s.cache_ttl, Duration::ZERO);
         assert_eq!(s.secret_ttl, Duration::from_secs(60));

@@ -41,7 +41,7 @@ impl Backend {
     async fn open(settings: &Settings) -> Result<Self, Error> {
         match &settings.store {
             StoreSetting::Dynamodb { registry, data } => {
-                let sdk = switchboard_aws::sdk_config().await;
+                let sdk = switchboard_aws::sdk_config(&settings.aws)?;
                 Ok(Self::Aws {
                     dynamodb: switchboard_aws::dynamodb::client_from_config(&sdk),
                     sdk: Box::new(sdk),

@@ -158,6 +158,13 @@ async fn library_instances_channels_and_keys(tables: Tables) {
         b["error"]["details"][0]["path"], "/config/autoQualifyLeads",
         "{b}"
     );
+    // The message points at the detail; it does not repeat the detail's text.
+    let detail = b["error"]["details"][0]["message"].as_str().unwrap();
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("at /autoQualifyLeads") && !message.contains(detail),
+        "{b}"
+    );
     assert!(
         a.registry
             .get_instance(&a.org, &"crm".parse().unwrap())

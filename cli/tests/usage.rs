@@ -1,0 +1,54 @@
+//! Usage mistakes name the argument to fix and exit 2, without calling anything.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("SWITCHBOARD_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("switchboard runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_missing_argument_is_named_not_the_whole_help() {
+    let (code, text) = run(&["org", "create", "acme2"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--name <NAME>"), "{text}");
+    assert!(
+        !text.contains("Commands:"),
+        "the whole help was printed: {text}"
+    );
+}
+
+#[test]
+fn an_unknown_flag_is_refused_not_ignored() {
+    let (code, text) = run(&[
+        "key",
+        "create",
+        "--scopes",
+        "agents:read",
+        "--channel",
+        "web",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("unexpected argument '--channel'"), "{text}");
+}
+
+#[test]
+fn each_command_has_its_help_and_completions_exist() {
+    let (code, text) = run(&["channel", "assign", "--help"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("--priority"), "{text}");
+    let (code, text) = run(&["completions", "bash"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("_switchboard()"), "{text}");
+}
