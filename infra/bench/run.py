@@ -271,6 +271,7 @@ def main():
     p.add_argument("--cold", type=int, default=20)
     p.add_argument("--warm", type=int, default=1000)
     p.add_argument("--command", default="scripts/bench")
+    p.add_argument("--opt-level", default="?", help="the release profile's opt-level")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     os.makedirs(args.logs, exist_ok=True)
@@ -322,6 +323,7 @@ def main():
             z.write(path, "bootstrap")
         v["zipped_bytes"] = buf.tell()
         results["variants"][name] = v
+    results["opt_level"] = args.opt_level
     results["node_modules_bytes"] = dir_bytes(os.path.join(args.node_dir, "node_modules"))
     for key, path in (("agent_build_moto", args.agent_build), ("warm_calls_moto", args.warm_calls),
                       ("node_validate", args.node_validate), ("overhead", args.overhead)):
