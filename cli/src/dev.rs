@@ -63,6 +63,8 @@ pub struct Gateway {
     admin: AdminService,
     authorizer: Authorizer,
     next_id: AtomicU64,
+    /// The `Host` every event carries: this server's address.
+    host: String,
 }
 
 impl Gateway {
@@ -71,8 +73,10 @@ impl Gateway {
         plugins: Vec<switchboard::Plugin>,
         agents: AgentService,
         admin: AdminService,
+        addr: SocketAddr,
     ) -> Self {
         Self {
+            host: addr.to_string(),
             authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
             plugins: plugins
                 .into_iter()
@@ -91,7 +95,10 @@ impl Gateway {
                 return Some((Target::Plugin(svc), r.clone(), Map::new()));
             }
         }
-        if let Some(channel) = path.strip_prefix("/agents/").filter(|c| !c.contains('/')) {
+        if let Some(channel) = path
+            .strip_prefix("/agents/")
+            .filter(|c| !c.is_empty() && !c.contains('/'))
+        {
             let params = Map::from_iter([("channel".to_owned(), json!(channel))]);
             return Some((Target::Agents, "/agents/{channel}".into(), params));
         }
@@ -117,7 +124,10 @@ impl Gateway {
             return reply(e.status(), e.to_body().to_string().into(), None);
         };
         let request_id = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let headers = header_map(&parts.headers);
+        let mut headers = header_map(&parts.headers);
+        // API Gateway sets these itself; lambda_http builds the request's URL from them.
+        headers.insert("host".into(), json!(self.host.as_str()));
+        headers.insert("x-forwarded-proto".into(), json!("http"));
         let route_key = format!("{} {route}", parts.method);
         let context = match self.authorize(&parts, &headers, &route_key).await {
             Ok(context) => context,
@@ -352,7 +362,7 @@ pub fn gateway(
     db: &Embedded,
     settings: &Settings,
     plugins: Vec<switchboard::Plugin>,
-    public_url: String,
+    addr: SocketAddr,
 ) -> Result<Gateway, Box<dyn std::error::Error>> {
     let registry = Registry::new(db.registry_table());
     let secrets = Arc::new(Secrets::from_settings(db.secret_store(), settings));
@@ -366,11 +376,17 @@ pub fn gateway(
     let agents = AgentService::new(
         AgentBuilder::new(registry.clone(), settings.cache_ttl),
         ExportOptions {
-            public_base_url: Some(public_url),
+            public_base_url: Some(format!("http://{addr}")),
         },
     );
     let admin = switchboard_runtime::admin_with(registry, secrets, settings);
-    Ok(Gateway::new(Arc::new(platform), plugins, agents, admin))
+    Ok(Gateway::new(
+        Arc::new(platform),
+        plugins,
+        agents,
+        admin,
+        addr,
+    ))
 }
 
 /// `dev`'s settings: the environment's, on the embedded store, private upstreams allowed.
@@ -393,7 +409,7 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr()?;
     // Vapi and Retell tool definitions point back at this server.
-    let gateway = gateway(&db, &settings, plugins, format!("http://{addr}"))?;
+    let gateway = gateway(&db, &settings, plugins, addr)?;
     println!(
         "{}",
         crate::seed::banner(addr, &opts.data_dir, &key, &operator)

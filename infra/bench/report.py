@@ -265,8 +265,9 @@ def main():
     w(f"Stripped release binary (the Lambda `bootstrap`), and peak RSS (`VmHWM` from "
       f"/proc/<pid>/status) over a cold start plus {r['warm_calls']} warm calls, read after "
       "the last response, just before the process is stopped.\n")
-    w("Each function is built on its own (`cargo build --release -p <function>`), as SAM "
-      "builds it, so it links only what its `main` builds (ARCHITECTURE.md, \"Crates\").\n")
+    w("Each function is built as SAM builds it (`cargo build --release --bin <function>` at the "
+      "workspace root, whose default members are the functions), and links only what its "
+      "`main` builds (ARCHITECTURE.md, \"Crates and the direction of dependencies\").\n")
     w("| function | binary | zipped | peak RSS | peak RSS vs Node.js |")
     w("|---|---|---|---|---|")
     zipped = r.get("zipped_bytes", {})
@@ -289,7 +290,7 @@ def main():
         if not bl or not bl.get("crates"):
             continue
         total = bl.get("text-section-size") or sum(c["size"] for c in bl["crates"])
-        w(f"What {f}'s machine code is made of: `cargo bloat --release -p {f} --crates` (the "
+        w(f"What {f}'s machine code is made of: `cargo bloat --release --bin {f} --crates` (the "
           f"same build, unstripped), `.text` {total / 1e6:.2f} MB of a {bl.get('file-size', 0) / 1e6:.2f} MB file:\n")
         w("| crate | .text | share |")
         w("|---|---|---|")

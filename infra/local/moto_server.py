@@ -98,10 +98,14 @@ def _transact_write_items(original):
         # The items this transaction may change, as they are now: its whole rollback state.
         backup = []
         for entry in transact_items:
-            op = next(iter(entry.values()), None)
-            table = self.tables.get((op or {}).get("TableName"))
-            attrs = (op or {}).get("Key") or (op or {}).get("Item")
-            if table is None or not attrs:
+            op = next(iter(entry.values()), None) or {}
+            attrs = op.get("Key") or op.get("Item")
+            try:
+                # By name or ARN, as moto itself resolves it.
+                table = self.get_table(op.get("TableName"))
+            except Exception:  # moto reports the unknown table itself
+                continue
+            if not attrs:
                 continue
             try:
                 key = _key_of(table, attrs)

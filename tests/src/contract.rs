@@ -170,6 +170,34 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         vec!["1.0.0", "1.1.0", "1.2.0"]
     );
 
+    // A manifest written without its entry listing it (a publisher stopped between the two
+    // writes, before they were one transaction): a repeat publish lists it, a different
+    // content is a conflict, not an endless retry.
+    let orphan = manifest(&legacy, "1.5.0", "orphan");
+    table
+        .put(
+            &Key::new(format!("PLUGIN#{legacy}"), "V#1.5.0"),
+            &serde_json::to_value(&orphan).unwrap(),
+            Precondition::NotExists,
+        )
+        .await
+        .unwrap();
+    let changed = reg
+        .publish_manifest(&manifest(&legacy, "1.5.0", "other"))
+        .await;
+    assert!(
+        matches!(changed, Err(StoreError::Conflict { .. })),
+        "{changed:?}"
+    );
+    assert_eq!(
+        reg.publish_manifest(&orphan).await.unwrap(),
+        Published::Unchanged
+    );
+    assert_eq!(
+        reg.manifest_versions(&legacy).await.unwrap(),
+        vec!["1.0.0", "1.1.0", "1.2.0", "1.5.0"]
+    );
+
     // Concurrent publishes of one plugin's versions all land in its library entry.
     let racing = PluginName::parse(unique("racing")).unwrap();
     let mut tasks = tokio::task::JoinSet::new();

@@ -6,7 +6,8 @@
 /// metadata service), IETF assignments, benchmarking, multicast, reserved, broadcast; IPv6
 /// unspecified, loopback, unique-local (EC2's fd00:ec2::254), link-local, site-local,
 /// multicast, documentation and IETF ranges; and IPv6 forms embedding a private IPv4
-/// (mapped, compatible, NAT64, 6to4).
+/// (mapped, compatible, NAT64, 6to4), and the forms whose IPv4 cannot be read back reliably
+/// (the local-use NAT64 prefix `64:ff9b:1::/48`, SIIT's `::ffff:0:0/96`), whole.
 pub const REFUSED: &[&str] = &[
     "0.0.0.0",
     "0.255.255.255",
@@ -49,6 +50,9 @@ pub const REFUSED: &[&str] = &[
     "64:ff9b::127.0.0.1",
     "64:ff9b::a9fe:a9fe",
     "64:ff9b:1::10.0.0.1",
+    "64:ff9b:1:a9fe:a9:fe00:808:808",
+    "::ffff:0:a9fe:a9fe",
+    "::ffff:0:8.8.8.8",
     "2002:7f00:1::",
     "2002:a9fe:a9fe::1",
     "2002:c0a8:101::1",

@@ -24,10 +24,13 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 type Https = hyper_rustls::HttpsConnector<Tcp>;
 
-/// The client: one connection pool per connect timeout the SDK asks for (one, in practice).
+/// (connect timeout, read timeout), as the SDK's connector settings give them.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
+/// The client: one connection pool per pair of timeouts the SDK asks for (one, in practice).
 #[derive(Debug, Default)]
 struct Pools {
-    by_timeout: Mutex<HashMap<Option<Duration>, SharedHttpConnector>>,
+    by_timeouts: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
 }
 
 /// The SDK's HTTPS client, for an `SdkConfig`'s `http_client`.
@@ -41,8 +44,8 @@ impl HttpClient for Pools {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        let key = settings.connect_timeout();
-        let Ok(mut pools) = self.by_timeout.lock() else {
+        let key = (settings.connect_timeout(), settings.read_timeout());
+        let Ok(mut pools) = self.by_timeouts.lock() else {
             // A poisoned map only costs connection reuse.
             return SharedHttpConnector::new(Pool::new(key));
         };
@@ -56,10 +59,12 @@ impl HttpClient for Pools {
 #[derive(Debug)]
 struct Pool {
     client: Option<Client<Https, SdkBody>>,
+    /// How long the response's head may take (the body's reads are the SDK's).
+    read_timeout: Option<Duration>,
 }
 
 impl Pool {
-    fn new(connect_timeout: Option<Duration>) -> Self {
+    fn new((connect_timeout, read_timeout): Timeouts) -> Self {
         let mut tcp = Tcp::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -76,7 +81,10 @@ impl Pool {
                     .pool_idle_timeout(Duration::from_secs(50))
                     .build(https)
             });
-        Self { client }
+        Self {
+            client,
+            read_timeout,
+        }
     }
 }
 
@@ -92,8 +100,15 @@ impl HttpConnector for Pool {
             Ok(r) => r,
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
+        let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
-            let response = client.request(request).await.map_err(classify)?;
+            let response = match read_timeout {
+                None => client.request(request).await,
+                Some(limit) => tokio::time::timeout(limit, client.request(request))
+                    .await
+                    .map_err(|elapsed| ConnectorError::timeout(elapsed.into()))?,
+            }
+            .map_err(classify)?;
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
         })

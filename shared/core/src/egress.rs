@@ -178,6 +178,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     }
     let refused = ip.is_unspecified()
         || ip.is_loopback()
+        // NAT64 local-use prefix (RFC 8215): the IPv4 address sits at a prefix length the
+        // network chooses, so it cannot be read back; refused whole.
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        // IPv4-translated (SIIT, ::ffff:0:a.b.c.d): refused whole.
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
         || (s[0] & 0xff00) == 0xff00 // multicast
         || (s[0] & 0xfe00) == 0xfc00 // unique local (fd00:ec2::254 is EC2's metadata)
         || (s[0] & 0xffc0) == 0xfe80 // link-local
@@ -190,7 +195,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
-/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) or 6to4 (`2002::/16`) address.
+/// (`::a.b.c.d`), well-known NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let tail = || Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
@@ -201,7 +206,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if s[..6] == [0, 0, 0, 0, 0, 0] && (s[6] != 0 || s[7] > 1) {
         return Some(tail());
     }
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return Some(tail());
     }
     if s[0] == 0x2002 {

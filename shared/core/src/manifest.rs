@@ -242,6 +242,22 @@ impl CompiledManifest {
                 ));
             }
         }
+        // A declared name must not be the hashed name the agent builder may give another
+        // function of this plugin on a collision: the plugin's route could not tell them apart.
+        for (i, g) in manifest.functions.iter().enumerate() {
+            let qualified = crate::toolnames::qualified(&manifest.name, &g.name);
+            if let Some(f) = manifest.functions.iter().find(|f| {
+                f.name != g.name && crate::toolnames::hashed(&manifest.name, &f.name) == qualified
+            }) {
+                problems.push(Detail::new(
+                    format!("/functions/{i}/name"),
+                    format!(
+                        "'{}' qualified is the name the agent builder gives '{}' on a collision; rename it",
+                        g.name, f.name
+                    ),
+                ));
+            }
+        }
         let config = match compile(&manifest.config_schema) {
             Ok(v) => {
                 for d in check(&v, &manifest.default_config) {
@@ -341,6 +357,35 @@ impl CompiledManifest {
 }
 
 /// Deep-merges `top` onto `base`: objects merge key by key, anything else replaces.
+/// Whether `v` is a semantic version as manifests write it (`1.2.3`, `1.0.0-rc.1+b7`), at
+/// most 64 characters: what may be looked up as a manifest version.
+pub fn is_version(v: &str) -> bool {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    let number = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    if v.len() > 64 {
+        return false;
+    }
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(ident)
+        && build.is_none_or(ident)
+}
+
 /// Sorts versions in semantic-version order (non-numeric parts compare as text).
 pub fn sort_versions(versions: &mut [String]) {
     fn key(v: &str) -> Vec<(u64, String)> {
@@ -370,6 +415,32 @@ pub fn overlay(base: &mut Value, top: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_recognised() {
+        for ok in [
+            "1.2.3",
+            "0.0.0",
+            "10.20.30",
+            "1.0.0-rc.1",
+            "1.0.0+b7",
+            "1.0.0-alpha-2+x.y",
+        ] {
+            assert!(is_version(ok), "{ok}");
+        }
+        let long = format!("1.0.0-{}", "a".repeat(70));
+        for bad in [
+            "1.2",
+            "01.2.3",
+            "1.2.3-",
+            "1.2.3+",
+            "a.b.c",
+            "1..3",
+            long.as_str(),
+        ] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn versions_sort_semantically() {
@@ -424,6 +495,27 @@ mod tests {
         let p = problems(v);
         assert!(
             has(&p, "/functions/1/name", "duplicate function name 'Ping'"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_equal_to_another_functions_hashed_name_is_refused() {
+        let mut v = base();
+        let plugin = crate::ids::PluginName::parse(v["name"].as_str().unwrap()).unwrap();
+        let ping = crate::ids::FunctionName::parse("Ping").unwrap();
+        let hashed = crate::toolnames::hashed(&plugin, &ping);
+        // The declared name whose qualified form is that hashed name.
+        let evil = hashed
+            .strip_prefix(&format!("{plugin}_"))
+            .unwrap()
+            .to_owned();
+        let mut f = v["functions"][0].clone();
+        f["name"] = json!(evil);
+        v["functions"].as_array_mut().unwrap().push(f);
+        let p = problems(v);
+        assert!(
+            has(&p, "/functions/1/name", "on a collision; rename it"),
             "{p:?}"
         );
     }

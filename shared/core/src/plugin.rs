@@ -49,6 +49,13 @@ pub struct CallScope {
     pub now: SystemTime,
 }
 
+/// A call whose function is resolved and whose parameters are valid ([`Plugin::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    function: FunctionName,
+    params: Value,
+}
+
 /// UTC time as RFC 3339 truncated to the second, e.g. "2025-12-01T14:00:00Z": the stamp
 /// plugins put on the records they write. A clock before 1970 is clamped to the epoch.
 pub fn rfc3339(t: SystemTime) -> Result<String, Error> {
@@ -165,23 +172,31 @@ impl Plugin {
 
     /// One call, exactly as every caller makes it (the pipeline, the test kit): resolve the
     /// tool name, drop the nulls OpenAI's strict mode sends for omitted optional parameters,
-    /// validate against the manifest, run the handler.
-    pub async fn call(
-        &self,
-        tool: &str,
-        mut params: Value,
-        scope: CallScope,
-    ) -> Result<Value, Error> {
+    /// validate against the manifest ([`Plugin::prepare`]), run the handler
+    /// ([`Plugin::run`]). The pipeline calls the two halves with the instance's config and
+    /// data adapter looked up in between, so a request's own mistakes are reported first.
+    pub async fn call(&self, tool: &str, params: Value, scope: CallScope) -> Result<Value, Error> {
+        let call = self.prepare(tool, params)?;
+        self.run(call, scope).await
+    }
+
+    /// The function a tool name stands for, with its parameters normalised and validated.
+    pub fn prepare(&self, tool: &str, mut params: Value) -> Result<Prepared, Error> {
         let function = self.resolve(tool)?;
         tracing::Span::current().record("function", function.as_str());
         if let Some(def) = self.manifest.function(function.as_str()) {
             strip_strict_nulls(&def.parameters, &mut params);
         }
         self.manifest.validate_params(&function, &params)?;
+        Ok(Prepared { function, params })
+    }
+
+    /// Runs a prepared call's handler in `scope`.
+    pub async fn run(&self, call: Prepared, scope: CallScope) -> Result<Value, Error> {
         let ctx = CallContext {
             org: scope.org,
             plugin: self.name().clone(),
-            function,
+            function: call.function,
             channel: scope.channel,
             session_id: scope.session_id,
             caller: scope.caller,
@@ -190,7 +205,7 @@ impl Plugin {
             data: scope.data,
             now: scope.now,
         };
-        self.invoke(ctx, params).await
+        self.invoke(ctx, call.params).await
     }
 
     /// Runs a function's handler on parameters that were already validated.

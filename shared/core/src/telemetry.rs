@@ -2,34 +2,65 @@
 //! Call spans carry request id, tenant, plugin and function; parameters are never logged.
 
 use tracing::Subscriber;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 use crate::settings::LogSettings;
 
 /// Libraries whose TRACE output formats whole requests: the AWS SDK's carries request bodies
-/// (a `CreateSecret`'s `SecretString`, DynamoDB items), hyper's and rustls' carry raw bytes.
-/// Whatever level is asked for, they log at DEBUG at most.
-const CAPPED: [&str; 8] = [
+/// (a `CreateSecret`'s `SecretString`, DynamoDB items), hyper's, rustls' and the postgres
+/// driver's carry raw bytes or statements. Whatever level is asked for, they and their
+/// modules log at DEBUG at most.
+const CAPPED: [&str; 11] = [
     "aws_smithy_runtime",
     "aws_smithy_runtime_api",
     "aws_smithy_http_client",
     "aws_sdk_secretsmanager",
     "aws_sdk_dynamodb",
     "hyper",
+    "hyper_util",
+    "hyper_rustls",
     "h2",
     "rustls",
+    "tokio_postgres",
 ];
 
+fn is_capped(target: &str) -> bool {
+    CAPPED.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
 fn capped(spec: &str) -> Targets {
-    let mut targets: Targets = spec
+    let asked: Targets = spec
         .to_ascii_lowercase()
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    let debug = LevelFilter::DEBUG;
+    // Every directive, capped when it names a capped library or one of its modules.
+    let mut targets = asked
+        .iter()
+        .map(|(t, level)| {
+            (
+                t.to_owned(),
+                if is_capped(t) {
+                    level.min(debug)
+                } else {
+                    level
+                },
+            )
+        })
+        .fold(Targets::new(), |acc, (t, level)| acc.with_target(t, level));
+    if let Some(default) = asked.default_level() {
+        targets = targets.with_default(default);
+    }
+    // And the libraries themselves, where the default would let them trace.
     for t in CAPPED {
         if targets.would_enable(t, &tracing::Level::TRACE) {
-            targets = targets.with_target(t, tracing::Level::DEBUG);
+            targets = targets.with_target(t, debug);
         }
     }
     targets
@@ -100,5 +131,12 @@ mod tests {
         // The cap never raises a level.
         let t = capped("info");
         assert!(!t.would_enable("aws_smithy_runtime", &tracing::Level::DEBUG));
+        // A directive naming a module of a capped library is capped too.
+        let t = capped("info,aws_smithy_runtime::client::orchestrator=trace,hyper_util=trace");
+        let orchestrator = "aws_smithy_runtime::client::orchestrator";
+        assert!(!t.would_enable(orchestrator, &tracing::Level::TRACE));
+        assert!(t.would_enable(orchestrator, &tracing::Level::DEBUG));
+        assert!(!t.would_enable("hyper_util::client", &tracing::Level::TRACE));
+        assert!(!t.would_enable("hyperdrive", &tracing::Level::DEBUG));
     }
 }

@@ -144,6 +144,22 @@ async fn library_instances_channels_and_keys(tables: Tables) {
         )
         .await;
     assert_eq!((s, &b["result"]["version"]), (200, &json!(v1)), "{b}");
+    // A version that is no version is the caller's mistake (DynamoDB refuses over-long keys).
+    let long = "1".repeat(1100);
+    let (s, b) = a
+        .call(
+            &["admin:read"],
+            "GET",
+            &format!("/admin/plugins/crm/versions/{long}"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{b}"
+    );
 
     // Enabling with a config that fails the schema: 422 with details, nothing written.
     let (s, b) = a

@@ -50,7 +50,13 @@ async fn start(
         },
     );
     let admin = switchboard_runtime::admin_with(registry, secrets, &settings);
-    let gateway = Arc::new(Gateway::new(Arc::new(platform), plugins, agents, admin));
+    let gateway = Arc::new(Gateway::new(
+        Arc::new(platform),
+        plugins,
+        agents,
+        admin,
+        addr,
+    ));
     (addr, key, tokio::spawn(serve(listener, gateway)))
 }
 
@@ -97,6 +103,26 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
             .await
             .status,
         405
+    );
+    // Headers API Gateway sets itself are not the client's to choose (lambda_http builds
+    // the request URL from them).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "GET /agents/twilio HTTP/1.1\r\nHost: a b\r\nX-Forwarded-Proto: 1\r\n\
+             Authorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+    assert_eq!(
+        send(addr, "GET", "/agents/", Some(&key), b"").await.status,
+        404,
+        "an empty channel is no route"
     );
     let legacy = post(
         addr,

@@ -121,6 +121,12 @@ impl AdminService {
             }
             ("GET", ["plugins", name, "versions", version]) => {
                 need(&tenant, SCOPE_READ)?;
+                if !crate::manifest::is_version(version) {
+                    return Err(Error::invalid_request(format!(
+                        "'{}' is not a version; versions look like 1.2.3",
+                        version.chars().take(64).collect::<String>()
+                    )));
+                }
                 let m = self.manifest(&plugin_name(name)?, version).await?;
                 ok(200, to_json(&m)?)
             }

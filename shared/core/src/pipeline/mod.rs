@@ -38,8 +38,8 @@ pub struct Platform {
     clock: Clock,
 }
 
-/// A channel's data adapter overrides, by plugin.
-type Overrides = Arc<Vec<(PluginName, AdapterSpec)>>;
+/// A channel's data adapter overrides, by plugin, each parsed (or its parse error).
+type Overrides = Arc<Vec<(PluginName, Result<AdapterSpec, Error>)>>;
 
 /// An instance as a call needs it: resolved, validated and parsed once per cache fill.
 struct ResolvedInstance {
@@ -114,47 +114,45 @@ fn major(version: &str) -> &str {
 
 impl Platform {
     /// The data adapter for a call: the instance's, unless the caller's channel assignment
-    /// overrides it (ARCHITECTURE.md, "The path of one call").
+    /// overrides it (ARCHITECTURE.md, "The path of one call"). A stored config that does not
+    /// parse fails the calls that would use it, and only those.
     async fn adapter_spec(
         &self,
         org: &OrgId,
         plugin: &PluginName,
         channel: Option<&Channel>,
-        instance: &AdapterSpec,
+        instance: &Result<AdapterSpec, Error>,
     ) -> Result<AdapterSpec, Error> {
         let Some(channel) = channel else {
-            return Ok(instance.clone());
+            return instance.clone();
         };
         let key = (org.clone(), channel.clone());
-        let overrides = match self.channels.get(&key) {
-            Some(hit) => hit,
-            None => {
-                let found = match self.registry.get_channel(org, channel).await? {
-                    Some(v) => Some(Arc::new(
-                        v.value
-                            .plugin_assignments
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, a)| {
-                                let at = format!("/plugin_assignments/{i}/data_adapter");
-                                let d = a.data_adapter.as_ref()?;
-                                // A stored override that no longer parses fails its own
-                                // calls only, with the pointer to fix.
-                                Some(AdapterSpec::parse(d, &at).map(|s| (a.plugin.clone(), s)))
-                            })
-                            .collect::<Result<Vec<_>, Error>>()?,
-                    )),
-                    None => None,
-                };
-                self.channels.insert(key, found.clone());
-                found
-            }
-        };
-        let assigned = overrides
+        let overrides =
+            match self.channels.get(&key) {
+                Some(hit) => hit,
+                None => {
+                    let found =
+                        self.registry.get_channel(org, channel).await?.map(|v| {
+                            let parsed = v.value.plugin_assignments.iter().enumerate().filter_map(
+                                |(i, a)| {
+                                    let at = format!("/plugin_assignments/{i}/data_adapter");
+                                    let d = a.data_adapter.as_ref()?;
+                                    Some((a.plugin.clone(), AdapterSpec::parse(d, &at)))
+                                },
+                            );
+                            Arc::new(parsed.collect::<Vec<_>>())
+                        });
+                    self.channels.insert(key, found.clone());
+                    found
+                }
+            };
+        match overrides
             .as_ref()
             .and_then(|o| o.iter().find(|(p, _)| p == plugin))
-            .map(|(_, s)| s.clone());
-        Ok(assigned.unwrap_or_else(|| instance.clone()))
+        {
+            Some((_, spec)) => spec.clone(),
+            None => instance.clone(),
+        }
     }
 }
 
@@ -319,11 +317,17 @@ impl PluginService {
                 message: msg.clone(),
             });
         }
+        // The request's own mistakes (function, parameters) come before the instance's.
+        let call = plugin.prepare(&envelope.function, envelope.parameters)?;
         let config = instance.config.clone()?;
-        let spec = instance.data_adapter.clone()?;
         let spec = self
             .platform
-            .adapter_spec(&tenant.org, name, tenant.channel.as_ref(), &spec)
+            .adapter_spec(
+                &tenant.org,
+                name,
+                tenant.channel.as_ref(),
+                &instance.data_adapter,
+            )
             .await?;
         let data = self.platform.data.build(&tenant.org, name, &spec)?;
         let scope = CallScope {
@@ -336,8 +340,6 @@ impl PluginService {
             data,
             now: self.platform.now(),
         };
-        plugin
-            .call(&envelope.function, envelope.parameters, scope)
-            .await
+        plugin.run(call, scope).await
     }
 }

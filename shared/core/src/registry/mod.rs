@@ -134,9 +134,23 @@ impl Registry {
                 .await;
             match written {
                 Ok(()) => return Ok(Published::Created),
-                // Another publish of this plugin landed first (this version, or another):
-                // read the entry again.
-                Err(StoreError::Conflict { .. }) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    // The manifest exists but the entry does not list it (a publish before
+                    // the two were written together stopped in between): list it now.
+                    if self
+                        .get_manifest(&manifest.name, &manifest.version)
+                        .await?
+                        .is_some()
+                    {
+                        let published = self.republished(manifest, &key).await?;
+                        match self.table.put(&catalog, &entry, pre).await {
+                            Ok(_) => return Ok(published),
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    // Otherwise another publish of this plugin landed first: read again.
+                }
                 Err(e) => return Err(e),
             }
         }
