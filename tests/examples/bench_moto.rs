@@ -40,6 +40,11 @@ const WARM_BUILDS: usize = 1000;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // Logs to stderr, warnings only: stdout is the JSON result the bench reads.
+    switchboard::telemetry::init(&switchboard::settings::LogSettings {
+        json: false,
+        level: "warn".into(),
+    });
     let endpoint = || {
         std::env::var("AWS_ENDPOINT_URL")
             .map_err(|_| "AWS_ENDPOINT_URL must point at moto (scripts/bench sets it)")

@@ -4,7 +4,7 @@
 //!   CPU part of a cold build without the two DynamoDB round trips;
 //! - `export_openai`: strict lowering of all 60 tools into OpenAI's dialect.
 //!
-//! Run: `cargo bench -p switchboard --features embedded --bench agent_build`
+//! Run: `cargo bench -p switchboard --bench agent_build`
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! response envelope), on the embedded store. Also the JSON Schema validation of a booking
 //! CreateAppointment payload on its own, for comparison.
 //!
-//! Run: `cargo bench -p switchboard --features embedded --bench pipeline`
+//! Run: `cargo bench -p switchboard --bench pipeline`
 
 use std::sync::Arc;
 use std::time::Duration;
