@@ -370,6 +370,7 @@ pub fn gateway(
         registry.clone(),
         BuiltinData::new(db.data_table()),
         secrets.clone(),
+        switchboard_runtime::tls_config()?,
         settings,
     )
     .map_err(|e| e.to_string())?;

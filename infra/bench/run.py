@@ -312,7 +312,7 @@ def main():
         results["bloat"][function] = bloat(path)
     results["variants"] = {}
     for spec in args.variant:
-        name, bin_dir = spec.split("=", 1)
+        name, bin_dir = spec.rsplit("=", 1)
         path = os.path.join(bin_dir, "booking")
         print(f"==> booking ({name}): {args.cold} cold starts, then {args.warm} warm calls",
               flush=True)

@@ -36,6 +36,13 @@ pub fn settings() -> switchboard::settings::Settings {
     switchboard::settings::Settings::from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The TLS client config of production (`switchboard_aws::tls_config`), loaded once.
+pub fn tls() -> Arc<rustls::ClientConfig> {
+    static TLS: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| switchboard_aws::tls_config().unwrap_or_else(|e| panic!("{e}")))
+        .clone()
+}
+
 /// The egress guard of [`settings`].
 pub fn egress() -> switchboard::egress::Egress {
     settings().egress
@@ -102,7 +109,7 @@ async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
         session_token: None,
         endpoint_url: Some(endpoint.to_owned()),
     };
-    switchboard_aws::sdk_config(&aws).unwrap_or_else(|e| panic!("{e}"))
+    switchboard_aws::sdk_config(&aws, tls()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A private moto server started by the project's own `scripts/moto`, for tests that stop

@@ -6,7 +6,7 @@
 //! pieces of every function's binary. This one leaves it out.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -28,14 +28,40 @@ type Https = hyper_rustls::HttpsConnector<Tcp>;
 type Timeouts = (Option<Duration>, Option<Duration>);
 
 /// The client: one connection pool per pair of timeouts the SDK asks for (one, in practice).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pools {
+    tls: Arc<rustls::ClientConfig>,
     by_timeouts: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
 }
 
-/// The SDK's HTTPS client, for an `SdkConfig`'s `http_client`.
-pub fn client() -> SharedHttpClient {
-    SharedHttpClient::new(Pools::default())
+/// The SDK's HTTPS client, for an `SdkConfig`'s `http_client`, over `tls` ([`tls_config`]).
+pub fn client(tls: Arc<rustls::ClientConfig>) -> SharedHttpClient {
+    SharedHttpClient::new(Pools {
+        tls,
+        by_timeouts: Mutex::default(),
+    })
+}
+
+/// The TLS client config of every HTTPS client of a container (the SDK's and the rest
+/// adapter's): rustls with ring and the system's roots, loaded once, at start-up.
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "no TLS root certificates could be loaded from the system ({} errors)",
+            found.errors.len()
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS protocol versions: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 impl HttpClient for Pools {
@@ -47,40 +73,38 @@ impl HttpClient for Pools {
         let key = (settings.connect_timeout(), settings.read_timeout());
         let Ok(mut pools) = self.by_timeouts.lock() else {
             // A poisoned map only costs connection reuse.
-            return SharedHttpConnector::new(Pool::new(key));
+            return SharedHttpConnector::new(Pool::new(&self.tls, key));
         };
         pools
             .entry(key)
-            .or_insert_with(|| SharedHttpConnector::new(Pool::new(key)))
+            .or_insert_with(|| SharedHttpConnector::new(Pool::new(&self.tls, key)))
             .clone()
     }
 }
 
 #[derive(Debug)]
 struct Pool {
-    client: Option<Client<Https, SdkBody>>,
+    client: Client<Https, SdkBody>,
     /// How long the response's head may take (the body's reads are the SDK's).
     read_timeout: Option<Duration>,
 }
 
 impl Pool {
-    fn new((connect_timeout, read_timeout): Timeouts) -> Self {
+    fn new(tls: &Arc<rustls::ClientConfig>, (connect_timeout, read_timeout): Timeouts) -> Self {
         let mut tcp = Tcp::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(connect_timeout);
-        let client = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| tracing::error!(error = %e, "no TLS roots for the AWS SDK's client"))
-            .ok()
-            .map(|b| {
-                let https = b.https_or_http().enable_http1().wrap_connector(tcp);
-                Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    // AWS closes idle connections after about 60 s.
-                    .pool_idle_timeout(Duration::from_secs(50))
-                    .build(https)
-            });
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(rustls::ClientConfig::clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            // AWS closes idle connections after about 60 s.
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build(https);
         Self {
             client,
             read_timeout,
@@ -90,12 +114,7 @@ impl Pool {
 
 impl HttpConnector for Pool {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let Some(client) = self.client.clone() else {
-            return HttpConnectorFuture::ready(Err(ConnectorError::other(
-                "the AWS SDK's HTTPS client has no TLS roots".into(),
-                None,
-            )));
-        };
+        let client = self.client.clone();
         let request = match request.try_into_http1x() {
             Ok(r) => r,
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),

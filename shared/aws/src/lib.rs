@@ -19,12 +19,15 @@ use aws_types::region::Region;
 use switchboard::settings::AwsSettings;
 
 pub use aws_types::SdkConfig;
-pub use https::client as https_client;
+pub use https::{client as https_client, tls_config};
 
 /// The SDK config every client of a container is built from: region, credentials and
-/// endpoint from the settings, the HTTP/1 HTTPS client over rustls (ring), tokio's sleep.
-/// Fails naming what is missing.
-pub fn sdk_config(aws: &AwsSettings) -> Result<SdkConfig, String> {
+/// endpoint from the settings, the HTTP/1 HTTPS client over `tls` ([`tls_config`]), tokio's
+/// sleep. Fails naming what is missing.
+pub fn sdk_config(
+    aws: &AwsSettings,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<SdkConfig, String> {
     let region = aws
         .region
         .clone()
@@ -40,7 +43,7 @@ pub fn sdk_config(aws: &AwsSettings) -> Result<SdkConfig, String> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(https_client())
+        .http_client(https_client(tls))
         .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new());
     if let Some(url) = &aws.endpoint_url {
         builder = builder.endpoint_url(url);

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +16,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use switchboard::egress::{Egress, Refused, literal_ip};
-use switchboard::error::Error;
 use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,8 +30,9 @@ pub struct RestClient {
 }
 
 impl RestClient {
-    /// The client, connecting where `egress` allows.
-    pub fn new(egress: Egress) -> Result<Self, Error> {
+    /// The client, connecting where `egress` allows, with the container's TLS config (the
+    /// system's roots, loaded once for every HTTPS client).
+    pub fn new(egress: Egress, tls: Arc<rustls::ClientConfig>) -> Self {
         if egress.allows_private() {
             tracing::warn!(
                 "private upstreams are allowed: the rest data adapter may call loopback and private addresses"
@@ -42,11 +43,8 @@ impl RestClient {
         });
         // The HTTPS connector checks the scheme; this one must pass https through.
         http.enforce_http(false);
-        // The provider is named so a second rustls provider in the build can never make
-        // rustls guess (and panic).
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::internal(format!("rest adapter TLS roots: {e}")))?
+            .with_tls_config(rustls::ClientConfig::clone(&tls))
             .https_or_http()
             .enable_http1()
             .wrap_connector(Guarded {
@@ -59,7 +57,7 @@ impl RestClient {
             .pool_idle_timeout(Duration::from_secs(4))
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { http, egress })
+        Self { http, egress }
     }
 
     pub fn egress(&self) -> &Egress {

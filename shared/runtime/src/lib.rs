@@ -21,6 +21,8 @@ use switchboard::settings::{Settings, StoreSetting};
 
 /// The error `main` returns.
 pub use switchboard::lambda::Error;
+/// The TLS client config every HTTPS client of a container shares.
+pub use switchboard_aws::tls_config;
 
 /// Where this container's tables (and secrets) live.
 enum Backend {
@@ -32,6 +34,8 @@ enum Backend {
         registry: String,
         #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
         data: String,
+        #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
+        tls: Arc<rustls::ClientConfig>,
     },
     #[cfg(feature = "local")]
     Local(switchboard_embedded::Embedded),
@@ -41,12 +45,15 @@ impl Backend {
     async fn open(settings: &Settings) -> Result<Self, Error> {
         match &settings.store {
             StoreSetting::Dynamodb { registry, data } => {
-                let sdk = switchboard_aws::sdk_config(&settings.aws)?;
+                // The system's TLS roots, loaded once, at start-up, for every HTTPS client.
+                let tls = switchboard_aws::tls_config()?;
+                let sdk = switchboard_aws::sdk_config(&settings.aws, tls.clone())?;
                 Ok(Self::Aws {
                     dynamodb: switchboard_aws::dynamodb::client_from_config(&sdk),
                     sdk: Box::new(sdk),
                     registry: registry.clone(),
                     data: data.clone(),
+                    tls,
                 })
             }
             #[cfg(feature = "local")]
@@ -82,6 +89,17 @@ impl Backend {
             ),
             #[cfg(feature = "local")]
             Self::Local(db) => db.data_table(),
+        }
+    }
+
+    /// The TLS client config for the rest adapter: the SDK's, or (on the embedded store) the
+    /// system's roots loaded now.
+    #[cfg(feature = "plugin")]
+    fn tls(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        match self {
+            Self::Aws { tls, .. } => Ok(tls.clone()),
+            #[cfg(feature = "local")]
+            Self::Local(_) => Ok(switchboard_aws::tls_config()?),
         }
     }
 
@@ -139,6 +157,7 @@ pub async fn platform(settings: &Settings) -> Result<switchboard::pipeline::Plat
         Registry::new(backend.registry()),
         switchboard::data::BuiltinData::new(backend.data()),
         backend.secrets(settings),
+        backend.tls()?,
         settings,
     )
 }
@@ -149,9 +168,10 @@ pub fn platform_with(
     registry: Registry,
     builtin: switchboard::data::BuiltinData,
     secrets: Arc<switchboard::secrets::Secrets>,
+    tls: Arc<rustls::ClientConfig>,
     settings: &Settings,
 ) -> Result<switchboard::pipeline::Platform, Error> {
-    let data = adapters::DataAdapters::new(builtin, secrets, &settings.egress)?;
+    let data = adapters::DataAdapters::new(builtin, secrets, &settings.egress, tls);
     Ok(switchboard::pipeline::Platform::new(
         registry,
         Arc::new(data),

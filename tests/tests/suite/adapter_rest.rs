@@ -69,7 +69,7 @@ fn adapter(secrets: Arc<Secrets>, settings: Value) -> RestData {
     let config =
         RestConfig::parse(&object(settings)).unwrap_or_else(|p| panic!("config refused: {p:?}"));
     RestData::new(
-        RestClient::new(switchboard_tests::egress()).unwrap(),
+        RestClient::new(switchboard_tests::egress(), switchboard_tests::tls()),
         Arc::new(config),
         secrets,
         org(),
@@ -904,7 +904,7 @@ async fn private_upstreams_are_refused_unless_allowed() {
     let port = base.rsplit(':').next().unwrap().to_owned();
     // scripts/test allows them for its own loopback servers.
     assert!(switchboard_tests::egress().allows_private());
-    let strict = RestClient::new(Egress::public_only()).unwrap();
+    let strict = RestClient::new(Egress::public_only(), switchboard_tests::tls());
     assert!(!strict.egress().allows_private());
     let items = entity("items");
     let on = |client: &RestClient, base_url: &str| {
@@ -950,7 +950,7 @@ async fn private_upstreams_are_refused_unless_allowed() {
         assert!(started.elapsed() < Duration::from_secs(1), "{base_url}");
     }
     // The resolver lets loopback through when allowed: the same name answers.
-    let allowed = RestClient::new(Egress::new(true)).unwrap();
+    let allowed = RestClient::new(Egress::new(true), switchboard_tests::tls());
     let local = on(&allowed, &format!("http://localhost:{port}"));
     assert_eq!(local.get(&items, &id(1)).await.unwrap().unwrap()["n"], 1);
 

@@ -39,10 +39,15 @@ async fn start(
     // As `dev` composes it, with the clock pinned so the events' dates are in the future.
     let settings = switchboard_cli::dev::settings().unwrap();
     let secrets = Arc::new(Secrets::from_settings(db.secret_store(), &settings));
-    let platform =
-        switchboard_runtime::platform_with(registry.clone(), data, secrets.clone(), &settings)
-            .unwrap()
-            .with_clock(Arc::new(pinned_now));
+    let platform = switchboard_runtime::platform_with(
+        registry.clone(),
+        data,
+        secrets.clone(),
+        switchboard_tests::tls(),
+        &settings,
+    )
+    .unwrap()
+    .with_clock(Arc::new(pinned_now));
     let agents = AgentService::new(
         AgentBuilder::new(registry.clone(), settings.cache_ttl),
         ExportOptions {

@@ -80,7 +80,10 @@ fn rest_adapter(client: &RestClient, base_url: &str) -> RestData {
 
 #[tokio::test]
 async fn the_rest_adapter_refuses_the_table_without_connecting() {
-    let client = RestClient::new(Egress::public_only().with_hosts(names())).unwrap();
+    let client = RestClient::new(
+        Egress::public_only().with_hosts(names()),
+        switchboard_tests::tls(),
+    );
     for (upstream, address) in upstreams() {
         let a = rest_adapter(&client, &format!("http://{upstream}:9/v1"));
         let started = Instant::now();
@@ -236,7 +239,7 @@ async fn a_redirect_is_never_followed() {
     ] {
         let port = redirecting(location.clone()).await;
         // Private upstreams allowed, so the first hop (loopback) is reachable at all.
-        let client = RestClient::new(Egress::new(true)).unwrap();
+        let client = RestClient::new(Egress::new(true), switchboard_tests::tls());
         let adapter = rest_adapter(&client, &format!("http://127.0.0.1:{port}"));
         let e = adapter
             .get(&items(), &RecordId::parse("1").unwrap())

@@ -91,7 +91,12 @@ pub async fn demo_on(
             .await
             .unwrap();
     }
-    let adapters = DataAdapters::new(data, secrets, &switchboard_tests::egress()).unwrap();
+    let adapters = DataAdapters::new(
+        data,
+        secrets,
+        &switchboard_tests::egress(),
+        switchboard_tests::tls(),
+    );
     let platform = Platform::new(registry, Arc::new(adapters), Duration::from_secs(30))
         .with_clock(Arc::new(pinned_now));
     Demo {

@@ -293,14 +293,12 @@ async fn plugin_calls_during_a_secrets_manager_outage() {
     let cold = Arc::new(
         Platform::new(
             Registry::new(registry),
-            Arc::new(
-                DataAdapters::new(
-                    BuiltinData::new(data),
-                    cold_secrets,
-                    &switchboard_tests::egress(),
-                )
-                .unwrap(),
-            ),
+            Arc::new(DataAdapters::new(
+                BuiltinData::new(data),
+                cold_secrets,
+                &switchboard_tests::egress(),
+                switchboard_tests::tls(),
+            )),
             Duration::from_secs(30),
         )
         .with_clock(Arc::new(crate::fixtures::pinned_now)),
@@ -365,7 +363,7 @@ async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
         "timeout_ms": 800, "retries": 0});
     let adapter = || {
         RestData::new(
-            RestClient::new(Egress::new(true)).unwrap(),
+            RestClient::new(Egress::new(true), switchboard_tests::tls()),
             Arc::new(RestConfig::parse(settings.as_object().unwrap()).unwrap()),
             secrets.clone(),
             org.clone(),

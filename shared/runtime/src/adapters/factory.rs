@@ -20,17 +20,20 @@ pub struct DataAdapters {
 }
 
 impl DataAdapters {
+    /// `tls`: the container's TLS client config (`switchboard_aws::tls_config`), shared with
+    /// the AWS SDK's client.
     pub fn new(
         builtin: BuiltinData,
         secrets: Arc<Secrets>,
         egress: &Egress,
-    ) -> Result<Self, Error> {
-        Ok(Self {
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
+        Self {
             builtin,
             secrets,
-            rest: switchboard_rest::RestClient::new(egress.clone())?,
+            rest: switchboard_rest::RestClient::new(egress.clone(), tls),
             postgres: switchboard_postgres::PgPools::new(egress.clone()),
-        })
+        }
     }
 
     pub fn secrets(&self) -> &Arc<Secrets> {
