@@ -163,6 +163,10 @@ enum KeyCommand {
         /// A name to recognise it by.
         #[arg(long)]
         name: Option<String>,
+        /// Bind the key to a channel (e.g. retell): it may then call only the plugins
+        /// assigned and enabled there, and read only that channel's agent.
+        #[arg(long)]
+        channel: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -351,13 +355,18 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             priority,
             ..
         }) => ops::assign(api, &channel, &plugin, priority).await,
-        Command::Key(KeyCommand::Create { scopes, name, .. }) => {
+        Command::Key(KeyCommand::Create {
+            scopes,
+            name,
+            channel,
+            ..
+        }) => {
             let scopes: Vec<String> = scopes
                 .into_iter()
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            ops::key_create(api, name.as_deref(), &scopes).await
+            ops::key_create(api, name.as_deref(), &scopes, channel.as_deref()).await
         }
         Command::Key(KeyCommand::List { .. }) => ops::key_list(api).await,
         Command::Key(KeyCommand::Revoke { id, .. }) => ops::key_revoke(api, &id).await,

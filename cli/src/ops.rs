@@ -299,17 +299,18 @@ pub async fn key_create(
     api: &Api,
     name: Option<&str>,
     scopes: &[String],
+    channel: Option<&str>,
 ) -> Result<Output, Failure> {
+    let mut body = json!({"name": name, "scopes": scopes});
+    if let Some(channel) = channel {
+        body["channel"] = json!(channel);
+    }
     let r = api
-        .call(
-            Method::POST,
-            "/admin/keys",
-            None,
-            Some(&json!({"name": name, "scopes": scopes})),
-        )
+        .call(Method::POST, "/admin/keys", None, Some(&body))
         .await?;
+    let bound = channel.map_or(String::new(), |c| format!(", bound to channel {c}"));
     let line = format!(
-        "key {} ({}) — shown once:\n{}",
+        "key {} ({}{bound}) — shown once:\n{}",
         r["id"].as_str().unwrap_or("?"),
         scopes.join(", "),
         r["key"].as_str().unwrap_or("?")
@@ -319,7 +320,10 @@ pub async fn key_create(
 
 pub async fn key_list(api: &Api) -> Result<Output, Failure> {
     let r = api.call(Method::GET, "/admin/keys", None, None).await?;
-    let mut lines = vec![format!("{:<18} {:<8} {:<24} scopes", "id", "state", "name")];
+    let mut lines = vec![format!(
+        "{:<18} {:<8} {:<24} {:<12} scopes",
+        "id", "state", "name", "channel"
+    )];
     for k in r["keys"].as_array().into_iter().flatten() {
         let scopes: Vec<&str> = k["scopes"]
             .as_array()
@@ -328,7 +332,7 @@ pub async fn key_list(api: &Api) -> Result<Output, Failure> {
             .filter_map(Value::as_str)
             .collect();
         lines.push(format!(
-            "{:<18} {:<8} {:<24} {}",
+            "{:<18} {:<8} {:<24} {:<12} {}",
             k["id"].as_str().unwrap_or("?"),
             if k["revoked"] == true {
                 "revoked"
@@ -336,6 +340,7 @@ pub async fn key_list(api: &Api) -> Result<Output, Failure> {
                 "active"
             },
             k["name"].as_str().unwrap_or(""),
+            k["channel"].as_str().unwrap_or("-"),
             scopes.join(", ")
         ));
     }

@@ -196,6 +196,7 @@ async fn saved_key(
         created,
         revoked: false,
         name: Some(name.into()),
+        channel: None,
     };
     registry.create_api_key(&KeyHash::of(&key), &record).await?;
     if let Some(dir) = path.parent() {

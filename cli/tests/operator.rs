@@ -134,13 +134,22 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
             "whatsapp bot",
             "--scopes",
             "agents:read,plugins:call",
+            "--channel",
+            "whatsapp",
         ],
     );
+    assert_eq!(key["channel"], "whatsapp", "{key}");
     let bot = key["key"].as_str().expect("new key").to_owned();
     let agent = ok(
         url,
         &bot,
         &["agent", "preview", "whatsapp", "--format", "openai"],
+    );
+    // Bound to whatsapp, the key cannot read another channel's agent.
+    let (success, _, stderr) = cli(url, &bot, &["agent", "preview", "web"]);
+    assert!(
+        !success && stderr.contains("bound to the 'whatsapp' channel"),
+        "{stderr}"
     );
     let tools = agent["tools"].as_array().expect("openai tools");
     assert!(
@@ -174,7 +183,7 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
     // Refusals print the API's message and exit non-zero.
     let (success, _, stderr) = cli(url, &bot, &["org", "disable", "crm"]);
     assert!(
-        !success && stderr.contains("403") && stderr.contains("scope"),
+        !success && stderr.contains("403") && stderr.contains("cannot use the admin API"),
         "{stderr}"
     );
     let (success, _, stderr) = cli(url, &admin, &["channel", "assign", "whatsapp", "booking"]);

@@ -36,11 +36,15 @@ fn an_unknown_flag_is_refused_not_ignored() {
         "create",
         "--scopes",
         "agents:read",
-        "--channel",
+        "--chanel",
         "web",
     ]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("unexpected argument '--channel'"), "{text}");
+    assert!(text.contains("unexpected argument '--chanel'"), "{text}");
+    assert!(
+        text.contains("--channel"),
+        "the close match is suggested: {text}"
+    );
 }
 
 #[test]

@@ -130,7 +130,7 @@ def main():
       "reads the registry from moto. "
       "`init` is spawn → first `GET /next`; `first call` is that event → its response; "
       "`requests` are the DynamoDB requests of that whole cold session, from moto's log "
-      "(booking: GetItem of the instance, GetItem of the caller's channel, then the data "
+      "(booking: GetItem of the key's channel, GetItem of the instance, then the data "
       "Query).\n")
     w("| function | first event | min | median | p95 | init (median) | first call (median) | "
       "requests | median vs Node.js |")

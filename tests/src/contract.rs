@@ -296,8 +296,18 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         created: 1_790_000_000,
         revoked: false,
         name: Some("ci".into()),
+        channel: Some(twilio.clone()),
     };
     reg.create_api_key(&hash, &rec).await.unwrap();
+    let listed = reg.list_api_keys(&acme).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .find(|k| k.id == hash.id())
+            .and_then(|k| k.channel.as_ref()),
+        Some(&twilio),
+        "the binding is stored with the key's listing"
+    );
     assert!(matches!(
         reg.create_api_key(&hash, &rec).await,
         Err(StoreError::Conflict { .. })

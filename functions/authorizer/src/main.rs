@@ -1,4 +1,5 @@
-//! The authorizer Lambda: `Authorization: Bearer <key>` to `{orgId, scopes}` for API Gateway.
+//! The authorizer Lambda: `Authorization: Bearer <key>` to `{orgId, scopes, keyId, channel}`
+//! for API Gateway (`channel` only for a channel-bound key).
 
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::settings::Settings;

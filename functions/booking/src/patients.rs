@@ -109,6 +109,15 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
             Some(key)
         }
     };
+    // On a phone line the model may search by the number the caller is calling from.
+    let phone = match (&name, phone) {
+        (None, None) => ctx
+            .caller_phone
+            .as_deref()
+            .map(phone_key)
+            .filter(|k| k.len() >= MIN_PHONE_DIGITS),
+        (_, phone) => phone,
+    };
     if name.is_none() && phone.is_none() {
         return Err(Error::unprocessable(
             "Give a phone number or a name to search for; ask the caller for the phone number on file.",

@@ -244,6 +244,27 @@ async fn name_search_is_a_case_insensitive_substring_and_one_criterion_is_requir
 }
 
 #[tokio::test]
+async fn on_a_phone_line_an_empty_search_uses_the_callers_number() {
+    let mut h = harness().await;
+    h.caller_phone = Some("+1 555 010 2000".into());
+    let r = h.ok("SearchPatients", json!({})).await;
+    let found = r["patients"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{r}");
+    assert_eq!(found[0]["PatNum"], 1);
+    // A number the model gives, or a name, wins over the caller's.
+    let r = h.ok("SearchPatients", json!({"name": "nobody-here"})).await;
+    assert!(r["patients"].as_array().unwrap().is_empty(), "{r}");
+    let r = h
+        .ok("SearchPatients", json!({"phone": "555-010-3000"}))
+        .await;
+    assert_eq!(r["patients"][0]["PatNum"], 2, "{r}");
+    // A withheld number is no number.
+    h.caller_phone = Some("12".into());
+    let (status, _, _) = h.fails("SearchPatients", json!({})).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
 async fn patients_are_paginated() {
     let h = harness().await;
     let first = h.ok("GetAllPatients", json!({"limit": 2})).await;

@@ -52,7 +52,7 @@ fn enough_digits(phone: &str) -> bool {
 }
 
 /// Checks the contact; with neither phone nor email, falls back to the caller's number the
-/// channel injected (server-side, e.g. the phone line's caller id).
+/// voice platform reported (`CallContext::caller_phone`).
 fn checked_contact(ctx: &CallContext, c: Contact) -> Result<Contact, Error> {
     let name = required_text("/contact/name", &c.name, "contact's name")?;
     let mut phone = optional_text(c.phone.as_deref());
@@ -69,9 +69,8 @@ fn checked_contact(ctx: &CallContext, c: Contact) -> Result<Contact, Error> {
     }
     if phone.is_none() && email.is_none() {
         phone = ctx
-            .caller
-            .get("callerPhone")
-            .and_then(Value::as_str)
+            .caller_phone
+            .as_deref()
             .filter(|p| enough_digits(p))
             .map(str::to_owned);
     }

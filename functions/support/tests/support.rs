@@ -305,7 +305,7 @@ async fn a_contact_needs_a_way_to_reach_them() {
 
     // On a phone line, the caller id the channel injected is used.
     let mut h = h;
-    h.caller.insert("callerPhone".into(), json!("+15550102000"));
+    h.caller_phone = Some("+15550102000".into());
     let t = h
         .ok(
             "CreateTicket",

@@ -15,9 +15,10 @@ use crate::registry::{ApiKeyRecord, KeyHash, Registry};
 pub struct TenantContext {
     pub org: OrgId,
     pub scopes: Vec<String>,
+    /// The channel the key is bound to; `None` for an unbound key.
     pub channel: Option<Channel>,
-    /// Further server-injected caller metadata (e.g. `callerPhone`).
-    pub caller: Map<String, Value>,
+    /// The key's public id (first 16 hex digits of its hash), for logs.
+    pub key_id: Option<String>,
 }
 
 impl TenantContext {
@@ -26,8 +27,14 @@ impl TenantContext {
             org,
             scopes: Vec::new(),
             channel: None,
-            caller: Map::new(),
+            key_id: None,
         }
+    }
+
+    /// Binds the context to a channel, as a channel-bound key's does.
+    pub fn on_channel(mut self, channel: Channel) -> Self {
+        self.channel = Some(channel);
+        self
     }
 
     pub fn with_scopes(mut self, scopes: &[&str]) -> Self {
@@ -35,8 +42,10 @@ impl TenantContext {
         self
     }
 
-    /// Reads the Lambda authorizer's context (`requestContext.authorizer.lambda`).
-    /// A missing or malformed `orgId` means no tenant: 401.
+    /// Reads the Lambda authorizer's context (`requestContext.authorizer.lambda`), as
+    /// [`Authorizer::simple_response`] writes it. A missing or malformed `orgId` means no
+    /// tenant, and a malformed `channel` no trustworthy binding: both 401. Other fields are
+    /// ignored: caller details come from the channel's payload, not from here.
     pub fn from_authorizer(fields: &Map<String, Value>) -> Result<Self, Error> {
         let org = match fields.get("orgId") {
             Some(Value::String(s)) => OrgId::parse(s.as_str()).map_err(|_| {
@@ -56,20 +65,28 @@ impl TenantContext {
                 .collect(),
             _ => Vec::new(),
         };
+        // A bound key read as unbound would widen it to every plugin: refuse instead.
         let channel = match fields.get("channel") {
-            Some(Value::String(s)) => Channel::parse(s.as_str()).ok(),
-            _ => None,
+            None => None,
+            Some(Value::String(s)) => Some(Channel::parse(s.as_str()).map_err(|_| {
+                Error::Unauthenticated("the authorizer context holds an invalid channel".into())
+            })?),
+            Some(_) => {
+                return Err(Error::Unauthenticated(
+                    "the authorizer context holds an invalid channel".into(),
+                ));
+            }
         };
-        let caller = fields
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "orgId" | "scopes" | "channel"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let key_id = fields
+            .get("keyId")
+            .and_then(Value::as_str)
+            .filter(|k| k.len() <= 64)
+            .map(str::to_owned);
         Ok(Self {
             org,
             scopes,
             channel,
-            caller,
+            key_id,
         })
     }
 }
@@ -114,6 +131,7 @@ impl Authorizer {
                 Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
             })?;
         let hash = KeyHash::of(key);
+        let key_id = hash.id().to_owned();
         // Only found keys are cached: a key created a moment ago must work at once.
         let record = match self.keys.get(&hash) {
             Some(hit) => Some(hit),
@@ -129,8 +147,8 @@ impl Authorizer {
             Some(rec) if !rec.revoked => Ok(TenantContext {
                 org: rec.org,
                 scopes: rec.scopes,
-                channel: None,
-                caller: Map::new(),
+                channel: rec.channel,
+                key_id: Some(key_id),
             }),
             Some(_) => Err(Error::Unauthenticated(
                 "this API key has been revoked".into(),
@@ -139,8 +157,9 @@ impl Authorizer {
         }
     }
 
-    /// The HTTP API "simple response" for an authorizer event (payload format 2.0).
-    /// A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
+    /// The HTTP API "simple response" for an authorizer event (payload format 2.0): the
+    /// context is `orgId`, `scopes` (space-separated), `keyId` and, for a channel-bound key,
+    /// `channel`. A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
     pub async fn simple_response(&self, event: &Value) -> Result<Value, Error> {
         let header = event
             .get("headers")
@@ -148,10 +167,16 @@ impl Authorizer {
             .or_else(|| event.get("identitySource").and_then(|s| s.get(0)))
             .and_then(Value::as_str);
         match self.authenticate(header).await {
-            Ok(t) => Ok(json!({
-                "isAuthorized": true,
-                "context": {"orgId": t.org, "scopes": t.scopes.join(" ")},
-            })),
+            Ok(t) => {
+                let mut context = json!({"orgId": t.org, "scopes": t.scopes.join(" ")});
+                if let Some(id) = &t.key_id {
+                    context["keyId"] = json!(id);
+                }
+                if let Some(channel) = &t.channel {
+                    context["channel"] = json!(channel);
+                }
+                Ok(json!({"isAuthorized": true, "context": context}))
+            }
             Err(e @ Error::Unauthenticated(_)) => {
                 tracing::info!(reason = %e, "authorization refused");
                 Ok(json!({"isAuthorized": false}))
@@ -174,15 +199,27 @@ mod tests {
     }
 
     #[test]
-    fn reads_org_scopes_and_caller() {
+    fn reads_org_scopes_key_and_channel() {
         let t = TenantContext::from_authorizer(&map(json!({
-            "orgId": "acme", "scopes": "plugins:call admin", "channel": "twilio", "callerPhone": "+15550102000"
+            "orgId": "acme", "scopes": "plugins:call admin", "channel": "twilio",
+            "keyId": "0123456789abcdef", "callerPhone": "+15550102000"
         })))
         .unwrap();
         assert_eq!(t.org.as_str(), "acme");
         assert_eq!(t.scopes, vec!["plugins:call", "admin"]);
         assert_eq!(t.channel.unwrap().as_str(), "twilio");
-        assert_eq!(t.caller["callerPhone"], "+15550102000");
+        assert_eq!(t.key_id.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_malformed_channel_is_not_read_as_unbound() {
+        for channel in [json!("Bad Channel"), json!(7), json!(""), json!(null)] {
+            let e = TenantContext::from_authorizer(&map(
+                json!({"orgId": "acme", "scopes": "plugins:call", "channel": channel}),
+            ))
+            .unwrap_err();
+            assert_eq!(e.status(), 401, "{channel}");
+        }
     }
 
     #[test]

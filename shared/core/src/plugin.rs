@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::agent::dialects::strip_strict_nulls;
 use crate::error::{Detail, Error};
@@ -16,8 +16,9 @@ use crate::manifest::{CompiledManifest, ManifestError};
 use crate::ports::DataAdapter;
 use crate::toolnames;
 
-/// What a handler knows about its call. Everything here is server-side: the organization
-/// and caller come from the authorizer context, never from the model's parameters.
+/// What a handler knows about its call. Everything here is server-side, never from the
+/// model's parameters: the organization, scopes and channel from the authorizer context,
+/// the caller's number from the voice platform's payload.
 #[derive(Clone)]
 pub struct CallContext {
     pub org: OrgId,
@@ -25,8 +26,10 @@ pub struct CallContext {
     pub function: FunctionName,
     pub channel: Option<Channel>,
     pub session_id: Option<String>,
-    /// Caller metadata injected by the authorizer (e.g. `callerPhone`).
-    pub caller: Map<String, Value>,
+    /// The caller's number as the voice platform reported it (Retell, Vapi); `None` on
+    /// other channels. Never from the model's parameters or a client's header. A default
+    /// for searches and contacts, not proof of who is calling.
+    pub caller_phone: Option<String>,
     /// The credential's scopes, for functions reserved to staff (e.g. approvals).
     pub scopes: Vec<String>,
     /// `default_config` overlaid by the instance's config, already validated.
@@ -42,7 +45,7 @@ pub struct CallScope {
     pub org: OrgId,
     pub channel: Option<Channel>,
     pub session_id: Option<String>,
-    pub caller: Map<String, Value>,
+    pub caller_phone: Option<String>,
     pub scopes: Vec<String>,
     pub config: Arc<Value>,
     pub data: Arc<dyn DataAdapter>,
@@ -199,7 +202,7 @@ impl Plugin {
             function: call.function,
             channel: scope.channel,
             session_id: scope.session_id,
-            caller: scope.caller,
+            caller_phone: scope.caller_phone,
             scopes: scope.scopes,
             config: scope.config,
             data: scope.data,

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use switchboard::data::BuiltinData;
 use switchboard::manifest::overlay;
@@ -35,7 +35,7 @@ pub struct Harness {
     pub scopes: Vec<String>,
     pub channel: Option<Channel>,
     pub session_id: Option<String>,
-    pub caller: Map<String, Value>,
+    pub caller_phone: Option<String>,
 }
 
 impl Harness {
@@ -55,7 +55,7 @@ impl Harness {
             scopes: vec!["plugins:call".into()],
             channel: None,
             session_id: None,
-            caller: Map::new(),
+            caller_phone: None,
         }
     }
 
@@ -102,7 +102,7 @@ impl Harness {
             scopes: self.scopes.clone(),
             channel: self.channel.clone(),
             session_id: self.session_id.clone(),
-            caller: self.caller.clone(),
+            caller_phone: self.caller_phone.clone(),
         }
     }
 
@@ -118,7 +118,7 @@ impl Harness {
             org: self.org.clone(),
             channel: self.channel.clone(),
             session_id: self.session_id.clone(),
-            caller: self.caller.clone(),
+            caller_phone: self.caller_phone.clone(),
             scopes: self.scopes.clone(),
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::OrgId;
 use switchboard::admin::{AdminRequest, AdminService};
 use switchboard::auth::{Authorizer, TenantContext};
 use switchboard::registry::Registry;
+use switchboard::{Channel, OrgId};
 use switchboard_tests::{Tables, embedded_tables, moto_tables, unique};
 
 use crate::fixtures::local_secrets;
@@ -343,6 +343,72 @@ async fn library_instances_channels_and_keys(tables: Tables) {
         .await
         .unwrap_err();
     assert_eq!(e.status(), 401);
+    // A key bound to a channel: only to a configured one, only with call and read scopes,
+    // bound in the authorizer's context; and it cannot use the admin API at all.
+    let key_on = |channel: &str, scopes: Value| {
+        a.write(
+            "POST",
+            "/admin/keys",
+            json!({"name": "line", "scopes": scopes, "channel": channel}),
+        )
+    };
+    for (channel, scopes, path, needle) in [
+        ("Web!", json!(["plugins:call"]), "/channel", "is invalid"),
+        (
+            "retell",
+            json!(["plugins:call"]),
+            "/channel",
+            "not configured",
+        ),
+        (
+            "whatsapp",
+            json!(["plugins:call", "admin:write"]),
+            "/scopes/1",
+            "only plugins:call and agents:read",
+        ),
+    ] {
+        let (s, b) = key_on(channel, scopes).await;
+        assert_eq!(
+            (s, &b["error"]["details"][0]["path"]),
+            (422, &json!(path)),
+            "{b}"
+        );
+        assert!(b.to_string().contains(needle), "{b}");
+    }
+    let (s, b) = key_on("whatsapp", json!(["plugins:call", "agents:read"])).await;
+    assert_eq!(
+        (s, &b["result"]["channel"]),
+        (201, &json!("whatsapp")),
+        "{b}"
+    );
+    let bound_key = b["result"]["key"].as_str().unwrap().to_owned();
+    let ctx = authorizer
+        .authenticate(Some(&format!("Bearer {bound_key}")))
+        .await
+        .unwrap();
+    assert_eq!(ctx.channel.as_ref().map(Channel::as_str), Some("whatsapp"));
+    assert_eq!(ctx.key_id.as_deref(), b["result"]["id"].as_str());
+    let (s, b) = a
+        .service
+        .handle(AdminRequest {
+            tenant: Some(
+                TenantContext::new(a.org.clone())
+                    .with_scopes(&["admin:write", "admin:read"])
+                    .on_channel(Channel::parse("whatsapp").unwrap()),
+            ),
+            method: "GET",
+            path: "/admin/keys",
+            if_match: None,
+            body: b"",
+        })
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{b}"
+    );
+    assert!(b.to_string().contains("cannot use the admin API"), "{b}");
+
     // Another org cannot revoke it (or even see it).
     let other = Admin {
         org: OrgId::parse(unique("adm")).unwrap(),

@@ -181,3 +181,60 @@ async fn curl_booking_conflicts_on_repeat_and_survives_a_restart() {
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A key bound to a channel, created over the admin API and used over real sockets: it
+/// reaches only its channel's plugins and agent, and a Retell call's caller number reaches
+/// the plugin.
+#[tokio::test]
+async fn a_channel_bound_key_reaches_only_its_channel() {
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-dev"));
+    let (addr, admin_key, task) = start(&dir).await;
+    let bad = post(
+        addr,
+        "/admin/keys",
+        Some(&admin_key),
+        &json!({"scopes": ["plugins:call"], "channel": "Web Chat"}),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.body["error"]["details"][0]["path"], "/channel");
+    let created = post(
+        addr,
+        "/admin/keys",
+        Some(&admin_key),
+        &json!({"name": "web widget", "scopes": ["plugins:call", "agents:read"], "channel": "web"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["result"]["channel"], "web");
+    let key = created.body["result"]["key"].as_str().unwrap().to_owned();
+
+    // booking is assigned on web: the call runs, and Retell's caller number finds the patient.
+    let retell = json!({"name": "SearchPatients", "args": {},
+        "call": {"call_id": "call_1", "from_number": "+1 555-010-2000"}});
+    let found = post(addr, "/plugins/booking", Some(&key), &retell).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["result"]["patients"][0]["FName"], "Jordan");
+    // crm is assigned on twilio only.
+    let lead = json!({"function": "GetLeadsByStatus", "parameters": {"status": "new"}});
+    let refused = post(addr, "/plugins/crm", Some(&key), &lead).await;
+    assert_eq!(
+        (refused.status, refused.body["error"]["code"].as_str()),
+        (403, Some("plugin_not_assigned")),
+        "{}",
+        refused.body
+    );
+    let message = refused.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("'web' channel"), "{message}");
+    // The unbound admin key still reaches crm.
+    let unbound = post(addr, "/plugins/crm", Some(&admin_key), &lead).await;
+    assert_eq!(unbound.status, 200, "{}", unbound.body);
+    // Its agent is web's; twilio's is not its to read.
+    let web = send(addr, "GET", "/agents/web", Some(&key), b"").await;
+    assert_eq!(web.status, 200, "{}", web.body);
+    let twilio = send(addr, "GET", "/agents/twilio", Some(&key), b"").await;
+    assert_eq!(twilio.status, 403, "{}", twilio.body);
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,7 +2,6 @@
 //! of its function (a plugin, or the agent builder).
 
 use serde_json::Value;
-use switchboard::OrgId;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
@@ -10,6 +9,7 @@ use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::lambda::{handle, handle_admin, handle_agent};
 use switchboard::ports::StoreError;
 use switchboard::registry::{ApiKeyRecord, KeyHash};
+use switchboard::{Channel, OrgId};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
 
 use crate::fixtures::{booking_service, demo};
@@ -150,6 +150,8 @@ const EXPECTED: &[Expect] = &[
             assert_eq!(b["isAuthorized"], true, "{b}");
             assert_eq!(b["context"]["orgId"], "demo-dental");
             assert_eq!(b["context"]["scopes"], "plugins:call agents:read");
+            assert_eq!(b["context"]["channel"], "twilio", "the key is bound");
+            assert_eq!(b["context"]["keyId"], KeyHash::of(EVENT_KEY).id(), "{b}");
         },
     },
     Expect {
@@ -184,6 +186,15 @@ const EXPECTED: &[Expect] = &[
                     .contains("current version is 1"),
                 "{b}"
             );
+        },
+    },
+    Expect {
+        file: "booking-channel-not-assigned.json",
+        status: 403,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "plugin_not_assigned", "{b}");
+            let message = b["error"]["message"].as_str().unwrap_or("");
+            assert!(message.contains("'retell' channel"), "{message}");
         },
     },
     Expect {
@@ -223,6 +234,7 @@ async fn run_all(tables: Tables) {
         created: 1_795_608_000,
         revoked: false,
         name: Some("events".into()),
+        channel: Some(Channel::parse("twilio").unwrap()),
     };
     match demo
         .platform
@@ -259,6 +271,62 @@ async fn run_all(tables: Tables) {
         assert_eq!(status, e.status, "{}: {body}", e.file);
         (e.check)(&body);
     }
+}
+
+/// The key an event's authorizer context stands for: a fixed string per (org, scopes,
+/// channel), so the context's `keyId` is reproducible.
+fn event_key(org: &str, scopes: &str, channel: Option<&str>) -> String {
+    format!(
+        "sb_event_{org}_{}_{}",
+        scopes.replace(' ', "+"),
+        channel.unwrap_or("-")
+    )
+}
+
+/// Every authorizer context in `events/` is exactly what the authorizer answers for a key
+/// with that org, those scopes and that channel: the tests run on contexts production makes.
+#[tokio::test]
+async fn every_authorizer_context_is_the_authorizers_own() {
+    let registry = switchboard::registry::Registry::new(embedded_tables().registry);
+    let authorizer = Authorizer::new(registry.clone(), KEY_CACHE_TTL);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let Some(context) = event.pointer("/requestContext/authorizer/lambda") else {
+            continue;
+        };
+        let org = context["orgId"].as_str().unwrap_or_default();
+        let scopes = context["scopes"].as_str().unwrap_or_default();
+        let channel = context.get("channel").and_then(Value::as_str);
+        let key = event_key(org, scopes, channel);
+        let record = ApiKeyRecord {
+            org: OrgId::parse(org).unwrap(),
+            scopes: scopes.split(' ').map(str::to_owned).collect(),
+            created: 1_795_608_000,
+            revoked: false,
+            name: None,
+            channel: channel.map(|c| Channel::parse(c).unwrap()),
+        };
+        match registry.create_api_key(&KeyHash::of(&key), &record).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+        let answer = authorizer
+            .simple_response(
+                &serde_json::json!({"headers": {"authorization": format!("Bearer {key}")}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            context,
+            &answer["context"],
+            "{}: the authorizer answers this context for such a key",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} events carry a context");
 }
 
 #[test]

@@ -334,6 +334,58 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
         })
         .await;
     assert_eq!(status, 200, "{resp}");
+    // A key bound to a channel without the plugin, or with it disabled, is refused.
+    let twilio = Channel::parse("twilio").unwrap();
+    let disabled = ChannelConfig::from_json(&json!({"plugin_assignments": [
+        {"plugin": "booking", "priority": 1, "enabled": false}]}))
+    .unwrap();
+    platform
+        .registry
+        .put_channel(&org, &twilio, &disabled, None)
+        .await
+        .unwrap();
+    for (channel, why) in [("twilio", "disabled"), ("whatsapp", "not configured")] {
+        let (status, resp) = svc
+            .call(CallInput {
+                tenant: Some(as_channel(Some(Channel::parse(channel).unwrap()))),
+                body: &body,
+                request_id: "t",
+            })
+            .await;
+        assert_eq!(
+            (status, resp["error"]["code"].as_str()),
+            (403, Some("plugin_not_assigned")),
+            "{resp}"
+        );
+        let message = resp["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains(&format!("'{channel}' channel")) && message.contains(why),
+            "{message}"
+        );
+    }
+    // Each call of a Vapi batch is refused on its own (Vapi gets 200 with an error each).
+    let vapi = json!({"message": {"type": "tool-calls", "toolCallList": [
+        {"id": "a", "name": "GetProviders", "arguments": {}},
+        {"id": "b", "name": "GetProviders", "arguments": {}}]}})
+    .to_string();
+    let (status, resp) = svc
+        .call(CallInput {
+            tenant: Some(as_channel(Some(Channel::parse("whatsapp").unwrap()))),
+            body: vapi.as_bytes(),
+            request_id: "t",
+        })
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    for r in resp["results"].as_array().unwrap() {
+        assert!(r["result"].is_null(), "{resp}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("'whatsapp' channel"),
+            "{resp}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -365,6 +417,7 @@ async fn the_authorizer_refuses_revoked_keys_and_fails_closed_when_dynamodb_is_d
         created: 1,
         revoked,
         name: None,
+        channel: None,
     };
     registry
         .create_api_key(&KeyHash::of("sb_live"), &record(false))

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// What a channel-bound key may hold: calling its channel's plugins and reading its agent.
+const CHANNEL_SCOPES: [&str; 2] = ["plugins:call", "agents:read"];
+
 impl AdminService {
     pub(super) async fn create_key(&self, tenant: &TenantContext, body: &[u8]) -> Reply {
         #[derive(Deserialize)]
@@ -9,8 +12,44 @@ impl AdminService {
         struct NewKey {
             name: Option<String>,
             scopes: Vec<String>,
+            channel: Option<String>,
         }
         let req: NewKey = parse_as(body)?;
+        let channel = req
+            .channel
+            .map(|c| Channel::parse(c).map_err(|e| Error::invalid_field("/channel", e.to_string())))
+            .transpose()?;
+        if let Some(channel) = &channel {
+            // Admin and platform scopes reach past any one channel.
+            if let Some((i, s)) = req
+                .scopes
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !CHANNEL_SCOPES.contains(&s.as_str()))
+            {
+                return Err(Error::invalid_field(
+                    format!("/scopes/{i}"),
+                    format!(
+                        "a key bound to a channel holds only {}, not '{s}'",
+                        CHANNEL_SCOPES.join(" and ")
+                    ),
+                ));
+            }
+            // A typo would make a key that only ever gets 403.
+            if self
+                .registry
+                .get_channel(&tenant.org, channel)
+                .await?
+                .is_none()
+            {
+                return Err(Error::invalid_field(
+                    "/channel",
+                    format!(
+                        "the channel '{channel}' is not configured; configure it first (PUT /admin/channels/{channel})"
+                    ),
+                ));
+            }
+        }
         if req.scopes.is_empty() {
             return Err(Error::invalid_field("/scopes", "name at least one scope"));
         }
@@ -38,6 +77,7 @@ impl AdminService {
             created: (self.clock)(),
             revoked: false,
             name: req.name,
+            channel,
         };
         let meta = self.registry.create_api_key(&hash, &record).await?;
         let mut out = to_json(&meta)?;
@@ -118,6 +158,7 @@ impl AdminService {
             created: (self.clock)(),
             revoked: false,
             name: Some("first admin key".into()),
+            channel: None,
         };
         // Profile and first key together, or neither: an org without a key could never get one.
         let meta = match self

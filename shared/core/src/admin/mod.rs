@@ -94,6 +94,15 @@ impl AdminService {
 
     async fn route(&self, req: AdminRequest<'_>) -> Reply {
         let tenant = req.tenant.clone().ok_or_else(no_tenant)?;
+        // A channel's key configures nothing: it could otherwise assign itself any plugin.
+        if let Some(channel) = &tenant.channel {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this key is bound to the '{channel}' channel and cannot use the admin API; use an unbound admin key"
+                ),
+            });
+        }
         if req.body.len() > MAX_ADMIN_BODY {
             return Err(Error::PayloadTooLarge {
                 size: req.body.len(),

@@ -72,6 +72,14 @@ impl AgentService {
             });
         }
         let channel = Channel::parse(channel).map_err(|e| Error::invalid_request(e.to_string()))?;
+        if let Some(bound) = tenant.channel.as_ref().filter(|b| **b != channel) {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this key is bound to the '{bound}' channel; it can read only /agents/{bound}"
+                ),
+            });
+        }
         let format = format.map(Format::parse).transpose()?;
         let agent = self.builder.build(&tenant.org, &channel).await?;
         match format {

@@ -10,6 +10,25 @@ pub struct Envelope {
     pub function: String,
     pub parameters: Value,
     pub session_id: Option<String>,
+    /// The caller's number from a voice platform's payload (Retell, Vapi); never from a
+    /// header or Switchboard's own envelope. The payload is only as trustworthy as the key
+    /// that sent it, so this is a convenience (a default search), never an identity.
+    pub caller_phone: Option<String>,
+}
+
+/// Longest caller number kept (E.164 is at most 15 digits; formatting adds a few).
+const MAX_PHONE_CHARS: usize = 32;
+
+/// A caller number as a platform sends it: `+`, digits and common separators. Anything else
+/// ("anonymous", "unknown", SIP URIs) is no number rather than a refused call.
+fn phone(v: Option<&Value>) -> Option<String> {
+    let s = v?.as_str()?.trim();
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let shaped = s.len() <= MAX_PHONE_CHARS
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0));
+    (shaped && digits >= 3).then(|| s.to_owned())
 }
 
 /// Most tool calls one Vapi request may carry.
@@ -39,13 +58,15 @@ pub fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
         .and_then(|m| m.get("toolCallList"))
         .and_then(Value::as_array)
     {
-        let session = obj
-            .get("message")
-            .and_then(|m| m.get("call"))
+        let message = obj.get("message");
+        let call = message.and_then(|m| m.get("call"));
+        let session = call
             .and_then(|c| c.get("id"))
             .and_then(Value::as_str)
             .filter(|s| s.len() <= 256);
-        return vapi_calls(calls, session).map(Incoming::Vapi);
+        let customer = |v: Option<&Value>| phone(v?.get("customer")?.get("number"));
+        let caller = customer(message).or_else(|| customer(call));
+        return vapi_calls(calls, session, caller.as_deref()).map(Incoming::Vapi);
     }
     if !obj.contains_key("function") && obj.contains_key("args") {
         return retell_call(obj).map(Incoming::Call);
@@ -53,7 +74,8 @@ pub fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
     native_envelope(obj).map(Incoming::Call)
 }
 
-/// Retell custom function: `{"name", "call": {"call_id", …}, "args": {…}}`.
+/// Retell custom function: `{"name", "call": {"call_id", "from_number", …}, "args": {…}}`.
+/// On an outbound call the caller Retell dialled is `to_number`.
 fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
     let function = match obj.remove("name") {
         Some(Value::String(s)) => s,
@@ -71,22 +93,33 @@ fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
             ));
         }
     };
-    let session_id = obj
-        .get("call")
+    let call = obj.get("call");
+    let session_id = call
         .and_then(|c| c.get("call_id"))
         .and_then(Value::as_str)
         .filter(|s| s.len() <= 256)
         .map(str::to_owned);
+    let outbound = call
+        .and_then(|c| c.get("direction"))
+        .and_then(Value::as_str)
+        == Some("outbound");
+    let number = if outbound { "to_number" } else { "from_number" };
+    let caller_phone = phone(call.and_then(|c| c.get(number)));
     Ok(Envelope {
         function,
         parameters,
         session_id,
+        caller_phone,
     })
 }
 
 /// Vapi `toolCallList` entries: `{"id", "name", "arguments"}` or the OpenAI-style
 /// `{"id", "function": {"name", "arguments"}}`, arguments as an object or a JSON string.
-fn vapi_calls(calls: &[Value], session: Option<&str>) -> Result<Vec<(String, Envelope)>, Error> {
+fn vapi_calls(
+    calls: &[Value],
+    session: Option<&str>,
+    caller: Option<&str>,
+) -> Result<Vec<(String, Envelope)>, Error> {
     if calls.is_empty() || calls.len() > MAX_VAPI_CALLS {
         return Err(Error::invalid_request(format!(
             "a Vapi message must carry 1 to {MAX_VAPI_CALLS} tool calls, not {}",
@@ -128,6 +161,7 @@ fn vapi_calls(calls: &[Value], session: Option<&str>) -> Result<Vec<(String, Env
                     function: name.to_owned(),
                     parameters,
                     session_id: session.map(str::to_owned),
+                    caller_phone: caller.map(str::to_owned),
                 },
             ))
         })
@@ -167,6 +201,7 @@ fn native_envelope(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
         function,
         parameters,
         session_id,
+        caller_phone: None,
     })
 }
 
@@ -214,6 +249,59 @@ mod tests {
             br#"{"message": {"toolCallList": [{"id": "a", "name": "X", "arguments": "[1]"}]}}"#,
         );
         assert!(matches!(bad, Err(e) if e.status() == 400));
+    }
+
+    #[test]
+    fn the_caller_number_comes_from_the_platform_payload_only() {
+        let retell = |call: Value| {
+            let body = json!({"name": "SearchPatients", "call": call, "args": {}});
+            parse_envelope(body.to_string().as_bytes())
+                .unwrap()
+                .caller_phone
+        };
+        assert_eq!(
+            retell(
+                json!({"call_id": "c", "from_number": "+15550102000", "to_number": "+15550100000"})
+            ),
+            Some("+15550102000".into())
+        );
+        assert_eq!(
+            retell(
+                json!({"call_id": "c", "direction": "outbound", "from_number": "+15550100000", "to_number": "+15550102000"})
+            ),
+            Some("+15550102000".into()),
+            "on an outbound call the caller is the number dialled"
+        );
+        for junk in [
+            json!("anonymous"),
+            json!("sip:a@b"),
+            json!(15550102000_u64),
+            json!("+1 555 ".repeat(10)),
+        ] {
+            assert_eq!(retell(json!({"from_number": junk})), None, "{junk}");
+        }
+        let vapi =
+            |message: Value| match parse_body(json!({"message": message}).to_string().as_bytes())
+                .unwrap()
+            {
+                Incoming::Vapi(calls) => calls[0].1.caller_phone.clone(),
+                Incoming::Call(_) => panic!("not parsed as Vapi"),
+            };
+        let list = json!([{"id": "a", "name": "SearchPatients", "arguments": {}}]);
+        assert_eq!(
+            vapi(json!({"toolCallList": list, "customer": {"number": "+15550102000"}})),
+            Some("+15550102000".into())
+        );
+        assert_eq!(
+            vapi(
+                json!({"toolCallList": list, "call": {"id": "v", "customer": {"number": "+15550102001"}}})
+            ),
+            Some("+15550102001".into())
+        );
+        // Switchboard's own envelope is written by the client: it carries no caller.
+        let own = parse_envelope(br#"{"function": "F", "parameters": {}}"#).unwrap();
+        assert_eq!(own.caller_phone, None);
+        assert!(parse_envelope(br#"{"function": "F", "callerPhone": "+15550102000"}"#).is_err());
     }
 
     #[test]

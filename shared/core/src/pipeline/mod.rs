@@ -33,13 +33,19 @@ pub struct Platform {
     pub registry: Registry,
     pub data: Arc<dyn DataAdapterFactory>,
     instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
-    /// Each channel's adapter overrides, parsed; `None` for a channel that is not configured.
-    channels: TtlCache<(OrgId, Channel), Option<Overrides>>,
+    /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
+    channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
     clock: Clock,
 }
 
-/// A channel's data adapter overrides, by plugin, each parsed (or its parse error).
-type Overrides = Arc<Vec<(PluginName, Result<AdapterSpec, Error>)>>;
+/// A channel's plugin assignments, each override parsed (or its parse error).
+type ChannelAssignments = Arc<Vec<AssignedPlugin>>;
+
+struct AssignedPlugin {
+    plugin: PluginName,
+    enabled: bool,
+    data_adapter: Option<Result<AdapterSpec, Error>>,
+}
 
 /// An instance as a call needs it: resolved, validated and parsed once per cache fill.
 struct ResolvedInstance {
@@ -113,45 +119,64 @@ fn major(version: &str) -> &str {
 }
 
 impl Platform {
-    /// The data adapter for a call: the instance's, unless the caller's channel assignment
-    /// overrides it (ARCHITECTURE.md, "The path of one call"). A stored config that does not
-    /// parse fails the calls that would use it, and only those.
-    async fn adapter_spec(
+    /// A channel's assignments as a call needs them, cached like instances; `None` for a
+    /// channel that is not configured.
+    async fn channel(
+        &self,
+        org: &OrgId,
+        channel: &Channel,
+    ) -> Result<Option<ChannelAssignments>, Error> {
+        let key = (org.clone(), channel.clone());
+        if let Some(hit) = self.channels.get(&key) {
+            return Ok(hit);
+        }
+        let found = self.registry.get_channel(org, channel).await?.map(|v| {
+            let assigned = v.value.plugin_assignments.iter().enumerate().map(|(i, a)| {
+                let at = format!("/plugin_assignments/{i}/data_adapter");
+                AssignedPlugin {
+                    plugin: a.plugin.clone(),
+                    enabled: a.enabled,
+                    data_adapter: a.data_adapter.as_ref().map(|d| AdapterSpec::parse(d, &at)),
+                }
+            });
+            Arc::new(assigned.collect::<Vec<_>>())
+        });
+        self.channels.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// What the channel a key is bound to says about a call to `plugin`: 403 unless the
+    /// plugin is assigned and enabled there; else its data adapter override, if any (the
+    /// instance's adapter applies otherwise; ARCHITECTURE.md, "The path of one call"). A
+    /// stored override that does not parse fails the calls that would use it, and only those.
+    async fn channel_override(
         &self,
         org: &OrgId,
         plugin: &PluginName,
-        channel: Option<&Channel>,
-        instance: &Result<AdapterSpec, Error>,
-    ) -> Result<AdapterSpec, Error> {
-        let Some(channel) = channel else {
-            return instance.clone();
+        channel: &Channel,
+    ) -> Result<Option<Result<AdapterSpec, Error>>, Error> {
+        let not_assigned = |why: String, fix: &str| Error::Forbidden {
+            code: "plugin_not_assigned",
+            message: format!(
+                "this key is bound to the '{channel}' channel, {why}; {fix} (PUT /admin/channels/{channel}), or call with a key bound to a channel that has it"
+            ),
         };
-        let key = (org.clone(), channel.clone());
-        let overrides =
-            match self.channels.get(&key) {
-                Some(hit) => hit,
-                None => {
-                    let found =
-                        self.registry.get_channel(org, channel).await?.map(|v| {
-                            let parsed = v.value.plugin_assignments.iter().enumerate().filter_map(
-                                |(i, a)| {
-                                    let at = format!("/plugin_assignments/{i}/data_adapter");
-                                    let d = a.data_adapter.as_ref()?;
-                                    Some((a.plugin.clone(), AdapterSpec::parse(d, &at)))
-                                },
-                            );
-                            Arc::new(parsed.collect::<Vec<_>>())
-                        });
-                    self.channels.insert(key, found.clone());
-                    found
-                }
-            };
-        match overrides
-            .as_ref()
-            .and_then(|o| o.iter().find(|(p, _)| p == plugin))
-        {
-            Some((_, spec)) => spec.clone(),
-            None => instance.clone(),
+        let Some(assigned) = self.channel(org, channel).await? else {
+            return Err(not_assigned(
+                "which is not configured".into(),
+                "configure the channel",
+            ));
+        };
+        match assigned.iter().find(|a| &a.plugin == plugin) {
+            None => Err(not_assigned(
+                format!("which has no {plugin} plugin assigned"),
+                "assign the plugin to the channel",
+            )),
+            Some(a) if !a.enabled => Err(not_assigned(
+                format!("on which the {plugin} plugin is disabled"),
+                "enable its assignment",
+            )),
+            Some(a) => Ok(a.data_adapter.clone()),
         }
     }
 }
@@ -213,10 +238,12 @@ impl PluginService {
     pub async fn call(&self, input: CallInput<'_>) -> (u16, Value) {
         let started = Instant::now();
         let org = input.tenant.as_ref().map(|t| t.org.to_string());
+        let key = input.tenant.as_ref().and_then(|t| t.key_id.clone());
         let span = tracing::info_span!(
             "call",
             request_id = input.request_id,
             org = org.as_deref().unwrap_or("-"),
+            key = key.as_deref().unwrap_or("-"),
             plugin = %self.plugin.name(),
             function = tracing::field::Empty,
         );
@@ -295,6 +322,15 @@ impl PluginService {
         let plugin = &self.plugin;
         let name = plugin.name();
 
+        // A channel-bound key learns nothing about plugins outside its channel.
+        let channel_override = match &tenant.channel {
+            Some(channel) => {
+                self.platform
+                    .channel_override(&tenant.org, name, channel)
+                    .await?
+            }
+            None => None,
+        };
         let instance = self.platform.instance(plugin, &tenant.org).await?;
         let instance = match instance {
             Some(i) if i.enabled => i,
@@ -320,21 +356,13 @@ impl PluginService {
         // The request's own mistakes (function, parameters) come before the instance's.
         let call = plugin.prepare(&envelope.function, envelope.parameters)?;
         let config = instance.config.clone()?;
-        let spec = self
-            .platform
-            .adapter_spec(
-                &tenant.org,
-                name,
-                tenant.channel.as_ref(),
-                &instance.data_adapter,
-            )
-            .await?;
+        let spec = channel_override.unwrap_or_else(|| instance.data_adapter.clone())?;
         let data = self.platform.data.build(&tenant.org, name, &spec)?;
         let scope = CallScope {
             org: tenant.org.clone(),
             channel: tenant.channel.clone(),
             session_id: envelope.session_id,
-            caller: tenant.caller.clone(),
+            caller_phone: envelope.caller_phone,
             scopes: tenant.scopes.clone(),
             config,
             data,

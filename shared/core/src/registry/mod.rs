@@ -26,9 +26,10 @@ struct KeyIndex {
 
 fn key_index(hash: &KeyHash, record: &ApiKeyRecord) -> (ApiKeyMeta, KeyIndex) {
     let meta = ApiKeyMeta {
-        id: hash.as_str().chars().take(16).collect(),
+        id: hash.id().to_owned(),
         name: record.name.clone(),
         scopes: record.scopes.clone(),
+        channel: record.channel.clone(),
         created: record.created,
         revoked: record.revoked,
     };

@@ -188,6 +188,9 @@ pub struct ApiKeyRecord {
     pub revoked: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A channel-bound key calls only the plugins assigned and enabled on its channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
 }
 
 /// What an org may see of one of its keys: never the key, never its full hash.
@@ -198,6 +201,8 @@ pub struct ApiKeyMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
     pub created: u64,
     pub revoked: bool,
 }
@@ -246,6 +251,11 @@ impl KeyHash {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key's public id: the first 16 hex digits of its hash.
+    pub fn id(&self) -> &str {
+        self.0.get(..16).unwrap_or(&self.0)
     }
 }
 
