@@ -17,6 +17,8 @@ def ms(x):
 
 
 def us(x):
+    if x < 0:
+        return "−" + us(-x)
     if x >= 10_000:
         return f"{x / 1000:.1f} ms"
     if x >= 1000:
@@ -221,6 +223,27 @@ def main():
         w("")
         w(f"The same calls' latency in-process (no Runtime API): p50 {us(lat['p50_us'])}, "
           f"p99 {us(lat['p99_us'])}.\n")
+    idem = r.get("idempotency_moto")
+    if idem:
+        w("### The idempotency layer on a write call\n")
+        w(f"In-process (`bench_moto idempotency`): {idem['function']} on moto, {idem['calls']} "
+          "calls without a key and as many with a new `Idempotency-Key` each, interleaved "
+          "(each creates a ticket); then as many repeats of one keyed call, answered from its "
+          "record. Data-table requests are counted per call.\n")
+        w("| | p50 | p99 | DynamoDB requests per call |")
+        w("|---|---|---|---|")
+        reqs = idem["data_requests_per_call"]
+        for label, k in (("no key", "without_key"), ("new key (claim, run, complete)", "with_key"),
+                         ("repeated key (replay)", "replayed")):
+            s = idem[k]
+            w(f"| {label} | {us(s['p50_us'])} | {us(s['p99_us'])} | {reqs[k]:.2f} |")
+        add50 = idem["with_key"]["p50_us"] - idem["without_key"]["p50_us"]
+        add99 = idem["with_key"]["p99_us"] - idem["without_key"]["p99_us"]
+        w("")
+        w(f"The layer adds {us(add50)} at p50 and {us(add99)} at p99 to a write call here: "
+          f"{reqs['with_key'] - reqs['without_key']:.2f} more DynamoDB requests (the "
+          "conditional put that claims the key, and the put that completes it), each a moto "
+          "round trip. A replay is one conditional put refused and one read.\n")
 
     w("## 3. Agent build\n")
     if agent:

@@ -6,7 +6,9 @@
   /plugins/<manifest name> plus their manifest's route_aliases, the agent builder
   /agents/{channel}, admin /admin/{proxy+} (any method: the function answers 405 itself);
 - the authorizer function is the API's default authorizer;
-- every plugin crate is a dependency of cli/ (which is how `dev` serves it).
+- every plugin crate is a dependency of cli/ (which is how `dev` serves it);
+- a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
+  shared/core/src/idempotency.rs), so a live call's claim is never taken over.
 Exits non-zero with one line per problem, saying what to add.
 """
 import json
@@ -82,6 +84,16 @@ for crate in sorted((root / "functions").iterdir()):
         problems.append(
             f"functions/{crate.name} is a plugin but dev does not serve it: add "
             f'`{crate.name} = {{ path = "../functions/{crate.name}" }}` to [dependencies] in cli/Cargo.toml')
+
+src = (root / "shared" / "core" / "src" / "idempotency.rs").read_text()
+window = int(src.split("IN_PROGRESS_WINDOW: Duration = Duration::from_secs(", 1)[1].split(")", 1)[0])
+default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+for name, f in functions.items():
+    binary = f.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+    if (root / "functions" / str(binary) / "manifest.json").exists():
+        timeout = f["Properties"].get("Timeout", default_timeout)
+        if timeout >= window:
+            problems.append(f"{name}: Timeout {timeout} s must stay under the idempotency claim window ({window} s)")
 
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]

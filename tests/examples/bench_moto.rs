@@ -13,6 +13,9 @@
 //!   in-memory embedded store, served by a handler that does no I/O.
 //! - `warm-calls <n>`: the booking plugin's pipeline in-process against moto, `GetProviders`
 //!   `n` times after a first call, counting registry and data-table requests separately.
+//! - `idempotency <n>`: what the idempotency layer adds to a write call: support's
+//!   `CreateTicket` in-process against moto, `n` calls without a key and `n` with a new
+//!   `Idempotency-Key` each, interleaved, then `n` repeats of one keyed call (replays).
 //!
 //! Run by `scripts/bench` as `cargo run --release -p switchboard-tests --example bench_moto`.
 
@@ -64,9 +67,11 @@ async fn main() -> Result<(), BoxError> {
         Some("agent-build") => agent_build(&endpoint()?).await?,
         Some("warm-calls") => warm_calls(&endpoint()?, count(1000)?).await?,
         Some("overhead") => overhead(count(100_000)?).await?,
+        Some("idempotency") => idempotency(&endpoint()?, count(1000)?).await?,
         _ => {
             return Err(
-                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n]".into(),
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n]"
+                    .into(),
             );
         }
     };
@@ -105,9 +110,9 @@ fn bench_manifest(tag: &str, i: usize) -> Result<Manifest, BoxError> {
         "description": "bench", "default_config": {"tone": "warm"},
         "instruction_template": "You help {{ org.display_name }} callers on {{ channel }} with plugin {i}, in a {{ config.tone }} tone.",
         "functions": [
-            {"name": format!("Get{i}"), "description": "Get one", "parameters": params},
-            {"name": format!("Create{i}"), "description": "Create one", "parameters": params},
-            {"name": format!("Cancel{i}"), "description": "Cancel one", "parameters": params}]});
+            {"name": format!("Get{i}"), "description": "Get one", "side_effects": false, "parameters": params},
+            {"name": format!("Create{i}"), "description": "Create one", "side_effects": true, "parameters": params},
+            {"name": format!("Cancel{i}"), "description": "Cancel one", "side_effects": true, "parameters": params}]});
     Ok(CompiledManifest::from_value(m)?.manifest().clone())
 }
 
@@ -211,7 +216,8 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         DATA_TABLE,
     ))));
     let ttl = switchboard_tests::settings().cache_ttl;
-    let platform = Arc::new(Platform::new(registry, data, ttl));
+    let table = data.table();
+    let platform = Arc::new(Platform::new(registry, data, table, ttl));
     let service = PluginService::new(booking::plugin()?, platform);
     let org = switchboard_cli::seed::demo_org(None)?;
     let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
@@ -221,6 +227,7 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
             tenant: Some(tenant.clone()),
             body,
             request_id: "bench",
+            idempotency_key: None,
         })
     };
     let (status, reply) = call().await;
@@ -255,6 +262,102 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
     }))
 }
 
+async fn idempotency(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+    let registry = Registry::new(Arc::new(DynamoStore::new(
+        dynamodb_client(endpoint).await,
+        REGISTRY_TABLE,
+    )));
+    let (data_client, data_counter) = counted_client(endpoint).await;
+    let data = Arc::new(BuiltinData::new(Arc::new(DynamoStore::new(
+        data_client,
+        DATA_TABLE,
+    ))));
+    let ttl = switchboard_tests::settings().cache_ttl;
+    let table = data.table();
+    let platform = Arc::new(Platform::new(registry, data, table, ttl));
+    let plugin = switchboard_cli::dev::plugins()?
+        .into_iter()
+        .find(|p| p.name().as_str() == "support")
+        .ok_or("no support plugin")?;
+    let service = PluginService::new(plugin, platform);
+    let org = switchboard_cli::seed::demo_org(None)?;
+    let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
+    let body = |i: usize| {
+        json!({"function": "CreateTicket", "parameters": {"subject": format!("Bench ticket {i}"),
+            "description": "Created by scripts/bench.", "contact": {"name": "Bench", "phone": "555-010-2000"}}})
+        .to_string()
+    };
+    let call = |body: String, key: Option<String>| {
+        let service = &service;
+        let tenant = tenant.clone();
+        async move {
+            let t = Instant::now();
+            let out = service
+                .respond(CallInput {
+                    tenant: Some(tenant),
+                    body: body.as_bytes(),
+                    request_id: "bench",
+                    idempotency_key: key.as_deref(),
+                })
+                .await;
+            (t.elapsed(), out)
+        }
+    };
+    // A first call fills the instance cache.
+    let (_, first) = call(body(0), None).await;
+    if first.status != 200 {
+        return Err(format!("first CreateTicket: {} {}", first.status, first.body).into());
+    }
+    let (mut plain, mut keyed, mut replayed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut plain_ops, mut keyed_ops) = (0, 0);
+    for i in 0..n {
+        data_counter.reset();
+        let (t, out) = call(body(2 * i + 1), None).await;
+        plain_ops += data_counter.operations().len();
+        if out.status != 200 || out.replayed {
+            return Err(format!("CreateTicket: {} {}", out.status, out.body).into());
+        }
+        plain.push(t);
+        data_counter.reset();
+        let (t, out) = call(
+            body(2 * i + 2),
+            Some(format!("bench-{i}-{}", std::process::id())),
+        )
+        .await;
+        keyed_ops += data_counter.operations().len();
+        if out.status != 200 || out.replayed {
+            return Err(format!("keyed CreateTicket: {} {}", out.status, out.body).into());
+        }
+        keyed.push(t);
+    }
+    let key = format!("bench-replay-{}", std::process::id());
+    let (_, out) = call(body(0), Some(key.clone())).await;
+    if out.status != 200 {
+        return Err(format!("CreateTicket to replay: {} {}", out.status, out.body).into());
+    }
+    data_counter.reset();
+    for _ in 0..n {
+        let (t, out) = call(body(0), Some(key.clone())).await;
+        if out.status != 200 || !out.replayed {
+            return Err(format!("replay: {} {}", out.status, out.body).into());
+        }
+        replayed.push(t);
+    }
+    let replay_ops = data_counter.operations().len();
+    Ok(json!({
+        "function": "support CreateTicket",
+        "calls": n,
+        "without_key": stats(&mut plain),
+        "with_key": stats(&mut keyed),
+        "replayed": stats(&mut replayed),
+        "data_requests_per_call": {
+            "without_key": plain_ops as f64 / n as f64,
+            "with_key": keyed_ops as f64 / n as f64,
+            "replayed": replay_ops as f64 / n as f64,
+        },
+    }))
+}
+
 /// A handler that does no I/O: what is left of a call is the platform's part.
 async fn echo(_: switchboard::CallContext, params: Value) -> Result<Value, switchboard::Error> {
     Ok(params)
@@ -280,7 +383,12 @@ async fn overhead(n: usize) -> Result<Value, BoxError> {
     };
     registry.put_instance(&org, &instance, None).await?;
     let data = Arc::new(BuiltinData::new(db.data_table()));
-    let platform = Arc::new(Platform::new(registry, data, Duration::from_secs(3600)));
+    let platform = Arc::new(Platform::new(
+        registry,
+        data,
+        db.data_table(),
+        Duration::from_secs(3600),
+    ));
     let service = PluginService::new(plugin, platform);
     let body = json!({"function": "CreateAppointment", "sessionId": "call-1",
         "parameters": {"PatNum": 1, "ProvNum": 1, "AptDateTime": "2027-06-01 10:00",
@@ -295,6 +403,7 @@ async fn overhead(n: usize) -> Result<Value, BoxError> {
                 tenant: Some(tenant.clone()),
                 body: body.as_bytes(),
                 request_id: "bench",
+                idempotency_key: None,
             })
             .await;
         let elapsed = t.elapsed();

@@ -29,7 +29,7 @@ fn manifest(
     let text = json!({
         "name": name, "version": version, "display_name": "Contract", "description": description,
         "instruction_template": "Hi {{ org.display_name }}",
-        "functions": [{"name": "Ping", "description": "ping", "parameters": {"type": "object"}}]
+        "functions": [{"name": "Ping", "description": "ping", "side_effects": false, "parameters": {"type": "object"}}]
     });
     CompiledManifest::from_value(text)
         .unwrap()

@@ -9,6 +9,17 @@ use tokio::net::TcpStream;
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Sends one request and reads the whole answer (the connection is closed after it).
@@ -17,6 +28,18 @@ pub async fn send(
     method: &str,
     path: &str,
     key: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    send_with(addr, method, path, key, &[], body).await
+}
+
+/// [`send`] with further request headers.
+pub async fn send_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
     let mut stream = TcpStream::connect(addr)
@@ -28,6 +51,9 @@ pub async fn send(
     );
     if let Some(k) = key {
         head.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream
@@ -51,9 +77,19 @@ pub async fn send(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
     let body =
         serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body:?}"));
-    Reply { status, body }
+    Reply {
+        status,
+        body,
+        headers,
+    }
 }
 
 pub async fn post(addr: SocketAddr, path: &str, key: Option<&str>, body: &Value) -> Reply {

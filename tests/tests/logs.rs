@@ -60,6 +60,7 @@ fn logs_carry_the_call_and_never_the_parameters() {
                     tenant: Some(TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call"])),
                     body: body.as_bytes(),
                     request_id: "req-log-1",
+                    idempotency_key: None,
                 })
                 .await;
             assert_eq!(status, 200, "{resp}");
@@ -185,6 +186,7 @@ fn secret_values_reach_no_log_error_or_response() {
                         ),
                         body: body.as_bytes(),
                         request_id: name,
+                        idempotency_key: None,
                     })
                     .await;
                 assert_eq!(status, want, "{name}: {resp}");

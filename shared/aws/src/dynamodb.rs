@@ -28,6 +28,8 @@ const SK: &str = "SK";
 const VERSION: &str = "version";
 const DATA: &str = "data";
 const COUNTER: &str = "counter";
+/// The attribute the tables' TTL is enabled on (template.yaml), in epoch seconds.
+const EXPIRES_AT: &str = "expires_at";
 
 /// DynamoDB's BatchGetItem limit.
 const MAX_BATCH_GET: usize = 100;
@@ -79,6 +81,47 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// An `UpdateItem` that writes a whole item; returns its new version.
+    async fn update(&self, key: &Key, up: PutUpdate, pre: Precondition) -> Result<u64, StoreError> {
+        // With NotExists/Version the new version is known; only None/Exists need it back.
+        let known = match pre {
+            Precondition::NotExists => Some(1),
+            Precondition::Version(v) => Some(
+                v.checked_add(1)
+                    .ok_or_else(|| StoreError::Internal(format!("item {key}: version overflow")))?,
+            ),
+            Precondition::None | Precondition::Exists => None,
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(up.expression)
+            .set_condition_expression(up.condition.map(str::to_owned))
+            .set_expression_attribute_names(Some(up.names))
+            .set_expression_attribute_values(Some(up.values))
+            .return_values(if known.is_some() {
+                ReturnValue::None
+            } else {
+                ReturnValue::UpdatedNew
+            })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => StoreError::Conflict {
+                    key: key.to_string(),
+                    current: c.item().and_then(version_of),
+                },
+                _ => self.error("UpdateItem", &e),
+            })?;
+        match known {
+            Some(v) => Ok(v),
+            None => number_attr(&out.attributes.unwrap_or_default(), VERSION, key),
+        }
     }
 
     /// Maps an SDK failure that is not a condition failure.
@@ -340,44 +383,22 @@ impl ItemStore for DynamoStore {
     }
 
     async fn put(&self, key: &Key, data: &Value, pre: Precondition) -> Result<u64, StoreError> {
-        let up = put_update(data, pre);
-        // With NotExists/Version the new version is known; only None/Exists need it back.
-        let known = match pre {
-            Precondition::NotExists => Some(1),
-            Precondition::Version(v) => Some(
-                v.checked_add(1)
-                    .ok_or_else(|| StoreError::Internal(format!("item {key}: version overflow")))?,
-            ),
-            Precondition::None | Precondition::Exists => None,
-        };
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .update_expression(up.expression)
-            .set_condition_expression(up.condition.map(str::to_owned))
-            .set_expression_attribute_names(Some(up.names))
-            .set_expression_attribute_values(Some(up.values))
-            .return_values(if known.is_some() {
-                ReturnValue::None
-            } else {
-                ReturnValue::UpdatedNew
-            })
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    current: c.item().and_then(version_of),
-                },
-                _ => self.error("UpdateItem", &e),
-            })?;
-        match known {
-            Some(v) => Ok(v),
-            None => number_attr(&out.attributes.unwrap_or_default(), VERSION, key),
-        }
+        self.update(key, put_update(data, pre), pre).await
+    }
+
+    async fn put_expiring(
+        &self,
+        key: &Key,
+        data: &Value,
+        pre: Precondition,
+        expires_at: u64,
+    ) -> Result<u64, StoreError> {
+        // The table's TTL reads a top-level number attribute.
+        let mut up = put_update(data, pre);
+        up.expression = "SET #d = :d, #x = :x ADD #v :one";
+        up.names.insert("#x".to_owned(), EXPIRES_AT.to_owned());
+        up.values.insert(":x".to_owned(), n(expires_at));
+        self.update(key, up, pre).await
     }
 
     async fn delete(&self, key: &Key, pre: Precondition) -> Result<bool, StoreError> {

@@ -29,9 +29,9 @@ fn manifest(i: usize) -> switchboard::manifest::Manifest {
         "description": "bench", "default_config": {"tone": "warm"},
         "instruction_template": "You help {{ org.display_name }} callers on {{ channel }} with plugin {i}, in a {{ config.tone }} tone.",
         "functions": [
-            {"name": "Get", "description": "Get one", "parameters": params},
-            {"name": format!("Create{i}"), "description": "Create one", "parameters": params},
-            {"name": format!("Cancel{i}"), "description": "Cancel one", "parameters": params}]});
+            {"name": "Get", "description": "Get one", "side_effects": false, "parameters": params},
+            {"name": format!("Create{i}"), "description": "Create one", "side_effects": true, "parameters": params},
+            {"name": format!("Cancel{i}"), "description": "Cancel one", "side_effects": true, "parameters": params}]});
     CompiledManifest::from_value(m)
         .map(|c| c.manifest().clone())
         .unwrap_or_else(|e| panic!("{e}"))

@@ -58,6 +58,7 @@ fn bench(c: &mut Criterion) {
     let platform = Arc::new(Platform::new(
         registry,
         Arc::new(BuiltinData::new(db.data_table())),
+        db.data_table(),
         Duration::from_secs(3600),
     ));
     let service = PluginService::new(plugin, platform);
@@ -73,6 +74,7 @@ fn bench(c: &mut Criterion) {
             tenant: Some(tenant.clone()),
             body: body.as_bytes(),
             request_id: "bench",
+            idempotency_key: None,
         })
     };
     let (status, reply) = rt.block_on(call());

@@ -57,6 +57,11 @@ impl BuiltinData {
         }
     }
 
+    /// The table under it, which also holds the platform's idempotency records.
+    pub fn table(&self) -> Arc<dyn ItemStore> {
+        self.table.clone()
+    }
+
     /// An adapter confined to one organization and plugin.
     pub fn scoped(&self, org: &OrgId, plugin: &PluginName) -> TableData {
         TableData {

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod data;
 pub mod egress;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod lambda;
 pub mod manifest;

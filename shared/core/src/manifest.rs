@@ -42,10 +42,21 @@ pub struct FunctionDef {
     pub parameters: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// Required by the manifest schema; absent only in manifests published before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_effects: Option<bool>,
     #[serde(default, skip_serializing_if = "Annotations::is_empty")]
     pub annotations: Annotations,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Value>,
+}
+
+impl FunctionDef {
+    /// Whether calls change anything; an older manifest that does not say counts its
+    /// functions not marked read-only as changing.
+    pub fn has_side_effects(&self) -> bool {
+        self.side_effects.unwrap_or(!self.annotations.read_only)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +243,12 @@ impl CompiledManifest {
                     format!("{at}/parameters"),
                     format!("schema does not compile: {e}"),
                 )),
+            }
+            if f.side_effects == Some(true) && f.annotations.read_only {
+                problems.push(Detail::new(
+                    format!("{at}/side_effects"),
+                    "a function with side effects cannot be annotated read_only",
+                ));
             }
             if let Some(out) = &f.output_schema
                 && let Err(e) = compile(out)
@@ -460,7 +477,7 @@ mod tests {
             "config_schema": {"type": "object", "properties": {"slots": {"type": "integer"}}},
             "default_config": {"slots": 30},
             "functions": [
-                {"name": "Ping", "description": "ping", "parameters": {"type": "object",
+                {"name": "Ping", "description": "ping", "side_effects": false, "parameters": {"type": "object",
                   "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": false},
                  "examples": [{"n": 1}]}
             ]

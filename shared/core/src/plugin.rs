@@ -59,6 +59,17 @@ pub struct Prepared {
     params: Value,
 }
 
+impl Prepared {
+    pub fn function(&self) -> &FunctionName {
+        &self.function
+    }
+
+    /// The parameters as validated: strict-mode nulls removed.
+    pub fn params(&self) -> &Value {
+        &self.params
+    }
+}
+
 /// UTC time as RFC 3339 truncated to the second, e.g. "2025-12-01T14:00:00Z": the stamp
 /// plugins put on the records they write. A clock before 1970 is clamped to the epoch.
 pub fn rfc3339(t: SystemTime) -> Result<String, Error> {
@@ -301,8 +312,8 @@ mod tests {
         "name": "echo", "version": "0.1.0", "display_name": "Echo", "description": "Echoes",
         "instruction_template": "",
         "functions": [
-            {"name": "Say", "description": "say", "parameters": {"type": "object"}},
-            {"name": "Shout", "description": "shout", "parameters": {"type": "object"}}
+            {"name": "Say", "description": "say", "side_effects": false, "parameters": {"type": "object"}},
+            {"name": "Shout", "description": "shout", "side_effects": false, "parameters": {"type": "object"}}
         ]
     }"#;
 

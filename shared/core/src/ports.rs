@@ -138,6 +138,18 @@ pub trait ItemStore: Send + Sync {
     async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError>;
     /// Atomically adds one to a counter item and returns the new value.
     async fn increment(&self, key: &Key) -> Result<u64, StoreError>;
+    /// [`ItemStore::put`] of an item that may be deleted once `expires_at` (epoch seconds)
+    /// has passed, and must be treated as gone by readers from then on. A store without
+    /// expiry (the embedded one) keeps it; DynamoDB's TTL deletes it some time later.
+    async fn put_expiring(
+        &self,
+        key: &Key,
+        data: &Value,
+        pre: Precondition,
+        _expires_at: u64,
+    ) -> Result<u64, StoreError> {
+        self.put(key, data, pre).await
+    }
 }
 
 /// Reads the whole partition, page by page.

@@ -171,10 +171,12 @@ pub fn platform_with(
     tls: Arc<rustls::ClientConfig>,
     settings: &Settings,
 ) -> Result<switchboard::pipeline::Platform, Error> {
+    let table = builtin.table();
     let data = adapters::DataAdapters::new(builtin, secrets, &settings.egress, tls);
     Ok(switchboard::pipeline::Platform::new(
         registry,
         Arc::new(data),
+        table,
         settings.cache_ttl,
     ))
 }

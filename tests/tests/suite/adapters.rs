@@ -16,6 +16,7 @@ async fn call(svc: &PluginService, org: &OrgId, function: &str, parameters: Valu
         tenant: Some(TenantContext::new(org.clone()).with_scopes(&["plugins:call"])),
         body: body.as_bytes(),
         request_id: "flow",
+        idempotency_key: None,
     })
     .await
 }

@@ -19,7 +19,7 @@ use crate::fixtures::demo;
 fn manifest(name: &str, functions: &[&str], template: &str) -> switchboard::manifest::Manifest {
     let functions: Vec<Value> = functions
         .iter()
-        .map(|f| json!({"name": f, "description": format!("{f} in {name}"), "parameters": {"type": "object"}}))
+        .map(|f| json!({"name": f, "description": format!("{f} in {name}"), "side_effects": false, "parameters": {"type": "object"}}))
         .collect();
     let m = json!({"name": name, "version": "1.0.0", "display_name": name, "description": "test plugin",
         "instruction_template": template, "functions": functions,
@@ -375,7 +375,8 @@ async fn every_tool_name_resolves_on_its_plugin_route() {
     }
     let platform = Arc::new(Platform::new(
         registry,
-        Arc::new(switchboard::data::BuiltinData::new(tables.data)),
+        Arc::new(switchboard::data::BuiltinData::new(tables.data.clone())),
+        tables.data,
         Duration::ZERO,
     ));
     for m in &manifests {
@@ -396,6 +397,7 @@ async fn every_tool_name_resolves_on_its_plugin_route() {
                     tenant: Some(TenantContext::new(org.clone()).with_scopes(&["plugins:call"])),
                     body: body.as_bytes(),
                     request_id: "t",
+                    idempotency_key: None,
                 })
                 .await;
             assert_eq!(status, 200, "{} on {}: {resp}", tool.name, tool.route);

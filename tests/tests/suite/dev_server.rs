@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::fixtures::pinned_now;
 
-async fn start(
+pub(crate) async fn start(
     dir: &Path,
 ) -> (
     SocketAddr,

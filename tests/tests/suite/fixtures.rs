@@ -91,13 +91,14 @@ pub async fn demo_on(
             .await
             .unwrap();
     }
+    let table = data.table();
     let adapters = DataAdapters::new(
         data,
         secrets,
         &switchboard_tests::egress(),
         switchboard_tests::tls(),
     );
-    let platform = Platform::new(registry, Arc::new(adapters), Duration::from_secs(30))
+    let platform = Platform::new(registry, Arc::new(adapters), table, Duration::from_secs(30))
         .with_clock(Arc::new(pinned_now));
     Demo {
         platform: Arc::new(platform),

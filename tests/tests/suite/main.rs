@@ -11,6 +11,7 @@ mod dev_server;
 mod egress;
 mod events;
 mod fixtures;
+mod idempotency;
 mod pipeline;
 mod plugins;
 mod secrets;

@@ -21,6 +21,7 @@ async fn call(svc: &PluginService, org: Option<&OrgId>, body: &[u8]) -> (u16, Va
         tenant: org.map(|o| TenantContext::new(o.clone()).with_scopes(&["plugins:call"])),
         body,
         request_id: "test",
+        idempotency_key: None,
     })
     .await
 }
@@ -281,8 +282,11 @@ async fn platform_with_instance(plugin: &str, version: &str) -> (Arc<Platform>, 
         data_adapter: Default::default(),
     };
     registry.put_instance(&org, &inst, None).await.unwrap();
-    let data = Arc::new(BuiltinData::new(tables.data));
-    (Arc::new(Platform::new(registry, data, Duration::ZERO)), org)
+    let data = Arc::new(BuiltinData::new(tables.data.clone()));
+    (
+        Arc::new(Platform::new(registry, data, tables.data, Duration::ZERO)),
+        org,
+    )
 }
 
 #[tokio::test]
@@ -311,6 +315,7 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
             tenant: Some(as_channel(Some(web))),
             body: &body,
             request_id: "t",
+            idempotency_key: None,
         })
         .await;
     assert_eq!(
@@ -331,6 +336,7 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
             tenant: Some(as_channel(None)),
             body: &body,
             request_id: "t",
+            idempotency_key: None,
         })
         .await;
     assert_eq!(status, 200, "{resp}");
@@ -350,6 +356,7 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
                 tenant: Some(as_channel(Some(Channel::parse(channel).unwrap()))),
                 body: &body,
                 request_id: "t",
+                idempotency_key: None,
             })
             .await;
         assert_eq!(
@@ -373,6 +380,7 @@ async fn a_channel_assignment_overrides_the_data_adapter() {
             tenant: Some(as_channel(Some(Channel::parse("whatsapp").unwrap()))),
             body: vapi.as_bytes(),
             request_id: "t",
+            idempotency_key: None,
         })
         .await;
     assert_eq!(status, 200, "{resp}");
@@ -485,7 +493,8 @@ async fn unreachable_dynamodb_is_503_not_500() {
     let table = Arc::new(DynamoStore::new(client, "switchboard-registry"));
     let platform = Arc::new(Platform::new(
         Registry::new(table.clone()),
-        Arc::new(BuiltinData::new(table)),
+        Arc::new(BuiltinData::new(table.clone())),
+        table,
         Duration::from_secs(30),
     ));
     let svc = booking_service(&platform);
@@ -509,7 +518,7 @@ async fn unreachable_dynamodb_is_503_not_500() {
 const FAULTY: &str = r#"{
     "name": "faulty", "version": "0.1.0", "display_name": "Faulty", "description": "Has a bug",
     "instruction_template": "",
-    "functions": [{"name": "Crash", "description": "fails", "parameters": {"type": "object"}}]
+    "functions": [{"name": "Crash", "description": "fails", "side_effects": false, "parameters": {"type": "object"}}]
 }"#;
 
 async fn crash(_: CallContext, _: Value) -> Result<Value, Error> {

@@ -276,6 +276,7 @@ async fn plugin_calls_during_a_secrets_manager_outage() {
                 tenant: Some(TenantContext::new(org).with_scopes(&["plugins:call"])),
                 body: body.as_bytes(),
                 request_id: "outage",
+                idempotency_key: None,
             })
             .await
         }
@@ -294,11 +295,12 @@ async fn plugin_calls_during_a_secrets_manager_outage() {
         Platform::new(
             Registry::new(registry),
             Arc::new(DataAdapters::new(
-                BuiltinData::new(data),
+                BuiltinData::new(data.clone()),
                 cold_secrets,
                 &switchboard_tests::egress(),
                 switchboard_tests::tls(),
             )),
+            data,
             Duration::from_secs(30),
         )
         .with_clock(Arc::new(crate::fixtures::pinned_now)),

@@ -1,5 +1,7 @@
 //! `POST /plugins/{plugin}` and the plugin's route aliases: the call pipeline.
 
+use lambda_http::http::HeaderValue;
+use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use super::{Error, body_bytes, json_response, request_id, tenant_of};
@@ -37,12 +39,32 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
     };
     let rid = request_id(&req);
     let body = body_bytes(&req);
-    let (status, value) = service
-        .call(CallInput {
+    let key = match req.headers().get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(_)) => {
+            let e = ApiError::invalid_request(
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            );
+            return json_response(e.status(), &e.to_body());
+        }
+    };
+    let out = service
+        .respond(CallInput {
             tenant,
             body,
             request_id: &rid,
+            idempotency_key: key,
         })
         .await;
-    json_response(status, &value)
+    let mut resp = json_response(out.status, &out.body);
+    if out.replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if out.body["error"]["code"] == "request_in_progress" {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }

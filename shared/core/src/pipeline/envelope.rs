@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::idempotency::KeySource;
 
 /// A parsed call envelope.
 pub struct Envelope {
@@ -14,6 +15,9 @@ pub struct Envelope {
     /// header or Switchboard's own envelope. The payload is only as trustworthy as the key
     /// that sent it, so this is a convenience (a default search), never an identity.
     pub caller_phone: Option<String>,
+    /// What makes a retry of this call recognisable without an `Idempotency-Key` header:
+    /// Vapi's tool-call id, or Retell's call id (with the function and arguments).
+    pub retry_key: Option<KeySource>,
 }
 
 /// Longest caller number kept (E.164 is at most 15 digits; formatting adds a few).
@@ -94,22 +98,22 @@ fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
         }
     };
     let call = obj.get("call");
-    let session_id = call
-        .and_then(|c| c.get("call_id"))
-        .and_then(Value::as_str)
-        .filter(|s| s.len() <= 256)
-        .map(str::to_owned);
+    let call_id = call.and_then(|c| c.get("call_id")).and_then(Value::as_str);
+    let session_id = call_id.filter(|s| s.len() <= 256).map(str::to_owned);
     let outbound = call
         .and_then(|c| c.get("direction"))
         .and_then(Value::as_str)
         == Some("outbound");
     let number = if outbound { "to_number" } else { "from_number" };
     let caller_phone = phone(call.and_then(|c| c.get(number)));
+    // Hashed into the record's key, so any length will do.
+    let retry_key = call_id.map(|id| KeySource::RetellCall(id.to_owned()));
     Ok(Envelope {
         function,
         parameters,
         session_id,
         caller_phone,
+        retry_key,
     })
 }
 
@@ -162,6 +166,7 @@ fn vapi_calls(
                     parameters,
                     session_id: session.map(str::to_owned),
                     caller_phone: caller.map(str::to_owned),
+                    retry_key: Some(KeySource::ToolCall(id.to_owned())),
                 },
             ))
         })
@@ -202,6 +207,7 @@ fn native_envelope(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
         parameters,
         session_id,
         caller_phone: None,
+        retry_key: None,
     })
 }
 

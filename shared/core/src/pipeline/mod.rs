@@ -12,9 +12,10 @@ use tracing::Instrument;
 use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
+use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
 use crate::ids::{Channel, OrgId, PluginName};
 use crate::plugin::{CallScope, Plugin};
-use crate::ports::DataAdapterFactory;
+use crate::ports::{DataAdapterFactory, ItemStore};
 use crate::registry::Registry;
 use crate::spec::AdapterSpec;
 
@@ -32,6 +33,8 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct Platform {
     pub registry: Registry,
     pub data: Arc<dyn DataAdapterFactory>,
+    /// Records of calls with side effects, in the platform's data table.
+    idempotency: Idempotency,
     instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
     /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
     channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
@@ -57,14 +60,28 @@ struct ResolvedInstance {
 }
 
 impl Platform {
-    pub fn new(registry: Registry, data: Arc<dyn DataAdapterFactory>, cache_ttl: Duration) -> Self {
+    /// `idempotency` is the table idempotency records live in: the platform's data table,
+    /// whatever data adapter an instance uses.
+    pub fn new(
+        registry: Registry,
+        data: Arc<dyn DataAdapterFactory>,
+        idempotency: Arc<dyn ItemStore>,
+        cache_ttl: Duration,
+    ) -> Self {
         Self {
             registry,
             data,
+            idempotency: Idempotency::new(idempotency),
             instances: TtlCache::new(cache_ttl),
             channels: TtlCache::new(cache_ttl),
             clock: Arc::new(SystemTime::now),
         }
+    }
+
+    /// Replaces the idempotency windows (tests shorten them).
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
     }
 
     /// Replaces the clock (tests pin "now").
@@ -187,6 +204,21 @@ enum Reply {
     Raw(Value),
 }
 
+/// A call's answer: status, body, and whether it is a stored result replayed.
+#[derive(Debug)]
+pub struct CallOutput {
+    pub status: u16,
+    pub body: Value,
+    /// `Idempotent-Replayed: true`: every call in the request was answered from its record.
+    pub replayed: bool,
+}
+
+/// One function call's result, and whether it came from its idempotency record.
+struct Ran {
+    value: Value,
+    replayed: bool,
+}
+
 pub struct PluginService {
     plugin: Plugin,
     routes: Vec<String>,
@@ -214,6 +246,8 @@ pub struct CallInput<'a> {
     pub tenant: Option<TenantContext>,
     pub body: &'a [u8],
     pub request_id: &'a str,
+    /// The `Idempotency-Key` header, if the request carried one.
+    pub idempotency_key: Option<&'a str>,
 }
 
 impl PluginService {
@@ -236,6 +270,12 @@ impl PluginService {
 
     /// Runs one call and returns `(status, body)` in the contract's envelope.
     pub async fn call(&self, input: CallInput<'_>) -> (u16, Value) {
+        let out = self.respond(input).await;
+        (out.status, out.body)
+    }
+
+    /// Runs one call: status, body in the contract's envelope, and whether it was replayed.
+    pub async fn respond(&self, input: CallInput<'_>) -> CallOutput {
         let started = Instant::now();
         let org = input.tenant.as_ref().map(|t| t.org.to_string());
         let key = input.tenant.as_ref().and_then(|t| t.key_id.clone());
@@ -269,14 +309,21 @@ impl PluginService {
                 "call refused"
             ),
         });
-        match result {
-            Ok(Reply::Result(v)) => (200, json!({"success": true, "result": v})),
-            Ok(Reply::Raw(v)) => (200, v),
-            Err(e) => (e.status(), e.to_body()),
+        let (status, body, replayed) = match result {
+            Ok((Reply::Result(v), replayed)) => {
+                (200, json!({"success": true, "result": v}), replayed)
+            }
+            Ok((Reply::Raw(v), replayed)) => (200, v, replayed),
+            Err(e) => (e.status(), e.to_body(), false),
+        };
+        CallOutput {
+            status,
+            body,
+            replayed,
         }
     }
 
-    async fn run(&self, input: CallInput<'_>) -> Result<Reply, Error> {
+    async fn run(&self, input: CallInput<'_>) -> Result<(Reply, bool), Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
         if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
             return Err(Error::Forbidden {
@@ -292,14 +339,30 @@ impl PluginService {
                 limit: MAX_BODY_BYTES,
             });
         }
+        let header = input.idempotency_key.map(header_key).transpose()?;
+        // Repeats of calls still running wait until this, once per request.
+        let deadline = self.platform.idempotency.wait_deadline();
         match parse_body(input.body)? {
-            Incoming::Call(envelope) => self.run_one(&tenant, envelope).await.map(Reply::Result),
+            Incoming::Call(mut envelope) => {
+                if let Some(k) = header {
+                    envelope.retry_key = Some(KeySource::Header(k));
+                }
+                let ran = self.run_one(&tenant, envelope, deadline).await?;
+                Ok((Reply::Result(ran.value), ran.replayed))
+            }
             Incoming::Vapi(calls) => {
                 // Vapi wants HTTP 200 with one single-line string per call.
                 let mut results = Vec::with_capacity(calls.len());
-                for (id, envelope) in calls {
+                let mut all_replayed = true;
+                for (id, mut envelope) in calls {
+                    // One header for a batch: each call's key is the header and its id.
+                    if let Some(k) = &header {
+                        envelope.retry_key = Some(KeySource::Header(format!("{k}\n{id}")));
+                    }
                     let function = envelope.function.clone();
-                    results.push(match self.run_one(&tenant, envelope).await {
+                    let ran = self.run_one(&tenant, envelope, deadline).await;
+                    all_replayed &= ran.as_ref().is_ok_and(|r| r.replayed);
+                    results.push(match ran.map(|r| r.value) {
                         Ok(Value::String(text)) => json!({"toolCallId": id, "result": text}),
                         Ok(v) => json!({"toolCallId": id, "result": v.to_string()}),
                         Err(e) => {
@@ -312,13 +375,18 @@ impl PluginService {
                         }
                     });
                 }
-                Ok(Reply::Raw(json!({"results": results})))
+                Ok((Reply::Raw(json!({"results": results})), all_replayed))
             }
         }
     }
 
     /// One function call, after the tenant and body checks.
-    async fn run_one(&self, tenant: &TenantContext, envelope: Envelope) -> Result<Value, Error> {
+    async fn run_one(
+        &self,
+        tenant: &TenantContext,
+        envelope: Envelope,
+        deadline: tokio::time::Instant,
+    ) -> Result<Ran, Error> {
         let plugin = &self.plugin;
         let name = plugin.name();
 
@@ -368,6 +436,43 @@ impl PluginService {
             data,
             now: self.platform.now(),
         };
-        plugin.run(call, scope).await
+        // Only calls that change something, and only with a key to recognise a retry by.
+        let side_effects = plugin
+            .manifest()
+            .function(call.function().as_str())
+            .is_some_and(|f| f.has_side_effects());
+        let claim = match envelope.retry_key.filter(|_| side_effects) {
+            Some(source) => {
+                let key = CallKey {
+                    org: &tenant.org,
+                    plugin: name,
+                    function: call.function(),
+                    source: &source,
+                    params: call.params(),
+                };
+                match self.platform.idempotency.begin(&key, deadline).await? {
+                    Begin::Replay(value) => {
+                        tracing::info!("idempotent replay");
+                        return Ok(Ran {
+                            value,
+                            replayed: true,
+                        });
+                    }
+                    Begin::Proceed(claim) => Some(claim),
+                }
+            }
+            None => None,
+        };
+        let result = plugin.run(call, scope).await;
+        if let Some(claim) = claim {
+            match &result {
+                Ok(value) => self.platform.idempotency.complete(claim, value).await,
+                Err(_) => self.platform.idempotency.abandon(claim).await,
+            }
+        }
+        result.map(|value| Ran {
+            value,
+            replayed: false,
+        })
     }
 }
