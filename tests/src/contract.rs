@@ -232,6 +232,7 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         display_name: "Acme Dental".into(),
         timezone: "Europe/Dublin".into(),
         locale: "en-IE".into(),
+        idempotency_ttl_hours: Some(48),
         extra: Default::default(),
     };
     assert_eq!(reg.put_profile(&acme, &profile, None).await.unwrap(), 1);

@@ -101,6 +101,11 @@ pub struct CallKey<'a> {
 }
 
 impl CallKey<'_> {
+    /// Where this call's record is.
+    pub fn record_key(&self) -> Key {
+        self.record().0
+    }
+
     /// The record's key (the tenant scope and the caller's key, hashed) and the arguments'
     /// hash.
     fn record(&self) -> (Key, String) {
@@ -140,13 +145,15 @@ impl Idempotency {
         self
     }
 
-    /// How long a new record for this call must wait for its repeats to have come.
-    fn ttl_for(&self, source: &KeySource) -> Duration {
+    /// How long a completed call is replayed: the organization's window (`org_ttl`, else
+    /// the platform's), but only Retell's quick retries for Retell's derived keys.
+    fn ttl_for(&self, source: &KeySource, org_ttl: Option<Duration>) -> Duration {
+        let ttl = org_ttl.unwrap_or(self.ttl);
         match source {
             // A conversation may legitimately repeat a call (book, cancel, book the same
             // time again): only Retell's own quick retries should meet the record.
-            KeySource::RetellCall(_) => self.ttl.min(RETELL_RETRY_WINDOW),
-            KeySource::Header(_) | KeySource::ToolCall(_) => self.ttl,
+            KeySource::RetellCall(_) => ttl.min(RETELL_RETRY_WINDOW),
+            KeySource::Header(_) | KeySource::ToolCall(_) => ttl,
         }
     }
 
@@ -158,14 +165,15 @@ impl Idempotency {
 
     /// Claims the key for this call, or returns the result of the call that claimed it.
     /// The same key with other arguments is 422; a first call still running at `deadline`
-    /// is 409 with a retry hint.
+    /// is 409 with a retry hint. `org_ttl` is the organization's replay window, if it set one.
     pub async fn begin(
         &self,
         call: &CallKey<'_>,
         deadline: tokio::time::Instant,
+        org_ttl: Option<Duration>,
     ) -> Result<Begin, Error> {
         let (key, payload_hash) = call.record();
-        let ttl = self.ttl_for(call.source);
+        let ttl = self.ttl_for(call.source, org_ttl);
         let mut pause = Duration::from_millis(10);
         let mut claim_first = true;
         loop {

@@ -409,6 +409,63 @@ async fn library_instances_channels_and_keys(tables: Tables) {
     );
     assert!(b.to_string().contains("cannot use the admin API"), "{b}");
 
+    // The profile: a patch with its version; the replay window within bounds.
+    let (s, b) = a
+        .write(
+            "PUT",
+            "/admin/profile",
+            json!({"display_name": "Acme", "idempotency_ttl_hours": 48}),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["result"]["idempotency_ttl_hours"]),
+        (201, &json!(48)),
+        "{b}"
+    );
+    let v = b["result"]["version"].as_u64().unwrap();
+    for (patch, path) in [
+        (
+            json!({"idempotency_ttl_hours": 0, "version": v}),
+            "/idempotency_ttl_hours",
+        ),
+        (
+            json!({"idempotency_ttl_hours": 169, "version": v}),
+            "/idempotency_ttl_hours",
+        ),
+        (
+            json!({"timezone": "Mars/Olympus", "version": v}),
+            "/timezone",
+        ),
+    ] {
+        let (s, b) = a.write("PUT", "/admin/profile", patch).await;
+        assert_eq!(
+            (s, &b["error"]["details"][0]["path"]),
+            (422, &json!(path)),
+            "{b}"
+        );
+    }
+    let (s, b) = a
+        .write("PUT", "/admin/profile", json!({"idempotency_ttl_hours": 2}))
+        .await;
+    assert_eq!(s, 409, "an update names its version: {b}");
+    let (s, b) = a
+        .write(
+            "PUT",
+            "/admin/profile",
+            json!({"idempotency_ttl_hours": null, "version": v}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["result"].get("idempotency_ttl_hours").is_none(),
+        "reset: {b}"
+    );
+    assert_eq!(b["result"]["display_name"], "Acme", "the rest is kept: {b}");
+    let (s, b) = a
+        .call(&["admin:read"], "GET", "/admin/profile", None, Value::Null)
+        .await;
+    assert_eq!((s, &b["result"]["version"]), (200, &json!(v + 1)), "{b}");
+
     // Another org cannot revoke it (or even see it).
     let other = Admin {
         org: OrgId::parse(unique("adm")).unwrap(),

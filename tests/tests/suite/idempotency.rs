@@ -343,7 +343,11 @@ async fn retries_replay_and_keys_stay_with_their_call(tables: Tables) {
         params: &request["parameters"],
     };
     let idem = Idempotency::new(data);
-    let Begin::Proceed(_running) = idem.begin(&running, idem.wait_deadline()).await.unwrap() else {
+    let Begin::Proceed(_running) = idem
+        .begin(&running, idem.wait_deadline(), None)
+        .await
+        .unwrap()
+    else {
         panic!("the key is new")
     };
     event["headers"]["idempotency-key"] = json!(held);
@@ -389,11 +393,15 @@ async fn in_progress_and_crashed_records(tables: Tables) {
         source: &source,
         params: &params,
     };
-    let Begin::Proceed(_crashed) = idem.begin(&key, idem.wait_deadline()).await.unwrap() else {
+    let Begin::Proceed(_crashed) = idem.begin(&key, idem.wait_deadline(), None).await.unwrap()
+    else {
         panic!("the first call claims the key")
     };
     let started = std::time::Instant::now();
-    let e = idem.begin(&key, idem.wait_deadline()).await.unwrap_err();
+    let e = idem
+        .begin(&key, idem.wait_deadline(), None)
+        .await
+        .unwrap_err();
     assert_eq!((e.status(), e.code()), (409, "request_in_progress"));
     assert!(
         started.elapsed() >= Duration::from_millis(150),
@@ -401,11 +409,11 @@ async fn in_progress_and_crashed_records(tables: Tables) {
     );
     // The first attempt never completes (its Lambda died): after the window, a retry runs.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let Begin::Proceed(claim) = idem.begin(&key, idem.wait_deadline()).await.unwrap() else {
+    let Begin::Proceed(claim) = idem.begin(&key, idem.wait_deadline(), None).await.unwrap() else {
         panic!("a crashed attempt's key is taken over")
     };
     idem.complete(claim, &json!({"ticketId": "7"})).await;
-    match idem.begin(&key, idem.wait_deadline()).await.unwrap() {
+    match idem.begin(&key, idem.wait_deadline(), None).await.unwrap() {
         Begin::Replay(v) => assert_eq!(v, json!({"ticketId": "7"})),
         Begin::Proceed(_) => panic!("a completed call is replayed"),
     }
@@ -413,7 +421,9 @@ async fn in_progress_and_crashed_records(tables: Tables) {
     let other = OrgId::parse(unique("idem")).unwrap();
     let theirs = CallKey { org: &other, ..key };
     assert!(matches!(
-        idem.begin(&theirs, idem.wait_deadline()).await.unwrap(),
+        idem.begin(&theirs, idem.wait_deadline(), None)
+            .await
+            .unwrap(),
         Begin::Proceed(_)
     ));
 }
@@ -445,7 +455,7 @@ async fn records_carry_the_tables_ttl_attribute_on_dynamodb() {
         source: &source,
         params: &params,
     };
-    let Begin::Proceed(claim) = idem.begin(&key, idem.wait_deadline()).await.unwrap() else {
+    let Begin::Proceed(claim) = idem.begin(&key, idem.wait_deadline(), None).await.unwrap() else {
         panic!("a new key is claimed")
     };
     idem.complete(claim, &json!({"leadId": "1"})).await;
@@ -551,7 +561,8 @@ async fn retell_keys_expire_with_its_retries() {
             source: &source,
             params: &params,
         };
-        let Begin::Proceed(claim) = idem.begin(&call, idem.wait_deadline()).await.unwrap() else {
+        let Begin::Proceed(claim) = idem.begin(&call, idem.wait_deadline(), None).await.unwrap()
+        else {
             panic!("new key")
         };
         let key = claim.key().clone();
@@ -563,4 +574,50 @@ async fn retell_keys_expire_with_its_retries() {
             "{source:?}: {at}"
         );
     }
+}
+
+/// An organization's profile sets how long its calls are replayed.
+#[tokio::test]
+async fn an_organization_sets_its_replay_window() {
+    let tables = embedded_tables();
+    let data = tables.data.clone();
+    let suffix = unique("t");
+    let demo = demo(tables, Some(&suffix)).await;
+    let org = &demo.org;
+    let registry = &demo.platform.registry;
+    let mut profile = registry.get_profile(org).await.unwrap().unwrap();
+    profile.value.idempotency_ttl_hours = Some(1);
+    registry
+        .put_profile(org, &profile.value, Some(profile.version))
+        .await
+        .unwrap();
+    let support = service(&demo.platform, "support");
+    let key = unique("key");
+    let ticket = json!({"function": "CreateTicket", "parameters": {"subject": "Window",
+        "description": "x", "contact": {"name": "A", "phone": "555-010-2000"}}});
+    let out = call(&support, org, &ticket, Some(&key)).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let (plugin, function) = (
+        PluginName::parse("support").unwrap(),
+        FunctionName::parse("CreateTicket").unwrap(),
+    );
+    let source = KeySource::Header(key);
+    let record = CallKey {
+        org,
+        plugin: &plugin,
+        function: &function,
+        source: &source,
+        params: &ticket["parameters"],
+    }
+    .record_key();
+    let stored = data.get(&record).await.unwrap().expect("the record");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = stored.data["expires_at"].as_u64().unwrap();
+    assert!(
+        (now + 3590..=now + 3610).contains(&at),
+        "1 h from now: {at}"
+    );
 }

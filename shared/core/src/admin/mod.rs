@@ -8,6 +8,7 @@ mod credentials;
 mod instances;
 mod keys;
 mod plugins;
+mod profile;
 
 use std::sync::Arc;
 
@@ -142,6 +143,14 @@ impl AdminService {
             ("POST", ["orgs"]) => {
                 need(&tenant, SCOPE_ORGS)?;
                 self.create_org(req.body).await
+            }
+            ("GET", ["profile"]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.get_profile(org).await
+            }
+            ("PUT", ["profile"]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.put_profile(org, req.if_match, req.body).await
             }
             ("GET", ["instances"]) => {
                 need(&tenant, SCOPE_READ)?;

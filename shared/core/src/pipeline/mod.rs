@@ -36,6 +36,8 @@ pub struct Platform {
     /// Records of calls with side effects, in the platform's data table.
     idempotency: Idempotency,
     instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
+    /// Each organization's idempotency window, if its profile sets one.
+    idempotency_ttls: TtlCache<OrgId, Option<Duration>>,
     /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
     channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
     clock: Clock,
@@ -72,6 +74,7 @@ impl Platform {
             registry,
             data,
             idempotency: Idempotency::new(idempotency),
+            idempotency_ttls: TtlCache::new(cache_ttl),
             instances: TtlCache::new(cache_ttl),
             channels: TtlCache::new(cache_ttl),
             clock: Arc::new(SystemTime::now),
@@ -136,6 +139,22 @@ fn major(version: &str) -> &str {
 }
 
 impl Platform {
+    /// The organization's replay window for idempotent calls (its profile's
+    /// `idempotency_ttl_hours`), cached like instances.
+    async fn idempotency_ttl(&self, org: &OrgId) -> Result<Option<Duration>, Error> {
+        if let Some(hit) = self.idempotency_ttls.get(org) {
+            return Ok(hit);
+        }
+        let ttl = self
+            .registry
+            .get_profile(org)
+            .await?
+            .and_then(|p| p.value.idempotency_ttl_hours)
+            .map(|h| Duration::from_secs(h.saturating_mul(3600)));
+        self.idempotency_ttls.insert(org.clone(), ttl);
+        Ok(ttl)
+    }
+
     /// A channel's assignments as a call needs them, cached like instances; `None` for a
     /// channel that is not configured.
     async fn channel(
@@ -450,7 +469,13 @@ impl PluginService {
                     source: &source,
                     params: call.params(),
                 };
-                match self.platform.idempotency.begin(&key, deadline).await? {
+                let org_ttl = self.platform.idempotency_ttl(&tenant.org).await?;
+                match self
+                    .platform
+                    .idempotency
+                    .begin(&key, deadline, org_ttl)
+                    .await?
+                {
                     Begin::Replay(value) => {
                         tracing::info!("idempotent replay");
                         return Ok(Ran {

@@ -16,6 +16,9 @@ pub struct OrgProfile {
     pub timezone: String,
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// How long idempotent calls are replayed; the platform's 24 h when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_ttl_hours: Option<u64>,
     /// Further instruction variables (phone number, address, …).
     #[serde(default, flatten)]
     pub extra: Map<String, Value>,

@@ -1,0 +1,103 @@
+//! The organization's own profile: display name, time zone, locale, and how long its
+//! idempotent calls are replayed.
+
+use super::*;
+
+/// Longest replay window an organization may set (a week, in hours).
+pub const MAX_IDEMPOTENCY_TTL_HOURS: u64 = 168;
+
+impl AdminService {
+    pub(super) async fn get_profile(&self, org: &OrgId) -> Reply {
+        let profile = self.registry.get_profile(org).await?;
+        let profile = profile.ok_or_else(|| {
+            Error::not_found(format!(
+                "organization {org} has no profile yet; PUT /admin/profile with a display_name"
+            ))
+        })?;
+        ok(200, versioned_json(&profile))
+    }
+
+    /// A patch of the profile: fields left out keep their value, `null` resets
+    /// `idempotency_ttl_hours` to the platform's 24 h.
+    pub(super) async fn put_profile(
+        &self,
+        org: &OrgId,
+        if_match: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Patch {
+            display_name: Option<String>,
+            timezone: Option<String>,
+            locale: Option<String>,
+            #[serde(default, deserialize_with = "present")]
+            idempotency_ttl_hours: Option<Option<u64>>,
+            version: Option<u64>,
+        }
+        let patch: Patch = parse_as(body)?;
+        let expected = expected_version(if_match, patch.version)?;
+        let current = self.registry.get_profile(org).await?;
+        check_version(&current, expected, &format!("the profile of {org}"))?;
+        let mut profile = current
+            .as_ref()
+            .map(|c| c.value.clone())
+            .unwrap_or_default();
+        if let Some(name) = patch.display_name {
+            if name.trim().is_empty() {
+                return Err(Error::invalid_field(
+                    "/display_name",
+                    "the display name is empty",
+                ));
+            }
+            profile.display_name = name;
+        } else if current.is_none() {
+            return Err(Error::invalid_field(
+                "/display_name",
+                "a new profile needs a display_name",
+            ));
+        }
+        if let Some(tz) = patch.timezone {
+            if jiff::tz::TimeZone::get(&tz).is_err() {
+                return Err(Error::invalid_field(
+                    "/timezone",
+                    format!("'{tz}' is not an IANA time zone, e.g. America/New_York"),
+                ));
+            }
+            profile.timezone = tz;
+        }
+        if let Some(locale) = patch.locale {
+            profile.locale = locale;
+        }
+        if let Some(ttl) = patch.idempotency_ttl_hours {
+            if let Some(h) = ttl
+                && !(1..=MAX_IDEMPOTENCY_TTL_HOURS).contains(&h)
+            {
+                return Err(Error::invalid_field(
+                    "/idempotency_ttl_hours",
+                    format!(
+                        "give 1 to {MAX_IDEMPOTENCY_TTL_HOURS} hours, not {h}, or null for the default 24"
+                    ),
+                ));
+            }
+            profile.idempotency_ttl_hours = ttl;
+        }
+        let version = self
+            .registry
+            .put_profile(org, &profile, current.as_ref().map(|c| c.version))
+            .await?;
+        let status = if current.is_some() { 200 } else { 201 };
+        ok(
+            status,
+            versioned_json(&Versioned {
+                value: profile,
+                version,
+            }),
+        )
+    }
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
