@@ -137,6 +137,24 @@ enum OrgCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show or change the organization's profile (only the options given change).
+    Profile {
+        #[arg(long)]
+        display_name: Option<String>,
+        /// An IANA time zone, e.g. America/New_York.
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+        /// How long idempotent calls are replayed, 1 to 168 hours.
+        #[arg(long, conflicts_with = "default_idempotency_ttl")]
+        idempotency_ttl_hours: Option<u64>,
+        /// Back to the platform's 24 hours.
+        #[arg(long)]
+        default_idempotency_ttl: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -285,7 +303,8 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
             OrgCommand::Create { remote, .. }
             | OrgCommand::Enable { remote, .. }
             | OrgCommand::Disable { remote, .. }
-            | OrgCommand::Configure { remote, .. },
+            | OrgCommand::Configure { remote, .. }
+            | OrgCommand::Profile { remote, .. },
         )
         | Command::Channel(ChannelCommand::Assign { remote, .. })
         | Command::Key(
@@ -348,6 +367,32 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
                 json_arg("data-adapter", data_adapter)?,
             );
             ops::instance(api, &plugin, patch, "configure").await
+        }
+        Command::Org(OrgCommand::Profile {
+            display_name,
+            timezone,
+            locale,
+            idempotency_ttl_hours,
+            default_idempotency_ttl,
+            ..
+        }) => {
+            let mut patch = serde_json::Map::new();
+            for (field, value) in [
+                ("display_name", display_name),
+                ("timezone", timezone),
+                ("locale", locale),
+            ] {
+                if let Some(v) = value {
+                    patch.insert(field.into(), v.into());
+                }
+            }
+            if let Some(h) = idempotency_ttl_hours {
+                patch.insert("idempotency_ttl_hours".into(), h.into());
+            }
+            if default_idempotency_ttl {
+                patch.insert("idempotency_ttl_hours".into(), serde_json::Value::Null);
+            }
+            ops::profile(api, patch).await
         }
         Command::Channel(ChannelCommand::Assign {
             channel,

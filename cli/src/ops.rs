@@ -256,6 +256,27 @@ pub async fn instance(
     Ok(out(r, line))
 }
 
+/// `org profile [options]`: shows the profile, or patches it at its current version.
+pub async fn profile(api: &Api, patch: Map<String, Value>) -> Result<Output, Failure> {
+    let path = "/admin/profile";
+    let r = if patch.is_empty() {
+        api.call(Method::GET, path, None, None).await?
+    } else {
+        let version = current(api, path).await?.map(|(v, _)| v);
+        api.call(Method::PUT, path, version, Some(&Value::Object(patch)))
+            .await?
+    };
+    let line = format!(
+        "{} ({}, {}), idempotent calls replayed for {} h, version {}",
+        r["display_name"].as_str().unwrap_or("?"),
+        r["timezone"].as_str().unwrap_or("?"),
+        r["locale"].as_str().unwrap_or("?"),
+        r["idempotency_ttl_hours"].as_u64().unwrap_or(24),
+        r["version"]
+    );
+    Ok(out(r, line))
+}
+
 /// `channel assign <channel> <plugin> [--priority N]`: adds or replaces one assignment.
 pub async fn assign(
     api: &Api,

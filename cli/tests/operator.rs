@@ -117,6 +117,16 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
         (enabled["enabled"].clone(), enabled["version"].clone()),
         (Value::Bool(true), 1.into())
     );
+    let profile = ok(
+        url,
+        &admin,
+        &["org", "profile", "--idempotency-ttl-hours", "48"],
+    );
+    assert_eq!(profile["idempotency_ttl_hours"], 48, "{profile}");
+    assert_eq!(
+        profile["display_name"], "Acme Support",
+        "the rest is kept: {profile}"
+    );
     let assigned = ok(
         url,
         &admin,
