@@ -88,12 +88,17 @@ for crate in sorted((root / "functions").iterdir()):
 src = (root / "shared" / "core" / "src" / "idempotency.rs").read_text()
 window = int(src.split("IN_PROGRESS_WINDOW: Duration = Duration::from_secs(", 1)[1].split(")", 1)[0])
 default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
-for name, f in functions.items():
-    binary = f.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
-    if (root / "functions" / str(binary) / "manifest.json").exists():
-        timeout = f["Properties"].get("Timeout", default_timeout)
-        if timeout >= window:
-            problems.append(f"{name}: Timeout {timeout} s must stay under the idempotency claim window ({window} s)")
+for crate in sorted((root / "functions").iterdir()):
+    if not (crate / "manifest.json").exists():
+        continue
+    binary = tomllib.loads((crate / "Cargo.toml").read_text())["package"]["name"]
+    if binary not in by_binary:
+        continue  # reported above
+    name, f = by_binary[binary]
+    timeout = f["Properties"].get("Timeout", default_timeout)
+    if not isinstance(timeout, int) or timeout >= window:
+        problems.append(f"{name}: Timeout must be a number of seconds under the idempotency "
+                        f"claim window ({window} s), not {timeout!r}")
 
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]

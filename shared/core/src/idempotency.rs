@@ -29,6 +29,8 @@ pub const IN_PROGRESS_WINDOW: Duration = Duration::from_secs(25);
 pub const RETELL_RETRY_WINDOW: Duration = Duration::from_secs(120);
 /// How long a repeat waits for the first call to finish before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_millis(2_000);
+/// The longest replay window an organization may set (a week, in hours).
+pub const MAX_IDEMPOTENCY_TTL_HOURS: u64 = 168;
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -275,14 +277,14 @@ impl Idempotency {
             "payload_hash": payload_hash,
             "in_progress_until_ms": epoch_millis(now).saturating_add(in_progress_ms),
             // Whole seconds, as DynamoDB's TTL reads them; never before the claim lapses.
-            "expires_at": secs + ttl.as_secs().max(self.in_progress.as_secs() + 1),
+            "expires_at": secs.saturating_add(ttl.as_secs().max(self.in_progress.as_secs() + 1)),
         })
     }
 
     /// Stores the call's result for its repeats. A failure to store is logged, not returned:
     /// the call itself succeeded, and its record expires as an unfinished one would.
     pub async fn complete(&self, claim: Claim, result: &Value) {
-        let expires_at = epoch_secs(SystemTime::now()) + claim.ttl.as_secs();
+        let expires_at = epoch_secs(SystemTime::now()).saturating_add(claim.ttl.as_secs());
         let record = json!({
             "status": COMPLETED,
             "payload_hash": claim.payload_hash,

@@ -140,7 +140,8 @@ pub trait ItemStore: Send + Sync {
     async fn increment(&self, key: &Key) -> Result<u64, StoreError>;
     /// [`ItemStore::put`] of an item that may be deleted once `expires_at` (epoch seconds)
     /// has passed, and must be treated as gone by readers from then on. A store without
-    /// expiry (the embedded one) keeps it; DynamoDB's TTL deletes it some time later.
+    /// expiry (the embedded one) keeps it; DynamoDB's TTL deletes it some time later. Write
+    /// such an item only this way: a plain `put` over it would keep the old expiry.
     async fn put_expiring(
         &self,
         key: &Key,

@@ -422,6 +422,11 @@ async fn library_instances_channels_and_keys(tables: Tables) {
         (201, &json!(48)),
         "{b}"
     );
+    assert_eq!(
+        (&b["result"]["timezone"], &b["result"]["locale"]),
+        (&json!("UTC"), &json!("en-US")),
+        "a new profile gets the defaults: {b}"
+    );
     let v = b["result"]["version"].as_u64().unwrap();
     for (patch, path) in [
         (

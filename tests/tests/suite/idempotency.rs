@@ -458,22 +458,20 @@ async fn records_carry_the_tables_ttl_attribute_on_dynamodb() {
     let Begin::Proceed(claim) = idem.begin(&key, idem.wait_deadline(), None).await.unwrap() else {
         panic!("a new key is claimed")
     };
+    let record = claim.key().clone();
     idem.complete(claim, &json!({"leadId": "1"})).await;
     let client = switchboard_tests::dynamodb_client(&switchboard_tests::moto_endpoint()).await;
-    let items = client
-        .scan()
+    let item = client
+        .get_item()
         .table_name("switchboard-data")
-        .filter_expression("begins_with(PK, :p)")
-        .expression_attribute_values(
-            ":p",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("IDEM#{org}#crm#CreateLead#")),
-        )
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(record.pk))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(record.sk))
+        .consistent_read(true)
         .send()
         .await
         .unwrap();
-    let items = items.items();
-    assert_eq!(items.len(), 1, "{items:?}");
-    let at: u64 = match items[0].get("expires_at") {
+    let item = item.item().expect("the record");
+    let at: u64 = match item.get("expires_at") {
         Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().unwrap(),
         other => panic!("no top-level expires_at: {other:?}"),
     };

@@ -143,8 +143,12 @@ impl AdminService {
             display_name: req.display_name,
             ..Default::default()
         };
-        profile.timezone = req.timezone.unwrap_or_else(|| "UTC".into());
-        profile.locale = req.locale.unwrap_or_else(|| "en-US".into());
+        if let Some(tz) = req.timezone {
+            profile.timezone = tz;
+        }
+        if let Some(locale) = req.locale {
+            profile.locale = locale;
+        }
         // Any item in the partition (a key, an instance) means the org exists, profile or not.
         if self.registry.org_exists(&org).await? {
             return Err(Error::conflict(format!(

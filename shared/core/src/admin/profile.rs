@@ -2,9 +2,11 @@
 //! idempotent calls are replayed.
 
 use super::*;
+use crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS;
 
-/// Longest replay window an organization may set (a week, in hours).
-pub const MAX_IDEMPOTENCY_TTL_HOURS: u64 = 168;
+/// Longest display name and locale tag accepted.
+const MAX_DISPLAY_NAME: usize = 200;
+const MAX_LOCALE: usize = 35;
 
 impl AdminService {
     pub(super) async fn get_profile(&self, org: &OrgId) -> Reply {
@@ -44,10 +46,10 @@ impl AdminService {
             .map(|c| c.value.clone())
             .unwrap_or_default();
         if let Some(name) = patch.display_name {
-            if name.trim().is_empty() {
+            if name.trim().is_empty() || name.chars().count() > MAX_DISPLAY_NAME {
                 return Err(Error::invalid_field(
                     "/display_name",
-                    "the display name is empty",
+                    format!("give a display name of 1 to {MAX_DISPLAY_NAME} characters"),
                 ));
             }
             profile.display_name = name;
@@ -67,6 +69,12 @@ impl AdminService {
             profile.timezone = tz;
         }
         if let Some(locale) = patch.locale {
+            if locale.is_empty() || locale.len() > MAX_LOCALE {
+                return Err(Error::invalid_field(
+                    "/locale",
+                    format!("give a language tag of 1 to {MAX_LOCALE} characters, e.g. en-US"),
+                ));
+            }
             profile.locale = locale;
         }
         if let Some(ttl) = patch.idempotency_ttl_hours {

@@ -150,7 +150,9 @@ impl Platform {
             .get_profile(org)
             .await?
             .and_then(|p| p.value.idempotency_ttl_hours)
-            .map(|h| Duration::from_secs(h.saturating_mul(3600)));
+            // The admin API checks the range; a profile written around it is held to it.
+            .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
+            .map(|h| Duration::from_secs(h * 3600));
         self.idempotency_ttls.insert(org.clone(), ttl);
         Ok(ttl)
     }

@@ -9,7 +9,7 @@ use crate::error::{Detail, Error};
 use crate::ids::{Channel, OrgId, PluginName};
 pub use crate::spec::DataAdapterConfig;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrgProfile {
     pub display_name: String,
     #[serde(default = "default_tz")]
@@ -22,6 +22,19 @@ pub struct OrgProfile {
     /// Further instruction variables (phone number, address, …).
     #[serde(default, flatten)]
     pub extra: Map<String, Value>,
+}
+
+// By hand, so a profile built in code gets the same defaults as one read without them.
+impl Default for OrgProfile {
+    fn default() -> Self {
+        Self {
+            display_name: String::new(),
+            timezone: default_tz(),
+            locale: default_locale(),
+            idempotency_ttl_hours: None,
+            extra: Map::new(),
+        }
+    }
 }
 
 fn default_tz() -> String {
