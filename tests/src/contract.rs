@@ -329,6 +329,27 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
 /// The item store's primitives, below the registry.
 pub async fn item_store(table: Arc<dyn ItemStore>) {
     let pk = unique("PK");
+    // An expiring item is versioned and conditional like any other.
+    let expiring = Key::new(unique("IDEM#t"), "IDEM");
+    let later = 4_102_444_800; // 2100-01-01
+    let v = table
+        .put_expiring(&expiring, &json!({"n": 1}), Precondition::NotExists, later)
+        .await
+        .unwrap();
+    assert_eq!(v, 1);
+    assert!(matches!(
+        table
+            .put_expiring(&expiring, &json!({"n": 2}), Precondition::NotExists, later)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let v = table
+        .put_expiring(&expiring, &json!({"n": 2}), Precondition::Version(1), later)
+        .await
+        .unwrap();
+    assert_eq!(v, 2);
+    let got = table.get(&expiring).await.unwrap().unwrap();
+    assert_eq!((got.data, got.version), (json!({"n": 2}), 2));
     // Pagination in sort-key order.
     for sk in ["c", "a", "e", "b", "d"] {
         table

@@ -403,6 +403,17 @@ async fn in_progress_and_crashed_records(tables: Tables) {
         .await
         .unwrap_err();
     assert_eq!((e.status(), e.code()), (409, "request_in_progress"));
+    // A deadline already spent (an earlier call of the same request used it) waits no more.
+    let spent = std::time::Instant::now();
+    let e = idem
+        .begin(&key, tokio::time::Instant::now(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "request_in_progress");
+    assert!(
+        spent.elapsed() < Duration::from_millis(100),
+        "no second wait"
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(150),
         "it waited first"
