@@ -43,8 +43,11 @@ def plugin_event(plugin, function, parameters, scopes="plugins:call agents:read"
 
 
 def admin_event():
-    """GET /admin/instances/booking (a read) for the demo org, with the admin:read scope."""
+    """GET /admin/instances/booking (a read) for the demo org, with the authorizer context of
+    events/admin-list-plugins.json: an unbound admin:read key (a channel-bound key has no
+    admin API)."""
     e = plugin_event("booking", "x", {}, scopes="admin:read")
+    e["requestContext"]["authorizer"] = load_event("admin-list-plugins.json")["requestContext"]["authorizer"]
     e["routeKey"] = e["requestContext"]["routeKey"] = "ANY /admin/{proxy+}"
     e["rawPath"] = e["requestContext"]["http"]["path"] = "/admin/instances/booking"
     e["requestContext"]["http"]["method"] = "GET"
