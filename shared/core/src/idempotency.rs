@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::ids::{FunctionName, OrgId, PluginName};
 use crate::ports::{ItemStore, Key, Precondition, StoreError};
+use crate::registry::sha256_hex;
 
 /// How long a completed call is replayed: a voice platform's retries come within seconds,
 /// a client's own within a day.
@@ -111,14 +111,14 @@ impl CallKey<'_> {
     /// The record's key (the tenant scope and the caller's key, hashed) and the arguments'
     /// hash.
     fn record(&self) -> (Key, String) {
-        let payload_hash = hex(&Sha256::digest(canonical(self.params).as_bytes()));
+        let payload_hash = sha256_hex(canonical(self.params).as_bytes());
         let key = match self.source {
             KeySource::Header(k) => format!("header\n{k}"),
             KeySource::ToolCall(id) => format!("tool-call\n{id}"),
             KeySource::RetellCall(id) => format!("retell\n{id}\n{payload_hash}"),
         };
         let scoped = format!("{}\n{}\n{}\n{key}", self.org, self.plugin, self.function);
-        let id = hex(&Sha256::digest(scoped.as_bytes()));
+        let id = sha256_hex(scoped.as_bytes());
         (
             Key::new(
                 format!("IDEM#{}#{}#{}#{id}", self.org, self.plugin, self.function),
@@ -336,16 +336,6 @@ fn fresh_expiry(record: &Value) -> u64 {
 
 fn number(record: &Value, field: &str) -> u64 {
     record[field].as_u64().unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 /// JSON with object keys sorted at every level, so equal arguments hash equally whatever

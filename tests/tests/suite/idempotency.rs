@@ -37,6 +37,25 @@ async fn call(svc: &PluginService, org: &OrgId, body: &Value, key: Option<&str>)
     .await
 }
 
+/// How many records a listing call returns whose `field` is `value`, and the listing.
+async fn matching(
+    svc: &PluginService,
+    org: &OrgId,
+    listing: Value,
+    list: &str,
+    field: &str,
+    value: &str,
+) -> (usize, Value) {
+    let out = call(svc, org, &listing, None).await;
+    let count = out.body["result"][list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", out.body))
+        .iter()
+        .filter(|r| r[field] == value)
+        .count();
+    (count, out.body)
+}
+
 /// `CONCURRENT` identical calls with one key at once: one 200 body for all (a bounded
 /// number may be 409 `request_in_progress`), and a later repeat replays it. Returns it.
 async fn fifty_at_once(svc: &Arc<PluginService>, org: &OrgId, body: Value) -> Value {
@@ -87,40 +106,32 @@ async fn concurrent_repeats_make_one_record(tables: Tables) {
         "contact": {"name": "Jordan Rivera", "phone": "555-010-2000"}}});
     let first = fifty_at_once(&support, org, ticket).await;
     assert_eq!(first["success"], true, "{first}");
-    let list = call(
+    let (same, list) = matching(
         &support,
         org,
-        &json!({"function": "ListTickets", "parameters": {"status": "open"}}),
-        None,
+        json!({"function": "ListTickets", "parameters": {"status": "open"}}),
+        "tickets",
+        "subject",
+        &subject,
     )
     .await;
-    let same = list.body["result"]["tickets"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{}", list.body))
-        .iter()
-        .filter(|t| t["subject"] == subject.as_str())
-        .count();
-    assert_eq!(same, 1, "one ticket: {}", list.body);
+    assert_eq!(same, 1, "one ticket: {}", list);
 
     let crm = service(&demo.platform, "crm");
     let name = unique("Lee");
     let lead = json!({"function": "CreateLead", "parameters": {"name": name, "source": "referral",
         "email": format!("{name}@example.com")}});
     fifty_at_once(&crm, org, lead).await;
-    let list = call(
+    let (same, list) = matching(
         &crm,
         org,
-        &json!({"function": "GetLeadsByStatus", "parameters": {"status": "new", "limit": 100}}),
-        None,
+        json!({"function": "GetLeadsByStatus", "parameters": {"status": "new", "limit": 100}}),
+        "leads",
+        "name",
+        &name,
     )
     .await;
-    let same = list.body["result"]["leads"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{}", list.body))
-        .iter()
-        .filter(|l| l["name"] == name.as_str())
-        .count();
-    assert_eq!(same, 1, "one lead: {}", list.body);
+    assert_eq!(same, 1, "one lead: {}", list);
 
     let booking = service(&demo.platform, "booking");
     let appointment = json!({"function": "CreateAppointment", "parameters":
@@ -217,20 +228,16 @@ async fn retries_replay_and_keys_stay_with_their_call(tables: Tables) {
         "Vapi resent the whole message: {}",
         again.body
     );
-    let list = call(
+    let (same, list) = matching(
         &support,
         org,
-        &json!({"function": "ListTickets", "parameters": {"status": "open"}}),
-        None,
+        json!({"function": "ListTickets", "parameters": {"status": "open"}}),
+        "tickets",
+        "subject",
+        &subject,
     )
     .await;
-    let same = list.body["result"]["tickets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["subject"] == subject.as_str())
-        .count();
-    assert_eq!(same, 1, "{}", list.body);
+    assert_eq!(same, 1, "{}", list);
 
     // One key, other arguments: 422, and nothing runs.
     let key = unique("key");

@@ -254,15 +254,20 @@ pub fn new_api_key(prefix: &str) -> std::io::Result<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyHash(pub(crate) String);
 
+/// The SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(bytes) {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 impl KeyHash {
     pub fn of(secret: &str) -> Self {
-        let digest = Sha256::digest(secret.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for b in digest {
-            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-            hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-        }
-        Self(hex)
+        Self(sha256_hex(secret.as_bytes()))
     }
 
     pub fn as_str(&self) -> &str {
