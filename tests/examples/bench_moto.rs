@@ -208,7 +208,9 @@ async fn agent_build(endpoint: &str) -> Result<Value, BoxError> {
     Ok(json!({"cold_builds_per_size": COLD_BUILDS, "sizes": results}))
 }
 
-async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+/// The pipeline's platform on moto, as a plugin function builds it, with a request counter
+/// on each table's client.
+async fn counted_platform(endpoint: &str) -> (Arc<Platform>, RequestCounter, RequestCounter) {
     let (reg_client, reg_counter) = counted_client(endpoint).await;
     let (data_client, data_counter) = counted_client(endpoint).await;
     let registry = Registry::new(Arc::new(DynamoStore::new(reg_client, REGISTRY_TABLE)));
@@ -219,6 +221,11 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
     let ttl = switchboard_tests::settings().cache_ttl;
     let table = data.table();
     let platform = Arc::new(Platform::new(registry, data, table, ttl));
+    (platform, reg_counter, data_counter)
+}
+
+async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+    let (platform, reg_counter, data_counter) = counted_platform(endpoint).await;
     let service = PluginService::new(booking::plugin()?, platform);
     let org = switchboard_cli::seed::demo_org(None)?;
     let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
@@ -253,7 +260,7 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
     Ok(json!({
         "function": "booking GetProviders",
         "calls": n,
-        "cache_ttl_secs": ttl.as_secs(),
+        "cache_ttl_secs": switchboard_tests::settings().cache_ttl.as_secs(),
         "first_call": {"registry_operations": first_registry, "data_operations": first_data},
         "warm_registry_round_trips": reg_ops.len(),
         "warm_registry_round_trips_per_call": reg_ops.len() as f64 / n as f64,
@@ -264,18 +271,7 @@ async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {
 }
 
 async fn idempotency(endpoint: &str, n: usize) -> Result<Value, BoxError> {
-    let registry = Registry::new(Arc::new(DynamoStore::new(
-        dynamodb_client(endpoint).await,
-        REGISTRY_TABLE,
-    )));
-    let (data_client, data_counter) = counted_client(endpoint).await;
-    let data = Arc::new(BuiltinData::new(Arc::new(DynamoStore::new(
-        data_client,
-        DATA_TABLE,
-    ))));
-    let ttl = switchboard_tests::settings().cache_ttl;
-    let table = data.table();
-    let platform = Arc::new(Platform::new(registry, data, table, ttl));
+    let (platform, _, data_counter) = counted_platform(endpoint).await;
     let plugin = switchboard_cli::dev::plugins()?
         .into_iter()
         .find(|p| p.name().as_str() == "support")
