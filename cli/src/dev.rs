@@ -6,6 +6,8 @@
 //! the request's authorizer context), turned into the API Gateway HTTP API (v2) event the
 //! function would receive, parsed by `lambda_http` exactly as in Lambda, and answered by the
 //! function's handler. Methods, body limits, `If-Match` and errors are the handlers' own.
+//! The signed voice-platform routes (`/channels/{retell|vapi}/{connection}/<plugin>`) skip
+//! the authorizer, as in the template: the plugin verifies the signature itself.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +54,8 @@ const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// Which function a route goes to, as `template.yaml` wires them.
 enum Target<'a> {
     Plugin(&'a PluginService),
+    /// A plugin's signed route: no authorizer.
+    Signed(&'a PluginService),
     Agents,
     Admin,
 }
@@ -95,6 +99,21 @@ impl Gateway {
                 return Some((Target::Plugin(svc), r.clone(), Map::new()));
             }
         }
+        if let Some(tail) = path.strip_prefix("/channels/") {
+            let parts: Vec<&str> = tail.split('/').collect();
+            if let [platform @ ("retell" | "vapi"), connection, plugin] = parts.as_slice()
+                && !connection.is_empty()
+                && let Some(svc) = self
+                    .plugins
+                    .iter()
+                    .find(|p| p.plugin().name().as_str() == *plugin)
+            {
+                let params = Map::from_iter([("connection".to_owned(), json!(connection))]);
+                let route = format!("/channels/{platform}/{{connection}}/{plugin}");
+                return Some((Target::Signed(svc), route, params));
+            }
+            return None;
+        }
         if let Some(channel) = path
             .strip_prefix("/agents/")
             .filter(|c| !c.is_empty() && !c.contains('/'))
@@ -129,9 +148,12 @@ impl Gateway {
         headers.insert("host".into(), json!(self.host.as_str()));
         headers.insert("x-forwarded-proto".into(), json!("http"));
         let route_key = format!("{} {route}", parts.method);
-        let context = match self.authorize(&parts, &headers, &route_key).await {
-            Ok(context) => context,
-            Err(resp) => return resp,
+        let context = match target {
+            Target::Signed(_) => None,
+            _ => match self.authorize(&parts, &headers, &route_key).await {
+                Ok(context) => Some(context),
+                Err(resp) => return resp,
+            },
         };
         let body = match Limited::new(body, LAMBDA_PAYLOAD_LIMIT).collect().await {
             Ok(b) => b.to_bytes(),
@@ -163,7 +185,7 @@ impl Gateway {
             }
         };
         let resp = match target {
-            Target::Plugin(svc) => handle(svc, lambda_req).await,
+            Target::Plugin(svc) | Target::Signed(svc) => handle(svc, lambda_req).await,
             Target::Agents => handle_agent(&self.agents, lambda_req).await,
             Target::Admin => handle_admin(&self.admin, lambda_req).await,
         };
@@ -252,7 +274,8 @@ struct V2<'a> {
     route_key: String,
     params: Map<String, Value>,
     body: &'a Bytes,
-    context: Value,
+    /// The authorizer's context; `None` on a route without the authorizer.
+    context: Option<Value>,
     request_id: &'a str,
 }
 
@@ -295,11 +318,13 @@ fn v2_event(r: V2<'_>) -> Value {
             "routeKey": r.route_key,
             "stage": "$default",
             "timeEpoch": now,
-            "authorizer": {"lambda": r.context},
         },
         "body": body,
         "isBase64Encoded": base64,
     });
+    if let Some(context) = r.context {
+        event["requestContext"]["authorizer"] = json!({"lambda": context});
+    }
     if !query_params.is_empty() {
         event["queryStringParameters"] = Value::Object(query_params);
     }

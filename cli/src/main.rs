@@ -169,6 +169,30 @@ enum ChannelCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Let a voice platform call the channel's plugins with its own signature instead of an
+    /// API key; prints the URLs to paste into Retell or Vapi.
+    Connect {
+        /// retell or vapi.
+        platform: String,
+        channel: String,
+        /// The credential holding the signing secret: field `api_key` (Retell's API key) or
+        /// `secret` (Vapi's server credential). Store it first with `credential set`.
+        #[arg(long)]
+        credential: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the organization's voice-platform connections and their URLs.
+    Connections {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a connection: its URLs stop working.
+    Disconnect {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,7 +330,12 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
             | OrgCommand::Configure { remote, .. }
             | OrgCommand::Profile { remote, .. },
         )
-        | Command::Channel(ChannelCommand::Assign { remote, .. })
+        | Command::Channel(
+            ChannelCommand::Assign { remote, .. }
+            | ChannelCommand::Connect { remote, .. }
+            | ChannelCommand::Connections { remote }
+            | ChannelCommand::Disconnect { remote, .. },
+        )
         | Command::Key(
             KeyCommand::Create { remote, .. }
             | KeyCommand::List { remote }
@@ -400,6 +429,14 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             priority,
             ..
         }) => ops::assign(api, &channel, &plugin, priority).await,
+        Command::Channel(ChannelCommand::Connect {
+            platform,
+            channel,
+            credential,
+            ..
+        }) => ops::connect(api, &platform, &channel, &credential).await,
+        Command::Channel(ChannelCommand::Connections { .. }) => ops::connections(api).await,
+        Command::Channel(ChannelCommand::Disconnect { id, .. }) => ops::disconnect(api, &id).await,
         Command::Key(KeyCommand::Create {
             scopes,
             name,

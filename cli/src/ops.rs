@@ -57,6 +57,17 @@ impl Api {
         })
     }
 
+    /// The API's `paths` as full URLs under this base.
+    fn urls(&self, paths: &Value) -> Vec<String> {
+        paths
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|p| format!("{}{p}", self.base))
+            .collect()
+    }
+
     /// One request; a non-2xx answer becomes the API's own message.
     pub async fn call(
         &self,
@@ -373,6 +384,84 @@ pub async fn key_revoke(api: &Api, id: &str) -> Result<Output, Failure> {
         .call(Method::DELETE, &format!("/admin/keys/{id}"), None, None)
         .await?;
     Ok(out(r, format!("key {id} revoked")))
+}
+
+/// `switchboard channel connect`: a signed route for a voice platform, and the URLs to paste
+/// into it (one per plugin on the channel; each plugin is its own function).
+pub async fn connect(
+    api: &Api,
+    platform: &str,
+    channel: &str,
+    credential: &str,
+) -> Result<Output, Failure> {
+    let body = json!({"platform": platform, "channel": channel, "credential": credential});
+    let mut r = api
+        .call(Method::POST, "/admin/connections", None, Some(&body))
+        .await?;
+    let urls = api.urls(&r["paths"]);
+    let mut lines = vec![format!(
+        "connection {} ({platform}, channel {channel}, secret from credential {credential})",
+        r["id"].as_str().unwrap_or("?")
+    )];
+    if urls.is_empty() {
+        lines.push(format!(
+            "no plugin is assigned and enabled on channel {channel} yet; assign one, then `switchboard channel connections` lists the URLs"
+        ));
+    } else {
+        let tool = if platform == "vapi" {
+            "Paste the URL of each tool's plugin as the tool's server URL in Vapi:"
+        } else {
+            "Paste the URL of each function's plugin as the custom function's URL in Retell:"
+        };
+        lines.push(tool.into());
+        lines.extend(urls.iter().map(|u| format!("  {u}")));
+    }
+    r["urls"] = json!(urls);
+    Ok(out(r, lines.join("\n")))
+}
+
+pub async fn connections(api: &Api) -> Result<Output, Failure> {
+    let mut r = api
+        .call(Method::GET, "/admin/connections", None, None)
+        .await?;
+    let mut lines = vec![format!(
+        "{:<36} {:<7} {:<12} {:<20} urls",
+        "id", "platform", "channel", "credential"
+    )];
+    for c in r["connections"].as_array_mut().into_iter().flatten() {
+        let urls = api.urls(&c["paths"]);
+        lines.push(format!(
+            "{:<36} {:<7} {:<12} {:<20} {}",
+            c["id"].as_str().unwrap_or("?"),
+            c["platform"].as_str().unwrap_or("?"),
+            c["channel"].as_str().unwrap_or("?"),
+            c["credential"].as_str().unwrap_or("?"),
+            if urls.is_empty() {
+                "-".to_owned()
+            } else {
+                urls.join(" ")
+            }
+        ));
+        c["urls"] = json!(urls);
+    }
+    Ok(out(r, lines.join("\n")))
+}
+
+pub async fn disconnect(api: &Api, id: &str) -> Result<Output, Failure> {
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/admin/connections/{id}"),
+            None,
+            None,
+        )
+        .await?;
+    Ok(out(
+        r,
+        format!(
+            "connection {id} deleted; its URLs answer 404 (warm functions may accept them for their cache period)"
+        ),
+    ))
 }
 
 pub async fn agent_preview(

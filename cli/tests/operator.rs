@@ -190,6 +190,62 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
     assert_eq!(shown["fields"], serde_json::json!(["token"]));
     assert!(!shown.to_string().contains("OPERATOR-SECRET-77"));
 
+    // A Retell connection: the signing key from a file, and the URL to paste into Retell.
+    let retell_file = dir.join("retell.json");
+    std::fs::write(&retell_file, r#"{"api_key": "RETELL-KEY-55"}"#).expect("write secret file");
+    let retell_file = retell_file.to_string_lossy().into_owned();
+    ok(
+        url,
+        &admin,
+        &[
+            "credential",
+            "set",
+            "retell-key",
+            "--from-file",
+            &retell_file,
+        ],
+    );
+    let (success, _, stderr) = cli(
+        url,
+        &admin,
+        &[
+            "channel",
+            "connect",
+            "retell",
+            "whatsapp",
+            "--credential",
+            "crm-api",
+        ],
+    );
+    assert!(
+        !success && stderr.contains("422") && stderr.contains("no 'api_key' field"),
+        "{stderr}"
+    );
+    let conn = ok(
+        url,
+        &admin,
+        &[
+            "channel",
+            "connect",
+            "retell",
+            "whatsapp",
+            "--credential",
+            "retell-key",
+        ],
+    );
+    let conn_id = conn["id"].as_str().expect("connection id").to_owned();
+    assert_eq!(
+        conn["urls"],
+        serde_json::json!([format!("{url}/channels/retell/{conn_id}/crm")]),
+        "{conn}"
+    );
+    assert!(!conn.to_string().contains("RETELL-KEY-55"));
+    let listed = ok(url, &admin, &["channel", "connections"]);
+    assert_eq!(listed["connections"][0]["urls"], conn["urls"], "{listed}");
+    ok(url, &admin, &["channel", "disconnect", &conn_id]);
+    let listed = ok(url, &admin, &["channel", "connections"]);
+    assert_eq!(listed["connections"], serde_json::json!([]), "{listed}");
+
     // Refusals print the API's message and exit non-zero.
     let (success, _, stderr) = cli(url, &bot, &["org", "disable", "crm"]);
     assert!(

@@ -3,7 +3,9 @@
 - every crate under functions/ has a function resource whose BuildProperties.Binary is the
   crate's binary name, with BuildMethod rust-cargolambda;
 - every route a function serves is an HttpApi event of that function: plugins serve
-  /plugins/<manifest name> plus their manifest's route_aliases, the agent builder
+  /plugins/<manifest name> plus their manifest's route_aliases, and POST
+  /channels/{retell,vapi}/{connection}/<manifest name> (the only events without the
+  authorizer: the function verifies the voice platform's signature), the agent builder
   /agents/{channel}, admin /admin/{proxy+} (any method: the function answers 405 itself);
 - the authorizer function is the API's default authorizer;
 - every plugin crate is a dependency of cli/ (which is how `dev` serves it);
@@ -47,7 +49,10 @@ for name, f in functions.items():
         # An event without ApiId lands on SAM's implicit API, which has no authorizer.
         if props.get("ApiId") != "Api":
             problems.append(f"{name}.{event_name}: must name ApiId: !Ref Api")
-        if "Auth" in props:
+        signed = str(props.get("Path", "")).startswith("/channels/")
+        if signed and props.get("Auth") != {"Authorizer": "NONE"}:
+            problems.append(f"{name}.{event_name}: a signed /channels/ route has Auth: Authorizer: NONE (the function verifies the signature)")
+        if not signed and "Auth" in props:
             problems.append(f"{name}.{event_name}: must not override the API's authorizer")
 
 for crate in sorted((root / "functions").iterdir()):
@@ -69,6 +74,7 @@ for crate in sorted((root / "functions").iterdir()):
             m = json.loads(manifest.read_text())
             expected.add(("ANY", "/plugins/" + m["name"]))
             expected |= {("ANY", p) for p in m.get("route_aliases", [])}
+            expected |= {("POST", f"/channels/{p}/{{connection}}/{m['name']}") for p in ("retell", "vapi")}
         elif binary == "agent-builder":
             expected.add(("ANY", "/agents/{channel}"))
         elif binary == "admin":

@@ -1,8 +1,10 @@
 """Writes (or checks) template.yaml's plugin functions from the plugin crates.
 
 Every crate under functions/ that holds a manifest.json is a plugin: it gets a function
-resource (its binary, the plugin policy, an HttpApi event for /plugins/<manifest name> and
-one per route alias in the manifest) and a log group. They sit between the BEGIN/END markers
+resource (its binary, the plugin policy, an HttpApi event for /plugins/<manifest name>, one
+per route alias in the manifest, and the signed voice-platform routes
+/channels/{retell,vapi}/{connection}/<manifest name>, which have no authorizer because the
+function verifies the platform's signature over the body) and a log group. They sit between the BEGIN/END markers
 in template.yaml; everything else in the template is written by hand.
 
     python3 infra/local/template.py          # rewrite the block (scripts/template)
@@ -31,6 +33,15 @@ def plugins(root=ROOT):
         bins = [b["name"] for b in toml.get("bin", [])] or [toml["package"]["name"]]
         out.append((crate.name, bins[0], json.loads(manifest.read_text())))
     return out
+
+
+# The voice platforms whose signatures the plugin functions verify (VoicePlatform in
+# shared/core/src/ids.rs).
+SIGNED_PLATFORMS = ["retell", "vapi"]
+
+
+def signed_path(platform, plugin):
+    return f"/channels/{platform}/{{connection}}/{plugin}"
 
 
 def logical_id(name):
@@ -76,6 +87,18 @@ def block(root=ROOT):
                 "            ApiId: !Ref Api",
                 "            Method: ANY",
                 f"            Path: {path}",
+            ]
+        for platform in SIGNED_PLATFORMS:
+            lines += [
+                f"        {logical_id(platform)}:",
+                "          Type: HttpApi",
+                "          Properties:",
+                "            ApiId: !Ref Api",
+                "            Method: POST",
+                f"            Path: {signed_path(platform, manifest['name'])}",
+                "            # The signature over the body authenticates; an authorizer never sees it.",
+                "            Auth:",
+                "              Authorizer: NONE",
             ]
         lines += [
             "",

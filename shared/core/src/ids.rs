@@ -135,6 +135,88 @@ impl<'de> Deserialize<'de> for RecordId {
     }
 }
 
+/// A voice platform that calls tool URLs with its own signature scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoicePlatform {
+    Retell,
+    Vapi,
+}
+
+impl VoicePlatform {
+    pub const ALL: [Self; 2] = [Self::Retell, Self::Vapi];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retell => "retell",
+            Self::Vapi => "vapi",
+        }
+    }
+
+    /// The field of the connection's credential that holds the signing secret.
+    pub fn secret_field(self) -> &'static str {
+        match self {
+            Self::Retell => "api_key",
+            Self::Vapi => "secret",
+        }
+    }
+}
+
+impl fmt::Display for VoicePlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A voice-platform connection's id: `cn_` and 32 hex digits from the OS RNG. It is in the
+/// URL the platform calls, so it names the connection without being guessable; the
+/// signature, not the id, is what authenticates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix("cn_")?;
+        (hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
+    }
+
+    /// A fresh id.
+    pub fn generate() -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut bytes = [0u8; 16];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self(format!("cn_{hex}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("not a connection id (cn_ and 32 hex digits)"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +238,25 @@ mod tests {
         assert!(RecordId::parse("").is_err());
         assert!(RecordId::parse("a\nb").is_err());
         assert!(RecordId::parse("x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn connection_ids_are_cn_and_32_hex_digits() {
+        let id = ConnectionId::generate().unwrap();
+        assert_eq!(ConnectionId::parse(id.as_str()), Some(id.clone()));
+        assert_ne!(ConnectionId::generate().unwrap(), id);
+        for bad in [
+            "",
+            "cn_",
+            "cn_0123",
+            &format!("cn_{}", "A".repeat(32)),
+            &format!("xx_{}", "a".repeat(32)),
+            &format!("cn_{}#", "a".repeat(31)),
+        ] {
+            assert_eq!(ConnectionId::parse(bad), None, "{bad}");
+        }
+        assert_eq!(VoicePlatform::parse("retell"), Some(VoicePlatform::Retell));
+        assert_eq!(VoicePlatform::parse("twilio"), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod registry;
 pub mod secrets;
 pub mod settings;
+pub mod signature;
 pub mod spec;
 pub mod telemetry;
 pub mod toolnames;
@@ -30,6 +31,8 @@ pub mod toolnames;
 /// For implementing the ports (e.g. a wrapping `DataAdapter`) without a direct dependency.
 pub use async_trait::async_trait;
 pub use error::{Detail, Error, Result};
-pub use ids::{Channel, EntityName, FunctionName, OrgId, PluginName, RecordId};
+pub use ids::{
+    Channel, ConnectionId, EntityName, FunctionName, OrgId, PluginName, RecordId, VoicePlatform,
+};
 pub use plugin::{CallContext, CallScope, ContractError, Plugin};
 pub use ports::{Condition, DataAdapter, DataError, Op, Page};

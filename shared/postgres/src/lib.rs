@@ -474,7 +474,7 @@ impl PgData {
         h.update(conn.as_bytes());
         h.update([0]);
         h.update(ca.unwrap_or("").as_bytes());
-        let fingerprint = format!("{:x}", h.finalize());
+        let fingerprint: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         let key = (
             self.org.clone(),
             reference.as_str().to_owned(),

@@ -149,7 +149,8 @@ pub fn admin_with(
     switchboard::admin::AdminService::new(registry, secrets, Arc::new(check))
 }
 
-/// A plugin's platform: the registry, and the data adapters with their credentials.
+/// A plugin's platform: the registry, the data adapters with their credentials, and the
+/// same secret resolver for the signed voice-platform routes.
 #[cfg(feature = "plugin")]
 pub async fn platform(settings: &Settings) -> Result<switchboard::pipeline::Platform, Error> {
     let backend = Backend::open(settings).await?;
@@ -172,13 +173,11 @@ pub fn platform_with(
     settings: &Settings,
 ) -> Result<switchboard::pipeline::Platform, Error> {
     let table = builtin.table();
-    let data = adapters::DataAdapters::new(builtin, secrets, &settings.egress, tls);
-    Ok(switchboard::pipeline::Platform::new(
-        registry,
-        Arc::new(data),
-        table,
-        settings.cache_ttl,
-    ))
+    let data = adapters::DataAdapters::new(builtin, secrets.clone(), &settings.egress, tls);
+    Ok(
+        switchboard::pipeline::Platform::new(registry, Arc::new(data), table, settings.cache_ttl)
+            .with_secrets(secrets),
+    )
 }
 
 /// The whole `main` of a plugin Lambda: settings, tracing, clients once, then the loop.

@@ -8,11 +8,12 @@ use switchboard::agent::service::AgentService;
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::lambda::{handle, handle_admin, handle_agent};
 use switchboard::ports::StoreError;
-use switchboard::registry::{ApiKeyRecord, KeyHash};
-use switchboard::{Channel, OrgId};
+use switchboard::registry::{ApiKeyRecord, Connection, KeyHash};
+use switchboard::secrets::SecretValue;
+use switchboard::{Channel, ConnectionId, OrgId, VoicePlatform};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
 
-use crate::fixtures::{booking_service, demo};
+use crate::fixtures::{booking_service, demo_on};
 
 struct Expect {
     file: &'static str,
@@ -198,6 +199,43 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "booking-retell-signed.json",
+        status: 200,
+        check: |b| {
+            // No phone in the arguments: the caller's number from the signed payload.
+            let found = b["result"]["patients"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(found.len(), 1, "{b}");
+            assert_eq!(found[0]["LName"], "Rivera");
+        },
+    },
+    Expect {
+        file: "booking-retell-bad-signature.json",
+        status: 401,
+        check: |b| {
+            assert_eq!(b["error"]["code"], "unauthenticated", "{b}");
+            let message = b["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                message.contains("does not match this connection's secret"),
+                "{message}"
+            );
+        },
+    },
+    Expect {
+        file: "booking-vapi-signed.json",
+        status: 200,
+        check: |b| {
+            // A base64 body (as API Gateway may pass it) verified over its decoded bytes.
+            let results = b["results"].as_array().cloned().unwrap_or_default();
+            assert_eq!(results.len(), 1, "{b}");
+            assert_eq!(results[0]["toolCallId"], "call_signed_1");
+            let text = results[0]["result"].as_str().unwrap_or("");
+            assert!(text.contains("Rivera"), "{text}");
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
@@ -211,8 +249,45 @@ fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
+/// The connections the signed events name, and their credentials' secrets.
+const EVENT_CONNECTIONS: [(&str, VoicePlatform, &str, &str); 2] = [
+    (
+        "cn_5e1ec7ed00000000000000000000a001",
+        VoicePlatform::Retell,
+        "retell-signing",
+        "key_events_retell",
+    ),
+    (
+        "cn_5e1ec7ed00000000000000000000b002",
+        VoicePlatform::Vapi,
+        "vapi-signing",
+        "vapi_events_secret",
+    ),
+];
+
 async fn run_all(tables: Tables) {
-    let demo = demo(tables, None).await;
+    let secrets = crate::fixtures::local_secrets();
+    let demo = demo_on(tables, None, None, secrets.clone()).await;
+    for (id, platform, credential, secret) in EVENT_CONNECTIONS {
+        let value =
+            serde_json::Map::from_iter([(platform.secret_field().to_owned(), Value::from(secret))]);
+        secrets
+            .store(&demo.org, credential, &SecretValue::new(value))
+            .await
+            .unwrap();
+        let conn = Connection {
+            id: ConnectionId::parse(id).unwrap(),
+            org: demo.org.clone(),
+            channel: Channel::parse("twilio").unwrap(),
+            platform,
+            credential: credential.into(),
+            created: 1_795_608_000,
+        };
+        match demo.platform.registry.create_connection(&conn).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
     let service = booking_service(&demo.platform);
     let agents = AgentService::new(
         AgentBuilder::new(

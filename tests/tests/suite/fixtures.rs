@@ -94,11 +94,12 @@ pub async fn demo_on(
     let table = data.table();
     let adapters = DataAdapters::new(
         data,
-        secrets,
+        secrets.clone(),
         &switchboard_tests::egress(),
         switchboard_tests::tls(),
     );
     let platform = Platform::new(registry, Arc::new(adapters), table, Duration::from_secs(30))
+        .with_secrets(secrets)
         .with_clock(Arc::new(pinned_now));
     Demo {
         platform: Arc::new(platform),

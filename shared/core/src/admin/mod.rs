@@ -4,6 +4,7 @@
 //! resource does the work.
 
 mod channels;
+mod connections;
 mod credentials;
 mod instances;
 mod keys;
@@ -198,6 +199,22 @@ impl AdminService {
                 let meta = meta.ok_or_else(|| Error::not_found(format!("no key '{id}'")))?;
                 ok(200, to_json(&meta)?)
             }
+            ("GET", ["connections"]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.list_connections(org).await
+            }
+            ("POST", ["connections"]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.create_connection(org, req.body).await
+            }
+            ("GET", ["connections", id]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.get_connection(org, id).await
+            }
+            ("DELETE", ["connections", id]) => {
+                need(&tenant, SCOPE_WRITE)?;
+                self.delete_connection(org, id).await
+            }
             ("GET", ["credentials", name]) => {
                 need(&tenant, SCOPE_READ)?;
                 let meta = self.registry.get_credential_versioned(org, name).await?;
@@ -212,7 +229,7 @@ impl AdminService {
             (
                 _,
                 [
-                    "plugins" | "instances" | "channels" | "keys" | "credentials",
+                    "plugins" | "instances" | "channels" | "keys" | "credentials" | "connections",
                     ..,
                 ],
             ) => Err(Error::MethodNotAllowed(format!(

@@ -1,4 +1,6 @@
-//! `POST /plugins/{plugin}` and the plugin's route aliases: the call pipeline.
+//! `POST /plugins/{plugin}` and the plugin's route aliases: the call pipeline. And
+//! `POST /channels/{platform}/{connection}/{plugin}`: the same pipeline behind a voice
+//! platform's signature instead of the authorizer.
 
 use lambda_http::http::HeaderValue;
 use lambda_http::http::header::RETRY_AFTER;
@@ -6,7 +8,8 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use super::{Error, body_bytes, json_response, request_id, tenant_of};
 use crate::error::Error as ApiError;
-use crate::pipeline::{CallInput, PluginService, route_error};
+use crate::pipeline::{CallInput, CallOutput, PluginService, SignedCall, route_error};
+use crate::signature::SignatureHeaders;
 
 /// A plugin Lambda's runtime loop.
 pub async fn serve(service: &PluginService) -> Result<(), Error> {
@@ -21,6 +24,9 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
     // API Gateway has routed the request already; the check catches a mis-wired route. A
     // named stage prefixes the path, so match `{plugin}` or the path's tail.
     let path = req.uri().path();
+    if let Some(signed) = signed_route(path) {
+        return handle_signed(service, &req, signed).await;
+    }
     let served = match req.path_parameters_ref().and_then(|p| p.first("plugin")) {
         Some(name) => name == service.plugin().name().as_str(),
         None => service.routes().iter().any(|r| path.ends_with(r.as_str())),
@@ -57,6 +63,64 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
             idempotency_key: key,
         })
         .await;
+    output_response(&out)
+}
+
+/// `(platform, connection, plugin)` of a path under `/channels/` (after any stage prefix).
+fn signed_route(path: &str) -> Option<[&str; 3]> {
+    let (_, tail) = path.split_once("/channels/")?;
+    let mut parts = tail.split('/');
+    let route = [parts.next()?, parts.next()?, parts.next()?];
+    parts.next().is_none().then_some(route)
+}
+
+async fn handle_signed(
+    service: &PluginService,
+    req: &Request,
+    [platform, connection, plugin]: [&str; 3],
+) -> Response<Body> {
+    if plugin != service.plugin().name().as_str() {
+        let e = ApiError::NotFound {
+            code: "unknown_plugin",
+            message: format!(
+                "no plugin named '{}' is served here; this function serves /channels/{platform}/{{connection}}/{}",
+                plugin.chars().take(64).collect::<String>(),
+                service.plugin().name()
+            ),
+        };
+        return json_response(e.status(), &e.to_body());
+    }
+    if req.method() != lambda_http::http::Method::POST {
+        let e = ApiError::MethodNotAllowed(format!("{} accepts POST only", req.uri().path()));
+        return json_response(e.status(), &e.to_body());
+    }
+    // A value that is not visible ASCII reads as malformed, not as absent.
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default())
+    };
+    let rid = request_id(req);
+    let out = service
+        .respond_signed(SignedCall {
+            platform,
+            connection,
+            headers: SignatureHeaders {
+                retell_signature: header("x-retell-signature"),
+                authorization: header("authorization"),
+                vapi_secret: header("x-vapi-secret"),
+                signature: header("x-signature"),
+                timestamp: header("x-timestamp"),
+            },
+            body: body_bytes(req),
+            request_id: &rid,
+        })
+        .await;
+    output_response(&out)
+}
+
+/// The HTTP response of a call's output, with the replay and retry headers.
+fn output_response(out: &CallOutput) -> Response<Body> {
     let mut resp = json_response(out.status, &out.body);
     if out.replayed {
         resp.headers_mut()

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::idempotency::KeySource;
+use crate::ids::VoicePlatform;
 
 /// A parsed call envelope.
 pub struct Envelope {
@@ -47,6 +48,12 @@ pub enum Incoming {
 }
 
 pub fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
+    parse_body_as(body, None)
+}
+
+/// [`parse_body`], held to one platform's shape on that platform's signed route: a Retell
+/// connection's URL runs Retell custom-function calls only, a Vapi one Vapi messages only.
+pub fn parse_body_as(body: &[u8], only: Option<VoicePlatform>) -> Result<Incoming, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         Error::invalid_request(format!(
             "the body is not valid JSON ({e}); send {{\"function\": \"…\", \"parameters\": {{…}}}}"
@@ -57,11 +64,25 @@ pub fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
             "the body must be a JSON object: {\"function\": \"…\", \"parameters\": {…}}",
         ));
     };
-    if let Some(calls) = obj
+    let vapi = obj
         .get("message")
         .and_then(|m| m.get("toolCallList"))
-        .and_then(Value::as_array)
-    {
+        .and_then(Value::as_array);
+    let retell = vapi.is_none() && !obj.contains_key("function") && obj.contains_key("args");
+    match only {
+        Some(VoicePlatform::Vapi) if vapi.is_none() => {
+            return Err(Error::invalid_request(
+                "a Vapi connection's URL takes Vapi tool-calls messages: {\"message\": {\"type\": \"tool-calls\", \"toolCallList\": […]}}",
+            ));
+        }
+        Some(VoicePlatform::Retell) if !retell => {
+            return Err(Error::invalid_request(
+                "a Retell connection's URL takes Retell custom-function calls: {\"name\": \"…\", \"call\": {…}, \"args\": {…}}",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(calls) = vapi {
         let message = obj.get("message");
         let call = message.and_then(|m| m.get("call"));
         let session = call
@@ -72,7 +93,7 @@ pub fn parse_body(body: &[u8]) -> Result<Incoming, Error> {
         let caller = customer(message).or_else(|| customer(call));
         return vapi_calls(calls, session, caller.as_deref()).map(Incoming::Vapi);
     }
-    if !obj.contains_key("function") && obj.contains_key("args") {
+    if retell {
         return retell_call(obj).map(Incoming::Call);
     }
     native_envelope(obj).map(Incoming::Call)

@@ -2,6 +2,7 @@
 //! → data adapter → [`Plugin::call`] (function, parameters, handler) → envelope.
 
 mod envelope;
+mod signed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,13 +14,15 @@ use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
-use crate::ids::{Channel, OrgId, PluginName};
+use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 use crate::plugin::{CallScope, Plugin};
 use crate::ports::{DataAdapterFactory, ItemStore};
-use crate::registry::Registry;
+use crate::registry::{Connection, Registry};
+use crate::secrets::Secrets;
 use crate::spec::AdapterSpec;
 
-pub use envelope::{Envelope, Incoming, parse_body};
+pub use envelope::{Envelope, Incoming, parse_body, parse_body_as};
+pub use signed::SignedCall;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -40,6 +43,10 @@ pub struct Platform {
     idempotency_ttls: TtlCache<OrgId, Option<Duration>>,
     /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
     channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
+    /// Voice-platform connections by id (`None`: no such connection).
+    connections: TtlCache<ConnectionId, Option<Arc<Connection>>>,
+    /// Where signed routes get their signing secrets.
+    secrets: Option<Arc<Secrets>>,
     clock: Clock,
 }
 
@@ -77,6 +84,8 @@ impl Platform {
             idempotency_ttls: TtlCache::new(cache_ttl),
             instances: TtlCache::new(cache_ttl),
             channels: TtlCache::new(cache_ttl),
+            connections: TtlCache::new(cache_ttl),
+            secrets: None,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -84,6 +93,13 @@ impl Platform {
     /// Replaces the idempotency windows (tests shorten them).
     pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
         self.idempotency = idempotency;
+        self
+    }
+
+    /// The secret resolver the signed voice-platform routes verify with (the one the data
+    /// adapters use); without it those routes answer 500.
+    pub fn with_secrets(mut self, secrets: Arc<Secrets>) -> Self {
+        self.secrets = Some(secrets);
         self
     }
 
@@ -297,6 +313,11 @@ impl PluginService {
 
     /// Runs one call: status, body in the contract's envelope, and whether it was replayed.
     pub async fn respond(&self, input: CallInput<'_>) -> CallOutput {
+        self.respond_as(input, None).await
+    }
+
+    /// [`respond`](Self::respond), the body held to `only`'s shape when it is set.
+    async fn respond_as(&self, input: CallInput<'_>, only: Option<VoicePlatform>) -> CallOutput {
         let started = Instant::now();
         let org = input.tenant.as_ref().map(|t| t.org.to_string());
         let key = input.tenant.as_ref().and_then(|t| t.key_id.clone());
@@ -308,7 +329,7 @@ impl PluginService {
             plugin = %self.plugin.name(),
             function = tracing::field::Empty,
         );
-        let result = self.run(input).instrument(span.clone()).await;
+        let result = self.run(input, only).instrument(span.clone()).await;
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.in_scope(|| match &result {
             Ok(_) => tracing::info!(status = 200, elapsed_us, "call ok"),
@@ -344,7 +365,11 @@ impl PluginService {
         }
     }
 
-    async fn run(&self, input: CallInput<'_>) -> Result<(Reply, bool), Error> {
+    async fn run(
+        &self,
+        input: CallInput<'_>,
+        only: Option<VoicePlatform>,
+    ) -> Result<(Reply, bool), Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
         if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
             return Err(Error::Forbidden {
@@ -363,7 +388,7 @@ impl PluginService {
         let header = input.idempotency_key.map(header_key).transpose()?;
         // Repeats of calls still running wait until this, once per request.
         let deadline = self.platform.idempotency.wait_deadline();
-        match parse_body(input.body)? {
+        match parse_body_as(input.body, only)? {
             Incoming::Call(mut envelope) => {
                 if let Some(k) = header {
                     envelope.retry_key = Some(KeySource::Header(k));

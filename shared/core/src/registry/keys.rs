@@ -1,7 +1,7 @@
 //! The single-table key layout (ARCHITECTURE.md, "Registry data model"): every item's
 //! partition and sort key, in one place.
 
-use crate::ids::{Channel, OrgId, PluginName};
+use crate::ids::{Channel, ConnectionId, OrgId, PluginName};
 use crate::ports::Key;
 
 use super::model::KeyHash;
@@ -44,4 +44,12 @@ fn org_pk(o: &OrgId) -> String {
 }
 pub fn api_key(hash: &KeyHash) -> Key {
     Key::new(format!("KEY#{}", hash.as_str()), "KEY")
+}
+/// A voice-platform connection, found by its id alone (the request names no org).
+pub fn connection(id: &ConnectionId) -> Key {
+    Key::new(format!("CONN#{id}"), "CONN")
+}
+/// An org's index entry for one of its connections (listing, deleting).
+pub fn connection_index(org: &OrgId, id: &ConnectionId) -> Key {
+    Key::new(org_pk(org), format!("CONN#{id}"))
 }

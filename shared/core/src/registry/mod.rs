@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::ids::{Channel, OrgId, PluginName};
+use crate::ids::{Channel, ConnectionId, OrgId, PluginName};
 use crate::manifest::{Manifest, sort_versions};
 use crate::ports::{ItemStore, Key, Precondition, StoreError, query_all};
 
@@ -528,6 +528,75 @@ impl Registry {
             ])
             .await?;
         Ok(meta)
+    }
+
+    /// Stores a connection and its org index entry together.
+    pub async fn create_connection(&self, conn: &Connection) -> Result<(), StoreError> {
+        let value = encode(conn)?;
+        self.table
+            .transact_put(&[
+                (
+                    keys::connection(&conn.id),
+                    value.clone(),
+                    Precondition::NotExists,
+                ),
+                (
+                    keys::connection_index(&conn.org, &conn.id),
+                    value,
+                    Precondition::NotExists,
+                ),
+            ])
+            .await
+    }
+
+    /// The connection `id`, whichever org holds it: the signed routes' only lookup.
+    pub async fn get_connection(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .get_versioned(keys::connection(id))
+            .await?
+            .map(|v: Versioned<Connection>| v.value))
+    }
+
+    /// The org's connections, from its own partition.
+    pub async fn list_connections(&self, org: &OrgId) -> Result<Vec<Connection>, StoreError> {
+        let mut out = Vec::new();
+        for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
+            if item.key.sk.starts_with("CONN#") {
+                out.push(decode(&item.key, item.data)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the org's connection `id`; `None` when the org has no such connection. The
+    /// lookup item goes first, so the URL stops working even if the index delete fails (a
+    /// repeated delete then finishes the job).
+    pub async fn delete_connection(
+        &self,
+        org: &OrgId,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, StoreError> {
+        let Some(index) = self
+            .get_versioned::<Connection>(keys::connection_index(org, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if index.value.org != *org {
+            return Err(StoreError::Internal(format!(
+                "connection index {id} under {org} names another org"
+            )));
+        }
+        self.table
+            .delete(&keys::connection(id), Precondition::None)
+            .await?;
+        self.table
+            .delete(&keys::connection_index(org, id), Precondition::None)
+            .await?;
+        Ok(Some(index.value))
     }
 
     /// `expected`: `None` creates (fails if present), `Some(v)` updates version `v`.

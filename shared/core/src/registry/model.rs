@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Detail, Error};
-use crate::ids::{Channel, OrgId, PluginName};
+use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 pub use crate::spec::DataAdapterConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +231,20 @@ pub struct CredentialMeta {
     /// Seconds since the Unix epoch.
     pub updated: u64,
     pub fields: Vec<String>,
+}
+
+/// A voice platform's way in: requests to `/channels/<platform>/<id>/<plugin>` signed with
+/// the secret in `credential` run as `org`, on `channel`, with only `plugins:call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub org: OrgId,
+    pub channel: Channel,
+    pub platform: VoicePlatform,
+    /// The name of the org's credential that holds the signing secret.
+    pub credential: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
 }
 
 /// A new API key: `prefix` + 32 bytes from the OS RNG, base64url (43 characters).

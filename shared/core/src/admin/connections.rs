@@ -1,0 +1,128 @@
+//! Voice-platform connections: the signed way in for Retell and Vapi (no API key).
+
+use super::*;
+use crate::ids::{ConnectionId, VoicePlatform};
+use crate::registry::Connection;
+
+impl AdminService {
+    pub(super) async fn create_connection(&self, org: &OrgId, body: &[u8]) -> Reply {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewConnection {
+            platform: String,
+            channel: String,
+            credential: String,
+        }
+        let req: NewConnection = parse_as(body)?;
+        let platform = VoicePlatform::parse(&req.platform).ok_or_else(|| {
+            Error::invalid_field(
+                "/platform",
+                format!(
+                    "'{}' is not a voice platform with signed routes; use retell or vapi",
+                    req.platform.chars().take(64).collect::<String>()
+                ),
+            )
+        })?;
+        let channel = Channel::parse(req.channel)
+            .map_err(|e| Error::invalid_field("/channel", e.to_string()))?;
+        if self.registry.get_channel(org, &channel).await?.is_none() {
+            return Err(Error::invalid_field(
+                "/channel",
+                format!(
+                    "the channel '{channel}' is not configured; configure it first (PUT /admin/channels/{channel})"
+                ),
+            ));
+        }
+        // The metadata names the credential's fields, so the check reads no secret.
+        let field = platform.secret_field();
+        let meta = self
+            .registry
+            .get_credential_versioned(org, &req.credential)
+            .await?;
+        match meta {
+            None => {
+                return Err(Error::invalid_field(
+                    "/credential",
+                    format!(
+                        "this organization has no credential '{}'; store the {platform} secret first (PUT /admin/credentials/<name> with {{\"value\": {{\"{field}\": \"…\"}}}})",
+                        req.credential.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+            Some(m) if !m.value.fields.iter().any(|f| f == field) => {
+                return Err(Error::invalid_field(
+                    "/credential",
+                    format!(
+                        "credential '{}' has no '{field}' field, which a {platform} connection signs with (it has: {})",
+                        req.credential,
+                        m.value.fields.join(", ")
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let id = ConnectionId::generate()
+            .map_err(|e| Error::internal(format!("no randomness for a connection id: {e}")))?;
+        let conn = Connection {
+            id,
+            org: org.clone(),
+            channel,
+            platform,
+            credential: req.credential,
+            created: (self.clock)(),
+        };
+        self.registry.create_connection(&conn).await?;
+        ok(201, self.connection_json(&conn).await?)
+    }
+
+    pub(super) async fn get_connection(&self, org: &OrgId, id: &str) -> Reply {
+        let conn = self.own_connection(org, id).await?;
+        ok(200, self.connection_json(&conn).await?)
+    }
+
+    pub(super) async fn list_connections(&self, org: &OrgId) -> Reply {
+        let mut out = Vec::new();
+        for conn in self.registry.list_connections(org).await? {
+            out.push(self.connection_json(&conn).await?);
+        }
+        ok(200, json!({ "connections": out }))
+    }
+
+    pub(super) async fn delete_connection(&self, org: &OrgId, id: &str) -> Reply {
+        let missing = || Error::not_found(format!("no connection '{}'", truncated(id)));
+        let id = ConnectionId::parse(id).ok_or_else(missing)?;
+        let conn = self.registry.delete_connection(org, &id).await?;
+        let conn = conn.ok_or_else(missing)?;
+        ok(200, to_json(&conn)?)
+    }
+
+    /// The org's own connection `id` (another org's is as absent as a made-up one).
+    async fn own_connection(&self, org: &OrgId, id: &str) -> Result<Connection, Error> {
+        let missing = || Error::not_found(format!("no connection '{}'", truncated(id)));
+        let id = ConnectionId::parse(id).ok_or_else(missing)?;
+        match self.registry.get_connection(&id).await? {
+            Some(c) if c.org == *org => Ok(c),
+            _ => Err(missing()),
+        }
+    }
+
+    /// A connection and the paths its platform calls: one per plugin assigned and enabled
+    /// on its channel now (each plugin is its own function behind its own route).
+    async fn connection_json(&self, conn: &Connection) -> Result<Value, Error> {
+        let assigned = self.registry.get_channel(&conn.org, &conn.channel).await?;
+        let paths: Vec<String> = assigned
+            .map(|c| c.value.plugin_assignments)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.enabled)
+            .map(|a| format!("/channels/{}/{}/{}", conn.platform, conn.id, a.plugin))
+            .collect();
+        let mut v = to_json(conn)?;
+        v["paths"] = json!(paths);
+        Ok(v)
+    }
+}
+
+fn truncated(s: &str) -> String {
+    s.chars().take(64).collect()
+}

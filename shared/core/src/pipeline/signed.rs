@@ -1,0 +1,155 @@
+//! `POST /channels/{platform}/{connection}/{plugin}`: a voice platform's tool call, signed
+//! instead of carrying an API key. API Gateway runs no authorizer here (an authorizer never
+//! sees the body); the connection names the org and channel, its credential the secret, and
+//! the signature over the raw body decides. Then the call runs like any other, as the
+//! connection's org and channel with `plugins:call` only.
+
+use std::sync::Arc;
+
+use crate::auth::TenantContext;
+use crate::error::Error;
+use crate::ids::{ConnectionId, VoicePlatform};
+use crate::registry::Connection;
+use crate::secrets::{CredentialRef, SecretValue};
+use crate::signature::{self, Refusal, SignatureHeaders};
+
+use super::{CALL_SCOPE, CallInput, CallOutput, Platform, PluginService};
+
+/// A signed call as the route received it.
+pub struct SignedCall<'a> {
+    /// The `{platform}` path segment.
+    pub platform: &'a str,
+    /// The `{connection}` path segment.
+    pub connection: &'a str,
+    pub headers: SignatureHeaders<'a>,
+    /// The raw body, base64 already decoded: the bytes that were signed.
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+}
+
+impl Platform {
+    /// The connection `id`, cached like instances (an unknown id too, so a flood of made-up
+    /// ids costs one read per id and cache period).
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Arc<Connection>>, Error> {
+        if let Some(hit) = self.connections.get(id) {
+            return Ok(hit);
+        }
+        let found = self.registry.get_connection(id).await?.map(Arc::new);
+        self.connections.insert(id.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// The tenant a signed request runs as, or why it does not run.
+    async fn verify(&self, call: &SignedCall<'_>) -> Result<TenantContext, Error> {
+        let unknown = || Error::NotFound {
+            code: "unknown_connection",
+            message: format!(
+                "no {} connection '{}'; create one with `switchboard channel connect {} <channel> --credential <name>` and use the URL it prints",
+                call.platform,
+                call.connection.chars().take(64).collect::<String>(),
+                call.platform,
+            ),
+        };
+        let platform = VoicePlatform::parse(call.platform).ok_or_else(|| Error::NotFound {
+            code: "unknown_platform",
+            message: format!(
+                "no voice platform '{}'; signed routes are /channels/retell/… and /channels/vapi/…",
+                call.platform.chars().take(64).collect::<String>()
+            ),
+        })?;
+        let id = ConnectionId::parse(call.connection).ok_or_else(unknown)?;
+        let conn = self.connection(&id).await?.ok_or_else(unknown)?;
+        // A Vapi connection's URL under /retell/ is a URL pasted into the wrong platform.
+        if conn.platform != platform {
+            return Err(unknown());
+        }
+        let secrets = self.secrets.as_ref().ok_or_else(|| {
+            Error::internal("this function was built without a secret resolver for signed routes")
+        })?;
+        let reference = CredentialRef::parse(secrets.name_for(&conn.org, &conn.credential))
+            .map_err(|e| Error::internal(format!("connection {id}: {e}")))?;
+        let cannot = |why: String| {
+            tracing::error!(connection = %id, org = %conn.org, credential = %conn.credential, %why, "signed call refused: the connection cannot verify");
+            Error::Unauthenticated(format!(
+                "connection {id} cannot verify requests: {why}; its organization must fix the credential '{}'",
+                conn.credential
+            ))
+        };
+        let value = match secrets.resolve(&conn.org, &reference).await {
+            Ok(v) => v,
+            Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
+            Err(e) => return Err(cannot(e.to_string())),
+        };
+        let field = platform.secret_field();
+        let check = |secret: &SecretValue| match secret.field(field) {
+            Some(s) if !s.is_empty() => Ok(self.check_signature(platform, s.as_bytes(), call)),
+            _ => Err(cannot(format!("the credential has no '{field}' field"))),
+        };
+        let mut outcome = check(&value)?;
+        // A mismatch may be a secret rotated since it was cached: fetch it again, at most once
+        // per refresh interval whatever the traffic.
+        if outcome == Err(Refusal::Mismatch)
+            && let Ok(Some(fresh)) = secrets.refresh(&conn.org, &reference, &value).await
+        {
+            outcome = check(&fresh)?;
+        }
+        if let Err(refusal) = outcome {
+            tracing::warn!(connection = %id, org = %conn.org, platform = %platform, reason = %refusal, "signed call refused");
+            return Err(Error::Unauthenticated(format!(
+                "the {platform} signature did not verify: {refusal}"
+            )));
+        }
+        Ok(TenantContext {
+            org: conn.org.clone(),
+            scopes: vec![CALL_SCOPE.to_owned()],
+            channel: Some(conn.channel.clone()),
+            key_id: Some(id.to_string()),
+        })
+    }
+
+    fn check_signature(
+        &self,
+        platform: VoicePlatform,
+        secret: &[u8],
+        call: &SignedCall<'_>,
+    ) -> Result<(), Refusal> {
+        let now = self.now();
+        match platform {
+            VoicePlatform::Retell => {
+                signature::verify_retell(secret, call.headers.retell_signature, call.body, now)
+            }
+            VoicePlatform::Vapi => signature::verify_vapi(secret, &call.headers, call.body, now),
+        }
+    }
+}
+
+impl PluginService {
+    /// Verifies a signed call, then runs it as the connection's org and channel. A refused
+    /// signature runs nothing and writes nothing (not even an idempotency record).
+    pub async fn respond_signed(&self, call: SignedCall<'_>) -> CallOutput {
+        let tenant = match self.platform.verify(&call).await {
+            Ok(t) => t,
+            Err(e) => {
+                if let Error::Internal(cause) = &e {
+                    tracing::error!(request_id = call.request_id, cause = %cause, "signed call failed: internal");
+                }
+                return CallOutput {
+                    status: e.status(),
+                    body: e.to_body(),
+                    replayed: false,
+                };
+            }
+        };
+        let only = VoicePlatform::parse(call.platform);
+        self.respond_as(
+            CallInput {
+                tenant: Some(tenant),
+                body: call.body,
+                request_id: call.request_id,
+                idempotency_key: None,
+            },
+            only,
+        )
+        .await
+    }
+}
