@@ -13,7 +13,7 @@ use switchboard::agent::dialects::{
 use switchboard::agent::{Agent, AgentTool};
 use switchboard::manifest::{Annotations, check, compile};
 use switchboard::registry::DataAdapterConfig;
-use switchboard::{Channel, FunctionName, OrgId, PluginName};
+use switchboard::{Channel, ConnectionId, FunctionName, OrgId, PluginName, VoicePlatform};
 
 fn slots_schema() -> Value {
     json!({
@@ -161,6 +161,11 @@ fn agent() -> Agent {
             ),
         ],
         skipped: Vec::new(),
+        // A Retell connection on the channel, no Vapi one.
+        connections: vec![(
+            VoicePlatform::Retell,
+            ConnectionId::parse("cn_0123456789abcdef0123456789abcdef").unwrap(),
+        )],
     }
 }
 
@@ -398,16 +403,25 @@ fn url_dialects_need_the_public_base_url() {
         assert_eq!(e.status(), 422, "{format}");
         assert!(e.to_string().contains("SWITCHBOARD_PUBLIC_URL"), "{e}");
     }
+    // Without a Vapi connection on the channel: the API-key route, and a warning saying how
+    // to get a signed one.
     let vapi = exported(Format::Vapi);
     assert_eq!(
         vapi["tools"][1]["server"]["url"],
         "https://api.example.com/plugins/crm"
     );
+    let warned = vapi["warnings"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        warned.contains("switchboard channel connect vapi twilio"),
+        "{warned}"
+    );
+    // With a Retell connection: its signed route, per plugin, and no warning.
     let retell = exported(Format::Retell);
     assert_eq!(
         retell["tools"][2]["url"],
-        "https://api.example.com/plugins/support"
+        "https://api.example.com/channels/retell/cn_0123456789abcdef0123456789abcdef/support"
     );
+    assert_eq!(retell["warnings"], json!([]));
     // The other dialects do not need it.
     assert!(export(&agent(), Format::Mcp, &ExportOptions::default()).is_ok());
 }

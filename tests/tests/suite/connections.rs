@@ -349,6 +349,25 @@ async fn a_retell_agent_books_through_its_signed_url_and_a_forger_writes_nothing
     )
     .await;
     let url = format!("{prefix}booking");
+    // The agent exported for Retell points CreateAppointment at that signed route.
+    let agent = send_with(
+        addr,
+        "GET",
+        "/agents/retell?format=retell",
+        Some(&admin_key),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(agent.status, 200, "{}", agent.body);
+    let tool = agent.body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == "CreateAppointment")
+        .unwrap_or_else(|| panic!("no CreateAppointment in {}", agent.body));
+    assert_eq!(tool["url"], format!("http://{addr}{url}"));
+    assert_eq!(agent.body["warnings"], json!([]));
     let now = pinned_now();
     let book = |call_id: &str, time: &str| {
         json!({"name": "CreateAppointment",

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Detail, Error};
-use crate::ids::{Channel, FunctionName, OrgId, PluginName};
+use crate::ids::{Channel, ConnectionId, FunctionName, OrgId, PluginName, VoicePlatform};
 use crate::manifest::{Annotations, Manifest, overlay};
 use crate::registry::{Assignment, ChannelConfig, DataAdapterConfig, OrgSnapshot, PluginInstance};
 use crate::toolnames;
@@ -51,9 +51,20 @@ pub struct Agent {
     /// In priority order, then by plugin name, then in manifest order.
     pub tools: Vec<AgentTool>,
     pub skipped: Vec<Skipped>,
+    /// The channel's voice-platform connections, oldest first: Retell and Vapi exports point
+    /// their tool URLs at the signed routes of the first one of their platform.
+    pub connections: Vec<(VoicePlatform, ConnectionId)>,
 }
 
 impl Agent {
+    /// The connection a `platform` export's tool URLs go through, if the channel has one.
+    pub fn connection(&self, platform: VoicePlatform) -> Option<&ConnectionId> {
+        self.connections
+            .iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, id)| id)
+    }
+
     /// The default (`?format` absent) JSON: tools plus a routing table keyed by tool name.
     pub fn to_json(&self) -> Value {
         let routing: serde_json::Map<String, Value> = self
@@ -135,12 +146,22 @@ pub fn assemble(
         }
     }
     name_tools(&mut tools, &mut skipped);
+    let mut connections: Vec<_> = snapshot
+        .connections
+        .iter()
+        .filter(|c| &c.channel == channel)
+        .collect();
+    connections.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
     Ok(Agent {
         org: org.clone(),
         channel: channel.clone(),
         instructions,
         tools,
         skipped,
+        connections: connections
+            .iter()
+            .map(|c| (c.platform, c.id.clone()))
+            .collect(),
     })
 }
 

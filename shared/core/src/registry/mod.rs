@@ -342,7 +342,8 @@ impl Registry {
             .await?)
     }
 
-    /// Profile, instances and channels of one organization in one partition query.
+    /// Profile, instances, channels and connections of one organization in one partition
+    /// query.
     pub async fn org_snapshot(&self, org: &OrgId) -> Result<OrgSnapshot, StoreError> {
         let mut snap = OrgSnapshot::default();
         for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
@@ -367,6 +368,8 @@ impl Registry {
                         version,
                     },
                 ));
+            } else if item.key.sk.starts_with("CONN#") {
+                snap.connections.push(decode(&item.key, item.data)?);
             }
         }
         Ok(snap)

@@ -307,6 +307,8 @@ pub struct OrgSnapshot {
     pub profile: Option<Versioned<OrgProfile>>,
     pub instances: Vec<Versioned<PluginInstance>>,
     pub channels: Vec<(Channel, Versioned<ChannelConfig>)>,
+    /// The org's voice-platform connections (their index entries).
+    pub connections: Vec<Connection>,
 }
 
 /// A plugin in the library and its published versions, oldest first.

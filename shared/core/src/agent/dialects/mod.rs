@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Agent, AgentTool};
 use crate::error::Error;
-use crate::ids::is_valid_name;
+use crate::ids::{ConnectionId, VoicePlatform, is_valid_name};
 
 pub use strict::{STRICT_FORMATS, lower_strict, strip_strict_nulls};
 
@@ -131,11 +131,13 @@ pub fn export(agent: &Agent, format: Format, opts: &ExportOptions) -> Result<Val
         Format::Mcp => mcp::export(&usable(agent, &mut warnings)),
         Format::Vapi => {
             let base = public_base(opts, format)?;
-            vapi::export(&usable(agent, &mut warnings), base)
+            let urls = voice_urls(agent, VoicePlatform::Vapi, base, &mut warnings);
+            vapi::export(&usable(agent, &mut warnings), &urls)
         }
         Format::Retell => {
             let base = public_base(opts, format)?;
-            retell::export(&usable(agent, &mut warnings), base)
+            let urls = voice_urls(agent, VoicePlatform::Retell, base, &mut warnings);
+            retell::export(&usable(agent, &mut warnings), &urls)
         }
     };
     let mut out = Map::new();
@@ -192,6 +194,44 @@ fn public_base(opts: &ExportOptions, format: Format) -> Result<&str, Error> {
         )));
     }
     Ok(base)
+}
+
+/// Where a voice platform calls a tool: the signed route of the channel's connection for
+/// that platform, or (without one, with a warning) the API-key route.
+pub(super) struct VoiceUrls<'a> {
+    base: &'a str,
+    connection: Option<(VoicePlatform, &'a ConnectionId)>,
+}
+
+impl VoiceUrls<'_> {
+    fn of(&self, tool: &AgentTool) -> String {
+        match self.connection {
+            Some((platform, id)) => tool_url(
+                self.base,
+                &format!("/channels/{platform}/{id}/{}", tool.plugin),
+            ),
+            None => tool_url(self.base, &tool.route),
+        }
+    }
+}
+
+fn voice_urls<'a>(
+    agent: &'a Agent,
+    platform: VoicePlatform,
+    base: &'a str,
+    warnings: &mut Vec<Value>,
+) -> VoiceUrls<'a> {
+    let connection = agent.connection(platform).map(|id| (platform, id));
+    if connection.is_none() {
+        warnings.push(warning(
+            "*",
+            format!(
+                "the '{}' channel has no {platform} connection, so the tool URLs are the API-key routes, which {platform} can only call with the key in a header; for signed calls run `switchboard channel connect {platform} {} --credential <name>`",
+                agent.channel, agent.channel
+            ),
+        ));
+    }
+    VoiceUrls { base, connection }
 }
 
 /// `<base><route>`, with exactly one '/' between them.

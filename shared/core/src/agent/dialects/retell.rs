@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::tool_url;
+use super::VoiceUrls;
 use crate::agent::AgentTool;
 
-pub(super) fn export(tools: &[&AgentTool], base: &str) -> Map<String, Value> {
+pub(super) fn export(tools: &[&AgentTool], urls: &VoiceUrls<'_>) -> Map<String, Value> {
     let tools = tools
         .iter()
         .map(|t| {
@@ -13,7 +13,7 @@ pub(super) fn export(tools: &[&AgentTool], base: &str) -> Map<String, Value> {
                 "type": "custom",
                 "name": t.name,
                 "description": t.description,
-                "url": tool_url(base, &t.route),
+                "url": urls.of(t),
                 "parameters": t.parameters,
                 // The agent stays quiet while the tool runs and speaks from its result.
                 "speak_during_execution": false,

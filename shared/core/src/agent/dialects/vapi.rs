@@ -2,17 +2,17 @@
 
 use serde_json::{Map, Value, json};
 
-use super::tool_url;
+use super::VoiceUrls;
 use crate::agent::AgentTool;
 
-pub(super) fn export(tools: &[&AgentTool], base: &str) -> Map<String, Value> {
+pub(super) fn export(tools: &[&AgentTool], urls: &VoiceUrls<'_>) -> Map<String, Value> {
     let tools = tools
         .iter()
         .map(|t| {
             json!({
                 "type": "function",
                 "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                "server": {"url": tool_url(base, &t.route)},
+                "server": {"url": urls.of(t)},
             })
         })
         .collect();
