@@ -93,13 +93,21 @@ impl Gateway {
     }
 
     /// The route a path matches: the route key's path and its path parameters.
-    fn route(&self, path: &str) -> Option<(Target<'_>, String, Map<String, Value>)> {
+    fn route(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+    ) -> Option<(Target<'_>, String, Map<String, Value>)> {
         for svc in &self.plugins {
             if let Some(r) = svc.routes().iter().find(|r| r.as_str() == path) {
                 return Some((Target::Plugin(svc), r.clone(), Map::new()));
             }
         }
+        // POST only, as the template routes them (API Gateway answers 404 to the rest).
         if let Some(tail) = path.strip_prefix("/channels/") {
+            if method != hyper::Method::POST {
+                return None;
+            }
             let parts: Vec<&str> = tail.split('/').collect();
             if let [platform @ ("retell" | "vapi"), connection, plugin] = parts.as_slice()
                 && !connection.is_empty()
@@ -132,7 +140,7 @@ impl Gateway {
     pub async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
-        let Some((target, route, params)) = self.route(&path) else {
+        let Some((target, route, params)) = self.route(&parts.method, &path) else {
             let mut served: Vec<String> = self
                 .plugins
                 .iter()

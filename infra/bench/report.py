@@ -183,6 +183,22 @@ def main():
         w(f"| per call, {oh['n']} calls (`bench_moto overhead`) | {us(oh['p50_us'])} | "
           f"{us(oh['p99_us'])} | max {us(oh['max_us'])} |")
     w("")
+    keyed, signed = crit.get("pipeline/retell_call_with_key"), crit.get("pipeline/retell_call_signed")
+    if keyed and signed:
+        kn, sn = keyed["median"]["point_ns"], signed["median"]["point_ns"]
+        w("### A signed voice-platform call
+")
+        w("The same read-only Retell custom-function call (booking `GetAvailableSlots`, no "
+          "adapter I/O) with an API key's tenant context, and on the signed route "
+          "`/channels/retell/{connection}/booking`: connection and secret from the per-container "
+          "caches, `X-Retell-Signature` parsed and its HMAC-SHA256 over the body checked in "
+          "constant time (criterion medians, embedded store).\n")
+        w("| call | median | |")
+        w("|---|---|---|")
+        w(f"| with an API key's context (`pipeline/retell_call_with_key`) | {ns(kn)} | |")
+        w(f"| signed (`pipeline/retell_call_signed`) | {ns(sn)} | "
+          f"verification adds {ns(sn - kn)} |")
+        w("")
     w(f"### End to end against moto, through the Runtime API ({r['warm_calls']} calls, same "
       "process as a cold start)\n")
     w("Timed from writing the event in answer to `GET /next` to reading the response, so the "

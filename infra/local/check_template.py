@@ -37,6 +37,17 @@ resources = template["Resources"]
 functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
 problems = []
 by_binary = {}
+# The signed voice-platform routes each plugin binary serves: the only events without the
+# authorizer.
+signed_routes = {}
+for crate in sorted((root / "functions").iterdir()):
+    manifest = crate / "manifest.json"
+    if manifest.exists():
+        cargo = tomllib.loads((crate / "Cargo.toml").read_text())
+        bins = [b["name"] for b in cargo.get("bin", [])] or [cargo["package"]["name"]]
+        name = json.loads(manifest.read_text())["name"]
+        signed_routes[bins[0]] = {("POST", f"/channels/{p}/{{connection}}/{name}") for p in ("retell", "vapi")}
+
 for name, f in functions.items():
     binary = f.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
     if binary in by_binary:
@@ -49,11 +60,14 @@ for name, f in functions.items():
         # An event without ApiId lands on SAM's implicit API, which has no authorizer.
         if props.get("ApiId") != "Api":
             problems.append(f"{name}.{event_name}: must name ApiId: !Ref Api")
-        signed = str(props.get("Path", "")).startswith("/channels/")
-        if signed and props.get("Auth") != {"Authorizer": "NONE"}:
-            problems.append(f"{name}.{event_name}: a signed /channels/ route has Auth: Authorizer: NONE (the function verifies the signature)")
-        if not signed and "Auth" in props:
+        route = (str(props.get("Method", "")).upper(), str(props.get("Path", "")))
+        if route in signed_routes.get(binary, set()):
+            if props.get("Auth") != {"Authorizer": "NONE"}:
+                problems.append(f"{name}.{event_name}: the signed route {route[0]} {route[1]} has Auth: Authorizer: NONE (the function verifies the signature)")
+        elif "Auth" in props:
             problems.append(f"{name}.{event_name}: must not override the API's authorizer")
+        elif route[1].startswith("/channels/"):
+            problems.append(f"{name}.{event_name}: {route[0]} {route[1]} is not one of this function's signed routes (POST /channels/{{retell,vapi}}/{{connection}}/<plugin>)")
 
 for crate in sorted((root / "functions").iterdir()):
     cargo = tomllib.loads((crate / "Cargo.toml").read_text())

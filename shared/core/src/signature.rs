@@ -58,14 +58,26 @@ pub struct SignatureHeaders<'a> {
     pub timestamp: Option<&'a str>,
 }
 
-fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length, so this cannot fail; an empty MAC would never verify.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+/// HMAC-SHA256 of the concatenated `parts`; `None` only if the key were refused, which
+/// HMAC (any key length) never does. Verifiers treat `None` as a mismatch: fail closed.
+fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> Option<Hmac<Sha256>> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).ok()?;
     for p in parts {
         mac.update(p);
     }
-    mac
+    Some(mac)
+}
+
+fn verify_mac(mac: Option<Hmac<Sha256>>, digest: &[u8; 32]) -> Result<(), Refusal> {
+    match mac {
+        Some(mac) => mac.verify_slice(digest).map_err(|_| Refusal::Mismatch),
+        None => Err(Refusal::Mismatch),
+    }
+}
+
+fn mac_hex(mac: Option<Hmac<Sha256>>) -> String {
+    mac.map(|m| hex(&m.finalize().into_bytes()))
+        .unwrap_or_default()
 }
 
 /// Lowercase or uppercase hex of exactly `N` bytes.
@@ -123,9 +135,7 @@ pub fn verify_retell(
     let signed_ms = parse_digits(ts).ok_or(Refusal::Malformed(WHAT))?;
     let digest = hex32(digest).ok_or(Refusal::Malformed(WHAT))?;
     in_window(signed_ms, now)?;
-    hmac_sha256(api_key, &[body, ts.as_bytes()])
-        .verify_slice(&digest)
-        .map_err(|_| Refusal::Mismatch)
+    verify_mac(hmac_sha256(api_key, &[body, ts.as_bytes()]), &digest)
 }
 
 /// 1 to 16 ASCII digits (a millisecond timestamp has 13).
@@ -167,9 +177,7 @@ pub fn verify_vapi(
         let sig = sig.strip_prefix("sha256=").unwrap_or(sig);
         let digest = hex32(sig).ok_or(Refusal::Malformed(WHAT))?;
         in_window(signed_ms, now)?;
-        hmac_sha256(secret, &[ts.as_bytes(), b".", body])
-            .verify_slice(&digest)
-            .map_err(|_| Refusal::Mismatch)?;
+        verify_mac(hmac_sha256(secret, &[ts.as_bytes(), b".", body]), &digest)?;
     }
     if let Some(v) = headers.vapi_secret {
         presented = true;
@@ -200,19 +208,17 @@ pub fn verify_vapi(
 /// A Retell signature header for `body` at `at` (tests, the sample events, `bench`).
 pub fn sign_retell(api_key: &[u8], body: &[u8], at: SystemTime) -> String {
     let ts = millis(at).to_string();
-    let digest = hmac_sha256(api_key, &[body, ts.as_bytes()])
-        .finalize()
-        .into_bytes();
-    format!("v={ts},d={}", hex(&digest))
+    let digest = mac_hex(hmac_sha256(api_key, &[body, ts.as_bytes()]));
+    format!("v={ts},d={digest}")
 }
 
 /// Vapi HMAC headers `(X-Signature, X-Timestamp)` for `body` at `at`, in seconds.
 pub fn sign_vapi(secret: &[u8], body: &[u8], at: SystemTime) -> (String, String) {
     let ts = (millis(at) / 1000).to_string();
-    let digest = hmac_sha256(secret, &[ts.as_bytes(), b".", body])
-        .finalize()
-        .into_bytes();
-    (hex(&digest), ts)
+    (
+        mac_hex(hmac_sha256(secret, &[ts.as_bytes(), b".", body])),
+        ts,
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -337,10 +343,10 @@ mod tests {
         assert_eq!(verify_vapi(secret, &h, body, now), Ok(()));
         // Milliseconds and a GitHub-style prefix are the same signature scheme.
         let ms = "1800000000000";
-        let digest = hmac_sha256(secret, &[ms.as_bytes(), b".", body])
-            .finalize()
-            .into_bytes();
-        let prefixed = format!("sha256={}", hex(&digest));
+        let prefixed = format!(
+            "sha256={}",
+            mac_hex(hmac_sha256(secret, &[ms.as_bytes(), b".", body]))
+        );
         let h_ms = SignatureHeaders {
             signature: Some(&prefixed),
             timestamp: Some(ms),
@@ -398,6 +404,15 @@ mod tests {
             verify_vapi(secret, &mixed, body, now),
             Err(Refusal::Mismatch)
         );
+        let bearer_and_wrong_legacy = SignatureHeaders {
+            authorization: Some("Bearer vapi-secret"),
+            vapi_secret: Some("not-it"),
+            ..Default::default()
+        };
+        assert_eq!(
+            verify_vapi(secret, &bearer_and_wrong_legacy, body, now),
+            Err(Refusal::Mismatch)
+        );
         assert!(matches!(
             verify_vapi(secret, &SignatureHeaders::default(), body, now),
             Err(Refusal::Missing(_))
@@ -406,9 +421,8 @@ mod tests {
 
     #[test]
     fn hmac_matches_the_public_sha256_vector() {
-        let digest = hmac_sha256(b"secret", &[b"test"]).finalize().into_bytes();
         assert_eq!(
-            hex(&digest),
+            mac_hex(hmac_sha256(b"secret", &[b"test"])),
             "0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914"
         );
     }

@@ -2,19 +2,23 @@
 //! Retell and Vapi agents calling `dev` over real sockets with signatures instead of keys.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard::admin::AdminRequest;
 use switchboard::auth::TenantContext;
-use switchboard::registry::Registry;
-use switchboard::signature::{sign_retell, sign_vapi};
-use switchboard::{ConnectionId, OrgId};
+use switchboard::pipeline::{Platform, SignedCall};
+use switchboard::registry::{Connection, Registry};
+use switchboard::secrets::{SecretValue, Secrets};
+use switchboard::signature::{SignatureHeaders, sign_retell, sign_vapi};
+use switchboard::{Channel, ConnectionId, OrgId, VoicePlatform};
+use switchboard_embedded::Embedded;
 use switchboard_tests::http::{Reply, post, send_with};
 use switchboard_tests::{Tables, embedded_tables, moto_tables, unique};
 
 use crate::dev_server::start;
-use crate::fixtures::{local_secrets, pinned_now};
+use crate::fixtures::{booking_service, demo_on, local_secrets, pinned_now};
 
 const ALL: [&str; 3] = ["admin:write", "platform:publish", "plugins:call"];
 
@@ -518,6 +522,9 @@ async fn a_retell_agent_books_through_its_signed_url_and_a_forger_writes_nothing
     let made_up = "/channels/retell/cn_00000000000000000000000000000000/booking";
     let r = signed_post(addr, made_up, &[("X-Retell-Signature", &sig)], &body).await;
     assert_eq!(r.status, 404, "{}", r.body);
+    // The template routes POST only; API Gateway answers anything else with 404.
+    let r = send_with(addr, "GET", &url, None, &[], b"").await;
+    assert_eq!(r.status, 404, "{}", r.body);
     // Platforms without signed routes are not routed at all.
     let r = signed_post(addr, &url.replace("/retell/", "/twilio/"), &[], &body).await;
     assert_eq!(r.status, 404, "{}", r.body);
@@ -637,4 +644,122 @@ async fn a_vapi_assistant_calls_with_its_server_credential() {
     task.abort();
     assert!(task.await.is_err_and(|e| e.is_cancelled()));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A secret rotated by another container takes effect on the next call (one re-fetch on the
+/// mismatch); a credential that is gone or lacks its field is a 401 that names no secret; a
+/// deleted connection's URL is a 404 once no cache holds it.
+#[tokio::test]
+async fn signed_calls_follow_the_secret_and_the_connection() {
+    let db = Embedded::in_memory().unwrap();
+    let store = db.secret_store();
+    let secrets = Arc::new(Secrets::new(
+        store.clone(),
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    // The admin function writes through a resolver of its own.
+    let admin = Secrets::new(store, Duration::from_secs(300), "switchboard");
+    let tables = embedded_tables();
+    let data = tables.data.clone();
+    let demo = demo_on(tables, None, None, secrets.clone()).await;
+    let registry = demo.platform.registry.clone();
+    // No cache between calls, so a deletion shows at once.
+    let platform = Arc::new(
+        Platform::new(
+            registry.clone(),
+            demo.platform.data.clone(),
+            data,
+            Duration::ZERO,
+        )
+        .with_secrets(secrets.clone())
+        .with_clock(Arc::new(pinned_now)),
+    );
+    let service = booking_service(&platform);
+    let store_key = |name: &'static str, field: &'static str, value: &'static str| {
+        let value = SecretValue::new(serde_json::Map::from_iter([(
+            field.to_owned(),
+            json!(value),
+        )]));
+        let admin = &admin;
+        let org = demo.org.clone();
+        async move { admin.store(&org, name, &value).await.unwrap() }
+    };
+    let connect = |n: u8, credential: &str| {
+        let conn = Connection {
+            id: ConnectionId::parse(&format!("cn_{:032x}", n)).unwrap(),
+            org: demo.org.clone(),
+            channel: Channel::parse("twilio").unwrap(),
+            platform: VoicePlatform::Retell,
+            credential: credential.into(),
+            created: 1_795_608_000,
+        };
+        let registry = registry.clone();
+        async move {
+            registry.create_connection(&conn).await.unwrap();
+            conn.id
+        }
+    };
+    let body = json!({"name": "SearchPatients", "args": {}, "call": {"call_id": "c1", "from_number": "+15550102000"}})
+        .to_string();
+    let call = |id: &ConnectionId, key: &str| {
+        let header = sign_retell(key.as_bytes(), body.as_bytes(), pinned_now());
+        let id = id.to_string();
+        let service = &service;
+        let body = &body;
+        async move {
+            service
+                .respond_signed(SignedCall {
+                    platform: "retell",
+                    connection: &id,
+                    headers: SignatureHeaders {
+                        retell_signature: Some(&header),
+                        ..Default::default()
+                    },
+                    body: body.as_bytes(),
+                    request_id: "test",
+                })
+                .await
+        }
+    };
+
+    store_key("retell-signing", "api_key", "key_one").await;
+    let id = connect(1, "retell-signing").await;
+    assert_eq!(call(&id, "key_one").await.status, 200);
+    // Rotated elsewhere: this container still caches key_one, and the mismatch re-fetches.
+    store_key("retell-signing", "api_key", "key_two").await;
+    let rotated = call(&id, "key_two").await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let old = call(&id, "key_one").await;
+    assert_eq!(old.status, 401, "{}", old.body);
+
+    store_key("webhook", "token", "not-a-signing-key").await;
+    for (n, credential) in [(2, "webhook"), (3, "never-stored")] {
+        let id = connect(n, credential).await;
+        let out = call(&id, "key_two").await;
+        assert_eq!(
+            (out.status, out.body["error"]["code"].as_str()),
+            (401, Some("unauthenticated")),
+            "{}",
+            out.body
+        );
+        let text = out.body.to_string();
+        assert!(text.contains("cannot verify requests"), "{text}");
+        for hidden in ["switchboard/", credential, demo.org.as_str()] {
+            assert!(!text.contains(hidden), "{hidden} in {text}");
+        }
+    }
+
+    registry
+        .delete_connection(&demo.org, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let gone = call(&id, "key_two").await;
+    assert_eq!(
+        (gone.status, gone.body["error"]["code"].as_str()),
+        (404, Some("unknown_connection")),
+        "{}",
+        gone.body
+    );
 }

@@ -80,10 +80,17 @@ impl AdminService {
         ok(200, self.connection_json(&conn).await?)
     }
 
+    /// The org's connections and their channels' assignments, from one partition query.
     pub(super) async fn list_connections(&self, org: &OrgId) -> Reply {
+        let snap = self.registry.org_snapshot(org).await?;
         let mut out = Vec::new();
-        for conn in self.registry.list_connections(org).await? {
-            out.push(self.connection_json(&conn).await?);
+        for conn in &snap.connections {
+            let channel = snap
+                .channels
+                .iter()
+                .find(|(c, _)| c == &conn.channel)
+                .map(|(_, v)| &v.value);
+            out.push(connection_json(conn, channel)?);
         }
         ok(200, json!({ "connections": out }))
     }
@@ -106,21 +113,25 @@ impl AdminService {
         }
     }
 
-    /// A connection and the paths its platform calls: one per plugin assigned and enabled
-    /// on its channel now (each plugin is its own function behind its own route).
     async fn connection_json(&self, conn: &Connection) -> Result<Value, Error> {
-        let assigned = self.registry.get_channel(&conn.org, &conn.channel).await?;
-        let paths: Vec<String> = assigned
-            .map(|c| c.value.plugin_assignments)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|a| a.enabled)
-            .map(|a| format!("/channels/{}/{}/{}", conn.platform, conn.id, a.plugin))
-            .collect();
-        let mut v = to_json(conn)?;
-        v["paths"] = json!(paths);
-        Ok(v)
+        let channel = self.registry.get_channel(&conn.org, &conn.channel).await?;
+        connection_json(conn, channel.as_ref().map(|c| &c.value))
     }
+}
+
+/// A connection and the paths its platform calls: one per plugin assigned and enabled on
+/// its channel now (each plugin is its own function behind its own route).
+fn connection_json(conn: &Connection, channel: Option<&ChannelConfig>) -> Result<Value, Error> {
+    let paths: Vec<String> = channel
+        .map(|c| c.plugin_assignments.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.enabled)
+        .map(|a| format!("/channels/{}/{}/{}", conn.platform, conn.id, a.plugin))
+        .collect();
+    let mut v = to_json(conn)?;
+    v["paths"] = json!(paths);
+    Ok(v)
 }
 
 fn truncated(s: &str) -> String {

@@ -66,12 +66,12 @@ pub async fn handle(service: &PluginService, req: Request) -> Response<Body> {
     output_response(&out)
 }
 
-/// `(platform, connection, plugin)` of a path under `/channels/` (after any stage prefix).
+/// `(platform, connection, plugin)` of a path ending in `/channels/<p>/<c>/<plugin>`,
+/// whatever stage prefix comes before it (even a stage named `channels`).
 fn signed_route(path: &str) -> Option<[&str; 3]> {
-    let (_, tail) = path.split_once("/channels/")?;
-    let mut parts = tail.split('/');
-    let route = [parts.next()?, parts.next()?, parts.next()?];
-    parts.next().is_none().then_some(route)
+    let mut tail = path.rsplit('/');
+    let (plugin, connection, platform) = (tail.next()?, tail.next()?, tail.next()?);
+    (tail.next()? == "channels").then_some([platform, connection, plugin])
 }
 
 async fn handle_signed(
@@ -131,4 +131,30 @@ fn output_response(out: &CallOutput) -> Response<Body> {
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signed_route;
+
+    #[test]
+    fn signed_routes_are_the_last_four_segments() {
+        let route = Some(["retell", "cn_1", "booking"]);
+        assert_eq!(signed_route("/channels/retell/cn_1/booking"), route);
+        assert_eq!(signed_route("/prod/channels/retell/cn_1/booking"), route);
+        assert_eq!(
+            signed_route("/channels/channels/retell/cn_1/booking"),
+            route
+        );
+        for other in [
+            "/plugins/booking",
+            "/api/booking",
+            "/channels/retell/cn_1",
+            "/channels/retell/cn_1/booking/x",
+            "/x/retell/cn_1/booking",
+            "",
+        ] {
+            assert_eq!(signed_route(other), None, "{other}");
+        }
+    }
 }

@@ -43,8 +43,10 @@ pub struct Platform {
     idempotency_ttls: TtlCache<OrgId, Option<Duration>>,
     /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
     channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
-    /// Voice-platform connections by id (`None`: no such connection).
-    connections: TtlCache<ConnectionId, Option<Arc<Connection>>>,
+    /// Voice-platform connections by id.
+    connections: TtlCache<ConnectionId, Arc<Connection>>,
+    /// Ids looked up and not found.
+    unknown_connections: TtlCache<ConnectionId, ()>,
     /// Where signed routes get their signing secrets.
     secrets: Option<Arc<Secrets>>,
     clock: Clock,
@@ -85,6 +87,7 @@ impl Platform {
             instances: TtlCache::new(cache_ttl),
             channels: TtlCache::new(cache_ttl),
             connections: TtlCache::new(cache_ttl),
+            unknown_connections: TtlCache::new(cache_ttl),
             secrets: None,
             clock: Arc::new(SystemTime::now),
         }

@@ -13,7 +13,7 @@ use crate::registry::Connection;
 use crate::secrets::{CredentialRef, SecretValue};
 use crate::signature::{self, Refusal, SignatureHeaders};
 
-use super::{CALL_SCOPE, CallInput, CallOutput, Platform, PluginService};
+use super::{CALL_SCOPE, CallInput, CallOutput, MAX_BODY_BYTES, Platform, PluginService};
 
 /// A signed call as the route received it.
 pub struct SignedCall<'a> {
@@ -28,27 +28,42 @@ pub struct SignedCall<'a> {
 }
 
 impl Platform {
-    /// The connection `id`, cached like instances (an unknown id too, so a flood of made-up
-    /// ids costs one read per id and cache period).
+    /// The connection `id`, cached like instances. Unknown ids are remembered in a cache of
+    /// their own, so made-up ids (this route has no authorizer in front) cannot crowd the
+    /// real connections out.
     async fn connection(&self, id: &ConnectionId) -> Result<Option<Arc<Connection>>, Error> {
         if let Some(hit) = self.connections.get(id) {
-            return Ok(hit);
+            return Ok(Some(hit));
         }
-        let found = self.registry.get_connection(id).await?.map(Arc::new);
-        self.connections.insert(id.clone(), found.clone());
-        Ok(found)
+        if self.unknown_connections.get(id).is_some() {
+            return Ok(None);
+        }
+        match self.registry.get_connection(id).await? {
+            Some(found) => {
+                let found = Arc::new(found);
+                self.connections.insert(id.clone(), found.clone());
+                Ok(Some(found))
+            }
+            None => {
+                self.unknown_connections.insert(id.clone(), ());
+                Ok(None)
+            }
+        }
     }
 
     /// The tenant a signed request runs as, or why it does not run.
     async fn verify(&self, call: &SignedCall<'_>) -> Result<TenantContext, Error> {
-        let unknown = || Error::NotFound {
-            code: "unknown_connection",
-            message: format!(
-                "no {} connection '{}'; create one with `switchboard channel connect {} <channel> --credential <name>` and use the URL it prints",
-                call.platform,
-                call.connection.chars().take(64).collect::<String>(),
-                call.platform,
-            ),
+        let rid = call.request_id;
+        let shown = call.connection.chars().take(64).collect::<String>();
+        let unknown = |why: &str| {
+            tracing::info!(request_id = rid, connection = %shown, platform = call.platform, why, "signed call refused: unknown connection");
+            Error::NotFound {
+                code: "unknown_connection",
+                message: format!(
+                    "no {} connection '{shown}'; create one with `switchboard channel connect {} <channel> --credential <name>` and use the URL it prints",
+                    call.platform, call.platform,
+                ),
+            }
         };
         let platform = VoicePlatform::parse(call.platform).ok_or_else(|| Error::NotFound {
             code: "unknown_platform",
@@ -57,22 +72,26 @@ impl Platform {
                 call.platform.chars().take(64).collect::<String>()
             ),
         })?;
-        let id = ConnectionId::parse(call.connection).ok_or_else(unknown)?;
-        let conn = self.connection(&id).await?.ok_or_else(unknown)?;
+        let id =
+            ConnectionId::parse(call.connection).ok_or_else(|| unknown("not a connection id"))?;
+        let conn = self
+            .connection(&id)
+            .await?
+            .ok_or_else(|| unknown("no such connection"))?;
         // A Vapi connection's URL under /retell/ is a URL pasted into the wrong platform.
         if conn.platform != platform {
-            return Err(unknown());
+            return Err(unknown("the connection is another platform's"));
         }
         let secrets = self.secrets.as_ref().ok_or_else(|| {
             Error::internal("this function was built without a secret resolver for signed routes")
         })?;
         let reference = CredentialRef::parse(secrets.name_for(&conn.org, &conn.credential))
             .map_err(|e| Error::internal(format!("connection {id}: {e}")))?;
+        // The caller holds only a URL: the reason (which names the secret) goes to the log.
         let cannot = |why: String| {
-            tracing::error!(connection = %id, org = %conn.org, credential = %conn.credential, %why, "signed call refused: the connection cannot verify");
+            tracing::error!(request_id = rid, connection = %id, org = %conn.org, credential = %conn.credential, %why, "signed call refused: the connection cannot verify");
             Error::Unauthenticated(format!(
-                "connection {id} cannot verify requests: {why}; its organization must fix the credential '{}'",
-                conn.credential
+                "connection {id} cannot verify requests: its organization must fix its signing credential (the log says why)"
             ))
         };
         let value = match secrets.resolve(&conn.org, &reference).await {
@@ -88,13 +107,16 @@ impl Platform {
         let mut outcome = check(&value)?;
         // A mismatch may be a secret rotated since it was cached: fetch it again, at most once
         // per refresh interval whatever the traffic.
-        if outcome == Err(Refusal::Mismatch)
-            && let Ok(Some(fresh)) = secrets.refresh(&conn.org, &reference, &value).await
-        {
-            outcome = check(&fresh)?;
+        if outcome == Err(Refusal::Mismatch) {
+            match secrets.refresh(&conn.org, &reference, &value).await {
+                Ok(Some(fresh)) => outcome = check(&fresh)?,
+                Ok(None) => {}
+                Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
+                Err(e) => return Err(cannot(e.to_string())),
+            }
         }
         if let Err(refusal) = outcome {
-            tracing::warn!(connection = %id, org = %conn.org, platform = %platform, reason = %refusal, "signed call refused");
+            tracing::warn!(request_id = rid, connection = %id, org = %conn.org, platform = %platform, reason = %refusal, "signed call refused");
             return Err(Error::Unauthenticated(format!(
                 "the {platform} signature did not verify: {refusal}"
             )));
@@ -127,7 +149,16 @@ impl PluginService {
     /// Verifies a signed call, then runs it as the connection's org and channel. A refused
     /// signature runs nothing and writes nothing (not even an idempotency record).
     pub async fn respond_signed(&self, call: SignedCall<'_>) -> CallOutput {
-        let tenant = match self.platform.verify(&call).await {
+        // Refused before any lookup or hashing: a body no call may have.
+        let verified = if call.body.len() > MAX_BODY_BYTES {
+            Err(Error::PayloadTooLarge {
+                size: call.body.len(),
+                limit: MAX_BODY_BYTES,
+            })
+        } else {
+            self.platform.verify(&call).await
+        };
+        let tenant = match verified {
             Ok(t) => t,
             Err(e) => {
                 if let Error::Internal(cause) = &e {

@@ -563,17 +563,6 @@ impl Registry {
             .map(|v: Versioned<Connection>| v.value))
     }
 
-    /// The org's connections, from its own partition.
-    pub async fn list_connections(&self, org: &OrgId) -> Result<Vec<Connection>, StoreError> {
-        let mut out = Vec::new();
-        for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
-            if item.key.sk.starts_with("CONN#") {
-                out.push(decode(&item.key, item.data)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Deletes the org's connection `id`; `None` when the org has no such connection. The
     /// lookup item goes first, so the URL stops working even if the index delete fails (a
     /// repeated delete then finishes the job).
