@@ -9,7 +9,8 @@ use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::{ExportOptions, Format};
 use switchboard::agent::service::AgentService;
 use switchboard::auth::TenantContext;
-use switchboard::manifest::CompiledManifest;
+use switchboard::manifest::{CompiledManifest, compile};
+use switchboard::pipeline::{CallInput, PluginService};
 use switchboard::registry::{Assignment, ChannelConfig, OrgProfile, PluginInstance, Registry};
 use switchboard::{Channel, OrgId, PluginName};
 use switchboard_tests::{counted_moto_registry, embedded_tables, unique};
@@ -404,4 +405,126 @@ async fn every_tool_name_resolves_on_its_plugin_route() {
             assert_eq!(resp["result"], tool.function.as_str(), "{}", tool.name);
         }
     }
+}
+
+/// String-length constraints of `schema` (recursively through object properties): the
+/// pointer of each constrained string, and a value strict mode lets through that the
+/// declared schema refuses.
+fn relaxed_violations(schema: &Value, at: &str, out: &mut Vec<(String, Value)>) {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, prop) in props {
+        let here = format!("{at}/{name}");
+        if let Some(max) = prop.get("maxLength").and_then(Value::as_u64) {
+            out.push((here.clone(), json!("x".repeat(max as usize + 1))));
+        }
+        if prop.get("minLength").and_then(Value::as_u64).unwrap_or(0) > 0 {
+            out.push((here.clone(), json!("")));
+        }
+        relaxed_violations(prop, &here, out);
+    }
+}
+
+/// `value` at `pointer` (`/a/b`) inside otherwise empty objects.
+fn nested(pointer: &str, value: Value) -> Value {
+    pointer
+        .rsplit('/')
+        .filter(|s| !s.is_empty())
+        .fold(value, |inner, name| json!({ name: inner }))
+}
+
+/// The target: every tool of the demo twilio agent is strict in the OpenAI exports,
+/// and what strict mode cannot say (string lengths, defaults) is in the description while the
+/// server still refuses it: a value the lowered schema accepts and the declared one does not
+/// gets a 422 naming the field, through the real pipeline.
+#[tokio::test]
+async fn the_demo_agent_is_strict_and_the_server_keeps_what_strict_mode_cannot_say() {
+    let demo = demo(embedded_tables(), None).await;
+    let agents = AgentService::new(
+        AgentBuilder::new(demo.platform.registry.clone(), Duration::from_secs(30)),
+        ExportOptions::default(),
+    );
+    let tenant = TenantContext::new(demo.org.clone()).with_scopes(&["agents:read", "plugins:call"]);
+    for format in ["openai", "openai-responses"] {
+        let (status, body) = agents
+            .get(Some(tenant.clone()), "twilio", Some(format), "t")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let tools = body["tools"].as_array().cloned().unwrap_or_default();
+        assert_eq!(tools.len(), 20, "{format}");
+        let strict = |t: &Value| t.get("function").unwrap_or(t)["strict"] == true;
+        assert_eq!(
+            tools.iter().filter(|t| strict(t)).count(),
+            20,
+            "{format}: {body}"
+        );
+        assert_eq!(body["warnings"], json!([]), "{format}");
+    }
+    let (_, openai) = agents
+        .get(Some(tenant.clone()), "twilio", Some("openai"), "t")
+        .await;
+    let (_, plain) = agents.get(Some(tenant.clone()), "twilio", None, "t").await;
+    let services: Vec<PluginService> = switchboard_cli::dev::plugins()
+        .unwrap()
+        .into_iter()
+        .map(|p| PluginService::new(p, demo.platform.clone()))
+        .collect();
+    let mut checked = 0;
+    for (tool, declared) in openai["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(plain["tools"].as_array().unwrap())
+    {
+        let function = &tool["function"];
+        assert_eq!(function["name"], declared["name"]);
+        let mut violations = Vec::new();
+        relaxed_violations(&declared["parameters"], "", &mut violations);
+        let service = services
+            .iter()
+            .find(|s| s.plugin().name().as_str() == declared["plugin"])
+            .unwrap();
+        for (pointer, value) in violations {
+            // The lowered (strict) property schema accepts it…
+            let lowered_at = pointer.replace('/', "/properties/");
+            let lowered = function["parameters"].pointer(&lowered_at).unwrap();
+            let description = lowered["description"].as_str().unwrap_or("");
+            assert!(
+                description.contains("character"),
+                "{pointer}: {description}"
+            );
+            // (A length beside a format strict mode keeps is mostly that format's own limit.)
+            if lowered.get("format").is_none() {
+                assert!(
+                    compile(lowered).unwrap().is_valid(&value),
+                    "{}{pointer}: strict mode would refuse {value} itself",
+                    function["name"]
+                );
+            }
+            // …and the server refuses it, naming the field.
+            let call = json!({"function": function["name"], "parameters": nested(&pointer, value)});
+            let (status, body) = service
+                .call(CallInput {
+                    tenant: Some(tenant.clone()),
+                    body: call.to_string().as_bytes(),
+                    request_id: "strict",
+                    idempotency_key: None,
+                })
+                .await;
+            assert_eq!(status, 422, "{call}: {body}");
+            let paths: Vec<&str> = body["error"]["details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["path"].as_str())
+                .collect();
+            assert!(paths.contains(&pointer.as_str()), "{call}: {paths:?}");
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} constrained strings in the demo agent"
+    );
 }

@@ -6,11 +6,19 @@
 //! makes every property required; an optional property becomes nullable, and
 //! [`strip_strict_nulls`] turns those nulls back into absent properties.
 //!
+//! Constraints strict mode refuses but the server checks anyway ([`RELAXED`]: string lengths,
+//! unique items, formats outside [`STRICT_FORMATS`]) leave the lowered schema and are written
+//! into its description instead, for the model to read; `default` and `examples` become
+//! description text too. The call is still validated against the declared schema (the
+//! compiled validator, formats included), so what the lowered schema lets through that the
+//! declared one does not is a 422 naming the field, never a call that runs.
+//!
 //! Equivalence: for parameters without undeclared properties, `original` accepts `x` exactly
-//! when `lowered` accepts `x` with every absent optional property set to null. Two cases are
-//! inherently lost and documented rather than hidden: an object schema that does not say
-//! `additionalProperties` is closed by the lowering, and an explicit null for an optional,
-//! non-nullable property reads as "absent" after [`strip_strict_nulls`].
+//! when `lowered` accepts `x` with every absent optional property set to null and `x` passes
+//! the relaxed constraints. Two cases are inherently lost and documented rather than hidden:
+//! an object schema that does not say `additionalProperties` is closed by the lowering, and an
+//! explicit null for an optional, non-nullable property reads as "absent" after
+//! [`strip_strict_nulls`].
 
 use serde_json::{Map, Value, json};
 
@@ -47,6 +55,19 @@ const KEPT: [&str; 13] = [
     "minItems",
     "maxItems",
 ];
+
+/// Keywords strict mode refuses whose meaning moves into the description: the server enforces
+/// the constraints among them when it validates the call against the declared schema.
+pub const RELAXED: [&str; 5] = [
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "default",
+    "examples",
+];
+
+/// Keywords that say nothing to a model or a validator of the lowered schema; dropped.
+const DROPPED: [&str; 2] = ["$schema", "$comment"];
 
 /// Keywords that carry no constraint; they move to the outside of a nullable wrapper.
 const ANNOTATIONS: [&str; 2] = ["description", "title"];
@@ -145,6 +166,8 @@ impl Lowerer<'_> {
         }
         let is_object = is_object_schema(map);
         let mut out = Map::new();
+        // What the description says instead of the relaxed keywords, in schema order.
+        let mut notes = Vec::new();
         for (key, value) in map {
             let here = format!("{ptr}/{}", escape_pointer(key));
             match key.as_str() {
@@ -196,20 +219,20 @@ impl Lowerer<'_> {
                     };
                     out.insert(key.clone(), lowered);
                 }
-                "format" => {
-                    match value.as_str() {
-                        Some(f) if STRICT_FORMATS.contains(&f) => {}
-                        _ => self.problem(
-                            &here,
-                            format!(
-                                "'format' {value} is not supported by OpenAI strict mode \
-                                 (accepted: {})",
-                                STRICT_FORMATS.join(", ")
-                            ),
-                        ),
+                "format" => match value.as_str() {
+                    Some(f) if STRICT_FORMATS.contains(&f) => {
+                        out.insert(key.clone(), value.clone());
                     }
-                    out.insert(key.clone(), value.clone());
-                }
+                    Some(f) => notes.push((rank("format"), format!("format: {f}"))),
+                    None => self.problem(&here, "'format' must be a string"),
+                },
+                k if RELAXED.contains(&k) => match note(k, value) {
+                    Some(n) => notes.push((rank(k), n)),
+                    None => {
+                        self.problem(&here, format!("'{k}' {value} is not a value it can have"))
+                    }
+                },
+                k if DROPPED.contains(&k) => {}
                 "enum" => {
                     self.count_enum(value, &here);
                     out.insert(key.clone(), value.clone());
@@ -226,6 +249,16 @@ impl Lowerer<'_> {
                     format!("'{k}' is not supported by OpenAI strict mode"),
                 ),
             }
+        }
+        if !notes.is_empty() {
+            notes.sort_by_key(|(rank, _)| *rank);
+            let notes: Vec<String> = notes.into_iter().map(|(_, n)| n).collect();
+            let notes = notes.join("; ");
+            let text = match out.get("description").and_then(Value::as_str) {
+                Some(d) if !d.trim().is_empty() => format!("{} ({notes})", d.trim_end()),
+                _ => notes,
+            };
+            out.insert("description".into(), Value::String(text));
         }
         if is_object {
             self.lower_object(map, &mut out, ptr, level, inlined);
@@ -442,6 +475,50 @@ impl Lowerer<'_> {
                 ),
             );
         }
+    }
+}
+
+/// Where a note goes among the others, whatever the schema's key order.
+fn rank(keyword: &str) -> usize {
+    const ORDER: [&str; 6] = [
+        "minLength",
+        "maxLength",
+        "uniqueItems",
+        "format",
+        "default",
+        "examples",
+    ];
+    ORDER
+        .iter()
+        .position(|k| *k == keyword)
+        .unwrap_or(ORDER.len())
+}
+
+/// The description text of a relaxed keyword; `None` for a value the keyword cannot have.
+fn note(keyword: &str, value: &Value) -> Option<String> {
+    let count = |noun: &str| {
+        value.as_u64().map(|n| {
+            let s = if n == 1 { "" } else { "s" };
+            format!("{n} {noun}{s}")
+        })
+    };
+    match keyword {
+        "minLength" => count("character").map(|c| format!("at least {c}")),
+        "maxLength" => count("character").map(|c| format!("at most {c}")),
+        "uniqueItems" => value.as_bool().map(|u| {
+            if u {
+                "no duplicates"
+            } else {
+                "duplicates allowed"
+            }
+            .to_owned()
+        }),
+        "default" => Some(format!("default: {value}")),
+        "examples" => value.as_array().map(|e| {
+            let shown: Vec<String> = e.iter().take(3).map(Value::to_string).collect();
+            format!("e.g. {}", shown.join(", "))
+        }),
+        _ => None,
     }
 }
 
@@ -722,27 +799,21 @@ mod tests {
     #[test]
     fn every_refusal_names_the_pointer_and_keyword() {
         let p = refused(json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
             "properties": {
-                "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
                 "meta": {"type": "object", "patternProperties": {"^x": {"type": "string"}}},
                 "open": {"type": "object", "properties": {}, "additionalProperties": true},
-                "site": {"type": "string", "format": "uri"},
-                "name": {"type": "string", "minLength": 1, "default": "x"},
+                "name": {"type": "string", "minLength": -1, "format": 7},
                 "all": {"allOf": [{"type": "string"}]},
                 "free": {"description": "anything"}
             }
         }));
         for needle in [
-            "/$schema: '$schema'",
-            "/properties/tags/uniqueItems: 'uniqueItems'",
             "/properties/meta/patternProperties: 'patternProperties'",
             "/properties/meta: an object without 'properties'",
             "/properties/open/additionalProperties: 'additionalProperties': true",
-            "/properties/site/format: 'format' \"uri\"",
-            "/properties/name/minLength: 'minLength'",
-            "/properties/name/default: 'default'",
+            "/properties/name/minLength: 'minLength' -1",
+            "/properties/name/format: 'format' must be a string",
             "/properties/all/allOf: 'allOf'",
             "/properties/free: no 'type'",
         ] {
@@ -751,6 +822,41 @@ mod tests {
                 "{needle} not in {p:#?}"
             );
         }
+    }
+
+    /// What strict mode refuses and the server checks becomes description text; the rest of
+    /// the schema is lowered as usual, and annotations for validators go.
+    #[test]
+    fn server_checked_constraints_move_into_the_description() {
+        let out = lowered(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "Full name."},
+                "note": {"type": "string", "maxLength": 1, "default": "none", "$comment": "internal"},
+                "tags": {"type": "array", "items": {"type": "string", "format": "uri"}, "uniqueItems": true},
+                "email": {"type": "string", "format": "email", "examples": ["a@b.c"]}
+            },
+            "required": ["name"]
+        }));
+        assert_eq!(
+            out,
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "name": {"type": "string", "description": "Full name. (at least 1 character; at most 64 characters)"},
+                    "note": {"type": ["string", "null"], "description": "at most 1 character; default: \"none\""},
+                    "tags": {
+                        "type": ["array", "null"],
+                        "items": {"type": "string", "description": "format: uri"},
+                        "description": "no duplicates"
+                    },
+                    "email": {"type": ["string", "null"], "format": "email", "description": "e.g. \"a@b.c\""}
+                },
+                "required": ["email", "name", "note", "tags"]
+            })
+        );
     }
 
     #[test]
