@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use switchboard::agent::dialects::{
-    ExportOptions, Format, export, lower_strict, strip_strict_nulls,
+    ExportOptions, Format, export, lower_strict, strict_rule_violations, strip_strict_nulls,
 };
 use switchboard::agent::{Agent, AgentTool};
 use switchboard::manifest::{Annotations, check, compile};
@@ -62,10 +62,22 @@ fn tag_ticket_schema() -> Value {
         "properties": {
             "ticketId": {"type": "string", "description": "The ticket to tag."},
             "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": 5},
-            // `not` has no strict form and no description that would do: the one refusal.
-            "note": {"type": "string", "maxLength": 500, "not": {"const": ""}}
+            "note": {"type": "string", "maxLength": 500}
         },
         "required": ["ticketId", "tags"]
+    })
+}
+
+/// `not` has no strict form and no description that would keep it: never strict.
+fn merge_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "from": {"type": "string"},
+            "into": {"type": "string", "not": {"const": ""}}
+        },
+        "required": ["from", "into"]
     })
 }
 
@@ -158,6 +170,13 @@ fn agent() -> Agent {
                 "support",
                 "Adds tags to a support ticket.",
                 tag_ticket_schema(),
+                Annotations::default(),
+            ),
+            tool(
+                "MergeTickets",
+                "support",
+                "Merges one ticket into another.",
+                merge_schema(),
                 Annotations::default(),
             ),
         ],
@@ -261,7 +280,7 @@ fn every_dialect_emits_only_valid_tool_names() {
     for format in Format::VARIANTS {
         let out = exported(format);
         let names = names(format, &out);
-        let expected = if format == Format::Bedrock { 2 } else { 3 };
+        let expected = if format == Format::Bedrock { 3 } else { 4 };
         assert_eq!(names.len(), expected, "{format}: {names:?}");
         for name in names {
             assert!(is_tool_name(&name), "{format}: '{name}'");
@@ -274,7 +293,7 @@ fn a_tool_with_an_unusable_name_is_left_out_with_a_warning() {
     let mut agent = agent();
     agent.tools[2].name = "tag ticket".to_owned();
     let out = export(&agent, Format::Anthropic, &opts()).unwrap();
-    assert_eq!(names(Format::Anthropic, &out).len(), 2);
+    assert_eq!(names(Format::Anthropic, &out).len(), 3);
     assert_eq!(out["warnings"][0]["tool"], "tag ticket", "{out}");
 }
 
@@ -292,19 +311,24 @@ fn openai_is_strict_where_faithful_and_says_why_not_elsewhere() {
         };
         assert_eq!(f(0)["strict"], true, "{format}");
         assert_eq!(f(1)["strict"], true, "{format}");
-        assert_eq!(f(2)["strict"], false, "{format}");
+        // Strict, with what strict mode cannot say in the descriptions.
+        assert_eq!(f(2)["strict"], true, "{format}");
+        let tag = &f(2)["parameters"]["properties"];
+        assert_eq!(tag["note"]["description"], "at most 500 characters");
+        assert_eq!(tag["tags"]["description"], "no duplicates");
+        assert_eq!(f(3)["strict"], false, "{format}");
         // Not strict: the schema exactly as declared.
-        assert_eq!(f(2)["parameters"], tag_ticket_schema(), "{format}");
+        assert_eq!(f(3)["parameters"], merge_schema(), "{format}");
         let warnings = out["warnings"].as_array().unwrap();
         assert_eq!(warnings.len(), 1, "{format}: {warnings:?}");
-        assert_eq!(warnings[0]["tool"], "TagTicket");
+        assert_eq!(warnings[0]["tool"], "MergeTickets");
         let message = warnings[0]["message"].as_str().unwrap();
-        assert!(message.contains("/properties/note/not: 'not'"), "{message}");
-        // Relaxed keywords are no reason to refuse.
-        assert!(
-            !message.contains("maxLength") && !message.contains("uniqueItems"),
-            "{message}"
-        );
+        assert!(message.contains("/properties/into/not: 'not'"), "{message}");
+        for tool in tools.iter().map(|t| t.get("function").unwrap_or(t)) {
+            if tool["strict"] == true {
+                assert_strict_rules(&tool["parameters"]);
+            }
+        }
         // Strict: closed, everything required, optional fields nullable.
         let p = &f(0)["parameters"];
         assert_eq!(p["additionalProperties"], false);
@@ -632,10 +656,71 @@ fn the_known_loss_an_explicit_null_for_an_optional_field_reads_as_absent() {
 }
 
 #[test]
-fn the_tag_tool_cannot_be_strict() {
-    let problems = lower_strict(&tag_ticket_schema()).unwrap_err();
+fn the_merge_tool_cannot_be_strict() {
+    let problems = lower_strict(&merge_schema()).unwrap_err();
     assert_eq!(
         problems,
-        vec!["/properties/note/not: 'not' is not supported by OpenAI strict mode"]
+        vec!["/properties/into/not: 'not' is not supported by OpenAI strict mode"]
     );
+}
+
+/// The relaxed keywords in an equivalence corpus: the lowered schema lets the invalid items
+/// through (only strict mode's own keywords are left to refuse them), and the server's
+/// validation of the stripped call against the declared schema refuses every one.
+#[test]
+fn what_the_lowering_relaxes_the_server_refuses() {
+    let original = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string", "minLength": 2, "maxLength": 5},
+            "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+            "site": {"type": "string", "format": "uri"},
+            "note": {"type": "string", "maxLength": 3, "default": "-"}
+        },
+        "required": ["name"]
+    });
+    let lowered = lower_strict(&original).unwrap();
+    assert_strict_rules(&lowered);
+    let original_v = compile(&original).unwrap();
+    let lowered_v = compile(&lowered).unwrap();
+    let valid = [
+        json!({"name": "ab"}),
+        json!({"name": "abcde", "tags": ["a", "b"]}),
+        json!({"name": "ab", "site": "https://example.com/x"}),
+        json!({"name": "ab", "note": "abc"}),
+        json!({"name": "abc", "tags": [], "site": "urn:isbn:0451450523", "note": ""}),
+    ];
+    let relaxed_away = [
+        json!({"name": "a"}),
+        json!({"name": "abcdef"}),
+        json!({"name": "ab", "tags": ["a", "a"]}),
+        json!({"name": "ab", "site": "not a uri"}),
+        json!({"name": "ab", "note": "four"}),
+    ];
+    for (x, ok) in valid
+        .iter()
+        .map(|x| (x, true))
+        .chain(relaxed_away.iter().map(|x| (x, false)))
+    {
+        let mut filled = x.clone();
+        fill_nulls(&original, &original, &mut filled);
+        assert!(
+            lowered_v.is_valid(&filled),
+            "strict mode would refuse {filled} itself"
+        );
+        let mut stripped = filled;
+        strip_strict_nulls(&original, &mut stripped);
+        assert_eq!(
+            original_v.is_valid(&stripped),
+            ok,
+            "{x}: {:?}",
+            check(&original_v, &stripped)
+        );
+    }
+}
+
+fn assert_strict_rules(schema: &Value) {
+    let broken = strict_rule_violations(schema);
+    assert!(broken.is_empty(), "{schema}: {broken:#?}");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard::agent::INSTRUCTION_SEPARATOR;
 use switchboard::agent::builder::AgentBuilder;
-use switchboard::agent::dialects::{ExportOptions, Format};
+use switchboard::agent::dialects::{ExportOptions, Format, strict_rule_violations};
 use switchboard::agent::service::AgentService;
 use switchboard::auth::TenantContext;
 use switchboard::manifest::{CompiledManifest, compile};
@@ -460,6 +460,11 @@ async fn the_demo_agent_is_strict_and_the_server_keeps_what_strict_mode_cannot_s
             "{format}: {body}"
         );
         assert_eq!(body["warnings"], json!([]), "{format}");
+        for t in &tools {
+            let t = t.get("function").unwrap_or(t);
+            let broken = strict_rule_violations(&t["parameters"]);
+            assert!(broken.is_empty(), "{format} {}: {broken:?}", t["name"]);
+        }
     }
     let (_, openai) = agents
         .get(Some(tenant.clone()), "twilio", Some("openai"), "t")

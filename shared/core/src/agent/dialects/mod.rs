@@ -23,7 +23,7 @@ use super::{Agent, AgentTool};
 use crate::error::Error;
 use crate::ids::{ConnectionId, VoicePlatform, is_valid_name};
 
-pub use strict::{STRICT_FORMATS, lower_strict, strip_strict_nulls};
+pub use strict::{STRICT_FORMATS, lower_strict, strict_rule_violations, strip_strict_nulls};
 
 /// One export dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,9 +7,10 @@
 //! [`strip_strict_nulls`] turns those nulls back into absent properties.
 //!
 //! Constraints strict mode refuses but the server checks anyway ([`RELAXED`]: string lengths,
-//! unique items, formats outside [`STRICT_FORMATS`]) leave the lowered schema and are written
-//! into its description instead, for the model to read; `default` and `examples` become
-//! description text too. The call is still validated against the declared schema (the
+//! unique items; the [`SERVER_FORMATS`] on strings) leave the lowered schema and are written
+//! into its description instead, for the model to read; `default` (unless null is allowed,
+//! since a model's null is not the default) and `examples` become description text too. A
+//! `$schema` must name draft 2020-12, the draft the lowering and the server read. The call is still validated against the declared schema (the
 //! compiled validator, formats included), so what the lowered schema lets through that the
 //! declared one does not is a 422 naming the field, never a call that runs.
 //!
@@ -66,8 +67,25 @@ pub const RELAXED: [&str; 5] = [
     "examples",
 ];
 
+/// Formats outside [`STRICT_FORMATS`] that the server's validator checks (draft 2020-12,
+/// without the `idna` feature): relaxed into the description. Any other format (`phone`,
+/// `idn-email`, …) the validator ignores, so nothing would keep it: refused.
+pub const SERVER_FORMATS: [&str; 7] = [
+    "uri",
+    "uri-reference",
+    "uri-template",
+    "iri",
+    "iri-reference",
+    "json-pointer",
+    "regex",
+];
+
+/// The one draft the lowering reads schemas in; a `$schema` naming it is dropped, any other
+/// refused (older drafts read `$ref` siblings and `exclusiveMinimum` differently).
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
 /// Keywords that say nothing to a model or a validator of the lowered schema; dropped.
-const DROPPED: [&str; 2] = ["$schema", "$comment"];
+const DROPPED: [&str; 1] = ["$comment"];
 
 /// Keywords that carry no constraint; they move to the outside of a nullable wrapper.
 const ANNOTATIONS: [&str; 2] = ["description", "title"];
@@ -161,6 +179,11 @@ impl Lowerer<'_> {
             );
             return node.clone();
         }
+        if map.keys().any(|k| DROPPED.contains(&k.as_str())) {
+            let mut kept = map.clone();
+            kept.retain(|k, _| !DROPPED.contains(&k.as_str()));
+            return self.lower(&Value::Object(kept), ptr, level, inlined);
+        }
         if let Some(reference) = map.get("$ref") {
             return self.lower_ref(map, reference, ptr, level, inlined);
         }
@@ -223,16 +246,37 @@ impl Lowerer<'_> {
                     Some(f) if STRICT_FORMATS.contains(&f) => {
                         out.insert(key.clone(), value.clone());
                     }
-                    Some(f) => notes.push((rank("format"), format!("format: {f}"))),
-                    None => self.problem(&here, "'format' must be a string"),
+                    Some(f) if SERVER_FORMATS.contains(&f) && is_string_schema(map) => {
+                        notes.push((rank("format"), format!("format: {f}")));
+                    }
+                    _ => self.problem(
+                        &here,
+                        format!(
+                            "'format' {value} is not supported by OpenAI strict mode (accepted: {}) \
+                             and the server does not check it on this type",
+                            STRICT_FORMATS.join(", ")
+                        ),
+                    ),
                 },
+                "$schema" => {
+                    if ptr.is_empty() && value == DRAFT_2020_12 {
+                        // The lowering's own draft: nothing to say.
+                    } else {
+                        self.problem(
+                            &here,
+                            format!("'$schema' {value}: only {DRAFT_2020_12} at the root lowers"),
+                        );
+                    }
+                }
+                // A null the model sends for a nullable property reaches the handler as null,
+                // not as the default: saying the default would mislead.
+                "default" if accepts_null(map) => {}
                 k if RELAXED.contains(&k) => match note(k, value) {
                     Some(n) => notes.push((rank(k), n)),
                     None => {
                         self.problem(&here, format!("'{k}' {value} is not a value it can have"))
                     }
                 },
-                k if DROPPED.contains(&k) => {}
                 "enum" => {
                     self.count_enum(value, &here);
                     out.insert(key.clone(), value.clone());
@@ -439,7 +483,10 @@ impl Lowerer<'_> {
             if key == "$ref" {
                 continue;
             }
-            if !ANNOTATIONS.contains(&key.as_str()) && target.get(key).is_some_and(|t| t != value) {
+            // Annotations (and defaults and examples, which constrain nothing) may differ.
+            let annotation =
+                ANNOTATIONS.contains(&key.as_str()) || key == "default" || key == "examples";
+            if !annotation && target.get(key).is_some_and(|t| t != value) {
                 self.problem(
                     &format!("{ptr}/{}", escape_pointer(key)),
                     format!(
@@ -522,6 +569,31 @@ fn note(keyword: &str, value: &Value) -> Option<String> {
     }
 }
 
+/// Whether the schema says its value is a string (and nothing else but null).
+fn is_string_schema(map: &Map<String, Value>) -> bool {
+    match map.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => {
+            ts.iter().any(|t| t == "string") && ts.iter().all(|t| t == "string" || t == "null")
+        }
+        _ => false,
+    }
+}
+
+/// Whether the schema itself lets null through (its `type` or `enum`).
+fn accepts_null(map: &Map<String, Value>) -> bool {
+    let typed = match map.get("type") {
+        Some(Value::String(t)) => t == "null",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    typed
+        || map
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|e| e.contains(&Value::Null))
+}
+
 fn is_object_schema(map: &Map<String, Value>) -> bool {
     map.contains_key("properties")
         || match map.get("type") {
@@ -529,6 +601,113 @@ fn is_object_schema(map: &Map<String, Value>) -> bool {
             Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
             _ => false,
         }
+}
+
+/// OpenAI's published strict-mode rules, checked on a schema as exported: only the supported
+/// keywords and formats, every object closed with every property required, nothing beside a
+/// `$ref`, no `anyOf` at the root, at most [`MAX_NESTING`] levels. Independent of the
+/// lowering, so tests can hold its output to the rules rather than to itself.
+pub fn strict_rule_violations(schema: &Value) -> Vec<String> {
+    const ALLOWED: [&str; 21] = [
+        "type",
+        "enum",
+        "const",
+        "anyOf",
+        "$ref",
+        "$defs",
+        "description",
+        "title",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "pattern",
+        "format",
+        "multipleOf",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minItems",
+        "maxItems",
+    ];
+    fn walk(node: &Value, at: &str, level: usize, out: &mut Vec<String>) {
+        let here = if at.is_empty() { "/" } else { at };
+        if level > MAX_NESTING {
+            out.push(format!("{here}: nested {level} levels deep"));
+            return;
+        }
+        let Some(map) = node.as_object() else {
+            out.push(format!("{here}: not a schema object"));
+            return;
+        };
+        for k in map.keys().filter(|k| !ALLOWED.contains(&k.as_str())) {
+            out.push(format!("{here}: '{k}' is not allowed"));
+        }
+        if map.contains_key("$ref") && map.len() > 1 {
+            out.push(format!("{here}: keywords beside '$ref'"));
+        }
+        if at.is_empty() && map.contains_key("anyOf") {
+            out.push("/: 'anyOf' at the root".into());
+        }
+        if let Some(f) = map.get("format")
+            && !f.as_str().is_some_and(|f| STRICT_FORMATS.contains(&f))
+        {
+            out.push(format!("{here}: format {f}"));
+        }
+        if let Some(props) = map.get("properties").and_then(Value::as_object) {
+            if map.get("additionalProperties") != Some(&Value::Bool(false)) {
+                out.push(format!("{here}: 'additionalProperties' is not false"));
+            }
+            let mut required: Vec<&str> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            required.sort_unstable();
+            let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            if required != names {
+                out.push(format!("{here}: 'required' is not every property"));
+            }
+            for (name, p) in props {
+                walk(
+                    p,
+                    &format!("{at}/properties/{}", escape_pointer(name)),
+                    level + 1,
+                    out,
+                );
+            }
+        }
+        if let Some(items) = map.get("items") {
+            walk(items, &format!("{at}/items"), level + 1, out);
+        }
+        for (i, v) in map
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            walk(v, &format!("{at}/anyOf/{i}"), level, out);
+        }
+        for (name, d) in map
+            .get("$defs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            walk(d, &format!("{at}/$defs/{}", escape_pointer(name)), 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    if schema.get("type") != Some(&json!("object")) {
+        out.push("/: the root is not \"type\": \"object\"".into());
+    }
+    walk(schema, "", 1, &mut out);
+    out
 }
 
 /// Makes a lowered schema also accept null, without changing what else it accepts.
@@ -813,7 +992,7 @@ mod tests {
             "/properties/meta: an object without 'properties'",
             "/properties/open/additionalProperties: 'additionalProperties': true",
             "/properties/name/minLength: 'minLength' -1",
-            "/properties/name/format: 'format' must be a string",
+            "/properties/name/format: 'format' 7",
             "/properties/all/allOf: 'allOf'",
             "/properties/free: no 'type'",
         ] {
@@ -856,6 +1035,48 @@ mod tests {
                 },
                 "required": ["email", "name", "note", "tags"]
             })
+        );
+    }
+
+    /// Only what the server checks is relaxed: other drafts, formats it ignores, and a
+    /// default a nullable property cannot reach stay out.
+    #[test]
+    fn only_what_the_server_checks_is_relaxed() {
+        let p = refused(json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {
+                "phone": {"type": "string", "format": "phone"},
+                "size": {"type": "integer", "format": "uri"}
+            }
+        }));
+        for needle in [
+            "/$schema: '$schema' \"http://json-schema.org/draft-07/schema#\"",
+            "/properties/phone/format: 'format' \"phone\"",
+            "/properties/size/format: 'format' \"uri\"",
+        ] {
+            assert!(
+                p.iter().any(|m| m.starts_with(needle)),
+                "{needle} not in {p:#?}"
+            );
+        }
+        let out = lowered(json!({
+            "type": "object",
+            "properties": {
+                "nick": {"type": ["string", "null"], "default": "x", "maxLength": 3},
+                "site": {"$ref": "#/$defs/url", "$comment": "a sibling that says nothing"}
+            },
+            "required": ["nick", "site"],
+            "$defs": {"url": {"type": "string", "format": "uri", "default": "https://a.b"}}
+        }));
+        assert_eq!(
+            out["properties"]["nick"],
+            json!({"type": ["string", "null"], "description": "at most 3 characters"})
+        );
+        assert_eq!(out["properties"]["site"], json!({"$ref": "#/$defs/url"}));
+        assert_eq!(
+            out["$defs"]["url"],
+            json!({"type": "string", "description": "format: uri; default: \"https://a.b\""})
         );
     }
 
