@@ -186,8 +186,7 @@ def main():
     keyed, signed = crit.get("pipeline/retell_call_with_key"), crit.get("pipeline/retell_call_signed")
     if keyed and signed:
         kn, sn = keyed["median"]["point_ns"], signed["median"]["point_ns"]
-        w("### A signed voice-platform call
-")
+        w("### A signed voice-platform call\n")
         w("The same read-only Retell custom-function call (booking `GetAvailableSlots`, no "
           "adapter I/O) with an API key's tenant context, and on the signed route "
           "`/channels/retell/{connection}/booking`: connection and secret from the per-container "
