@@ -7,7 +7,7 @@ use serde_json::json;
 use switchboard::data::BuiltinData;
 use switchboard::manifest::CompiledManifest;
 use switchboard::ports::{
-    Condition, DataAdapter, DataError, ItemStore, Key, Op, Precondition, StoreError,
+    Condition, DataAdapter, DataError, ItemStore, Key, Op, Precondition, StoreError, Write,
 };
 use switchboard::registry::{
     ApiKeyRecord, Assignment, ChannelConfig, KeyHash, OrgProfile, PluginInstance, Published,
@@ -446,6 +446,77 @@ pub async fn item_store(table: Arc<dyn ItemStore>) {
         table.get(&t1).await.unwrap(),
         None,
         "a failed transaction writes nothing"
+    );
+
+    // Puts and deletes in one transaction: a failed delete precondition undoes the put.
+    let keep = Key::new(&pk, "keep");
+    let gone = Key::new(&pk, "gone");
+    table
+        .put(&keep, &json!({"k": 1}), Precondition::NotExists)
+        .await
+        .unwrap();
+    let res = table
+        .transact_write(&[
+            Write::Put {
+                key: &gone,
+                data: &json!({"g": 1}),
+                pre: Precondition::NotExists,
+            },
+            Write::Delete {
+                key: &keep,
+                pre: Precondition::Version(7),
+            },
+        ])
+        .await;
+    assert!(
+        matches!(&res, Err(StoreError::Conflict { key, .. }) if *key == keep.to_string()),
+        "{res:?}"
+    );
+    assert_eq!(table.get(&gone).await.unwrap(), None, "the put was undone");
+    assert!(
+        table.get(&keep).await.unwrap().is_some(),
+        "the delete did not happen"
+    );
+    table
+        .transact_write(&[
+            Write::Put {
+                key: &gone,
+                data: &json!({"g": 1}),
+                pre: Precondition::NotExists,
+            },
+            Write::Delete {
+                key: &keep,
+                pre: Precondition::Version(1),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(table.get(&keep).await.unwrap(), None);
+    assert!(table.get(&gone).await.unwrap().is_some());
+    // A delete that must find its item, and the same item twice, are refused.
+    let res = table
+        .transact_write(&[Write::Delete {
+            key: &keep,
+            pre: Precondition::Exists,
+        }])
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict { .. })), "{res:?}");
+    let res = table
+        .transact_write(&[
+            Write::Delete {
+                key: &gone,
+                pre: Precondition::None,
+            },
+            Write::Delete {
+                key: &gone,
+                pre: Precondition::None,
+            },
+        ])
+        .await;
+    assert!(matches!(res, Err(StoreError::Internal(_))), "{res:?}");
+    assert!(
+        table.get(&gone).await.unwrap().is_some(),
+        "nothing of it happened"
     );
 
     // Counters.

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, Delete, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use aws_smithy_types::retry::RetryConfig;
@@ -20,7 +20,7 @@ use aws_types::SdkConfig;
 use serde_json::{Map, Number, Value};
 
 use switchboard::ports::{
-    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError,
+    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError, Write,
 };
 
 const PK: &str = "PK";
@@ -523,35 +523,66 @@ impl ItemStore for DynamoStore {
         Ok(found)
     }
 
-    async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError> {
-        if puts.is_empty() {
+    async fn transact_write(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+        if writes.is_empty() {
             return Ok(());
         }
-        if puts.len() > MAX_TRANSACT_ITEMS {
+        if writes.len() > MAX_TRANSACT_ITEMS {
             return Err(StoreError::Internal(format!(
                 "a transaction holds at most {MAX_TRANSACT_ITEMS} items, not {}",
-                puts.len()
+                writes.len()
             )));
         }
-        let mut seen = HashSet::with_capacity(puts.len());
-        if let Some((dup, _, _)) = puts.iter().find(|(k, _, _)| !seen.insert(k)) {
+        let mut seen = HashSet::with_capacity(writes.len());
+        if let Some(dup) = writes.iter().find(|w| !seen.insert(w.key())) {
             return Err(StoreError::Internal(format!(
-                "a transaction names item {dup} twice"
+                "a transaction names item {} twice",
+                dup.key()
             )));
         }
-        let mut items = Vec::with_capacity(puts.len());
-        for (key, data, pre) in puts {
-            let up = put_update(data, *pre);
-            let op = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_attrs(key)))
-                .update_expression(up.expression)
-                .set_condition_expression(up.condition.map(str::to_owned))
-                .set_expression_attribute_names(Some(up.names))
-                .set_expression_attribute_values(Some(up.values))
-                .build()
-                .map_err(|e| StoreError::Internal(format!("TransactWriteItems request: {e}")))?;
-            items.push(TransactWriteItem::builder().update(op).build());
+        let request = |e: aws_sdk_dynamodb::error::BuildError| {
+            StoreError::Internal(format!("TransactWriteItems request: {e}"))
+        };
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            let item = match *write {
+                Write::Put { key, data, pre } => {
+                    let up = put_update(data, pre);
+                    let op = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_attrs(key)))
+                        .update_expression(up.expression)
+                        .set_condition_expression(up.condition.map(str::to_owned))
+                        .set_expression_attribute_names(Some(up.names))
+                        .set_expression_attribute_values(Some(up.values))
+                        .build()
+                        .map_err(request)?;
+                    TransactWriteItem::builder().update(op).build()
+                }
+                Write::Delete { key, pre } => {
+                    let cond = condition(pre);
+                    let names: HashMap<String, String> = cond
+                        .names
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect();
+                    let values: AttrMap = cond
+                        .values
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect();
+                    let op = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_attrs(key)))
+                        .set_condition_expression(cond.expression.map(str::to_owned))
+                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .build()
+                        .map_err(request)?;
+                    TransactWriteItem::builder().delete(op).build()
+                }
+            };
+            items.push(item);
         }
         // DynamoDB cancels transactions that touch an item another one is writing
         // (TransactionConflict): with several writers, possibly all of them. That is no
@@ -573,10 +604,11 @@ impl ItemStore for DynamoStore {
             let reasons = t.cancellation_reasons();
             let code_at = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
             let first_with = |code: &str| {
-                puts.iter()
+                writes
+                    .iter()
                     .enumerate()
                     .find(|(i, _)| code_at(*i) == code)
-                    .map(|(_, (key, _, _))| key)
+                    .map(|(_, w)| w.key())
             };
             if let Some(key) = first_with("ConditionalCheckFailed") {
                 return Err(StoreError::Conflict {
@@ -596,7 +628,7 @@ impl ItemStore for DynamoStore {
                     current: None,
                 });
             }
-            let codes: Vec<&str> = (0..puts.len())
+            let codes: Vec<&str> = (0..writes.len())
                 .map(code_at)
                 .filter(|c| *c != "None")
                 .collect();

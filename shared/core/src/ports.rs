@@ -134,8 +134,21 @@ pub trait ItemStore: Send + Sync {
     ) -> Result<Page<Item>, StoreError>;
     /// Items that exist among `keys`, in no particular order.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
-    /// All puts happen or none do (at most [`MAX_TRANSACT_ITEMS`]).
-    async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError>;
+    /// All writes happen or none do (at most [`MAX_TRANSACT_ITEMS`], each item once); a
+    /// failed precondition is [`StoreError::Conflict`] naming its item.
+    async fn transact_write(&self, writes: &[Write<'_>]) -> Result<(), StoreError>;
+    /// [`ItemStore::transact_write`] of puts only.
+    async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError> {
+        let writes: Vec<Write<'_>> = puts
+            .iter()
+            .map(|(key, data, pre)| Write::Put {
+                key,
+                data,
+                pre: *pre,
+            })
+            .collect();
+        self.transact_write(&writes).await
+    }
     /// Atomically adds one to a counter item and returns the new value.
     async fn increment(&self, key: &Key) -> Result<u64, StoreError>;
     /// [`ItemStore::put`] of an item that may be deleted once `expires_at` (epoch seconds)
@@ -150,6 +163,28 @@ pub trait ItemStore: Send + Sync {
         _expires_at: u64,
     ) -> Result<u64, StoreError> {
         self.put(key, data, pre).await
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    Put {
+        key: &'a Key,
+        data: &'a Value,
+        pre: Precondition,
+    },
+    Delete {
+        key: &'a Key,
+        pre: Precondition,
+    },
+}
+
+impl Write<'_> {
+    pub fn key(&self) -> &Key {
+        match self {
+            Self::Put { key, .. } | Self::Delete { key, .. } => key,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use switchboard::ports::{
-    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError,
+    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError, Write,
 };
 use switchboard::ports::{SecretError, SecretStore};
 use switchboard::secrets::{CredentialRef, SecretValue};
@@ -317,18 +317,38 @@ impl ItemStore for EmbeddedTable {
         Ok(out)
     }
 
-    async fn transact_put(&self, puts: &[(Key, Value, Precondition)]) -> Result<(), StoreError> {
-        if puts.len() > MAX_TRANSACT_ITEMS {
+    async fn transact_write(&self, writes: &[Write<'_>]) -> Result<(), StoreError> {
+        if writes.len() > MAX_TRANSACT_ITEMS {
             return Err(internal(format!(
                 "transaction of {} items exceeds {MAX_TRANSACT_ITEMS}",
-                puts.len()
+                writes.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(writes.len());
+        if let Some(dup) = writes.iter().find(|w| !seen.insert(w.key())) {
+            return Err(internal(format!(
+                "a transaction names item {} twice",
+                dup.key()
             )));
         }
         let mut conn = self.lock()?;
         let tx = conn.transaction().map_err(internal)?;
-        for (key, data, pre) in puts {
-            // Dropping `tx` on error rolls every earlier put back.
-            Self::put_in(&tx, &self.tbl, key, data, *pre)?;
+        for write in writes {
+            // Dropping `tx` on error rolls every earlier write back.
+            match *write {
+                Write::Put { key, data, pre } => {
+                    Self::put_in(&tx, &self.tbl, key, data, pre)?;
+                }
+                Write::Delete { key, pre } => {
+                    let current = Self::current_version(&tx, &self.tbl, key)?;
+                    Self::check(current, pre, key)?;
+                    tx.execute(
+                        "DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+                        params![self.tbl, key.pk, key.sk],
+                    )
+                    .map_err(internal)?;
+                }
+            }
         }
         tx.commit().map_err(internal)
     }

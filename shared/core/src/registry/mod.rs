@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::ids::{Channel, ConnectionId, OrgId, PluginName};
 use crate::manifest::{Manifest, sort_versions};
-use crate::ports::{ItemStore, Key, Precondition, StoreError, query_all};
+use crate::ports::{ItemStore, Key, Precondition, StoreError, Write, query_all};
 
 pub use model::*;
 
@@ -563,18 +563,15 @@ impl Registry {
             .map(|v: Versioned<Connection>| v.value))
     }
 
-    /// Deletes the org's connection `id`; `None` when the org has no such connection. The
-    /// lookup item goes first, so the URL stops working even if the index delete fails (a
-    /// repeated delete then finishes the job).
+    /// Deletes the org's connection `id` and its index entry in one transaction; `None` when
+    /// the org has no such connection.
     pub async fn delete_connection(
         &self,
         org: &OrgId,
         id: &ConnectionId,
     ) -> Result<Option<Connection>, StoreError> {
-        let Some(index) = self
-            .get_versioned::<Connection>(keys::connection_index(org, id))
-            .await?
-        else {
+        let index_key = keys::connection_index(org, id);
+        let Some(index) = self.get_versioned::<Connection>(index_key.clone()).await? else {
             return Ok(None);
         };
         if index.value.org != *org {
@@ -583,10 +580,16 @@ impl Registry {
             )));
         }
         self.table
-            .delete(&keys::connection(id), Precondition::None)
-            .await?;
-        self.table
-            .delete(&keys::connection_index(org, id), Precondition::None)
+            .transact_write(&[
+                Write::Delete {
+                    key: &keys::connection(id),
+                    pre: Precondition::Exists,
+                },
+                Write::Delete {
+                    key: &index_key,
+                    pre: Precondition::Version(index.version),
+                },
+            ])
             .await?;
         Ok(Some(index.value))
     }
