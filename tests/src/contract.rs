@@ -736,6 +736,13 @@ pub async fn data_adapter(table: Arc<dyn ItemStore>) {
         matches!(missing, Err(DataError::NotFound { .. })),
         "{missing:?}"
     );
+    let twice = a
+        .batch_update(
+            &patients,
+            vec![(id("1"), json!({"vip": 2})), (id("1"), json!({"vip": 3}))],
+        )
+        .await;
+    assert!(matches!(twice, Err(DataError::Invalid(_))), "{twice:?}");
     assert_eq!(
         a.get(&patients, &id("1")).await.unwrap().unwrap()["vip"],
         true

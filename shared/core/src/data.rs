@@ -367,6 +367,12 @@ impl DataAdapter for TableData {
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
         crate::ports::check_batch_len(patches.len(), MAX_TRANSACT_ITEMS)?;
+        let mut ids = HashSet::with_capacity(patches.len());
+        if let Some((id, _)) = patches.iter().find(|(id, _)| !ids.insert(id)) {
+            return Err(DataError::Invalid(format!(
+                "the batch names {entity} '{id}' twice"
+            )));
+        }
         let keys: Vec<Key> = patches.iter().map(|(id, _)| self.key(entity, id)).collect();
         let current = self.table.batch_get(&keys).await?;
         let mut puts = Vec::with_capacity(patches.len());

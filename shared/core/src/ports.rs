@@ -102,7 +102,7 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// Max items in one `transact_put` (DynamoDB's TransactWriteItems limit).
+/// Max items in one `transact_write` (DynamoDB's TransactWriteItems limit).
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 
 /// Refuses a batch of more than `max` records (a client error, with the numbers).

@@ -581,9 +581,11 @@ impl Registry {
         }
         self.table
             .transact_write(&[
+                // None: an index entry left by an interrupted delete of an older version can
+                // still be deleted; the index's version guards against a concurrent change.
                 Write::Delete {
                     key: &keys::connection(id),
-                    pre: Precondition::Exists,
+                    pre: Precondition::None,
                 },
                 Write::Delete {
                     key: &index_key,
