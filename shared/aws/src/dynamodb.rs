@@ -226,6 +226,33 @@ fn condition(pre: Precondition) -> Condition {
     }
 }
 
+/// A precondition as a request's condition expression, attribute names and values (each
+/// `None` when empty, which DynamoDB requires).
+type RequestCondition = (
+    Option<String>,
+    Option<HashMap<String, String>>,
+    Option<AttrMap>,
+);
+
+fn request_condition(pre: Precondition) -> RequestCondition {
+    let cond = condition(pre);
+    let names: HashMap<String, String> = cond
+        .names
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let values: AttrMap = cond
+        .values
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    (
+        cond.expression.map(str::to_owned),
+        (!names.is_empty()).then_some(names),
+        (!values.is_empty()).then_some(values),
+    )
+}
+
 /// A put as an update: `data` replaced, `version` bumped, the precondition as condition.
 struct PutUpdate {
     expression: &'static str,
@@ -402,25 +429,15 @@ impl ItemStore for DynamoStore {
     }
 
     async fn delete(&self, key: &Key, pre: Precondition) -> Result<bool, StoreError> {
-        let cond = condition(pre);
-        let names: HashMap<String, String> = cond
-            .names
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let values: AttrMap = cond
-            .values
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let (expression, names, values) = request_condition(pre);
         let out = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
-            .set_condition_expression(cond.expression.map(str::to_owned))
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -560,23 +577,13 @@ impl ItemStore for DynamoStore {
                     TransactWriteItem::builder().update(op).build()
                 }
                 Write::Delete { key, pre } => {
-                    let cond = condition(pre);
-                    let names: HashMap<String, String> = cond
-                        .names
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect();
-                    let values: AttrMap = cond
-                        .values
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect();
+                    let (expression, names, values) = request_condition(pre);
                     let op = Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key_attrs(key)))
-                        .set_condition_expression(cond.expression.map(str::to_owned))
-                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .set_condition_expression(expression)
+                        .set_expression_attribute_names(names)
+                        .set_expression_attribute_values(values)
                         .build()
                         .map_err(request)?;
                     TransactWriteItem::builder().delete(op).build()
