@@ -7,7 +7,9 @@
 //! function would receive, parsed by `lambda_http` exactly as in Lambda, and answered by the
 //! function's handler. Methods, body limits, `If-Match` and errors are the handlers' own.
 //! The signed voice-platform routes (`/channels/{retell|vapi}/{connection}/<plugin>`) skip
-//! the authorizer, as in the template: the plugin verifies the signature itself.
+//! the authorizer, as in the template: the plugin verifies the signature itself. The MCP
+//! server (`/mcp/{channel}`) reaches the plugins in-process, with the same tool-call event
+//! its Lambda sends their functions ([`LocalInvoker`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +34,8 @@ use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
 use switchboard::data::BuiltinData;
 use switchboard::egress::Egress;
 use switchboard::error::Error;
-use switchboard::lambda::{handle, handle_admin, handle_agent};
+use switchboard::lambda::{LocalInvoker, handle, handle_admin, handle_agent, handle_mcp};
+use switchboard::mcp::{McpService, OriginPolicy};
 use switchboard::pipeline::{Platform, PluginService, route_error};
 use switchboard::registry::Registry;
 use switchboard::secrets::Secrets;
@@ -58,13 +61,15 @@ enum Target<'a> {
     Signed(&'a PluginService),
     Agents,
     Admin,
+    Mcp,
 }
 
 /// API Gateway and the functions behind it.
 pub struct Gateway {
-    plugins: Vec<PluginService>,
+    plugins: Vec<Arc<PluginService>>,
     agents: AgentService,
     admin: AdminService,
+    mcp: McpService,
     authorizer: Authorizer,
     next_id: AtomicU64,
     /// The `Host` every event carries: this server's address.
@@ -77,15 +82,25 @@ impl Gateway {
         plugins: Vec<switchboard::Plugin>,
         agents: AgentService,
         admin: AdminService,
+        mcp_agents: AgentBuilder,
+        settings: &Settings,
         addr: SocketAddr,
     ) -> Self {
+        let plugins: Vec<_> = plugins
+            .into_iter()
+            .map(|p| Arc::new(PluginService::new(p, platform.clone())))
+            .collect();
+        // Browsers on this machine (the MCP Inspector's page) may call; others are refused.
+        let origins = OriginPolicy {
+            allowed: settings.mcp_origins.clone(),
+            loopback: true,
+        };
+        let invoker = Arc::new(LocalInvoker::new(plugins.clone()));
         Self {
             host: addr.to_string(),
             authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
-            plugins: plugins
-                .into_iter()
-                .map(|p| PluginService::new(p, platform.clone()))
-                .collect(),
+            mcp: McpService::new(mcp_agents, invoker, origins),
+            plugins,
             agents,
             admin,
             next_id: AtomicU64::new(1),
@@ -128,6 +143,13 @@ impl Gateway {
         {
             let params = Map::from_iter([("channel".to_owned(), json!(channel))]);
             return Some((Target::Agents, "/agents/{channel}".into(), params));
+        }
+        if let Some(channel) = path
+            .strip_prefix("/mcp/")
+            .filter(|c| !c.is_empty() && !c.contains('/'))
+        {
+            let params = Map::from_iter([("channel".to_owned(), json!(channel))]);
+            return Some((Target::Mcp, "/mcp/{channel}".into(), params));
         }
         if let Some(rest) = path.strip_prefix("/admin/").filter(|r| !r.is_empty()) {
             let params = Map::from_iter([("proxy".to_owned(), json!(rest))]);
@@ -196,6 +218,7 @@ impl Gateway {
             Target::Plugin(svc) | Target::Signed(svc) => handle(svc, lambda_req).await,
             Target::Agents => handle_agent(&self.agents, lambda_req).await,
             Target::Admin => handle_admin(&self.admin, lambda_req).await,
+            Target::Mcp => handle_mcp(&self.mcp, lambda_req).await,
         };
         from_lambda(resp)
     }
@@ -413,12 +436,15 @@ pub fn gateway(
             public_base_url: Some(format!("http://{addr}")),
         },
     );
+    let mcp_agents = AgentBuilder::new(registry.clone(), settings.cache_ttl);
     let admin = switchboard_runtime::admin_with(registry, secrets, settings);
     Ok(Gateway::new(
         Arc::new(platform),
         plugins,
         agents,
         admin,
+        mcp_agents,
+        settings,
         addr,
     ))
 }

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-FUNCTIONS = ["booking", "crm", "support", "agent-builder", "admin", "authorizer"]
+FUNCTIONS = ["booking", "crm", "support", "agent-builder", "admin", "authorizer", "mcp"]
 PLUGINS = ["booking", "crm", "support"]
 MB = 1024 * 1024
 # booking's cold start against Node's (esbuild bundle) before the composition work: the
@@ -264,6 +264,36 @@ def main():
           f"{reqs['with_key'] - reqs['without_key']:.2f} more DynamoDB requests (the "
           "conditional put that claims the key, and the put that completes it), each a moto "
           "round trip. A replay is one conditional put refused and one read.\n")
+
+    mcp = r.get("mcp")
+    if mcp:
+        w("### MCP against the direct routes, and the Invoke hop\n")
+        w(f"In-process (`bench_moto mcp`), {mcp['store']}, {mcp['calls']} calls each, interleaved. "
+          "Every request is an API Gateway event parsed by `lambda_http` into the function's "
+          f"handler. `tools/call` is {mcp['function']}: on booking's own route, through the "
+          "MCP server with `dev`'s in-process invoker, and through the MCP server with the AWS "
+          "SDK's Lambda client invoking the booking function behind a loopback server that "
+          "speaks Lambda's Invoke API (SigV4 signing, HTTP on loopback, the tool-call event "
+          "into the function's event handling and its reply back). `tools/list` is the twilio "
+          "agent's 20 tools, against the agent builder's `?format=mcp` export of the same.\n")
+        w("| request | p50 | p99 | p50 vs direct |")
+        w("|---|---|---|---|")
+        d = mcp["direct"]["p50_us"]
+        for label, k, base in (("`POST /plugins/booking` (direct)", "direct", d),
+                               ("MCP `tools/call`, in-process", "mcp_in_process", d),
+                               ("MCP `tools/call`, Lambda Invoke", "mcp_invoke", d),
+                               ("`GET /agents/twilio?format=mcp` (direct)", "agents_export", mcp["agents_export"]["p50_us"]),
+                               ("MCP `tools/list`", "mcp_tools_list", mcp["agents_export"]["p50_us"])):
+            s_ = mcp[k]
+            w(f"| {label} | {us(s_['p50_us'])} | {us(s_['p99_us'])} | "
+              f"{'+' if s_['p50_us'] >= base else '−'}{us(abs(s_['p50_us'] - base))} |")
+        hop50 = mcp["mcp_invoke"]["p50_us"] - mcp["mcp_in_process"]["p50_us"]
+        hop99 = mcp["mcp_invoke"]["p99_us"] - mcp["mcp_in_process"]["p99_us"]
+        w("")
+        w(f"The Invoke hop adds {us(hop50)} at p50 and {us(hop99)} at p99 here: the client's "
+          "and the serialization's share. On AWS, Lambda's own Invoke adds its service "
+          "latency on top (a network round trip and the invoke path, not measurable on this "
+          "machine), and a plugin function that is cold adds its cold start (section 1).\n")
 
     w("## 3. Agent build\n")
     if agent:

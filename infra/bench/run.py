@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runtime_api as rt  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-FUNCTIONS = ["booking", "crm", "support", "agent-builder", "admin", "authorizer"]
+FUNCTIONS = ["booking", "crm", "support", "agent-builder", "admin", "authorizer", "mcp"]
 
 
 def load_event(name):
@@ -56,6 +56,14 @@ def admin_event():
     return e
 
 
+def mcp_event():
+    """POST /mcp/twilio tools/list, from events/mcp-tools-call.json (a twilio-bound key)."""
+    e = load_event("mcp-tools-call.json")
+    e["headers"].pop("idempotency-key", None)
+    e["body"] = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    return e
+
+
 def authorizer_event(api_key):
     e = load_event("authorizer-valid-key.json")
     e["identitySource"] = [f"Bearer {api_key}"]
@@ -71,6 +79,7 @@ WARM_CALL = {
     "agent-builder": "GET /agents/twilio?format=openai",
     "admin": "GET /admin/instances/booking",
     "authorizer": "authorizer request with the seeded demo key (Bearer)",
+    "mcp": "POST /mcp/twilio tools/list",
 }
 
 
@@ -82,6 +91,7 @@ def events(api_key):
         "agent-builder": load_event("agent-builder-twilio-openai.json"),
         "admin": admin_event(),
         "authorizer": authorizer_event(api_key),
+        "mcp": mcp_event(),
     }
 
 
@@ -263,6 +273,7 @@ def main():
     p.add_argument("--agent-build", required=True)
     p.add_argument("--warm-calls", required=True)
     p.add_argument("--idempotency", required=True)
+    p.add_argument("--mcp", required=True)
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
     p.add_argument("--bloat", action="append", default=[],
@@ -288,7 +299,8 @@ def main():
                "warm_calls": args.warm, "calls": WARM_CALL, "functions": {}, "baselines": {}}
 
     for name in FUNCTIONS:
-        check = rt.expect_authorized if name == "authorizer" else rt.expect_http_200
+        check = {"authorizer": rt.expect_authorized,
+                 "mcp": rt.expect_jsonrpc_result}.get(name, rt.expect_http_200)
         cmd = [os.path.join(args.bin_dir, name)]
         print(f"==> {name}: {args.cold} cold starts, then {args.warm} warm calls", flush=True)
         results["functions"][name] = measure(name, cmd, evs[name], check, args)
@@ -331,7 +343,7 @@ def main():
     results["node_modules_bytes"] = dir_bytes(os.path.join(args.node_dir, "node_modules"))
     for key, path in (("agent_build_moto", args.agent_build), ("warm_calls_moto", args.warm_calls),
                       ("node_validate", args.node_validate), ("overhead", args.overhead),
-                      ("idempotency_moto", args.idempotency)):
+                      ("idempotency_moto", args.idempotency), ("mcp", args.mcp)):
         if path and os.path.exists(path):
             with open(path) as f:
                 results[key] = json.load(f)

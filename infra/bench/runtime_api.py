@@ -222,6 +222,14 @@ def expect_http_200(body):
         raise InvocationFailed(f"success false: {body[:500]!r}")
 
 
+def expect_jsonrpc_result(body):
+    """An API Gateway (v2) proxy response with status 200 and a JSON-RPC result (MCP)."""
+    expect_http_200(body)
+    inner = json.loads(json.loads(body).get("body") or "null")
+    if not isinstance(inner, dict) or "result" not in inner or inner.get("error"):
+        raise InvocationFailed(f"not a JSON-RPC result: {body[:500]!r}")
+
+
 def expect_authorized(body):
     """An HTTP API simple authorizer response that lets the caller in."""
     try:

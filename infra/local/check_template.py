@@ -6,7 +6,11 @@
   /plugins/<manifest name> plus their manifest's route_aliases, and POST
   /channels/{retell,vapi}/{connection}/<manifest name> (the only events without the
   authorizer: the function verifies the voice platform's signature), the agent builder
-  /agents/{channel}, admin /admin/{proxy+} (any method: the function answers 405 itself);
+  /agents/{channel}, mcp /mcp/{channel}, admin /admin/{proxy+} (any method: the function
+  answers 405 itself);
+- the MCP function may invoke every plugin function and is the only function allowed to
+  invoke any (the tool-call event carries a tenant the plugin trusts), and its
+  SWITCHBOARD_PLUGIN_FUNCTIONS names every plugin function;
 - the authorizer function is the API's default authorizer;
 - every plugin crate is a dependency of cli/ (which is how `dev` serves it);
 - a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
@@ -93,6 +97,8 @@ for crate in sorted((root / "functions").iterdir()):
             expected.add(("ANY", "/agents/{channel}"))
         elif binary == "admin":
             expected.add(("ANY", "/admin/{proxy+}"))
+        elif binary == "mcp":
+            expected.add(("ANY", "/mcp/{channel}"))
         for method, path in sorted(expected - served):
             problems.append(f"{name}: serves {method} {path} but the template has no such HttpApi event")
 
@@ -119,6 +125,29 @@ for crate in sorted((root / "functions").iterdir()):
     if not isinstance(timeout, int) or timeout >= window:
         problems.append(f"{name}: Timeout must be a number of seconds under the idempotency "
                         f"claim window ({window} s), not {timeout!r}")
+
+# Who may invoke the plugin functions: SAM's LambdaInvokePolicy, or a statement granting
+# lambda:InvokeFunction (or lambda:*) anywhere.
+plugin_functions = {by_binary[b][0] for b in signed_routes if b in by_binary}
+for name, f in functions.items():
+    invokes = set()
+    for policy in f.get("Properties", {}).get("Policies", []) or []:
+        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy:
+            invokes.add(str(policy["LambdaInvokePolicy"].get("FunctionName")))
+        for st in (policy.get("Statement", []) if isinstance(policy, dict) else []):
+            actions = st.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions):
+                invokes.add("*")
+    if name == by_binary.get("mcp", (None,))[0]:
+        for missing in sorted(plugin_functions - invokes):
+            problems.append(f"{name}: may not invoke {missing}: add a LambdaInvokePolicy for it (scripts/template)")
+        variables = f["Properties"].get("Environment", {}).get("Variables", {})
+        named = str(variables.get("SWITCHBOARD_PLUGIN_FUNCTIONS", ""))
+        for missing in sorted(p for p in plugin_functions if "${" + p + "}" not in named):
+            problems.append(f"{name}: SWITCHBOARD_PLUGIN_FUNCTIONS does not name {missing} (scripts/template)")
+    elif invokes:
+        problems.append(f"{name}: may invoke functions ({', '.join(sorted(invokes))}); only the MCP function may")
 
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]

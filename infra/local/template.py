@@ -4,8 +4,11 @@ Every crate under functions/ that holds a manifest.json is a plugin: it gets a f
 resource (its binary, the plugin policy, an HttpApi event for /plugins/<manifest name>, one
 per route alias in the manifest, and the signed voice-platform routes
 /channels/{retell,vapi}/{connection}/<manifest name>, which have no authorizer because the
-function verifies the platform's signature over the body) and a log group. They sit between the BEGIN/END markers
-in template.yaml; everything else in the template is written by hand.
+function verifies the platform's signature over the body) and a log group. The MCP function
+is written here too, since it names every plugin function: it invokes them (its role is the
+only one allowed to) and finds them through SWITCHBOARD_PLUGIN_FUNCTIONS. All of it sits
+between the BEGIN/END markers in template.yaml; everything else in the template is written
+by hand.
 
     python3 infra/local/template.py          # rewrite the block (scripts/template)
     python3 infra/local/template.py --check  # exit 1, naming what differs (scripts/test)
@@ -119,8 +122,64 @@ def block(root=ROOT):
             "      RetentionInDays: !Ref LogRetentionDays",
             "",
         ]
+    lines += mcp_block(root)
     lines.append(END)
     return "\n".join(lines)
+
+
+def mcp_block(root=ROOT):
+    """The MCP function: POST /mcp/{channel}; tool calls invoke the plugin functions."""
+    found = plugins(root)
+    pairs = ",".join(f"{m['name']}=${{{logical_id(c)}Function}}" for c, _, m in found)
+    lines = [
+        "  McpFunction:",
+        "    Type: AWS::Serverless::Function",
+        "    Metadata:",
+        "      BuildMethod: rust-cargolambda",
+        "      BuildProperties:",
+        "        Binary: mcp",
+        "    Properties:",
+        "      Description: \"Each channel's agent as an MCP server (POST /mcp/{channel})\"",
+        "      # Above its Invoke budget (25 s, over a plugin's 20 s); under API Gateway's 30 s.",
+        "      Timeout: 28",
+        "      LoggingConfig:",
+        "        LogFormat: JSON",
+        "        LogGroup: !Ref McpLogGroup",
+        "      CodeUri: .",
+        "      Environment:",
+        "        Variables:",
+        f"          SWITCHBOARD_PLUGIN_FUNCTIONS: !Sub \"{pairs}\"",
+        "          SWITCHBOARD_MCP_ALLOWED_ORIGINS: !Ref McpAllowedOrigins",
+        "      Policies:",
+        "        # Agents: the org's partition and the manifests, as the agent builder reads them.",
+        "        - DynamoDBReadPolicy:",
+        "            TableName: !Ref RegistryTable",
+        "        # The only role that may invoke the plugin functions: the tool-call event it",
+        "        # sends carries a tenant the plugin trusts.",
+    ]
+    for crate, _, _ in found:
+        lines += [
+            "        - LambdaInvokePolicy:",
+            f"            FunctionName: !Ref {logical_id(crate)}Function",
+        ]
+    lines += [
+        "      Events:",
+        "        Mcp:",
+        "          Type: HttpApi",
+        "          Properties:",
+        "            ApiId: !Ref Api",
+        "            # Any method: the function answers GET and DELETE with 405 itself.",
+        "            Method: ANY",
+        "            Path: /mcp/{channel}",
+        "",
+        "  McpLogGroup:",
+        "    Type: AWS::Logs::LogGroup",
+        "    Properties:",
+        "      LogGroupName: !Sub /switchboard/${AWS::StackName}/mcp",
+        "      RetentionInDays: !Ref LogRetentionDays",
+        "",
+    ]
+    return lines
 
 
 def split(text):

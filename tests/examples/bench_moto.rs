@@ -17,6 +17,13 @@
 //!   `CreateTicket` in-process against moto, `n` calls without a key and `n` with a new
 //!   `Idempotency-Key` each, interleaved, then `n` repeats of one keyed call (replays), for
 //!   an organization of its own.
+//! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
+//!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
+//!   request is an API Gateway event parsed by lambda_http into the function's handler:
+//!   booking's `SearchPatients` on `POST /plugins/booking`, and as MCP `tools/call` on
+//!   `POST /mcp/twilio` with the in-process invoker (`dev`'s) and with the AWS SDK's Lambda
+//!   client invoking the booking function behind a loopback Invoke API (the hop); `tools/list`
+//!   against `GET /agents/twilio?format=mcp`. Interleaved, `n` each.
 //!
 //! Run by `scripts/bench` as `cargo run --release -p switchboard-tests --example bench_moto`.
 
@@ -69,9 +76,10 @@ async fn main() -> Result<(), BoxError> {
         Some("warm-calls") => warm_calls(&endpoint()?, count(1000)?).await?,
         Some("overhead") => overhead(count(100_000)?).await?,
         Some("idempotency") => idempotency(&endpoint()?, count(1000)?).await?,
+        Some("mcp") => mcp(count(1000)?).await?,
         _ => {
             return Err(
-                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n]"
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | mcp [n]"
                     .into(),
             );
         }
@@ -429,6 +437,173 @@ async fn overhead(n: usize) -> Result<Value, BoxError> {
         json!({"function": "booking CreateAppointment, echo handler, embedded store",
               "latency": stats(&mut times)}),
     )
+}
+
+/// An API Gateway HTTP API event for `path`, with the authorizer context of a twilio-bound
+/// key of the demo org.
+fn v2_event(
+    method: &str,
+    route: &str,
+    path: &str,
+    query: &str,
+    params: Value,
+    body: &str,
+) -> String {
+    json!({
+        "version": "2.0", "routeKey": format!("{method} {route}"), "rawPath": path,
+        "rawQueryString": query,
+        "queryStringParameters": if query.is_empty() { json!(null) } else {
+            let (k, v) = query.split_once('=').unwrap_or((query, ""));
+            json!({k: v})
+        },
+        "headers": {"content-type": "application/json", "accept": "application/json, text/event-stream",
+                    "mcp-protocol-version": "2025-11-25", "host": "api.example.com", "x-forwarded-proto": "https"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "api.example.com",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": format!("{method} {route}"), "stage": "$default", "timeEpoch": 1_795_608_000_000u64,
+            "authorizer": {"lambda": {"orgId": "demo-dental", "scopes": "plugins:call agents:read", "keyId": "0123456789abcdef", "channel": "twilio"}},
+        },
+        "pathParameters": params,
+        "body": body,
+        "isBase64Encoded": false,
+    })
+    .to_string()
+}
+
+async fn mcp(n: usize) -> Result<Value, BoxError> {
+    use std::collections::HashMap;
+    use switchboard::lambda::{LocalInvoker, handle, handle_agent, handle_mcp};
+    use switchboard::mcp::{McpService, OriginPolicy};
+
+    let db = switchboard_embedded::Embedded::in_memory()?;
+    let registry = Registry::new(db.registry_table());
+    let data = BuiltinData::new(db.data_table());
+    let plugins = switchboard_cli::dev::plugins()?;
+    let dir = std::env::temp_dir().join(format!("sb-bench-mcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    switchboard_cli::seed::ensure_demo(&registry, &data, &plugins, &dir, None).await?;
+    std::fs::remove_dir_all(&dir)?;
+    let ttl = Duration::from_secs(3600);
+    let table = data.table();
+    let platform = Arc::new(Platform::new(registry.clone(), Arc::new(data), table, ttl));
+    let services: Vec<Arc<PluginService>> = plugins
+        .into_iter()
+        .map(|p| Arc::new(PluginService::new(p, platform.clone())))
+        .collect();
+    let booking = services
+        .iter()
+        .find(|s| s.plugin().name().as_str() == "booking")
+        .ok_or("no booking plugin")?
+        .clone();
+    let local = McpService::new(
+        AgentBuilder::new(registry.clone(), ttl),
+        Arc::new(LocalInvoker::new(services.clone())),
+        OriginPolicy::default(),
+    );
+    let api = switchboard_tests::invoke_api::InvokeApi::new(HashMap::from([(
+        "bench-booking".to_owned(),
+        booking.clone(),
+    )]));
+    let (endpoint, server) = switchboard_tests::invoke_api::serve(api).await;
+    let client = switchboard_tests::lambda_client(&endpoint).await;
+    let functions = HashMap::from([(
+        switchboard::PluginName::parse("booking")?,
+        "bench-booking".to_owned(),
+    )]);
+    let lambda = McpService::new(
+        AgentBuilder::new(registry.clone(), ttl),
+        Arc::new(switchboard_aws::lambda::LambdaInvoker::new(
+            client, functions,
+        )),
+        OriginPolicy::default(),
+    );
+    let agents = switchboard::agent::service::AgentService::new(
+        AgentBuilder::new(registry, ttl),
+        switchboard::agent::dialects::ExportOptions::default(),
+    );
+
+    let search = json!({"name": "Rivera"});
+    let direct = v2_event(
+        "POST",
+        "/plugins/booking",
+        "/plugins/booking",
+        "",
+        json!({"plugin": "booking"}),
+        &json!({"function": "SearchPatients", "parameters": search}).to_string(),
+    );
+    let call = v2_event("POST", "/mcp/{channel}", "/mcp/twilio", "", json!({"channel": "twilio"}),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "SearchPatients", "arguments": search}}).to_string());
+    let list = v2_event(
+        "POST",
+        "/mcp/{channel}",
+        "/mcp/twilio",
+        "",
+        json!({"channel": "twilio"}),
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
+    );
+    let export = v2_event(
+        "GET",
+        "/agents/{channel}",
+        "/agents/twilio",
+        "format=mcp",
+        json!({"channel": "twilio"}),
+        "",
+    );
+
+    let body = |resp: lambda_http::Response<lambda_http::Body>| -> Result<Value, BoxError> {
+        let status = resp.status().as_u16();
+        let v: Value = match resp.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t)?,
+            other => return Err(format!("unexpected body {other:?}").into()),
+        };
+        if status != 200
+            || v["result"]["isError"] == true
+            || v.get("error")
+                .is_some_and(|e| !e.is_null() && v.get("jsonrpc").is_some())
+        {
+            return Err(format!("{status} {v}").into());
+        }
+        Ok(v)
+    };
+    let parse = |e: &str| lambda_http::request::from_str(e);
+    let mut times: [Vec<Duration>; 5] = Default::default();
+    for i in 0..n + n / 10 {
+        let mut lap = [Duration::ZERO; 5];
+        let t = Instant::now();
+        body(handle(&booking, parse(&direct)?).await)?;
+        lap[0] = t.elapsed();
+        let t = Instant::now();
+        body(handle_mcp(&local, parse(&call)?).await)?;
+        lap[1] = t.elapsed();
+        let t = Instant::now();
+        body(handle_mcp(&lambda, parse(&call)?).await)?;
+        lap[2] = t.elapsed();
+        let t = Instant::now();
+        body(handle_agent(&agents, parse(&export)?).await)?;
+        lap[3] = t.elapsed();
+        let t = Instant::now();
+        body(handle_mcp(&local, parse(&list)?).await)?;
+        lap[4] = t.elapsed();
+        // The first tenth warms caches, connections and the allocator; it is not counted.
+        if i >= n / 10 {
+            for (all, one) in times.iter_mut().zip(lap) {
+                all.push(one);
+            }
+        }
+    }
+    server.abort();
+    let [direct, mcp_local, mcp_invoke, export, list] = &mut times;
+    Ok(json!({
+        "store": "embedded (in-memory SQLite), demo tenant",
+        "function": "booking SearchPatients {\"name\": \"Rivera\"}",
+        "calls": n,
+        "direct": stats(direct),
+        "mcp_in_process": stats(mcp_local),
+        "mcp_invoke": stats(mcp_invoke),
+        "agents_export": stats(export),
+        "mcp_tools_list": stats(list),
+    }))
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {

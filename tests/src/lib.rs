@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod egress;
 pub mod http;
+pub mod invoke_api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +100,12 @@ pub async fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Cl
     switchboard_aws::secretsmanager::client_from_config(&sdk_config(endpoint).await)
 }
 
+/// A Lambda client for `endpoint` with production's timeouts and retries (the MCP
+/// function's).
+pub async fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    switchboard_aws::lambda::client_from_config(&sdk_config(endpoint).await, Some(endpoint))
+}
+
 /// The SDK config of production (`switchboard_aws::sdk_config`), pointed at `endpoint`.
 async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
     capture_logs();
@@ -108,6 +115,7 @@ async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
         secret_access_key: Some("testing".into()),
         session_token: None,
         endpoint_url: Some(endpoint.to_owned()),
+        lambda_endpoint_url: None,
     };
     switchboard_aws::sdk_config(&aws, tls()).unwrap_or_else(|e| panic!("{e}"))
 }

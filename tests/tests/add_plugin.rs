@@ -164,6 +164,12 @@ fn a_fourth_plugin_is_a_crate_one_line_and_scripts_template() {
         template.contains("  EchoFunction:") && template.contains("Path: /api/echo"),
         "{template}"
     );
+    // The MCP function reaches the new plugin's function without an edit of its own.
+    assert!(
+        template.contains("echo=${EchoFunction}")
+            && template.contains("FunctionName: !Ref EchoFunction"),
+        "{template}"
+    );
 
     // The copy builds, and its dev serves the fourth plugin.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -1,6 +1,7 @@
 //! The AWS adapters: [`dynamodb::DynamoStore`] implements the `ItemStore` port over one
 //! DynamoDB table; [`secretsmanager::SecretsManagerStore`] the `SecretStore` port (feature
-//! `secretsmanager`, which only the functions that read or write credentials enable).
+//! `secretsmanager`, which only the functions that read or write credentials enable);
+//! [`lambda::LambdaInvoker`] the `ToolInvoker` port (feature `lambda`: the MCP function).
 //!
 //! The SDK clients are configured from the settings directly, not through `aws-config`:
 //! Lambda hands a function its region and credentials in the environment, so the default
@@ -9,6 +10,8 @@
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 mod https;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 #[cfg(feature = "secretsmanager")]
 pub mod secretsmanager;
 

@@ -35,6 +35,10 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     MethodNotAllowed(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("request body is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("{message}")]
@@ -99,6 +103,8 @@ impl Error {
             Self::Forbidden { .. } => 403,
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed(_) => 405,
+            Self::NotAcceptable(_) => 406,
+            Self::UnsupportedMediaType(_) => 415,
             Self::Conflict { .. } => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::Validation { .. } => 422,
@@ -119,6 +125,8 @@ impl Error {
             | Self::Conflict { code, .. }
             | Self::Validation { code, .. } => code,
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::NotAcceptable(_) => "not_acceptable",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::Upstream(_) => "upstream_error",

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod lambda;
 pub mod manifest;
+pub mod mcp;
 pub mod pipeline;
 pub mod plugin;
 pub mod ports;

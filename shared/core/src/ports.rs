@@ -8,6 +8,8 @@
 //! - [`DataAdapterFactory`]: the data adapter for one call, from a parsed [`AdapterSpec`].
 //! - [`AdapterCheck`]: an adapter config checked when it is written (admin).
 //! - [`SecretStore`]: where credential values live.
+//! - [`ToolInvoker`]: how the MCP server reaches a plugin's function (Lambda `Invoke`, or
+//!   in-process in `dev`).
 
 use std::sync::Arc;
 
@@ -381,4 +383,15 @@ pub trait SecretStore: Send + Sync {
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError>;
     /// Creates or replaces the secret `name`; returns the reference to keep in config.
     async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError>;
+}
+
+/// Runs a tool call on the plugin's own function and returns its answer. Fails only when
+/// the function could not be reached or answered out of contract; a refused call is an
+/// `Ok` output with its 4xx status.
+#[async_trait]
+pub trait ToolInvoker: Send + Sync {
+    async fn invoke(
+        &self,
+        call: &crate::pipeline::ToolCallEvent,
+    ) -> Result<crate::pipeline::CallOutput, Error>;
 }

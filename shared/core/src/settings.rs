@@ -45,6 +45,8 @@ pub struct AwsSettings {
     pub session_token: Option<String>,
     /// `AWS_ENDPOINT_URL`: every AWS service at this URL (moto, in tests and `scripts/moto`).
     pub endpoint_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_LAMBDA`: Lambda alone at this URL (moto cannot run functions).
+    pub lambda_endpoint_url: Option<String>,
 }
 
 impl std::fmt::Debug for AwsSettings {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for AwsSettings {
             .field("secret_access_key", &set(&self.secret_access_key))
             .field("session_token", &set(&self.session_token))
             .field("endpoint_url", &self.endpoint_url)
+            .field("lambda_endpoint_url", &self.lambda_endpoint_url)
             .finish()
     }
 }
@@ -75,6 +78,12 @@ pub struct Settings {
     pub egress: Egress,
     pub log: LogSettings,
     pub aws: AwsSettings,
+    /// Browser origins the MCP server answers (`SWITCHBOARD_MCP_ALLOWED_ORIGINS`, comma
+    /// separated; none by default: a request with any `Origin` is refused).
+    pub mcp_origins: Vec<String>,
+    /// Each plugin's Lambda function (`SWITCHBOARD_PLUGIN_FUNCTIONS`, `<plugin>=<function
+    /// name or ARN>` pairs, comma separated): where the MCP function sends tool calls.
+    pub plugin_functions: Vec<(crate::ids::PluginName, String)>,
 }
 
 impl Default for Settings {
@@ -92,6 +101,8 @@ impl Default for Settings {
             egress: Egress::public_only(),
             log: LogSettings::default(),
             aws: AwsSettings::default(),
+            mcp_origins: Vec::new(),
+            plugin_functions: Vec::new(),
         }
     }
 }
@@ -162,7 +173,37 @@ impl Settings {
             secret_access_key: nonempty("AWS_SECRET_ACCESS_KEY"),
             session_token: nonempty("AWS_SESSION_TOKEN"),
             endpoint_url: nonempty("AWS_ENDPOINT_URL"),
+            lambda_endpoint_url: nonempty("AWS_ENDPOINT_URL_LAMBDA"),
         };
+        if let Some(list) = nonempty("SWITCHBOARD_MCP_ALLOWED_ORIGINS") {
+            for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                let shaped = (origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin.ends_with('/');
+                if !shaped {
+                    return Err(SettingsError(format!(
+                        "SWITCHBOARD_MCP_ALLOWED_ORIGINS takes origins like https://app.example.com (scheme and host, no path), not '{origin}'"
+                    )));
+                }
+                s.mcp_origins.push(origin.to_owned());
+            }
+        }
+        if let Some(list) = nonempty("SWITCHBOARD_PLUGIN_FUNCTIONS") {
+            for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let parsed = pair.split_once('=').and_then(|(plugin, function)| {
+                    let plugin = crate::ids::PluginName::parse(plugin.trim()).ok()?;
+                    let function = function.trim();
+                    (!function.is_empty()).then(|| (plugin, function.to_owned()))
+                });
+                match parsed {
+                    Some(p) => s.plugin_functions.push(p),
+                    None => {
+                        return Err(SettingsError(format!(
+                            "SWITCHBOARD_PLUGIN_FUNCTIONS takes <plugin>=<function> pairs separated by commas, e.g. booking=my-stack-BookingFunction-1A2B, not '{pair}'"
+                        )));
+                    }
+                }
+            }
+        }
         s.log = LogSettings {
             json: get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             level: nonempty("RUST_LOG")
@@ -226,8 +267,37 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
             ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:5001"),
+            (
+                "SWITCHBOARD_MCP_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:6274",
+            ),
+            (
+                "SWITCHBOARD_PLUGIN_FUNCTIONS",
+                "booking=stack-BookingFunction-1,crm=arn:aws:lambda:eu-west-1:1:function:crm",
+            ),
         ])
         .unwrap();
+        assert_eq!(
+            s.aws.lambda_endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
+        assert_eq!(
+            s.mcp_origins,
+            ["https://app.example.com", "http://localhost:6274"]
+        );
+        let functions: Vec<(&str, &str)> = s
+            .plugin_functions
+            .iter()
+            .map(|(p, f)| (p.as_str(), f.as_str()))
+            .collect();
+        assert_eq!(
+            functions,
+            [
+                ("booking", "stack-BookingFunction-1"),
+                ("crm", "arn:aws:lambda:eu-west-1:1:function:crm")
+            ]
+        );
         assert_eq!(s.aws.region.as_deref(), Some("eu-west-1"));
         assert_eq!(s.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(
@@ -270,6 +340,14 @@ mod tests {
             ("SWITCHBOARD_SECRET_TTL_SECS", "-1"),
             ("SWITCHBOARD_PUBLIC_URL", "api.example.com"),
             ("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS", "yes"),
+            ("SWITCHBOARD_MCP_ALLOWED_ORIGINS", "app.example.com"),
+            (
+                "SWITCHBOARD_MCP_ALLOWED_ORIGINS",
+                "https://app.example.com/",
+            ),
+            ("SWITCHBOARD_PLUGIN_FUNCTIONS", "booking"),
+            ("SWITCHBOARD_PLUGIN_FUNCTIONS", "book ing=fn"),
+            ("SWITCHBOARD_PLUGIN_FUNCTIONS", "booking="),
         ] {
             let e = settings(&[(var, value)]).unwrap_err();
             assert!(e.to_string().starts_with(var), "{e}");

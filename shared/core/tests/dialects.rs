@@ -133,6 +133,7 @@ fn tool(
         plugin,
         function: FunctionName::parse(name).unwrap(),
         annotations,
+        output_schema: None,
         data_adapter: DataAdapterConfig::default(),
     }
 }

@@ -6,6 +6,7 @@
 //! | authorizer, agent builder | the registry table ([`registry`]) |
 //! | admin (feature `admin`) | the registry, Secrets Manager, the adapter config check ([`admin`]) |
 //! | a plugin (feature `plugin`) | the registry, the data table, Secrets Manager, the `rest` client and `postgres` pools ([`platform`], [`run_plugin`]) |
+//! | mcp (feature `mcp`) | the registry, a Lambda client for the plugin functions ([`mcp`]) |
 //!
 //! With the feature `local`, `SWITCHBOARD_STORE=sqlite:<path>` puts all of it on the embedded
 //! store instead (`cargo lambda watch` against `dev`'s database).
@@ -27,8 +28,11 @@ pub use switchboard_aws::tls_config;
 /// Where this container's tables (and secrets) live.
 enum Backend {
     Aws {
-        // Only plugins and admin build a second client (Secrets Manager) from it.
-        #[cfg_attr(not(any(feature = "plugin", feature = "admin")), allow(dead_code))]
+        // Only plugins, admin and mcp build a second client (Secrets Manager, Lambda) from it.
+        #[cfg_attr(
+            not(any(feature = "plugin", feature = "admin", feature = "mcp")),
+            allow(dead_code)
+        )]
         sdk: Box<switchboard_aws::SdkConfig>,
         dynamodb: switchboard_aws::dynamodb::Client,
         registry: String,
@@ -178,6 +182,50 @@ pub fn platform_with(
         switchboard::pipeline::Platform::new(registry, Arc::new(data), table, settings.cache_ttl)
             .with_secrets(secrets),
     )
+}
+
+/// The MCP server: agents from the registry, tool calls as `Invoke`s of the plugin
+/// functions (`SWITCHBOARD_PLUGIN_FUNCTIONS`).
+#[cfg(feature = "mcp")]
+pub async fn mcp(settings: &Settings) -> Result<switchboard::mcp::McpService, Error> {
+    use switchboard::agent::builder::AgentBuilder;
+    use switchboard::mcp::{McpService, OriginPolicy};
+
+    let backend = Backend::open(settings).await?;
+    let registry = Registry::new(backend.registry());
+    let invoker: Arc<dyn switchboard::ports::ToolInvoker> = match &backend {
+        Backend::Aws { sdk, .. } => {
+            if settings.plugin_functions.is_empty() {
+                return Err(
+                    "SWITCHBOARD_PLUGIN_FUNCTIONS is not set: the MCP function invokes the plugin functions it names (template.yaml sets it)"
+                        .into(),
+                );
+            }
+            let client = switchboard_aws::lambda::client_from_config(
+                sdk,
+                settings.aws.lambda_endpoint_url.as_deref(),
+            );
+            let functions = settings.plugin_functions.iter().cloned().collect();
+            Arc::new(switchboard_aws::lambda::LambdaInvoker::new(
+                client, functions,
+            ))
+        }
+        #[cfg(feature = "local")]
+        Backend::Local(_) => {
+            return Err(
+                "on the embedded store there are no plugin functions to invoke: `switchboard dev` serves /mcp/{channel} with the plugins in-process"
+                    .into(),
+            );
+        }
+    };
+    Ok(McpService::new(
+        AgentBuilder::new(registry, settings.cache_ttl),
+        invoker,
+        OriginPolicy {
+            allowed: settings.mcp_origins.clone(),
+            loopback: false,
+        },
+    ))
 }
 
 /// The whole `main` of a plugin Lambda: settings, tracing, clients once, then the loop.

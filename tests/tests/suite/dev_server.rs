@@ -54,12 +54,15 @@ pub(crate) async fn start(
             public_base_url: Some(format!("http://{addr}")),
         },
     );
+    let mcp_agents = AgentBuilder::new(registry.clone(), settings.cache_ttl);
     let admin = switchboard_runtime::admin_with(registry, secrets, &settings);
     let gateway = Arc::new(Gateway::new(
         Arc::new(platform),
         plugins,
         agents,
         admin,
+        mcp_agents,
+        &settings,
         addr,
     ));
     (addr, key, tokio::spawn(serve(listener, gateway)))

@@ -1,12 +1,19 @@
 //! Every file in `events/` goes through lambda_http's request parsing into the real handler
-//! of its function (a plugin, or the agent builder).
+//! of its function (a plugin, the agent builder, admin, MCP), or, for the events that are
+//! not HTTP requests, into the function's own event handling (the authorizer's, a plugin's
+//! tool-call event).
 
 use serde_json::Value;
+use std::sync::Arc;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
 use switchboard::agent::service::AgentService;
 use switchboard::auth::{Authorizer, KEY_CACHE_TTL};
-use switchboard::lambda::{handle, handle_admin, handle_agent};
+
+use switchboard::lambda::{
+    EventReply, LocalInvoker, handle, handle_admin, handle_agent, handle_event, handle_mcp,
+};
+use switchboard::mcp::{McpService, OriginPolicy};
 use switchboard::ports::StoreError;
 use switchboard::registry::{ApiKeyRecord, Connection, KeyHash};
 use switchboard::secrets::SecretValue;
@@ -236,6 +243,28 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "mcp-tools-call.json",
+        status: 200,
+        check: |b| {
+            assert_eq!(b["id"], 7, "{b}");
+            let result = &b["result"];
+            assert_eq!(result["isError"], false, "{b}");
+            let apt = &result["structuredContent"];
+            assert_eq!(apt["AptDateTime"], "2027-06-01 11:00:00", "{b}");
+            let text = result["content"][0]["text"].as_str().unwrap_or_default();
+            let parsed: Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(&parsed, apt, "the text content is the same result");
+        },
+    },
+    Expect {
+        file: "booking-tool-call.json",
+        status: 200,
+        check: |b| {
+            let slots = b["result"]["slots"].as_array();
+            assert!(slots.is_some_and(|s| !s.is_empty()), "{b}");
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
@@ -288,7 +317,15 @@ async fn run_all(tables: Tables) {
             Err(e) => panic!("{e}"),
         }
     }
-    let service = booking_service(&demo.platform);
+    let service = Arc::new(booking_service(&demo.platform));
+    let mcp = McpService::new(
+        AgentBuilder::new(
+            demo.platform.registry.clone(),
+            std::time::Duration::from_secs(30),
+        ),
+        Arc::new(LocalInvoker::new(vec![service.clone()])),
+        OriginPolicy::default(),
+    );
     let agents = AgentService::new(
         AgentBuilder::new(
             demo.platform.registry.clone(),
@@ -329,12 +366,27 @@ async fn run_all(tables: Tables) {
             (e.check)(&body);
             continue;
         }
+        if e.file.ends_with("tool-call.json") {
+            // The MCP function's Invoke: JSON into the plugin function's event handling.
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let reply = handle_event(&service, event, lambda_http::Context::default())
+                .await
+                .unwrap_or_else(|err| panic!("{}: {err}", e.file));
+            let EventReply::ToolCall(out) = reply else {
+                panic!("{}: answered as HTTP: {reply:?}", e.file)
+            };
+            assert_eq!(out.status, e.status, "{}: {}", e.file, out.body);
+            (e.check)(&out.body);
+            continue;
+        }
         let req =
             lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
         let resp = if e.file.starts_with("agent-builder") {
             handle_agent(&agents, req).await
         } else if e.file.starts_with("admin") {
             handle_admin(&admin, req).await
+        } else if e.file.starts_with("mcp") {
+            handle_mcp(&mcp, req).await
         } else {
             handle(&service, req).await
         };

@@ -13,6 +13,7 @@ mod egress;
 mod events;
 mod fixtures;
 mod idempotency;
+mod mcp;
 mod pipeline;
 mod plugins;
 mod secrets;

@@ -32,6 +32,9 @@ pub struct AgentTool {
     pub route: String,
     #[serde(skip)]
     pub annotations: Annotations,
+    /// The function's declared result schema, if any.
+    #[serde(skip)]
+    pub output_schema: Option<Value>,
     #[serde(skip)]
     pub data_adapter: DataAdapterConfig,
 }
@@ -141,6 +144,7 @@ pub fn assemble(
                 function: f.name.clone(),
                 route: format!("/plugins/{}", manifest.name),
                 annotations: f.annotations.clone(),
+                output_schema: f.output_schema.clone(),
                 data_adapter: adapter.clone(),
             });
         }

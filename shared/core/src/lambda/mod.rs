@@ -5,6 +5,8 @@
 mod admin;
 mod agent;
 mod authorizer;
+mod invoke;
+mod mcp;
 mod plugin;
 
 use lambda_http::request::RequestContext;
@@ -16,7 +18,9 @@ use crate::error::Error as ApiError;
 
 pub use admin::handle_admin;
 pub use agent::handle_agent;
-pub use plugin::handle;
+pub use invoke::LocalInvoker;
+pub use mcp::handle_mcp;
+pub use plugin::{EventReply, handle, handle_event};
 
 /// The error `main` returns (lambda_http's), so function crates need not depend on it.
 pub use lambda_http::Error;
@@ -26,6 +30,7 @@ pub mod serve {
     pub use super::admin::serve as admin;
     pub use super::agent::serve as agent;
     pub use super::authorizer::serve as authorizer;
+    pub use super::mcp::serve as mcp;
     pub use super::plugin::serve as plugin;
 }
 

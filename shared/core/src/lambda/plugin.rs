@@ -1,22 +1,87 @@
 //! `POST /plugins/{plugin}` and the plugin's route aliases: the call pipeline. And
 //! `POST /channels/{platform}/{connection}/{plugin}`: the same pipeline behind a voice
-//! platform's signature instead of the authorizer.
+//! platform's signature instead of the authorizer. A plugin function also takes the MCP
+//! function's tool-call events ([`ToolCallEvent`]), so its runtime loop reads events as JSON
+//! and tells the kinds apart ([`handle_event`]).
 
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::HeaderValue;
 use lambda_http::http::header::RETRY_AFTER;
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Context, LambdaEvent, Request, RequestExt, Response, service_fn};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{Error, body_bytes, json_response, request_id, tenant_of};
 use crate::error::Error as ApiError;
-use crate::pipeline::{CallInput, CallOutput, PluginService, SignedCall, route_error};
+use crate::pipeline::{
+    CallInput, CallOutput, PluginService, SignedCall, ToolCallEvent, route_error,
+};
 use crate::signature::SignatureHeaders;
 
 /// A plugin Lambda's runtime loop.
 pub async fn serve(service: &PluginService) -> Result<(), Error> {
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(handle(service, req).await)
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle_event(service, event.payload, event.context).await
     }))
     .await
+}
+
+/// What a plugin function answers an event with.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventReply {
+    /// To API Gateway (HTTP API, payload 2.0).
+    Http(Box<ApiGatewayV2httpResponse>),
+    /// To the MCP function's `Invoke`.
+    ToolCall(CallOutput),
+}
+
+/// Answers one Lambda event: a tool call from the MCP function, or an API Gateway request.
+/// An event of neither kind is a wiring mistake, reported as the invocation's error.
+pub async fn handle_event(
+    service: &PluginService,
+    event: Value,
+    context: Context,
+) -> Result<EventReply, Error> {
+    if let Some(call) = ToolCallEvent::from_event(&event) {
+        let out = match call {
+            Ok(call) => service.respond_tool_call(call).await,
+            Err(e) => {
+                tracing::warn!(request_id = %context.request_id, error = %e, "tool-call event refused");
+                CallOutput {
+                    status: e.status(),
+                    body: e.to_body(),
+                    replayed: false,
+                }
+            }
+        };
+        return Ok(EventReply::ToolCall(out));
+    }
+    let request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
+        format!(
+            "{} takes API Gateway HTTP API (2.0) events and Switchboard tool calls; this event is neither: {e}",
+            service.plugin().name()
+        )
+    })?;
+    let req = Request::from(request).with_lambda_context(context);
+    Ok(EventReply::Http(Box::new(v2_response(
+        handle(service, req).await,
+    ))))
+}
+
+/// The response as API Gateway's HTTP API takes it from a function.
+fn v2_response(resp: Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = resp.into_parts();
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = parts.headers;
+    out.is_base64_encoded = matches!(body, Body::Binary(_));
+    out.body = match body {
+        Body::Empty => None,
+        b => Some(b),
+    };
+    out
 }
 
 /// Answers one API Gateway request for this plugin's routes.

@@ -2,6 +2,7 @@
 //! → data adapter → [`Plugin::call`] (function, parameters, handler) → envelope.
 
 mod envelope;
+mod internal;
 mod signed;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::secrets::Secrets;
 use crate::spec::AdapterSpec;
 
 pub use envelope::{Envelope, Incoming, parse_body, parse_body_as};
+pub use internal::{InvokedTenant, TOOL_CALL_KIND, ToolCallEvent};
 pub use signed::SignedCall;
 
 /// Largest accepted request body.
@@ -244,12 +246,14 @@ enum Reply {
     Raw(Value),
 }
 
-/// A call's answer: status, body, and whether it is a stored result replayed.
-#[derive(Debug)]
+/// A call's answer: status, body, and whether it is a stored result replayed. Also the
+/// reply to a [`ToolCallEvent`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallOutput {
     pub status: u16,
     pub body: Value,
     /// `Idempotent-Replayed: true`: every call in the request was answered from its record.
+    #[serde(default)]
     pub replayed: bool,
 }
 

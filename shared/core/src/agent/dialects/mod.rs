@@ -23,6 +23,7 @@ use super::{Agent, AgentTool};
 use crate::error::Error;
 use crate::ids::{ConnectionId, VoicePlatform, is_valid_name};
 
+pub use mcp::{output_schema as mcp_output_schema, structured_content as mcp_structured_content};
 pub use strict::{STRICT_FORMATS, lower_strict, strict_rule_violations, strip_strict_nulls};
 
 /// One export dialect.
@@ -166,6 +167,14 @@ fn usable<'a>(agent: &'a Agent, warnings: &mut Vec<Value>) -> Vec<&'a AgentTool>
             }
             ok
         })
+        .collect()
+}
+
+/// The agent's tools as MCP's `tools/list` lists them (those with a name MCP clients take).
+pub fn mcp_tools(agent: &Agent) -> Vec<Value> {
+    usable(agent, &mut Vec::new())
+        .into_iter()
+        .map(mcp::tool)
         .collect()
 }
 

@@ -1,0 +1,114 @@
+//! [`ToolInvoker`] over AWS Lambda: a request-response `Invoke` of the plugin's own function
+//! with the tool-call event (how the MCP function reaches the plugins it does not link).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+
+use switchboard::pipeline::{CallOutput, ToolCallEvent};
+use switchboard::ports::ToolInvoker;
+use switchboard::{Error, PluginName};
+
+/// Longer than a plugin function's own timeout (20 s in template.yaml), so a plugin's
+/// answer, even its 504, arrives; shorter than API Gateway's 30 s.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// A Lambda client for invocations, at `endpoint_url` when set (`AWS_ENDPOINT_URL_LAMBDA`).
+/// One attempt: a retried invoke could run a call with side effects twice.
+pub fn client_from_config(sdk: &SdkConfig, endpoint_url: Option<&str>) -> Client {
+    let mut conf = aws_sdk_lambda::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(INVOKE_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(1));
+    if let Some(url) = endpoint_url {
+        conf = conf.endpoint_url(url);
+    }
+    Client::from_conf(conf.build())
+}
+
+#[derive(Clone, Debug)]
+pub struct LambdaInvoker {
+    client: Client,
+    /// Each plugin's function name or ARN (`SWITCHBOARD_PLUGIN_FUNCTIONS`).
+    functions: HashMap<PluginName, String>,
+}
+
+impl LambdaInvoker {
+    pub fn new(client: Client, functions: HashMap<PluginName, String>) -> Self {
+        Self { client, functions }
+    }
+}
+
+#[async_trait]
+impl ToolInvoker for LambdaInvoker {
+    async fn invoke(&self, call: &ToolCallEvent) -> Result<CallOutput, Error> {
+        let function = self.functions.get(&call.plugin).ok_or_else(|| {
+            Error::internal(format!(
+                "SWITCHBOARD_PLUGIN_FUNCTIONS names no function for the {} plugin; deploy it with scripts/template's template.yaml",
+                call.plugin
+            ))
+        })?;
+        let payload = serde_json::to_vec(call)
+            .map_err(|e| Error::internal(format!("tool-call event: {e}")))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| invoke_error(function, &e))?;
+        if let Some(kind) = out.function_error() {
+            // The payload is the runtime's {errorType, errorMessage}; the type is enough
+            // here, the plugin's log has the rest under the same request id.
+            return Err(Error::internal(format!(
+                "{function} failed ({kind}) on request {}",
+                call.request_id
+            )));
+        }
+        let body = out.payload().map(Blob::as_ref).unwrap_or_default();
+        serde_json::from_slice(body).map_err(|e| {
+            Error::internal(format!(
+                "{function} answered the tool call out of contract: {e}"
+            ))
+        })
+    }
+}
+
+fn invoke_error<E>(function: &str, err: &SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(s) => match s.err().code().unwrap_or("unknown") {
+            "TooManyRequestsException" => Error::Unavailable(format!(
+                "the {function} function is at its concurrency limit; try again shortly"
+            )),
+            code => Error::internal(format!(
+                "Lambda Invoke {function}: {code} (HTTP {})",
+                s.raw().status().as_u16()
+            )),
+        },
+        SdkError::TimeoutError(_) => Error::UpstreamTimeout(format!(
+            "the {function} function did not answer within {} s",
+            INVOKE_TIMEOUT.as_secs()
+        )),
+        other => Error::internal(format!(
+            "Lambda Invoke {function}: {}",
+            DisplayErrorContext(other)
+        )),
+    }
+}

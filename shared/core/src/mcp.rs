@@ -1,0 +1,615 @@
+//! The MCP server of one channel: `POST /mcp/{channel}`, the Streamable HTTP transport,
+//! stateless, one JSON-RPC message per request and a JSON response (no SSE stream).
+//!
+//! - `tools/list` is the channel's agent (the agent builder's names, descriptions and
+//!   schemas), `initialize` carries its instructions.
+//! - `tools/call` runs the function on the plugin's own function through a
+//!   [`ToolInvoker`], so the plugin pipeline (scopes, the channel's assignment, validation,
+//!   idempotency) decides, exactly as on `POST /plugins/{plugin}`.
+//! - A refusal of the call itself (a double booking, a failed validation, an unavailable
+//!   upstream) is a tool result with `isError: true` and the message, which the model can
+//!   act on; a malformed request, an unknown tool or method, and internal failures are
+//!   JSON-RPC errors.
+//! - No session: `initialize` issues no `Mcp-Session-Id`, and one sent anyway is ignored
+//!   (every request stands alone). `GET` (no server-initiated stream) and `DELETE` (no
+//!   session to end) are 405.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+use crate::agent::Agent;
+use crate::agent::builder::AgentBuilder;
+use crate::agent::dialects::{mcp_structured_content, mcp_tools};
+use crate::auth::{TenantContext, no_tenant};
+use crate::error::Error;
+use crate::ids::Channel;
+use crate::pipeline::{CALL_SCOPE, MAX_BODY_BYTES, ToolCallEvent};
+use crate::ports::ToolInvoker;
+
+/// The protocol revisions served (the `initialize` handshake's), newest first.
+pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The header naming the revision a client negotiated.
+const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+
+/// JSON-RPC 2.0 error codes, and MCP's for an unsupported revision.
+pub mod codes {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// The request was refused (the channel is not configured, the key may not read it);
+    /// `data` holds the error contract's `status`, `code` and `details`.
+    pub const REFUSED: i64 = -32000;
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+}
+
+/// The `_meta` key marking a result replayed from its idempotency record.
+pub const REPLAYED_META: &str = "switchboard/replayed";
+
+/// Which browser origins may call (the spec's DNS-rebinding rule): a request without an
+/// `Origin` header (no browser) is always served.
+#[derive(Debug, Clone, Default)]
+pub struct OriginPolicy {
+    /// Exact origins, e.g. `https://console.example.com`.
+    pub allowed: Vec<String>,
+    /// Also `http(s)://localhost`, `127.0.0.1` and `[::1]` on any port (`dev`).
+    pub loopback: bool,
+}
+
+impl OriginPolicy {
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed.iter().any(|o| o.eq_ignore_ascii_case(origin))
+            || (self.loopback && is_loopback_origin(origin))
+    }
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || is_port(port),
+        None => rest,
+    };
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1")
+        && (port.is_empty() || is_port(&format!(":{port}")))
+}
+
+fn is_port(s: &str) -> bool {
+    s.strip_prefix(':')
+        .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+pub struct McpService {
+    agents: AgentBuilder,
+    invoker: Arc<dyn ToolInvoker>,
+    origins: OriginPolicy,
+}
+
+/// An HTTP request to `/mcp/{channel}`, after the authorizer.
+pub struct McpRequest<'a> {
+    pub method: &'a Method,
+    /// The `{channel}` path segment.
+    pub channel: &'a str,
+    pub tenant: Option<TenantContext>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+}
+
+/// The HTTP answer: `body` is `None` for `202 Accepted`.
+#[derive(Debug)]
+pub struct McpResponse {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl McpResponse {
+    fn error(e: &Error) -> Self {
+        let mut headers = Vec::new();
+        if e.status() == 405 {
+            headers.push((http::header::ALLOW, HeaderValue::from_static("POST")));
+        }
+        Self {
+            status: e.status(),
+            body: Some(e.to_body()),
+            headers,
+        }
+    }
+
+    fn rpc(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A JSON-RPC error.
+#[derive(Debug)]
+struct RpcError {
+    code: i64,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    fn params(message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_PARAMS, message)
+    }
+
+    /// A platform error: internal failures as JSON-RPC's internal error (the cause stays in
+    /// the log), refusals with the contract's code and details.
+    fn from_error(e: &Error) -> Self {
+        let body = e.to_body();
+        let code = if e.status() >= 500 {
+            codes::INTERNAL_ERROR
+        } else {
+            codes::REFUSED
+        };
+        Self {
+            code,
+            message: e.to_string(),
+            data: Some(json!({
+                "status": e.status(),
+                "code": e.code(),
+                "details": body["error"]["details"],
+            })),
+        }
+    }
+
+    fn to_message(&self, id: &Value) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
+        }
+        json!({"jsonrpc": "2.0", "id": id, "error": error})
+    }
+}
+
+/// The verified parts of a request every method sees.
+struct Ctx<'a> {
+    tenant: TenantContext,
+    channel: Channel,
+    idempotency_key: Option<&'a str>,
+    request_id: &'a str,
+}
+
+/// What a method answered, and whether a tool result was replayed.
+struct Answer {
+    result: Value,
+    replayed: bool,
+}
+
+impl McpService {
+    pub fn new(agents: AgentBuilder, invoker: Arc<dyn ToolInvoker>, origins: OriginPolicy) -> Self {
+        Self {
+            agents,
+            invoker,
+            origins,
+        }
+    }
+
+    /// Answers one HTTP request.
+    pub async fn handle(&self, req: McpRequest<'_>) -> McpResponse {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "mcp",
+            request_id = req.request_id,
+            org = tracing::field::Empty,
+            channel = req.channel,
+            rpc = tracing::field::Empty,
+            tool = tracing::field::Empty,
+        );
+        let resp = self.respond(req).instrument(span.clone()).await;
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.in_scope(|| tracing::info!(status = resp.status, elapsed_us, "mcp answered"));
+        resp
+    }
+
+    async fn respond(&self, req: McpRequest<'_>) -> McpResponse {
+        let ctx = match self.check_http(&req) {
+            Ok(ctx) => ctx,
+            Err(e) => return McpResponse::error(&e),
+        };
+        tracing::Span::current().record("org", ctx.tenant.org.as_str());
+        let message: Value = match serde_json::from_slice(req.body) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = RpcError::new(codes::PARSE_ERROR, format!("the body is not JSON: {e}"));
+                return McpResponse::rpc(400, e.to_message(&Value::Null));
+            }
+        };
+        let Value::Object(message) = message else {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                "send one JSON-RPC message (an object) per POST; batches are not accepted",
+            );
+            return McpResponse::rpc(400, e.to_message(&Value::Null));
+        };
+        let id = message.get("id");
+        let valid_id = match id {
+            Some(Value::String(_)) => true,
+            Some(Value::Number(n)) => n.is_i64() || n.is_u64(),
+            _ => false,
+        };
+        let invalid = |why: &str| {
+            let e = RpcError::new(codes::INVALID_REQUEST, why);
+            let id = if valid_id { id.cloned() } else { None };
+            McpResponse::rpc(400, e.to_message(&id.unwrap_or(Value::Null)))
+        };
+        if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return invalid("a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\"");
+        }
+        let method = match message.get("method") {
+            Some(Value::String(m)) => m.as_str(),
+            Some(_) => return invalid("\"method\" must be a string"),
+            // A response to a server request: this server sends none, so nothing awaits it.
+            None if id.is_some() => return accepted(),
+            None => return invalid("a request needs \"method\""),
+        };
+        tracing::Span::current().record("rpc", method);
+        let Some(id) = id else {
+            // A notification (`notifications/initialized`, `notifications/cancelled`, …):
+            // nothing here keeps state for it to change.
+            return accepted();
+        };
+        if !valid_id {
+            return invalid("\"id\" must be a string or an integer");
+        }
+        // Every request but `initialize` carries the negotiated revision (absent means
+        // 2025-03-26, as the specification says).
+        if method != "initialize"
+            && let Some(v) = req.headers.get(PROTOCOL_HEADER)
+        {
+            let v = v.to_str().unwrap_or_default();
+            if !PROTOCOL_VERSIONS.contains(&v) {
+                let e = RpcError {
+                    code: codes::UNSUPPORTED_PROTOCOL_VERSION,
+                    message: format!(
+                        "MCP-Protocol-Version '{}' is not served here; supported: {}",
+                        v.chars().take(32).collect::<String>(),
+                        PROTOCOL_VERSIONS.join(", ")
+                    ),
+                    data: Some(json!({"supported": PROTOCOL_VERSIONS, "requested": v})),
+                };
+                return McpResponse::rpc(400, e.to_message(id));
+            }
+        }
+        let params = message.get("params");
+        match self.dispatch(&ctx, method, params).await {
+            Ok(answer) => {
+                let mut resp = McpResponse::rpc(
+                    200,
+                    json!({"jsonrpc": "2.0", "id": id, "result": answer.result}),
+                );
+                if answer.replayed {
+                    resp.headers.push((
+                        HeaderName::from_static("idempotent-replayed"),
+                        HeaderValue::from_static("true"),
+                    ));
+                }
+                resp
+            }
+            Err(e) => McpResponse::rpc(200, e.to_message(id)),
+        }
+    }
+
+    /// The transport's rules, before the body is read: method, origin, tenant, channel,
+    /// media types, size.
+    fn check_http<'a>(&self, req: &McpRequest<'a>) -> Result<Ctx<'a>, Error> {
+        if req.method != Method::POST {
+            return Err(Error::MethodNotAllowed(
+                "/mcp/{channel} takes POST only: this stateless server opens no stream (GET) and keeps no session to end (DELETE)".into(),
+            ));
+        }
+        if let Some(origin) = req.headers.get(ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            if !self.origins.allows(origin) {
+                return Err(Error::Forbidden {
+                    code: "origin_not_allowed",
+                    message: format!(
+                        "Origin '{}' may not call this MCP server; call without an Origin header, or from an allowed origin (SWITCHBOARD_MCP_ALLOWED_ORIGINS)",
+                        origin.chars().take(100).collect::<String>()
+                    ),
+                });
+            }
+        }
+        let tenant = req.tenant.clone().ok_or_else(no_tenant)?;
+        let channel =
+            Channel::parse(req.channel).map_err(|e| Error::invalid_request(e.to_string()))?;
+        if let Some(bound) = tenant.channel.as_ref().filter(|b| **b != channel) {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this key is bound to the '{bound}' channel; it can reach only /mcp/{bound}"
+                ),
+            });
+        }
+        let has = |scope: &str| tenant.scopes.iter().any(|s| s == scope);
+        if !has(CALL_SCOPE) && !has(crate::agent::service::READ_SCOPE) {
+            return Err(Error::Forbidden {
+                code: "forbidden",
+                message: format!(
+                    "this credential has neither '{CALL_SCOPE}' nor '{}', one of which an MCP client needs",
+                    crate::agent::service::READ_SCOPE
+                ),
+            });
+        }
+        let media = |h: &HeaderValue| {
+            h.to_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(|m| {
+                    m.split(';')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_ascii_lowercase()
+                })
+                .collect::<Vec<_>>()
+        };
+        let json_body = req
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|h| media(h).first().is_some_and(|m| m == "application/json"));
+        if !json_body {
+            return Err(Error::UnsupportedMediaType(
+                "send the JSON-RPC message with Content-Type: application/json".into(),
+            ));
+        }
+        if let Some(accept) = req.headers.get(ACCEPT) {
+            let takes_json = media(accept)
+                .iter()
+                .any(|m| m == "application/json" || m == "application/*" || m == "*/*");
+            if !takes_json {
+                return Err(Error::NotAcceptable(
+                    "this server answers with application/json; include it in Accept (e.g. 'Accept: application/json, text/event-stream')".into(),
+                ));
+            }
+        }
+        if req.body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                size: req.body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let idempotency_key = match req.headers.get("idempotency-key").map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(k)) => Some(k),
+            Some(Err(_)) => {
+                return Err(Error::invalid_request(
+                    "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+                ));
+            }
+        };
+        Ok(Ctx {
+            // Calls run on the route's channel: its assignments and adapter overrides apply.
+            tenant: tenant.on_channel(channel.clone()),
+            channel,
+            idempotency_key,
+            request_id: req.request_id,
+        })
+    }
+
+    async fn agent(&self, ctx: &Ctx<'_>) -> Result<Arc<Agent>, RpcError> {
+        self.agents
+            .build(&ctx.tenant.org, &ctx.channel)
+            .await
+            .map_err(|e| {
+                if let Error::Internal(cause) = &e {
+                    tracing::error!(cause = %cause, "agent build failed: internal");
+                }
+                RpcError::from_error(&e)
+            })
+    }
+
+    async fn dispatch(
+        &self,
+        ctx: &Ctx<'_>,
+        method: &str,
+        params: Option<&Value>,
+    ) -> Result<Answer, RpcError> {
+        let params = match params {
+            None | Some(Value::Null) => &Map::new(),
+            Some(Value::Object(p)) => p,
+            Some(_) => return Err(RpcError::params("\"params\" must be an object")),
+        };
+        let done = |result| {
+            Ok(Answer {
+                result,
+                replayed: false,
+            })
+        };
+        match method {
+            "initialize" => {
+                let Some(asked) = params.get("protocolVersion").and_then(Value::as_str) else {
+                    return Err(RpcError::params(
+                        "initialize needs params.protocolVersion (a string)",
+                    ));
+                };
+                // The client's revision when served, else the newest, for it to decide.
+                let version = PROTOCOL_VERSIONS
+                    .iter()
+                    .find(|v| **v == asked)
+                    .unwrap_or(&PROTOCOL_VERSIONS[0]);
+                let agent = self.agent(ctx).await?;
+                done(json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": false}},
+                    "serverInfo": {
+                        "name": "switchboard",
+                        "title": format!("Switchboard: {} / {}", ctx.tenant.org, ctx.channel),
+                        "version": env!("CARGO_PKG_VERSION"),
+                    },
+                    "instructions": agent.instructions,
+                }))
+            }
+            "ping" => done(json!({})),
+            "tools/list" => {
+                if params.get("cursor").is_some_and(|c| !c.is_null()) {
+                    return Err(RpcError::params(
+                        "unknown cursor: tools/list answers in one page",
+                    ));
+                }
+                let agent = self.agent(ctx).await?;
+                done(json!({"tools": mcp_tools(&agent)}))
+            }
+            "tools/call" => self.call_tool(ctx, params).await,
+            other => Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!(
+                    "method '{}' is not served; this server has initialize, ping, tools/list and tools/call",
+                    other.chars().take(64).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        ctx: &Ctx<'_>,
+        params: &Map<String, Value>,
+    ) -> Result<Answer, RpcError> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Err(RpcError::params("tools/call needs params.name (a string)"));
+        };
+        tracing::Span::current().record("tool", name);
+        let arguments = match params.get("arguments") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(a @ Value::Object(_)) => a.clone(),
+            Some(_) => return Err(RpcError::params("params.arguments must be an object")),
+        };
+        let agent = self.agent(ctx).await?;
+        let Some(tool) = agent.tools.iter().find(|t| t.name == name) else {
+            return Err(RpcError::params(format!(
+                "Unknown tool: '{}'; tools/list names this channel's tools",
+                name.chars().take(64).collect::<String>()
+            )));
+        };
+        let event = ToolCallEvent::new(
+            tool.plugin.clone(),
+            &ctx.tenant,
+            tool.function.as_str(),
+            arguments,
+            ctx.request_id,
+        )
+        .with_idempotency_key(ctx.idempotency_key);
+        let out = self.invoker.invoke(&event).await.map_err(|e| {
+            tracing::error!(plugin = %tool.plugin, error = ?e, "tool invoke failed");
+            RpcError::from_error(&e)
+        })?;
+        if out.status == 200 {
+            let value = out.body.get("result").cloned().unwrap_or(Value::Null);
+            let text = match &value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let mut result = json!({
+                "content": [{"type": "text", "text": text}],
+                "structuredContent": mcp_structured_content(&value),
+                "isError": false,
+            });
+            if out.replayed {
+                result["_meta"] = json!({REPLAYED_META: true});
+            }
+            return Ok(Answer {
+                result,
+                replayed: out.replayed,
+            });
+        }
+        let error = &out.body["error"];
+        let message = error["message"].as_str().unwrap_or("the call failed");
+        if out.status == 500 {
+            // The cause is in the plugin function's log under this request id.
+            return Err(RpcError {
+                code: codes::INTERNAL_ERROR,
+                message: message.to_owned(),
+                data: Some(
+                    json!({"status": 500, "code": error["code"], "requestId": ctx.request_id}),
+                ),
+            });
+        }
+        // The call was refused: the model gets the reason, as a tool result it can act on.
+        let mut text = message.to_owned();
+        for d in error["details"].as_array().into_iter().flatten() {
+            if let (Some(path), Some(msg)) = (d["path"].as_str(), d["message"].as_str())
+                && !message.contains(msg)
+            {
+                text.push_str(&format!("\n{path}: {msg}"));
+            }
+        }
+        Ok(Answer {
+            result: json!({
+                "content": [{"type": "text", "text": text}],
+                "isError": true,
+                "_meta": {"switchboard/error": {"status": out.status, "code": error["code"], "details": error["details"]}},
+            }),
+            replayed: false,
+        })
+    }
+}
+
+fn accepted() -> McpResponse {
+    McpResponse {
+        status: 202,
+        body: None,
+        headers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_origins_are_told_apart_from_look_alikes() {
+        let dev = OriginPolicy {
+            allowed: vec!["https://console.example.com".into()],
+            loopback: true,
+        };
+        for ok in [
+            "http://localhost",
+            "http://localhost:6274",
+            "http://127.0.0.1:3000",
+            "https://[::1]:8443",
+            "https://console.example.com",
+        ] {
+            assert!(dev.allows(ok), "{ok}");
+        }
+        for refused in [
+            "http://localhost.evil.com",
+            "http://127.0.0.1.evil.com:3000",
+            "http://evil.com",
+            "null",
+            "http://localhost:abc",
+            "http://[::1]evil",
+            "file://localhost",
+        ] {
+            assert!(!dev.allows(refused), "{refused}");
+        }
+        let aws = OriginPolicy::default();
+        assert!(!aws.allows("http://localhost:3000"));
+    }
+}

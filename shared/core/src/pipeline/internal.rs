@@ -1,0 +1,141 @@
+//! The internal tool-call event: how the MCP function reaches a plugin's own Lambda (a
+//! request-response `Invoke`), with the tenant it already verified. IAM is what makes the
+//! tenant trustworthy here: only the MCP function's role may invoke plugin functions
+//! (template.yaml), and API Gateway can only ever deliver its own event shape.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::TenantContext;
+use crate::error::Error;
+use crate::ids::{Channel, OrgId, PluginName};
+
+use super::{CallInput, CallOutput, PluginService};
+
+/// The `kind` of a tool-call event; another version is refused, not guessed at.
+pub const TOOL_CALL_KIND: &str = "switchboard.tool-call/1";
+
+/// One tool call for one plugin function, as the MCP function sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToolCallEvent {
+    pub kind: String,
+    /// The plugin the event is for; a function serving another one refuses it.
+    pub plugin: PluginName,
+    pub tenant: InvokedTenant,
+    pub function: String,
+    #[serde(default)]
+    pub parameters: Value,
+    /// The `Idempotency-Key` the client's HTTP request carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The request id of the call that caused this one, for the logs of both.
+    pub request_id: String,
+}
+
+/// The verified tenant, as the authorizer context said it (the channel is the MCP route's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InvokedTenant {
+    pub org: OrgId,
+    pub channel: Option<Channel>,
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl From<&TenantContext> for InvokedTenant {
+    fn from(t: &TenantContext) -> Self {
+        Self {
+            org: t.org.clone(),
+            channel: t.channel.clone(),
+            scopes: t.scopes.clone(),
+            key_id: t.key_id.clone(),
+        }
+    }
+}
+
+impl From<InvokedTenant> for TenantContext {
+    fn from(t: InvokedTenant) -> Self {
+        Self {
+            org: t.org,
+            scopes: t.scopes,
+            channel: t.channel,
+            key_id: t.key_id,
+        }
+    }
+}
+
+impl ToolCallEvent {
+    pub fn new(
+        plugin: PluginName,
+        tenant: &TenantContext,
+        function: impl Into<String>,
+        parameters: Value,
+        request_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: TOOL_CALL_KIND.to_owned(),
+            plugin,
+            tenant: tenant.into(),
+            function: function.into(),
+            parameters,
+            idempotency_key: None,
+            request_id: request_id.into(),
+        }
+    }
+
+    pub fn with_idempotency_key(mut self, key: Option<&str>) -> Self {
+        self.idempotency_key = key.map(str::to_owned);
+        self
+    }
+
+    /// Reads an event a function received; `None` when it is not a tool-call event at all.
+    pub fn from_event(event: &Value) -> Option<Result<Self, Error>> {
+        let kind = event.get("kind")?.as_str()?;
+        if !kind.starts_with("switchboard.tool-call/") {
+            return None;
+        }
+        if kind != TOOL_CALL_KIND {
+            return Some(Err(Error::invalid_request(format!(
+                "tool-call event kind '{}' is not served here; this function takes '{TOOL_CALL_KIND}'",
+                kind.chars().take(64).collect::<String>()
+            ))));
+        }
+        Some(
+            Self::deserialize(event)
+                .map_err(|e| Error::invalid_request(format!("malformed tool-call event: {e}"))),
+        )
+    }
+}
+
+impl PluginService {
+    /// Runs a tool-call event through the same pipeline as the HTTP routes: scopes, the
+    /// channel's assignment, validation, idempotency, the handler.
+    pub async fn respond_tool_call(&self, event: ToolCallEvent) -> CallOutput {
+        if &event.plugin != self.plugin().name() {
+            let e = Error::NotFound {
+                code: "unknown_plugin",
+                message: format!(
+                    "a tool call for the {} plugin reached the {} function",
+                    event.plugin,
+                    self.plugin().name()
+                ),
+            };
+            return CallOutput {
+                status: e.status(),
+                body: e.to_body(),
+                replayed: false,
+            };
+        }
+        let body = json!({"function": event.function, "parameters": event.parameters});
+        let body = body.to_string();
+        self.respond(CallInput {
+            tenant: Some(event.tenant.into()),
+            body: body.as_bytes(),
+            request_id: &event.request_id,
+            idempotency_key: event.idempotency_key.as_deref(),
+        })
+        .await
+    }
+}

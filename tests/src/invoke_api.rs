@@ -1,0 +1,137 @@
+//! Lambda's Invoke API on loopback (`POST /2015-03-31/functions/{name}/invocations`), running
+//! plugin functions' event handling as Lambda would: the payload in, the function's reply
+//! out, `X-Amz-Function-Error` when the function fails, 404 `ResourceNotFoundException` for
+//! a name it does not know. moto cannot run functions without Docker; this lets the AWS
+//! SDK's real Lambda client invoke them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+use switchboard::lambda::handle_event;
+use switchboard::pipeline::PluginService;
+use tokio::net::TcpListener;
+
+pub struct InvokeApi {
+    functions: HashMap<String, Arc<PluginService>>,
+    /// Every (function name, event) invoked, in order.
+    pub received: Mutex<Vec<(String, Value)>>,
+}
+
+impl InvokeApi {
+    pub fn new(functions: HashMap<String, Arc<PluginService>>) -> Arc<Self> {
+        Arc::new(Self {
+            functions,
+            received: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn function(&self, name: &str) -> Option<&Arc<PluginService>> {
+        self.functions.get(name)
+    }
+
+    async fn answer(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        let name = path
+            .strip_prefix("/2015-03-31/functions/")
+            .and_then(|p| p.strip_suffix("/invocations"))
+            .unwrap_or_default()
+            .to_owned();
+        let invocation_type = req
+            .headers()
+            .get("x-amz-invocation-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return respond(400, &[], json!({"message": e.to_string()})),
+        };
+        if invocation_type.as_deref() != Some("RequestResponse") {
+            let e = json!({"message": "only RequestResponse invocations are served here"});
+            return respond(
+                400,
+                &[("x-amzn-errortype", "InvalidParameterValueException")],
+                e,
+            );
+        }
+        let Some(function) = self.functions.get(&name) else {
+            let e = json!({"Type": "User", "message": format!("Function not found: {name}")});
+            return respond(404, &[("x-amzn-errortype", "ResourceNotFoundException")], e);
+        };
+        let event: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = json!({"message": format!("the payload is not JSON: {e}")});
+                return respond(
+                    400,
+                    &[("x-amzn-errortype", "InvalidRequestContentException")],
+                    e,
+                );
+            }
+        };
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name, event.clone()));
+        match handle_event(function, event, lambda_http::Context::default()).await {
+            Ok(reply) => match serde_json::to_value(&reply) {
+                Ok(v) => respond(200, &[("x-amz-executed-version", "$LATEST")], v),
+                Err(e) => function_error(&e.to_string()),
+            },
+            Err(e) => function_error(&e.to_string()),
+        }
+    }
+}
+
+fn function_error(message: &str) -> hyper::Response<Full<Bytes>> {
+    let e = json!({"errorType": "Error", "errorMessage": message});
+    respond(200, &[("x-amz-function-error", "Unhandled")], e)
+}
+
+fn respond(status: u16, headers: &[(&str, &str)], body: Value) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    b.body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_else(|e| panic!("response: {e}"))
+}
+
+/// Serves `api` on a free loopback port; returns its endpoint URL and the server task.
+pub async fn serve(api: Arc<InvokeApi>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr: {e}"));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let api = api.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(api.answer(req).await) }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await
+                {
+                    eprintln!("invoke api connection: {e}");
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), task)
+}

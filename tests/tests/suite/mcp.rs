@@ -1,0 +1,638 @@
+//! The MCP server (`POST /mcp/{channel}`): the transport's rules and JSON-RPC over real
+//! sockets against `dev`; the official clients (the MCP Python SDK, the Inspector's CLI)
+//! against `dev`; and the Lambda path, with the real SDK client invoking plugin functions
+//! behind a loopback server that speaks Lambda's Invoke API (`switchboard_tests::invoke_api`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use switchboard::PluginName;
+use switchboard::agent::builder::AgentBuilder;
+use switchboard::auth::TenantContext;
+use switchboard::lambda::{EventReply, handle_event};
+use switchboard::mcp::{McpRequest, McpService, OriginPolicy};
+use switchboard_aws::lambda::LambdaInvoker;
+use switchboard_tests::http::{Reply, post, send_with};
+use switchboard_tests::invoke_api::{InvokeApi, serve};
+use switchboard_tests::moto_tables;
+
+use crate::dev_server::start;
+use crate::fixtures::{booking_service, demo_on, local_secrets};
+
+const JSON_AND_SSE: (&str, &str) = ("Accept", "application/json, text/event-stream");
+
+async fn rpc(
+    addr: SocketAddr,
+    path: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Reply {
+    let mut all = vec![JSON_AND_SSE];
+    all.extend_from_slice(headers);
+    send_with(
+        addr,
+        "POST",
+        path,
+        Some(key),
+        &all,
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+fn request(id: i64, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// A key of the demo org, made over the admin API with `scopes`, bound to `channel`.
+async fn key(addr: SocketAddr, admin: &str, scopes: &[&str], channel: Option<&str>) -> String {
+    let mut body = json!({"name": "mcp test", "scopes": scopes});
+    if let Some(c) = channel {
+        body["channel"] = json!(c);
+    }
+    let created = post(addr, "/admin/keys", Some(admin), &body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.body["result"]["key"].as_str().unwrap().to_owned()
+}
+
+/// Every rule of the transport and of JSON-RPC the server keeps, over real sockets.
+#[tokio::test]
+async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-mcp"));
+    let (addr, admin, task) = start(&dir).await;
+    let twilio = key(
+        addr,
+        &admin,
+        &["plugins:call", "agents:read"],
+        Some("twilio"),
+    )
+    .await;
+    let path = "/mcp/twilio";
+
+    // initialize: the client's revision when served, else the newest; no session issued.
+    let init = |version: &str| {
+        request(
+            1,
+            "initialize",
+            json!({"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+        )
+    };
+    let r = rpc(addr, path, &twilio, &[], &init("2025-06-18")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], 1);
+    assert_eq!(r.body["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        r.body["result"]["capabilities"]["tools"]["listChanged"],
+        false
+    );
+    assert!(
+        r.body["result"]["instructions"]
+            .as_str()
+            .is_some_and(|i| i.contains("Bright Smile Dental")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.header("mcp-session-id"), None, "stateless: no session");
+    let r = rpc(addr, path, &twilio, &[], &init("1999-01-01")).await;
+    assert_eq!(r.body["result"]["protocolVersion"], "2025-11-25");
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &request(1, "initialize", json!({})),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+
+    // Notifications and responses are accepted without a body.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let r = rpc(addr, path, &twilio, &[], &note).await;
+    assert_eq!((r.status, &r.body), (202, &Value::Null));
+    let ping = request(2, "ping", json!({}));
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("MCP-Protocol-Version", "2025-11-25")],
+        &ping,
+    )
+    .await;
+    assert_eq!((r.status, &r.body["result"]), (200, &json!({})));
+    // A session id (which this server never issues) changes nothing.
+    let r = rpc(addr, path, &twilio, &[("Mcp-Session-Id", "s-1")], &ping).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // GET (no stream) and DELETE (no session) are 405, saying what to do.
+    for method in ["GET", "DELETE"] {
+        let r = send_with(addr, method, path, Some(&twilio), &[JSON_AND_SSE], b"").await;
+        assert_eq!(r.status, 405, "{method}: {}", r.body);
+        assert_eq!(r.header("allow"), Some("POST"));
+        assert_eq!(r.body["error"]["code"], "method_not_allowed");
+    }
+
+    // The DNS-rebinding rule: a browser page of another origin is refused; this machine's
+    // are served (dev); no Origin at all is served.
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("Origin", "https://evil.example")],
+        &ping,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (403, Some("origin_not_allowed"))
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("Origin", "http://localhost:6274")],
+        &ping,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Media types.
+    let body = ping.to_string();
+    let r = send_with(
+        addr,
+        "POST",
+        path,
+        Some(&twilio),
+        &[("Content-Type", "text/plain")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let r = send_with(
+        addr,
+        "POST",
+        path,
+        Some(&twilio),
+        &[("Accept", "text/html")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (406, Some("not_acceptable"))
+    );
+
+    // A revision not served: 400 with MCP's code and the served list (what a 2026-07-28
+    // client's probe gets before it falls back to initialize).
+    let discover = request(3, "server/discover", json!({}));
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("MCP-Protocol-Version", "2026-07-28")],
+        &discover,
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32022)),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["id"], 3);
+    assert_eq!(r.body["error"]["data"]["supported"][0], "2025-11-25");
+
+    // Malformed JSON-RPC.
+    let raw =
+        |body: &'static [u8]| send_with(addr, "POST", path, Some(&twilio), &[JSON_AND_SSE], body);
+    let r = raw(b"{not json").await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"], &r.body["id"]),
+        (400, &json!(-32700), &Value::Null)
+    );
+    let r = raw(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
+    assert_eq!((r.status, &r.body["error"]["code"]), (400, &json!(-32600)));
+    let r = raw(br#"{"id":1,"method":"ping"}"#).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"], &r.body["id"]),
+        (400, &json!(-32600), &json!(1))
+    );
+    let r = raw(br#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"], &r.body["id"]),
+        (400, &json!(-32600), &Value::Null)
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &request(4, "resources/list", json!({})),
+    )
+    .await;
+    assert_eq!((r.status, &r.body["error"]["code"]), (200, &json!(-32601)));
+
+    // tools/list is the agent builder's MCP export of the channel, tool for tool.
+    let listed = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &request(5, "tools/list", json!({})),
+    )
+    .await;
+    let exported = send_with(
+        addr,
+        "GET",
+        "/agents/twilio?format=mcp",
+        Some(&twilio),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(exported.status, 200, "{}", exported.body);
+    assert_eq!(listed.body["result"]["tools"], exported.body["tools"]);
+    assert_eq!(
+        listed.body["result"]["tools"].as_array().map(Vec::len),
+        Some(20)
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &request(5, "tools/list", json!({"cursor": "x"})),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32602);
+
+    // tools/call: protocol errors for what is not a call; tool errors for refused calls.
+    let call = |name: &str, args: Value| {
+        request(6, "tools/call", json!({"name": name, "arguments": args}))
+    };
+    let r = rpc(addr, path, &twilio, &[], &call("DropTables", json!({}))).await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Unknown tool")
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &call("SearchPatients", json!(["Rivera"])),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32602, "{}", r.body);
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[],
+        &call("SearchPatients", json!({"LName": 7})),
+    )
+    .await;
+    assert_eq!(r.body["result"]["isError"], true, "{}", r.body);
+    let text = r.body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        text.contains("/LName"),
+        "the details reach the model: {text}"
+    );
+    assert_eq!(
+        r.body["result"]["_meta"]["switchboard/error"]["status"],
+        422
+    );
+
+    // Idempotency comes from the HTTP request's Idempotency-Key, not from the JSON-RPC id.
+    let book = call(
+        "CreateAppointment",
+        json!({"PatNum": 2, "ProvNum": 1, "AptDateTime": "2027-06-03 09:00"}),
+    );
+    let keyed = [("Idempotency-Key", "mcp-test-booking-1")];
+    let first = rpc(addr, path, &twilio, &keyed, &book).await;
+    assert_eq!(first.body["result"]["isError"], false, "{}", first.body);
+    let apt = first.body["result"]["structuredContent"]["AptNum"].clone();
+    assert!(apt.is_i64(), "{}", first.body);
+    let retry = rpc(addr, path, &twilio, &keyed, &book).await;
+    assert_eq!(
+        retry.body["result"]["structuredContent"]["AptNum"], apt,
+        "{}",
+        retry.body
+    );
+    assert_eq!(retry.body["result"]["_meta"]["switchboard/replayed"], true);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    // The same JSON-RPC id without the key is a new call: the slot is taken.
+    let again = rpc(addr, path, &twilio, &[], &book).await;
+    assert_eq!(again.body["result"]["isError"], true, "{}", again.body);
+    assert_eq!(
+        again.body["result"]["_meta"]["switchboard/error"]["code"],
+        "conflict"
+    );
+
+    // Keys: bound to another channel, without the scopes, none at all.
+    let web = key(addr, &admin, &["plugins:call", "agents:read"], Some("web")).await;
+    let r = rpc(addr, path, &web, &[], &ping).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/mcp/web")
+    );
+    let r = rpc(
+        addr,
+        "/mcp/web",
+        &web,
+        &[],
+        &request(7, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names: Vec<&str> = r.body["result"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"CreateAppointment") && !names.contains(&"CreateLead"),
+        "{names:?}"
+    );
+    let reader = key(addr, &admin, &["agents:read"], Some("twilio")).await;
+    let r = rpc(addr, path, &reader, &[], &book).await;
+    assert_eq!(r.body["result"]["isError"], true, "{}", r.body);
+    assert_eq!(
+        r.body["result"]["_meta"]["switchboard/error"]["status"],
+        403
+    );
+    let nobody = key(addr, &admin, &["admin:read"], None).await;
+    let r = rpc(addr, path, &nobody, &[], &ping).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = send_with(
+        addr,
+        "POST",
+        path,
+        None,
+        &[JSON_AND_SSE],
+        ping.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = rpc(
+        addr,
+        "/mcp/nowhere",
+        &admin,
+        &[],
+        &request(8, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(r.body["error"]["code"], -32000, "{}", r.body);
+    assert_eq!(r.body["error"]["data"]["status"], 404);
+
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A tool scripts/test installs (pinned); without it the test fails, saying so.
+fn installed(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: scripts/test installs the MCP clients and exports it. Run scripts/test.")
+    })
+}
+
+fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The official MCP Python SDK and the MCP Inspector's CLI, against `dev`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_mcp_clients_work_against_dev() {
+    let python = installed("SWITCHBOARD_MCP_PYTHON");
+    let inspector = installed("SWITCHBOARD_MCP_INSPECTOR");
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-mcp-clients"));
+    let (addr, admin, task) = start(&dir).await;
+    let twilio = key(
+        addr,
+        &admin,
+        &["plugins:call", "agents:read"],
+        Some("twilio"),
+    )
+    .await;
+    let base = format!("http://{addr}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/mcp_python_sdk.py");
+
+    let (python_out, inspector_out) = {
+        let (sdk_base, sdk_key) = (base.clone(), twilio.clone());
+        let sdk = tokio::task::spawn_blocking(move || {
+            run(std::process::Command::new(python).args([
+                script,
+                &sdk_base,
+                &sdk_key,
+                "2027-06-02",
+            ]))
+        });
+        let (cli_url, cli_key, home) = (format!("{base}/mcp/twilio"), twilio.clone(), dir.clone());
+        let cli = tokio::task::spawn_blocking(move || {
+            run(std::process::Command::new(inspector)
+                .args([
+                    "--cli",
+                    &cli_url,
+                    "--transport",
+                    "http",
+                    "--method",
+                    "tools/list",
+                ])
+                .args(["--header", &format!("Authorization: Bearer {cli_key}")])
+                // Its catalog file goes to HOME; keep it out of the user's.
+                .env("HOME", &home))
+        });
+        (sdk.await.unwrap(), cli.await.unwrap())
+    };
+    eprintln!("{python_out}");
+    let steps: Vec<Value> = python_out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name}: {python_out}"))
+    };
+    assert_eq!(step("initialize")["protocolVersion"], "2025-11-25");
+    assert_eq!(step("tools/list")["tools"], 20);
+    assert_eq!(step("CreateAppointment again")["isError"], true);
+    assert!(step("done").is_object());
+
+    let listed: Value = serde_json::from_str(&inspector_out)
+        .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {inspector_out}"));
+    let ours = rpc(
+        addr,
+        "/mcp/twilio",
+        &twilio,
+        &[],
+        &request(1, "tools/list", json!({})),
+    )
+    .await;
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        names(&listed["tools"]),
+        names(&ours.body["result"]["tools"])
+    );
+    assert_eq!(names(&listed["tools"]).len(), 20);
+
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The Lambda path: the MCP service with the AWS SDK's Lambda client, the registry and data
+/// on moto, the booking function behind the loopback Invoke API.
+#[tokio::test]
+async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
+    let demo = demo_on(moto_tables().await, None, None, local_secrets()).await;
+    let booking = Arc::new(booking_service(&demo.platform));
+    let api = InvokeApi::new(HashMap::from([(
+        "sb-BookingFunction-1".to_owned(),
+        booking,
+    )]));
+    let (endpoint, server) = serve(api.clone()).await;
+    let client = switchboard_tests::lambda_client(&endpoint).await;
+    let functions = HashMap::from([
+        (
+            PluginName::parse("booking").unwrap(),
+            "sb-BookingFunction-1".to_owned(),
+        ),
+        // crm is in the agent but its function is not deployed.
+        (
+            PluginName::parse("crm").unwrap(),
+            "sb-CrmFunction-gone".to_owned(),
+        ),
+    ]);
+    let mcp = McpService::new(
+        AgentBuilder::new(
+            demo.platform.registry.clone(),
+            std::time::Duration::from_secs(30),
+        ),
+        Arc::new(LambdaInvoker::new(client, functions)),
+        OriginPolicy::default(),
+    );
+    let tenant = TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call", "agents:read"]);
+    let headers = {
+        let mut h = http::HeaderMap::new();
+        h.insert("content-type", "application/json".parse().unwrap());
+        h.insert("idempotency-key", "invoke-test-1".parse().unwrap());
+        h
+    };
+    let call = |name: &str, args: Value| {
+        request(9, "tools/call", json!({"name": name, "arguments": args}))
+    };
+    let ask = |body: Value, rid: &'static str| {
+        let (tenant, headers, mcp) = (tenant.clone(), headers.clone(), &mcp);
+        async move {
+            let body = body.to_string();
+            let resp = mcp
+                .handle(McpRequest {
+                    method: &http::Method::POST,
+                    channel: "twilio",
+                    tenant: Some(tenant),
+                    headers: &headers,
+                    body: body.as_bytes(),
+                    request_id: rid,
+                })
+                .await;
+            assert_eq!(resp.status, 200, "{:?}", resp.body);
+            resp.body.unwrap()
+        }
+    };
+
+    let book = call(
+        "CreateAppointment",
+        json!({"PatNum": 1, "ProvNum": 1, "AptDateTime": "2027-06-04 14:00"}),
+    );
+    let first = ask(book.clone(), "req-invoke-1").await;
+    assert_eq!(first["result"]["isError"], false, "{first}");
+    assert_eq!(
+        first["result"]["structuredContent"]["AptDateTime"],
+        "2027-06-04 14:00:00"
+    );
+    // The event carried the verified tenant on the route's channel, the key and the request id.
+    let (name, event) = api.received.lock().unwrap()[0].clone();
+    assert_eq!(name, "sb-BookingFunction-1");
+    assert_eq!(event["kind"], "switchboard.tool-call/1");
+    assert_eq!(event["tenant"]["org"], demo.org.as_str());
+    assert_eq!(event["tenant"]["channel"], "twilio");
+    assert_eq!(event["function"], "CreateAppointment");
+    assert_eq!(event["idempotencyKey"], "invoke-test-1");
+    assert_eq!(event["requestId"], "req-invoke-1");
+    // The retry with the same key is replayed by the plugin's own idempotency.
+    let retry = ask(book, "req-invoke-2").await;
+    assert_eq!(
+        retry["result"]["_meta"]["switchboard/replayed"], true,
+        "{retry}"
+    );
+    assert_eq!(
+        retry["result"]["structuredContent"],
+        first["result"]["structuredContent"]
+    );
+    // A function that is not deployed: JSON-RPC's internal error, no detail of AWS's.
+    let lead = ask(
+        call("CreateLead", json!({"name": "Ann", "phone": "+15550100"})),
+        "req-invoke-3",
+    )
+    .await;
+    assert_eq!(lead["error"]["code"], -32603, "{lead}");
+    assert_eq!(lead["error"]["message"], "internal error");
+    // A function that fails (here: refuses an event of an unknown kind) is the same.
+    let mut unknown_kind = api.received.lock().unwrap()[0].1.clone();
+    unknown_kind["kind"] = json!("switchboard.tool-call/2");
+    let booking_fn = api.function("sb-BookingFunction-1").unwrap().clone();
+    let reply = handle_event(&booking_fn, unknown_kind, lambda_http::Context::default())
+        .await
+        .unwrap();
+    let EventReply::ToolCall(out) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        (out.status, out.body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let garbage = handle_event(
+        &booking_fn,
+        json!({"hello": "world"}),
+        lambda_http::Context::default(),
+    )
+    .await;
+    assert!(
+        garbage.is_err(),
+        "an event of no known kind is the invocation's error"
+    );
+
+    server.abort();
+}
