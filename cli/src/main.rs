@@ -69,6 +69,10 @@ enum Command {
     /// Credentials in the secret store (values from a file, never from the command line).
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Amazon Bedrock agent aliases mapped to an organization and channel, so their action
+    /// groups can call the plugin functions.
+    #[command(subcommand)]
+    Bedrock(BedrockCommand),
     /// Print a shell completion script, e.g. `switchboard completions bash > /etc/bash_completion.d/switchboard`.
     Completions { shell: clap_complete::Shell },
 }
@@ -190,6 +194,39 @@ enum ChannelCommand {
     /// Delete a connection: its URLs stop working.
     Disconnect {
         id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum BedrockCommand {
+    /// Map an agent alias to an organization's channel (a platform operator's key).
+    Map {
+        /// The agent's id (10 characters).
+        #[arg(long)]
+        agent_id: String,
+        /// The alias's id, e.g. TSTALIASID.
+        #[arg(long)]
+        alias_id: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        channel: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the agent aliases mapped to the caller's organization.
+    Agents {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove an alias's mapping: its action group calls are refused (a platform operator's key).
+    Unmap {
+        #[arg(long)]
+        agent_id: String,
+        #[arg(long)]
+        alias_id: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -336,6 +373,11 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
             | ChannelCommand::Connections { remote }
             | ChannelCommand::Disconnect { remote, .. },
         )
+        | Command::Bedrock(
+            BedrockCommand::Map { remote, .. }
+            | BedrockCommand::Agents { remote }
+            | BedrockCommand::Unmap { remote, .. },
+        )
         | Command::Key(
             KeyCommand::Create { remote, .. }
             | KeyCommand::List { remote }
@@ -437,6 +479,17 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
         }) => ops::connect(api, &platform, &channel, &credential).await,
         Command::Channel(ChannelCommand::Connections { .. }) => ops::connections(api).await,
         Command::Channel(ChannelCommand::Disconnect { id, .. }) => ops::disconnect(api, &id).await,
+        Command::Bedrock(BedrockCommand::Map {
+            agent_id,
+            alias_id,
+            org,
+            channel,
+            ..
+        }) => ops::bedrock_map(api, &agent_id, &alias_id, &org, &channel).await,
+        Command::Bedrock(BedrockCommand::Agents { .. }) => ops::bedrock_agents(api).await,
+        Command::Bedrock(BedrockCommand::Unmap {
+            agent_id, alias_id, ..
+        }) => ops::bedrock_unmap(api, &agent_id, &alias_id).await,
         Command::Key(KeyCommand::Create {
             scopes,
             name,

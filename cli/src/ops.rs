@@ -464,6 +464,58 @@ pub async fn disconnect(api: &Api, id: &str) -> Result<Output, Failure> {
     ))
 }
 
+pub async fn bedrock_map(
+    api: &Api,
+    agent_id: &str,
+    alias_id: &str,
+    org: &str,
+    channel: &str,
+) -> Result<Output, Failure> {
+    let body = json!({"agent_id": agent_id, "alias_id": alias_id, "org": org, "channel": channel});
+    let r = api
+        .call(Method::POST, "/admin/bedrock-agents", None, Some(&body))
+        .await?;
+    Ok(out(
+        r,
+        format!(
+            "Bedrock agent {agent_id} alias {alias_id} now calls as {org} on channel {channel}; its action groups take `GET /agents/{channel}?format=bedrock` (one per plugin, each with that plugin's function as executor)"
+        ),
+    ))
+}
+
+pub async fn bedrock_agents(api: &Api) -> Result<Output, Failure> {
+    let r = api
+        .call(Method::GET, "/admin/bedrock-agents", None, None)
+        .await?;
+    let mut lines = vec![format!("{:<12} {:<12} {:<12}", "agent", "alias", "channel")];
+    for m in r["bedrock_agents"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "{:<12} {:<12} {:<12}",
+            m["agent_id"].as_str().unwrap_or("?"),
+            m["alias_id"].as_str().unwrap_or("?"),
+            m["channel"].as_str().unwrap_or("?"),
+        ));
+    }
+    Ok(out(r, lines.join("\n")))
+}
+
+pub async fn bedrock_unmap(api: &Api, agent_id: &str, alias_id: &str) -> Result<Output, Failure> {
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/admin/bedrock-agents/{agent_id}/{alias_id}"),
+            None,
+            None,
+        )
+        .await?;
+    Ok(out(
+        r,
+        format!(
+            "Bedrock agent {agent_id} alias {alias_id} unmapped; its calls are refused (warm functions may accept them for their cache period)"
+        ),
+    ))
+}
+
 pub async fn agent_preview(
     api: &Api,
     channel: &str,

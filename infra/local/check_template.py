@@ -9,14 +9,21 @@
   /agents/{channel}, mcp /mcp/{channel}, admin /admin/{proxy+} (any method: the function
   answers 405 itself);
 - the MCP function may invoke every plugin function and is the only function allowed to
-  invoke any (the tool-call event carries a tenant the plugin trusts), and its
-  SWITCHBOARD_PLUGIN_FUNCTIONS names every plugin function;
+  invoke any (the tool-call event carries a tenant the plugin trusts): no other function's
+  statement matches lambda:InvokeFunction, and no managed policy, Role, NotAction or IAM
+  resource could grant it unseen; its SWITCHBOARD_PLUGIN_FUNCTIONS names every plugin
+  function; plugin functions have HttpApi events only;
+- every plugin function lets Bedrock Agents invoke it only through one AWS::Lambda::Permission
+  with Principal bedrock.amazonaws.com, SourceAccount and SourceArn: !Ref
+  BedrockAgentSourceArn, under the BedrockAgents condition; no other explicit permission
+  exists;
 - the authorizer function is the API's default authorizer;
 - every plugin crate is a dependency of cli/ (which is how `dev` serves it);
 - a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
   shared/core/src/idempotency.rs), so a live call's claim is never taken over.
 Exits non-zero with one line per problem, saying what to add.
 """
+import fnmatch
 import json
 import pathlib
 import sys
@@ -59,6 +66,9 @@ for name, f in functions.items():
     by_binary[binary] = (name, f)
     for event_name, e in (f.get("Properties", {}).get("Events", {}) or {}).items():
         if e.get("Type") != "HttpApi":
+            # Another event source could hand a plugin a tool-call event naming any tenant.
+            if binary in signed_routes:
+                problems.append(f"{name}.{event_name}: a plugin function takes HttpApi events only (and the MCP function's and Bedrock's invocations)")
             continue
         props = e.get("Properties", {})
         # An event without ApiId lands on SAM's implicit API, which has no authorizer.
@@ -126,18 +136,30 @@ for crate in sorted((root / "functions").iterdir()):
         problems.append(f"{name}: Timeout must be a number of seconds under the idempotency "
                         f"claim window ({window} s), not {timeout!r}")
 
-# Who may invoke the plugin functions: SAM's LambdaInvokePolicy, or a statement granting
-# lambda:InvokeFunction (or lambda:*) anywhere.
+# Who may invoke the plugin functions: SAM's LambdaInvokePolicy, or any statement whose
+# actions match lambda:InvokeFunction (wildcards, any case). A managed policy, a role of the
+# template's own, NotAction or an IAM resource could grant it unseen, so none is allowed.
 plugin_functions = {by_binary[b][0] for b in signed_routes if b in by_binary}
+for name, r in resources.items():
+    if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        problems.append(f"{name}: IAM resources are not used here; give a function its permissions in its Policies")
 for name, f in functions.items():
+    props = f.get("Properties", {})
+    if "Role" in props:
+        problems.append(f"{name}: a function gets SAM's role from its Policies, not a Role of its own")
     invokes = set()
-    for policy in f.get("Properties", {}).get("Policies", []) or []:
-        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy:
-            invokes.add(str(policy["LambdaInvokePolicy"].get("FunctionName")))
-        for st in (policy.get("Statement", []) if isinstance(policy, dict) else []):
+    for policy in props.get("Policies", []) or []:
+        if not isinstance(policy, dict):
+            problems.append(f"{name}: managed policy {policy!r}: state what the function may do as a statement or SAM policy template")
+            continue
+        if "LambdaInvokePolicy" in policy:
+            invokes.add(str(policy["LambdaInvokePolicy"].get("FunctionName")).removesuffix(".Arn"))
+        for st in policy.get("Statement", []) or []:
+            if "NotAction" in st:
+                problems.append(f"{name}: NotAction grants everything it does not name; list the actions")
             actions = st.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
-            if any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions):
+            if any(fnmatch.fnmatchcase("lambda:invokefunction", str(a).lower()) for a in actions):
                 invokes.add("*")
     if name == by_binary.get("mcp", (None,))[0]:
         for missing in sorted(plugin_functions - invokes):
@@ -148,6 +170,25 @@ for name, f in functions.items():
             problems.append(f"{name}: SWITCHBOARD_PLUGIN_FUNCTIONS does not name {missing} (scripts/template)")
     elif invokes:
         problems.append(f"{name}: may invoke functions ({', '.join(sorted(invokes))}); only the MCP function may")
+
+# Explicit invoke permissions: one Bedrock permission per plugin function, and nothing else.
+bedrock_for = {}
+for name, r in resources.items():
+    if r["Type"] != "AWS::Lambda::Permission":
+        continue
+    props = r.get("Properties", {})
+    target = str(props.get("FunctionName", "")).removesuffix(".Arn")
+    if props.get("Principal") != "bedrock.amazonaws.com" or target not in plugin_functions:
+        problems.append(f"{name}: the only explicit invoke permissions are Bedrock's on plugin functions")
+        continue
+    if props.get("SourceArn") != "BedrockAgentSourceArn" or props.get("SourceAccount") != "AWS::AccountId" \
+            or r.get("Condition") != "BedrockAgents":
+        problems.append(f"{name}: a Bedrock permission needs SourceArn: !Ref BedrockAgentSourceArn, "
+                        "SourceAccount: !Ref AWS::AccountId and Condition: BedrockAgents")
+    bedrock_for.setdefault(target, []).append(name)
+for fn in sorted(plugin_functions):
+    if len(bedrock_for.get(fn, [])) != 1:
+        problems.append(f"{fn}: needs exactly one Bedrock permission (scripts/template), has {len(bedrock_for.get(fn, []))}")
 
 auth = template["Resources"]["Api"]["Properties"]["Auth"]
 default = auth["DefaultAuthorizer"]

@@ -501,7 +501,7 @@ async fn mcp(n: usize) -> Result<Value, BoxError> {
         Arc::new(LocalInvoker::new(services.clone())),
         OriginPolicy::default(),
     );
-    let api = switchboard_tests::invoke_api::InvokeApi::new(HashMap::from([(
+    let api = switchboard_tests::invoke_api::InvokeApi::unrecorded(HashMap::from([(
         "bench-booking".to_owned(),
         booking.clone(),
     )]));

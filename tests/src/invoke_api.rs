@@ -15,16 +15,51 @@ use switchboard::lambda::handle_event;
 use switchboard::pipeline::PluginService;
 use tokio::net::TcpListener;
 
+/// How a function named in [`InvokeApi::failing`] fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The function ran and failed (`X-Amz-Function-Error: Unhandled`).
+    FunctionError,
+    /// Lambda refused the invocation: the function is at its concurrency limit (429).
+    Throttled,
+}
+
 pub struct InvokeApi {
     functions: HashMap<String, Arc<PluginService>>,
+    failing: HashMap<String, Failure>,
+    /// Whether to keep every event in `received` (the bench does not).
+    record: bool,
     /// Every (function name, event) invoked, in order.
     pub received: Mutex<Vec<(String, Value)>>,
 }
 
 impl InvokeApi {
     pub fn new(functions: HashMap<String, Arc<PluginService>>) -> Arc<Self> {
+        Self::build(functions, HashMap::new(), true)
+    }
+
+    /// Also functions that fail as `failing` says.
+    pub fn failing(
+        functions: HashMap<String, Arc<PluginService>>,
+        failing: HashMap<String, Failure>,
+    ) -> Arc<Self> {
+        Self::build(functions, failing, true)
+    }
+
+    /// Keeps no events (for many invocations).
+    pub fn unrecorded(functions: HashMap<String, Arc<PluginService>>) -> Arc<Self> {
+        Self::build(functions, HashMap::new(), false)
+    }
+
+    fn build(
+        functions: HashMap<String, Arc<PluginService>>,
+        failing: HashMap<String, Failure>,
+        record: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             functions,
+            failing,
+            record,
             received: Mutex::new(Vec::new()),
         })
     }
@@ -60,6 +95,18 @@ impl InvokeApi {
                 e,
             );
         }
+        match self.failing.get(&name) {
+            Some(Failure::FunctionError) => {
+                return function_error(
+                    "RuntimeError: the process exited before completing the request",
+                );
+            }
+            Some(Failure::Throttled) => {
+                let e = json!({"Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"});
+                return respond(429, &[("x-amzn-errortype", "TooManyRequestsException")], e);
+            }
+            None => {}
+        }
         let Some(function) = self.functions.get(&name) else {
             let e = json!({"Type": "User", "message": format!("Function not found: {name}")});
             return respond(404, &[("x-amzn-errortype", "ResourceNotFoundException")], e);
@@ -75,10 +122,12 @@ impl InvokeApi {
                 );
             }
         };
-        self.received
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name, event.clone()));
+        if self.record {
+            self.received
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((name, event.clone()));
+        }
         match handle_event(function, event, lambda_http::Context::default()).await {
             Ok(reply) => match serde_json::to_value(&reply) {
                 Ok(v) => respond(200, &[("x-amz-executed-version", "$LATEST")], v),

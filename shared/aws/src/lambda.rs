@@ -70,7 +70,7 @@ impl ToolInvoker for LambdaInvoker {
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| invoke_error(function, &e))?;
+            .map_err(|e| invoke_error(call, function, &e))?;
         if let Some(kind) = out.function_error() {
             // The payload is the runtime's {errorType, errorMessage}; the type is enough
             // here, the plugin's log has the rest under the same request id.
@@ -88,24 +88,33 @@ impl ToolInvoker for LambdaInvoker {
     }
 }
 
-fn invoke_error<E>(function: &str, err: &SdkError<E>) -> Error
+/// Outages name the plugin, not the deployment's function (the caller sees them); the rest
+/// is internal, its cause logged.
+fn invoke_error<E>(call: &ToolCallEvent, function: &str, err: &SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let plugin = &call.plugin;
     match err {
         SdkError::ServiceError(s) => match s.err().code().unwrap_or("unknown") {
-            "TooManyRequestsException" => Error::Unavailable(format!(
-                "the {function} function is at its concurrency limit; try again shortly"
-            )),
+            "TooManyRequestsException" => {
+                tracing::warn!(function, request_id = %call.request_id, "plugin function throttled");
+                Error::Unavailable(format!(
+                    "the {plugin} plugin is at its concurrency limit; try again shortly"
+                ))
+            }
             code => Error::internal(format!(
                 "Lambda Invoke {function}: {code} (HTTP {})",
                 s.raw().status().as_u16()
             )),
         },
-        SdkError::TimeoutError(_) => Error::UpstreamTimeout(format!(
-            "the {function} function did not answer within {} s",
-            INVOKE_TIMEOUT.as_secs()
-        )),
+        SdkError::TimeoutError(_) => {
+            tracing::warn!(function, request_id = %call.request_id, "plugin function timed out");
+            Error::UpstreamTimeout(format!(
+                "the {plugin} plugin did not answer within {} s; a call that changes something may still complete, so retry it with the same Idempotency-Key",
+                INVOKE_TIMEOUT.as_secs()
+            ))
+        }
         other => Error::internal(format!(
             "Lambda Invoke {function}: {}",
             DisplayErrorContext(other)

@@ -172,6 +172,63 @@ impl fmt::Display for VoicePlatform {
     }
 }
 
+/// An Amazon Bedrock agent and one of its aliases (`agent.id`, `agent.alias` of an action
+/// group's event): 10 and 1 to 10 characters from `[0-9a-zA-Z]`, Bedrock's own patterns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "RawAgentRef")]
+pub struct BedrockAgentRef {
+    pub agent_id: String,
+    pub alias_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawAgentRef {
+    agent_id: String,
+    alias_id: String,
+}
+
+impl TryFrom<RawAgentRef> for BedrockAgentRef {
+    type Error = String;
+    fn try_from(raw: RawAgentRef) -> Result<Self, String> {
+        Self::parse(&raw.agent_id, &raw.alias_id).map_err(|(_, why)| why)
+    }
+}
+
+impl BedrockAgentRef {
+    /// The error names the field that does not fit, and what it takes.
+    pub fn parse(agent_id: &str, alias_id: &str) -> Result<Self, (&'static str, String)> {
+        let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
+        if agent_id.len() != 10 || !alnum(agent_id) {
+            return Err((
+                "agent_id",
+                format!(
+                    "'{}' is not a Bedrock agent id (10 characters from 0-9, a-z, A-Z)",
+                    truncate(agent_id)
+                ),
+            ));
+        }
+        if !(1..=10).contains(&alias_id.len()) || !alnum(alias_id) {
+            return Err((
+                "alias_id",
+                format!(
+                    "'{}' is not a Bedrock agent alias id (1 to 10 characters from 0-9, a-z, A-Z, e.g. TSTALIASID)",
+                    truncate(alias_id)
+                ),
+            ));
+        }
+        Ok(Self {
+            agent_id: agent_id.to_owned(),
+            alias_id: alias_id.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for BedrockAgentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.agent_id, self.alias_id)
+    }
+}
+
 /// A voice-platform connection's id: `cn_` and 32 hex digits from the OS RNG. It is in the
 /// URL the platform calls, so it names the connection without being guessable; the
 /// signature, not the id, is what authenticates.
@@ -257,6 +314,22 @@ mod tests {
         }
         assert_eq!(VoicePlatform::parse("retell"), Some(VoicePlatform::Retell));
         assert_eq!(VoicePlatform::parse("twilio"), None);
+    }
+
+    #[test]
+    fn bedrock_ids_follow_bedrocks_patterns() {
+        assert!(BedrockAgentRef::parse("AGENT12345", "TSTALIASID").is_ok());
+        assert!(BedrockAgentRef::parse("a1B2c3D4e5", "1").is_ok());
+        for (agent, alias, field) in [
+            ("AGENT1234", "TSTALIASID", "agent_id"),
+            ("AGENT12345X", "TSTALIASID", "agent_id"),
+            ("AGENT#1234", "TSTALIASID", "agent_id"),
+            ("AGENT12345", "", "alias_id"),
+            ("AGENT12345", "TSTALIASID1", "alias_id"),
+            ("AGENT12345", "A#B", "alias_id"),
+        ] {
+            assert_eq!(BedrockAgentRef::parse(agent, alias).unwrap_err().0, field);
+        }
     }
 
     #[test]

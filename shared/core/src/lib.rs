@@ -33,7 +33,8 @@ pub mod toolnames;
 pub use async_trait::async_trait;
 pub use error::{Detail, Error, Result};
 pub use ids::{
-    Channel, ConnectionId, EntityName, FunctionName, OrgId, PluginName, RecordId, VoicePlatform,
+    BedrockAgentRef, Channel, ConnectionId, EntityName, FunctionName, OrgId, PluginName, RecordId,
+    VoicePlatform,
 };
 pub use plugin::{CallContext, CallScope, ContractError, Plugin};
 pub use ports::{Condition, DataAdapter, DataError, Op, Page};

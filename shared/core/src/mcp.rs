@@ -20,6 +20,7 @@ use std::time::Instant;
 use http::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::agent::Agent;
@@ -27,7 +28,7 @@ use crate::agent::builder::AgentBuilder;
 use crate::agent::dialects::{mcp_structured_content, mcp_tools};
 use crate::auth::{TenantContext, no_tenant};
 use crate::error::Error;
-use crate::ids::Channel;
+use crate::ids::{Channel, is_valid_name};
 use crate::pipeline::{CALL_SCOPE, MAX_BODY_BYTES, ToolCallEvent};
 use crate::ports::ToolInvoker;
 
@@ -36,6 +37,12 @@ pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-2
 
 /// The header naming the revision a client negotiated.
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+
+/// The one revision with JSON-RPC batches, and the one a request without the header is.
+const BATCH_REVISION: &str = "2025-03-26";
+
+/// Most messages one batch may carry.
+const MAX_BATCH: usize = 16;
 
 /// JSON-RPC 2.0 error codes, and MCP's for an unsupported revision.
 pub mod codes {
@@ -196,6 +203,17 @@ struct Ctx<'a> {
     request_id: &'a str,
 }
 
+/// One message's answer: none (a notification or a response), or a JSON-RPC response
+/// with the HTTP status it gets when alone.
+enum Outcome {
+    Accepted,
+    Reply {
+        status: u16,
+        body: Value,
+        replayed: bool,
+    },
+}
+
 /// What a method answered, and whether a tool result was replayed.
 struct Answer {
     result: Value,
@@ -241,12 +259,83 @@ impl McpService {
                 return McpResponse::rpc(400, e.to_message(&Value::Null));
             }
         };
-        let Value::Object(message) = message else {
+        // The negotiated revision; without the header, 2025-03-26 (the specification's rule).
+        let revision = match req.headers.get(PROTOCOL_HEADER) {
+            None => Ok(BATCH_REVISION),
+            Some(v) => {
+                let v = v.to_str().unwrap_or_default();
+                PROTOCOL_VERSIONS
+                    .iter()
+                    .find(|p| **p == v)
+                    .copied()
+                    .ok_or(v)
+            }
+        };
+        let Value::Array(batch) = message else {
+            return match self.one(&ctx, message, revision, None).await {
+                Outcome::Accepted => accepted(),
+                Outcome::Reply {
+                    status,
+                    body,
+                    replayed,
+                } => {
+                    let mut resp = McpResponse::rpc(status, body);
+                    if replayed {
+                        resp.headers.push((
+                            HeaderName::from_static("idempotent-replayed"),
+                            HeaderValue::from_static("true"),
+                        ));
+                    }
+                    resp
+                }
+            };
+        };
+        // Batches are 2025-03-26's only (later revisions removed them).
+        if revision != Ok(BATCH_REVISION) {
             let e = RpcError::new(
                 codes::INVALID_REQUEST,
-                "send one JSON-RPC message (an object) per POST; batches are not accepted",
+                "send one JSON-RPC message per POST: batches exist in protocol revision 2025-03-26 only",
             );
             return McpResponse::rpc(400, e.to_message(&Value::Null));
+        }
+        if batch.is_empty() || batch.len() > MAX_BATCH {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                format!("a batch holds 1 to {MAX_BATCH} messages"),
+            );
+            return McpResponse::rpc(400, e.to_message(&Value::Null));
+        }
+        let mut replies = Vec::new();
+        for message in batch {
+            if let Outcome::Reply { body, .. } = self.one(&ctx, message, revision, Some(())).await {
+                replies.push(body);
+            }
+        }
+        if replies.is_empty() {
+            accepted()
+        } else {
+            McpResponse::rpc(200, Value::Array(replies))
+        }
+    }
+
+    /// One JSON-RPC message (alone, or one of a batch when `batch` is set: its errors are
+    /// then entries of the batch's answer, and its idempotency key is the request's key and
+    /// its id together).
+    async fn one(
+        &self,
+        ctx: &Ctx<'_>,
+        message: Value,
+        revision: Result<&'static str, &str>,
+        batch: Option<()>,
+    ) -> Outcome {
+        let rpc = |status: u16, body: Value| Outcome::Reply {
+            status: if batch.is_some() { 200 } else { status },
+            body,
+            replayed: false,
+        };
+        let Value::Object(message) = message else {
+            let e = RpcError::new(codes::INVALID_REQUEST, "a JSON-RPC message is an object");
+            return rpc(400, e.to_message(&Value::Null));
         };
         let id = message.get("id");
         let valid_id = match id {
@@ -257,7 +346,7 @@ impl McpService {
         let invalid = |why: &str| {
             let e = RpcError::new(codes::INVALID_REQUEST, why);
             let id = if valid_id { id.cloned() } else { None };
-            McpResponse::rpc(400, e.to_message(&id.unwrap_or(Value::Null)))
+            rpc(400, e.to_message(&id.unwrap_or(Value::Null)))
         };
         if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return invalid("a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\"");
@@ -266,53 +355,66 @@ impl McpService {
             Some(Value::String(m)) => m.as_str(),
             Some(_) => return invalid("\"method\" must be a string"),
             // A response to a server request: this server sends none, so nothing awaits it.
-            None if id.is_some() => return accepted(),
+            None if id.is_some()
+                && (message.contains_key("result") || message.contains_key("error")) =>
+            {
+                return Outcome::Accepted;
+            }
             None => return invalid("a request needs \"method\""),
         };
-        tracing::Span::current().record("rpc", method);
+        tracing::Span::current().record("rpc", short(method));
         let Some(id) = id else {
             // A notification (`notifications/initialized`, `notifications/cancelled`, …):
             // nothing here keeps state for it to change.
-            return accepted();
+            return Outcome::Accepted;
         };
         if !valid_id {
             return invalid("\"id\" must be a string or an integer");
         }
-        // Every request but `initialize` carries the negotiated revision (absent means
-        // 2025-03-26, as the specification says).
-        if method != "initialize"
-            && let Some(v) = req.headers.get(PROTOCOL_HEADER)
-        {
-            let v = v.to_str().unwrap_or_default();
-            if !PROTOCOL_VERSIONS.contains(&v) {
-                let e = RpcError {
-                    code: codes::UNSUPPORTED_PROTOCOL_VERSION,
-                    message: format!(
-                        "MCP-Protocol-Version '{}' is not served here; supported: {}",
-                        v.chars().take(32).collect::<String>(),
-                        PROTOCOL_VERSIONS.join(", ")
-                    ),
-                    data: Some(json!({"supported": PROTOCOL_VERSIONS, "requested": v})),
-                };
-                return McpResponse::rpc(400, e.to_message(id));
-            }
+        if batch.is_some() && method == "initialize" {
+            return invalid("initialize cannot be part of a batch");
         }
-        let params = message.get("params");
-        match self.dispatch(&ctx, method, params).await {
-            Ok(answer) => {
-                let mut resp = McpResponse::rpc(
-                    200,
-                    json!({"jsonrpc": "2.0", "id": id, "result": answer.result}),
-                );
-                if answer.replayed {
-                    resp.headers.push((
-                        HeaderName::from_static("idempotent-replayed"),
-                        HeaderValue::from_static("true"),
-                    ));
+        // Every request but `initialize` carries the negotiated revision.
+        if method != "initialize"
+            && let Err(v) = revision
+        {
+            let e = RpcError {
+                code: codes::UNSUPPORTED_PROTOCOL_VERSION,
+                message: format!(
+                    "MCP-Protocol-Version '{}' is not served here; supported: {}",
+                    short(v),
+                    PROTOCOL_VERSIONS.join(", ")
+                ),
+                data: Some(json!({"supported": PROTOCOL_VERSIONS, "requested": short(v)})),
+            };
+            return rpc(400, e.to_message(id));
+        }
+        let batch_key;
+        let ctx = match (batch, ctx.idempotency_key) {
+            (Some(()), Some(k)) => {
+                // One key for a batch: each call's key is the key and its id, hashed to stay
+                // within the key's length and alphabet.
+                let digest = Sha256::digest(format!("{k}\n{id}").as_bytes());
+                batch_key = digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>();
+                &Ctx {
+                    idempotency_key: Some(&batch_key),
+                    tenant: ctx.tenant.clone(),
+                    channel: ctx.channel.clone(),
+                    request_id: ctx.request_id,
                 }
-                resp
             }
-            Err(e) => McpResponse::rpc(200, e.to_message(id)),
+            _ => ctx,
+        };
+        match self.dispatch(ctx, method, message.get("params")).await {
+            Ok(answer) => Outcome::Reply {
+                status: 200,
+                body: json!({"jsonrpc": "2.0", "id": id, "result": answer.result}),
+                replayed: answer.replayed,
+            },
+            Err(e) => rpc(200, e.to_message(id)),
         }
     }
 
@@ -495,14 +597,16 @@ impl McpService {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Err(RpcError::params("tools/call needs params.name (a string)"));
         };
-        tracing::Span::current().record("tool", name);
+        tracing::Span::current().record("tool", short(name));
         let arguments = match params.get("arguments") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(a @ Value::Object(_)) => a.clone(),
             Some(_) => return Err(RpcError::params("params.arguments must be an object")),
         };
         let agent = self.agent(ctx).await?;
-        let Some(tool) = agent.tools.iter().find(|t| t.name == name) else {
+        // Exactly the tools tools/list shows (names MCP clients take).
+        let listed = |t: &&crate::agent::AgentTool| t.name == name && is_valid_name(&t.name);
+        let Some(tool) = agent.tools.iter().find(listed) else {
             return Err(RpcError::params(format!(
                 "Unknown tool: '{}'; tools/list names this channel's tools",
                 name.chars().take(64).collect::<String>()
@@ -516,10 +620,22 @@ impl McpService {
             ctx.request_id,
         )
         .with_idempotency_key(ctx.idempotency_key);
-        let out = self.invoker.invoke(&event).await.map_err(|e| {
-            tracing::error!(plugin = %tool.plugin, error = ?e, "tool invoke failed");
-            RpcError::from_error(&e)
-        })?;
+        let out = match self.invoker.invoke(&event).await {
+            Ok(out) => out,
+            // The function could not be reached: an outage (throttled, timed out) is the
+            // model's to report; anything else is internal.
+            Err(e) => {
+                tracing::error!(plugin = %tool.plugin, error = ?e, "tool invoke failed");
+                if matches!(e, Error::Internal(_)) {
+                    return Err(RpcError::from_error(&e));
+                }
+                crate::pipeline::CallOutput {
+                    status: e.status(),
+                    body: e.to_body(),
+                    replayed: false,
+                }
+            }
+        };
         if out.status == 200 {
             let value = out.body.get("result").cloned().unwrap_or(Value::Null);
             let text = match &value {
@@ -528,7 +644,7 @@ impl McpService {
             };
             let mut result = json!({
                 "content": [{"type": "text", "text": text}],
-                "structuredContent": mcp_structured_content(&value),
+                "structuredContent": mcp_structured_content(&value, tool.output_schema.as_ref()),
                 "isError": false,
             });
             if out.replayed {
@@ -569,6 +685,11 @@ impl McpService {
             replayed: false,
         })
     }
+}
+
+/// A caller's string as logs and answers show it: at most 64 characters.
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
 }
 
 fn accepted() -> McpResponse {

@@ -177,8 +177,10 @@ impl Settings {
         };
         if let Some(list) = nonempty("SWITCHBOARD_MCP_ALLOWED_ORIGINS") {
             for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                let shaped = (origin.starts_with("https://") || origin.starts_with("http://"))
-                    && !origin.ends_with('/');
+                let host = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                let shaped = host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#']));
                 if !shaped {
                     return Err(SettingsError(format!(
                         "SWITCHBOARD_MCP_ALLOWED_ORIGINS takes origins like https://app.example.com (scheme and host, no path), not '{origin}'"

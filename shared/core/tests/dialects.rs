@@ -368,6 +368,23 @@ fn bedrock_reports_what_does_not_fit() {
     );
     assert_eq!(functions[0]["parameters"]["limit"]["required"], false);
     assert_eq!(functions[0]["requireConfirmation"], "DISABLED");
+    // One action group per plugin, each the functions its plugin's function executes.
+    let groups = out["actionGroups"].as_array().unwrap();
+    let names: Vec<&str> = groups
+        .iter()
+        .filter_map(|g| g["actionGroupName"].as_str())
+        .collect();
+    assert_eq!(names, ["booking", "support"], "{groups:?}");
+    assert_eq!(groups[0]["functionSchema"]["functions"][0], functions[0]);
+    let grouped: usize = groups
+        .iter()
+        .map(|g| {
+            g["functionSchema"]["functions"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(grouped, functions.len());
     let refused = out["notExportable"].as_array().unwrap();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["name"], "UpdatePatient");

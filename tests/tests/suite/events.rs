@@ -3,7 +3,7 @@
 //! not HTTP requests, into the function's own event handling (the authorizer's, a plugin's
 //! tool-call event).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard::agent::builder::AgentBuilder;
 use switchboard::agent::dialects::ExportOptions;
@@ -15,9 +15,9 @@ use switchboard::lambda::{
 };
 use switchboard::mcp::{McpService, OriginPolicy};
 use switchboard::ports::StoreError;
-use switchboard::registry::{ApiKeyRecord, Connection, KeyHash};
+use switchboard::registry::{ApiKeyRecord, BedrockAgent, Connection, KeyHash};
 use switchboard::secrets::SecretValue;
-use switchboard::{Channel, ConnectionId, OrgId, VoicePlatform};
+use switchboard::{BedrockAgentRef, Channel, ConnectionId, OrgId, VoicePlatform};
 use switchboard_tests::{Tables, embedded_tables, moto_tables};
 
 use crate::fixtures::{booking_service, demo_on};
@@ -265,6 +265,44 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "booking-bedrock-create-appointment.json",
+        status: 200,
+        check: |b| {
+            let response = &b["response"];
+            assert_eq!(b["messageVersion"], "1.0");
+            assert_eq!(
+                (&response["actionGroup"], &response["function"]),
+                (&json!("booking"), &json!("CreateAppointment"))
+            );
+            assert!(
+                response["functionResponse"].get("responseState").is_none(),
+                "{b}"
+            );
+            let text = response["functionResponse"]["responseBody"]["TEXT"]["body"]
+                .as_str()
+                .unwrap_or_default();
+            let apt: Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(apt["AptDateTime"], "2027-06-01 12:00:00", "{b}");
+            // The session attributes go back as they came, and chose nothing.
+            assert_eq!(b["sessionAttributes"]["orgId"], "someone-else");
+        },
+    },
+    Expect {
+        file: "booking-bedrock-unmapped-agent.json",
+        status: 200,
+        check: |b| {
+            let response = &b["response"]["functionResponse"];
+            assert_eq!(response["responseState"], "FAILURE", "{b}");
+            let text = response["responseBody"]["TEXT"]["body"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                text.contains("NOTMAPPED1/TSTALIASID is not mapped"),
+                "{text}"
+            );
+        },
+    },
+    Expect {
         file: "booking-no-tenant.json",
         status: 401,
         check: |b| assert_eq!(b["error"]["code"], "unauthenticated"),
@@ -297,6 +335,16 @@ const EVENT_CONNECTIONS: [(&str, VoicePlatform, &str, &str); 2] = [
 async fn run_all(tables: Tables) {
     let secrets = crate::fixtures::local_secrets();
     let demo = demo_on(tables, None, None, secrets.clone()).await;
+    let mapping = BedrockAgent {
+        agent: BedrockAgentRef::parse("SBAGENT001", "TSTALIASID").unwrap(),
+        org: demo.org.clone(),
+        channel: Channel::parse("twilio").unwrap(),
+        created: 1_795_608_000,
+    };
+    match demo.platform.registry.create_bedrock_agent(&mapping).await {
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
     for (id, platform, credential, secret) in EVENT_CONNECTIONS {
         let value =
             serde_json::Map::from_iter([(platform.secret_field().to_owned(), Value::from(secret))]);
@@ -363,6 +411,18 @@ async fn run_all(tables: Tables) {
             // An authorizer event is not an HTTP request: it goes to the authorizer as JSON.
             let event: Value = serde_json::from_str(&text).unwrap();
             let body = authorizer.simple_response(&event).await.unwrap();
+            (e.check)(&body);
+            continue;
+        }
+        if e.file.contains("-bedrock-") {
+            // Bedrock's action group event: JSON into the plugin function's event handling.
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let reply = handle_event(&service, event, lambda_http::Context::default())
+                .await
+                .unwrap_or_else(|err| panic!("{}: {err}", e.file));
+            let EventReply::Bedrock(body) = reply else {
+                panic!("{}: not answered as Bedrock: {reply:?}", e.file)
+            };
             (e.check)(&body);
             continue;
         }

@@ -15,7 +15,7 @@ use switchboard::lambda::{EventReply, handle_event};
 use switchboard::mcp::{McpRequest, McpService, OriginPolicy};
 use switchboard_aws::lambda::LambdaInvoker;
 use switchboard_tests::http::{Reply, post, send_with};
-use switchboard_tests::invoke_api::{InvokeApi, serve};
+use switchboard_tests::invoke_api::{Failure, InvokeApi, serve};
 use switchboard_tests::moto_tables;
 
 use crate::dev_server::start;
@@ -215,8 +215,6 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
         (r.status, &r.body["error"]["code"], &r.body["id"]),
         (400, &json!(-32700), &Value::Null)
     );
-    let r = raw(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
-    assert_eq!((r.status, &r.body["error"]["code"]), (400, &json!(-32600)));
     let r = raw(br#"{"id":1,"method":"ping"}"#).await;
     assert_eq!(
         (r.status, &r.body["error"]["code"], &r.body["id"]),
@@ -236,6 +234,69 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
     )
     .await;
     assert_eq!((r.status, &r.body["error"]["code"]), (200, &json!(-32601)));
+
+    let r = raw(br#"{"jsonrpc":"2.0","id":1}"#).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32600)),
+        "{}",
+        r.body
+    );
+    let r = raw(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).await;
+    assert_eq!(r.status, 202, "a response to a server request: {}", r.body);
+
+    // Batches: 2025-03-26's (and a request's without the header), not later revisions'.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": "a", "method": "ping"},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": "b", "method": "tools/call", "params": {"name": "SearchPatients", "arguments": {"name": "Rivera"}}},
+        {"jsonrpc": "2.0", "id": "c", "method": "initialize", "params": {"protocolVersion": "2025-03-26"}},
+        7,
+    ]);
+    for header in [None, Some("2025-03-26")] {
+        let headers: Vec<(&str, &str)> = header
+            .map(|h| ("MCP-Protocol-Version", h))
+            .into_iter()
+            .collect();
+        let r = rpc(addr, path, &twilio, &headers, &batch).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let answers = r.body.as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            answers.len(),
+            4,
+            "no answer to the notification: {}",
+            r.body
+        );
+        assert_eq!(
+            (&answers[0]["id"], &answers[0]["result"]),
+            (&json!("a"), &json!({}))
+        );
+        assert_eq!(answers[1]["result"]["isError"], false, "{}", r.body);
+        assert_eq!(
+            (&answers[2]["id"], &answers[2]["error"]["code"]),
+            (&json!("c"), &json!(-32600))
+        );
+        assert_eq!(answers[3]["error"]["code"], -32600);
+    }
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("MCP-Protocol-Version", "2025-06-18")],
+        &batch,
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32600)),
+        "{}",
+        r.body
+    );
+    let r = rpc(addr, path, &twilio, &[], &json!([])).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let notes = json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]);
+    let r = rpc(addr, path, &twilio, &[], &notes).await;
+    assert_eq!((r.status, &r.body), (202, &Value::Null));
 
     // tools/list is the agent builder's MCP export of the channel, tool for tool.
     let listed = rpc(
@@ -516,12 +577,17 @@ async fn the_official_mcp_clients_work_against_dev() {
 /// on moto, the booking function behind the loopback Invoke API.
 #[tokio::test]
 async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
-    let demo = demo_on(moto_tables().await, None, None, local_secrets()).await;
+    // An org of its own: the demo org on the shared moto tables is the events test's.
+    let suffix = switchboard_tests::unique("mcp");
+    let demo = demo_on(moto_tables().await, Some(&suffix), None, local_secrets()).await;
     let booking = Arc::new(booking_service(&demo.platform));
-    let api = InvokeApi::new(HashMap::from([(
-        "sb-BookingFunction-1".to_owned(),
-        booking,
-    )]));
+    let api = InvokeApi::failing(
+        HashMap::from([("sb-BookingFunction-1".to_owned(), booking)]),
+        HashMap::from([
+            ("sb-CrmFunction-crashing".to_owned(), Failure::FunctionError),
+            ("sb-SupportFunction-busy".to_owned(), Failure::Throttled),
+        ]),
+    );
     let (endpoint, server) = serve(api.clone()).await;
     let client = switchboard_tests::lambda_client(&endpoint).await;
     let functions = HashMap::from([
@@ -529,10 +595,13 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
             PluginName::parse("booking").unwrap(),
             "sb-BookingFunction-1".to_owned(),
         ),
-        // crm is in the agent but its function is not deployed.
         (
             PluginName::parse("crm").unwrap(),
-            "sb-CrmFunction-gone".to_owned(),
+            "sb-CrmFunction-crashing".to_owned(),
+        ),
+        (
+            PluginName::parse("support").unwrap(),
+            "sb-SupportFunction-busy".to_owned(),
         ),
     ]);
     let mcp = McpService::new(
@@ -601,7 +670,7 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
         retry["result"]["structuredContent"],
         first["result"]["structuredContent"]
     );
-    // A function that is not deployed: JSON-RPC's internal error, no detail of AWS's.
+    // A function that crashes: JSON-RPC's internal error, no detail of AWS's.
     let lead = ask(
         call("CreateLead", json!({"name": "Ann", "phone": "+15550100"})),
         "req-invoke-3",
@@ -609,7 +678,37 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
     .await;
     assert_eq!(lead["error"]["code"], -32603, "{lead}");
     assert_eq!(lead["error"]["message"], "internal error");
-    // A function that fails (here: refuses an event of an unknown kind) is the same.
+    // A throttled function: an outage the model reports, naming the plugin, not the function.
+    let busy = ask(
+        call("ListTickets", json!({"status": "open"})),
+        "req-invoke-4",
+    )
+    .await;
+    assert_eq!(busy["result"]["isError"], true, "{busy}");
+    let text = busy["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("support plugin is at its concurrency limit"),
+        "{text}"
+    );
+    assert!(!busy.to_string().contains("sb-SupportFunction"), "{busy}");
+    assert_eq!(busy["result"]["_meta"]["switchboard/error"]["status"], 503);
+    // A function that is not deployed at all: internal too.
+    let unknown = LambdaInvoker::new(
+        switchboard_tests::lambda_client(&endpoint).await,
+        HashMap::from([(PluginName::parse("booking").unwrap(), "sb-gone".to_owned())]),
+    );
+    let event = api.received.lock().unwrap()[0].1.clone();
+    let event: switchboard::pipeline::ToolCallEvent = serde_json::from_value(event).unwrap();
+    let gone = switchboard::ports::ToolInvoker::invoke(&unknown, &event)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(gone, switchboard::Error::Internal(ref m) if m.contains("ResourceNotFoundException")),
+        "{gone:?}"
+    );
+    // The plugin function refuses an event of an unknown kind, and fails one of no kind.
     let mut unknown_kind = api.received.lock().unwrap()[0].1.clone();
     unknown_kind["kind"] = json!("switchboard.tool-call/2");
     let booking_fn = api.function("sb-BookingFunction-1").unwrap().clone();

@@ -3,6 +3,7 @@
 //! field); a stale one is 409 with the current version. This module routes; one module per
 //! resource does the work.
 
+mod bedrock;
 mod channels;
 mod connections;
 mod credentials;
@@ -215,6 +216,21 @@ impl AdminService {
                 need(&tenant, SCOPE_WRITE)?;
                 self.delete_connection(org, id).await
             }
+            ("GET", ["bedrock-agents"]) => {
+                need(&tenant, SCOPE_READ)?;
+                self.list_bedrock_agents(org).await
+            }
+            ("POST", ["bedrock-agents"]) => {
+                need(&tenant, SCOPE_ORGS)?;
+                self.create_bedrock_agent(req.body).await
+            }
+            ("GET", ["bedrock-agents", agent, alias]) => {
+                self.get_bedrock_agent(&tenant, agent, alias).await
+            }
+            ("DELETE", ["bedrock-agents", agent, alias]) => {
+                need(&tenant, SCOPE_ORGS)?;
+                self.delete_bedrock_agent(agent, alias).await
+            }
             ("GET", ["credentials", name]) => {
                 need(&tenant, SCOPE_READ)?;
                 let meta = self.registry.get_credential_versioned(org, name).await?;
@@ -229,7 +245,8 @@ impl AdminService {
             (
                 _,
                 [
-                    "plugins" | "instances" | "channels" | "keys" | "credentials" | "connections",
+                    "plugins" | "instances" | "channels" | "keys" | "credentials" | "connections"
+                    | "bedrock-agents",
                     ..,
                 ],
             ) => Err(Error::MethodNotAllowed(format!(

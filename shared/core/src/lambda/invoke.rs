@@ -41,9 +41,9 @@ impl ToolInvoker for LocalInvoker {
         context.request_id = call.request_id.clone();
         match handle_event(service, event, context).await {
             Ok(EventReply::ToolCall(out)) => Ok(out),
-            Ok(EventReply::Http(_)) => Err(Error::internal(
-                "the plugin answered a tool-call event as an HTTP request",
-            )),
+            Ok(other) => Err(Error::internal(format!(
+                "the plugin answered a tool-call event as another kind: {other:?}"
+            ))),
             Err(e) => Err(Error::internal(format!(
                 "the plugin refused the event: {e}"
             ))),

@@ -1,8 +1,9 @@
 //! `POST /plugins/{plugin}` and the plugin's route aliases: the call pipeline. And
 //! `POST /channels/{platform}/{connection}/{plugin}`: the same pipeline behind a voice
 //! platform's signature instead of the authorizer. A plugin function also takes the MCP
-//! function's tool-call events ([`ToolCallEvent`]), so its runtime loop reads events as JSON
-//! and tells the kinds apart ([`handle_event`]).
+//! function's tool-call events ([`ToolCallEvent`]) and Bedrock Agents' action group events
+//! ([`crate::pipeline::BedrockEvent`]), so its runtime loop reads events as JSON and tells
+//! the kinds apart ([`handle_event`]).
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::HeaderValue;
@@ -35,9 +36,12 @@ pub enum EventReply {
     Http(Box<ApiGatewayV2httpResponse>),
     /// To the MCP function's `Invoke`.
     ToolCall(CallOutput),
+    /// To Bedrock Agents, in its action group response format.
+    Bedrock(Value),
 }
 
-/// Answers one Lambda event: a tool call from the MCP function, or an API Gateway request.
+/// Answers one Lambda event: a tool call from the MCP function, a Bedrock action group's
+/// call, or an API Gateway request.
 /// An event of neither kind is a wiring mistake, reported as the invocation's error.
 pub async fn handle_event(
     service: &PluginService,
@@ -58,9 +62,13 @@ pub async fn handle_event(
         };
         return Ok(EventReply::ToolCall(out));
     }
+    if event.get("messageVersion").is_some() && event.get("actionGroup").is_some() {
+        let reply = service.respond_bedrock(&event, &context.request_id).await;
+        return Ok(EventReply::Bedrock(reply));
+    }
     let request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
         format!(
-            "{} takes API Gateway HTTP API (2.0) events and Switchboard tool calls; this event is neither: {e}",
+            "{} takes API Gateway HTTP API (2.0) events, Switchboard tool calls and Bedrock action group events; this event is none of them: {e}",
             service.plugin().name()
         )
     })?;

@@ -1,7 +1,9 @@
 //! The internal tool-call event: how the MCP function reaches a plugin's own Lambda (a
-//! request-response `Invoke`), with the tenant it already verified. IAM is what makes the
-//! tenant trustworthy here: only the MCP function's role may invoke plugin functions
-//! (template.yaml), and API Gateway can only ever deliver its own event shape.
+//! request-response `Invoke`), with the tenant it already verified. The invoke right is what
+//! makes the tenant trustworthy: API Gateway only ever delivers its own event shape, and in
+//! the stack only the MCP function's role may invoke plugin functions (template.yaml). A
+//! principal that may invoke a plugin function directly is trusted with any tenant, as it
+//! already is through a hand-made API Gateway event.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

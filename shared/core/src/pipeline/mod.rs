@@ -1,6 +1,7 @@
 //! The call pipeline behind `POST /plugins/{plugin}`: tenant → instance → effective config
 //! → data adapter → [`Plugin::call`] (function, parameters, handler) → envelope.
 
+mod bedrock;
 mod envelope;
 mod internal;
 mod signed;
@@ -15,13 +16,14 @@ use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
-use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
+use crate::ids::{BedrockAgentRef, Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 use crate::plugin::{CallScope, Plugin};
 use crate::ports::{DataAdapterFactory, ItemStore};
-use crate::registry::{Connection, Registry};
+use crate::registry::{BedrockAgent, Connection, Registry};
 use crate::secrets::Secrets;
 use crate::spec::AdapterSpec;
 
+pub use bedrock::BedrockEvent;
 pub use envelope::{Envelope, Incoming, parse_body, parse_body_as};
 pub use internal::{InvokedTenant, TOOL_CALL_KIND, ToolCallEvent};
 pub use signed::SignedCall;
@@ -49,6 +51,9 @@ pub struct Platform {
     connections: TtlCache<ConnectionId, Arc<Connection>>,
     /// Ids looked up and not found.
     unknown_connections: TtlCache<ConnectionId, ()>,
+    /// Bedrock agent aliases' mappings, and the aliases looked up and not found.
+    bedrock_agents: TtlCache<BedrockAgentRef, Arc<BedrockAgent>>,
+    unknown_bedrock_agents: TtlCache<BedrockAgentRef, ()>,
     /// Where signed routes get their signing secrets.
     secrets: Option<Arc<Secrets>>,
     clock: Clock,
@@ -90,6 +95,8 @@ impl Platform {
             channels: TtlCache::new(cache_ttl),
             connections: TtlCache::new(cache_ttl),
             unknown_connections: TtlCache::new(cache_ttl),
+            bedrock_agents: TtlCache::new(cache_ttl),
+            unknown_bedrock_agents: TtlCache::new(cache_ttl),
             secrets: None,
             clock: Arc::new(SystemTime::now),
         }

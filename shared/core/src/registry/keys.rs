@@ -1,7 +1,7 @@
 //! The single-table key layout (ARCHITECTURE.md, "Registry data model"): every item's
 //! partition and sort key, in one place.
 
-use crate::ids::{Channel, ConnectionId, OrgId, PluginName};
+use crate::ids::{BedrockAgentRef, Channel, ConnectionId, OrgId, PluginName};
 use crate::ports::Key;
 
 use super::model::KeyHash;
@@ -52,4 +52,18 @@ pub fn connection(id: &ConnectionId) -> Key {
 /// An org's index entry for one of its connections (listing, deleting).
 pub fn connection_index(org: &OrgId, id: &ConnectionId) -> Key {
     Key::new(org_pk(org), format!("CONN#{id}"))
+}
+/// A Bedrock agent alias's mapping, found by the ids in the action group's event alone.
+pub fn bedrock_agent(agent: &BedrockAgentRef) -> Key {
+    Key::new(
+        format!("BAGENT#{}#{}", agent.agent_id, agent.alias_id),
+        "BAGENT",
+    )
+}
+/// An org's index entry for a Bedrock agent alias mapped to it (listing).
+pub fn bedrock_agent_index(org: &OrgId, agent: &BedrockAgentRef) -> Key {
+    Key::new(
+        org_pk(org),
+        format!("BAGENT#{}#{}", agent.agent_id, agent.alias_id),
+    )
 }

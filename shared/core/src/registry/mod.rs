@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::ids::{Channel, ConnectionId, OrgId, PluginName};
+use crate::ids::{BedrockAgentRef, Channel, ConnectionId, OrgId, PluginName};
 use crate::manifest::{Manifest, sort_versions};
 use crate::ports::{ItemStore, Key, Precondition, StoreError, Write, query_all};
 
@@ -370,6 +370,8 @@ impl Registry {
                 ));
             } else if item.key.sk.starts_with("CONN#") {
                 snap.connections.push(decode(&item.key, item.data)?);
+            } else if item.key.sk.starts_with("BAGENT#") {
+                snap.bedrock_agents.push(decode(&item.key, item.data)?);
             }
         }
         Ok(snap)
@@ -594,6 +596,64 @@ impl Registry {
             ])
             .await?;
         Ok(Some(index.value))
+    }
+
+    /// Maps a Bedrock agent alias, with the org's index entry, in one transaction; a
+    /// conflict when the alias is mapped already.
+    pub async fn create_bedrock_agent(&self, mapping: &BedrockAgent) -> Result<(), StoreError> {
+        let value = encode(mapping)?;
+        self.table
+            .transact_put(&[
+                (
+                    keys::bedrock_agent(&mapping.agent),
+                    value.clone(),
+                    Precondition::NotExists,
+                ),
+                (
+                    keys::bedrock_agent_index(&mapping.org, &mapping.agent),
+                    value,
+                    Precondition::NotExists,
+                ),
+            ])
+            .await
+    }
+
+    /// The mapping of a Bedrock agent alias, whichever org it names: the action groups'
+    /// only lookup.
+    pub async fn get_bedrock_agent(
+        &self,
+        agent: &BedrockAgentRef,
+    ) -> Result<Option<BedrockAgent>, StoreError> {
+        Ok(self
+            .get_versioned(keys::bedrock_agent(agent))
+            .await?
+            .map(|v: Versioned<BedrockAgent>| v.value))
+    }
+
+    /// Removes a Bedrock agent alias's mapping and its org index entry in one transaction;
+    /// `None` when the alias is not mapped.
+    pub async fn delete_bedrock_agent(
+        &self,
+        agent: &BedrockAgentRef,
+    ) -> Result<Option<BedrockAgent>, StoreError> {
+        let key = keys::bedrock_agent(agent);
+        let Some(found) = self.get_versioned::<BedrockAgent>(key.clone()).await? else {
+            return Ok(None);
+        };
+        self.table
+            .transact_write(&[
+                Write::Delete {
+                    key: &key,
+                    pre: Precondition::Version(found.version),
+                },
+                // None: an index entry left without its mapping can still go.
+                Write::Delete {
+                    key: &keys::bedrock_agent_index(&found.value.org, agent),
+                    pre: Precondition::None,
+                },
+            ])
+            .await?;
+        Ok(Some(found.value))
     }
 
     /// `expected`: `None` creates (fails if present), `Some(v)` updates version `v`.

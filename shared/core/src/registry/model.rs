@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Detail, Error};
-use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
+use crate::ids::{BedrockAgentRef, Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 pub use crate::spec::DataAdapterConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +233,19 @@ pub struct CredentialMeta {
     pub fields: Vec<String>,
 }
 
+/// An Amazon Bedrock agent alias mapped to the organization and channel its action groups
+/// run as. Written by a platform operator only: the agents live in the operator's account
+/// (the plugin functions' Bedrock permission names them), and the event's own attributes are
+/// the end user's to influence, so they never choose the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BedrockAgent {
+    pub agent: BedrockAgentRef,
+    pub org: OrgId,
+    pub channel: Channel,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+}
+
 /// A voice platform's way in: requests to `/channels/<platform>/<id>/<plugin>` signed with
 /// the secret in `credential` run as `org`, on `channel`, with only `plugins:call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,6 +322,8 @@ pub struct OrgSnapshot {
     pub channels: Vec<(Channel, Versioned<ChannelConfig>)>,
     /// The org's voice-platform connections (their index entries).
     pub connections: Vec<Connection>,
+    /// The Bedrock agent aliases mapped to the org (their index entries).
+    pub bedrock_agents: Vec<BedrockAgent>,
 }
 
 /// A plugin in the library and its published versions, oldest first.

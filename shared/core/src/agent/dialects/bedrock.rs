@@ -1,6 +1,8 @@
 //! Amazon Bedrock Agents action group, function details. The format is narrow (at most five
 //! scalar or array parameters, length-limited descriptions), so a function that does not fit
 //! is listed in `notExportable` with the reason, never dropped or truncated silently.
+//! `actionGroups` holds one group per plugin, whose executor is that plugin's function;
+//! `functionSchema` lists every exported function together.
 
 use serde_json::{Map, Value, json};
 
@@ -31,9 +33,16 @@ const ROOT_EXPRESSED: [&str; 9] = [
 pub(super) fn export(tools: &[AgentTool], warnings: &mut Vec<Value>) -> Map<String, Value> {
     let mut functions = Vec::new();
     let mut not_exportable = Vec::new();
+    // One action group per plugin: each plugin is its own function, the group's executor.
+    let mut groups: Vec<(&str, Vec<Value>)> = Vec::new();
     for tool in tools {
         match function(tool) {
             Ok((f, lost)) => {
+                let plugin = tool.plugin.as_str();
+                match groups.iter_mut().find(|(p, _)| *p == plugin) {
+                    Some((_, fs)) => fs.push(f.clone()),
+                    None => groups.push((plugin, vec![f.clone()])),
+                }
                 functions.push(f);
                 if !lost.is_empty() {
                     warnings.push(warning(
@@ -51,8 +60,19 @@ pub(super) fn export(tools: &[AgentTool], warnings: &mut Vec<Value>) -> Map<Stri
             }
         }
     }
+    let action_groups = groups
+        .into_iter()
+        .map(|(plugin, functions)| {
+            json!({
+                "actionGroupName": plugin,
+                "plugin": plugin,
+                "functionSchema": {"functions": functions},
+            })
+        })
+        .collect();
     Map::from_iter([
         ("functionSchema".to_owned(), json!({"functions": functions})),
+        ("actionGroups".to_owned(), Value::Array(action_groups)),
         ("notExportable".to_owned(), Value::Array(not_exportable)),
     ])
 }

@@ -1,0 +1,426 @@
+//! Amazon Bedrock Agents action groups (function details): the event Bedrock sends a plugin
+//! function, answered in Bedrock's response format. The organization and channel come from
+//! the registry's mapping of the event's agent id and alias, never from its session or
+//! prompt attributes (the end user can steer those); an unmapped agent is refused. Parameter
+//! values arrive as strings and are coerced by the function's schema before the pipeline
+//! validates them.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Number, Value, json};
+
+use crate::auth::TenantContext;
+use crate::error::Error;
+use crate::ids::BedrockAgentRef;
+use crate::registry::BedrockAgent;
+
+use super::{CALL_SCOPE, CallInput, Platform, PluginService};
+
+/// The only message version Bedrock sends and reads.
+pub const MESSAGE_VERSION: &str = "1.0";
+
+/// Bedrock's limit on a function's response.
+pub const MAX_RESPONSE_BYTES: usize = 25 * 1024;
+
+/// An action group invocation, function-details format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BedrockEvent {
+    pub message_version: String,
+    pub agent: EventAgent,
+    pub action_group: String,
+    pub function: String,
+    #[serde(default)]
+    pub parameters: Vec<EventParameter>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub session_attributes: Map<String, Value>,
+    #[serde(default)]
+    pub prompt_session_attributes: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventAgent {
+    pub id: String,
+    pub alias: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventParameter {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub value: Value,
+}
+
+impl BedrockEvent {
+    /// Reads an event a function received; `None` when it is not a Bedrock action group's.
+    pub fn from_event(event: &Value) -> Option<Result<Self, Error>> {
+        let obj = event.as_object()?;
+        if !(obj.contains_key("messageVersion") && obj.contains_key("actionGroup")) {
+            return None;
+        }
+        Some(Self::deserialize(event).map_err(|e| {
+            Error::invalid_request(format!("malformed Bedrock action group event: {e}"))
+        }))
+    }
+}
+
+/// How the agent goes on after a refusal: the model may fix the call (REPROMPT), or the
+/// action failed in a way it cannot fix (FAILURE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ok,
+    Reprompt,
+    Failure,
+}
+
+/// The response to `event`: its action group and function echoed, the attributes returned
+/// unchanged (Bedrock keeps what the function returns).
+fn reply(event: &Value, state: State, text: &str) -> Value {
+    let echo = |k: &str| event.get(k).cloned().unwrap_or(json!({}));
+    let mut function_response = json!({"responseBody": {"TEXT": {"body": text}}});
+    match state {
+        State::Ok => {}
+        State::Reprompt => function_response["responseState"] = json!("REPROMPT"),
+        State::Failure => function_response["responseState"] = json!("FAILURE"),
+    }
+    json!({
+        "messageVersion": MESSAGE_VERSION,
+        "response": {
+            "actionGroup": event.get("actionGroup").and_then(Value::as_str).unwrap_or_default(),
+            "function": event.get("function").and_then(Value::as_str).unwrap_or_default(),
+            "functionResponse": function_response,
+        },
+        "sessionAttributes": echo("sessionAttributes"),
+        "promptSessionAttributes": echo("promptSessionAttributes"),
+    })
+}
+
+impl Platform {
+    /// The mapping of a Bedrock agent alias, cached like connections (unknown ones apart).
+    async fn bedrock_agent(
+        &self,
+        agent: &BedrockAgentRef,
+    ) -> Result<Option<Arc<BedrockAgent>>, Error> {
+        if let Some(hit) = self.bedrock_agents.get(agent) {
+            return Ok(Some(hit));
+        }
+        if self.unknown_bedrock_agents.get(agent).is_some() {
+            return Ok(None);
+        }
+        match self.registry.get_bedrock_agent(agent).await? {
+            Some(found) => {
+                let found = Arc::new(found);
+                self.bedrock_agents.insert(agent.clone(), found.clone());
+                Ok(Some(found))
+            }
+            None => {
+                self.unknown_bedrock_agents.insert(agent.clone(), ());
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl PluginService {
+    /// Answers one Bedrock action group event (as JSON, so a malformed one still gets its
+    /// action group and function echoed).
+    pub async fn respond_bedrock(&self, raw: &Value, request_id: &str) -> Value {
+        let event = match BedrockEvent::from_event(raw) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                tracing::warn!(request_id, error = %e, "bedrock event refused");
+                return reply(raw, State::Failure, &e.to_string());
+            }
+            None => {
+                return reply(raw, State::Failure, "not a Bedrock action group event");
+            }
+        };
+        let (state, text) = self.run_bedrock(&event, request_id).await;
+        reply(raw, state, &text)
+    }
+
+    async fn run_bedrock(&self, event: &BedrockEvent, request_id: &str) -> (State, String) {
+        let shown = |s: &str| s.chars().take(64).collect::<String>();
+        if event.message_version != MESSAGE_VERSION {
+            return (
+                State::Failure,
+                format!(
+                    "message version '{}' is not served; this function reads Bedrock's {MESSAGE_VERSION}",
+                    shown(&event.message_version)
+                ),
+            );
+        }
+        let agent = match BedrockAgentRef::parse(&event.agent.id, &event.agent.alias) {
+            Ok(a) => a,
+            Err((_, why)) => return (State::Failure, why),
+        };
+        let mapping = match self.platform.bedrock_agent(&agent).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                tracing::info!(request_id, agent = %agent, "bedrock call refused: unmapped agent");
+                return (
+                    State::Failure,
+                    format!(
+                        "Bedrock agent {agent} is not mapped to a Switchboard organization; a platform operator maps it (switchboard bedrock map)"
+                    ),
+                );
+            }
+            Err(e) => return failure(&e, request_id),
+        };
+        let tenant = TenantContext {
+            org: mapping.org.clone(),
+            scopes: vec![CALL_SCOPE.to_owned()],
+            channel: Some(mapping.channel.clone()),
+            key_id: Some(format!("bedrock:{agent}")),
+        };
+        let parameters = match self.coerce(&event.function, &event.parameters) {
+            Ok(p) => p,
+            Err(e) => return (State::Reprompt, e.to_string()),
+        };
+        let mut body = json!({"function": event.function, "parameters": parameters});
+        if let Some(session) = &event.session_id {
+            body["sessionId"] = json!(session);
+        }
+        let body = body.to_string();
+        let out = self
+            .respond(CallInput {
+                tenant: Some(tenant),
+                body: body.as_bytes(),
+                request_id,
+                idempotency_key: None,
+            })
+            .await;
+        if out.status == 200 {
+            let text = match &out.body["result"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.len() > MAX_RESPONSE_BYTES {
+                return (
+                    State::Reprompt,
+                    format!(
+                        "the result is {} bytes, over Bedrock's {} KB for a function response; ask for less (a narrower filter, a smaller limit)",
+                        text.len(),
+                        MAX_RESPONSE_BYTES / 1024
+                    ),
+                );
+            }
+            return (State::Ok, text);
+        }
+        let message = out.body["error"]["message"]
+            .as_str()
+            .unwrap_or("the call failed")
+            .to_owned();
+        // FAILURE ends the session with Bedrock's DependencyFailedException: for an outage
+        // or a deployment's configuration, which the model cannot act on. A refusal of the
+        // call itself (a taken slot, a failed validation, a scope the line lacks) goes back
+        // to the model to fix or to tell the user.
+        let code = out.body["error"]["code"].as_str().unwrap_or_default();
+        let configuration = matches!(
+            code,
+            "plugin_not_assigned"
+                | "plugin_not_enabled"
+                | "version_mismatch"
+                | "invalid_config"
+                | "unauthenticated"
+        );
+        if out.status >= 500 || configuration {
+            (State::Failure, message)
+        } else {
+            (State::Reprompt, message)
+        }
+    }
+
+    /// The event's string values as the function's schema types them; the pipeline then
+    /// validates the result like any call's.
+    fn coerce(&self, function: &str, params: &[EventParameter]) -> Result<Value, Error> {
+        let schema = self
+            .plugin()
+            .resolve(function)
+            .ok()
+            .and_then(|f| self.plugin().manifest().function(f.as_str()))
+            .map(|f| f.parameters.clone())
+            .unwrap_or(Value::Null);
+        let mut out = Map::new();
+        for p in params {
+            let at = format!("/{}", p.name);
+            if out.contains_key(&p.name) {
+                return Err(Error::invalid_field(at, "the parameter is given twice"));
+            }
+            let declared = schema.pointer(&format!("/properties/{}", escape(&p.name)));
+            let value = coerce_value(declared, p.kind.as_deref(), &p.value)
+                .map_err(|why| Error::invalid_field(at, why))?;
+            out.insert(p.name.clone(), value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn failure(e: &Error, request_id: &str) -> (State, String) {
+    if let Error::Internal(cause) = e {
+        tracing::error!(request_id, cause = %cause, "bedrock call failed: internal");
+    }
+    (State::Failure, e.to_string())
+}
+
+/// A JSON pointer token for a property name.
+fn escape(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// The types a schema allows, in its order (`type` as a string or a list).
+fn schema_types(schema: Option<&Value>) -> Vec<&str> {
+    match schema.and_then(|s| s.get("type")) {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One value: the schema's type (Bedrock's declared type when the schema allows several or
+/// none), parsed from Bedrock's string. A value that is already JSON of another kind
+/// passes through for the validation to judge.
+fn coerce_value(
+    schema: Option<&Value>,
+    declared: Option<&str>,
+    value: &Value,
+) -> Result<Value, String> {
+    let Value::String(text) = value else {
+        return Ok(value.clone());
+    };
+    let allowed = schema_types(schema);
+    let target = match (allowed.as_slice(), declared) {
+        ([], Some(d)) => d,
+        ([], None) => "string",
+        (types, Some(d)) if types.contains(&d) => d,
+        (types, _) if types.contains(&"string") => "string",
+        (types, _) => types
+            .iter()
+            .find(|t| **t != "null")
+            .copied()
+            .unwrap_or("string"),
+    };
+    let trimmed = text.trim();
+    if allowed.contains(&"null") && trimmed == "null" {
+        return Ok(Value::Null);
+    }
+    match target {
+        "integer" => trimmed
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("'{}' is not a whole number", shown(text))),
+        "number" => match trimmed.parse::<i64>() {
+            Ok(i) => Ok(Value::from(i)),
+            Err(_) => trimmed
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| format!("'{}' is not a number", shown(text))),
+        },
+        "boolean" => match trimmed.to_ascii_lowercase().as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("'{}' is not true or false", shown(text))),
+        },
+        "array" | "object" => match serde_json::from_str::<Value>(trimmed) {
+            Ok(v @ Value::Array(_)) if target == "array" => Ok(v),
+            Ok(v @ Value::Object(_)) if target == "object" => Ok(v),
+            _ => Err(format!(
+                "'{}' is not a JSON {target} (send it as JSON, e.g. {})",
+                shown(text),
+                if target == "array" {
+                    "[\"a\", \"b\"]"
+                } else {
+                    "{\"key\": \"value\"}"
+                }
+            )),
+        },
+        _ => Ok(Value::String(text.clone())),
+    }
+}
+
+fn shown(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(schema: Value, declared: Option<&str>, v: &str) -> Result<Value, String> {
+        coerce_value(Some(&schema), declared, &json!(v))
+    }
+
+    #[test]
+    fn values_are_typed_by_the_schema() {
+        let int = json!({"type": "integer"});
+        assert_eq!(c(int.clone(), Some("number"), " 42 "), Ok(json!(42)));
+        assert!(
+            c(int, Some("integer"), "4.5")
+                .unwrap_err()
+                .contains("whole number")
+        );
+        let num = json!({"type": "number"});
+        assert_eq!(c(num.clone(), None, "2"), Ok(json!(2)));
+        assert_eq!(c(num.clone(), None, "2.5"), Ok(json!(2.5)));
+        assert!(c(num, None, "NaN").is_err());
+        let b = json!({"type": "boolean"});
+        assert_eq!(c(b.clone(), None, "TRUE"), Ok(json!(true)));
+        assert!(c(b, None, "yes").is_err());
+        let arr = json!({"type": "array", "items": {"type": "string"}});
+        assert_eq!(
+            c(arr.clone(), Some("array"), r#"["a","b"]"#),
+            Ok(json!(["a", "b"]))
+        );
+        assert!(
+            c(arr, Some("array"), "a, b")
+                .unwrap_err()
+                .contains("JSON array")
+        );
+        let s = json!({"type": "string", "pattern": "^\\d+$"});
+        assert_eq!(
+            c(s, Some("number"), "0042"),
+            Ok(json!("0042")),
+            "a string stays a string"
+        );
+        let nullable = json!({"type": ["integer", "null"]});
+        assert_eq!(c(nullable.clone(), None, "null"), Ok(Value::Null));
+        assert_eq!(c(nullable, None, "7"), Ok(json!(7)));
+        // No schema for the name (the validation refuses it later): Bedrock's type decides.
+        assert_eq!(
+            coerce_value(None, Some("integer"), &json!("3")),
+            Ok(json!(3))
+        );
+        assert_eq!(coerce_value(None, None, &json!("3")), Ok(json!("3")));
+    }
+
+    #[test]
+    fn the_reply_echoes_the_event_and_says_the_state() {
+        let event = json!({"actionGroup": "booking", "function": "CreateAppointment",
+            "sessionAttributes": {"a": "1"}, "promptSessionAttributes": {}});
+        let r = reply(&event, State::Reprompt, "taken");
+        assert_eq!(r["messageVersion"], "1.0");
+        assert_eq!(r["response"]["actionGroup"], "booking");
+        assert_eq!(r["response"]["function"], "CreateAppointment");
+        assert_eq!(
+            r["response"]["functionResponse"]["responseState"],
+            "REPROMPT"
+        );
+        assert_eq!(
+            r["response"]["functionResponse"]["responseBody"]["TEXT"]["body"],
+            "taken"
+        );
+        assert_eq!(r["sessionAttributes"], json!({"a": "1"}));
+        let ok = reply(&event, State::Ok, "{}");
+        assert!(
+            ok["response"]["functionResponse"]
+                .get("responseState")
+                .is_none()
+        );
+    }
+}
