@@ -500,6 +500,10 @@ pub async fn bedrock_agents(api: &Api) -> Result<Output, Failure> {
 }
 
 pub async fn bedrock_unmap(api: &Api, agent_id: &str, alias_id: &str) -> Result<Output, Failure> {
+    // They go into the URL's path: refused here rather than as another path.
+    if let Err((field, why)) = switchboard::BedrockAgentRef::parse(agent_id, alias_id) {
+        return Err(Failure(format!("--{}: {why}", field.replace('_', "-"))));
+    }
     let r = api
         .call(
             Method::DELETE,
@@ -511,7 +515,7 @@ pub async fn bedrock_unmap(api: &Api, agent_id: &str, alias_id: &str) -> Result<
     Ok(out(
         r,
         format!(
-            "Bedrock agent {agent_id} alias {alias_id} unmapped; its calls are refused (warm functions may accept them for their cache period)"
+            "Bedrock agent {agent_id} alias {alias_id} unmapped; its calls are refused from now on"
         ),
     ))
 }

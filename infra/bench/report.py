@@ -275,7 +275,8 @@ def main():
           "SDK's Lambda client invoking the booking function behind a loopback server that "
           "speaks Lambda's Invoke API (SigV4 signing, HTTP on loopback, the tool-call event "
           "into the function's event handling and its reply back). `tools/list` is the twilio "
-          "agent's 20 tools, against the agent builder's `?format=mcp` export of the same.\n")
+          "agent's 20 tools, against the agent builder's `?format=mcp` export of the same. Each lap "
+          "starts with another of the five requests, so none always pays for going first.\n")
         w("| request | p50 | p99 | p50 vs direct |")
         w("|---|---|---|---|")
         d = mcp["direct"]["p50_us"]

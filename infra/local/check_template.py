@@ -140,9 +140,16 @@ for crate in sorted((root / "functions").iterdir()):
 # actions match lambda:InvokeFunction (wildcards, any case). A managed policy, a role of the
 # template's own, NotAction or an IAM resource could grant it unseen, so none is allowed.
 plugin_functions = {by_binary[b][0] for b in signed_routes if b in by_binary}
+# Resources that could invoke a function (or grant it) outside a function's own policies.
+INVOKERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
+            "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine",
+            "AWS::Serverless::Connector", "AWS::Scheduler::Schedule", "AWS::Events::Rule")
 for name, r in resources.items():
-    if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-        problems.append(f"{name}: IAM resources are not used here; give a function its permissions in its Policies")
+    if r["Type"] in INVOKERS:
+        problems.append(f"{name}: {r['Type']} is not used here (it could invoke a plugin function with "
+                        "any event); give a function its permissions in its Policies")
+    if "Connectors" in r:
+        problems.append(f"{name}: SAM Connectors are not used here (they grant access unseen by this check)")
 for name, f in functions.items():
     props = f.get("Properties", {})
     if "Role" in props:
@@ -155,11 +162,14 @@ for name, f in functions.items():
         if "LambdaInvokePolicy" in policy:
             invokes.add(str(policy["LambdaInvokePolicy"].get("FunctionName")).removesuffix(".Arn"))
         for st in policy.get("Statement", []) or []:
+            if st.get("Effect", "Allow") != "Allow":
+                continue
             if "NotAction" in st:
                 problems.append(f"{name}: NotAction grants everything it does not name; list the actions")
             actions = st.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
-            if any(fnmatch.fnmatchcase("lambda:invokefunction", str(a).lower()) for a in actions):
+            if any(fnmatch.fnmatchcase(op, str(a).lower())
+                   for a in actions for op in ("lambda:invokefunction", "lambda:invokeasync")):
                 invokes.add("*")
     if name == by_binary.get("mcp", (None,))[0]:
         for missing in sorted(plugin_functions - invokes):
@@ -182,10 +192,17 @@ for name, r in resources.items():
         problems.append(f"{name}: the only explicit invoke permissions are Bedrock's on plugin functions")
         continue
     if props.get("SourceArn") != "BedrockAgentSourceArn" or props.get("SourceAccount") != "AWS::AccountId" \
-            or r.get("Condition") != "BedrockAgents":
-        problems.append(f"{name}: a Bedrock permission needs SourceArn: !Ref BedrockAgentSourceArn, "
-                        "SourceAccount: !Ref AWS::AccountId and Condition: BedrockAgents")
+            or r.get("Condition") != "BedrockAgents" or props.get("Action") != "lambda:InvokeFunction":
+        problems.append(f"{name}: a Bedrock permission needs Action: lambda:InvokeFunction, SourceArn: "
+                        "!Ref BedrockAgentSourceArn, SourceAccount: !Ref AWS::AccountId and Condition: BedrockAgents")
     bedrock_for.setdefault(target, []).append(name)
+raw = (root / "template.yaml").read_text()
+if "SourceArn: !Ref BedrockAgentSourceArn" not in raw:
+    problems.append("the Bedrock permissions' SourceArn must be !Ref BedrockAgentSourceArn (the parameter)")
+# The loader turns !Not [!Equals [!Ref P, ""]] into [["P", ""]] (tags dropped).
+condition = template.get("Conditions", {}).get("BedrockAgents")
+if condition != [["BedrockAgentSourceArn", ""]]:
+    problems.append(f"Conditions.BedrockAgents must be !Not [!Equals [!Ref BedrockAgentSourceArn, \"\"]], not {condition!r}")
 for fn in sorted(plugin_functions):
     if len(bedrock_for.get(fn, [])) != 1:
         problems.append(f"{fn}: needs exactly one Bedrock permission (scripts/template), has {len(bedrock_for.get(fn, []))}")

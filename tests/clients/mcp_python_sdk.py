@@ -1,12 +1,13 @@
 """The official MCP Python SDK (`mcp`, pinned in scripts/mcp.sh) against a running Switchboard.
 
-    python mcp_python_sdk.py <base url> <channel-bound api key> <date YYYY-MM-DD>
+    python mcp_python_sdk.py <base url> <channel-bound api key> <date YYYY-MM-DD> <auto|legacy>
 
-Connects to <base url>/mcp/twilio over Streamable HTTP as an MCP client does (the SDK's
-default connect: a `server/discover` probe, then the `initialize` handshake), lists the twilio
-agent's tools, finds a patient, books an appointment on <date> at 10:00, and books it again:
-the second call must be a tool result with isError and the conflict message. Prints one JSON
-line per step; exits non-zero, saying which check failed, otherwise.
+Connects to <base url>/mcp/twilio over Streamable HTTP as an MCP client does: `auto` is the
+SDK's default connect (a `server/discover` probe, then protocol 2026-07-28's per-request
+envelope), `legacy` the `initialize` handshake (2025-11-25). Lists the twilio agent's tools,
+finds a patient, books an appointment on <date> at 10:00, and books it again: the second
+call must be a tool result with isError and the conflict message. Prints one JSON line per
+step; exits non-zero, saying which check failed, otherwise.
 """
 import asyncio
 import json
@@ -29,13 +30,18 @@ def text_of(result):
     return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
 
 
-async def main(base, key, day):
+EXPECTED_VERSION = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+
+
+async def main(base, key, day, mode):
     url = f"{base}/mcp/twilio"
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
         version = client.protocol_version
-        print(json.dumps({"step": "initialize", "protocolVersion": version, "server": client.server_info.name}))
-        check(version == "2025-11-25", f"negotiated protocol version {version!r}, wanted 2025-11-25")
+        info = client.server_info
+        print(json.dumps({"step": "connect", "mode": mode, "protocolVersion": version,
+                          "server": info.name if info else None}))
+        check(version == EXPECTED_VERSION[mode], f"negotiated protocol version {version!r}, wanted {EXPECTED_VERSION[mode]}")
         check("Bright Smile Dental" in (client.instructions or ""), "initialize carries the agent's instructions")
 
         listed = await client.list_tools()
@@ -65,6 +71,6 @@ async def main(base, key, day):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5 or sys.argv[4] not in EXPECTED_VERSION:
         raise SystemExit(__doc__)
     asyncio.run(main(*sys.argv[1:]))

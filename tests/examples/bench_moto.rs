@@ -23,7 +23,8 @@
 //!   booking's `SearchPatients` on `POST /plugins/booking`, and as MCP `tools/call` on
 //!   `POST /mcp/twilio` with the in-process invoker (`dev`'s) and with the AWS SDK's Lambda
 //!   client invoking the booking function behind a loopback Invoke API (the hop); `tools/list`
-//!   against `GET /agents/twilio?format=mcp`. Interleaved, `n` each.
+//!   against `GET /agents/twilio?format=mcp`. Interleaved, each lap starting with another, `n`
+//!   each.
 //!
 //! Run by `scripts/bench` as `cargo run --release -p switchboard-tests --example bench_moto`.
 
@@ -570,21 +571,19 @@ async fn mcp(n: usize) -> Result<Value, BoxError> {
     let mut times: [Vec<Duration>; 5] = Default::default();
     for i in 0..n + n / 10 {
         let mut lap = [Duration::ZERO; 5];
-        let t = Instant::now();
-        body(handle(&booking, parse(&direct)?).await)?;
-        lap[0] = t.elapsed();
-        let t = Instant::now();
-        body(handle_mcp(&local, parse(&call)?).await)?;
-        lap[1] = t.elapsed();
-        let t = Instant::now();
-        body(handle_mcp(&lambda, parse(&call)?).await)?;
-        lap[2] = t.elapsed();
-        let t = Instant::now();
-        body(handle_agent(&agents, parse(&export)?).await)?;
-        lap[3] = t.elapsed();
-        let t = Instant::now();
-        body(handle_mcp(&local, parse(&list)?).await)?;
-        lap[4] = t.elapsed();
+        // Each lap starts with another request, so none always pays for going first.
+        for k in 0..5 {
+            let which = (i + k) % 5;
+            let t = Instant::now();
+            match which {
+                0 => body(handle(&booking, parse(&direct)?).await)?,
+                1 => body(handle_mcp(&local, parse(&call)?).await)?,
+                2 => body(handle_mcp(&lambda, parse(&call)?).await)?,
+                3 => body(handle_agent(&agents, parse(&export)?).await)?,
+                _ => body(handle_mcp(&local, parse(&list)?).await)?,
+            };
+            lap[which] = t.elapsed();
+        }
         // The first tenth warms caches, connections and the allocator; it is not counted.
         if i >= n / 10 {
             for (all, one) in times.iter_mut().zip(lap) {

@@ -22,6 +22,8 @@ pub enum Failure {
     FunctionError,
     /// Lambda refused the invocation: the function is at its concurrency limit (429).
     Throttled,
+    /// The function ran past its timeout (Lambda's `Sandbox.Timedout`).
+    TimedOut,
 }
 
 pub struct InvokeApi {
@@ -98,8 +100,12 @@ impl InvokeApi {
         match self.failing.get(&name) {
             Some(Failure::FunctionError) => {
                 return function_error(
-                    "RuntimeError: the process exited before completing the request",
+                    "Runtime.ExitError",
+                    "the process exited before completing the request",
                 );
+            }
+            Some(Failure::TimedOut) => {
+                return function_error("Sandbox.Timedout", "Task timed out after 20.00 seconds");
             }
             Some(Failure::Throttled) => {
                 let e = json!({"Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"});
@@ -131,15 +137,15 @@ impl InvokeApi {
         match handle_event(function, event, lambda_http::Context::default()).await {
             Ok(reply) => match serde_json::to_value(&reply) {
                 Ok(v) => respond(200, &[("x-amz-executed-version", "$LATEST")], v),
-                Err(e) => function_error(&e.to_string()),
+                Err(e) => function_error("Error", &e.to_string()),
             },
-            Err(e) => function_error(&e.to_string()),
+            Err(e) => function_error("Error", &e.to_string()),
         }
     }
 }
 
-fn function_error(message: &str) -> hyper::Response<Full<Bytes>> {
-    let e = json!({"errorType": "Error", "errorMessage": message});
+fn function_error(kind: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+    let e = json!({"errorType": kind, "errorMessage": message});
     respond(200, &[("x-amz-function-error", "Unhandled")], e)
 }
 

@@ -74,8 +74,22 @@ impl ToolInvoker for LambdaInvoker {
         if let Some(kind) = out.function_error() {
             // The payload is the runtime's {errorType, errorMessage}; the type is enough
             // here, the plugin's log has the rest under the same request id.
+            let payload: serde_json::Value = out
+                .payload()
+                .and_then(|b| serde_json::from_slice(b.as_ref()).ok())
+                .unwrap_or_default();
+            let error_type = payload["errorType"].as_str().unwrap_or(kind);
+            // The function ran out of its own time: as much an outage as our own timeout.
+            if error_type == "Sandbox.Timedout" {
+                tracing::warn!(function, request_id = %call.request_id, "plugin function timed out");
+                return Err(Error::UpstreamTimeout(format!(
+                    "the {} plugin did not answer in time; a call that changes something may still complete, so retry it with the same Idempotency-Key",
+                    call.plugin
+                )));
+            }
             return Err(Error::internal(format!(
-                "{function} failed ({kind}) on request {}",
+                "{function} failed ({kind}: {}) on request {}",
+                error_type.chars().take(64).collect::<String>(),
                 call.request_id
             )));
         }

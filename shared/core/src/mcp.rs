@@ -1,5 +1,8 @@
 //! The MCP server of one channel: `POST /mcp/{channel}`, the Streamable HTTP transport,
-//! stateless, one JSON-RPC message per request and a JSON response (no SSE stream).
+//! stateless, JSON responses (no SSE stream). Both eras of the protocol: the `initialize`
+//! handshake (2024-11-05 to 2025-11-25; batches under 2025-03-26) and 2026-07-28's
+//! self-contained requests (`server/discover`, an envelope in every request's `_meta`,
+//! routing headers checked against the body).
 //!
 //! - `tools/list` is the channel's agent (the agent builder's names, descriptions and
 //!   schemas), `initialize` carries its instructions.
@@ -32,8 +35,26 @@ use crate::ids::{Channel, is_valid_name};
 use crate::pipeline::{CALL_SCOPE, MAX_BODY_BYTES, ToolCallEvent};
 use crate::ports::ToolInvoker;
 
-/// The protocol revisions served (the `initialize` handshake's), newest first.
+/// The `initialize` handshake's revisions served, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The per-request-envelope revisions served (no handshake: every request stands alone).
+pub const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
+
+/// Every revision served, newest first: what `server/discover` and a refused revision list.
+pub const ALL_VERSIONS: [&str; 5] = [
+    MODERN_VERSIONS[0],
+    PROTOCOL_VERSIONS[0],
+    PROTOCOL_VERSIONS[1],
+    PROTOCOL_VERSIONS[2],
+    PROTOCOL_VERSIONS[3],
+];
+
+/// The envelope every 2026-07-28 request carries in `params._meta`.
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// Who answers, on every 2026-07-28 result.
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// The header naming the revision a client negotiated.
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
@@ -55,6 +76,8 @@ pub mod codes {
     /// `data` holds the error contract's `status`, `code` and `details`.
     pub const REFUSED: i64 = -32000;
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// 2026-07-28: a routing header disagrees with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
 }
 
 /// The `_meta` key marking a result replayed from its idempotency record.
@@ -259,6 +282,13 @@ impl McpService {
                 return McpResponse::rpc(400, e.to_message(&Value::Null));
             }
         };
+        if let Some(v) = req.headers.get(PROTOCOL_HEADER)
+            && let Some(modern) = MODERN_VERSIONS
+                .iter()
+                .find(|m| v.as_bytes() == m.as_bytes())
+        {
+            return self.modern(&ctx, message, req.headers, modern).await;
+        }
         // The negotiated revision; without the header, 2025-03-26 (the specification's rule).
         let revision = match req.headers.get(PROTOCOL_HEADER) {
             None => Ok(BATCH_REVISION),
@@ -291,6 +321,18 @@ impl McpService {
             };
         };
         // Batches are 2025-03-26's only (later revisions removed them).
+        if let Err(v) = revision {
+            let e = RpcError {
+                code: codes::UNSUPPORTED_PROTOCOL_VERSION,
+                message: format!(
+                    "MCP-Protocol-Version '{}' is not served here; supported: {}",
+                    short(v),
+                    ALL_VERSIONS.join(", ")
+                ),
+                data: Some(json!({"supported": ALL_VERSIONS, "requested": short(v)})),
+            };
+            return McpResponse::rpc(400, e.to_message(&Value::Null));
+        }
         if revision != Ok(BATCH_REVISION) {
             let e = RpcError::new(
                 codes::INVALID_REQUEST,
@@ -305,12 +347,30 @@ impl McpService {
             );
             return McpResponse::rpc(400, e.to_message(&Value::Null));
         }
-        let mut replies = Vec::new();
-        for message in batch {
-            if let Outcome::Reply { body, .. } = self.one(&ctx, message, revision, Some(())).await {
-                replies.push(body);
-            }
+        // Ids must tell the answers apart (and, with a key, the calls).
+        let mut ids: Vec<&Value> = batch.iter().filter_map(|m| m.get("id")).collect();
+        ids.sort_by_key(|id| id.to_string());
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                "each request of a batch needs an id of its own",
+            );
+            return McpResponse::rpc(400, e.to_message(&Value::Null));
         }
+        // Together, so the batch ends within one call's time, not the sum of them.
+        let answers = futures_util::future::join_all(
+            batch
+                .into_iter()
+                .map(|message| self.one(&ctx, message, revision, Some(()))),
+        )
+        .await;
+        let replies: Vec<Value> = answers
+            .into_iter()
+            .filter_map(|a| match a {
+                Outcome::Reply { body, .. } => Some(body),
+                Outcome::Accepted => None,
+            })
+            .collect();
         if replies.is_empty() {
             accepted()
         } else {
@@ -383,9 +443,9 @@ impl McpService {
                 message: format!(
                     "MCP-Protocol-Version '{}' is not served here; supported: {}",
                     short(v),
-                    PROTOCOL_VERSIONS.join(", ")
+                    ALL_VERSIONS.join(", ")
                 ),
-                data: Some(json!({"supported": PROTOCOL_VERSIONS, "requested": short(v)})),
+                data: Some(json!({"supported": ALL_VERSIONS, "requested": short(v)})),
             };
             return rpc(400, e.to_message(id));
         }
@@ -415,6 +475,158 @@ impl McpService {
                 replayed: answer.replayed,
             },
             Err(e) => rpc(200, e.to_message(id)),
+        }
+    }
+
+    /// A 2026-07-28 request: one JSON-RPC message carrying its own envelope (revision and
+    /// client capabilities in `params._meta`), its method and tool name mirrored in headers.
+    /// There is no handshake: `server/discover` says what is served.
+    async fn modern(
+        &self,
+        ctx: &Ctx<'_>,
+        message: Value,
+        headers: &HeaderMap,
+        version: &'static str,
+    ) -> McpResponse {
+        // HTTP status by JSON-RPC code, as this revision maps them.
+        let fail = |id: &Value, e: RpcError| {
+            let status = match e.code {
+                codes::METHOD_NOT_FOUND => 404,
+                codes::PARSE_ERROR
+                | codes::INVALID_REQUEST
+                | codes::INVALID_PARAMS
+                | codes::HEADER_MISMATCH
+                | codes::UNSUPPORTED_PROTOCOL_VERSION => 400,
+                _ => 200,
+            };
+            McpResponse::rpc(status, e.to_message(id))
+        };
+        let Value::Object(message) = message else {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                "send one JSON-RPC message (an object) per POST",
+            );
+            return fail(&Value::Null, e);
+        };
+        if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                "a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\"",
+            );
+            return fail(&Value::Null, e);
+        }
+        let Some(method) = message.get("method").and_then(Value::as_str) else {
+            let e = RpcError::new(
+                codes::INVALID_REQUEST,
+                "a request needs \"method\" (a string)",
+            );
+            return fail(&Value::Null, e);
+        };
+        tracing::Span::current().record("rpc", short(method));
+        let id = match message.get("id") {
+            // A notification: nothing here keeps state for it to change.
+            None => return accepted(),
+            Some(id @ Value::String(_)) => id,
+            Some(id @ Value::Number(n)) if n.is_i64() || n.is_u64() => id,
+            Some(_) => {
+                let e = RpcError::new(
+                    codes::INVALID_REQUEST,
+                    "\"id\" must be a string or an integer",
+                );
+                return fail(&Value::Null, e);
+            }
+        };
+        let params = message.get("params").and_then(Value::as_object);
+        let meta = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(Value::as_object);
+        let (Some(asked), Some(Value::Object(_))) = (
+            meta.and_then(|m| m.get(META_VERSION))
+                .and_then(Value::as_str),
+            meta.and_then(|m| m.get(META_CAPABILITIES)),
+        ) else {
+            let e = RpcError::params(format!(
+                "a 2026-07-28 request carries params._meta with '{META_VERSION}' (a string) and '{META_CAPABILITIES}' (an object)"
+            ));
+            return fail(id, e);
+        };
+        let mismatch = |what: &str| {
+            fail(
+                id,
+                RpcError::new(
+                    codes::HEADER_MISMATCH,
+                    format!("the {what} header does not match the body"),
+                ),
+            )
+        };
+        if asked != version {
+            return mismatch("MCP-Protocol-Version");
+        }
+        if headers.get("mcp-method").map(HeaderValue::as_bytes) != Some(method.as_bytes()) {
+            return mismatch("Mcp-Method");
+        }
+        if method == "tools/call"
+            && let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str)
+            && header_value(headers.get("mcp-name")).as_deref() != Some(name)
+        {
+            return mismatch("Mcp-Name");
+        }
+        let server_info = json!({
+            "name": "switchboard",
+            "title": format!("Switchboard: {} / {}", ctx.tenant.org, ctx.channel),
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        let answer = match method {
+            "server/discover" => match self.agent(ctx).await {
+                Ok(agent) => Ok(Answer {
+                    result: json!({
+                        "supportedVersions": ALL_VERSIONS,
+                        "capabilities": {"tools": {}},
+                        "instructions": agent.instructions,
+                        "ttlMs": 0,
+                        "cacheScope": "private",
+                    }),
+                    replayed: false,
+                }),
+                Err(e) => Err(e),
+            },
+            "tools/list" | "tools/call" => self.dispatch(ctx, method, message.get("params")).await,
+            // No handshake and no ping in this revision.
+            other => Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!(
+                    "method '{}' is not served under {version}; this server has server/discover, tools/list and tools/call",
+                    short(other)
+                ),
+            )),
+        };
+        match answer {
+            Ok(mut answer) => {
+                let result = &mut answer.result;
+                result["resultType"] = json!("complete");
+                if method == "tools/list" {
+                    result["ttlMs"] = json!(0);
+                    result["cacheScope"] = json!("private");
+                }
+                match result.get_mut("_meta").and_then(Value::as_object_mut) {
+                    Some(meta) => {
+                        meta.insert(META_SERVER_INFO.to_owned(), server_info);
+                    }
+                    None => result["_meta"] = json!({META_SERVER_INFO: server_info}),
+                }
+                let mut resp = McpResponse::rpc(
+                    200,
+                    json!({"jsonrpc": "2.0", "id": id, "result": answer.result}),
+                );
+                if answer.replayed {
+                    resp.headers.push((
+                        HeaderName::from_static("idempotent-replayed"),
+                        HeaderValue::from_static("true"),
+                    ));
+                }
+                resp
+            }
+            Err(e) => fail(id, e),
         }
     }
 
@@ -499,7 +711,8 @@ impl McpService {
         }
         let idempotency_key = match req.headers.get("idempotency-key").map(|v| v.to_str()) {
             None => None,
-            Some(Ok(k)) => Some(k),
+            // Checked here, before a batch derives its calls' keys from it.
+            Some(Ok(k)) => Some(crate::idempotency::header_key(k).map(|_| k)?),
             Some(Err(_)) => {
                 return Err(Error::invalid_request(
                     "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
@@ -684,6 +897,23 @@ impl McpService {
             }),
             replayed: false,
         })
+    }
+}
+
+/// A routing header's value: as sent, or decoded from the `=?base64?…?=` form clients use
+/// for values that are not plain visible ASCII.
+fn header_value(h: Option<&HeaderValue>) -> Option<String> {
+    use base64::Engine;
+    let raw = h?.to_str().ok()?;
+    match raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            String::from_utf8(bytes).ok()
+        }
+        None => Some(raw.to_owned()),
     }
 }
 

@@ -333,7 +333,7 @@ async fn every_exported_function_runs_through_its_plugin_function() {
     .await;
     assert_eq!(state(&refused), "REPROMPT", "{refused}");
     assert!(
-        text(&refused).contains("'one' is not a whole number"),
+        text(&refused).contains("parameter 'PatNum': 'one' is not a whole number"),
         "{refused}"
     );
 
@@ -376,6 +376,57 @@ async fn every_exported_function_runs_through_its_plugin_function() {
         text(&appointments).contains("2027-06-07 09:30"),
         "{appointments}"
     );
+
+    // The mapping is read on every call: unmapped, the alias is refused at once; mapped to
+    // another organization, it runs as that one at once (demo-paused has no twilio channel).
+    let third = BedrockAgentRef::parse("SBAGENT003", "TSTALIASID").unwrap();
+    let map_to = |org: &str| BedrockAgent {
+        agent: third.clone(),
+        org: OrgId::parse(org).unwrap(),
+        channel: Channel::parse("twilio").unwrap(),
+        created: 1_795_608_000,
+    };
+    registry
+        .create_bedrock_agent(&map_to(demo.org.as_str()))
+        .await
+        .unwrap();
+    let providers = event("SBAGENT003", "booking", "GetProviders", &[]);
+    assert_eq!(state(&run(&booking, providers.clone()).await), "OK");
+    registry.delete_bedrock_agent(&third).await.unwrap();
+    let gone = run(&booking, providers.clone()).await;
+    assert!(text(&gone).contains("is not mapped"), "{gone}");
+    registry
+        .create_bedrock_agent(&map_to("demo-paused"))
+        .await
+        .unwrap();
+    let moved = run(&booking, providers).await;
+    assert_eq!(state(&moved), "FAILURE", "{moved}");
+    assert!(
+        text(&moved).contains("'twilio' channel, which is not configured"),
+        "{moved}"
+    );
+
+    // An OpenAPI action group's event is refused in its own shape.
+    let mut openapi = event("SBAGENT001", "booking", "GetProviders", &[]);
+    openapi["apiPath"] = json!("/providers");
+    openapi["httpMethod"] = json!("GET");
+    let reply = run(&booking, openapi).await;
+    assert_eq!(
+        (
+            &reply["response"]["apiPath"],
+            &reply["response"]["httpStatusCode"]
+        ),
+        (&json!("/providers"), &json!(400)),
+        "{reply}"
+    );
+    assert!(reply.to_string().contains("function details"), "{reply}");
+    // Null parameters and attributes are none.
+    let mut nulls = event("SBAGENT001", "booking", "GetProviders", &[]);
+    nulls["parameters"] = Value::Null;
+    nulls["sessionAttributes"] = Value::Null;
+    let reply = run(&booking, nulls).await;
+    assert_eq!(state(&reply), "OK", "{reply}");
+    assert_eq!(reply["sessionAttributes"], json!({}));
 
     // A malformed event is still answered in Bedrock's format.
     let reply = run(

@@ -289,7 +289,7 @@ const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "booking-bedrock-unmapped-agent.json",
-        status: 200,
+        status: 424,
         check: |b| {
             let response = &b["response"]["functionResponse"];
             assert_eq!(response["responseState"], "FAILURE", "{b}");
@@ -423,6 +423,15 @@ async fn run_all(tables: Tables) {
             let EventReply::Bedrock(body) = reply else {
                 panic!("{}: not answered as Bedrock: {reply:?}", e.file)
             };
+            // Bedrock's answer has no status: 200 stands for a result, 422 for REPROMPT,
+            // 424 (failed dependency) for FAILURE.
+            let state = body["response"]["functionResponse"]["responseState"].as_str();
+            let status = match state {
+                None => 200,
+                Some("REPROMPT") => 422,
+                Some(_) => 424,
+            };
+            assert_eq!(status, e.status, "{}: {body}", e.file);
             (e.check)(&body);
             continue;
         }

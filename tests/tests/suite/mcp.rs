@@ -187,15 +187,13 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
         (406, Some("not_acceptable"))
     );
 
-    // A revision not served: 400 with MCP's code and the served list (what a 2026-07-28
-    // client's probe gets before it falls back to initialize).
-    let discover = request(3, "server/discover", json!({}));
+    // A revision not served: 400 with MCP's code and the served list.
     let r = rpc(
         addr,
         path,
         &twilio,
-        &[("MCP-Protocol-Version", "2026-07-28")],
-        &discover,
+        &[("MCP-Protocol-Version", "2099-01-01")],
+        &ping,
     )
     .await;
     assert_eq!(
@@ -204,8 +202,9 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
         "{}",
         r.body
     );
-    assert_eq!(r.body["id"], 3);
-    assert_eq!(r.body["error"]["data"]["supported"][0], "2025-11-25");
+    assert_eq!(r.body["id"], 2);
+    assert_eq!(r.body["error"]["data"]["supported"][0], "2026-07-28");
+    assert_eq!(r.body["error"]["data"]["supported"][1], "2025-11-25");
 
     // Malformed JSON-RPC.
     let raw =
@@ -294,9 +293,194 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
     );
     let r = rpc(addr, path, &twilio, &[], &json!([])).await;
     assert_eq!(r.status, 400, "{}", r.body);
+    let twice = json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "id": 1, "method": "ping"}]);
+    let r = rpc(addr, path, &twilio, &[], &twice).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32600)),
+        "{}",
+        r.body
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &[("Idempotency-Key", "has space")],
+        &batch,
+    )
+    .await;
+    assert_eq!(r.status, 400, "a key a single request refuses: {}", r.body);
     let notes = json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]);
     let r = rpc(addr, path, &twilio, &[], &notes).await;
     assert_eq!((r.status, &r.body), (202, &Value::Null));
+
+    // Protocol 2026-07-28: no handshake; each request carries its envelope in params._meta,
+    // its revision, method and tool name mirrored in headers.
+    let envelope = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    let modern = |id: i64, method: &str, mut params: Value| {
+        params["_meta"] = envelope.clone();
+        request(id, method, params)
+    };
+    let headers = |method: &'static str, name: Option<&'static str>| {
+        let mut h = vec![
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", method),
+        ];
+        h.extend(name.map(|n| ("Mcp-Name", n)));
+        h
+    };
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("server/discover", None),
+        &modern(10, "server/discover", json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let found = &r.body["result"];
+    assert_eq!(found["supportedVersions"][0], "2026-07-28", "{}", r.body);
+    assert_eq!(
+        (&found["resultType"], &found["cacheScope"]),
+        (&json!("complete"), &json!("private"))
+    );
+    assert!(
+        found["instructions"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Bright Smile Dental")
+    );
+    assert_eq!(
+        found["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "switchboard"
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("tools/list", None),
+        &modern(11, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["tools"].as_array().map(Vec::len),
+        Some(20),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        (&r.body["result"]["ttlMs"], &r.body["result"]["resultType"]),
+        (&json!(0), &json!("complete"))
+    );
+    let search = modern(
+        12,
+        "tools/call",
+        json!({"name": "SearchPatients", "arguments": {"name": "Rivera"}}),
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("tools/call", Some("SearchPatients")),
+        &search,
+    )
+    .await;
+    assert_eq!(
+        (
+            &r.body["result"]["isError"],
+            &r.body["result"]["resultType"]
+        ),
+        (&json!(false), &json!("complete")),
+        "{}",
+        r.body
+    );
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("tools/call", Some("=?base64?U2VhcmNoUGF0aWVudHM=?=")),
+        &search,
+    )
+    .await;
+    assert_eq!(
+        r.body["result"]["isError"], false,
+        "a base64 header value: {}",
+        r.body
+    );
+    for (h, why) in [
+        (headers("tools/call", Some("GetProviders")), "Mcp-Name"),
+        (headers("tools/list", Some("SearchPatients")), "Mcp-Method"),
+    ] {
+        let r = rpc(addr, path, &twilio, &h, &search).await;
+        assert_eq!(
+            (r.status, &r.body["error"]["code"]),
+            (400, &json!(-32020)),
+            "{why}: {}",
+            r.body
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(why),
+            "{}",
+            r.body
+        );
+    }
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("tools/list", None),
+        &request(13, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32602)),
+        "no envelope: {}",
+        r.body
+    );
+    let mut old = modern(14, "tools/list", json!({}));
+    old["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2025-11-25");
+    let r = rpc(addr, path, &twilio, &headers("tools/list", None), &old).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32020)),
+        "{}",
+        r.body
+    );
+    for method in ["initialize", "ping"] {
+        let r = rpc(
+            addr,
+            path,
+            &twilio,
+            &headers(method, None),
+            &modern(15, method, json!({})),
+        )
+        .await;
+        assert_eq!(
+            (r.status, &r.body["error"]["code"]),
+            (404, &json!(-32601)),
+            "{method}: {}",
+            r.body
+        );
+    }
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &headers("tools/call", Some("Nope")),
+        &modern(16, "tools/call", json!({"name": "Nope"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32602)),
+        "{}",
+        r.body
+    );
 
     // tools/list is the agent builder's MCP export of the channel, tool for tool.
     let listed = rpc(
@@ -501,52 +685,50 @@ async fn the_official_mcp_clients_work_against_dev() {
     let base = format!("http://{addr}");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/mcp_python_sdk.py");
 
-    let (python_out, inspector_out) = {
-        let (sdk_base, sdk_key) = (base.clone(), twilio.clone());
-        let sdk = tokio::task::spawn_blocking(move || {
-            run(std::process::Command::new(python).args([
-                script,
-                &sdk_base,
-                &sdk_key,
-                "2027-06-02",
-            ]))
-        });
-        let (cli_url, cli_key, home) = (format!("{base}/mcp/twilio"), twilio.clone(), dir.clone());
-        let cli = tokio::task::spawn_blocking(move || {
+    // The SDK's default connect (2026-07-28 after its probe) and the handshake, on days of
+    // their own; the Inspector's default (the handshake) and its 2026-07-28 mode.
+    let python = |mode: &'static str, day: &'static str| {
+        let (python, base, key) = (python.clone(), base.clone(), twilio.clone());
+        tokio::task::spawn_blocking(move || {
+            run(std::process::Command::new(python).args([script, &base, &key, day, mode]))
+        })
+    };
+    let inspector = |era: &'static str| {
+        let (inspector, url, key, home) = (
+            inspector.clone(),
+            format!("{base}/mcp/twilio"),
+            twilio.clone(),
+            dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
             run(std::process::Command::new(inspector)
                 .args([
                     "--cli",
-                    &cli_url,
+                    &url,
                     "--transport",
                     "http",
                     "--method",
                     "tools/list",
+                    "--protocol-era",
+                    era,
                 ])
-                .args(["--header", &format!("Authorization: Bearer {cli_key}")])
+                .args(["--header", &format!("Authorization: Bearer {key}")])
                 // Its catalog file goes to HOME; keep it out of the user's.
                 .env("HOME", &home))
-        });
-        (sdk.await.unwrap(), cli.await.unwrap())
+        })
     };
-    eprintln!("{python_out}");
-    let steps: Vec<Value> = python_out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let step = |name: &str| {
-        steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no step {name}: {python_out}"))
-    };
-    assert_eq!(step("initialize")["protocolVersion"], "2025-11-25");
-    assert_eq!(step("tools/list")["tools"], 20);
-    assert_eq!(step("CreateAppointment again")["isError"], true);
-    assert!(step("done").is_object());
-
-    let listed: Value = serde_json::from_str(&inspector_out)
-        .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {inspector_out}"));
+    let runs = (
+        python("auto", "2027-06-02"),
+        python("legacy", "2027-06-09"),
+        inspector("legacy"),
+        inspector("modern"),
+    );
+    let (auto, legacy, cli_legacy, cli_modern) = (
+        runs.0.await.unwrap(),
+        runs.1.await.unwrap(),
+        runs.2.await.unwrap(),
+        runs.3.await.unwrap(),
+    );
     let ours = rpc(
         addr,
         "/mcp/twilio",
@@ -562,11 +744,33 @@ async fn the_official_mcp_clients_work_against_dev() {
             .filter_map(|t| t["name"].as_str().map(str::to_owned))
             .collect()
     };
-    assert_eq!(
-        names(&listed["tools"]),
-        names(&ours.body["result"]["tools"])
-    );
-    assert_eq!(names(&listed["tools"]).len(), 20);
+    for (out, version) in [(&auto, "2026-07-28"), (&legacy, "2025-11-25")] {
+        eprintln!("{out}");
+        let steps: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let step = |name: &str| {
+            steps
+                .iter()
+                .find(|s| s["step"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no step {name}: {out}"))
+        };
+        assert_eq!(step("connect")["protocolVersion"], version);
+        assert_eq!(step("tools/list")["tools"], 20);
+        assert_eq!(step("CreateAppointment again")["isError"], true);
+        assert!(step("done").is_object());
+    }
+    for out in [&cli_legacy, &cli_modern] {
+        let listed: Value = serde_json::from_str(out)
+            .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {out}"));
+        assert_eq!(
+            names(&listed["tools"]),
+            names(&ours.body["result"]["tools"])
+        );
+        assert_eq!(names(&listed["tools"]).len(), 20);
+    }
 
     task.abort();
     assert!(task.await.is_err_and(|e| e.is_cancelled()));
@@ -586,6 +790,7 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
         HashMap::from([
             ("sb-CrmFunction-crashing".to_owned(), Failure::FunctionError),
             ("sb-SupportFunction-busy".to_owned(), Failure::Throttled),
+            ("sb-BookingFunction-slow".to_owned(), Failure::TimedOut),
         ]),
     );
     let (endpoint, server) = serve(api.clone()).await;
@@ -694,7 +899,24 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
     );
     assert!(!busy.to_string().contains("sb-SupportFunction"), "{busy}");
     assert_eq!(busy["result"]["_meta"]["switchboard/error"]["status"], 503);
-    // A function that is not deployed at all: internal too.
+    // A function that runs out of its own time: an outage too, with the retry advice.
+    let slow = LambdaInvoker::new(
+        switchboard_tests::lambda_client(&endpoint).await,
+        HashMap::from([(
+            PluginName::parse("booking").unwrap(),
+            "sb-BookingFunction-slow".to_owned(),
+        )]),
+    );
+    let first: switchboard::pipeline::ToolCallEvent =
+        serde_json::from_value(api.received.lock().unwrap()[0].1.clone()).unwrap();
+    let late = switchboard::ports::ToolInvoker::invoke(&slow, &first)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(late, switchboard::Error::UpstreamTimeout(ref m) if m.contains("same Idempotency-Key") && !m.contains("sb-")),
+        "{late:?}"
+    );
+    // A function that is not deployed at all: internal.
     let unknown = LambdaInvoker::new(
         switchboard_tests::lambda_client(&endpoint).await,
         HashMap::from([(PluginName::parse("booking").unwrap(), "sb-gone".to_owned())]),

@@ -5,17 +5,14 @@
 //! values arrive as strings and are coerced by the function's schema before the pipeline
 //! validates them.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::{Map, Number, Value, json};
 
 use crate::auth::TenantContext;
 use crate::error::Error;
 use crate::ids::BedrockAgentRef;
-use crate::registry::BedrockAgent;
 
-use super::{CALL_SCOPE, CallInput, Platform, PluginService};
+use super::{CALL_SCOPE, CallInput, PluginService};
 
 /// The only message version Bedrock sends and reads.
 pub const MESSAGE_VERSION: &str = "1.0";
@@ -31,14 +28,11 @@ pub struct BedrockEvent {
     pub agent: EventAgent,
     pub action_group: String,
     pub function: String,
+    /// Absent or null when the function takes none.
     #[serde(default)]
-    pub parameters: Vec<EventParameter>,
+    pub parameters: Option<Vec<EventParameter>>,
     #[serde(default)]
     pub session_id: Option<String>,
-    #[serde(default)]
-    pub session_attributes: Map<String, Value>,
-    #[serde(default)]
-    pub prompt_session_attributes: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +56,11 @@ impl BedrockEvent {
         if !(obj.contains_key("messageVersion") && obj.contains_key("actionGroup")) {
             return None;
         }
+        if obj.contains_key("apiPath") {
+            return Some(Err(Error::invalid_request(
+                "OpenAPI action groups are not served: define the action group with function details (GET /agents/{channel}?format=bedrock)",
+            )));
+        }
         Some(Self::deserialize(event).map_err(|e| {
             Error::invalid_request(format!("malformed Bedrock action group event: {e}"))
         }))
@@ -80,7 +79,26 @@ enum State {
 /// The response to `event`: its action group and function echoed, the attributes returned
 /// unchanged (Bedrock keeps what the function returns).
 fn reply(event: &Value, state: State, text: &str) -> Value {
-    let echo = |k: &str| event.get(k).cloned().unwrap_or(json!({}));
+    let echo = |k: &str| match event.get(k) {
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => json!({}),
+    };
+    if let Some(path) = event.get("apiPath") {
+        // An OpenAPI action group's event (refused) is answered in its own shape.
+        let status = if state == State::Ok { 200 } else { 400 };
+        return json!({
+            "messageVersion": MESSAGE_VERSION,
+            "response": {
+                "actionGroup": event.get("actionGroup").and_then(Value::as_str).unwrap_or_default(),
+                "apiPath": path,
+                "httpMethod": event.get("httpMethod").cloned().unwrap_or(json!("POST")),
+                "httpStatusCode": status,
+                "responseBody": {"application/json": {"body": json!({"error": text}).to_string()}},
+            },
+            "sessionAttributes": echo("sessionAttributes"),
+            "promptSessionAttributes": echo("promptSessionAttributes"),
+        });
+    }
     let mut function_response = json!({"responseBody": {"TEXT": {"body": text}}});
     match state {
         State::Ok => {}
@@ -99,36 +117,16 @@ fn reply(event: &Value, state: State, text: &str) -> Value {
     })
 }
 
-impl Platform {
-    /// The mapping of a Bedrock agent alias, cached like connections (unknown ones apart).
-    async fn bedrock_agent(
-        &self,
-        agent: &BedrockAgentRef,
-    ) -> Result<Option<Arc<BedrockAgent>>, Error> {
-        if let Some(hit) = self.bedrock_agents.get(agent) {
-            return Ok(Some(hit));
-        }
-        if self.unknown_bedrock_agents.get(agent).is_some() {
-            return Ok(None);
-        }
-        match self.registry.get_bedrock_agent(agent).await? {
-            Some(found) => {
-                let found = Arc::new(found);
-                self.bedrock_agents.insert(agent.clone(), found.clone());
-                Ok(Some(found))
-            }
-            None => {
-                self.unknown_bedrock_agents.insert(agent.clone(), ());
-                Ok(None)
-            }
-        }
-    }
-}
-
 impl PluginService {
     /// Answers one Bedrock action group event (as JSON, so a malformed one still gets its
     /// action group and function echoed).
     pub async fn respond_bedrock(&self, raw: &Value, request_id: &str) -> Value {
+        let attributes_len = ["sessionAttributes", "promptSessionAttributes"]
+            .iter()
+            .filter_map(|k| raw.get(*k))
+            .map(|v| v.to_string().len())
+            .sum::<usize>()
+            + 512;
         let event = match BedrockEvent::from_event(raw) {
             Some(Ok(e)) => e,
             Some(Err(e)) => {
@@ -139,11 +137,16 @@ impl PluginService {
                 return reply(raw, State::Failure, "not a Bedrock action group event");
             }
         };
-        let (state, text) = self.run_bedrock(&event, request_id).await;
+        let (state, text) = self.run_bedrock(&event, request_id, attributes_len).await;
         reply(raw, state, &text)
     }
 
-    async fn run_bedrock(&self, event: &BedrockEvent, request_id: &str) -> (State, String) {
+    async fn run_bedrock(
+        &self,
+        event: &BedrockEvent,
+        request_id: &str,
+        attributes_len: usize,
+    ) -> (State, String) {
         let shown = |s: &str| s.chars().take(64).collect::<String>();
         if event.message_version != MESSAGE_VERSION {
             return (
@@ -158,7 +161,9 @@ impl PluginService {
             Ok(a) => a,
             Err((_, why)) => return (State::Failure, why),
         };
-        let mapping = match self.platform.bedrock_agent(&agent).await {
+        // Read on every call, never cached: an alias can be unmapped and mapped to another
+        // organization, and a warm container must not run it as the old one meanwhile.
+        let mapping = match self.platform.registry.get_bedrock_agent(&agent).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 tracing::info!(request_id, agent = %agent, "bedrock call refused: unmapped agent");
@@ -169,7 +174,7 @@ impl PluginService {
                     ),
                 );
             }
-            Err(e) => return failure(&e, request_id),
+            Err(e) => return failure(&Error::from(e), request_id),
         };
         let tenant = TenantContext {
             org: mapping.org.clone(),
@@ -177,7 +182,8 @@ impl PluginService {
             channel: Some(mapping.channel.clone()),
             key_id: Some(format!("bedrock:{agent}")),
         };
-        let parameters = match self.coerce(&event.function, &event.parameters) {
+        let given = event.parameters.as_deref().unwrap_or_default();
+        let parameters = match self.coerce(&event.function, given) {
             Ok(p) => p,
             Err(e) => return (State::Reprompt, e.to_string()),
         };
@@ -199,15 +205,34 @@ impl PluginService {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            if text.len() > MAX_RESPONSE_BYTES {
-                return (
-                    State::Reprompt,
-                    format!(
-                        "the result is {} bytes, over Bedrock's {} KB for a function response; ask for less (a narrower filter, a smaller limit)",
-                        text.len(),
-                        MAX_RESPONSE_BYTES / 1024
-                    ),
-                );
+            // Room for the envelope and the attributes Bedrock gets back.
+            if text.len() + attributes_len > MAX_RESPONSE_BYTES {
+                let changed = self
+                    .plugin()
+                    .resolve(&event.function)
+                    .ok()
+                    .and_then(|f| self.plugin().manifest().function(f.as_str()))
+                    .is_some_and(|f| f.has_side_effects());
+                // A call that changed something is done: asking again would do it twice.
+                return if changed {
+                    (
+                        State::Ok,
+                        format!(
+                            "Done. The result ({} bytes) is over Bedrock's {} KB for a function response, so it is not shown; read the record back to see it.",
+                            text.len(),
+                            MAX_RESPONSE_BYTES / 1024
+                        ),
+                    )
+                } else {
+                    (
+                        State::Reprompt,
+                        format!(
+                            "the result is {} bytes, over Bedrock's {} KB for a function response; ask for less (a narrower filter, a smaller limit)",
+                            text.len(),
+                            MAX_RESPONSE_BYTES / 1024
+                        ),
+                    )
+                };
             }
             return (State::Ok, text);
         }
@@ -216,9 +241,10 @@ impl PluginService {
             .unwrap_or("the call failed")
             .to_owned();
         // FAILURE ends the session with Bedrock's DependencyFailedException: for an outage
-        // or a deployment's configuration, which the model cannot act on. A refusal of the
-        // call itself (a taken slot, a failed validation, a scope the line lacks) goes back
-        // to the model to fix or to tell the user.
+        // or a deployment's configuration (an action group out of step with the plugin
+        // included), which the model cannot act on. A refusal of the call itself (a taken
+        // slot, a failed validation, a scope the line lacks, whose message says what to tell
+        // the caller) goes back to the model to fix or to pass on.
         let code = out.body["error"]["code"].as_str().unwrap_or_default();
         let configuration = matches!(
             code,
@@ -227,6 +253,7 @@ impl PluginService {
                 | "version_mismatch"
                 | "invalid_config"
                 | "unauthenticated"
+                | "unknown_function"
         );
         if out.status >= 500 || configuration {
             (State::Failure, message)
@@ -248,12 +275,16 @@ impl PluginService {
         let mut out = Map::new();
         for p in params {
             let at = format!("/{}", p.name);
+            let name = shown(&p.name);
             if out.contains_key(&p.name) {
-                return Err(Error::invalid_field(at, "the parameter is given twice"));
+                return Err(Error::invalid_field(
+                    at,
+                    format!("parameter '{name}' is given twice"),
+                ));
             }
             let declared = schema.pointer(&format!("/properties/{}", escape(&p.name)));
             let value = coerce_value(declared, p.kind.as_deref(), &p.value)
-                .map_err(|why| Error::invalid_field(at, why))?;
+                .map_err(|why| Error::invalid_field(at, format!("parameter '{name}': {why}")))?;
             out.insert(p.name.clone(), value);
         }
         Ok(Value::Object(out))
@@ -305,17 +336,16 @@ fn coerce_value(
             .unwrap_or("string"),
     };
     let trimmed = text.trim();
-    if allowed.contains(&"null") && trimmed == "null" {
+    if allowed.contains(&"null") && !allowed.contains(&"string") && trimmed == "null" {
         return Ok(Value::Null);
     }
     match target {
-        "integer" => trimmed
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| format!("'{}' is not a whole number", shown(text))),
-        "number" => match trimmed.parse::<i64>() {
-            Ok(i) => Ok(Value::from(i)),
-            Err(_) => trimmed
+        "integer" => {
+            whole(trimmed).ok_or_else(|| format!("'{}' is not a whole number", shown(text)))
+        }
+        "number" => match whole(trimmed) {
+            Some(i) => Ok(i),
+            None => trimmed
                 .parse::<f64>()
                 .ok()
                 .and_then(Number::from_f64)
@@ -330,6 +360,24 @@ fn coerce_value(
         "array" | "object" => match serde_json::from_str::<Value>(trimmed) {
             Ok(v @ Value::Array(_)) if target == "array" => Ok(v),
             Ok(v @ Value::Object(_)) if target == "object" => Ok(v),
+            // `[a, b]`: a list of plain words, each typed by the items' schema.
+            Err(_) if target == "array" && trimmed.starts_with('[') && trimmed.ends_with(']') => {
+                let items = schema.and_then(|s| s.get("items"));
+                let inner = &trimmed[1..trimmed.len() - 1];
+                inner
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| {
+                        coerce_value(
+                            items,
+                            None,
+                            &Value::String(w.trim_matches(['"', '\'']).to_owned()),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
             _ => Err(format!(
                 "'{}' is not a JSON {target} (send it as JSON, e.g. {})",
                 shown(text),
@@ -342,6 +390,17 @@ fn coerce_value(
         },
         _ => Ok(Value::String(text.clone())),
     }
+}
+
+/// A whole number as Bedrock may write it: `42`, `42.0`, `1e3` (within i64).
+fn whole(s: &str) -> Option<Value> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Value::from(i));
+    }
+    let f = s.parse::<f64>().ok()?;
+    // Within i64 (2^63 itself is not), with no fraction.
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775e18)
+        .then(|| Value::from(f as i64))
 }
 
 fn shown(s: &str) -> String {

@@ -16,10 +16,10 @@ use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
-use crate::ids::{BedrockAgentRef, Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
+use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 use crate::plugin::{CallScope, Plugin};
 use crate::ports::{DataAdapterFactory, ItemStore};
-use crate::registry::{BedrockAgent, Connection, Registry};
+use crate::registry::{Connection, Registry};
 use crate::secrets::Secrets;
 use crate::spec::AdapterSpec;
 
@@ -51,9 +51,6 @@ pub struct Platform {
     connections: TtlCache<ConnectionId, Arc<Connection>>,
     /// Ids looked up and not found.
     unknown_connections: TtlCache<ConnectionId, ()>,
-    /// Bedrock agent aliases' mappings, and the aliases looked up and not found.
-    bedrock_agents: TtlCache<BedrockAgentRef, Arc<BedrockAgent>>,
-    unknown_bedrock_agents: TtlCache<BedrockAgentRef, ()>,
     /// Where signed routes get their signing secrets.
     secrets: Option<Arc<Secrets>>,
     clock: Clock,
@@ -95,8 +92,6 @@ impl Platform {
             channels: TtlCache::new(cache_ttl),
             connections: TtlCache::new(cache_ttl),
             unknown_connections: TtlCache::new(cache_ttl),
-            bedrock_agents: TtlCache::new(cache_ttl),
-            unknown_bedrock_agents: TtlCache::new(cache_ttl),
             secrets: None,
             clock: Arc::new(SystemTime::now),
         }

@@ -39,6 +39,13 @@ pub(super) fn export(tools: &[AgentTool], warnings: &mut Vec<Value>) -> Map<Stri
         match function(tool) {
             Ok((f, lost)) => {
                 let plugin = tool.plugin.as_str();
+                // The plugin names the function's action group.
+                if !is_bedrock_name(plugin) {
+                    not_exportable.push(json!({"name": tool.name, "reason": format!(
+                        "its plugin's name '{plugin}' is not a Bedrock action group name ([0-9a-zA-Z][_-]?){{1,100}}"
+                    )}));
+                    continue;
+                }
                 match groups.iter_mut().find(|(p, _)| *p == plugin) {
                     Some((_, fs)) => fs.push(f.clone()),
                     None => groups.push((plugin, vec![f.clone()])),
