@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use http::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value, json};
@@ -64,6 +65,9 @@ const BATCH_REVISION: &str = "2025-03-26";
 
 /// Most messages one batch may carry.
 const MAX_BATCH: usize = 16;
+
+/// How many of a batch's messages run at once.
+const BATCH_CONCURRENCY: usize = 4;
 
 /// JSON-RPC 2.0 error codes, and MCP's for an unsupported revision.
 pub mod codes {
@@ -289,6 +293,21 @@ impl McpService {
         {
             return self.modern(&ctx, message, req.headers, modern).await;
         }
+        // A 2026-07-28 envelope under another header (or none) disagrees with itself.
+        if let Some(claimed) = message
+            .pointer("/params/_meta")
+            .and_then(|m| m.get(META_VERSION))
+        {
+            let e = RpcError::new(
+                codes::HEADER_MISMATCH,
+                format!(
+                    "params._meta names protocol revision {}, but MCP-Protocol-Version does not; send the same revision in both",
+                    short(&claimed.to_string())
+                ),
+            );
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            return McpResponse::rpc(400, e.to_message(&id));
+        }
         // The negotiated revision; without the header, 2025-03-26 (the specification's rule).
         let revision = match req.headers.get(PROTOCOL_HEADER) {
             None => Ok(BATCH_REVISION),
@@ -348,7 +367,12 @@ impl McpService {
             return McpResponse::rpc(400, e.to_message(&Value::Null));
         }
         // Ids must tell the answers apart (and, with a key, the calls).
-        let mut ids: Vec<&Value> = batch.iter().filter_map(|m| m.get("id")).collect();
+        let mut ids: Vec<&Value> = batch
+            .iter()
+            .filter(|m| m.get("method").is_some())
+            .filter_map(|m| m.get("id"))
+            .filter(|id| id.is_string() || id.is_number())
+            .collect();
         ids.sort_by_key(|id| id.to_string());
         if ids.windows(2).any(|w| w[0] == w[1]) {
             let e = RpcError::new(
@@ -357,12 +381,16 @@ impl McpService {
             );
             return McpResponse::rpc(400, e.to_message(&Value::Null));
         }
-        // Together, so the batch ends within one call's time, not the sum of them.
-        let answers = futures_util::future::join_all(
+        // A few at a time, so a batch ends within a few calls' time rather than the sum of
+        // them, without one request starting many plugin functions at once. Answers keep the
+        // batch's order; the calls' effects have none.
+        let answers: Vec<Outcome> = futures_util::stream::iter(
             batch
                 .into_iter()
                 .map(|message| self.one(&ctx, message, revision, Some(()))),
         )
+        .buffered(BATCH_CONCURRENCY)
+        .collect()
         .await;
         let replies: Vec<Value> = answers
             .into_iter()
@@ -550,6 +578,16 @@ impl McpService {
             ));
             return fail(id, e);
         };
+        // One value each: a proxy reading another copy would route differently.
+        for h in [PROTOCOL_HEADER, "mcp-method", "mcp-name"] {
+            if headers.get_all(h).iter().count() > 1 {
+                let e = RpcError::new(
+                    codes::HEADER_MISMATCH,
+                    format!("the {h} header is sent more than once"),
+                );
+                return fail(id, e);
+            }
+        }
         let mismatch = |what: &str| {
             fail(
                 id,

@@ -482,6 +482,47 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
         r.body
     );
 
+    // A 2026-07-28 envelope under a handshake-era header (or none) disagrees with itself.
+    for h in [vec![("MCP-Protocol-Version", "2025-11-25")], vec![]] {
+        let r = rpc(
+            addr,
+            path,
+            &twilio,
+            &h,
+            &modern(17, "tools/list", json!({})),
+        )
+        .await;
+        assert_eq!(
+            (r.status, &r.body["error"]["code"]),
+            (400, &json!(-32020)),
+            "{}",
+            r.body
+        );
+    }
+    // A routing header sent twice.
+    let mut twice = headers("tools/list", None);
+    twice.push(("Mcp-Method", "tools/list"));
+    let r = rpc(
+        addr,
+        path,
+        &twilio,
+        &twice,
+        &modern(18, "tools/list", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["code"]),
+        (400, &json!(-32020)),
+        "{}",
+        r.body
+    );
+    // Entries with null ids are each refused, not the batch.
+    let nulls = json!([{"jsonrpc": "2.0", "id": null, "method": "ping"}, {"jsonrpc": "2.0", "id": null, "method": "ping"}]);
+    let r = rpc(addr, path, &twilio, &[], &nulls).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(2), "{}", r.body);
+    assert_eq!(r.body[1]["error"]["code"], -32600);
+
     // tools/list is the agent builder's MCP export of the channel, tool for tool.
     let listed = rpc(
         addr,
@@ -693,10 +734,14 @@ async fn the_official_mcp_clients_work_against_dev() {
             run(std::process::Command::new(python).args([script, &base, &key, day, mode]))
         })
     };
-    let inspector = |era: &'static str| {
+    // Each Inspector run goes through a proxy of its own that keeps what it sent, so the era
+    // it spoke is seen on the wire.
+    let (legacy_proxy, legacy_sent) = recording_proxy(addr).await;
+    let (modern_proxy, modern_sent) = recording_proxy(addr).await;
+    let inspector = |era: &'static str, via: SocketAddr| {
         let (inspector, url, key, home) = (
             inspector.clone(),
-            format!("{base}/mcp/twilio"),
+            format!("http://{via}/mcp/twilio"),
             twilio.clone(),
             dir.clone(),
         );
@@ -720,8 +765,8 @@ async fn the_official_mcp_clients_work_against_dev() {
     let runs = (
         python("auto", "2027-06-02"),
         python("legacy", "2027-06-09"),
-        inspector("legacy"),
-        inspector("modern"),
+        inspector("legacy", legacy_proxy),
+        inspector("modern", modern_proxy),
     );
     let (auto, legacy, cli_legacy, cli_modern) = (
         runs.0.await.unwrap(),
@@ -762,6 +807,21 @@ async fn the_official_mcp_clients_work_against_dev() {
         assert_eq!(step("CreateAppointment again")["isError"], true);
         assert!(step("done").is_object());
     }
+    let sent = |log: &Arc<std::sync::Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&log.lock().unwrap()).to_ascii_lowercase()
+    };
+    let (legacy_wire, modern_wire) = (sent(&legacy_sent), sent(&modern_sent));
+    assert!(
+        legacy_wire.contains("\"method\":\"initialize\"")
+            && !legacy_wire.contains("mcp-method: server/discover"),
+        "the Inspector's default is the handshake: {legacy_wire}"
+    );
+    assert!(
+        modern_wire.contains("mcp-method: server/discover")
+            && modern_wire.contains("mcp-protocol-version: 2026-07-28")
+            && !modern_wire.contains("\"method\":\"initialize\""),
+        "--protocol-era modern speaks 2026-07-28: {modern_wire}"
+    );
     for out in [&cli_legacy, &cli_modern] {
         let listed: Value = serde_json::from_str(out)
             .unwrap_or_else(|e| panic!("inspector output is not JSON ({e}): {out}"));
@@ -775,6 +835,50 @@ async fn the_official_mcp_clients_work_against_dev() {
     task.abort();
     assert!(task.await.is_err_and(|e| e.is_cancelled()));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A TCP proxy to `upstream` on a free loopback port; returns its address and every byte
+/// clients sent through it.
+async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = async {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    if let Err(e) = server_write.shutdown().await {
+                        eprintln!("proxy: {e}");
+                    }
+                };
+                let down = async {
+                    if let Err(e) = tokio::io::copy(&mut server_read, &mut client_write).await {
+                        eprintln!("proxy: {e}");
+                    }
+                    if let Err(e) = client_write.shutdown().await {
+                        eprintln!("proxy: {e}");
+                    }
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (addr, sent)
 }
 
 /// The Lambda path: the MCP service with the AWS SDK's Lambda client, the registry and data

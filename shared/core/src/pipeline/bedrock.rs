@@ -93,6 +93,7 @@ fn reply(event: &Value, state: State, text: &str) -> Value {
                 "apiPath": path,
                 "httpMethod": event.get("httpMethod").cloned().unwrap_or(json!("POST")),
                 "httpStatusCode": status,
+                "responseState": "FAILURE",
                 "responseBody": {"application/json": {"body": json!({"error": text}).to_string()}},
             },
             "sessionAttributes": echo("sessionAttributes"),
@@ -182,6 +183,10 @@ impl PluginService {
             channel: Some(mapping.channel.clone()),
             key_id: Some(format!("bedrock:{agent}")),
         };
+        // A function the plugin does not have: the action group is out of step with it.
+        if let Err(e) = self.plugin().resolve(&event.function) {
+            return (State::Failure, e.to_string());
+        }
         let given = event.parameters.as_deref().unwrap_or_default();
         let parameters = match self.coerce(&event.function, given) {
             Ok(p) => p,
@@ -206,7 +211,9 @@ impl PluginService {
                 other => other.to_string(),
             };
             // Room for the envelope and the attributes Bedrock gets back.
-            if text.len() + attributes_len > MAX_RESPONSE_BYTES {
+            // The text goes out as a JSON string: measured escaped.
+            let escaped = serde_json::to_string(&text).map_or(usize::MAX, |t| t.len());
+            if escaped.saturating_add(attributes_len) > MAX_RESPONSE_BYTES {
                 let changed = self
                     .plugin()
                     .resolve(&event.function)
@@ -358,23 +365,39 @@ fn coerce_value(
             _ => Err(format!("'{}' is not true or false", shown(text))),
         },
         "array" | "object" => match serde_json::from_str::<Value>(trimmed) {
-            Ok(v @ Value::Array(_)) if target == "array" => Ok(v),
+            // Items that are not text where the items' schema takes text become text.
+            Ok(Value::Array(items)) if target == "array" => {
+                let text_items = schema_types(schema.and_then(|s| s.get("items")))
+                    .first()
+                    .is_some_and(|t| *t == "string");
+                Ok(Value::Array(
+                    items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::Number(_) | Value::Bool(_) if text_items => {
+                                Value::String(v.to_string())
+                            }
+                            other => other,
+                        })
+                        .collect(),
+                ))
+            }
             Ok(v @ Value::Object(_)) if target == "object" => Ok(v),
-            // `[a, b]`: a list of plain words, each typed by the items' schema.
-            Err(_) if target == "array" && trimmed.starts_with('[') && trimmed.ends_with(']') => {
+            // `[a, b]`: a list of plain words, each typed by the items' schema. Quotes could
+            // hide commas, so a list with quotes must be JSON.
+            Err(_)
+                if target == "array"
+                    && trimmed.starts_with('[')
+                    && trimmed.ends_with(']')
+                    && !trimmed.contains(['"', '\'']) =>
+            {
                 let items = schema.and_then(|s| s.get("items"));
                 let inner = &trimmed[1..trimmed.len() - 1];
                 inner
                     .split(',')
                     .map(str::trim)
                     .filter(|w| !w.is_empty())
-                    .map(|w| {
-                        coerce_value(
-                            items,
-                            None,
-                            &Value::String(w.trim_matches(['"', '\'']).to_owned()),
-                        )
-                    })
+                    .map(|w| coerce_value(items, None, &Value::String(w.to_owned())))
                     .collect::<Result<Vec<_>, _>>()
                     .map(Value::Array)
             }
@@ -392,14 +415,15 @@ fn coerce_value(
     }
 }
 
-/// A whole number as Bedrock may write it: `42`, `42.0`, `1e3` (within i64).
+/// A whole number as Bedrock may write it: `42`, `42.0`, `1e3` (exact, so within 2^53 when
+/// written as a float).
 fn whole(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Value::from(i));
     }
     let f = s.parse::<f64>().ok()?;
-    // Within i64 (2^63 itself is not), with no fraction.
-    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775e18)
+    // Exactly representable (within 2^53), with no fraction.
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
         .then(|| Value::from(f as i64))
 }
 
@@ -420,9 +444,16 @@ mod tests {
         let int = json!({"type": "integer"});
         assert_eq!(c(int.clone(), Some("number"), " 42 "), Ok(json!(42)));
         assert!(
-            c(int, Some("integer"), "4.5")
+            c(int.clone(), Some("integer"), "4.5")
                 .unwrap_err()
                 .contains("whole number")
+        );
+        assert_eq!(c(int.clone(), None, "42.0"), Ok(json!(42)));
+        assert_eq!(c(int.clone(), None, "1e3"), Ok(json!(1000)));
+        assert!(c(int.clone(), None, "1e30").is_err());
+        assert!(
+            c(int, None, "12345678901234567.0").is_err(),
+            "not exact as a float"
         );
         let num = json!({"type": "number"});
         assert_eq!(c(num.clone(), None, "2"), Ok(json!(2)));
@@ -437,9 +468,26 @@ mod tests {
             Ok(json!(["a", "b"]))
         );
         assert!(
-            c(arr, Some("array"), "a, b")
+            c(arr.clone(), Some("array"), "a, b")
                 .unwrap_err()
                 .contains("JSON array")
+        );
+        assert_eq!(
+            c(arr.clone(), Some("array"), "[a, b]"),
+            Ok(json!(["a", "b"]))
+        );
+        // Quotes could hide a comma: such a list must be JSON.
+        assert!(c(arr.clone(), Some("array"), "['Smith, Jane', 'Doe']").is_err());
+        assert_eq!(
+            c(arr, Some("array"), "[5551234, 5559876]"),
+            Ok(json!(["5551234", "5559876"]))
+        );
+        let ints = json!({"type": "array", "items": {"type": "integer"}});
+        assert_eq!(c(ints.clone(), None, "[1, 2]"), Ok(json!([1, 2])));
+        assert!(
+            c(ints, None, "[1, x]")
+                .unwrap_err()
+                .contains("whole number")
         );
         let s = json!({"type": "string", "pattern": "^\\d+$"});
         assert_eq!(
@@ -450,6 +498,11 @@ mod tests {
         let nullable = json!({"type": ["integer", "null"]});
         assert_eq!(c(nullable.clone(), None, "null"), Ok(Value::Null));
         assert_eq!(c(nullable, None, "7"), Ok(json!(7)));
+        // "null" is text where the schema takes text.
+        assert_eq!(
+            c(json!({"type": ["string", "null"]}), None, "null"),
+            Ok(json!("null"))
+        );
         // No schema for the name (the validation refuses it later): Bedrock's type decides.
         assert_eq!(
             coerce_value(None, Some("integer"), &json!("3")),
