@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
-use super::{Error, json_response, request_id, tenant_of};
+use super::{Error, channel_param, json_response, request_id, tenant_of};
 use crate::agent::service::AgentService;
 use crate::error::Error as ApiError;
 
@@ -20,16 +20,7 @@ pub async fn handle_agent(service: &AgentService, req: Request) -> Response<Body
         let e = ApiError::MethodNotAllowed("/agents/{channel} accepts GET only".into());
         return json_response(e.status(), &e.to_body());
     }
-    let from_path = req
-        .uri()
-        .path()
-        .rsplit_once("/agents/")
-        .map(|(_, c)| c.to_owned());
-    let channel = req
-        .path_parameters_ref()
-        .and_then(|p| p.first("channel").map(str::to_owned))
-        .or(from_path)
-        .unwrap_or_default();
+    let channel = channel_param(&req, "/agents/");
     let tenant = match tenant_of(&req) {
         Ok(t) => t,
         Err(e) => return json_response(e.status(), &e.to_body()),

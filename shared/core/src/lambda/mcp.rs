@@ -1,8 +1,8 @@
 //! `POST /mcp/{channel}`: the channel's MCP server ([`McpService`]).
 
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_http::{Body, Request, Response, service_fn};
 
-use super::{Error, body_bytes, json_response, request_id, tenant_of};
+use super::{Error, body_bytes, channel_param, json_response, request_id, tenant_of};
 use crate::mcp::{McpRequest, McpService};
 
 /// The MCP function's runtime loop.
@@ -19,16 +19,7 @@ pub async fn handle_mcp(service: &McpService, req: Request) -> Response<Body> {
         Ok(t) => t,
         Err(e) => return json_response(e.status(), &e.to_body()),
     };
-    let from_path = req
-        .uri()
-        .path()
-        .rsplit_once("/mcp/")
-        .map(|(_, c)| c.to_owned());
-    let channel = req
-        .path_parameters_ref()
-        .and_then(|p| p.first("channel").map(str::to_owned))
-        .or(from_path)
-        .unwrap_or_default();
+    let channel = channel_param(&req, "/mcp/");
     let rid = request_id(&req);
     let out = service
         .handle(McpRequest {

@@ -60,6 +60,20 @@ pub(crate) fn request_id(req: &Request) -> String {
     }
 }
 
+/// The `{channel}` of a route `<prefix>{channel}`: API Gateway's path parameter, or the
+/// path's tail after `prefix` (whatever stage comes before it).
+pub(crate) fn channel_param(req: &Request, prefix: &str) -> String {
+    req.path_parameters_ref()
+        .and_then(|p| p.first("channel").map(str::to_owned))
+        .or_else(|| {
+            req.uri()
+                .path()
+                .rsplit_once(prefix)
+                .map(|(_, c)| c.to_owned())
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn body_bytes(req: &Request) -> &[u8] {
     match req.body() {
         Body::Empty => b"",
