@@ -189,6 +189,19 @@ impl RpcError {
         }
     }
 
+    /// A revision this server does not serve, with the ones it does.
+    fn unsupported(requested: &str) -> Self {
+        Self {
+            code: codes::UNSUPPORTED_PROTOCOL_VERSION,
+            message: format!(
+                "MCP-Protocol-Version '{}' is not served here; supported: {}",
+                short(requested),
+                ALL_VERSIONS.join(", ")
+            ),
+            data: Some(json!({"supported": ALL_VERSIONS, "requested": short(requested)})),
+        }
+    }
+
     fn params(message: impl Into<String>) -> Self {
         Self::new(codes::INVALID_PARAMS, message)
     }
@@ -341,15 +354,7 @@ impl McpService {
         };
         // Batches are 2025-03-26's only (later revisions removed them).
         if let Err(v) = revision {
-            let e = RpcError {
-                code: codes::UNSUPPORTED_PROTOCOL_VERSION,
-                message: format!(
-                    "MCP-Protocol-Version '{}' is not served here; supported: {}",
-                    short(v),
-                    ALL_VERSIONS.join(", ")
-                ),
-                data: Some(json!({"supported": ALL_VERSIONS, "requested": short(v)})),
-            };
+            let e = RpcError::unsupported(v);
             return McpResponse::rpc(400, e.to_message(&Value::Null));
         }
         if revision != Ok(BATCH_REVISION) {
@@ -466,15 +471,7 @@ impl McpService {
         if method != "initialize"
             && let Err(v) = revision
         {
-            let e = RpcError {
-                code: codes::UNSUPPORTED_PROTOCOL_VERSION,
-                message: format!(
-                    "MCP-Protocol-Version '{}' is not served here; supported: {}",
-                    short(v),
-                    ALL_VERSIONS.join(", ")
-                ),
-                data: Some(json!({"supported": ALL_VERSIONS, "requested": short(v)})),
-            };
+            let e = RpcError::unsupported(v);
             return rpc(400, e.to_message(id));
         }
         let batch_key;
