@@ -73,8 +73,36 @@ enum Command {
     /// groups can call the plugin functions.
     #[command(subcommand)]
     Bedrock(BedrockCommand),
+    /// Plugin data, on the tables directly: AWS credentials and the functions' table settings
+    /// from the environment, or `--data-dir` for `dev`'s store.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Print a shell completion script, e.g. `switchboard completions bash > /etc/bash_completion.d/switchboard`.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Write the index entries of a plugin's existing records and remove stale ones
+    /// (idempotent; safe beside live calls; resumable with --from).
+    Reindex {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        plugin: String,
+        /// The published manifest whose indexes to build (default: the newest).
+        #[arg(long = "version")]
+        version: Option<String>,
+        /// The token a previous, interrupted run printed.
+        #[arg(long)]
+        from: Option<String>,
+        /// Records or entries read per step.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// `dev`'s data directory (e.g. `.switchboard`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +337,21 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Data(DataCommand::Reindex {
+            org,
+            plugin,
+            version,
+            from,
+            batch,
+            data_dir,
+        }) => run_reindex(switchboard_cli::data::Options {
+            org,
+            plugin,
+            version,
+            from,
+            batch,
+            data_dir,
+        }),
         other => operator(other),
     }
 }
@@ -389,6 +432,7 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
         ) => remote,
         Command::Dev { .. }
         | Command::Completions { .. }
+        | Command::Data(_)
         | Command::Manifest(ManifestCommand::Validate { .. }) => {
             return (Err(ops::Failure("not an operator command".into())), false);
         }
@@ -516,6 +560,7 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
         }
         Command::Dev { .. }
         | Command::Completions { .. }
+        | Command::Data(_)
         | Command::Manifest(ManifestCommand::Validate { .. }) => {
             Err(ops::Failure("not an operator command".into()))
         }
@@ -558,6 +603,26 @@ fn validate_manifest(file: &std::path::Path, as_json: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn run_reindex(opts: switchboard_cli::data::Options) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(switchboard_cli::data::reindex(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -71,6 +71,26 @@ pub async fn ensure_demo(
     if registry.get_profile(&demo.org).await?.is_none() {
         seed(registry, data, plugins, &demo).await?;
     }
+    // A store written by an older build lacks the entries of indexes declared since.
+    for p in plugins {
+        let indexes = &p.manifest().manifest().indexes;
+        if indexes.is_empty() {
+            continue;
+        }
+        let adapter = data.scoped(&demo.org, p.name(), indexes);
+        let mut at = None;
+        loop {
+            let step = adapter.reindex(at, 500).await?;
+            if step.written > 0 || step.removed > 0 {
+                tracing::info!(plugin = %p.name(), entity = %step.entity, written = step.written,
+                    removed = step.removed, "reindexed the demo tenant's records");
+            }
+            match step.next {
+                Some(next) => at = Some(next),
+                None => break,
+            }
+        }
+    }
     demo_key(registry, &demo, data_dir).await
 }
 
@@ -113,7 +133,14 @@ async fn seed(
         }
     }
     for (plugin, entities) in &demo.data {
-        let adapter = data.scoped(&demo.org, &PluginName::parse(plugin.as_str())?);
+        let name = PluginName::parse(plugin.as_str())?;
+        let Some(served) = plugins.iter().find(|p| p.name() == &name) else {
+            return Err(format!(
+                "demo.json has data for '{name}', which this build does not serve"
+            )
+            .into());
+        };
+        let adapter = data.scoped(&demo.org, &name, &served.manifest().manifest().indexes);
         let Value::Object(entities) = entities else {
             return Err(
                 format!("demo.json data.{plugin} must be an object of entity lists").into(),

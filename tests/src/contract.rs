@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 use switchboard::data::BuiltinData;
+use switchboard::index::Indexes;
 use switchboard::manifest::CompiledManifest;
 use switchboard::ports::{
-    Condition, DataAdapter, DataError, ItemStore, Key, Op, Precondition, StoreError, Write,
+    Condition, DataAdapter, DataError, ItemStore, Key, Op, Precondition, SkRange, StoreError, Write,
 };
 use switchboard::registry::{
     ApiKeyRecord, Assignment, ChannelConfig, KeyHash, OrgProfile, PluginInstance, Published,
@@ -560,12 +561,16 @@ fn id(s: &str) -> RecordId {
     RecordId::parse(s).unwrap()
 }
 
+fn patient_indexes() -> Indexes {
+    serde_json::from_value(json!({"patients": ["age", "FName"]})).unwrap()
+}
+
 /// The built-in data adapter over one table.
 pub async fn data_adapter(table: Arc<dyn ItemStore>) {
     let data = BuiltinData::new(table);
     let acme = org("acme");
     let plugin = PluginName::parse("booking").unwrap();
-    let a = data.scoped(&acme, &plugin);
+    let a = data.scoped(&acme, &plugin, &patient_indexes());
     let patients = entity("patients");
 
     // Allocated and explicit ids.
@@ -770,7 +775,7 @@ pub async fn data_adapter(table: Arc<dyn ItemStore>) {
 /// Another tenant, or another plugin of the same tenant, sees none of these rows.
 async fn tenant_isolation(data: &BuiltinData, acme: &OrgId, plugin: &PluginName) {
     let patients = entity("patients");
-    let other = data.scoped(&org("other"), plugin);
+    let other = data.scoped(&org("other"), plugin, &patient_indexes());
     assert_eq!(other.get(&patients, &id("1")).await.unwrap(), None);
     assert!(
         other
@@ -780,7 +785,13 @@ async fn tenant_isolation(data: &BuiltinData, acme: &OrgId, plugin: &PluginName)
             .items
             .is_empty()
     );
-    assert!(other.query(&patients, &[]).await.unwrap().is_empty());
+    assert!(
+        other
+            .query(&patients, &[Condition::new("age", Op::Gte, 0)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(other.list_entities().await.unwrap().is_empty());
     assert!(matches!(
         other
@@ -795,12 +806,505 @@ async fn tenant_isolation(data: &BuiltinData, acme: &OrgId, plugin: &PluginName)
         .await
         .unwrap();
     assert_eq!(own["id"], "1");
-    let crm = data.scoped(acme, &PluginName::parse("crm").unwrap());
+    let crm = data.scoped(acme, &PluginName::parse("crm").unwrap(), &patient_indexes());
     assert_eq!(crm.get(&patients, &id("1")).await.unwrap(), None);
 
-    let acme_view = data.scoped(acme, plugin);
+    let acme_view = data.scoped(acme, plugin, &patient_indexes());
     assert_eq!(
         acme_view.get(&patients, &id("1")).await.unwrap().unwrap()["FName"],
         "Ada"
     );
+}
+
+/// `query_range` reads only its keys; `Write::Check` holds a transaction to a version.
+pub async fn item_store_ranges(table: Arc<dyn ItemStore>) {
+    let pk = unique("RANGE");
+    for sk in ["a", "b\u{1}1", "b\u{1}2", "ba\u{1}3", "c\u{1}4", "d"] {
+        table
+            .put(&Key::new(&pk, sk), &json!({"sk": sk}), Precondition::None)
+            .await
+            .unwrap();
+    }
+    let sks = |p: &switchboard::ports::Page<switchboard::ports::Item>| -> Vec<String> {
+        p.items.iter().map(|i| i.key.sk.clone()).collect()
+    };
+    let between = SkRange::Between("b".into(), "b\u{2}".into());
+    let page = table.query_range(&pk, &between, None, None).await.unwrap();
+    assert_eq!(sks(&page), ["b\u{1}1", "b\u{1}2"]);
+    let first = table
+        .query_range(&pk, &between, None, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(sks(&first), ["b\u{1}1"]);
+    let next = first.next.expect("a second page");
+    let second = table
+        .query_range(&pk, &between, Some(&next), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(sks(&second), ["b\u{1}2"]);
+    // DynamoDB may hand out a cursor at the end of a full page; what follows it is empty.
+    if let Some(next) = second.next {
+        let last = table
+            .query_range(&pk, &between, Some(&next), Some(1))
+            .await
+            .unwrap();
+        assert!(last.items.is_empty() && last.next.is_none(), "{last:?}");
+    }
+    let prefix = SkRange::Prefix("b".into());
+    let page = table.query_range(&pk, &prefix, None, None).await.unwrap();
+    assert_eq!(sks(&page), ["b\u{1}1", "b\u{1}2", "ba\u{1}3"]);
+    let inclusive = SkRange::Between("a".into(), "d".into());
+    assert_eq!(
+        table
+            .query_range(&pk, &inclusive, None, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+
+    let checked = Key::new(&pk, "a");
+    let target = Key::new(&pk, "written");
+    let data = json!({"x": 1});
+    let stale = table
+        .transact_write(&[
+            Write::Check {
+                key: &checked,
+                pre: Precondition::Version(9),
+            },
+            Write::Put {
+                key: &target,
+                data: &data,
+                pre: Precondition::None,
+            },
+        ])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(table.get(&target).await.unwrap(), None);
+    table
+        .transact_write(&[
+            Write::Check {
+                key: &checked,
+                pre: Precondition::Version(1),
+            },
+            Write::Put {
+                key: &target,
+                data: &data,
+                pre: Precondition::None,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(table.get(&target).await.unwrap().unwrap().data, data);
+}
+
+fn appointment_indexes() -> Indexes {
+    serde_json::from_value(json!({"appointments": ["AptDate", "PatNum"]})).unwrap()
+}
+
+fn apt(n: usize, date: &str, pat: i64) -> serde_json::Value {
+    json!({"id": format!("{n}"), "AptDate": date, "PatNum": pat, "AptStatus": "Scheduled"})
+}
+
+/// All index entries of one field, straight from the table.
+async fn entries(table: &dyn ItemStore, org: &OrgId, field: &str) -> Vec<(String, String)> {
+    let pk = format!("ORG#{org}#booking#appointments~{field}");
+    switchboard::ports::query_all(table, &pk)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.key.sk, i.data["id"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+/// Declared indexes over the built-in adapter: exact, range and prefix lookups, pages,
+/// entries kept with their records through every write, races, tenants, and reindexing.
+pub async fn indexed_queries(table: Arc<dyn ItemStore>) {
+    let data = BuiltinData::new(table.clone());
+    let acme = org("acme");
+    let booking = PluginName::parse("booking").unwrap();
+    let a = data.scoped(&acme, &booking, &appointment_indexes());
+    let apts = entity("appointments");
+    let days = ["2026-12-14", "2026-12-15", "2026-12-16"];
+    let mut batch = vec![];
+    for n in 0..30 {
+        batch.push(apt(n, days[n % 3], (n % 4) as i64));
+    }
+    a.batch_create(&apts, batch).await.unwrap();
+
+    let ids = |rs: &[serde_json::Value]| -> Vec<String> {
+        let mut v: Vec<String> = rs
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort_by_key(|s| s.parse::<u32>().unwrap());
+        v
+    };
+    let day = a
+        .query(&apts, &[Condition::eq("AptDate", "2026-12-15")])
+        .await
+        .unwrap();
+    assert_eq!(day.len(), 10);
+    assert!(day.iter().all(|r| r["AptDate"] == "2026-12-15"));
+    let one = a
+        .query(
+            &apts,
+            &[
+                Condition::eq("AptDate", "2026-12-15"),
+                Condition::eq("PatNum", 1),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&one), ["1", "13", "25"]);
+    let range = a
+        .query(
+            &apts,
+            &[
+                Condition::new("AptDate", Op::Gt, "2026-12-14"),
+                Condition::new("AptDate", Op::Lte, "2026-12-16"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 20);
+    let prefix = a
+        .query(
+            &apts,
+            &[Condition::new("AptDate", Op::BeginsWith, "2026-12-1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(prefix.len(), 30);
+    let numeric = a
+        .query(&apts, &[Condition::new("PatNum", Op::Gte, 3)])
+        .await
+        .unwrap();
+    assert_eq!(numeric.len(), 7);
+    assert!(
+        a.query(&apts, &[Condition::eq("AptDate", "2026-12-17")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Pages of 4 read the 10 records of a day once each.
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = a
+            .query_page(
+                &apts,
+                &[Condition::eq("AptDate", "2026-12-15")],
+                4,
+                cursor.as_deref(),
+            )
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 4);
+        seen.extend(page.items);
+        pages += 1;
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (10, 3));
+    assert_eq!(ids(&seen), ids(&day));
+    // A cursor from another query, or none of ours, is refused.
+    let other_day = a
+        .query_page(&apts, &[Condition::eq("AptDate", "2026-12-14")], 4, None)
+        .await
+        .unwrap()
+        .next
+        .unwrap();
+    for bad in [other_day.as_str(), "not-a-cursor!", "QQ"] {
+        let r = a
+            .query_page(
+                &apts,
+                &[Condition::eq("AptDate", "2026-12-15")],
+                4,
+                Some(bad),
+            )
+            .await;
+        assert!(matches!(r, Err(DataError::Invalid(_))), "{bad}: {r:?}");
+    }
+
+    // A query no declared index answers is refused, not run as a scan.
+    for filter in [
+        vec![],
+        vec![Condition::eq("AptStatus", "Scheduled")],
+        vec![Condition::new("AptDate", Op::Ne, "2026-12-15")],
+    ] {
+        let r = a.query(&apts, &filter).await;
+        assert!(
+            matches!(r, Err(DataError::Undeclared(_))),
+            "{filter:?}: {r:?}"
+        );
+        let e: switchboard::Error = r.unwrap_err().into();
+        assert_eq!(e.status(), 500);
+    }
+
+    // Entries follow their record through update, conditional update, batch and delete.
+    a.update(
+        &apts,
+        &id("1"),
+        json!({"AptDate": "2026-12-20", "Note": "moved"}),
+    )
+    .await
+    .unwrap();
+    let moved = a
+        .query(&apts, &[Condition::eq("AptDate", "2026-12-20")])
+        .await
+        .unwrap();
+    assert_eq!(ids(&moved), ["1"]);
+    assert_eq!(
+        moved[0]["Note"], "moved",
+        "the entry carries the record as written"
+    );
+    assert_eq!(
+        a.query(&apts, &[Condition::eq("AptDate", "2026-12-15")])
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    a.update(&apts, &id("4"), json!({"PatNum": null}))
+        .await
+        .unwrap();
+    let stale = a
+        .update_where(
+            &apts,
+            &id("4"),
+            json!({"AptDate": "2026-12-21"}),
+            &[Condition::eq("PatNum", 0)],
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(DataError::Conflict { .. })),
+        "{stale:?}"
+    );
+    a.batch_update(
+        &apts,
+        vec![
+            (id("2"), json!({"PatNum": 40})),
+            (id("5"), json!({"PatNum": 40})),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(&a
+            .query(&apts, &[Condition::eq("PatNum", 40)])
+            .await
+            .unwrap()),
+        ["2", "5"]
+    );
+    assert!(a.delete(&apts, &id("2")).await.unwrap());
+    assert!(
+        !a.delete_where(&apts, &id("2"), &[Condition::eq("PatNum", 40)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(&a
+            .query(&apts, &[Condition::eq("PatNum", 40)])
+            .await
+            .unwrap()),
+        ["5"]
+    );
+    // Exactly one entry per record and indexed value, each naming its record.
+    let by_date = entries(table.as_ref(), &acme, "AptDate").await;
+    assert_eq!(by_date.len(), 29);
+    let by_patient = entries(table.as_ref(), &acme, "PatNum").await;
+    assert_eq!(
+        by_patient.len(),
+        28,
+        "record 4 has no PatNum, record 2 is gone"
+    );
+    assert!(
+        by_date
+            .iter()
+            .all(|(sk, id)| sk.ends_with(&format!("\u{1}{id}")))
+    );
+
+    // A batch that would overflow one transaction with its entries is refused whole.
+    let big: Vec<_> = (100..140).map(|n| apt(n, "2026-12-30", 1)).collect();
+    let r = a.batch_create(&apts, big).await;
+    assert!(
+        matches!(&r, Err(DataError::Invalid(m)) if m.contains("at most 33")),
+        "{r:?}"
+    );
+
+    // Eight concurrent creates of one record: one lands, with exactly one set of entries.
+    let racers = (0..8).map(|i| {
+        let a = data.scoped(&acme, &booking, &appointment_indexes());
+        let apts = apts.clone();
+        tokio::spawn(async move {
+            a.create(
+                &apts,
+                json!({"id": "race", "AptDate": "2026-12-31", "PatNum": i}),
+            )
+            .await
+        })
+    });
+    let results = futures_join(racers).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let lost = results
+        .iter()
+        .filter(|r| matches!(r, Err(DataError::Conflict { .. })))
+        .count();
+    assert_eq!((won, lost), (1, 7), "{results:?}");
+    let race_entries: Vec<_> = entries(table.as_ref(), &acme, "PatNum")
+        .await
+        .into_iter()
+        .filter(|(_, id)| id == "race")
+        .collect();
+    assert_eq!(race_entries.len(), 1, "{race_entries:?}");
+    // Eight concurrent updates of it: each one that lands leaves one entry, the last one's.
+    let updates = (0..8).map(|i| {
+        let a = data.scoped(&acme, &booking, &appointment_indexes());
+        let apts = apts.clone();
+        tokio::spawn(async move {
+            a.update(&apts, &id("race"), json!({"PatNum": 100 + i}))
+                .await
+        })
+    });
+    futures_join(updates).await;
+    let stored = a.get(&apts, &id("race")).await.unwrap().unwrap();
+    let race_entries: Vec<_> = entries(table.as_ref(), &acme, "PatNum")
+        .await
+        .into_iter()
+        .filter(|(_, id)| id == "race")
+        .collect();
+    assert_eq!(race_entries.len(), 1, "{race_entries:?}");
+    let found = a
+        .query(&apts, &[Condition::eq("PatNum", stored["PatNum"].clone())])
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["race"]);
+
+    // Another tenant's index entries are out of reach, and its own are separate.
+    let other = data.scoped(&org("other"), &booking, &appointment_indexes());
+    assert!(
+        other
+            .query(&apts, &[Condition::eq("AptDate", "2026-12-15")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    other.create(&apts, apt(1, "2026-12-15", 1)).await.unwrap();
+    assert_eq!(
+        other
+            .query(&apts, &[Condition::eq("AptDate", "2026-12-15")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a.query(&apts, &[Condition::eq("AptDate", "2026-12-15")])
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    let cross = a
+        .query_page(
+            &apts,
+            &[Condition::eq("AptDate", "2026-12-15")],
+            100,
+            Some(&other_day),
+        )
+        .await;
+    assert!(matches!(cross, Err(DataError::Invalid(_))), "{cross:?}");
+
+    reindexing(&data, table.as_ref()).await;
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = vec![];
+    for t in tasks.collect::<Vec<_>>() {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// Records written before their indexes were declared become findable; entries left stale
+/// (record changed or deleted by a writer that kept no index) are removed; a second run
+/// changes nothing; a run resumed from a printed cursor finishes the job.
+async fn reindexing(data: &BuiltinData, table: &dyn ItemStore) {
+    let org = org("legacy");
+    let booking = PluginName::parse("booking").unwrap();
+    let apts = entity("appointments");
+    let plain = data.scoped(&org, &booking, &Indexes::default());
+    for n in 0..25 {
+        plain
+            .create(&apts, apt(n, ["2026-12-15", "2026-12-16"][n % 2], 7))
+            .await
+            .unwrap();
+    }
+    let indexed = data.scoped(&org, &booking, &appointment_indexes());
+    let day = [Condition::eq("AptDate", "2026-12-15")];
+    assert!(indexed.query(&apts, &day).await.unwrap().is_empty());
+
+    let run = |from: Option<switchboard::data::ReindexCursor>, steps: usize| {
+        let indexed = data.scoped(&org, &booking, &appointment_indexes());
+        async move {
+            let mut at = from;
+            let mut total = switchboard::data::ReindexStep::default();
+            for _ in 0..steps {
+                let step = indexed.reindex(at.clone(), 10).await.unwrap();
+                total.records += step.records;
+                total.written += step.written;
+                total.removed += step.removed;
+                at = step.next.clone();
+                if at.is_none() {
+                    break;
+                }
+            }
+            (total, at)
+        }
+    };
+    // Two steps, then "interrupted": resume from the token it would print.
+    let (first, at) = run(None, 2).await;
+    assert_eq!(first.records, 20);
+    let token = at.expect("more to do").token();
+    let resumed = switchboard::data::ReindexCursor::parse(&token).unwrap();
+    let (rest, at) = run(Some(resumed), 100).await;
+    assert!(at.is_none());
+    assert_eq!(first.records + rest.records, 25);
+    assert_eq!(first.written + rest.written, 50);
+    assert_eq!(indexed.query(&apts, &day).await.unwrap().len(), 13);
+
+    // Changed and deleted behind the index's back: the next run repairs both.
+    plain
+        .update(&apts, &id("0"), json!({"AptDate": "2026-12-17"}))
+        .await
+        .unwrap();
+    plain.delete(&apts, &id("2")).await.unwrap();
+    // Until then the index still answers with what it last saw.
+    assert_eq!(indexed.query(&apts, &day).await.unwrap().len(), 13);
+    let (repair, _) = run(None, 100).await;
+    // Record 0's old date entry, and both entries of record 2.
+    assert_eq!(repair.removed, 3, "{repair:?}");
+    assert_eq!(indexed.query(&apts, &day).await.unwrap().len(), 11);
+    assert_eq!(
+        indexed
+            .query(&apts, &[Condition::eq("AptDate", "2026-12-17")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (again, _) = run(None, 100).await;
+    assert_eq!(again.removed, 0);
+    assert_eq!(entries(table, &org, "AptDate").await.len(), 24);
 }

@@ -254,3 +254,19 @@ pub async fn counted_moto_registry() -> (Arc<dyn ItemStore>, RequestCounter) {
         counter,
     )
 }
+
+/// Declared indexes for adapter tests that exercise query semantics on arbitrary fields:
+/// each of `entities` indexed by each of `fields`.
+pub fn indexes(entities: &[&str], fields: &[&str]) -> switchboard::index::Indexes {
+    switchboard::index::Indexes::new(
+        entities
+            .iter()
+            .map(|e| {
+                (
+                    (*e).to_owned(),
+                    fields.iter().map(|f| (*f).to_owned()).collect(),
+                )
+            })
+            .collect(),
+    )
+}

@@ -91,18 +91,27 @@ pub async fn get_numbered(
     }
 }
 
-/// Every record of an entity with its number filled in, ordered by number.
+const LIST_PAGE: usize = 1000;
+
+/// Every record of an entity with its number filled in, ordered by number: for the
+/// practice's own lists (providers, operatories, patients), which grow with the practice,
+/// not with its history of appointments.
 pub async fn all_numbered(
     data: &dyn DataAdapter,
     entity_name: &str,
     number_field: &str,
 ) -> Result<Vec<Value>, Error> {
-    let mut out: Vec<Value> = data
-        .query(&entity(entity_name)?, &[])
-        .await?
-        .into_iter()
-        .map(|r| with_number(r, number_field))
-        .collect();
+    let ent = entity(entity_name)?;
+    let mut out: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = data.list(&ent, LIST_PAGE, cursor.as_deref()).await?;
+        out.extend(page.items.into_iter().map(|r| with_number(r, number_field)));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
     out.sort_by_key(|r| int_field(r, number_field).unwrap_or(i64::MAX));
     Ok(out)
 }

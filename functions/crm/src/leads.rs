@@ -12,8 +12,8 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, RecordI
 
 use crate::config::CrmConfig;
 use crate::records::{
-    APPROVED, LEAD_KEYS, LEADS, Lead, PENDING, Status, check_transition, email_key, entity, id_of,
-    id_order, lead_id, phone_key, str_field, view,
+    APPROVED, EMAIL_KEY, LEAD_KEYS, LEADS, Lead, PENDING, PHONE_KEY, Status, check_transition,
+    email_key, entity, id_of, id_order, lead_id, phone_key, str_field, view,
 };
 
 const DEFAULT_LIMIT: usize = 20;
@@ -121,10 +121,21 @@ async fn find_duplicate(
 ) -> Result<Option<(Lead, Shared)>, Error> {
     let email = email.map(email_key);
     let phone = phone.map(phone_key);
-    let mut found: Vec<(Lead, Shared)> = data
-        .query(&entity(LEADS)?, &[])
-        .await?
+    let leads = entity(LEADS)?;
+    let by = |field: &'static str, key: Option<String>| {
+        let leads = &leads;
+        async move {
+            match key.filter(|k| !k.is_empty()) {
+                Some(k) => data.query(leads, &[Condition::eq(field, k)]).await,
+                None => Ok(vec![]),
+            }
+        }
+    };
+    let (same_email, same_phone) =
+        tokio::join!(by(EMAIL_KEY, email.clone()), by(PHONE_KEY, phone.clone()));
+    let mut found: Vec<(Lead, Shared)> = same_email?
         .into_iter()
+        .chain(same_phone?)
         .filter_map(|r| {
             let same_email = email.as_deref().is_some_and(|e| {
                 let stored = email_key(str_field(&r, "email"));
@@ -262,7 +273,7 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
     let notes = p.notes.as_deref().map(str::trim).unwrap_or("");
 
     // The usual duplicate, with a precise message; it also catches leads stored without
-    // claims (e.g. written straight into an external CRM).
+    // claims that carry the contact keys (e.g. written straight into an external CRM).
     if let Some((existing, shared)) = find_duplicate(data, email, phone).await? {
         return Err(duplicate(&existing, shared));
     }
@@ -278,6 +289,9 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
     record.insert("name".into(), json!(name));
     record.insert("email".into(), json!(email));
     record.insert("phone".into(), json!(phone));
+    // What duplicates are found by (declared indexes): the keys, not the text as typed.
+    record.insert(EMAIL_KEY.into(), json!(email.map(email_key)));
+    record.insert(PHONE_KEY.into(), json!(phone.map(phone_key)));
     record.insert("source".into(), json!(source));
     record.insert("notes".into(), json!(notes));
     record.insert("status".into(), json!(status.as_str()));

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use switchboard::{Condition, EntityName, Error, RecordId};
 
 pub const LEADS: &str = "leads";
+/// Fields of a lead holding [`email_key`] and [`phone_key`] of its contacts.
+pub const EMAIL_KEY: &str = "emailKey";
+pub const PHONE_KEY: &str = "phoneKey";
 /// One record per email and phone on file, with an explicit id (`e:<email>` / `p:<digits>`):
 /// creating one is atomic create-if-absent, so two leads can never hold the same contact.
 pub const LEAD_KEYS: &str = "lead_keys";
@@ -224,7 +227,8 @@ pub fn view(record: &Value) -> Value {
     out.insert("leadId".into(), json!(id_of(record)));
     if let Value::Object(m) = record {
         for (k, v) in m {
-            if k != "id" && k != "revision" {
+            // The contact keys are lookup fields, not the lead's details.
+            if !["id", "revision", EMAIL_KEY, PHONE_KEY].contains(&k.as_str()) {
                 out.insert(k.clone(), v.clone());
             }
         }

@@ -85,7 +85,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "support");
-    assert_eq!(m.version, "1.1.0");
+    assert_eq!(m.version, "1.2.0");
     assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
@@ -258,12 +258,7 @@ async fn parameters_are_validated_against_the_manifest() {
         assert_eq!((status, paths), (422, vec![path.to_owned()]), "{params}");
     }
     // Nothing was stored by any of them.
-    let all = h
-        .data
-        .query(&EntityName::parse("tickets").unwrap(), &[])
-        .await
-        .unwrap();
-    assert!(all.is_empty());
+    assert!(h.stored("tickets").await.is_empty());
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! the JSON body as a native DynamoDB value in `data`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,8 +13,8 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -20,7 +22,7 @@ use aws_types::SdkConfig;
 use serde_json::{Map, Number, Value};
 
 use switchboard::ports::{
-    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError, Write,
+    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, SkRange, StoreError, Write,
 };
 
 const PK: &str = "PK";
@@ -69,6 +71,8 @@ fn retries() -> RetryConfig {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Items Query read (its ScannedCount), for measurements.
+    scanned: Arc<AtomicU64>,
 }
 
 impl DynamoStore {
@@ -76,7 +80,14 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            scanned: Arc::default(),
         }
+    }
+
+    /// How many items this store's queries have read so far (DynamoDB's `ScannedCount`,
+    /// what a query is billed by), across clones.
+    pub fn items_scanned(&self) -> u64 {
+        self.scanned.load(Ordering::Relaxed)
     }
 
     pub fn table(&self) -> &str {
@@ -452,9 +463,10 @@ impl ItemStore for DynamoStore {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn query(
+    async fn query_range(
         &self,
         pk: &str,
+        range: &SkRange,
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Page<Item>, StoreError> {
@@ -465,13 +477,25 @@ impl ItemStore for DynamoStore {
                 next: None,
             });
         }
-        let out = self
+        let request = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":pk", s(pk));
+        let request = match range {
+            SkRange::All => request.key_condition_expression("#pk = :pk"),
+            SkRange::Between(lo, hi) => request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi)),
+            SkRange::Prefix(p) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":p", s(p)),
+        };
+        let out = request
             .scan_index_forward(true)
             .consistent_read(true)
             .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
@@ -479,6 +503,10 @@ impl ItemStore for DynamoStore {
             .send()
             .await
             .map_err(|e| self.error("Query", &e))?;
+        self.scanned.fetch_add(
+            u64::try_from(out.scanned_count).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         let items = out
             .items
             .unwrap_or_default()
@@ -587,6 +615,21 @@ impl ItemStore for DynamoStore {
                         .build()
                         .map_err(request)?;
                     TransactWriteItem::builder().delete(op).build()
+                }
+                Write::Check { key, pre } => {
+                    let (expression, names, values) = request_condition(pre);
+                    let op = ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_attrs(key)))
+                        // A check must have a condition: "no condition" is one that holds.
+                        .condition_expression(expression.unwrap_or_else(|| {
+                            format!("attribute_exists({PK}) OR attribute_not_exists({PK})")
+                        }))
+                        .set_expression_attribute_names(names)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(request)?;
+                    TransactWriteItem::builder().condition_check(op).build()
                 }
             };
             items.push(item);

@@ -1,6 +1,7 @@
 //! The built-in data adapter ("dynamodb" in instance config): plugin records in the data
-//! table, keyed `ORG#<org>#<plugin>#<entity>` / `<id>`. The same code runs over DynamoDB on
-//! Lambda and over the embedded store locally.
+//! table, keyed `ORG#<org>#<plugin>#<entity>` / `<id>`, and their index entries beside them
+//! (see [`crate::index`]), written in the same transaction. The same code runs over DynamoDB
+//! on Lambda and over the embedded store locally.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -9,11 +10,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::error::Error;
 use crate::ids::{EntityName, OrgId, PluginName, RecordId};
+use crate::index::{Indexes, entry_sort_key};
 use crate::ports::{
     Condition, DataAdapter, DataAdapterFactory, DataError, Item, ItemStore, Key,
-    MAX_TRANSACT_ITEMS, Op, Page, Precondition, StoreError, query_all,
+    MAX_TRANSACT_ITEMS, Op, Page, Precondition, StoreError, Write, query_all,
 };
 use crate::spec::AdapterSpec;
 
@@ -39,6 +44,10 @@ impl Scope {
     fn entities(&self) -> String {
         format!("{}~entities", self.prefix)
     }
+    // Field names are letters, digits and '_', so "<entity>~<field>" is no entity's.
+    fn index(&self, entity: &EntityName, field: &str) -> String {
+        format!("{}{entity}~{field}", self.prefix)
+    }
 }
 
 /// Factory for the built-in adapter over one data table.
@@ -62,12 +71,13 @@ impl BuiltinData {
         self.table.clone()
     }
 
-    /// An adapter confined to one organization and plugin.
-    pub fn scoped(&self, org: &OrgId, plugin: &PluginName) -> TableData {
+    /// An adapter confined to one organization and plugin, keeping `indexes`.
+    pub fn scoped(&self, org: &OrgId, plugin: &PluginName, indexes: &Indexes) -> TableData {
         TableData {
             table: self.table.clone(),
             scope: Scope::new(org, plugin),
             known: self.known.clone(),
+            indexes: indexes.clone(),
         }
     }
 }
@@ -78,9 +88,10 @@ impl DataAdapterFactory for BuiltinData {
         org: &OrgId,
         plugin: &PluginName,
         spec: &AdapterSpec,
+        indexes: &Indexes,
     ) -> Result<Arc<dyn DataAdapter>, Error> {
         match spec {
-            AdapterSpec::Builtin => Ok(Arc::new(self.scoped(org, plugin))),
+            AdapterSpec::Builtin => Ok(Arc::new(self.scoped(org, plugin, indexes))),
             other => Err(Error::Validation {
                 code: "invalid_config",
                 message: format!(
@@ -100,6 +111,7 @@ pub struct TableData {
     table: Arc<dyn ItemStore>,
     scope: Scope,
     known: Arc<Mutex<HashSet<String>>>,
+    indexes: Indexes,
 }
 
 pub fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataError> {
@@ -167,6 +179,43 @@ impl TableData {
         Key::new(self.scope.partition(entity), id.as_str())
     }
 
+    /// The keys of `record`'s index entries: one per declared field it holds a value for.
+    fn entry_keys(&self, entity: &EntityName, id: &RecordId, record: &Value) -> Vec<Key> {
+        self.indexes
+            .fields(entity)
+            .iter()
+            .filter_map(|field| {
+                let sk = entry_sort_key(record.get(field)?, id)?;
+                Some(Key::new(self.scope.index(entity, field), sk))
+            })
+            .collect()
+    }
+
+    /// The item writes a record's index entries need: those of `old` it no longer has
+    /// deleted, every one of `new` written with its body.
+    fn entry_writes<'a>(
+        old: &'a [Key],
+        new: &'a [Key],
+        data: Option<&'a Value>,
+        out: &mut Vec<Write<'a>>,
+    ) {
+        out.extend(
+            old.iter()
+                .filter(|k| !new.contains(k))
+                .map(|key| Write::Delete {
+                    key,
+                    pre: Precondition::None,
+                }),
+        );
+        if let Some(data) = data {
+            out.extend(new.iter().map(|key| Write::Put {
+                key,
+                data,
+                pre: Precondition::None,
+            }));
+        }
+    }
+
     /// The stored item, if it exists and satisfies `expect`.
     async fn current(
         &self,
@@ -228,6 +277,264 @@ impl TableData {
         record.insert("id".into(), Value::String(id.as_str().to_owned()));
         Ok((id, record))
     }
+
+    /// Refuses a batch whose records and index entries would not fit one transaction.
+    fn check_batch(&self, entity: &EntityName, len: usize) -> Result<(), DataError> {
+        let per_record = 1 + self.indexes.fields(entity).len();
+        let max = MAX_TRANSACT_ITEMS / per_record;
+        if len > max {
+            return Err(DataError::Invalid(format!(
+                "a batch of {entity} holds at most {max} records, not {len} (each is written with its {} index entries in one transaction of at most {MAX_TRANSACT_ITEMS} items)",
+                per_record - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the index entries of one page of existing records (data written before its
+    /// indexes were declared, or by a build that did not keep them), then removes entries
+    /// whose record is gone or no longer holds their value. Idempotent; each step holds only
+    /// while what it read is unchanged, so it runs safely beside live calls.
+    pub async fn reindex(
+        &self,
+        cursor: Option<ReindexCursor>,
+        batch: usize,
+    ) -> Result<ReindexStep, DataError> {
+        let entities: Vec<(EntityName, Vec<String>)> = self
+            .indexes
+            .entities()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(e, f)| {
+                EntityName::parse(e)
+                    .map(|e| (e, f.to_vec()))
+                    .map_err(|e| DataError::Invalid(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut at = cursor.unwrap_or_default();
+        let mut step = ReindexStep::default();
+        let Some((entity, fields)) = entities.get(at.entity) else {
+            return Ok(step);
+        };
+        step.entity = entity.to_string();
+        let batch = batch.clamp(1, 1000);
+        if at.field == 0 {
+            // Records: write each one's entries, if the record is still as read.
+            let page = self
+                .table
+                .query(
+                    &self.scope.partition(entity),
+                    at.after.as_deref(),
+                    Some(batch),
+                )
+                .await?;
+            let mut plans = Vec::with_capacity(page.items.len());
+            for item in &page.items {
+                let id = RecordId::parse(item.key.sk.as_str())
+                    .map_err(|e| DataError::Invalid(e.to_string()))?;
+                plans.push(self.entry_keys(entity, &id, &item.data));
+            }
+            // As many records as fit one transaction, each with a check that it is unchanged;
+            // a group one of whose records changed meanwhile goes again record by record.
+            let todo: Vec<(&Item, &Vec<Key>)> = page
+                .items
+                .iter()
+                .zip(&plans)
+                .filter(|(_, keys)| !keys.is_empty())
+                .collect();
+            let mut groups: Vec<Vec<(&Item, &Vec<Key>)>> = vec![];
+            let mut size = 0;
+            for (item, keys) in todo {
+                let n = 1 + keys.len();
+                if groups.is_empty() || size + n > MAX_TRANSACT_ITEMS {
+                    groups.push(vec![]);
+                    size = 0;
+                }
+                size += n;
+                if let Some(g) = groups.last_mut() {
+                    g.push((item, keys));
+                }
+            }
+            for group in groups {
+                match self.write_entries(&group).await {
+                    Ok(()) => step.written += group.iter().map(|(_, k)| k.len()).sum::<usize>(),
+                    Err(StoreError::Conflict { .. }) => {
+                        for one in group {
+                            match self.write_entries(&[one]).await {
+                                Ok(()) => step.written += one.1.len(),
+                                // Changed since read: that write kept its own entries.
+                                Err(StoreError::Conflict { .. }) => step.skipped += 1,
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            step.records = page.items.len();
+            at.after = page.next;
+            if at.after.is_none() {
+                at.field = 1;
+            }
+        } else {
+            // Entries of one field: drop those their record no longer backs.
+            let field = &fields[at.field - 1];
+            let page = self
+                .table
+                .query(
+                    &self.scope.index(entity, field),
+                    at.after.as_deref(),
+                    Some(batch),
+                )
+                .await?;
+            let ids: Vec<Option<RecordId>> = page
+                .items
+                .iter()
+                .map(|e| {
+                    let id = e.key.sk.split_once('\u{1}').map(|(_, id)| id);
+                    id.and_then(|id| RecordId::parse(id).ok())
+                })
+                .collect();
+            let keys: Vec<Key> = ids
+                .iter()
+                .flatten()
+                .map(|id| self.key(entity, id))
+                .collect();
+            let records = self.table.batch_get(&keys).await?;
+            for (entry, id) in page.items.iter().zip(&ids) {
+                let backed = id.as_ref().is_some_and(|id| {
+                    let key = self.key(entity, id);
+                    records.iter().any(|r| {
+                        r.key == key
+                            && r.data.get(field).and_then(|v| entry_sort_key(v, id))
+                                == Some(entry.key.sk.clone())
+                    })
+                });
+                if backed {
+                    continue;
+                }
+                match self
+                    .table
+                    .delete(&entry.key, Precondition::Version(entry.version))
+                    .await
+                {
+                    Ok(_) => step.removed += 1,
+                    Err(StoreError::Conflict { .. }) => step.skipped += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            step.entries_checked = page.items.len();
+            at.after = page.next;
+            if at.after.is_none() {
+                at.field += 1;
+                if at.field > fields.len() {
+                    at = ReindexCursor {
+                        entity: at.entity + 1,
+                        ..ReindexCursor::default()
+                    };
+                }
+            }
+        }
+        step.next = (at.entity < entities.len()).then_some(at);
+        Ok(step)
+    }
+
+    /// Writes the entries `keys` of each record, all or none, if every record is as read.
+    async fn write_entries(&self, group: &[(&Item, &Vec<Key>)]) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        for (item, keys) in group {
+            writes.push(Write::Check {
+                key: &item.key,
+                pre: Precondition::Version(item.version),
+            });
+            Self::entry_writes(&[], keys, Some(&item.data), &mut writes);
+        }
+        self.table.transact_write(&writes).await
+    }
+
+    async fn read_index(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        let lookup = self.indexes.lookup(entity, filter)?;
+        let Some(range) = lookup.range else {
+            return Ok(Page {
+                items: vec![],
+                next: None,
+            });
+        };
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|sk| range.contains(sk))
+                    .ok_or_else(|| {
+                        DataError::Invalid(
+                            "the cursor is not one this query returned; start again without it"
+                                .into(),
+                        )
+                    })?,
+            ),
+        };
+        let page = self
+            .table
+            .query_range(
+                &self.scope.index(entity, &lookup.field),
+                &range,
+                after.as_deref(),
+                Some(limit.clamp(1, 1000)),
+            )
+            .await?;
+        Ok(Page {
+            next: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
+            items: page
+                .items
+                .into_iter()
+                .map(|i| i.data)
+                .filter(|r| filter.iter().all(|c| matches(r, c)))
+                .collect(),
+        })
+    }
+}
+
+/// Where [`TableData::reindex`] goes on from: the index of the declared entity, then its
+/// records (`field` 0) or the entries of its `field`-th indexed field, after a sort key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReindexCursor {
+    pub entity: usize,
+    pub field: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl ReindexCursor {
+    /// An opaque token to print and pass back.
+    pub fn token(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn parse(token: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// What one [`TableData::reindex`] step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReindexStep {
+    pub entity: String,
+    pub records: usize,
+    pub written: usize,
+    pub entries_checked: usize,
+    pub removed: usize,
+    /// Items changed by a live call since read, left as that call wrote them.
+    pub skipped: usize,
+    pub next: Option<ReindexCursor>,
 }
 
 #[async_trait]
@@ -264,10 +571,23 @@ impl DataAdapter for TableData {
     async fn create(&self, entity: &EntityName, record: Value) -> Result<Value, DataError> {
         let (id, record) = self.prepare(entity, record).await?;
         let data = Value::Object(record);
-        self.table
-            .put(&self.key(entity, &id), &data, Precondition::NotExists)
-            .await
-            .map_err(|e| conflict(entity, id.as_str(), e))?;
+        let key = self.key(entity, &id);
+        let entries = self.entry_keys(entity, &id, &data);
+        let written = if entries.is_empty() {
+            self.table
+                .put(&key, &data, Precondition::NotExists)
+                .await
+                .map(|_| ())
+        } else {
+            let mut writes = vec![Write::Put {
+                key: &key,
+                data: &data,
+                pre: Precondition::NotExists,
+            }];
+            Self::entry_writes(&[], &entries, Some(&data), &mut writes);
+            self.table.transact_write(&writes).await
+        };
+        written.map_err(|e| conflict(entity, id.as_str(), e))?;
         self.note_entity(entity).await?;
         Ok(data)
     }
@@ -282,12 +602,23 @@ impl DataAdapter for TableData {
         let patch = as_object(entity, patch)?;
         let key = self.key(entity, id);
         let current = self.current(entity, id, &key, expect).await?;
+        let old = self.entry_keys(entity, id, &current.data);
         let data = merged(as_object(entity, current.data)?, patch);
+        let new = self.entry_keys(entity, id, &data);
         // The version check makes "read, test the conditions, write" atomic.
-        self.table
-            .put(&key, &data, Precondition::Version(current.version))
-            .await
-            .map_err(|e| conflict(entity, id.as_str(), e))?;
+        let pre = Precondition::Version(current.version);
+        let written = if old.is_empty() && new.is_empty() {
+            self.table.put(&key, &data, pre).await.map(|_| ())
+        } else {
+            let mut writes = vec![Write::Put {
+                key: &key,
+                data: &data,
+                pre,
+            }];
+            Self::entry_writes(&old, &new, Some(&data), &mut writes);
+            self.table.transact_write(&writes).await
+        };
+        written.map_err(|e| conflict(entity, id.as_str(), e))?;
         Ok(data)
     }
 
@@ -298,7 +629,7 @@ impl DataAdapter for TableData {
         expect: &[Condition],
     ) -> Result<bool, DataError> {
         let key = self.key(entity, id);
-        if expect.is_empty() {
+        if expect.is_empty() && self.indexes.fields(entity).is_empty() {
             return Ok(self.table.delete(&key, Precondition::None).await?);
         }
         let current = match self.current(entity, id, &key, expect).await {
@@ -306,23 +637,32 @@ impl DataAdapter for TableData {
             Err(DataError::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
+        let old = self.entry_keys(entity, id, &current.data);
+        let pre = Precondition::Version(current.version);
+        if old.is_empty() {
+            return self
+                .table
+                .delete(&key, pre)
+                .await
+                .map_err(|e| conflict(entity, id.as_str(), e));
+        }
+        let mut writes = vec![Write::Delete { key: &key, pre }];
+        Self::entry_writes(&old, &[], None, &mut writes);
         self.table
-            .delete(&key, Precondition::Version(current.version))
+            .transact_write(&writes)
             .await
-            .map_err(|e| conflict(entity, id.as_str(), e))
+            .map_err(|e| conflict(entity, id.as_str(), e))?;
+        Ok(true)
     }
 
-    async fn query(
+    async fn query_page(
         &self,
         entity: &EntityName,
         filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
-        let items = query_all(self.table.as_ref(), &self.scope.partition(entity)).await?;
-        Ok(items
-            .into_iter()
-            .map(|i| i.data)
-            .filter(|r| filter.iter().all(|c| matches(r, c)))
-            .collect())
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.read_index(entity, filter, limit, cursor).await
     }
 
     async fn batch_create(
@@ -330,9 +670,8 @@ impl DataAdapter for TableData {
         entity: &EntityName,
         records: Vec<Value>,
     ) -> Result<Vec<Value>, DataError> {
-        crate::ports::check_batch_len(records.len(), MAX_TRANSACT_ITEMS)?;
-        let mut puts = Vec::with_capacity(records.len());
-        let mut out = Vec::with_capacity(records.len());
+        self.check_batch(entity, records.len())?;
+        let mut rows = Vec::with_capacity(records.len());
         let mut ids = HashSet::with_capacity(records.len());
         for r in records {
             let (id, record) = self.prepare(entity, r).await?;
@@ -342,13 +681,22 @@ impl DataAdapter for TableData {
                 )));
             }
             let data = Value::Object(record);
-            puts.push((self.key(entity, &id), data.clone(), Precondition::NotExists));
-            out.push(data);
+            let entries = self.entry_keys(entity, &id, &data);
+            rows.push((self.key(entity, &id), data, entries));
         }
-        if puts.is_empty() {
-            return Ok(out);
+        if rows.is_empty() {
+            return Ok(vec![]);
         }
-        self.table.transact_put(&puts).await.map_err(|e| {
+        let mut writes = Vec::new();
+        for (key, data, entries) in &rows {
+            writes.push(Write::Put {
+                key,
+                data,
+                pre: Precondition::NotExists,
+            });
+            Self::entry_writes(&[], entries, Some(data), &mut writes);
+        }
+        self.table.transact_write(&writes).await.map_err(|e| {
             let id = match &e {
                 StoreError::Conflict { key, .. } => {
                     key.rsplit(" / ").next().unwrap_or("").to_owned()
@@ -358,7 +706,7 @@ impl DataAdapter for TableData {
             conflict(entity, &id, e)
         })?;
         self.note_entity(entity).await?;
-        Ok(out)
+        Ok(rows.into_iter().map(|(_, data, _)| data).collect())
     }
 
     async fn batch_update(
@@ -366,7 +714,7 @@ impl DataAdapter for TableData {
         entity: &EntityName,
         patches: Vec<(RecordId, Value)>,
     ) -> Result<Vec<Value>, DataError> {
-        crate::ports::check_batch_len(patches.len(), MAX_TRANSACT_ITEMS)?;
+        self.check_batch(entity, patches.len())?;
         let mut ids = HashSet::with_capacity(patches.len());
         if let Some((id, _)) = patches.iter().find(|(id, _)| !ids.insert(id)) {
             return Err(DataError::Invalid(format!(
@@ -375,7 +723,7 @@ impl DataAdapter for TableData {
         }
         let keys: Vec<Key> = patches.iter().map(|(id, _)| self.key(entity, id)).collect();
         let current = self.table.batch_get(&keys).await?;
-        let mut puts = Vec::with_capacity(patches.len());
+        let mut rows = Vec::with_capacity(patches.len());
         for ((id, patch), key) in patches.into_iter().zip(keys) {
             let Some(item) = current.iter().find(|i| i.key == key) else {
                 return Err(DataError::NotFound {
@@ -383,17 +731,28 @@ impl DataAdapter for TableData {
                     id: id.to_string(),
                 });
             };
+            let old = self.entry_keys(entity, &id, &item.data);
             let data = merged(
                 as_object(entity, item.data.clone())?,
                 as_object(entity, patch)?,
             );
-            puts.push((key, data, Precondition::Version(item.version)));
+            let new = self.entry_keys(entity, &id, &data);
+            rows.push((key, data, Precondition::Version(item.version), old, new));
+        }
+        let mut writes = Vec::new();
+        for (key, data, pre, old, new) in &rows {
+            writes.push(Write::Put {
+                key,
+                data,
+                pre: *pre,
+            });
+            Self::entry_writes(old, new, Some(data), &mut writes);
         }
         self.table
-            .transact_put(&puts)
+            .transact_write(&writes)
             .await
             .map_err(|e| conflict(entity, "", e))?;
-        Ok(puts.into_iter().map(|(_, v, _)| v).collect())
+        Ok(rows.into_iter().map(|(_, data, ..)| data).collect())
     }
 
     async fn get_schema(&self, entity: &EntityName) -> Result<Value, DataError> {

@@ -15,6 +15,7 @@ pub mod egress;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod index;
 pub mod lambda;
 pub mod manifest;
 pub mod mcp;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::{Detail, Error};
 use crate::ids::{FunctionName, PluginName, is_valid_name};
+use crate::index::Indexes;
 use crate::spec::AdapterKind;
 
 /// The JSON Schema of the manifest format itself, published for third parties.
@@ -33,6 +34,9 @@ pub struct Manifest {
     pub config_schema: Value,
     #[serde(default = "empty_object")]
     pub default_config: Value,
+    /// The fields each entity's records are looked up by (see [`crate::index`]).
+    #[serde(default, skip_serializing_if = "Indexes::is_empty")]
+    pub indexes: Indexes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,6 +297,7 @@ impl CompiledManifest {
                 None
             }
         };
+        problems.extend(manifest.indexes.problems());
         match config {
             Some(config) if problems.is_empty() => Ok(Self {
                 manifest,

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::ids::{EntityName, OrgId, PluginName, RecordId};
+use crate::index::Indexes;
 use crate::secrets::{CredentialRef, SecretValue};
 use crate::spec::{AdapterSpec, DataAdapterConfig};
 
@@ -133,6 +134,17 @@ pub trait ItemStore: Send + Sync {
         pk: &str,
         after: Option<&str>,
         limit: Option<usize>,
+    ) -> Result<Page<Item>, StoreError> {
+        self.query_range(pk, &SkRange::All, after, limit).await
+    }
+    /// Like [`ItemStore::query`], only the items whose sort key is in `range`: the store
+    /// reads no other item (a key condition, not a filter).
+    async fn query_range(
+        &self,
+        pk: &str,
+        range: &SkRange,
+        after: Option<&str>,
+        limit: Option<usize>,
     ) -> Result<Page<Item>, StoreError>;
     /// Items that exist among `keys`, in no particular order.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
@@ -168,6 +180,25 @@ pub trait ItemStore: Send + Sync {
     }
 }
 
+/// Which sort keys of a partition a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkRange {
+    All,
+    /// From the first to the second, both included.
+    Between(String, String),
+    Prefix(String),
+}
+
+impl SkRange {
+    pub fn contains(&self, sk: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Between(lo, hi) => lo.as_str() <= sk && sk <= hi.as_str(),
+            Self::Prefix(p) => sk.starts_with(p.as_str()),
+        }
+    }
+}
+
 /// One write of a transaction.
 #[derive(Debug, Clone, Copy)]
 pub enum Write<'a> {
@@ -180,12 +211,17 @@ pub enum Write<'a> {
         key: &'a Key,
         pre: Precondition,
     },
+    /// Writes nothing; the transaction happens only if `pre` holds for this item.
+    Check {
+        key: &'a Key,
+        pre: Precondition,
+    },
 }
 
 impl Write<'_> {
     pub fn key(&self) -> &Key {
         match self {
-            Self::Put { key, .. } | Self::Delete { key, .. } => key,
+            Self::Put { key, .. } | Self::Delete { key, .. } | Self::Check { key, .. } => key,
         }
     }
 }
@@ -244,6 +280,9 @@ impl Condition {
     }
 }
 
+/// Records per page when [`DataAdapter::query`] reads all matches.
+pub const QUERY_PAGE: usize = 500;
+
 /// A data operation failure, mapped onto the error contract by `From<DataError> for Error`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DataError {
@@ -262,6 +301,9 @@ pub enum DataError {
     /// An external adapter's remote API did not answer in time (504).
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// A query no declared index answers: the plugin's bug, not the caller's (500).
+    #[error("{0}")]
+    Undeclared(String),
 }
 
 impl From<DataError> for Error {
@@ -273,6 +315,7 @@ impl From<DataError> for Error {
             DataError::Store(s) => s.into(),
             DataError::Upstream(m) => Error::Upstream(m),
             DataError::UpstreamTimeout(m) => Error::UpstreamTimeout(m),
+            DataError::Undeclared(m) => Error::internal(m),
         }
     }
 }
@@ -320,12 +363,37 @@ pub trait DataAdapter: Send + Sync {
         id: &RecordId,
         expect: &[Condition],
     ) -> Result<bool, DataError>;
-    /// Records matching every condition.
+    /// One page of the records matching every condition, read through a declared index:
+    /// at least one condition must be an exact, range or prefix match on a field the
+    /// plugin declared in its manifest's `indexes` (see [`crate::index`]); the others
+    /// filter what the index finds. A page may hold fewer than `limit` records and still
+    /// have a `next` cursor.
+    async fn query_page(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError>;
+    /// Every record matching `filter`, page by page (see [`DataAdapter::query_page`]).
     async fn query(
         &self,
         entity: &EntityName,
         filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError>;
+    ) -> Result<Vec<Value>, DataError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .query_page(entity, filter, QUERY_PAGE, cursor.as_deref())
+                .await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
     /// Creates all records or none; any existing id makes the whole batch a conflict.
     async fn batch_create(
         &self,
@@ -345,11 +413,14 @@ pub trait DataAdapter: Send + Sync {
 
 /// Builds the data adapter of one call, confined to `(org, plugin)`. One per container.
 pub trait DataAdapterFactory: Send + Sync {
+    /// `indexes`: what the plugin's manifest declares; every adapter refuses a query no
+    /// declared index answers, and the built-in one maintains them.
     fn build(
         &self,
         org: &OrgId,
         plugin: &PluginName,
         spec: &AdapterSpec,
+        indexes: &Indexes,
     ) -> Result<Arc<dyn DataAdapter>, Error>;
 }
 

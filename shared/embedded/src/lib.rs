@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use switchboard::ports::{
-    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, StoreError, Write,
+    Item, ItemStore, Key, MAX_TRANSACT_ITEMS, Page, Precondition, SkRange, StoreError, Write,
 };
 use switchboard::ports::{SecretError, SecretStore};
 use switchboard::secrets::{CredentialRef, SecretValue};
@@ -252,30 +252,46 @@ impl ItemStore for EmbeddedTable {
         Ok(n > 0)
     }
 
-    async fn query(
+    async fn query_range(
         &self,
         pk: &str,
+        range: &SkRange,
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Page<Item>, StoreError> {
         let conn = self.lock()?;
         // Fetch one extra row to know whether another page follows.
         let want = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX - 1) + 1);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT sk, data, version FROM items WHERE tbl = ?1 AND pk = ?2 AND sk > ?3
-                 ORDER BY sk LIMIT ?4",
-            )
-            .map_err(internal)?;
-        let rows = stmt
-            .query_map(params![self.tbl, pk, after.unwrap_or(""), want], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(internal)?;
+        // Bounds the primary key's B-tree seeks to; a prefix is every key from it up to it
+        // followed by the last character.
+        let (lo, hi) = match range {
+            SkRange::All => (String::new(), None),
+            SkRange::Between(lo, hi) => (lo.clone(), Some(hi.clone())),
+            SkRange::Prefix(p) => (p.clone(), Some(format!("{p}{}", char::MAX))),
+        };
+        let (from, start) = match after {
+            Some(a) if *a >= *lo => (">", a.to_owned()),
+            _ => (">=", lo),
+        };
+        // Separate statements, not `?5 IS NULL OR …`: the planner bounds its seek only by
+        // conditions it can see.
+        let sql = format!(
+            "SELECT sk, data, version FROM items WHERE tbl = ?1 AND pk = ?2 AND sk {from} ?3 {} ORDER BY sk LIMIT ?4",
+            if hi.is_some() { "AND sk <= ?5" } else { "" }
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+        let rows = match &hi {
+            Some(hi) => stmt.query(params![self.tbl, pk, start, want, hi]),
+            None => stmt.query(params![self.tbl, pk, start, want]),
+        }
+        .map_err(internal)?;
+        let rows = rows.mapped(|r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
         let mut items = Vec::new();
         for row in rows {
             let (sk, data, version) = row.map_err(internal)?;
@@ -338,6 +354,10 @@ impl ItemStore for EmbeddedTable {
             match *write {
                 Write::Put { key, data, pre } => {
                     Self::put_in(&tx, &self.tbl, key, data, pre)?;
+                }
+                Write::Check { key, pre } => {
+                    let current = Self::current_version(&tx, &self.tbl, key)?;
+                    Self::check(current, pre, key)?;
                 }
                 Write::Delete { key, pre } => {
                     let current = Self::current_version(&tx, &self.tbl, key)?;

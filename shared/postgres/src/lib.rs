@@ -27,7 +27,8 @@ use pool::{Column, Failure, Pool, Sql, TableInfo};
 use switchboard::egress::Egress;
 use switchboard::error::Error;
 use switchboard::ids::{EntityName, OrgId, RecordId};
-use switchboard::ports::{Condition, DataAdapter, DataError, Op, Page, StoreError};
+use switchboard::index::Indexes;
+use switchboard::ports::{Condition, DataAdapter, DataError, Op, Page, QUERY_PAGE, StoreError};
 use switchboard::secrets::{SecretValue, Secrets};
 use switchboard::spec::PgConfig;
 use switchboard::spec::postgres::{TableMap, quote};
@@ -121,6 +122,7 @@ pub struct PgData {
     config: Arc<PgConfig>,
     secrets: Arc<Secrets>,
     org: OrgId,
+    indexes: Indexes,
 }
 
 /// What one call works on: the entity's table, the pool, and the table's columns.
@@ -209,13 +211,52 @@ impl Ctx<'_> {
             {
                 return Err(self.no_field(&c.field));
             }
-            parts.push(condition(sql, &rec, c));
+            let typed = self.column_condition(sql, c);
+            parts.push(typed.unwrap_or_else(|| condition(sql, &rec, c)));
         }
         Ok(if parts.is_empty() {
             "true".to_owned()
         } else {
             parts.join(" AND ")
         })
+    }
+
+    /// `c` on its own column, the value converted to the column's type by the database, so
+    /// an index on the column answers it; `None` when only the jsonb form is exact (no such
+    /// column, a value of another type, a prefix or containment test).
+    fn column_condition(&self, sql: &mut Sql, c: &Condition) -> Option<String> {
+        if c.field == "id" && self.map.id_column != "id" {
+            return None;
+        }
+        let field = if c.field == "id" {
+            self.map.id_column.as_str()
+        } else {
+            c.field.as_str()
+        };
+        let col = self.info.column(field)?;
+        let cmp = match c.op {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Ne | Op::BeginsWith | Op::Contains => return None,
+        };
+        let integer = matches!(col.type_name.as_str(), "smallint" | "integer" | "bigint");
+        let collate = match (&c.value, col.category.as_str()) {
+            // Ranges in byte order, as the jsonb form and Rust compare strings.
+            (Value::String(_), "S") if c.op != Op::Eq => " COLLATE \"C\"",
+            (Value::String(_), "S") => "",
+            (Value::Number(n), "N") if !integer || n.as_i64().is_some() => "",
+            (Value::Bool(_), "B") if c.op == Op::Eq => "",
+            _ => return None,
+        };
+        let q = quote(field);
+        let p = sql.json(json!({ field: c.value }));
+        Some(format!(
+            "r.{q}{collate} {cmp} (jsonb_populate_record(NULL::{}, {p})).{q}",
+            self.table()
+        ))
     }
 
     /// The columns a record writes and the jsonb object holding their values. Fields that
@@ -428,13 +469,63 @@ fn internal(e: tokio_postgres::Error) -> DataError {
 }
 
 impl PgData {
-    pub fn new(pools: PgPools, config: Arc<PgConfig>, secrets: Arc<Secrets>, org: OrgId) -> Self {
+    /// `indexes`: the plugin's declared indexes. Queries are refused unless one answers
+    /// them, as on every adapter; the operator creates the matching database indexes.
+    pub fn new(
+        pools: PgPools,
+        config: Arc<PgConfig>,
+        secrets: Arc<Secrets>,
+        org: OrgId,
+        indexes: Indexes,
+    ) -> Self {
         Self {
             pools,
             config,
             secrets,
             org,
+            indexes,
         }
+    }
+
+    /// The SQL of one page of [`DataAdapter::query_page`], with its parameters bound.
+    fn select_page(
+        ctx: &Ctx<'_>,
+        filter: &[Condition],
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Sql, DataError> {
+        let mut sql = Sql::default();
+        let mut conds = ctx.conditions(&mut sql, filter)?;
+        if let Some(c) = cursor {
+            conds = format!("{conds} AND {}", ctx.id_compare(&mut sql, c, ">"));
+        }
+        let n = sql.int(limit as i64 + 1);
+        let q = ctx.id_col();
+        sql.push(&format!(
+            "SELECT {}, r.{q}::text FROM {} AS r WHERE {conds} ORDER BY r.{q} LIMIT {n}",
+            ctx.rec(),
+            ctx.table()
+        ));
+        Ok(sql)
+    }
+
+    /// The plan PostgreSQL chooses for the first page of `query_page(entity, filter)`
+    /// (`EXPLAIN` output, one line per row): how an operator checks that an index is used.
+    pub async fn explain(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+    ) -> Result<String, DataError> {
+        self.indexes.lookup(entity, filter)?;
+        let ctx = self.ctx(entity).await?;
+        let mut sql = Self::select_page(&ctx, filter, QUERY_PAGE, None)?;
+        sql.text.insert_str(0, "EXPLAIN ");
+        let rows = self.query_rows(&ctx, &sql, true, "").await?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(internal))
+            .collect::<Result<_, _>>()?;
+        Ok(lines.join("\n"))
     }
 
     fn map(&self, entity: &EntityName) -> Result<&TableMap, DataError> {
@@ -947,25 +1038,43 @@ impl DataAdapter for PgData {
         Ok(deleted)
     }
 
-    async fn query(
+    async fn query_page(
         &self,
         entity: &EntityName,
         filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.indexes.lookup(entity, filter)?;
+        let bad_cursor = || {
+            DataError::Invalid(
+                "the cursor is not one this query returned; start again without it".into(),
+            )
+        };
+        if cursor.is_some_and(|c| RecordId::parse(c).is_err()) {
+            return Err(bad_cursor());
+        }
         let ctx = self.ctx(entity).await?;
-        let mut sql = Sql::default();
-        let conds = ctx.conditions(&mut sql, filter)?;
-        sql.push(&format!(
-            "SELECT {} FROM {} AS r WHERE {conds} ORDER BY r.{}",
-            ctx.rec(),
-            ctx.table(),
-            ctx.id_col()
-        ));
-        self.query_rows(&ctx, &sql, true, "")
-            .await?
-            .iter()
-            .map(record)
-            .collect()
+        if cursor.is_some_and(|c| !ctx.id_possible(c)) {
+            return Err(bad_cursor());
+        }
+        let limit = limit.clamp(1, 1000);
+        let sql = Self::select_page(&ctx, filter, limit, cursor)?;
+        let rows = self
+            .query_rows(&ctx, &sql, true, "")
+            .await
+            .map_err(|e| if is_bad_text(&e) { bad_cursor() } else { e })?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(limit.min(rows.len()));
+        let mut last = None;
+        for row in rows.iter().take(limit) {
+            items.push(record(row)?);
+            last = Some(row.try_get::<_, String>(1).map_err(internal)?);
+        }
+        Ok(Page {
+            items,
+            next: if more { last } else { None },
+        })
     }
 
     async fn batch_create(

@@ -42,6 +42,7 @@ use serde_json::{Map, Value};
 use switchboard::data::{as_object, matches, merged, type_name};
 use switchboard::error::Error;
 use switchboard::ids::{EntityName, OrgId, RecordId};
+use switchboard::index::Indexes;
 use switchboard::ports::{
     Condition, DataAdapter, DataError, MAX_TRANSACT_ITEMS, Op, Page, StoreError,
 };
@@ -65,6 +66,7 @@ pub struct RestData {
     config: Arc<RestConfig>,
     secrets: Arc<Secrets>,
     org: OrgId,
+    indexes: Indexes,
 }
 
 fn conflict(entity: &EntityName, id: &str) -> DataError {
@@ -169,12 +171,14 @@ impl RestData {
         config: Arc<RestConfig>,
         secrets: Arc<Secrets>,
         org: OrgId,
+        indexes: Indexes,
     ) -> Self {
         Self {
             client,
             config,
             secrets,
             org,
+            indexes,
         }
     }
 
@@ -575,11 +579,28 @@ impl DataAdapter for RestData {
 
     /// Conditions with a query parameter template go to the upstream; every condition is
     /// checked again here, so a permissive upstream never returns a wrong record.
+    /// The upstream pages on its own terms (the config's `pagination`), so every match
+    /// comes back as one page.
+    async fn query_page(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+        _limit: usize,
+        _cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        Ok(Page {
+            items: self.query(entity, filter).await?,
+            next: None,
+        })
+    }
+
     async fn query(
         &self,
         entity: &EntityName,
         filter: &[Condition],
     ) -> Result<Vec<Value>, DataError> {
+        // The same contract as every adapter, though the upstream may well scan.
+        self.indexes.lookup(entity, filter)?;
         let cx = &self.begin();
         let paths = self.paths(entity)?;
         let mut params: Vec<(String, String)> = Vec::new();

@@ -129,6 +129,19 @@ pub async fn registry(settings: &Settings) -> Result<Registry, Error> {
     Ok(Registry::new(Backend::open(settings).await?.registry()))
 }
 
+/// The registry and the built-in data adapter's table, for maintenance commands
+/// (`switchboard data reindex`).
+#[cfg(feature = "plugin")]
+pub async fn tables(
+    settings: &Settings,
+) -> Result<(Registry, switchboard::data::BuiltinData), Error> {
+    let backend = Backend::open(settings).await?;
+    Ok((
+        Registry::new(backend.registry()),
+        switchboard::data::BuiltinData::new(backend.data()),
+    ))
+}
+
 /// The admin service: the registry, the secret store it writes credentials to, and the
 /// check of adapter configs on write.
 #[cfg(feature = "admin")]

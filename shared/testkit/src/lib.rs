@@ -158,15 +158,27 @@ impl Harness {
 
     /// Every stored record of `entity`.
     pub async fn stored(&self, entity: &str) -> Vec<Value> {
-        self.data
-            .query(&EntityName::parse(entity).unwrap(), &[])
-            .await
-            .unwrap()
+        let entity = EntityName::parse(entity).unwrap();
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .data
+                .list(&entity, 1000, cursor.as_deref())
+                .await
+                .unwrap();
+            out.extend(page.items);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => return out,
+            }
+        }
     }
 }
 
 fn scoped(store: &Embedded, org: &OrgId, plugin: &Plugin) -> Arc<dyn DataAdapter> {
-    Arc::new(BuiltinData::new(store.data_table()).scoped(org, plugin.name()))
+    let indexes = &plugin.manifest().manifest().indexes;
+    Arc::new(BuiltinData::new(store.data_table()).scoped(org, plugin.name(), indexes))
 }
 
 /// When a [`Meddle`] lands.
@@ -322,12 +334,14 @@ impl DataAdapter for Meddler {
         self.before_write(entity, id, expect).await;
         self.inner.delete_where(entity, id, expect).await
     }
-    async fn query(
+    async fn query_page(
         &self,
         entity: &EntityName,
         filter: &[Condition],
-    ) -> Result<Vec<Value>, DataError> {
-        self.inner.query(entity, filter).await
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.inner.query_page(entity, filter, limit, cursor).await
     }
     async fn batch_create(
         &self,

@@ -134,6 +134,7 @@ async fn adapter_on(pools: PgPools, secret: Value, mut settings: Value) -> Setup
         config(&settings),
         secrets.clone(),
         org.clone(),
+        test_indexes(),
     );
     Setup {
         data,
@@ -145,11 +146,64 @@ async fn adapter_on(pools: PgPools, secret: Value, mut settings: Value) -> Setup
     }
 }
 
+/// Every field these tests query, declared, so they exercise the SQL each condition makes.
+fn test_indexes() -> switchboard::index::Indexes {
+    switchboard_tests::indexes(
+        &[
+            "appointments",
+            "claims",
+            "ghosts",
+            "notes",
+            "patients",
+            "people",
+            "providers",
+            "slot_claims",
+            "strict",
+            "things",
+        ],
+        &[
+            "AptDate",
+            "AptDateTime",
+            "AptNum",
+            "AptStatus",
+            "FName",
+            "PatNum",
+            "ProvNum",
+            "age",
+            "b",
+            "colour",
+            "durationMinutes",
+            "id",
+            "j",
+            "n",
+            "name",
+            "s",
+            "tags",
+            "x\" OR 1=1 --",
+            "name\" = name OR \"1",
+            "'; DROP TABLE people; --",
+            "name) OR (1=1",
+        ],
+    )
+}
+
 fn config(settings: &Value) -> Arc<PgConfig> {
     Arc::new(PgConfig::parse(settings.as_object().unwrap()).unwrap())
 }
 
 impl Setup {
+    /// As [`Setup::with_settings`], with the plugin's own declared indexes.
+    fn with_indexes(&self, mut settings: Value, indexes: switchboard::index::Indexes) -> PgData {
+        settings["credential"] = json!(self.credential);
+        PgData::new(
+            self.pools.clone(),
+            config(&settings),
+            self.secrets.clone(),
+            self.org.clone(),
+            indexes,
+        )
+    }
+
     /// Another adapter of the same organization and credential, sharing the pools.
     fn with_settings(&self, mut settings: Value) -> PgData {
         settings["credential"] = json!(self.credential);
@@ -158,6 +212,7 @@ impl Setup {
             config(&settings),
             self.secrets.clone(),
             self.org.clone(),
+            test_indexes(),
         )
     }
 }
@@ -379,7 +434,9 @@ async fn query_filters_match_the_builtin_semantics() {
             .filter_map(|r| r["id"].as_str())
             .collect();
         want.sort();
-        let got = pg.query(&things, std::slice::from_ref(c)).await.unwrap();
+        // With a condition every row meets on a declared field, as queries need one.
+        let anchored = [c.clone(), Condition::new("id", Op::Gte, "")];
+        let got = pg.query(&things, &anchored).await.unwrap();
         let mut got: Vec<&str> = got.iter().filter_map(|r| r["id"].as_str()).collect();
         got.sort();
         assert_eq!(got, want, "condition {c:?}");
@@ -678,7 +735,10 @@ async fn injection_attempts_stay_values() {
     let q = pg
         .query(
             &people,
-            &[Condition::new("name", Op::Contains, "' OR '1'='1")],
+            &[
+                Condition::new("name", Op::Contains, "' OR '1'='1"),
+                Condition::new("id", Op::Gte, 0),
+            ],
         )
         .await
         .unwrap();
@@ -927,7 +987,11 @@ async fn a_silent_database_times_out_with_504() {
     )
     .await;
     let started = Instant::now();
-    let e = s.data.query(&entity("people"), &[]).await.unwrap_err();
+    let e = s
+        .data
+        .query(&entity("people"), &[Condition::eq("name", "x")])
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     // timeout_ms is the whole call's budget, connecting included (not a fixed 5 s on top).
     assert!(
@@ -1168,7 +1232,11 @@ async fn the_booking_fixture_serves_booking_style_calls() {
                "appointments": "appointments", "slot_claims": "slot_claims"}),
     )
     .await;
-    let providers = pg.query(&entity("providers"), &[]).await.unwrap();
+    let providers = pg
+        .list(&entity("providers"), 100, None)
+        .await
+        .unwrap()
+        .items;
     assert_eq!(providers.len(), 2);
     assert_eq!(
         (
@@ -1782,4 +1850,97 @@ async fn concurrent_first_calls_share_one_pool() {
         c.await.unwrap().unwrap();
     }
     assert_eq!(backends(&db, &app).await.0, 1, "one pool, one connection");
+}
+
+/// Booking's lookups with its own declared indexes: refused unless a declared field answers
+/// them, paged by id, and — once the demo tables hold a realistic history and carry the
+/// indexes the README tells operators to create — answered by an index scan, not a
+/// sequential one.
+#[tokio::test]
+async fn booking_lookups_are_paged_and_use_the_operators_indexes() {
+    let db = fresh(BOOKING_SQL).await;
+    let booking = booking::plugin().unwrap();
+    let indexes = booking.manifest().manifest().indexes.clone();
+    let s = adapter_with(
+        json!({"connection_string": server_url()}),
+        json!({"schema": db.schema, "entities": {"appointments": "appointments", "slot_claims": "slot_claims"}}),
+    )
+    .await;
+    let pg = s.with_indexes(json!({"schema": db.schema, "entities": {"appointments": "appointments", "slot_claims": "slot_claims"}}), indexes);
+    let apts = entity("appointments");
+
+    // 20,000 appointments over 400 days; 50 on 2026-12-15.
+    db.admin
+        .batch_execute(&format!(
+            "SET search_path TO {};
+             INSERT INTO appointments (\"PatNum\", \"ProvNum\", \"Op\", \"AptDateTime\", \"AptDate\")
+             SELECT 1 + g % 500, 1 + g % 2, 1 + g % 2,
+                    to_char(d, 'YYYY-MM-DD') || ' 09:00:00', to_char(d, 'YYYY-MM-DD')
+             FROM generate_series(0, 19999) AS g,
+                  LATERAL (SELECT date '2026-01-01' + (g % 400) AS d) AS day;
+             UPDATE appointments SET \"AptNum\" = id;",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    let day = [Condition::eq("AptDate", "2026-12-15")];
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = pg
+            .query_page(&apts, &day, 20, cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(page.items.iter().all(|r| r["AptDate"] == "2026-12-15"));
+        seen += page.items.len();
+        pages += 1;
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (50, 3));
+    let undeclared = pg
+        .query(&apts, &[Condition::eq("AptStatus", "Scheduled")])
+        .await;
+    assert!(
+        matches!(undeclared, Err(DataError::Undeclared(ref m)) if m.contains("AptDate, PatNum")),
+        "{undeclared:?}"
+    );
+
+    // Without the operator's indexes the planner has nothing but the table to scan.
+    let plan = pg.explain(&apts, &day).await.unwrap();
+    assert!(plan.contains("Seq Scan"), "{plan}");
+    db.admin
+        .batch_execute(&format!(
+            "SET search_path TO {};
+             CREATE INDEX ON appointments (\"AptDate\");
+             CREATE INDEX ON appointments (\"PatNum\");
+             CREATE INDEX ON slot_claims (\"AptDate\");
+             ANALYZE appointments; ANALYZE slot_claims;",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    for (filter, index) in [
+        (day.to_vec(), "AptDate"),
+        (vec![Condition::eq("PatNum", 42)], "PatNum"),
+        (
+            vec![
+                Condition::eq("AptDate", "2026-12-15"),
+                Condition::eq("PatNum", 42),
+            ],
+            "AptDate",
+        ),
+    ] {
+        let plan = pg.explain(&apts, &filter).await.unwrap();
+        // The field's own index, not the primary key's walked in id order.
+        assert!(
+            plan.contains("Index Scan") && plan.contains(&format!("{index}_idx")),
+            "{filter:?}: {plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "{filter:?}: {plan}");
+    }
+    assert_eq!(pg.query(&apts, &day).await.unwrap().len(), 50);
 }

@@ -73,6 +73,27 @@ fn adapter(secrets: Arc<Secrets>, settings: Value) -> RestData {
         Arc::new(config),
         secrets,
         org(),
+        test_indexes(),
+    )
+}
+
+/// Every field these tests query, declared, so they exercise what each condition sends.
+fn test_indexes() -> switchboard::index::Indexes {
+    switchboard_tests::indexes(
+        &[
+            "claims", "comp", "flaky", "invoices", "items", "notes", "patients", "requests", "x",
+        ],
+        &[
+            "FName",
+            "age",
+            "n",
+            "no_such_field",
+            "ok",
+            "tag",
+            "text",
+            "name",
+            "status",
+        ],
     )
 }
 
@@ -423,7 +444,10 @@ async fn pages_follow_json_servers_page_and_limit() {
         "entities": {"items": "/page_items"},
         "pagination": {"page": "_page", "limit": "_limit", "page_size": 2},
     }));
-    let all = a.query(&items, &[]).await.unwrap();
+    let all = a
+        .query(&items, &[Condition::new("n", Op::Gte, 1)])
+        .await
+        .unwrap();
     assert_eq!(all.len(), 7);
     let some = a
         .query(
@@ -645,7 +669,10 @@ async fn slow_upstream_is_504_within_the_timeout() {
             let started = Instant::now();
             let r = match call {
                 "get" => retried.get(&flaky, &id(1)).await.map(|_| ()),
-                "query" => retried.query(&flaky, &[]).await.map(|_| ()),
+                "query" => retried
+                    .query(&flaky, &[Condition::eq("ok", true)])
+                    .await
+                    .map(|_| ()),
                 _ => retried
                     .update_where(
                         &flaky,
@@ -682,7 +709,10 @@ async fn paged_query_respects_the_calls_budget() {
         }))
     };
     let started = Instant::now();
-    let e = paged(600, 1).query(&items, &[]).await.unwrap_err();
+    let e = paged(600, 1)
+        .query(&items, &[Condition::new("n", Op::Gte, 1)])
+        .await
+        .unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(e, DataError::UpstreamTimeout(_)), "{e:?}");
     assert!(e.to_string().contains("items"), "{e}");
@@ -691,7 +721,10 @@ async fn paged_query_respects_the_calls_budget() {
     assert_eq!((e.status(), e.code()), (504, "upstream_timeout"));
 
     // Within the budget the same query reads every page.
-    let all = paged(5_000, 7).query(&items, &[]).await.unwrap();
+    let all = paged(5_000, 7)
+        .query(&items, &[Condition::new("n", Op::Gte, 1)])
+        .await
+        .unwrap();
     assert_eq!(all.len(), 20);
 }
 
@@ -913,7 +946,13 @@ async fn private_upstreams_are_refused_unless_allowed() {
             "entities": {"items": "/page_items"},
         })))
         .unwrap();
-        RestData::new(client.clone(), Arc::new(config), secrets().1, org())
+        RestData::new(
+            client.clone(),
+            Arc::new(config),
+            secrets().1,
+            org(),
+            test_indexes(),
+        )
     };
     for base_url in [
         base.clone(),
@@ -1125,7 +1164,9 @@ async fn errors_name_entity_and_status_never_body_or_token() {
         );
         check(
             "query",
-            a.query(&notes, &[]).await.unwrap_err(),
+            a.query(&notes, &[Condition::eq("text", "x")])
+                .await
+                .unwrap_err(),
             &["notes", "401"],
         );
         check(

@@ -21,6 +21,26 @@ async fn item_store_contract_dynamodb() {
 }
 
 #[tokio::test]
+async fn item_store_ranges_embedded() {
+    contract::item_store_ranges(embedded_tables().data).await;
+}
+
+#[tokio::test]
+async fn item_store_ranges_dynamodb() {
+    contract::item_store_ranges(moto_tables().await.data).await;
+}
+
+#[tokio::test]
+async fn indexed_queries_embedded() {
+    contract::indexed_queries(embedded_tables().data).await;
+}
+
+#[tokio::test]
+async fn indexed_queries_dynamodb() {
+    contract::indexed_queries(moto_tables().await.data).await;
+}
+
+#[tokio::test]
 async fn data_adapter_contract_embedded() {
     contract::data_adapter(embedded_tables().data).await;
 }

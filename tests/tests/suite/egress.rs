@@ -75,6 +75,7 @@ fn rest_adapter(client: &RestClient, base_url: &str) -> RestData {
         Arc::new(config),
         secrets(),
         OrgId::parse("acme").unwrap(),
+        switchboard::index::Indexes::default(),
     )
 }
 
@@ -139,7 +140,13 @@ async fn the_postgres_adapter_refuses_the_table_without_connecting() {
                 .unwrap(),
         )
         .unwrap();
-        let adapter = PgData::new(pools.clone(), Arc::new(config), secrets, org.clone());
+        let adapter = PgData::new(
+            pools.clone(),
+            Arc::new(config),
+            secrets,
+            org.clone(),
+            switchboard::index::Indexes::default(),
+        );
         let started = Instant::now();
         let e = adapter
             .get(&items(), &RecordId::parse("1").unwrap())

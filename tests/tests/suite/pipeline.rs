@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard::ports::query_all;
 
 use serde_json::{Value, json};
 use switchboard::auth::{Authorizer, TenantContext};
@@ -227,6 +228,7 @@ async fn bad_input_contract(tables: Tables) {
 
 /// Eight callers race for one slot: exactly one wins, the rest get 409, one appointment stored.
 async fn concurrent_double_booking(tables: Tables) {
+    let table = tables.data.clone();
     let demo = demo(tables, Some(&unique("race"))).await;
     let svc = Arc::new(booking_service(&demo.platform));
     let before = appointment_count(&svc, &demo.org).await;
@@ -257,6 +259,34 @@ async fn concurrent_double_booking(tables: Tables) {
         "{bodies:#?}"
     );
     assert_eq!(appointment_count(&svc, &demo.org).await, before + 1);
+    // Every appointment has exactly one entry per indexed field, and every entry a record;
+    // likewise every slot claim the winner holds.
+    let partition = |suffix: &str| format!("ORG#{}#booking#{suffix}", demo.org);
+    let ids = |items: Vec<switchboard::ports::Item>, entries: bool| -> Vec<String> {
+        let mut ids: Vec<String> = items
+            .into_iter()
+            .map(|i| match entries {
+                true => i.key.sk.rsplit('\u{1}').next().unwrap().to_owned(),
+                false => i.key.sk,
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    for (entity, fields) in [
+        ("appointments", &["AptDate", "PatNum"][..]),
+        ("slot_claims", &["AptDate"][..]),
+    ] {
+        let records = query_all(table.as_ref(), &partition(entity)).await.unwrap();
+        let records = ids(records, false);
+        assert!(!records.is_empty());
+        for field in fields {
+            let entries = query_all(table.as_ref(), &partition(&format!("{entity}~{field}")))
+                .await
+                .unwrap();
+            assert_eq!(ids(entries, true), records, "{entity} by {field}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -369,14 +369,20 @@ async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
             Arc::new(RestConfig::parse(settings.as_object().unwrap()).unwrap()),
             secrets.clone(),
             org.clone(),
+            switchboard_tests::indexes(&["patients"], &["age"]),
         )
     };
     let patients = switchboard::EntityName::parse("patients").unwrap();
-    assert!(adapter().query(&patients, &[]).await.is_ok(), "warm call");
+    let all = [switchboard::Condition::new(
+        "age",
+        switchboard::ports::Op::Gte,
+        0,
+    )];
+    assert!(adapter().query(&patients, &all).await.is_ok(), "warm call");
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let started = Instant::now();
-    let cut = adapter().query(&patients, &[]).await;
+    let cut = adapter().query(&patients, &all).await;
     assert!(cut.is_err(), "the budget ends first");
     assert!(
         started.elapsed() < Duration::from_millis(1300),
@@ -386,7 +392,7 @@ async fn a_stalled_fetch_cut_off_by_a_call_budget_still_records_the_outage() {
 
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let started = Instant::now();
-    let served = adapter().query(&patients, &[]).await;
+    let served = adapter().query(&patients, &all).await;
     assert!(
         served.is_ok(),
         "stale value served after the detached fetch recorded the outage: {served:?}"

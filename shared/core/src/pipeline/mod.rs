@@ -480,7 +480,12 @@ impl PluginService {
         let call = plugin.prepare(&envelope.function, envelope.parameters)?;
         let config = instance.config.clone()?;
         let spec = channel_override.unwrap_or_else(|| instance.data_adapter.clone())?;
-        let data = self.platform.data.build(&tenant.org, name, &spec)?;
+        let data = self.platform.data.build(
+            &tenant.org,
+            name,
+            &spec,
+            &plugin.manifest().manifest().indexes,
+        )?;
         let scope = CallScope {
             org: tenant.org.clone(),
             channel: tenant.channel.clone(),

@@ -6,6 +6,7 @@ use switchboard::data::BuiltinData;
 use switchboard::egress::Egress;
 use switchboard::error::Error;
 use switchboard::ids::{OrgId, PluginName};
+use switchboard::index::Indexes;
 use switchboard::ports::{DataAdapter, DataAdapterFactory};
 use switchboard::secrets::Secrets;
 use switchboard::spec::AdapterSpec;
@@ -51,20 +52,23 @@ impl DataAdapterFactory for DataAdapters {
         org: &OrgId,
         plugin: &PluginName,
         spec: &AdapterSpec,
+        indexes: &Indexes,
     ) -> Result<Arc<dyn DataAdapter>, Error> {
         Ok(match spec {
-            AdapterSpec::Builtin => Arc::new(self.builtin.scoped(org, plugin)),
+            AdapterSpec::Builtin => Arc::new(self.builtin.scoped(org, plugin, indexes)),
             AdapterSpec::Rest(c) => Arc::new(switchboard_rest::RestData::new(
                 self.rest.clone(),
                 c.clone(),
                 self.secrets.clone(),
                 org.clone(),
+                indexes.clone(),
             )),
             AdapterSpec::Postgres(c) => Arc::new(switchboard_postgres::PgData::new(
                 self.postgres.clone(),
                 c.clone(),
                 self.secrets.clone(),
                 org.clone(),
+                indexes.clone(),
             )),
         })
     }

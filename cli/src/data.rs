@@ -1,0 +1,115 @@
+//! `switchboard data reindex`: writes the index entries of records stored before their
+//! plugin declared the index (or by a build that did not keep them), and removes stale ones.
+//! It works on the tables directly, with the operator's AWS credentials (or on `dev`'s
+//! embedded store), not through the admin API: the admin function never writes plugin data.
+
+use std::path::PathBuf;
+
+use switchboard::data::{BuiltinData, ReindexCursor};
+use switchboard::index::Indexes;
+use switchboard::registry::Registry;
+use switchboard::{OrgId, PluginName};
+
+pub struct Options {
+    pub org: String,
+    pub plugin: String,
+    /// A published manifest version; by default the newest, which the deployed function serves.
+    pub version: Option<String>,
+    pub from: Option<String>,
+    pub batch: usize,
+    /// `dev`'s directory; otherwise the tables the environment names, as for the functions.
+    pub data_dir: Option<PathBuf>,
+}
+
+pub async fn reindex(opts: Options) -> Result<(), String> {
+    let org = OrgId::parse(opts.org.as_str()).map_err(|e| e.to_string())?;
+    let plugin = PluginName::parse(opts.plugin.as_str()).map_err(|e| e.to_string())?;
+    let from = match &opts.from {
+        None => None,
+        Some(token) => Some(ReindexCursor::parse(token).ok_or_else(|| {
+            format!("--from '{token}' is not a token this command printed; start again without it")
+        })?),
+    };
+    let (registry, data) = open(&opts).await?;
+    let indexes = indexes(&registry, &plugin, opts.version.as_deref()).await?;
+    if indexes.is_empty() {
+        println!("{plugin} declares no indexes: nothing to do");
+        return Ok(());
+    }
+    let adapter = data.scoped(&org, &plugin, &indexes);
+    let mut at = from;
+    let (mut records, mut written, mut removed, mut skipped) = (0, 0, 0, 0);
+    loop {
+        let step = adapter.reindex(at.clone(), opts.batch).await.map_err(|e| {
+            let resume = at
+                .as_ref()
+                .map(|c| format!("; resume with --from {}", c.token()))
+                .unwrap_or_default();
+            format!("{e}{resume}")
+        })?;
+        records += step.records;
+        written += step.written;
+        removed += step.removed;
+        skipped += step.skipped;
+        if step.records > 0 || step.entries_checked > 0 {
+            eprintln!(
+                "{}: {} records, {} entries written, {} checked, {} removed",
+                step.entity, step.records, step.written, step.entries_checked, step.removed
+            );
+        }
+        match step.next {
+            Some(next) => at = Some(next),
+            None => break,
+        }
+    }
+    println!(
+        "reindexed {plugin} for {org}: {records} records, {written} index entries written, {removed} stale entries removed, {skipped} items left as a concurrent call wrote them"
+    );
+    Ok(())
+}
+
+async fn open(opts: &Options) -> Result<(Registry, BuiltinData), String> {
+    match &opts.data_dir {
+        Some(dir) => {
+            let path = dir.join("switchboard.db");
+            if !path.exists() {
+                return Err(format!("{} does not exist", path.display()));
+            }
+            let db = switchboard_embedded::Embedded::open(&path).map_err(|e| e.to_string())?;
+            Ok((
+                Registry::new(db.registry_table()),
+                BuiltinData::new(db.data_table()),
+            ))
+        }
+        None => {
+            let settings =
+                switchboard::settings::Settings::from_env().map_err(|e| e.to_string())?;
+            switchboard_runtime::tables(&settings)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The indexes of the manifest named (or the newest published one).
+async fn indexes(
+    registry: &Registry,
+    plugin: &PluginName,
+    version: Option<&str>,
+) -> Result<Indexes, String> {
+    let version = match version {
+        Some(v) => v.to_owned(),
+        None => registry
+            .manifest_versions(plugin)
+            .await
+            .map_err(|e| e.to_string())?
+            .pop()
+            .ok_or_else(|| format!("no manifest of '{plugin}' is published"))?,
+    };
+    let manifest = registry
+        .get_manifest(plugin, &version)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{plugin} {version} is not published"))?;
+    Ok(manifest.indexes)
+}

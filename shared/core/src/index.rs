@@ -1,0 +1,429 @@
+//! Declared indexes: the fields a plugin looks its records up by, per entity, from its
+//! manifest's `indexes`. Every data adapter refuses a query that no declared index answers,
+//! so an accidental full read is an error in development rather than a call that slows as
+//! the tenant's history grows.
+//!
+//! The built-in adapter keeps one index entry per (record, indexed field) as an item of the
+//! same table: partition `ORG#<org>#<plugin>#<entity>~<field>`, sort key
+//! [`entry_sort_key`], and the record itself as its body, so a lookup is one range read of
+//! the entries it returns. Entries are written in the same transaction as their record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Detail;
+use crate::ids::{EntityName, RecordId};
+use crate::ports::{Condition, DataError, Op, SkRange};
+
+/// Indexed fields per entity, at most this many.
+pub const MAX_INDEXES_PER_ENTITY: usize = 8;
+
+/// Between an entry's encoded value and its record id. Below every character an encoded
+/// value or a record id holds, so a value's entries sort together and before longer values.
+const SEP: char = '\u{1}';
+/// Just above [`SEP`]: the inclusive upper bound of one value's entries.
+const AFTER_SEP: char = '\u{2}';
+
+/// `{"appointments": ["AptDate", "PatNum"], ...}` from a manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Indexes(BTreeMap<String, Vec<String>>);
+
+/// How a query reads through an index: the field, and the range of its entries' sort keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub field: String,
+    /// `None` when the conditions on the field cannot all hold (e.g. a number and a string
+    /// bound): nothing matches, nothing is read.
+    pub range: Option<SkRange>,
+}
+
+impl Indexes {
+    pub fn new(map: BTreeMap<String, Vec<String>>) -> Self {
+        Self(map)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(Vec::is_empty)
+    }
+
+    /// The indexed fields of `entity` (empty when it declares none).
+    pub fn fields(&self, entity: &EntityName) -> &[String] {
+        self.0.get(entity.as_str()).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0.iter().map(|(e, f)| (e.as_str(), f.as_slice()))
+    }
+
+    /// Problems with the declaration, as manifest details under `/indexes`.
+    pub fn problems(&self) -> Vec<Detail> {
+        let mut out = Vec::new();
+        for (entity, fields) in &self.0 {
+            let at = format!("/indexes/{}", pointer_escape(entity));
+            if EntityName::parse(entity.as_str()).is_err() {
+                out.push(Detail::new(
+                    &at,
+                    "not an entity name: use letters, digits, '_' or '-'",
+                ));
+            }
+            if fields.len() > MAX_INDEXES_PER_ENTITY {
+                out.push(Detail::new(
+                    &at,
+                    format!(
+                        "at most {MAX_INDEXES_PER_ENTITY} indexed fields per entity, not {}: every write updates each of them",
+                        fields.len()
+                    ),
+                ));
+            }
+            for (i, field) in fields.iter().enumerate() {
+                let at = format!("{at}/{i}");
+                if !valid_field(field) {
+                    out.push(Detail::new(
+                        &at,
+                        "a field name: a letter or '_' then up to 63 letters, digits or '_'",
+                    ));
+                } else if field == "id" {
+                    out.push(Detail::new(
+                        &at,
+                        "records are already found by id; index other fields",
+                    ));
+                } else if fields[..i].contains(field) {
+                    out.push(Detail::new(&at, format!("'{field}' is listed twice")));
+                }
+            }
+        }
+        out
+    }
+
+    /// The index `filter` reads through: an exact match on an indexed field if there is one,
+    /// else the range and prefix conditions of the first indexed field that has any.
+    pub fn lookup(&self, entity: &EntityName, filter: &[Condition]) -> Result<Lookup, DataError> {
+        let fields = self.fields(entity);
+        let exact = filter.iter().find(|c| {
+            c.op == Op::Eq && fields.contains(&c.field) && encode_value(&c.value).is_some()
+        });
+        if let Some(c) = exact {
+            let range = encode_value(&c.value).map(|v| {
+                let hi = format!("{v}{AFTER_SEP}");
+                SkRange::Between(v, hi)
+            });
+            return Ok(Lookup {
+                field: c.field.clone(),
+                range,
+            });
+        }
+        let usable = |c: &&Condition| {
+            fields.contains(&c.field)
+                && match c.op {
+                    Op::Lt | Op::Lte | Op::Gt | Op::Gte => encode_value(&c.value).is_some(),
+                    Op::BeginsWith => c.value.is_string(),
+                    Op::Eq | Op::Ne | Op::Contains => false,
+                }
+        };
+        let Some(first) = filter.iter().find(usable) else {
+            return Err(self.undeclared(entity, filter));
+        };
+        let on_field: Vec<&Condition> = filter
+            .iter()
+            .filter(usable)
+            .filter(|c| c.field == first.field)
+            .collect();
+        Ok(Lookup {
+            field: first.field.clone(),
+            range: range_of(&on_field),
+        })
+    }
+
+    fn undeclared(&self, entity: &EntityName, filter: &[Condition]) -> DataError {
+        let fields = self.fields(entity);
+        let asked: Vec<String> = filter
+            .iter()
+            .map(|c| format!("{} ({:?})", c.field, c.op).to_lowercase())
+            .collect();
+        let asked = if asked.is_empty() {
+            "no condition".to_owned()
+        } else {
+            asked.join(", ")
+        };
+        if fields.is_empty() {
+            DataError::Undeclared(format!(
+                "a query on {entity} by {asked} would read every {entity} record: the plugin's manifest declares no index for {entity}; add the field under \"indexes\", or read records with list"
+            ))
+        } else {
+            DataError::Undeclared(format!(
+                "a query on {entity} by {asked} would read every {entity} record: {entity} is indexed by {} (exact value, range or prefix); add the field under \"indexes\" in the plugin's manifest",
+                fields.join(", ")
+            ))
+        }
+    }
+}
+
+fn valid_field(f: &str) -> bool {
+    let mut chars = f.chars();
+    f.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The sort-key range holding every entry whose value can satisfy all of `conds` (range and
+/// prefix conditions on one field). Strict bounds are read inclusively; the adapter filters.
+fn range_of(conds: &[&Condition]) -> Option<SkRange> {
+    if let Some(c) = conds.iter().find(|c| c.op == Op::BeginsWith) {
+        let Value::String(p) = &c.value else {
+            return None;
+        };
+        return Some(SkRange::Prefix(format!("s{}", truncated(p))));
+    }
+    let mut lo: Option<String> = None;
+    let mut hi: Option<String> = None;
+    for c in conds {
+        let Some(v) = encode_value(&c.value) else {
+            continue;
+        };
+        match c.op {
+            Op::Gt | Op::Gte if lo.as_ref().is_none_or(|l| v > *l) => lo = Some(v),
+            Op::Lt | Op::Lte => {
+                let v = format!("{v}{AFTER_SEP}");
+                if hi.as_ref().is_none_or(|h| v < *h) {
+                    hi = Some(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Bounds of different types never hold together; one bound ranges over its own type.
+    let (lo, hi) = match (lo, hi) {
+        (Some(l), Some(h)) if l[..1] != h[..1] || l > h => return None,
+        (Some(l), Some(h)) => (l, h),
+        (Some(l), None) => {
+            let h = type_end(&l);
+            (l, h)
+        }
+        (None, Some(h)) => (h[..1].to_owned(), h),
+        (None, None) => return None,
+    };
+    Some(SkRange::Between(lo, hi))
+}
+
+/// Past every entry of the type tag `encoded` starts with.
+fn type_end(encoded: &str) -> String {
+    format!("{}{}", &encoded[..1], char::MAX)
+}
+
+/// The sort key of `record`'s entry for a field holding `value`; `None` when such a value
+/// is not indexed (null, arrays, objects): the record has no entry for that field.
+pub fn entry_sort_key(value: &Value, id: &RecordId) -> Option<String> {
+    encode_value(value).map(|v| format!("{v}{SEP}{id}"))
+}
+
+/// A value as an index key that sorts as the value does: strings and numbers in their own
+/// ranges (`s…`, `n…`), booleans (`b0`, `b1`).
+fn encode_value(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(format!("s{}", truncated(s))),
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| {
+            // Flip the sign bit of positives and every bit of negatives: the bits then sort
+            // as the numbers do, and fixed-width hex sorts as the bits.
+            let bits = f.to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
+            format!("n{ordered:016x}")
+        }),
+        Value::Bool(b) => Some(if *b { "b1" } else { "b0" }.to_owned()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// `s` up to its first character at or below [`SEP`]. Cutting there keeps the order (a
+/// shorter key for a smaller or equal string), so ranges stay exact supersets; values that
+/// differ only after such a character share entries' prefix and are told apart by the
+/// filter the adapter applies to what it reads.
+fn truncated(s: &str) -> &str {
+    match s.find(|c: char| c <= SEP) {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn idx() -> Indexes {
+        serde_json::from_value(json!({"appointments": ["AptDate", "PatNum"]})).unwrap()
+    }
+
+    fn apt() -> EntityName {
+        EntityName::parse("appointments").unwrap()
+    }
+
+    fn sk(v: Value) -> String {
+        entry_sort_key(&v, &RecordId::parse("7").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn numbers_sort_as_numbers() {
+        let values = [-1e9, -2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 10.0, 1e12];
+        let keys: Vec<String> = values.iter().map(|v| sk(json!(v))).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(sk(json!(5)), sk(json!(5.0)));
+    }
+
+    #[test]
+    fn strings_sort_as_strings_and_before_longer_ones() {
+        let values = [
+            "",
+            "2026-12-15",
+            "2026-12-15 09:00",
+            "2026-12-16",
+            "a",
+            "a\u{1}b",
+            "ab",
+        ];
+        let keys: Vec<String> = values.iter().map(|v| sk(json!(v))).collect();
+        for w in keys.windows(2) {
+            assert!(w[0] <= w[1], "{w:?}");
+        }
+    }
+
+    #[test]
+    fn an_exact_match_reads_only_its_value() {
+        let l = idx()
+            .lookup(&apt(), &[Condition::eq("AptDate", "2026-12-15")])
+            .unwrap();
+        assert_eq!(l.field, "AptDate");
+        let r = l.range.unwrap();
+        assert!(r.contains(&sk(json!("2026-12-15"))));
+        assert!(!r.contains(&sk(json!("2026-12-16"))));
+        assert!(!r.contains(&sk(json!("2026-12-15 "))));
+        assert!(!r.contains(&sk(json!("2026-12-1"))));
+    }
+
+    #[test]
+    fn ranges_and_prefixes_cover_what_can_match() {
+        let ix = idx();
+        let between = ix
+            .lookup(
+                &apt(),
+                &[
+                    Condition::new("AptDate", Op::Gte, "2026-12-01"),
+                    Condition::new("AptDate", Op::Lte, "2026-12-31"),
+                ],
+            )
+            .unwrap()
+            .range
+            .unwrap();
+        for inside in ["2026-12-01", "2026-12-15", "2026-12-31"] {
+            assert!(between.contains(&sk(json!(inside))), "{inside}");
+        }
+        for outside in ["2026-11-30", "2027-01-01", "2026-12-31x"] {
+            assert!(!between.contains(&sk(json!(outside))), "{outside}");
+        }
+        assert!(!between.contains(&sk(json!(20261215))));
+        let open = ix
+            .lookup(&apt(), &[Condition::new("PatNum", Op::Gt, 10)])
+            .unwrap()
+            .range
+            .unwrap();
+        assert!(open.contains(&sk(json!(11))));
+        assert!(open.contains(&sk(json!(1e300))));
+        assert!(!open.contains(&sk(json!(9))));
+        assert!(!open.contains(&sk(json!("11"))));
+        let prefix = ix
+            .lookup(
+                &apt(),
+                &[Condition::new("AptDate", Op::BeginsWith, "2026-12")],
+            )
+            .unwrap()
+            .range
+            .unwrap();
+        assert!(prefix.contains(&sk(json!("2026-12-15"))));
+        assert!(!prefix.contains(&sk(json!("2026-11-15"))));
+        let contradictory = ix
+            .lookup(
+                &apt(),
+                &[
+                    Condition::new("PatNum", Op::Gt, 10),
+                    Condition::new("PatNum", Op::Lt, "x"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(contradictory.range, None);
+    }
+
+    #[test]
+    fn exact_beats_range_and_other_fields_only_filter() {
+        let l = idx()
+            .lookup(
+                &apt(),
+                &[
+                    Condition::eq("AptStatus", "Scheduled"),
+                    Condition::new("AptDate", Op::Gte, "2026-12-01"),
+                    Condition::eq("PatNum", 3),
+                ],
+            )
+            .unwrap();
+        assert_eq!(l.field, "PatNum");
+    }
+
+    #[test]
+    fn a_query_no_index_answers_is_refused() {
+        let ix = idx();
+        for filter in [
+            vec![],
+            vec![Condition::eq("AptStatus", "Scheduled")],
+            vec![Condition::new("AptDate", Op::Ne, "2026-12-15")],
+            vec![Condition::eq("AptDate", Value::Null)],
+        ] {
+            let e = ix.lookup(&apt(), &filter).unwrap_err();
+            let DataError::Undeclared(m) = e else {
+                panic!("{e:?}")
+            };
+            assert!(m.contains("indexed by AptDate, PatNum"), "{m}");
+        }
+        let e = ix
+            .lookup(
+                &EntityName::parse("claims").unwrap(),
+                &[Condition::eq("x", 1)],
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("declares no index for claims"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_declarations_are_named() {
+        let ix: Indexes = serde_json::from_value(json!({
+            "bad name!": ["a"],
+            "leads": ["status", "status", "id", "9x"],
+        }))
+        .unwrap();
+        let p: Vec<String> = ix.problems().iter().map(|d| d.path.clone()).collect();
+        assert_eq!(
+            p,
+            [
+                "/indexes/bad name!",
+                "/indexes/leads/1",
+                "/indexes/leads/2",
+                "/indexes/leads/3"
+            ]
+        );
+    }
+}
