@@ -296,6 +296,40 @@ def main():
           "latency on top (a network round trip and the invoke path, not measurable on this "
           "machine), and a plugin function that is cold adds its cold start (section 1).\n")
 
+    history = r.get("history") or []
+    if history:
+        w("### Cost of a call as the tenant's history grows\n")
+        h0 = history[0]
+        w(f"`bench_moto history <store> {h0['calls']}`: for each size, a tenant of its own with that "
+          "many appointments spread over the days around the measured one, which holds the same six "
+          "each time, so every answer is the same size. Booking's `GetAvailableSlots` for "
+          f"{h0['day']} and `GetAppointments` for one patient on that day, {h0['calls']} warm "
+          "calls each through the plugin pipeline, in-process. Both read through booking's "
+          "declared indexes: on the built-in store (moto, SQLite) the index entries of the day, on "
+          "PostgreSQL the conditions on their columns with the README's `CREATE INDEX`es. "
+          "Items read per call is DynamoDB's `ScannedCount` summed over the call's queries.\n")
+        for h in history:
+            w(f"**{h['store']}**\n")
+            moto = h["store"] == "moto"
+            w("| appointments | GetAvailableSlots p50 | p99 | GetAppointments p50 | p99 |"
+              + (" items read per call (slots / appointments) |" if moto else ""))
+            w("|---|---|---|---|---|" + ("---|" if moto else ""))
+            for row in h["sizes"]:
+                a, b = row["GetAvailableSlots"], row["GetAppointments"]
+                line = (f"| {row['appointments']:,} | {us(a['latency']['p50_us'])} | "
+                        f"{us(a['latency']['p99_us'])} | {us(b['latency']['p50_us'])} | "
+                        f"{us(b['latency']['p99_us'])} |")
+                if moto:
+                    line += f" {a['items_read_per_call']:g} / {b['items_read_per_call']:g} |"
+                w(line)
+            by = {row["appointments"]: row for row in h["sizes"]}
+            if 1000 in by and 100000 in by:
+                parts = []
+                for fn in ("GetAvailableSlots", "GetAppointments"):
+                    ratio_ = by[100000][fn]["latency"]["p50_us"] / by[1000][fn]["latency"]["p50_us"]
+                    parts.append(f"{fn} {ratio_:.2f}× ({ok(ratio_ <= 2.0)})")
+                w("")
+                w("100,000 against 1,000 at p50 (target ≤ 2×): " + ", ".join(parts) + ".\n")
     w("## 3. Agent build\n")
     if agent:
         w(f"Against moto, through a counted client: {agent['cold_builds_per_size']} cold builds "

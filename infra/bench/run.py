@@ -274,6 +274,8 @@ def main():
     p.add_argument("--warm-calls", required=True)
     p.add_argument("--idempotency", required=True)
     p.add_argument("--mcp", required=True)
+    p.add_argument("--history", action="append", default=[],
+                   help="`bench_moto history <store>` output, one per store")
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
     p.add_argument("--bloat", action="append", default=[],
@@ -347,6 +349,11 @@ def main():
         if path and os.path.exists(path):
             with open(path) as f:
                 results[key] = json.load(f)
+    results["history"] = []
+    for path in args.history:
+        if os.path.exists(path):
+            with open(path) as f:
+                results["history"].append(json.load(f))
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
     print(f"==> wrote {args.out}")

@@ -26,7 +26,13 @@
 //!   against `GET /agents/twilio?format=mcp`. Interleaved, each lap starting with another, `n`
 //!   each.
 //!
+//! - `history <moto|sqlite|postgres> [calls]`: booking's day lookups as the tenant's history
+//!   grows (0 to 100,000 appointments); see `bench_moto/history.rs`.
+//!
 //! Run by `scripts/bench` as `cargo run --release -p switchboard-tests --example bench_moto`.
+
+#[path = "bench_moto/history.rs"]
+mod history;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,9 +84,19 @@ async fn main() -> Result<(), BoxError> {
         Some("overhead") => overhead(count(100_000)?).await?,
         Some("idempotency") => idempotency(&endpoint()?, count(1000)?).await?,
         Some("mcp") => mcp(count(1000)?).await?,
+        Some("history") => {
+            let store = args
+                .get(1)
+                .ok_or("usage: bench_moto history <moto|sqlite|postgres> [calls]")?;
+            let calls = match args.get(2) {
+                Some(n) => n.parse()?,
+                None => 200,
+            };
+            history::run(store, calls).await?
+        }
         _ => {
             return Err(
-                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | mcp [n]"
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | mcp [n] | history <store> [calls]"
                     .into(),
             );
         }

@@ -1133,6 +1133,66 @@ pub async fn indexed_queries(table: Arc<dyn ItemStore>) {
             .all(|(sk, id)| sk.ends_with(&format!("\u{1}{id}")))
     );
 
+    // Zero is zero however it is written, and a value past DynamoDB's 1024-byte sort key is
+    // keyed by its prefix and still found exactly.
+    let negative_zero: serde_json::Value = serde_json::from_str("-0.0").unwrap();
+    a.create(
+        &apts,
+        json!({"id": "z", "AptDate": "2027-01-01", "PatNum": negative_zero}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(&a
+            .query(
+                &apts,
+                &[
+                    Condition::eq("PatNum", 0),
+                    Condition::eq("AptDate", "2027-01-01")
+                ]
+            )
+            .await
+            .unwrap()),
+        ["z"]
+    );
+    let long = "L".repeat(2000);
+    for (n, v) in [("70", format!("{long}a")), ("71", format!("{long}b"))] {
+        a.create(&apts, json!({"id": n, "AptDate": v, "PatNum": 70}))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        ids(&a
+            .query(&apts, &[Condition::eq("AptDate", format!("{long}b"))])
+            .await
+            .unwrap()),
+        ["71"]
+    );
+    // A batch update that moves indexed values of many records would not fit: refused whole.
+    let moves: Vec<_> = (0..30)
+        .filter(|n| ![1, 2, 4].contains(n))
+        .map(|n| {
+            (
+                id(&n.to_string()),
+                json!({"AptDate": "2027-02-02", "PatNum": 99}),
+            )
+        })
+        .collect();
+    let r = a.batch_update(&apts, moves).await;
+    assert!(
+        matches!(&r, Err(DataError::Invalid(m)) if m.contains("at most 100")),
+        "{r:?}"
+    );
+    assert!(
+        a.query(&apts, &[Condition::eq("PatNum", 99)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for n in ["z", "70", "71"] {
+        assert!(a.delete(&apts, &id(n)).await.unwrap());
+    }
+
     // A batch that would overflow one transaction with its entries is refused whole.
     let big: Vec<_> = (100..140).map(|n| apt(n, "2026-12-30", 1)).collect();
     let r = a.batch_create(&apts, big).await;
@@ -1223,6 +1283,14 @@ pub async fn indexed_queries(table: Arc<dyn ItemStore>) {
         )
         .await;
     assert!(matches!(cross, Err(DataError::Invalid(_))), "{cross:?}");
+
+    let foreign = switchboard::data::ReindexCursor {
+        entity: 0,
+        field: 9,
+        after: None,
+    };
+    let r = a.reindex(Some(foreign), 10).await;
+    assert!(matches!(r, Err(DataError::Invalid(_))), "{r:?}");
 
     reindexing(&data, table.as_ref()).await;
 }

@@ -119,6 +119,7 @@ async fn find_duplicate(
     email: Option<&str>,
     phone: Option<&str>,
 ) -> Result<Option<(Lead, Shared)>, Error> {
+    let (raw_email, raw_phone) = (email, phone);
     let email = email.map(email_key);
     let phone = phone.map(phone_key);
     let leads = entity(LEADS)?;
@@ -131,11 +132,19 @@ async fn find_duplicate(
             }
         }
     };
-    let (same_email, same_phone) =
-        tokio::join!(by(EMAIL_KEY, email.clone()), by(PHONE_KEY, phone.clone()));
+    // By the keys crm writes, and by the text exactly as given, which finds leads stored
+    // without keys (written into an external CRM, or by crm before 1.2.0) when typed alike.
+    let (same_email, same_phone, as_typed_email, as_typed_phone) = tokio::join!(
+        by(EMAIL_KEY, email.clone()),
+        by(PHONE_KEY, phone.clone()),
+        by("email", raw_email.map(str::to_owned)),
+        by("phone", raw_phone.map(str::to_owned)),
+    );
     let mut found: Vec<(Lead, Shared)> = same_email?
         .into_iter()
         .chain(same_phone?)
+        .chain(as_typed_email?)
+        .chain(as_typed_phone?)
         .filter_map(|r| {
             let same_email = email.as_deref().is_some_and(|e| {
                 let stored = email_key(str_field(&r, "email"));
@@ -273,7 +282,7 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
     let notes = p.notes.as_deref().map(str::trim).unwrap_or("");
 
     // The usual duplicate, with a precise message; it also catches leads stored without
-    // claims that carry the contact keys (e.g. written straight into an external CRM).
+    // claims (e.g. written straight into an external CRM), by their keys or text as typed.
     if let Some((existing, shared)) = find_duplicate(data, email, phone).await? {
         return Err(duplicate(&existing, shared));
     }

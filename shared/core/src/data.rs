@@ -377,7 +377,13 @@ impl TableData {
             }
         } else {
             // Entries of one field: drop those their record no longer backs.
-            let field = &fields[at.field - 1];
+            let Some(field) = fields.get(at.field - 1) else {
+                return Err(DataError::Invalid(format!(
+                    "the reindex token names field {} of {entity}, which declares {}; start again without it",
+                    at.field,
+                    fields.len()
+                )));
+            };
             let page = self
                 .table
                 .query(
@@ -401,22 +407,36 @@ impl TableData {
                 .collect();
             let records = self.table.batch_get(&keys).await?;
             for (entry, id) in page.items.iter().zip(&ids) {
-                let backed = id.as_ref().is_some_and(|id| {
+                let record = id.as_ref().map(|id| {
                     let key = self.key(entity, id);
-                    records.iter().any(|r| {
-                        r.key == key
-                            && r.data.get(field).and_then(|v| entry_sort_key(v, id))
-                                == Some(entry.key.sk.clone())
+                    let found = records.iter().find(|r| r.key == key);
+                    (key, found)
+                });
+                let backed = record.as_ref().is_some_and(|(_, found)| {
+                    found.is_some_and(|r| {
+                        id.as_ref()
+                            .and_then(|id| r.data.get(field).and_then(|v| entry_sort_key(v, id)))
+                            == Some(entry.key.sk.clone())
                     })
                 });
                 if backed {
                     continue;
                 }
-                match self
-                    .table
-                    .delete(&entry.key, Precondition::Version(entry.version))
-                    .await
-                {
+                // Removed only while both the entry and its record are as read: a live write
+                // in between (which may have put this very entry back) keeps it.
+                let mut writes = vec![Write::Delete {
+                    key: &entry.key,
+                    pre: Precondition::Version(entry.version),
+                }];
+                if let Some((key, found)) = &record {
+                    writes.push(Write::Check {
+                        key,
+                        pre: found.map_or(Precondition::NotExists, |r| {
+                            Precondition::Version(r.version)
+                        }),
+                    });
+                }
+                match self.table.transact_write(&writes).await {
                     Ok(_) => step.removed += 1,
                     Err(StoreError::Conflict { .. }) => step.skipped += 1,
                     Err(e) => return Err(e.into()),
@@ -436,6 +456,37 @@ impl TableData {
         }
         step.next = (at.entity < entities.len()).then_some(at);
         Ok(step)
+    }
+
+    /// Deletes the record and its entries if it is as read and satisfies `expect`.
+    async fn delete_read(
+        &self,
+        entity: &EntityName,
+        id: &RecordId,
+        key: &Key,
+        expect: &[Condition],
+    ) -> Result<bool, DataError> {
+        let current = match self.current(entity, id, key, expect).await {
+            Ok(c) => c,
+            Err(DataError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let old = self.entry_keys(entity, id, &current.data);
+        let pre = Precondition::Version(current.version);
+        if old.is_empty() {
+            return self
+                .table
+                .delete(key, pre)
+                .await
+                .map_err(|e| conflict(entity, id.as_str(), e));
+        }
+        let mut writes = vec![Write::Delete { key, pre }];
+        Self::entry_writes(&old, &[], None, &mut writes);
+        self.table
+            .transact_write(&writes)
+            .await
+            .map_err(|e| conflict(entity, id.as_str(), e))?;
+        Ok(true)
     }
 
     /// Writes the entries `keys` of each record, all or none, if every record is as read.
@@ -501,6 +552,9 @@ impl TableData {
         })
     }
 }
+
+/// Reads of a record before an unconditional delete gives up on concurrent changes.
+const DELETE_ATTEMPTS: usize = 3;
 
 /// Where [`TableData::reindex`] goes on from: the index of the declared entity, then its
 /// records (`field` 0) or the entries of its `field`-th indexed field, after a sort key.
@@ -632,27 +686,16 @@ impl DataAdapter for TableData {
         if expect.is_empty() && self.indexes.fields(entity).is_empty() {
             return Ok(self.table.delete(&key, Precondition::None).await?);
         }
-        let current = match self.current(entity, id, &key, expect).await {
-            Ok(c) => c,
-            Err(DataError::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        let old = self.entry_keys(entity, id, &current.data);
-        let pre = Precondition::Version(current.version);
-        if old.is_empty() {
-            return self
-                .table
-                .delete(&key, pre)
-                .await
-                .map_err(|e| conflict(entity, id.as_str(), e));
+        if expect.is_empty() {
+            // An unconditional delete: a concurrent change only means reading again.
+            for _ in 0..DELETE_ATTEMPTS - 1 {
+                match self.delete_read(entity, id, &key, expect).await {
+                    Err(DataError::Conflict { .. }) => continue,
+                    done => return done,
+                }
+            }
         }
-        let mut writes = vec![Write::Delete { key: &key, pre }];
-        Self::entry_writes(&old, &[], None, &mut writes);
-        self.table
-            .transact_write(&writes)
-            .await
-            .map_err(|e| conflict(entity, id.as_str(), e))?;
-        Ok(true)
+        self.delete_read(entity, id, &key, expect).await
     }
 
     async fn query_page(
@@ -697,9 +740,11 @@ impl DataAdapter for TableData {
             Self::entry_writes(&[], entries, Some(data), &mut writes);
         }
         self.table.transact_write(&writes).await.map_err(|e| {
+            // The record's id, also when the store names one of its index entries.
             let id = match &e {
                 StoreError::Conflict { key, .. } => {
-                    key.rsplit(" / ").next().unwrap_or("").to_owned()
+                    let sk = key.rsplit(" / ").next().unwrap_or("");
+                    sk.rsplit('\u{1}').next().unwrap_or("").to_owned()
                 }
                 _ => String::new(),
             };
@@ -747,6 +792,14 @@ impl DataAdapter for TableData {
                 pre: *pre,
             });
             Self::entry_writes(old, new, Some(data), &mut writes);
+        }
+        // Moving indexed values deletes old entries besides writing new ones.
+        if writes.len() > MAX_TRANSACT_ITEMS {
+            return Err(DataError::Invalid(format!(
+                "this batch of {} {entity} changes indexed fields of its records, which takes {} writes; one transaction holds at most {MAX_TRANSACT_ITEMS}: send fewer records at a time",
+                rows.len(),
+                writes.len()
+            )));
         }
         self.table
             .transact_write(&writes)

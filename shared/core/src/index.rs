@@ -9,6 +9,7 @@
 //! the entries it returns. Entries are written in the same transaction as their record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,11 +26,31 @@ pub const MAX_INDEXES_PER_ENTITY: usize = 8;
 const SEP: char = '\u{1}';
 /// Just above [`SEP`]: the inclusive upper bound of one value's entries.
 const AFTER_SEP: char = '\u{2}';
+/// Bytes of a string value kept in a sort key: DynamoDB caps a sort key at 1024 bytes, and
+/// the record id (up to 256) follows. Longer values share their entries' prefix and are told
+/// apart by the filter.
+const MAX_VALUE_BYTES: usize = 512;
 
-/// `{"appointments": ["AptDate", "PatNum"], ...}` from a manifest.
+/// `{"appointments": ["AptDate", "PatNum"], ...}` from a manifest. Shared, so every call's
+/// adapter gets it without copying.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Indexes(BTreeMap<String, Vec<String>>);
+#[serde(
+    from = "BTreeMap<String, Vec<String>>",
+    into = "BTreeMap<String, Vec<String>>"
+)]
+pub struct Indexes(Arc<BTreeMap<String, Vec<String>>>);
+
+impl From<BTreeMap<String, Vec<String>>> for Indexes {
+    fn from(map: BTreeMap<String, Vec<String>>) -> Self {
+        Self(Arc::new(map))
+    }
+}
+
+impl From<Indexes> for BTreeMap<String, Vec<String>> {
+    fn from(i: Indexes) -> Self {
+        i.0.as_ref().clone()
+    }
+}
 
 /// How a query reads through an index: the field, and the range of its entries' sort keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +63,7 @@ pub struct Lookup {
 
 impl Indexes {
     pub fn new(map: BTreeMap<String, Vec<String>>) -> Self {
-        Self(map)
+        Self(Arc::new(map))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -61,7 +82,7 @@ impl Indexes {
     /// Problems with the declaration, as manifest details under `/indexes`.
     pub fn problems(&self) -> Vec<Detail> {
         let mut out = Vec::new();
-        for (entity, fields) in &self.0 {
+        for (entity, fields) in self.0.iter() {
             let at = format!("/indexes/{}", pointer_escape(entity));
             if EntityName::parse(entity.as_str()).is_err() {
                 out.push(Detail::new(
@@ -141,7 +162,7 @@ impl Indexes {
         let fields = self.fields(entity);
         let asked: Vec<String> = filter
             .iter()
-            .map(|c| format!("{} ({:?})", c.field, c.op).to_lowercase())
+            .map(|c| format!("{} ({})", c.field, format!("{:?}", c.op).to_lowercase()))
             .collect();
         let asked = if asked.is_empty() {
             "no condition".to_owned()
@@ -214,9 +235,11 @@ fn range_of(conds: &[&Condition]) -> Option<SkRange> {
     Some(SkRange::Between(lo, hi))
 }
 
-/// Past every entry of the type tag `encoded` starts with.
+/// Past every entry of the type tag `encoded` starts with: the next tag letter, which no
+/// type uses and no entry equals (every entry goes on past its value).
 fn type_end(encoded: &str) -> String {
-    format!("{}{}", &encoded[..1], char::MAX)
+    let tag = encoded.as_bytes().first().copied().unwrap_or(b's');
+    char::from(tag + 1).to_string()
 }
 
 /// The sort key of `record`'s entry for a field holding `value`; `None` when such a value
@@ -231,6 +254,8 @@ fn encode_value(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(format!("s{}", truncated(s))),
         Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| {
+            // -0 equals 0 (as the filter compares), so it must share its key.
+            let f = if f == 0.0 { 0.0 } else { f };
             // Flip the sign bit of positives and every bit of negatives: the bits then sort
             // as the numbers do, and fixed-width hex sorts as the bits.
             let bits = f.to_bits();
@@ -246,15 +271,19 @@ fn encode_value(v: &Value) -> Option<String> {
     }
 }
 
-/// `s` up to its first character at or below [`SEP`]. Cutting there keeps the order (a
-/// shorter key for a smaller or equal string), so ranges stay exact supersets; values that
-/// differ only after such a character share entries' prefix and are told apart by the
-/// filter the adapter applies to what it reads.
+/// `s` up to its first character at or below [`SEP`], and to at most [`MAX_VALUE_BYTES`].
+/// Cutting to a prefix keeps the order (a shorter key for a smaller or equal string), so
+/// ranges stay supersets; values that differ only after the cut share their entries'
+/// prefix and are told apart by the filter the adapter applies to what it reads.
 fn truncated(s: &str) -> &str {
-    match s.find(|c: char| c <= SEP) {
-        Some(i) => &s[..i],
-        None => s,
+    let mut end = s.find(|c: char| c <= SEP).unwrap_or(s.len());
+    if end > MAX_VALUE_BYTES {
+        end = MAX_VALUE_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
     }
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -276,12 +305,14 @@ mod tests {
 
     #[test]
     fn numbers_sort_as_numbers() {
-        let values = [-1e9, -2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 10.0, 1e12];
+        let values = [-1e9, -2.5, -1.0, 0.0, 0.5, 1.0, 2.0, 10.0, 1e12];
         let keys: Vec<String> = values.iter().map(|v| sk(json!(v))).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(sk(json!(5)), sk(json!(5.0)));
+        let negative_zero: Value = serde_json::from_str("-0.0").unwrap();
+        assert_eq!(sk(negative_zero), sk(json!(0)));
     }
 
     #[test]
@@ -299,6 +330,36 @@ mod tests {
         for w in keys.windows(2) {
             assert!(w[0] <= w[1], "{w:?}");
         }
+    }
+
+    #[test]
+    fn long_values_and_the_last_characters_stay_in_range() {
+        let long = "x".repeat(2000);
+        let key = sk(json!(long));
+        assert!(key.len() < 1024, "{}", key.len());
+        let ix = idx();
+        let eq = ix
+            .lookup(&apt(), &[Condition::eq("AptDate", long.as_str())])
+            .unwrap()
+            .range
+            .unwrap();
+        assert!(eq.contains(&key));
+        let top = format!("{}x", char::MAX);
+        let from = ix
+            .lookup(&apt(), &[Condition::new("AptDate", Op::Gte, "a")])
+            .unwrap()
+            .range
+            .unwrap();
+        assert!(from.contains(&sk(json!(top))));
+        let odd = ix
+            .lookup(&apt(), &[Condition::new("AptDate", Op::Gte, top.as_str())])
+            .unwrap()
+            .range
+            .unwrap();
+        let SkRange::Between(lo, hi) = &odd else {
+            panic!("{odd:?}")
+        };
+        assert!(lo <= hi, "{odd:?}");
     }
 
     #[test]
@@ -395,6 +456,10 @@ mod tests {
                 panic!("{e:?}")
             };
             assert!(m.contains("indexed by AptDate, PatNum"), "{m}");
+            assert!(
+                filter.is_empty() || m.contains(&filter[0].field),
+                "names the field as written: {m}"
+            );
         }
         let e = ix
             .lookup(

@@ -141,6 +141,23 @@ impl SecretStore for EmbeddedSecrets {
     }
 }
 
+/// The least string greater than every string starting with `p` (`None`: there is none).
+/// SQLite compares text as UTF-8 bytes, which order as the characters do.
+fn successor(p: &str) -> Option<String> {
+    let mut chars: Vec<char> = p.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 pub struct EmbeddedTable {
     conn: Arc<Mutex<Connection>>,
     tbl: String,
@@ -262,12 +279,12 @@ impl ItemStore for EmbeddedTable {
         let conn = self.lock()?;
         // Fetch one extra row to know whether another page follows.
         let want = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX - 1) + 1);
-        // Bounds the primary key's B-tree seeks to; a prefix is every key from it up to it
-        // followed by the last character.
+        // Bounds the primary key's B-tree seeks to; a prefix is every key from it up to, not
+        // including, the first string that sorts after all its continuations.
         let (lo, hi) = match range {
             SkRange::All => (String::new(), None),
-            SkRange::Between(lo, hi) => (lo.clone(), Some(hi.clone())),
-            SkRange::Prefix(p) => (p.clone(), Some(format!("{p}{}", char::MAX))),
+            SkRange::Between(lo, hi) => (lo.clone(), Some(("<=", hi.clone()))),
+            SkRange::Prefix(p) => (p.clone(), successor(p).map(|s| ("<", s))),
         };
         let (from, start) = match after {
             Some(a) if *a >= *lo => (">", a.to_owned()),
@@ -277,11 +294,14 @@ impl ItemStore for EmbeddedTable {
         // conditions it can see.
         let sql = format!(
             "SELECT sk, data, version FROM items WHERE tbl = ?1 AND pk = ?2 AND sk {from} ?3 {} ORDER BY sk LIMIT ?4",
-            if hi.is_some() { "AND sk <= ?5" } else { "" }
+            match &hi {
+                Some((op, _)) => format!("AND sk {op} ?5"),
+                None => String::new(),
+            }
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
         let rows = match &hi {
-            Some(hi) => stmt.query(params![self.tbl, pk, start, want, hi]),
+            Some((_, hi)) => stmt.query(params![self.tbl, pk, start, want, hi]),
             None => stmt.query(params![self.tbl, pk, start, want]),
         }
         .map_err(internal)?;

@@ -242,14 +242,27 @@ impl Ctx<'_> {
             Op::Gte => ">=",
             Op::Ne | Op::BeginsWith | Op::Contains => return None,
         };
-        let integer = matches!(col.type_name.as_str(), "smallint" | "integer" | "bigint");
-        let collate = match (&c.value, col.category.as_str()) {
-            // Ranges in byte order, as the jsonb form and Rust compare strings.
-            (Value::String(_), "S") if c.op != Op::Eq => " COLLATE \"C\"",
-            (Value::String(_), "S") => "",
-            (Value::Number(n), "N") if !integer || n.as_i64().is_some() => "",
-            (Value::Bool(_), "B") if c.op == Op::Eq => "",
-            _ => return None,
+        // Only types whose conversion of the value is exact and whose comparison is the
+        // jsonb form's: a rounding numeric(p,s), real, citext or char(n) would answer
+        // differently, and a value out of a type's range would fail instead of not matching.
+        let exact = match (&c.value, col.type_name.as_str()) {
+            (Value::String(_), "text" | "character varying") => true,
+            (Value::Number(n), "bigint") => n.as_i64().is_some(),
+            (Value::Number(n), "integer") => n.as_i64().is_some_and(|v| i32::try_from(v).is_ok()),
+            (Value::Number(n), "smallint") => n.as_i64().is_some_and(|v| i16::try_from(v).is_ok()),
+            (Value::Number(_), "numeric" | "double precision") => true,
+            (Value::Bool(_), "boolean") => c.op == Op::Eq,
+            _ => false,
+        };
+        if !exact {
+            return None;
+        }
+        // Text in byte order, as the jsonb form and Rust compare strings; equality too, so
+        // one index created `COLLATE "C"` answers exact and range lookups alike.
+        let collate = if c.value.is_string() {
+            " COLLATE \"C\""
+        } else {
+            ""
         };
         let q = quote(field);
         let p = sql.json(json!({ field: c.value }));

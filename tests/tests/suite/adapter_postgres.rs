@@ -1915,9 +1915,9 @@ async fn booking_lookups_are_paged_and_use_the_operators_indexes() {
     db.admin
         .batch_execute(&format!(
             "SET search_path TO {};
-             CREATE INDEX ON appointments (\"AptDate\");
+             CREATE INDEX ON appointments (\"AptDate\" COLLATE \"C\");
              CREATE INDEX ON appointments (\"PatNum\");
-             CREATE INDEX ON slot_claims (\"AptDate\");
+             CREATE INDEX ON slot_claims (\"AptDate\" COLLATE \"C\");
              ANALYZE appointments; ANALYZE slot_claims;",
             db.schema
         ))
@@ -1926,6 +1926,13 @@ async fn booking_lookups_are_paged_and_use_the_operators_indexes() {
     for (filter, index) in [
         (day.to_vec(), "AptDate"),
         (vec![Condition::eq("PatNum", 42)], "PatNum"),
+        (
+            vec![
+                Condition::new("AptDate", Op::Gte, "2026-12-14"),
+                Condition::new("AptDate", Op::Lte, "2026-12-16"),
+            ],
+            "AptDate",
+        ),
         (
             vec![
                 Condition::eq("AptDate", "2026-12-15"),
