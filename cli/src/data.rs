@@ -52,8 +52,14 @@ pub async fn reindex(opts: Options) -> Result<(), String> {
         removed += step.removed;
         skipped += step.skipped;
         if step.records > 0 || step.entries_checked > 0 {
+            // Each line says where to go on from if the run stops after it.
+            let resume = step
+                .next
+                .as_ref()
+                .map(|c| format!(" (resume with --from {})", c.token()))
+                .unwrap_or_default();
             eprintln!(
-                "{}: {} records, {} entries written, {} checked, {} removed",
+                "{}: {} records, {} entries written, {} checked, {} removed{resume}",
                 step.entity, step.records, step.written, step.entries_checked, step.removed
             );
         }

@@ -307,7 +307,12 @@ def main():
           "calls each through the plugin pipeline, in-process. Both read through booking's "
           "declared indexes: on the built-in store (moto, SQLite) the index entries of the day, on "
           "PostgreSQL the conditions on their columns with the README's `CREATE INDEX`es. "
-          "Items read per call is DynamoDB's `ScannedCount` summed over the call's queries.\n")
+          "Items read per call is DynamoDB's `ScannedCount` summed over the call's queries: "
+          "what DynamoDB bills a query by. moto's latency is moto's own: it answers a `Query` by "
+          "going through every item of the table (all tenants) and copies every table for each "
+          "transaction, so on moto any query slows down as the table grows, whatever the layout; "
+          "DynamoDB reads only the key range. moto runs last, restarted empty, with fewer calls, "
+          "and its client with a long timeout and no retries (production's 5 s would time out).\n")
         for h in history:
             w(f"**{h['store']}**\n")
             moto = h["store"] == "moto"

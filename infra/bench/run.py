@@ -274,8 +274,6 @@ def main():
     p.add_argument("--warm-calls", required=True)
     p.add_argument("--idempotency", required=True)
     p.add_argument("--mcp", required=True)
-    p.add_argument("--history", action="append", default=[],
-                   help="`bench_moto history <store>` output, one per store")
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
     p.add_argument("--bloat", action="append", default=[],
@@ -349,15 +347,26 @@ def main():
         if path and os.path.exists(path):
             with open(path) as f:
                 results[key] = json.load(f)
-    results["history"] = []
-    for path in args.history:
-        if os.path.exists(path):
-            with open(path) as f:
-                results["history"].append(json.load(f))
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
     print(f"==> wrote {args.out}")
 
 
+def merge_history(results_path, paths):
+    """Adds `bench_moto history <store>` outputs to results.json (measured after the rest)."""
+    with open(results_path) as f:
+        results = json.load(f)
+    results["history"] = []
+    for path in paths:
+        with open(path) as f:
+            results["history"].append(json.load(f))
+    with open(results_path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"==> added the history sizes to {results_path}")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "--merge-history":
+        merge_history(sys.argv[2], sys.argv[3:])
+    else:
+        main()

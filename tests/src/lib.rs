@@ -107,7 +107,7 @@ pub async fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
 }
 
 /// The SDK config of production (`switchboard_aws::sdk_config`), pointed at `endpoint`.
-async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
+pub async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
     capture_logs();
     let aws = switchboard::settings::AwsSettings {
         region: Some("us-east-1".into()),

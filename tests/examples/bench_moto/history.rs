@@ -152,7 +152,21 @@ async fn open(store: &str, dir: &std::path::Path) -> Result<Store, BoxError> {
         "moto" => {
             let endpoint = std::env::var("AWS_ENDPOINT_URL")
                 .map_err(|_| "AWS_ENDPOINT_URL must point at moto (scripts/bench sets it)")?;
-            let client = switchboard_tests::dynamodb_client(&endpoint).await;
+            // moto answers a Query by going through every item of the table and copies every
+            // table for each transaction, so at 100,000 appointments one request takes
+            // seconds: production's 5 s budget and retries would measure timeouts.
+            let sdk = switchboard_tests::sdk_config(&endpoint).await;
+            let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .timeout_config(
+                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_secs(300))
+                        .build(),
+                )
+                .retry_config(
+                    aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(1),
+                )
+                .build();
+            let client = aws_sdk_dynamodb::Client::from_conf(conf);
             let table = DynamoStore::new(client.clone(), DATA_TABLE);
             let data = BuiltinData::new(Arc::new(table.clone()));
             Ok(Store {

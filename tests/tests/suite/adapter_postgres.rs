@@ -1381,6 +1381,97 @@ async fn booking_flow_on_postgres() {
     );
 }
 
+/// Eight callers race for one slot with booking on PostgreSQL (the operator's indexes in
+/// place): one 200, seven 409, one appointment, and the day's indexed lookup finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bookings_on_postgres_make_one_appointment() {
+    let db = fresh(BOOKING_SQL).await;
+    db.admin
+        .batch_execute(&format!(
+            "SET search_path TO {};
+             CREATE INDEX ON appointments (\"AptDate\" COLLATE \"C\");
+             CREATE INDEX ON appointments (\"PatNum\");
+             CREATE INDEX ON slot_claims (\"AptDate\" COLLATE \"C\");",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    let suffix = unique("pgrace");
+    let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
+    let (secrets, credential) =
+        secrets_with(&org, json!({"connection_string": server_url()})).await;
+    let entities: serde_json::Map<String, Value> = [
+        "patients",
+        "providers",
+        "operatories",
+        "appointments",
+        "slot_claims",
+    ]
+    .into_iter()
+    .map(|e| (e.to_owned(), json!(e)))
+    .collect();
+    let adapter = serde_json::from_value(json!({
+        "type": "postgres", "credential": credential, "schema": db.schema, "entities": entities,
+    }))
+    .unwrap();
+    let demo = crate::fixtures::demo_on(
+        switchboard_tests::embedded_tables(),
+        Some(&suffix),
+        Some(adapter),
+        secrets,
+    )
+    .await;
+    let svc = Arc::new(crate::fixtures::booking_service(&demo.platform));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let svc = svc.clone();
+        let org = demo.org.clone();
+        tasks.spawn(async move {
+            let body = json!({"function": "CreateAppointment",
+                "parameters": {"PatNum": 3, "ProvNum": 2, "AptDateTime": "2027-06-03 14:00"}})
+            .to_string();
+            svc.call(switchboard::pipeline::CallInput {
+                tenant: Some(
+                    switchboard::auth::TenantContext::new(org).with_scopes(&["plugins:call"]),
+                ),
+                body: body.as_bytes(),
+                request_id: "race",
+                idempotency_key: None,
+            })
+            .await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, body) = done.unwrap();
+        assert!(status == 200 || status == 409, "{status}: {body}");
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(db.count("appointments").await, 1);
+    let body = json!({"function": "GetAppointments",
+        "parameters": {"PatNum": 3, "startDate": "2027-06-03", "endDate": "2027-06-03"}})
+    .to_string();
+    let (status, listed) = svc
+        .call(switchboard::pipeline::CallInput {
+            tenant: Some(
+                switchboard::auth::TenantContext::new(demo.org.clone())
+                    .with_scopes(&["plugins:call"]),
+            ),
+            body: body.as_bytes(),
+            request_id: "list",
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["result"]["appointments"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
+
 /// The error of one call, and the body of the 422 a config write naming the credential
 /// gets, with the credential's name replaced by `<credential>`.
 async fn errors_for(value: Value) -> (DataError, String) {
