@@ -330,9 +330,10 @@ def main():
             by = {row["appointments"]: row for row in h["sizes"]}
             if 1000 in by and 100000 in by:
                 parts = []
-                for fn in ("GetAvailableSlots", "GetAppointments"):
-                    ratio_ = by[100000][fn]["latency"]["p50_us"] / by[1000][fn]["latency"]["p50_us"]
-                    parts.append(f"{fn} {ratio_:.2f}× ({ok(ratio_ <= 2.0)})")
+                for func in ("GetAvailableSlots", "GetAppointments"):
+                    ratio_ = (by[100000][func]["latency"]["p50_us"]
+                              / by[1000][func]["latency"]["p50_us"])
+                    parts.append(f"{func} {ratio_:.2f}× ({ok(ratio_ <= 2.0)})")
                 w("")
                 w("100,000 against 1,000 at p50 (target ≤ 2×): " + ", ".join(parts) + ".\n")
     w("## 3. Agent build\n")
