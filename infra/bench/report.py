@@ -300,11 +300,11 @@ def main():
     if history:
         w("### Cost of a call as the tenant's history grows\n")
         h0 = history[0]
-        w(f"`bench_moto history <store> {h0['calls']}`: for each size, a tenant of its own with that "
+        w("`bench_moto history <store> <calls>`: for each size, a tenant of its own with that "
           "many appointments spread over the days around the measured one, which holds the same six "
           "each time, so every answer is the same size. Booking's `GetAvailableSlots` for "
-          f"{h0['day']} and `GetAppointments` for one patient on that day, {h0['calls']} warm "
-          "calls each through the plugin pipeline, in-process. Both read through booking's "
+          f"{h0['day']} and `GetAppointments` for one patient on that day, warm calls (as many "
+          "as each store's heading says) through the plugin pipeline, in-process. Both read through booking's "
           "declared indexes: on the built-in store (moto, SQLite) the index entries of the day, on "
           "PostgreSQL the conditions on their columns with the README's `CREATE INDEX`es. "
           "Items read per call is DynamoDB's `ScannedCount` summed over the call's queries: "
@@ -314,7 +314,7 @@ def main():
           "DynamoDB reads only the key range. moto runs last, restarted empty, with fewer calls, "
           "and its client with a long timeout and no retries (production's 5 s would time out).\n")
         for h in history:
-            w(f"**{h['store']}**\n")
+            w(f"**{h['store']}** ({h['calls']} calls per function and size)\n")
             moto = h["store"] == "moto"
             w("| appointments | GetAvailableSlots p50 | p99 | GetAppointments p50 | p99 |"
               + (" items read per call (slots / appointments) |" if moto else ""))

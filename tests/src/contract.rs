@@ -1288,11 +1288,16 @@ pub async fn indexed_queries(table: Arc<dyn ItemStore>) {
         entity: 0,
         field: 9,
         after: None,
+        partition: String::new(),
     };
     let r = a.reindex(Some(foreign), 10).await;
     assert!(matches!(r, Err(DataError::Invalid(_))), "{r:?}");
 
     reindexing(&data, table.as_ref()).await;
+}
+
+fn org_b() -> OrgId {
+    org("legacy-b")
 }
 
 async fn futures_join<T: Send + 'static>(
@@ -1346,6 +1351,10 @@ async fn reindexing(data: &BuiltinData, table: &dyn ItemStore) {
     assert_eq!(first.records, 20);
     let token = at.expect("more to do").token();
     let resumed = switchboard::data::ReindexCursor::parse(&token).unwrap();
+    // Only for the organization (and plugin, and manifest) it came from.
+    let elsewhere = data.scoped(&org_b(), &booking, &appointment_indexes());
+    let r = elsewhere.reindex(Some(resumed.clone()), 10).await;
+    assert!(matches!(r, Err(DataError::Invalid(_))), "{r:?}");
     let (rest, at) = run(Some(resumed), 100).await;
     assert!(at.is_none());
     assert_eq!(first.records + rest.records, 25);

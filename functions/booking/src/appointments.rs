@@ -428,15 +428,16 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
             ));
         }
     }
-    // The adapter reads through an exact match before a range: over a short span of days
-    // the date index reads less than the patient's whole history, so the patient is then
-    // checked here instead.
-    let by_date = days.is_some_and(|d| d <= DATE_SPAN_DAYS);
+    // The adapter reads through the first condition an index answers: over a short span of
+    // days the date index reads less than the patient's whole history, so the dates go
+    // first; over a long one the patient does.
     if let Some(n) = p.pat_num {
         patient(data, n).await?;
-        if !by_date {
-            filter.push(Condition::eq("PatNum", n));
-        }
+        let by_date = days.is_some_and(|d| d <= DATE_SPAN_DAYS);
+        filter.insert(
+            if by_date { filter.len() } else { 0 },
+            Condition::eq("PatNum", n),
+        );
     }
     if filter.is_empty() {
         return Err(Error::unprocessable(
@@ -448,7 +449,6 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
         .await?
         .into_iter()
         .map(|r| with_number(r, "AptNum"))
-        .filter(|r| !by_date || p.pat_num.is_none_or(|n| int_field(r, "PatNum") == Some(n)))
         .filter(|r| p.include_cancelled || str_field(r, "AptStatus") != BROKEN)
         .collect();
     apts.sort_by(|a, b| {

@@ -133,7 +133,7 @@ async fn find_duplicate(
         }
     };
     // By the keys crm writes, and by the text exactly as given, which finds leads stored
-    // without keys (written into an external CRM, or by crm before 1.2.0) when typed alike.
+    // without keys (written into an external CRM, or by crm before 1.3.0) when typed alike.
     let (same_email, same_phone, as_typed_email, as_typed_phone) = tokio::join!(
         by(EMAIL_KEY, email.clone()),
         by(PHONE_KEY, phone.clone()),

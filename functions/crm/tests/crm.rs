@@ -90,7 +90,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "crm");
-    assert_eq!(m.version, "1.2.0");
+    assert_eq!(m.version, "1.3.0");
     assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"

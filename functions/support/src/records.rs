@@ -13,15 +13,6 @@ use switchboard::{EntityName, Error, RecordId};
 
 pub const TICKETS: &str = "tickets";
 pub const COMMENTS: &str = "ticket_comments";
-/// Fields of a ticket holding its contact's [`phone_key`] and lowercased email: what
-/// ListTickets finds a caller's tickets by (declared indexes).
-pub const PHONE_KEY: &str = "phoneKey";
-pub const EMAIL_KEY: &str = "emailKey";
-
-/// The form of an email address tickets are found by.
-pub fn email_key(s: &str) -> String {
-    s.trim().to_lowercase()
-}
 
 /// Status changes kept on a ticket; older ones are dropped so the record stays small.
 pub const MAX_HISTORY: usize = 50;

@@ -6,8 +6,8 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error};
 
 use crate::config::SupportConfig;
 use crate::records::{
-    COMMENTS, Change, Comment, Contact, EMAIL_KEY, MAX_HISTORY, PHONE_KEY, Priority, Status,
-    TICKETS, Ticket, email_key, entity, newest_first, ordered_comments, phone_key, record_id,
+    COMMENTS, Change, Comment, Contact, MAX_HISTORY, Priority, Status, TICKETS, Ticket, entity,
+    newest_first, ordered_comments, phone_key, record_id,
 };
 use crate::rules::{
     closed_for_comments, comment_text, commentable, optional_text, required_text, ticket_number,
@@ -107,12 +107,6 @@ pub async fn create_ticket(ctx: CallContext, p: CreateTicket) -> Result<Value, E
         "priority".into(),
         json!(p.priority.unwrap_or(cfg.default_priority)),
     );
-    if let Some(phone) = &contact.phone {
-        record.insert(PHONE_KEY.into(), json!(phone_key(phone)));
-    }
-    if let Some(email) = &contact.email {
-        record.insert(EMAIL_KEY.into(), json!(email_key(email)));
-    }
     record.insert("contact".into(), json!(contact));
     if let Some(channel) = &ctx.channel {
         record.insert("channel".into(), json!(channel));
@@ -177,17 +171,14 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
             format!("A phone number needs at least {MIN_PHONE_DIGITS} digits to search by."),
         ));
     }
-    let email = optional_text(p.email.as_deref()).map(|e| email_key(&e));
-    // The caller's own tickets when a contact is given (its index first: it is the narrower
-    // lookup), else every ticket of the status.
-    let mut filter = Vec::with_capacity(2);
-    if let Some(key) = &phone {
-        filter.push(Condition::eq(PHONE_KEY, key.as_str()));
-    } else if let Some(e) = &email {
-        filter.push(Condition::eq(EMAIL_KEY, e.as_str()));
-    }
-    filter.push(Condition::eq("status", p.status.as_str()));
-    let records = ctx.data.query(&entity(TICKETS)?, &filter).await?;
+    let email = optional_text(p.email.as_deref()).map(|e| e.to_lowercase());
+    let records = ctx
+        .data
+        .query(
+            &entity(TICKETS)?,
+            &[Condition::eq("status", p.status.as_str())],
+        )
+        .await?;
     let mut tickets: Vec<Ticket> = records
         .into_iter()
         .filter_map(|r| match Ticket::from_record(r) {
@@ -212,7 +203,7 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
                 t.contact
                     .email
                     .as_deref()
-                    .is_some_and(|te| email_key(te) == *e)
+                    .is_some_and(|te| te.trim().to_lowercase() == *e)
             })
         })
         .collect();

@@ -164,6 +164,18 @@ fn record_id(
     }
 }
 
+/// The record id a failed transaction names, also when the store names one of its index
+/// entries (`<pk> / <value>\u{1}<id>`). Partition keys hold no " / "; ids may.
+fn conflicting_id(e: &StoreError) -> String {
+    match e {
+        StoreError::Conflict { key, .. } => {
+            let sk = key.split_once(" / ").map_or("", |(_, sk)| sk);
+            sk.split_once('\u{1}').map_or(sk, |(_, id)| id).to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 fn conflict(entity: &EntityName, id: &str, e: StoreError) -> DataError {
     match e {
         StoreError::Conflict { .. } => DataError::Conflict {
@@ -310,8 +322,16 @@ impl TableData {
                     .map_err(|e| DataError::Invalid(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
+        let given = cursor.is_some();
         let mut at = cursor.unwrap_or_default();
         let mut step = ReindexStep::default();
+        // A token goes on only with the organization, plugin and manifest it came from: it
+        // names the partition it was reading.
+        if given && self.reindex_partition(&entities, &at) != Some(at.partition.clone()) {
+            return Err(DataError::Invalid(
+                "the reindex token is from another organization, plugin or manifest version; start again without it".into(),
+            ));
+        }
         let Some((entity, fields)) = entities.get(at.entity) else {
             return Ok(step);
         };
@@ -454,7 +474,10 @@ impl TableData {
                 }
             }
         }
-        step.next = (at.entity < entities.len()).then_some(at);
+        if let Some(partition) = self.reindex_partition(&entities, &at) {
+            at.partition = partition;
+            step.next = Some(at);
+        }
         Ok(step)
     }
 
@@ -487,6 +510,19 @@ impl TableData {
             .await
             .map_err(|e| conflict(entity, id.as_str(), e))?;
         Ok(true)
+    }
+
+    /// The partition a reindex at `at` reads: the entity's records, or one field's entries.
+    fn reindex_partition(
+        &self,
+        entities: &[(EntityName, Vec<String>)],
+        at: &ReindexCursor,
+    ) -> Option<String> {
+        let (entity, fields) = entities.get(at.entity)?;
+        match at.field {
+            0 => Some(self.scope.partition(entity)),
+            n => fields.get(n - 1).map(|f| self.scope.index(entity, f)),
+        }
     }
 
     /// Writes the entries `keys` of each record, all or none, if every record is as read.
@@ -564,6 +600,9 @@ pub struct ReindexCursor {
     pub field: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// The partition being read, which a token must still name to be used.
+    #[serde(default)]
+    pub partition: String,
 }
 
 impl ReindexCursor {
@@ -740,14 +779,7 @@ impl DataAdapter for TableData {
             Self::entry_writes(&[], entries, Some(data), &mut writes);
         }
         self.table.transact_write(&writes).await.map_err(|e| {
-            // The record's id, also when the store names one of its index entries.
-            let id = match &e {
-                StoreError::Conflict { key, .. } => {
-                    let sk = key.rsplit(" / ").next().unwrap_or("");
-                    sk.rsplit('\u{1}').next().unwrap_or("").to_owned()
-                }
-                _ => String::new(),
-            };
+            let id = conflicting_id(&e);
             conflict(entity, &id, e)
         })?;
         self.note_entity(entity).await?;
@@ -801,10 +833,10 @@ impl DataAdapter for TableData {
                 writes.len()
             )));
         }
-        self.table
-            .transact_write(&writes)
-            .await
-            .map_err(|e| conflict(entity, "", e))?;
+        self.table.transact_write(&writes).await.map_err(|e| {
+            let id = conflicting_id(&e);
+            conflict(entity, &id, e)
+        })?;
         Ok(rows.into_iter().map(|(_, data, ..)| data).collect())
     }
 

@@ -26,9 +26,9 @@ pub const MAX_INDEXES_PER_ENTITY: usize = 8;
 const SEP: char = '\u{1}';
 /// Just above [`SEP`]: the inclusive upper bound of one value's entries.
 const AFTER_SEP: char = '\u{2}';
-/// Bytes of a string value kept in a sort key: DynamoDB caps a sort key at 1024 bytes, and
-/// the record id (up to 256) follows. Longer values share their entries' prefix and are told
-/// apart by the filter.
+/// Bytes of a string value kept in a sort key (plus the rest of the character there, up to 3
+/// more): DynamoDB caps a sort key at 1024 bytes, and the record id (up to 256) follows.
+/// Longer values share their entries' prefix and are told apart by the filter.
 const MAX_VALUE_BYTES: usize = 512;
 
 /// `{"appointments": ["AptDate", "PatNum"], ...}` from a manifest. Shared, so every call's
@@ -119,38 +119,39 @@ impl Indexes {
         out
     }
 
-    /// The index `filter` reads through: an exact match on an indexed field if there is one,
-    /// else the range and prefix conditions of the first indexed field that has any.
+    /// The index `filter` reads through: that of the first condition, in the filter's order,
+    /// an index answers (so the plugin puts the most selective first). An exact match reads
+    /// its value's entries; a range or prefix reads those its field's range and prefix
+    /// conditions allow.
     pub fn lookup(&self, entity: &EntityName, filter: &[Condition]) -> Result<Lookup, DataError> {
         let fields = self.fields(entity);
-        let exact = filter.iter().find(|c| {
-            c.op == Op::Eq && fields.contains(&c.field) && encode_value(&c.value).is_some()
-        });
-        if let Some(c) = exact {
-            let range = encode_value(&c.value).map(|v| {
-                let hi = format!("{v}{AFTER_SEP}");
-                SkRange::Between(v, hi)
-            });
-            return Ok(Lookup {
-                field: c.field.clone(),
-                range,
-            });
-        }
         let usable = |c: &&Condition| {
             fields.contains(&c.field)
                 && match c.op {
-                    Op::Lt | Op::Lte | Op::Gt | Op::Gte => encode_value(&c.value).is_some(),
+                    Op::Eq | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
+                        encode_value(&c.value).is_some()
+                    }
                     Op::BeginsWith => c.value.is_string(),
-                    Op::Eq | Op::Ne | Op::Contains => false,
+                    Op::Ne | Op::Contains => false,
                 }
         };
         let Some(first) = filter.iter().find(usable) else {
             return Err(self.undeclared(entity, filter));
         };
+        if first.op == Op::Eq {
+            let range = encode_value(&first.value).map(|v| {
+                let hi = format!("{v}{AFTER_SEP}");
+                SkRange::Between(v, hi)
+            });
+            return Ok(Lookup {
+                field: first.field.clone(),
+                range,
+            });
+        }
         let on_field: Vec<&Condition> = filter
             .iter()
             .filter(usable)
-            .filter(|c| c.field == first.field)
+            .filter(|c| c.field == first.field && c.op != Op::Eq)
             .collect();
         Ok(Lookup {
             field: first.field.clone(),
@@ -278,9 +279,11 @@ fn encode_value(v: &Value) -> Option<String> {
 fn truncated(s: &str) -> &str {
     let mut end = s.find(|c: char| c <= SEP).unwrap_or(s.len());
     if end > MAX_VALUE_BYTES {
+        // Up to the end of the character there, not back to its start: the cut must not
+        // depend on the character, or keys would stop sorting as the values do.
         end = MAX_VALUE_BYTES;
         while !s.is_char_boundary(end) {
-            end -= 1;
+            end += 1;
         }
     }
     &s[..end]
@@ -330,6 +333,26 @@ mod tests {
         for w in keys.windows(2) {
             assert!(w[0] <= w[1], "{w:?}");
         }
+    }
+
+    #[test]
+    fn values_cut_inside_a_character_still_sort_as_values() {
+        let p = "L".repeat(511);
+        let (v, w) = (format!("{p}M"), format!("{p}é"));
+        assert!(v < w);
+        assert!(sk(json!(v)) < sk(json!(w)));
+        let both = idx()
+            .lookup(
+                &apt(),
+                &[
+                    Condition::new("AptDate", Op::Gte, v.as_str()),
+                    Condition::new("AptDate", Op::Lte, w.as_str()),
+                ],
+            )
+            .unwrap()
+            .range
+            .unwrap();
+        assert!(both.contains(&sk(json!(v))) && both.contains(&sk(json!(w))));
     }
 
     #[test]
@@ -428,18 +451,19 @@ mod tests {
     }
 
     #[test]
-    fn exact_beats_range_and_other_fields_only_filter() {
-        let l = idx()
-            .lookup(
-                &apt(),
-                &[
-                    Condition::eq("AptStatus", "Scheduled"),
-                    Condition::new("AptDate", Op::Gte, "2026-12-01"),
-                    Condition::eq("PatNum", 3),
-                ],
-            )
-            .unwrap();
-        assert_eq!(l.field, "PatNum");
+    fn the_first_condition_an_index_answers_picks_it() {
+        let ix = idx();
+        let range_first = [
+            Condition::eq("AptStatus", "Scheduled"),
+            Condition::new("AptDate", Op::Gte, "2026-12-01"),
+            Condition::eq("PatNum", 3),
+        ];
+        assert_eq!(ix.lookup(&apt(), &range_first).unwrap().field, "AptDate");
+        let exact_first = [
+            Condition::eq("PatNum", 3),
+            Condition::new("AptDate", Op::Gte, "2026-12-01"),
+        ];
+        assert_eq!(ix.lookup(&apt(), &exact_first).unwrap().field, "PatNum");
     }
 
     #[test]

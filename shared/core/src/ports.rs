@@ -365,8 +365,8 @@ pub trait DataAdapter: Send + Sync {
     ) -> Result<bool, DataError>;
     /// One page of the records matching every condition, read through a declared index:
     /// at least one condition must be an exact, range or prefix match on a field the
-    /// plugin declared in its manifest's `indexes` (see [`crate::index`]); the others
-    /// filter what the index finds. A page may hold fewer than `limit` records and still
+    /// plugin declared in its manifest's `indexes` (see [`crate::index`]); the first such
+    /// condition picks the index, the others filter what it finds. A page may hold fewer than `limit` records and still
     /// have a `next` cursor.
     async fn query_page(
         &self,

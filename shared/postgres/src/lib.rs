@@ -244,13 +244,13 @@ impl Ctx<'_> {
         };
         // Only types whose conversion of the value is exact and whose comparison is the
         // jsonb form's: a rounding numeric(p,s), real, citext or char(n) would answer
-        // differently, and a value out of a type's range would fail instead of not matching.
+        // differently, a value out of a type's range would fail instead of not matching, and
+        // a float or numeric column's NaN and Infinity are numbers to SQL but strings in jsonb.
         let exact = match (&c.value, col.type_name.as_str()) {
             (Value::String(_), "text" | "character varying") => true,
             (Value::Number(n), "bigint") => n.as_i64().is_some(),
             (Value::Number(n), "integer") => n.as_i64().is_some_and(|v| i32::try_from(v).is_ok()),
             (Value::Number(n), "smallint") => n.as_i64().is_some_and(|v| i16::try_from(v).is_ok()),
-            (Value::Number(_), "numeric" | "double precision") => true,
             (Value::Bool(_), "boolean") => c.op == Op::Eq,
             _ => false,
         };
