@@ -500,7 +500,50 @@ impl PgData {
         }
     }
 
-    /// The SQL of one page of [`DataAdapter::query_page`], with its parameters bound.
+    /// One page of the records matching `filter`, in id order after `cursor` (an id).
+    async fn page(
+        &self,
+        entity: &EntityName,
+        filter: &[Condition],
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        let bad_cursor = || {
+            DataError::Invalid(
+                "the cursor is not one this API returned; start again without it".into(),
+            )
+        };
+        if cursor.is_some_and(|c| RecordId::parse(c).is_err()) {
+            return Err(bad_cursor());
+        }
+        let ctx = self.ctx(entity).await?;
+        if cursor.is_some_and(|c| !ctx.id_possible(c)) {
+            return Err(bad_cursor());
+        }
+        let limit = limit.clamp(1, 1000);
+        let sql = Self::select_page(&ctx, filter, limit, cursor)?;
+        let rows = self.query_rows(&ctx, &sql, true, "").await.map_err(|e| {
+            if cursor.is_some() && is_bad_text(&e) {
+                bad_cursor()
+            } else {
+                e
+            }
+        })?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(limit.min(rows.len()));
+        let mut last = None;
+        for row in rows.iter().take(limit) {
+            items.push(record(row)?);
+            last = Some(row.try_get::<_, String>(1).map_err(internal)?);
+        }
+        Ok(Page {
+            items,
+            next: if more { last } else { None },
+        })
+    }
+
+    /// The SQL of one page of [`DataAdapter::list`] or [`DataAdapter::query_page`], with its
+    /// parameters bound.
     fn select_page(
         ctx: &Ctx<'_>,
         filter: &[Condition],
@@ -904,46 +947,7 @@ impl DataAdapter for PgData {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
-        let bad_cursor = || {
-            DataError::Invalid(
-                "the cursor is not one this API returned; start again without it".into(),
-            )
-        };
-        if cursor.is_some_and(|c| RecordId::parse(c).is_err()) {
-            return Err(bad_cursor());
-        }
-        let ctx = self.ctx(entity).await?;
-        if cursor.is_some_and(|c| !ctx.id_possible(c)) {
-            return Err(bad_cursor());
-        }
-        let limit = limit.clamp(1, 1000);
-        let mut sql = Sql::default();
-        let after = match cursor {
-            Some(c) => format!("WHERE {}", ctx.id_compare(&mut sql, c, ">")),
-            None => String::new(),
-        };
-        let n = sql.int(limit as i64 + 1);
-        let q = ctx.id_col();
-        sql.push(&format!(
-            "SELECT {}, r.{q}::text FROM {} AS r {after} ORDER BY r.{q} LIMIT {n}",
-            ctx.rec(),
-            ctx.table()
-        ));
-        let rows = self
-            .query_rows(&ctx, &sql, true, "")
-            .await
-            .map_err(|e| if is_bad_text(&e) { bad_cursor() } else { e })?;
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(limit);
-        let mut last = None;
-        for row in rows.iter().take(limit) {
-            items.push(record(row)?);
-            last = Some(row.try_get::<_, String>(1).map_err(internal)?);
-        }
-        Ok(Page {
-            items,
-            next: if more { last } else { None },
-        })
+        self.page(entity, &[], limit, cursor).await
     }
 
     async fn get(&self, entity: &EntityName, id: &RecordId) -> Result<Option<Value>, DataError> {
@@ -1059,35 +1063,7 @@ impl DataAdapter for PgData {
         cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
         self.indexes.lookup(entity, filter)?;
-        let bad_cursor = || {
-            DataError::Invalid(
-                "the cursor is not one this query returned; start again without it".into(),
-            )
-        };
-        if cursor.is_some_and(|c| RecordId::parse(c).is_err()) {
-            return Err(bad_cursor());
-        }
-        let ctx = self.ctx(entity).await?;
-        if cursor.is_some_and(|c| !ctx.id_possible(c)) {
-            return Err(bad_cursor());
-        }
-        let limit = limit.clamp(1, 1000);
-        let sql = Self::select_page(&ctx, filter, limit, cursor)?;
-        let rows = self
-            .query_rows(&ctx, &sql, true, "")
-            .await
-            .map_err(|e| if is_bad_text(&e) { bad_cursor() } else { e })?;
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(limit.min(rows.len()));
-        let mut last = None;
-        for row in rows.iter().take(limit) {
-            items.push(record(row)?);
-            last = Some(row.try_get::<_, String>(1).map_err(internal)?);
-        }
-        Ok(Page {
-            items,
-            next: if more { last } else { None },
-        })
+        self.page(entity, filter, limit, cursor).await
     }
 
     async fn batch_create(

@@ -1343,12 +1343,10 @@ async fn the_booking_fixture_serves_booking_style_calls() {
     assert_eq!(db.count("slot_claims").await, 0);
 }
 
-/// The demo booking flow through the pipeline with the booking instance on PostgreSQL (the
-/// fixture's tables in a fresh schema), the connection string resolved from a credential.
-#[tokio::test]
-async fn booking_flow_on_postgres() {
-    let db = fresh(BOOKING_SQL).await;
-    let suffix = unique("pg");
+/// The demo tenant (a fresh one) with its booking instance on `db`'s booking tables, the
+/// connection string resolved from a credential.
+async fn booking_on(db: &Db, prefix: &str) -> crate::fixtures::Demo {
+    let suffix = unique(prefix);
     let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
     let (secrets, credential) =
         secrets_with(&org, json!({"connection_string": server_url()})).await;
@@ -1366,13 +1364,21 @@ async fn booking_flow_on_postgres() {
         "type": "postgres", "credential": credential, "schema": db.schema, "entities": entities,
     }))
     .unwrap();
-    let demo = crate::fixtures::demo_on(
+    crate::fixtures::demo_on(
         switchboard_tests::embedded_tables(),
         Some(&suffix),
         Some(adapter),
         secrets,
     )
-    .await;
+    .await
+}
+
+/// The demo booking flow through the pipeline with the booking instance on PostgreSQL (the
+/// fixture's tables in a fresh schema), the connection string resolved from a credential.
+#[tokio::test]
+async fn booking_flow_on_postgres() {
+    let db = fresh(BOOKING_SQL).await;
+    let demo = booking_on(&db, "pg").await;
     crate::adapters::booking_flow(demo.platform, demo.org, "2027-06-03").await;
     assert_eq!(
         db.count("appointments").await,
@@ -1396,31 +1402,7 @@ async fn concurrent_bookings_on_postgres_make_one_appointment() {
         ))
         .await
         .unwrap();
-    let suffix = unique("pgrace");
-    let org = switchboard_cli::seed::demo_org(Some(&suffix)).unwrap();
-    let (secrets, credential) =
-        secrets_with(&org, json!({"connection_string": server_url()})).await;
-    let entities: serde_json::Map<String, Value> = [
-        "patients",
-        "providers",
-        "operatories",
-        "appointments",
-        "slot_claims",
-    ]
-    .into_iter()
-    .map(|e| (e.to_owned(), json!(e)))
-    .collect();
-    let adapter = serde_json::from_value(json!({
-        "type": "postgres", "credential": credential, "schema": db.schema, "entities": entities,
-    }))
-    .unwrap();
-    let demo = crate::fixtures::demo_on(
-        switchboard_tests::embedded_tables(),
-        Some(&suffix),
-        Some(adapter),
-        secrets,
-    )
-    .await;
+    let demo = booking_on(&db, "pgrace").await;
     let svc = Arc::new(crate::fixtures::booking_service(&demo.platform));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
