@@ -10,14 +10,26 @@ use switchboard::index::Indexes;
 use switchboard::registry::Registry;
 use switchboard::{OrgId, PluginName};
 
+/// `switchboard data reindex`'s arguments.
+#[derive(clap::Args)]
 pub struct Options {
+    #[arg(long)]
     pub org: String,
+    #[arg(long)]
     pub plugin: String,
-    /// A published manifest version; by default the newest, which the deployed function serves.
+    /// The published manifest whose indexes to build (default: the newest, which the
+    /// deployed function serves).
+    #[arg(long = "version")]
     pub version: Option<String>,
+    /// The token a previous, interrupted run printed.
+    #[arg(long)]
     pub from: Option<String>,
+    /// Records or entries read per step.
+    #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// `dev`'s directory; otherwise the tables the environment names, as for the functions.
+    /// `dev`'s data directory (e.g. `.switchboard`); otherwise the tables the environment
+    /// names, as for the functions.
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
 

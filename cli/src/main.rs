@@ -85,24 +85,7 @@ enum Command {
 enum DataCommand {
     /// Write the index entries of a plugin's existing records and remove stale ones
     /// (idempotent; safe beside live calls; resumable with --from).
-    Reindex {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        plugin: String,
-        /// The published manifest whose indexes to build (default: the newest).
-        #[arg(long = "version")]
-        version: Option<String>,
-        /// The token a previous, interrupted run printed.
-        #[arg(long)]
-        from: Option<String>,
-        /// Records or entries read per step.
-        #[arg(long, default_value_t = 100)]
-        batch: usize,
-        /// `dev`'s data directory (e.g. `.switchboard`).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Reindex(switchboard_cli::data::Options),
 }
 
 #[derive(Subcommand)]
@@ -337,21 +320,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Data(DataCommand::Reindex {
-            org,
-            plugin,
-            version,
-            from,
-            batch,
-            data_dir,
-        }) => run_reindex(switchboard_cli::data::Options {
-            org,
-            plugin,
-            version,
-            from,
-            batch,
-            data_dir,
-        }),
+        Command::Data(DataCommand::Reindex(opts)) => run_reindex(opts),
         other => operator(other),
     }
 }

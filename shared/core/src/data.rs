@@ -537,56 +537,6 @@ impl TableData {
         }
         self.table.transact_write(&writes).await
     }
-
-    async fn read_index(
-        &self,
-        entity: &EntityName,
-        filter: &[Condition],
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<Value>, DataError> {
-        let lookup = self.indexes.lookup(entity, filter)?;
-        let Some(range) = lookup.range else {
-            return Ok(Page {
-                items: vec![],
-                next: None,
-            });
-        };
-        let after = match cursor {
-            None => None,
-            Some(c) => Some(
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|sk| range.contains(sk))
-                    .ok_or_else(|| {
-                        DataError::Invalid(
-                            "the cursor is not one this query returned; start again without it"
-                                .into(),
-                        )
-                    })?,
-            ),
-        };
-        let page = self
-            .table
-            .query_range(
-                &self.scope.index(entity, &lookup.field),
-                &range,
-                after.as_deref(),
-                Some(limit.clamp(1, 1000)),
-            )
-            .await?;
-        Ok(Page {
-            next: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
-            items: page
-                .items
-                .into_iter()
-                .map(|i| i.data)
-                .filter(|r| filter.iter().all(|c| matches(r, c)))
-                .collect(),
-        })
-    }
 }
 
 /// Reads of a record before an unconditional delete gives up on concurrent changes.
@@ -744,7 +694,47 @@ impl DataAdapter for TableData {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Value>, DataError> {
-        self.read_index(entity, filter, limit, cursor).await
+        let lookup = self.indexes.lookup(entity, filter)?;
+        let Some(range) = lookup.range else {
+            return Ok(Page {
+                items: vec![],
+                next: None,
+            });
+        };
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|sk| range.contains(sk))
+                    .ok_or_else(|| {
+                        DataError::Invalid(
+                            "the cursor is not one this query returned; start again without it"
+                                .into(),
+                        )
+                    })?,
+            ),
+        };
+        let page = self
+            .table
+            .query_range(
+                &self.scope.index(entity, &lookup.field),
+                &range,
+                after.as_deref(),
+                Some(limit.clamp(1, 1000)),
+            )
+            .await?;
+        Ok(Page {
+            next: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
+            items: page
+                .items
+                .into_iter()
+                .map(|i| i.data)
+                .filter(|r| filter.iter().all(|c| matches(r, c)))
+                .collect(),
+        })
     }
 
     async fn batch_create(
