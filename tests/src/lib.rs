@@ -264,7 +264,7 @@ pub fn indexes(entities: &[&str], fields: &[&str]) -> switchboard::index::Indexe
             .map(|e| {
                 (
                     (*e).to_owned(),
-                    fields.iter().map(|f| (*f).to_owned()).collect(),
+                    fields.iter().map(|f| (*f).into()).collect(),
                 )
             })
             .collect(),

@@ -119,32 +119,26 @@ async fn find_duplicate(
     email: Option<&str>,
     phone: Option<&str>,
 ) -> Result<Option<(Lead, Shared)>, Error> {
-    let (raw_email, raw_phone) = (email, phone);
-    let email = email.map(email_key);
-    let phone = phone.map(phone_key);
     let leads = entity(LEADS)?;
-    let by = |field: &'static str, key: Option<String>| {
+    // The manifest's derived keys: the adapter normalises the text as given the way it
+    // normalises every lead's, so leads written by any tool (once reindexed on the built-in
+    // store) are found, whatever their case or punctuation.
+    let by = |key: &'static str, text: Option<&str>| {
         let leads = &leads;
+        let text = text.map(str::to_owned);
         async move {
-            match key.filter(|k| !k.is_empty()) {
-                Some(k) => data.query(leads, &[Condition::eq(field, k)]).await,
+            match text {
+                Some(t) => data.query(leads, &[Condition::eq(key, t)]).await,
                 None => Ok(vec![]),
             }
         }
     };
-    // By the keys crm writes, and by the text exactly as given, which finds leads stored
-    // without keys (written into an external CRM, or by crm before 1.3.0) when typed alike.
-    let (same_email, same_phone, as_typed_email, as_typed_phone) = tokio::join!(
-        by(EMAIL_KEY, email.clone()),
-        by(PHONE_KEY, phone.clone()),
-        by("email", raw_email.map(str::to_owned)),
-        by("phone", raw_phone.map(str::to_owned)),
-    );
+    let (same_email, same_phone) = tokio::join!(by(EMAIL_KEY, email), by(PHONE_KEY, phone));
+    let email = email.map(email_key);
+    let phone = phone.map(phone_key);
     let mut found: Vec<(Lead, Shared)> = same_email?
         .into_iter()
         .chain(same_phone?)
-        .chain(as_typed_email?)
-        .chain(as_typed_phone?)
         .filter_map(|r| {
             let same_email = email.as_deref().is_some_and(|e| {
                 let stored = email_key(str_field(&r, "email"));
@@ -282,7 +276,7 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
     let notes = p.notes.as_deref().map(str::trim).unwrap_or("");
 
     // The usual duplicate, with a precise message; it also catches leads stored without
-    // claims (e.g. written straight into an external CRM), by their keys or text as typed.
+    // claims (e.g. written straight into an external CRM).
     if let Some((existing, shared)) = find_duplicate(data, email, phone).await? {
         return Err(duplicate(&existing, shared));
     }
@@ -298,9 +292,6 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
     record.insert("name".into(), json!(name));
     record.insert("email".into(), json!(email));
     record.insert("phone".into(), json!(phone));
-    // What duplicates are found by (declared indexes): the keys, not the text as typed.
-    record.insert(EMAIL_KEY.into(), json!(email.map(email_key)));
-    record.insert(PHONE_KEY.into(), json!(phone.map(phone_key)));
     record.insert("source".into(), json!(source));
     record.insert("notes".into(), json!(notes));
     record.insert("status".into(), json!(status.as_str()));

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use switchboard::{Condition, EntityName, Error, RecordId};
 
 pub const LEADS: &str = "leads";
-/// Fields of a lead holding [`email_key`] and [`phone_key`] of its contacts.
+/// The manifest's derived index keys of a lead's email (lowercased) and phone (its last ten
+/// digits). crm 1.3.0 also stored them as fields; [`view`] still hides those.
 pub const EMAIL_KEY: &str = "emailKey";
 pub const PHONE_KEY: &str = "phoneKey";
 /// One record per email and phone on file, with an explicit id (`e:<email>` / `p:<digits>`):

@@ -90,7 +90,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "crm");
-    assert_eq!(m.version, "1.3.0");
+    assert_eq!(m.version, "1.4.0");
     assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
@@ -360,6 +360,46 @@ async fn a_claim_whose_lead_is_gone_is_released() {
     assert_eq!(
         claims,
         [json!({"id": "e:ghost@example.com", "leadId": "1"})]
+    );
+}
+
+/// A lead written by another tool (no claims, contact typed its own way) is still found by
+/// the derived keys, in either of its contacts.
+#[tokio::test]
+async fn leads_written_elsewhere_are_found_by_their_normalised_contacts() {
+    let h = harness();
+    h.data
+        .create(
+            &EntityName::parse("leads").unwrap(),
+            json!({"name": "Pat Lee", "email": "  Pat.Lee@Example.ORG", "phone": "+1 555-777-1234", "status": "new"}),
+        )
+        .await
+        .unwrap();
+    let (status, msg, _) = h
+        .fails(
+            "CreateLead",
+            json!({"name": "Pat", "email": "pat.lee@example.org", "source": "web"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.contains("same email address. Use leadId 1"), "{msg}");
+    let (status, msg, _) = h
+        .fails(
+            "CreateLead",
+            json!({"name": "Pat", "phone": "(555) 777 1234", "source": "web"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(msg.contains("same phone number. Use leadId 1"), "{msg}");
+    // Keys are not stored on the lead: they are computed from its contacts.
+    let lead = h
+        .lead("Sam", Some("sam@example.org"), Some("555-777-9999"))
+        .await;
+    let stored = h.stored("leads").await;
+    let sam = stored.iter().find(|l| l["id"] == lead["leadId"]).unwrap();
+    assert!(
+        sam.get("emailKey").is_none() && sam.get("phoneKey").is_none(),
+        "{sam}"
     );
 }
 

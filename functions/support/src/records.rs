@@ -13,6 +13,9 @@ use switchboard::{EntityName, Error, RecordId};
 
 pub const TICKETS: &str = "tickets";
 pub const COMMENTS: &str = "ticket_comments";
+/// The manifest's derived index keys of a ticket's contact.
+pub const CONTACT_PHONE: &str = "contactPhone";
+pub const CONTACT_EMAIL: &str = "contactEmail";
 
 /// Status changes kept on a ticket; older ones are dropped so the record stays small.
 pub const MAX_HISTORY: usize = 50;

@@ -6,8 +6,8 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error};
 
 use crate::config::SupportConfig;
 use crate::records::{
-    COMMENTS, Change, Comment, Contact, MAX_HISTORY, Priority, Status, TICKETS, Ticket, entity,
-    newest_first, ordered_comments, phone_key, record_id,
+    COMMENTS, CONTACT_EMAIL, CONTACT_PHONE, Change, Comment, Contact, MAX_HISTORY, Priority,
+    Status, TICKETS, Ticket, entity, newest_first, ordered_comments, phone_key, record_id,
 };
 use crate::rules::{
     closed_for_comments, comment_text, commentable, optional_text, required_text, ticket_number,
@@ -162,23 +162,29 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
                 Error::invalid_field("/limit", format!("limit must be 1 to {MAX_LIST}"))
             })?,
     };
-    let phone = optional_text(p.phone.as_deref()).map(|p| phone_key(&p));
-    if let Some(key) = &phone
-        && key.len() < MIN_PHONE_DIGITS
+    let phone = optional_text(p.phone.as_deref());
+    if phone
+        .as_ref()
+        .is_some_and(|p| phone_key(p).len() < MIN_PHONE_DIGITS)
     {
         return Err(Error::invalid_field(
             "/phone",
             format!("A phone number needs at least {MIN_PHONE_DIGITS} digits to search by."),
         ));
     }
-    let email = optional_text(p.email.as_deref()).map(|e| e.to_lowercase());
-    let records = ctx
-        .data
-        .query(
-            &entity(TICKETS)?,
-            &[Condition::eq("status", p.status.as_str())],
-        )
-        .await?;
+    let email = optional_text(p.email.as_deref());
+    // The contact's keys first: the adapter reads that contact's tickets only, not every
+    // ticket of the status (which grows with the desk's history). It normalises the values
+    // as the manifest's keys say (the phone's last ten digits, the email lowercased).
+    let mut filter = Vec::with_capacity(3);
+    if let Some(phone) = phone {
+        filter.push(Condition::eq(CONTACT_PHONE, phone));
+    }
+    if let Some(email) = email {
+        filter.push(Condition::eq(CONTACT_EMAIL, email));
+    }
+    filter.push(Condition::eq("status", p.status.as_str()));
+    let records = ctx.data.query(&entity(TICKETS)?, &filter).await?;
     let mut tickets: Vec<Ticket> = records
         .into_iter()
         .filter_map(|r| match Ticket::from_record(r) {
@@ -190,22 +196,6 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
         })
         // The adapter filtered already; checked again for adapters that filter loosely.
         .filter(|t| t.status == p.status)
-        .filter(|t| {
-            phone.as_ref().is_none_or(|key| {
-                t.contact
-                    .phone
-                    .as_deref()
-                    .is_some_and(|tp| phone_key(tp) == *key)
-            })
-        })
-        .filter(|t| {
-            email.as_ref().is_none_or(|e| {
-                t.contact
-                    .email
-                    .as_deref()
-                    .is_some_and(|te| te.trim().to_lowercase() == *e)
-            })
-        })
         .collect();
     newest_first(&mut tickets);
     let truncated = tickets.len() > limit;

@@ -85,7 +85,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "support");
-    assert_eq!(m.version, "1.2.0");
+    assert_eq!(m.version, "1.3.0");
     assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
@@ -721,6 +721,21 @@ async fn list_filters_by_status_and_contact_newest_first() {
         )
         .await;
     assert_eq!(subjects(&by_mail), ["B"]);
+    // Both: tickets with that phone and that email (none here); the email in any case.
+    let both = h
+        .ok(
+            "ListTickets",
+            json!({"status": "open", "phone": "555 010 2000", "email": "alex@example.com"}),
+        )
+        .await;
+    assert_eq!(both["count"], 0);
+    let shouted = h
+        .ok(
+            "ListTickets",
+            json!({"status": "open", "email": "ALEX@EXAMPLE.COM"}),
+        )
+        .await;
+    assert_eq!(subjects(&shouted), ["B"]);
     let few = h
         .ok("ListTickets", json!({"status": "open", "limit": 2}))
         .await;

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::Error;
 use crate::ids::{EntityName, OrgId, PluginName, RecordId};
-use crate::index::{Indexes, entry_sort_key};
+use crate::index::{IndexField, Indexes, entry_sort_key};
 use crate::ports::{
     Condition, DataAdapter, DataAdapterFactory, DataError, Item, ItemStore, Key,
     MAX_TRANSACT_ITEMS, Op, Page, Precondition, StoreError, Write, query_all,
@@ -197,8 +197,8 @@ impl TableData {
             .fields(entity)
             .iter()
             .filter_map(|field| {
-                let sk = entry_sort_key(record.get(field)?, id)?;
-                Some(Key::new(self.scope.index(entity, field), sk))
+                let sk = entry_sort_key(field.value(record)?.as_ref(), id)?;
+                Some(Key::new(self.scope.index(entity, field.name()), sk))
             })
             .collect()
     }
@@ -242,7 +242,7 @@ impl TableData {
                 id: id.to_string(),
             });
         };
-        if expect.iter().all(|c| matches(&current.data, c)) {
+        if self.indexes.matcher(entity, expect).matches(&current.data) {
             Ok(current)
         } else {
             Err(DataError::Conflict {
@@ -312,7 +312,7 @@ impl TableData {
         cursor: Option<ReindexCursor>,
         batch: usize,
     ) -> Result<ReindexStep, DataError> {
-        let entities: Vec<(EntityName, Vec<String>)> = self
+        let entities: Vec<(EntityName, Vec<IndexField>)> = self
             .indexes
             .entities()
             .filter(|(_, f)| !f.is_empty())
@@ -407,7 +407,7 @@ impl TableData {
             let page = self
                 .table
                 .query(
-                    &self.scope.index(entity, field),
+                    &self.scope.index(entity, field.name()),
                     at.after.as_deref(),
                     Some(batch),
                 )
@@ -434,9 +434,9 @@ impl TableData {
                 });
                 let backed = record.as_ref().is_some_and(|(_, found)| {
                     found.is_some_and(|r| {
-                        id.as_ref()
-                            .and_then(|id| r.data.get(field).and_then(|v| entry_sort_key(v, id)))
-                            == Some(entry.key.sk.clone())
+                        id.as_ref().and_then(|id| {
+                            field.value(&r.data).and_then(|v| entry_sort_key(&v, id))
+                        }) == Some(entry.key.sk.clone())
                     })
                 });
                 if backed {
@@ -515,13 +515,15 @@ impl TableData {
     /// The partition a reindex at `at` reads: the entity's records, or one field's entries.
     fn reindex_partition(
         &self,
-        entities: &[(EntityName, Vec<String>)],
+        entities: &[(EntityName, Vec<IndexField>)],
         at: &ReindexCursor,
     ) -> Option<String> {
         let (entity, fields) = entities.get(at.entity)?;
         match at.field {
             0 => Some(self.scope.partition(entity)),
-            n => fields.get(n - 1).map(|f| self.scope.index(entity, f)),
+            n => fields
+                .get(n - 1)
+                .map(|f| self.scope.index(entity, f.name())),
         }
     }
 
@@ -726,13 +728,14 @@ impl DataAdapter for TableData {
                 Some(limit.clamp(1, 1000)),
             )
             .await?;
+        let matcher = self.indexes.matcher(entity, filter);
         Ok(Page {
             next: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
             items: page
                 .items
                 .into_iter()
                 .map(|i| i.data)
-                .filter(|r| filter.iter().all(|c| matches(r, c)))
+                .filter(|r| matcher.matches(r))
                 .collect(),
         })
     }
@@ -866,7 +869,11 @@ pub fn describe(entity: &EntityName, records: impl IntoIterator<Item = Value>) -
 /// Whether a record satisfies one condition. Numbers compare numerically, strings
 /// lexicographically; a missing field never matches (except `ne`).
 pub fn matches(record: &Value, c: &Condition) -> bool {
-    let field = record.get(&c.field);
+    matches_value(record.get(&c.field), c)
+}
+
+/// Whether a field holding `field` (`None`: absent) satisfies `c`.
+pub fn matches_value(field: Option<&Value>, c: &Condition) -> bool {
     let Some(v) = field else {
         return c.op == Op::Ne;
     };

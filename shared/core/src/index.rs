@@ -7,7 +7,14 @@
 //! same table: partition `ORG#<org>#<plugin>#<entity>~<field>`, sort key
 //! [`entry_sort_key`], and the record itself as its body, so a lookup is one range read of
 //! the entries it returns. Entries are written in the same transaction as their record.
+//!
+//! An index is a field as stored, or a key derived from a string the record holds (possibly
+//! nested) by a fixed normalisation: a caller's phone number as its last ten digits, an
+//! email lowercased. Every adapter computes a derived key from the record itself (and
+//! normalises a condition's value the same way), so records need no extra stored field and
+//! those written before the key was declared are found once reindexed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -31,24 +38,157 @@ const AFTER_SEP: char = '\u{2}';
 /// Longer values share their entries' prefix and are told apart by the filter.
 const MAX_VALUE_BYTES: usize = 512;
 
+/// Longest `last` a digits key may keep.
+const MAX_LAST_DIGITS: u8 = 32;
+
 /// `{"appointments": ["AptDate", "PatNum"], ...}` from a manifest. Shared, so every call's
 /// adapter gets it without copying.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
-    from = "BTreeMap<String, Vec<String>>",
-    into = "BTreeMap<String, Vec<String>>"
+    from = "BTreeMap<String, Vec<IndexField>>",
+    into = "BTreeMap<String, Vec<IndexField>>"
 )]
-pub struct Indexes(Arc<BTreeMap<String, Vec<String>>>);
+pub struct Indexes(Arc<BTreeMap<String, Vec<IndexField>>>);
 
-impl From<BTreeMap<String, Vec<String>>> for Indexes {
-    fn from(map: BTreeMap<String, Vec<String>>) -> Self {
+impl From<BTreeMap<String, Vec<IndexField>>> for Indexes {
+    fn from(map: BTreeMap<String, Vec<IndexField>>) -> Self {
         Self(Arc::new(map))
     }
 }
 
-impl From<Indexes> for BTreeMap<String, Vec<String>> {
+impl From<Indexes> for BTreeMap<String, Vec<IndexField>> {
     fn from(i: Indexes) -> Self {
         i.0.as_ref().clone()
+    }
+}
+
+/// One index of an entity: `"status"` (a field as stored) or a [`DerivedKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IndexField {
+    Field(String),
+    Key(DerivedKey),
+}
+
+/// `{"name": "contactPhone", "from": "/contact/phone", "normalize": "digits", "last": 10}`:
+/// a key queries name as `name`, whose value is the string at the JSON pointer `from`,
+/// normalised. A record whose `from` is not a string, or normalises to nothing, has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedKey {
+    pub name: String,
+    pub from: String,
+    pub normalize: Normalize,
+    /// With `digits`: only the last this many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<u8>,
+}
+
+/// How a derived key is made from its string. Both are defined on ASCII only, so every
+/// adapter (and SQL) computes them identically whatever its locale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    /// The ASCII digits in order: "+1 (555) 010-2000" is "15550102000".
+    Digits,
+    /// Trimmed of ASCII whitespace, ASCII letters lowercased.
+    Lowercase,
+}
+
+impl From<&str> for IndexField {
+    fn from(field: &str) -> Self {
+        Self::Field(field.to_owned())
+    }
+}
+
+impl IndexField {
+    /// What queries call it.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Field(f) => f,
+            Self::Key(k) => &k.name,
+        }
+    }
+
+    pub fn key(&self) -> Option<&DerivedKey> {
+        match self {
+            Self::Field(_) => None,
+            Self::Key(k) => Some(k),
+        }
+    }
+
+    /// Its value in `record`, if it has one.
+    pub fn value<'a>(&self, record: &'a Value) -> Option<Cow<'a, Value>> {
+        match self {
+            Self::Field(f) => record.get(f).map(Cow::Borrowed),
+            Self::Key(k) => k.of(record).map(|s| Cow::Owned(Value::String(s))),
+        }
+    }
+}
+
+impl DerivedKey {
+    /// The key of `record`.
+    pub fn of(&self, record: &Value) -> Option<String> {
+        self.apply(record.pointer(&self.from)?.as_str()?)
+    }
+
+    /// `s` normalised; `None` when nothing is left.
+    pub fn apply(&self, s: &str) -> Option<String> {
+        let out = match self.normalize {
+            Normalize::Digits => {
+                let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+                match self.last.map(usize::from) {
+                    Some(n) if digits.len() > n => digits[digits.len() - n..].to_owned(),
+                    _ => digits,
+                }
+            }
+            Normalize::Lowercase => s
+                .trim_matches(|c: char| c.is_ascii_whitespace())
+                .to_ascii_lowercase(),
+        };
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// A condition's value as the key it is compared with: a string or a number (its
+    /// digits) normalised (`""`, which no record has, when nothing is left); other values
+    /// as they are, which no key equals.
+    pub fn normalized(&self, v: &Value) -> Value {
+        let text = match v {
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            _ => return v.clone(),
+        };
+        Value::String(self.apply(&text).unwrap_or_default())
+    }
+
+    /// The pointer's segments (each a field name or an array position, as checked).
+    pub fn path(&self) -> Vec<&str> {
+        self.from.split('/').skip(1).collect()
+    }
+}
+
+/// The conditions of a filter with every value on a derived key normalised, to test
+/// records with ([`Matcher::matches`]) as every adapter does.
+#[derive(Debug)]
+pub struct Matcher<'a> {
+    conditions: Cow<'a, [Condition]>,
+    keys: Vec<Option<&'a IndexField>>,
+}
+
+impl Matcher<'_> {
+    pub fn matches(&self, record: &Value) -> bool {
+        self.conditions
+            .iter()
+            .zip(&self.keys)
+            .all(|(c, key)| match key {
+                Some(k) => crate::data::matches_value(k.value(record).as_deref(), c),
+                None => crate::data::matches(record, c),
+            })
+    }
+
+    /// The conditions, values on derived keys normalised.
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
     }
 }
 
@@ -62,7 +202,7 @@ pub struct Lookup {
 }
 
 impl Indexes {
-    pub fn new(map: BTreeMap<String, Vec<String>>) -> Self {
+    pub fn new(map: BTreeMap<String, Vec<IndexField>>) -> Self {
         Self(Arc::new(map))
     }
 
@@ -70,13 +210,49 @@ impl Indexes {
         self.0.values().all(Vec::is_empty)
     }
 
-    /// The indexed fields of `entity` (empty when it declares none).
-    pub fn fields(&self, entity: &EntityName) -> &[String] {
+    /// The indexes of `entity` (empty when it declares none).
+    pub fn fields(&self, entity: &EntityName) -> &[IndexField] {
         self.0.get(entity.as_str()).map_or(&[], Vec::as_slice)
     }
 
-    pub fn entities(&self) -> impl Iterator<Item = (&str, &[String])> {
+    /// The derived key `name` of `entity`, if it declares one.
+    pub fn key(&self, entity: &EntityName, name: &str) -> Option<&DerivedKey> {
+        self.fields(entity)
+            .iter()
+            .find(|f| f.name() == name)
+            .and_then(IndexField::key)
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = (&str, &[IndexField])> {
         self.0.iter().map(|(e, f)| (e.as_str(), f.as_slice()))
+    }
+
+    /// How records of `entity` are tested against `filter`.
+    pub fn matcher<'a>(&'a self, entity: &EntityName, filter: &'a [Condition]) -> Matcher<'a> {
+        let fields = self.fields(entity);
+        let keys: Vec<Option<&IndexField>> = filter
+            .iter()
+            .map(|c| {
+                fields
+                    .iter()
+                    .find(|f| f.key().is_some() && f.name() == c.field)
+            })
+            .collect();
+        let conditions = if keys.iter().all(Option::is_none) {
+            Cow::Borrowed(filter)
+        } else {
+            Cow::Owned(
+                filter
+                    .iter()
+                    .zip(&keys)
+                    .map(|(c, k)| match k.and_then(|k| k.key()) {
+                        Some(k) => Condition::new(c.field.clone(), c.op, k.normalized(&c.value)),
+                        None => c.clone(),
+                    })
+                    .collect(),
+            )
+        };
+        Matcher { conditions, keys }
     }
 
     /// Problems with the declaration, as manifest details under `/indexes`.
@@ -99,20 +275,51 @@ impl Indexes {
                     ),
                 ));
             }
-            for (i, field) in fields.iter().enumerate() {
+            for (i, index) in fields.iter().enumerate() {
                 let at = format!("{at}/{i}");
+                let field = index.name();
+                let name_at = match index {
+                    IndexField::Field(_) => at.clone(),
+                    IndexField::Key(_) => format!("{at}/name"),
+                };
                 if !valid_field(field) {
                     out.push(Detail::new(
-                        &at,
+                        &name_at,
                         "a field name: a letter or '_' then up to 63 letters, digits or '_'",
                     ));
                 } else if field == "id" {
                     out.push(Detail::new(
-                        &at,
+                        &name_at,
                         "records are already found by id; index other fields",
                     ));
-                } else if fields[..i].contains(field) {
-                    out.push(Detail::new(&at, format!("'{field}' is listed twice")));
+                } else if fields[..i].iter().any(|f| f.name() == field) {
+                    out.push(Detail::new(&name_at, format!("'{field}' is listed twice")));
+                }
+                if let IndexField::Key(k) = index {
+                    let segments = k.path();
+                    let position = |s: &str| {
+                        (1..=9).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+                    };
+                    if !k.from.starts_with('/')
+                        || !segments.iter().all(|s| valid_field(s) || position(s))
+                    {
+                        out.push(Detail::new(
+                            format!("{at}/from"),
+                            "a JSON pointer to a string in the record, such as \"/contact/phone\": field names (a letter or '_' then letters, digits or '_') or array positions",
+                        ));
+                    }
+                    match (k.normalize, k.last) {
+                        (Normalize::Lowercase, Some(_)) => out.push(Detail::new(
+                            format!("{at}/last"),
+                            "\"last\" keeps the last digits: only with \"normalize\": \"digits\"",
+                        )),
+                        (Normalize::Digits, Some(n)) if !(1..=MAX_LAST_DIGITS).contains(&n) => out
+                            .push(Detail::new(
+                                format!("{at}/last"),
+                                format!("keep 1 to {MAX_LAST_DIGITS} digits"),
+                            )),
+                        _ => {}
+                    }
                 }
             }
         }
@@ -125,8 +332,10 @@ impl Indexes {
     /// conditions allow.
     pub fn lookup(&self, entity: &EntityName, filter: &[Condition]) -> Result<Lookup, DataError> {
         let fields = self.fields(entity);
+        let matcher = self.matcher(entity, filter);
+        let filter = matcher.conditions();
         let usable = |c: &&Condition| {
-            fields.contains(&c.field)
+            fields.iter().any(|f| f.name() == c.field)
                 && match c.op {
                     Op::Eq | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
                         encode_value(&c.value).is_some()
@@ -160,7 +369,7 @@ impl Indexes {
     }
 
     fn undeclared(&self, entity: &EntityName, filter: &[Condition]) -> DataError {
-        let fields = self.fields(entity);
+        let fields: Vec<&str> = self.fields(entity).iter().map(IndexField::name).collect();
         let asked: Vec<String> = filter
             .iter()
             .map(|c| format!("{} ({})", c.field, format!("{:?}", c.op).to_lowercase()))
@@ -494,6 +703,105 @@ mod tests {
         assert!(
             e.to_string().contains("declares no index for claims"),
             "{e}"
+        );
+    }
+
+    fn tickets() -> (Indexes, EntityName) {
+        let ix = serde_json::from_value(json!({"tickets": [
+            "status",
+            {"name": "contactPhone", "from": "/contact/phone", "normalize": "digits", "last": 10},
+            {"name": "contactEmail", "from": "/contact/email", "normalize": "lowercase"},
+        ]}))
+        .unwrap();
+        (ix, EntityName::parse("tickets").unwrap())
+    }
+
+    #[test]
+    fn derived_keys_normalise_the_record_and_the_query_alike() {
+        let (ix, t) = tickets();
+        let phone = &ix.fields(&t)[1];
+        let email = &ix.fields(&t)[2];
+        let r = json!({"contact": {"phone": "+1 (555) 010-2000", "email": " Ana@Example.COM\t"}});
+        assert_eq!(phone.value(&r).unwrap().as_ref(), &json!("5550102000"));
+        assert_eq!(email.value(&r).unwrap().as_ref(), &json!("ana@example.com"));
+        // Not a string, nothing left, or not there: no key, so no entry.
+        for r in [
+            json!({"contact": {"phone": 5550102000u64}}),
+            json!({"contact": {"phone": "n/a"}}),
+            json!({"contact": "5550102000"}),
+            json!({}),
+        ] {
+            assert_eq!(phone.value(&r), None, "{r}");
+        }
+        // Non-ASCII letters are left as they are, as SQL's translate() leaves them.
+        let r = json!({"contact": {"email": "ÉMILE@X.FR"}});
+        assert_eq!(email.value(&r).unwrap().as_ref(), &json!("Émile@x.fr"));
+
+        let lookup = ix
+            .lookup(&t, &[Condition::eq("contactPhone", "555.010.2000")])
+            .unwrap();
+        assert_eq!(lookup.field, "contactPhone");
+        let range = lookup.range.unwrap();
+        assert!(range.contains(&sk(json!("5550102000"))));
+        assert!(!range.contains(&sk(json!("5550102001"))));
+        let by_number = ix
+            .lookup(&t, &[Condition::eq("contactPhone", 15550102000u64)])
+            .unwrap();
+        assert_eq!(by_number.range, Some(range));
+
+        let rec = json!({"status": "open", "contact": {"phone": "(555) 010-2000"}});
+        let by_phone = [Condition::eq("contactPhone", "+1 555 010 2000")];
+        let m = ix.matcher(&t, &by_phone);
+        assert!(m.matches(&rec));
+        assert!(!m.matches(&json!({"contact": {"phone": "555 010 2001"}})));
+        // A value that normalises to nothing finds nothing, rather than being refused.
+        let none = [Condition::eq("contactPhone", "unknown")];
+        assert!(!ix.matcher(&t, &none).matches(&rec));
+        assert!(!ix.matcher(&t, &none).matches(&json!({})));
+        let empty = ix.lookup(&t, &none).unwrap().range.unwrap();
+        assert!(!empty.contains(&sk(json!("5550102000"))));
+        let ne = [Condition::new("contactEmail", Op::Ne, "A@B.C")];
+        assert!(ix.matcher(&t, &ne).matches(&json!({})));
+        assert!(
+            !ix.matcher(&t, &ne)
+                .matches(&json!({"contact": {"email": "a@b.c "}}))
+        );
+        // Plain fields are compared as stored.
+        let plain = [Condition::eq("status", "Open")];
+        assert!(!ix.matcher(&t, &plain).matches(&rec));
+    }
+
+    #[test]
+    fn derived_keys_round_trip_and_bad_ones_are_named() {
+        let (ix, _) = tickets();
+        let back: Indexes = serde_json::from_value(serde_json::to_value(&ix).unwrap()).unwrap();
+        assert_eq!(back, ix);
+        assert!(ix.problems().is_empty(), "{:?}", ix.problems());
+        let bad: Indexes = serde_json::from_value(json!({"tickets": [
+            "contactPhone",
+            {"name": "contactPhone", "from": "/contact/phone", "normalize": "digits"},
+            {"name": "a", "from": "contact/phone", "normalize": "digits"},
+            {"name": "b", "from": "/contact/x y", "normalize": "digits"},
+            {"name": "c", "from": "/contact/email", "normalize": "lowercase", "last": 3},
+            {"name": "d", "from": "/phones/0", "normalize": "digits", "last": 0},
+        ]}))
+        .unwrap();
+        let p: Vec<String> = bad.problems().iter().map(|d| d.path.clone()).collect();
+        assert_eq!(
+            p,
+            [
+                "/indexes/tickets/1/name",
+                "/indexes/tickets/2/from",
+                "/indexes/tickets/3/from",
+                "/indexes/tickets/4/last",
+                "/indexes/tickets/5/last",
+            ]
+        );
+        assert!(
+            serde_json::from_value::<Indexes>(
+                json!({"t": [{"name": "a", "from": "/a", "normalize": "upper"}]})
+            )
+            .is_err()
         );
     }
 

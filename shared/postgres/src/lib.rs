@@ -27,7 +27,7 @@ use pool::{Column, Failure, Pool, Sql, TableInfo};
 use switchboard::egress::Egress;
 use switchboard::error::Error;
 use switchboard::ids::{EntityName, OrgId, RecordId};
-use switchboard::index::Indexes;
+use switchboard::index::{DerivedKey, Indexes, Normalize};
 use switchboard::ports::{Condition, DataAdapter, DataError, Op, Page, QUERY_PAGE, StoreError};
 use switchboard::secrets::{SecretValue, Secrets};
 use switchboard::spec::PgConfig;
@@ -132,6 +132,7 @@ struct Ctx<'a> {
     pool: Arc<Pool>,
     secret: SecretValue,
     info: Arc<TableInfo>,
+    indexes: &'a Indexes,
     /// The end of the call's time budget (`timeout_ms` from its start).
     deadline: Instant,
 }
@@ -203,8 +204,13 @@ impl Ctx<'_> {
     /// The conditions as one SQL boolean expression.
     fn conditions(&self, sql: &mut Sql, conditions: &[Condition]) -> Result<String, DataError> {
         let rec = self.rec();
+        let matcher = self.indexes.matcher(self.entity, conditions);
         let mut parts = Vec::with_capacity(conditions.len());
-        for c in conditions {
+        for c in matcher.conditions() {
+            if let Some(key) = self.indexes.key(self.entity, &c.field) {
+                parts.push(self.key_condition(sql, &rec, key, c)?);
+                continue;
+            }
             if c.field != "id"
                 && self.info.column(&c.field).is_none()
                 && self.map.extra_column.is_none()
@@ -218,6 +224,80 @@ impl Ctx<'_> {
             "true".to_owned()
         } else {
             parts.join(" AND ")
+        })
+    }
+
+    /// `c` (its value normalised) on a derived key, computed in SQL as
+    /// [`DerivedKey::apply`] computes it. Taken from the column itself when the pointer
+    /// starts at a `jsonb` or text column, so that an index on the same expression
+    /// ([`key_expression`]) answers it.
+    fn key_condition(
+        &self,
+        sql: &mut Sql,
+        rec: &str,
+        key: &DerivedKey,
+        c: &Condition,
+    ) -> Result<String, DataError> {
+        let path = key.path();
+        let Some((first, rest)) = path.split_first() else {
+            return Err(DataError::Invalid(format!(
+                "index key {} has no field to read (from: {:?})",
+                key.name, key.from
+            )));
+        };
+        let column = self
+            .info
+            .column(first)
+            .filter(|_| *first != "id" && self.map.extra_column.as_deref() != Some(*first));
+        let source = match column {
+            Some(col) if col.type_name == "jsonb" => {
+                key_source(&format!("r.{}", quote(first)), rest)
+            }
+            Some(col)
+                if rest.is_empty()
+                    && (col.type_name == "text"
+                        || col.type_name.starts_with("character varying")) =>
+            {
+                Some(format!("r.{}", quote(first)))
+            }
+            None if *first != "id" && self.map.extra_column.is_none() => {
+                return Err(self.no_field(first));
+            }
+            _ => key_source(rec, &path),
+        };
+        let Some(source) = source else {
+            return Err(DataError::Invalid(format!(
+                "index key {} reads {:?}: only field names and array positions can be followed",
+                key.name, key.from
+            )));
+        };
+        let k = key_expression(key, &source);
+        let cmp = match c.op {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Ne | Op::BeginsWith | Op::Contains => "",
+        };
+        // A normalised value is a string; anything else equals no key.
+        Ok(match (c.op, &c.value) {
+            (Op::Ne, Value::String(s)) => format!("{k} IS DISTINCT FROM {}", sql.text(s.clone())),
+            (Op::Ne, _) => "true".to_owned(),
+            (Op::BeginsWith, Value::String(s)) => {
+                format!("starts_with({k}, {})", sql.text(s.clone()))
+            }
+            (Op::Contains, Value::String(s)) => format!("strpos({k}, {}) > 0", sql.text(s.clone())),
+            (Op::BeginsWith | Op::Contains, _)
+            | (
+                _,
+                Value::Null
+                | Value::Bool(_)
+                | Value::Array(_)
+                | Value::Object(_)
+                | Value::Number(_),
+            ) => "false".to_owned(),
+            (_, Value::String(s)) => format!("{k} COLLATE \"C\" {cmp} {}", sql.text(s.clone())),
         })
     }
 
@@ -436,6 +516,41 @@ fn condition(sql: &mut Sql, rec: &str, c: &Condition) -> String {
         }
         _ => "false".to_owned(),
     }
+}
+
+/// The string at `path` inside the jsonb `doc`, NULL when it is not a string; `None` when a
+/// segment is more than a field name or an array position (so it is safe in a literal).
+fn key_source(doc: &str, path: &[&str]) -> Option<String> {
+    if !path
+        .iter()
+        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return None;
+    }
+    let p = format!("'{{{}}}'", path.join(","));
+    Some(format!(
+        "CASE WHEN jsonb_typeof({doc} #> {p}) = 'string' THEN {doc} #>> {p} END"
+    ))
+}
+
+/// The SQL expression of `key` over the text expression `source`: NULL where the record
+/// has no key. Only immutable functions, so an expression index can hold it, e.g.
+/// `CREATE INDEX ON tickets ((<expression>) COLLATE "C")`.
+pub fn key_expression(key: &DerivedKey, source: &str) -> String {
+    let normalised = match key.normalize {
+        Normalize::Digits => {
+            let digits = format!("regexp_replace({source}, '[^0-9]', '', 'g')");
+            match key.last {
+                Some(n) => format!("right({digits}, {n})"),
+                None => digits,
+            }
+        }
+        // The characters `char::is_ascii_whitespace` trims, and ASCII letters only.
+        Normalize::Lowercase => format!(
+            "translate(btrim({source}, E' \\t\\n\\f\\r'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+        ),
+    };
+    format!("NULLIF({normalised}, '')")
 }
 
 fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataError> {
@@ -717,6 +832,7 @@ impl PgData {
             pool,
             secret,
             info,
+            indexes: &self.indexes,
             deadline,
         })
     }

@@ -39,7 +39,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
-use switchboard::data::{as_object, matches, merged, type_name};
+use switchboard::data::{as_object, merged, type_name};
 use switchboard::error::Error;
 use switchboard::ids::{EntityName, OrgId, RecordId};
 use switchboard::index::Indexes;
@@ -426,7 +426,7 @@ impl RestData {
         let Some((current, etag)) = self.read(cx, entity, paths, id.as_str()).await? else {
             return Ok(None);
         };
-        if expect.iter().all(|c| matches(&current, c)) {
+        if self.indexes.matcher(entity, expect).matches(&current) {
             Ok(Some((current, etag)))
         } else {
             Err(conflict(entity, id.as_str()))
@@ -604,7 +604,11 @@ impl DataAdapter for RestData {
         let cx = &self.begin();
         let paths = self.paths(entity)?;
         let mut params: Vec<(String, String)> = Vec::new();
-        for c in filter.iter().filter(|c| pushable(c)) {
+        // A derived key is not a field upstream: it is tested on what comes back.
+        for c in filter
+            .iter()
+            .filter(|c| pushable(c) && self.indexes.key(entity, &c.field).is_none())
+        {
             if let Some((_, template)) = self.config.filters.iter().find(|(op, _)| *op == c.op) {
                 let value = match &c.value {
                     Value::String(s) => s.clone(),
@@ -638,7 +642,8 @@ impl DataAdapter for RestData {
                 }
             }
         }
-        all.retain(|r| filter.iter().all(|c| matches(r, c)));
+        let matcher = self.indexes.matcher(entity, filter);
+        all.retain(|r| matcher.matches(r));
         Ok(all)
     }
 

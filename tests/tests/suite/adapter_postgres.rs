@@ -21,6 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BOOKING_SQL: &str = include_str!("../../fixtures/postgres/booking.sql");
+const SUPPORT_SQL: &str = include_str!("../../fixtures/postgres/support.sql");
+const SUPPORT_INDEXES_SQL: &str = include_str!("../../fixtures/postgres/support-indexes.sql");
 
 /// The test server's URL, set by `scripts/test`.
 fn server_url() -> String {
@@ -2023,4 +2025,125 @@ async fn booking_lookups_are_paged_and_use_the_operators_indexes() {
         assert!(!plan.contains("Seq Scan"), "{filter:?}: {plan}");
     }
     assert_eq!(pg.query(&apts, &day).await.unwrap().len(), 50);
+}
+
+/// support on PostgreSQL: the contact keys it declares are computed in SQL from the row, so
+/// tickets written by any tool (or before the keys existed) are found with no backfill; a
+/// caller's tickets are one lookup of the README's expression index, not a read of every
+/// ticket of the status.
+#[tokio::test]
+async fn support_finds_a_callers_tickets_through_expression_indexes() {
+    let db = fresh(SUPPORT_SQL).await;
+    let plugin = support::plugin().unwrap();
+    let indexes = plugin.manifest().manifest().indexes.clone();
+    let settings = json!({"schema": db.schema,
+        "entities": {"tickets": "tickets", "ticket_comments": "ticket_comments"}});
+    let s = adapter_with(json!({"connection_string": server_url()}), settings.clone()).await;
+    // 20,000 tickets from another tool: 5,000 contacts, four tickets each.
+    db.admin
+        .batch_execute(&format!(
+            "SET search_path TO {};
+             INSERT INTO tickets (subject, status, contact)
+             SELECT 'T' || g, (ARRAY['open', 'pending', 'resolved'])[1 + g % 3],
+                    jsonb_build_object('name', 'N' || g,
+                        'phone', '(555) 01' || lpad((g % 5000)::text, 5, '0'),
+                        'email', ' User' || (g % 5000) || '@Example.com')
+             FROM generate_series(0, 19999) AS g;",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    let mut h = switchboard_testkit::Harness::new(plugin, s.org.as_str()).channel("twilio");
+    h.data = Arc::new(s.with_indexes(settings.clone(), indexes.clone()));
+    let created = h
+        .ok(
+            "CreateTicket",
+            json!({"subject": "Portal down", "description": "Cannot log in.",
+                   "contact": {"name": "Ana", "phone": "555.010.0042"}}),
+        )
+        .await;
+    assert_eq!(created["ticketId"], "20001");
+    let subjects = |r: &Value| -> Vec<String> {
+        r["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Contact 42's tickets are 42 (open), 5042 (resolved), 10042 (pending), 15042 (open).
+    let by_phone = h
+        .ok(
+            "ListTickets",
+            json!({"status": "open", "phone": "+1 555 010 0042"}),
+        )
+        .await;
+    assert_eq!(subjects(&by_phone), ["Portal down", "T15042", "T42"]);
+    let by_mail = h
+        .ok(
+            "ListTickets",
+            json!({"status": "pending", "email": "user42@EXAMPLE.com"}),
+        )
+        .await;
+    assert_eq!(subjects(&by_mail), ["T10042"]);
+
+    let pg = s.with_indexes(settings, indexes);
+    let tickets = entity("tickets");
+    let lookups = [
+        (
+            vec![
+                Condition::eq("contactPhone", "+1 555 010 0042"),
+                Condition::eq("status", "open"),
+            ],
+            "tickets_contact_phone",
+        ),
+        (
+            vec![
+                Condition::eq("contactEmail", "user42@example.com"),
+                Condition::eq("status", "pending"),
+            ],
+            "tickets_contact_email",
+        ),
+    ];
+    for (filter, _) in &lookups {
+        let plan = pg.explain(&tickets, filter).await.unwrap();
+        assert!(plan.contains("Seq Scan"), "{plan}");
+    }
+    db.admin
+        .batch_execute(&format!(
+            "SET search_path TO {}; {SUPPORT_INDEXES_SQL} ANALYZE tickets;",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    for (filter, index) in &lookups {
+        let plan = pg.explain(&tickets, filter).await.unwrap();
+        assert!(
+            plan.contains("Index Scan") && plan.contains(index),
+            "{filter:?}: {plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "{filter:?}: {plan}");
+    }
+    assert_eq!(
+        subjects(
+            &h.ok(
+                "ListTickets",
+                json!({"status": "open", "phone": "(555) 0100042"}),
+            )
+            .await
+        ),
+        ["Portal down", "T15042", "T42"]
+    );
+}
+
+/// The README gives operators the statements the test above proves.
+#[test]
+fn the_readme_gives_supports_index_statements() {
+    let readme = include_str!("../../../README.md");
+    for statement in SUPPORT_INDEXES_SQL
+        .lines()
+        .filter(|l| l.starts_with("CREATE INDEX"))
+    {
+        assert!(readme.contains(statement), "README.md lacks: {statement}");
+    }
 }

@@ -368,6 +368,39 @@ async fn crud_queries_and_batches_against_json_server() {
     }
 }
 
+/// support's derived contact keys on REST: not a field upstream, so not sent; the other
+/// conditions are, and what comes back is tested with the key normalised.
+#[tokio::test]
+async fn derived_keys_are_tested_on_what_the_upstream_returns() {
+    let config = RestConfig::parse(&object(json!({
+        "base_url": server("SWITCHBOARD_TEST_REST"),
+        "entities": {"tickets": "/sp_tickets"},
+    })))
+    .unwrap();
+    let support = support::plugin().unwrap();
+    let a = RestData::new(
+        RestClient::new(switchboard_tests::egress(), switchboard_tests::tls()),
+        Arc::new(config),
+        secrets().1,
+        org(),
+        support.manifest().manifest().indexes.clone(),
+    );
+    let tickets = entity("tickets");
+    let ids = |rs: Vec<Value>| -> Vec<String> { rs.iter().map(id_of).collect() };
+    let open_by_phone = [
+        Condition::eq("contactPhone", "+1 555 010 2000"),
+        Condition::eq("status", "open"),
+    ];
+    assert_eq!(
+        ids(a.query(&tickets, &open_by_phone).await.unwrap()),
+        ["1", "2"]
+    );
+    let by_mail = [Condition::eq("contactEmail", "ANA@example.com")];
+    assert_eq!(ids(a.query(&tickets, &by_mail).await.unwrap()), ["2", "4"]);
+    let nobody = [Condition::eq("contactPhone", "555 010 0000")];
+    assert!(a.query(&tickets, &nobody).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn pages_follow_json_servers_page_and_limit() {
     let base = server("SWITCHBOARD_TEST_REST");
