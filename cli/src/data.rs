@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use switchboard::data::{BuiltinData, ReindexCursor};
 use switchboard::index::Indexes;
 use switchboard::registry::Registry;
-use switchboard::{OrgId, PluginName};
+use switchboard::{EntityName, OrgId, PluginName};
 
 /// `switchboard data reindex`'s arguments.
 #[derive(clap::Args)]
@@ -31,6 +31,11 @@ pub struct Options {
     /// names, as for the functions.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Also remove every entry of `<entity>~<field>`, an index the manifest no longer
+    /// declares (e.g. `leads~email` after crm 1.4.0); repeatable. Run it once the org's
+    /// instance serves that manifest, or the older version writes them again.
+    #[arg(long = "drop", value_name = "ENTITY~FIELD")]
+    pub drop: Vec<String>,
 }
 
 pub async fn reindex(opts: Options) -> Result<(), String> {
@@ -42,13 +47,53 @@ pub async fn reindex(opts: Options) -> Result<(), String> {
             format!("--from '{token}' is not a token this command printed; start again without it")
         })?),
     };
+    let drops = opts
+        .drop
+        .iter()
+        .map(|d| {
+            let (entity, field) = d
+                .split_once('~')
+                .filter(|(_, f)| {
+                    !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .ok_or_else(|| format!("--drop '{d}' is not <entity>~<field>, e.g. leads~email"))?;
+            let entity = EntityName::parse(entity).map_err(|e| format!("--drop '{d}': {e}"))?;
+            Ok((entity, field.to_owned()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let (registry, data) = open(&opts).await?;
     let indexes = indexes(&registry, &plugin, opts.version.as_deref()).await?;
+    let adapter = data.scoped(&org, &plugin, &indexes);
+    if !drops.is_empty()
+        && let Some(inst) = registry
+            .get_instance(&org, &plugin)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        // The version the organization is served must not read what is dropped.
+        let pinned = &inst.value.pinned_version;
+        let served = self::indexes(&registry, &plugin, Some(pinned)).await?;
+        for (entity, field) in &drops {
+            let declares = |i: &Indexes| i.fields(entity).iter().any(|f| f.name() == field);
+            // A still-declared index is refused by drop_index, with its own message.
+            if declares(&served) && !declares(&indexes) {
+                return Err(format!(
+                    "{org}'s {plugin} instance is pinned to {pinned}, which still reads {entity}~{field}: upgrade the instance first"
+                ));
+            }
+        }
+    }
+    for (entity, field) in &drops {
+        let removed = adapter
+            .drop_index(entity, field)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("dropped {entity}~{field} for {org}: {removed} entries removed");
+    }
     if indexes.is_empty() {
         println!("{plugin} declares no indexes: nothing to do");
         return Ok(());
     }
-    let adapter = data.scoped(&org, &plugin, &indexes);
     let mut at = from;
     let (mut records, mut written, mut removed, mut skipped) = (0, 0, 0, 0);
     loop {

@@ -32,6 +32,10 @@ struct Remote {
     /// Print the API's JSON instead of a summary.
     #[arg(long)]
     json: bool,
+    /// Send the key over plain http:// to a host other than this machine (it would cross
+    /// the network readable by anyone on the path).
+    #[arg(long)]
+    allow_insecure: bool,
 }
 
 #[derive(Subcommand)]
@@ -407,7 +411,11 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
         }
     };
     let json = remote.json;
-    let api = match ops::Api::new(&remote.url, remote.key.as_deref().unwrap_or_default()) {
+    let api = match ops::Api::new(
+        &remote.url,
+        remote.key.as_deref().unwrap_or_default(),
+        remote.allow_insecure,
+    ) {
         Ok(api) => api,
         Err(e) => return (Err(e), json),
     };

@@ -32,12 +32,26 @@ pub struct Api {
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Api {
-    /// `base`: e.g. `http://127.0.0.1:3000` or the stack's `ApiUrl` output.
-    pub fn new(base: &str, key: &str) -> Result<Self, Failure> {
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Failure(format!(
-                "the API URL must start with http:// or https://, not '{base}'"
-            )));
+    /// `base`: e.g. `http://127.0.0.1:3000` or the stack's `ApiUrl` output. Plain http
+    /// only to this machine (`dev`) unless `allow_insecure`: the key is a bearer token.
+    pub fn new(base: &str, key: &str, allow_insecure: bool) -> Result<Self, Failure> {
+        let uri: hyper::Uri = base
+            .parse()
+            .map_err(|_| Failure(format!("'{base}' is not a URL")))?;
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if allow_insecure || uri.host().is_some_and(is_loopback) => {}
+            Some("http") => {
+                return Err(Failure(format!(
+                    "refusing to send the API key over plain http:// to {}: use the https:// URL (a deployed stack's ApiUrl is https), or pass --allow-insecure if this network is trusted",
+                    uri.host().unwrap_or(base)
+                )));
+            }
+            _ => {
+                return Err(Failure(format!(
+                    "the API URL must start with http:// or https://, not '{base}'"
+                )));
+            }
         }
         if key.trim().is_empty() {
             return Err(Failure(
@@ -133,6 +147,15 @@ impl Api {
         };
         Ok((status, value))
     }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: traffic that never leaves the machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn api_failure(status: u16, body: &Value) -> Failure {

@@ -117,3 +117,118 @@ async fn old_records_become_findable_and_a_second_run_changes_nothing() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Upgrading crm from 1.3.0 (leads indexed by stored keys and by `email`, `phone` as typed)
+/// to 1.4.0 (derived keys): reindexing finds every old lead by its normalised contact, and
+/// `--drop` removes the entries of the indexes 1.4.0 no longer declares, which are copies of
+/// the leads nothing would update or delete any more.
+#[tokio::test]
+async fn crm_1_3_leads_are_found_by_derived_keys_and_retired_entries_dropped() {
+    let dir = std::env::temp_dir().join(format!("sb-reindex-crm-{}", std::process::id()));
+    let db = Embedded::open(&dir.join("switchboard.db")).unwrap();
+    let crm = crm::plugin().unwrap();
+    let registry = Registry::new(db.registry_table());
+    registry
+        .publish_manifest(crm.manifest().manifest())
+        .await
+        .unwrap();
+    let v13: Indexes = serde_json::from_value(
+        json!({"leads": ["status", "emailKey", "phoneKey", "email", "phone"]}),
+    )
+    .unwrap();
+    let mut old_manifest = crm.manifest().manifest().clone();
+    old_manifest.version = "1.3.0".into();
+    old_manifest.indexes = v13.clone();
+    registry.publish_manifest(&old_manifest).await.unwrap();
+    let org = OrgId::parse("upgraded").unwrap();
+    let name = PluginName::parse("crm").unwrap();
+    let mut instance = switchboard::registry::PluginInstance {
+        plugin: name.clone(),
+        enabled: true,
+        pinned_version: "1.3.0".into(),
+        config: json!({}),
+        data_adapter: Default::default(),
+    };
+    registry.put_instance(&org, &instance, None).await.unwrap();
+    let leads = EntityName::parse("leads").unwrap();
+    let data = BuiltinData::new(db.data_table());
+    let old = data.scoped(&org, &name, &v13);
+    for (email, phone) in [
+        ("Pat@Example.org", "+1 555-777-1234"),
+        ("sam@example.org", "555.777.9999"),
+    ] {
+        old.create(
+            &leads,
+            json!({"email": email, "phone": phone, "status": "new",
+                   "emailKey": email.to_lowercase()}),
+        )
+        .await
+        .unwrap();
+    }
+    let table = db.data_table();
+    let entries = |field: &str| {
+        let (table, pk) = (table.clone(), format!("ORG#{org}#crm#leads~{field}"));
+        async move {
+            switchboard::ports::query_all(table.as_ref(), &pk)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!((entries("email").await, entries("phone").await), (2, 2));
+
+    let dir_arg = dir.to_str().unwrap();
+    let mut args = vec![
+        "data",
+        "reindex",
+        "--org",
+        "upgraded",
+        "--plugin",
+        "crm",
+        "--data-dir",
+        dir_arg,
+    ];
+    args.extend(["--drop", "leads~email", "--drop", "leads~phone"]);
+    // Still served 1.3.0, which reads them: refused, nothing removed.
+    let (code, text) = run(&args);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("pinned to 1.3.0, which still reads leads~email"),
+        "{text}"
+    );
+    assert_eq!((entries("email").await, entries("phone").await), (2, 2));
+    instance.pinned_version = "1.4.0".into();
+    registry
+        .put_instance(&org, &instance, Some(1))
+        .await
+        .unwrap();
+    let (code, text) = run(&args);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("dropped leads~email for upgraded: 2 entries removed"),
+        "{text}"
+    );
+    assert_eq!((entries("email").await, entries("phone").await), (0, 0));
+    let new = data.scoped(&org, &name, &crm.manifest().manifest().indexes);
+    let by_phone = [Condition::eq("phoneKey", "(555) 777-1234")];
+    assert_eq!(new.query(&leads, &by_phone).await.unwrap().len(), 1);
+    let (code, text) = run(&args);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("leads~phone for upgraded: 0 entries removed"),
+        "{text}"
+    );
+
+    for (drop, says) in [
+        ("leads~status", "still indexed by status"),
+        ("leads", "is not <entity>~<field>"),
+    ] {
+        let mut bad = args[..8].to_vec();
+        bad.extend(["--drop", drop]);
+        let (code, text) = run(&bad);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+    assert_eq!(entries("status").await, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -56,3 +56,40 @@ fn each_command_has_its_help_and_completions_exist() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("_switchboard()"), "{text}");
 }
+
+#[test]
+fn a_key_is_not_sent_over_plain_http_off_this_machine() {
+    let refused = "refusing to send the API key over plain http://";
+    let (code, text) = run(&[
+        "plugins",
+        "--url",
+        "http://api.example.com",
+        "--key",
+        "sb_test",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(refused), "{text}");
+    assert!(text.contains("--allow-insecure"), "{text}");
+    assert!(
+        !text.contains("sb_test"),
+        "the key is never printed: {text}"
+    );
+    // Loopback (dev) and an explicit opt-in go on to call: here nothing listens.
+    for args in [
+        &["plugins", "--url", "http://127.0.0.1:9", "--key", "sb_test"][..],
+        &["plugins", "--url", "http://[::1]:9", "--key", "sb_test"][..],
+        &["plugins", "--url", "http://localhost:9", "--key", "sb_test"][..],
+        &[
+            "plugins",
+            "--url",
+            "http://api.example.invalid",
+            "--key",
+            "sb_test",
+            "--allow-insecure",
+        ][..],
+    ] {
+        let (code, text) = run(args);
+        assert_eq!(code, 1, "{args:?}: {text}");
+        assert!(!text.contains(refused), "{args:?}: {text}");
+    }
+}

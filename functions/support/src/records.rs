@@ -248,6 +248,13 @@ pub fn record_id(id: &str) -> Result<RecordId, Error> {
     RecordId::parse(id).map_err(|e| Error::invalid_field("/ticketId", e.to_string()))
 }
 
+/// An email as the manifest's `contactEmail` key holds it: trimmed of ASCII whitespace,
+/// ASCII letters lowercased.
+pub fn email_key(s: &str) -> String {
+    s.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_ascii_lowercase()
+}
+
 /// Digits of a phone number, keeping the last ten (drops a country code like +1).
 pub fn phone_key(s: &str) -> String {
     let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();

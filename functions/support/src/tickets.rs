@@ -7,7 +7,8 @@ use switchboard::{CallContext, Condition, DataAdapter, DataError, Error};
 use crate::config::SupportConfig;
 use crate::records::{
     COMMENTS, CONTACT_EMAIL, CONTACT_PHONE, Change, Comment, Contact, MAX_HISTORY, Priority,
-    Status, TICKETS, Ticket, entity, newest_first, ordered_comments, phone_key, record_id,
+    Status, TICKETS, Ticket, email_key, entity, newest_first, ordered_comments, phone_key,
+    record_id,
 };
 use crate::rules::{
     closed_for_comments, comment_text, commentable, optional_text, required_text, ticket_number,
@@ -177,12 +178,14 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
     // ticket of the status (which grows with the desk's history). It normalises the values
     // as the manifest's keys say (the phone's last ten digits, the email lowercased).
     let mut filter = Vec::with_capacity(3);
-    if let Some(phone) = phone {
-        filter.push(Condition::eq(CONTACT_PHONE, phone));
+    if let Some(phone) = &phone {
+        filter.push(Condition::eq(CONTACT_PHONE, phone.as_str()));
     }
-    if let Some(email) = email {
-        filter.push(Condition::eq(CONTACT_EMAIL, email));
+    if let Some(email) = &email {
+        filter.push(Condition::eq(CONTACT_EMAIL, email.as_str()));
     }
+    let phone = phone.map(|p| phone_key(&p));
+    let email = email.map(|e| email_key(&e));
     filter.push(Condition::eq("status", p.status.as_str()));
     let records = ctx.data.query(&entity(TICKETS)?, &filter).await?;
     let mut tickets: Vec<Ticket> = records
@@ -194,8 +197,19 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
                 None
             }
         })
-        // The adapter filtered already; checked again for adapters that filter loosely.
+        // The adapter filtered already; checked again, as this list is all that keeps one
+        // caller from reading another's tickets, should an adapter filter loosely.
         .filter(|t| t.status == p.status)
+        .filter(|t| {
+            phone
+                .as_ref()
+                .is_none_or(|key| t.contact.phone.as_deref().map(phone_key).as_ref() == Some(key))
+        })
+        .filter(|t| {
+            email
+                .as_ref()
+                .is_none_or(|key| t.contact.email.as_deref().map(email_key).as_ref() == Some(key))
+        })
         .collect();
     newest_first(&mut tickets);
     let truncated = tickets.len() > limit;

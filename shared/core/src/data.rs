@@ -569,6 +569,46 @@ impl ReindexCursor {
     }
 }
 
+impl TableData {
+    /// Removes every entry of an index `entity` no longer declares (a plugin version that
+    /// dropped it leaves its entries, copies of records, behind). Refused for a declared
+    /// one. Returns how many were removed; idempotent.
+    pub async fn drop_index(&self, entity: &EntityName, field: &str) -> Result<usize, DataError> {
+        if self
+            .indexes
+            .fields(entity)
+            .iter()
+            .any(|f| f.name() == field)
+        {
+            return Err(DataError::Invalid(format!(
+                "{entity} is still indexed by {field}: only an index the manifest no longer declares can be dropped"
+            )));
+        }
+        let pk = self.scope.index(entity, field);
+        let mut removed = 0;
+        loop {
+            // Always the first page: what was read is deleted before the next read.
+            let page = self
+                .table
+                .query(&pk, None, Some(MAX_TRANSACT_ITEMS))
+                .await?;
+            if page.items.is_empty() {
+                return Ok(removed);
+            }
+            let writes: Vec<Write<'_>> = page
+                .items
+                .iter()
+                .map(|i| Write::Delete {
+                    key: &i.key,
+                    pre: Precondition::None,
+                })
+                .collect();
+            self.table.transact_write(&writes).await?;
+            removed += writes.len();
+        }
+    }
+}
+
 /// What one [`TableData::reindex`] step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReindexStep {

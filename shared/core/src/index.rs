@@ -149,13 +149,14 @@ impl DerivedKey {
         (!out.is_empty()).then_some(out)
     }
 
-    /// A condition's value as the key it is compared with: a string or a number (its
+    /// A condition's value as the key it is compared with: a string or an integer (its
     /// digits) normalised (`""`, which no record has, when nothing is left); other values
     /// as they are, which no key equals.
     pub fn normalized(&self, v: &Value) -> Value {
         let text = match v {
             Value::String(s) => Cow::Borrowed(s.as_str()),
-            Value::Number(n) => Cow::Owned(n.to_string()),
+            // Integers only: a float's text ("5550102000.0") has other digits.
+            Value::Number(n) if n.is_i64() || n.is_u64() => Cow::Owned(n.to_string()),
             _ => return v.clone(),
         };
         Value::String(self.apply(&text).unwrap_or_default())
@@ -270,7 +271,7 @@ impl Indexes {
                 out.push(Detail::new(
                     &at,
                     format!(
-                        "at most {MAX_INDEXES_PER_ENTITY} indexed fields per entity, not {}: every write updates each of them",
+                        "at most {MAX_INDEXES_PER_ENTITY} indexes per entity, not {}: every write updates each of them",
                         fields.len()
                     ),
                 ));
@@ -297,8 +298,11 @@ impl Indexes {
                 }
                 if let IndexField::Key(k) = index {
                     let segments = k.path();
+                    // Array positions as JSON pointers write them (no leading zero).
                     let position = |s: &str| {
-                        (1..=9).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+                        (1..=9).contains(&s.len())
+                            && s.bytes().all(|b| b.is_ascii_digit())
+                            && (s == "0" || !s.starts_with('0'))
                     };
                     if !k.from.starts_with('/')
                         || !segments.iter().all(|s| valid_field(s) || position(s))
@@ -334,8 +338,12 @@ impl Indexes {
         let fields = self.fields(entity);
         let matcher = self.matcher(entity, filter);
         let filter = matcher.conditions();
+        // A derived key answers exact matches only: a range or prefix of a normalised value
+        // (the last ten digits of "+1 555") means little.
         let usable = |c: &&Condition| {
-            fields.iter().any(|f| f.name() == c.field)
+            fields
+                .iter()
+                .any(|f| f.name() == c.field && (f.key().is_none() || c.op == Op::Eq))
                 && match c.op {
                     Op::Eq | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
                         encode_value(&c.value).is_some()
@@ -747,7 +755,19 @@ mod tests {
         let by_number = ix
             .lookup(&t, &[Condition::eq("contactPhone", 15550102000u64)])
             .unwrap();
-        assert_eq!(by_number.range, Some(range));
+        assert_eq!(by_number.range, Some(range.clone()));
+        // A float's text has other digits: it is no phone number, and finds nothing.
+        let float = [Condition::eq("contactPhone", 5550102000.0)];
+        let r = ix.lookup(&t, &float).unwrap().range.unwrap();
+        assert!(!r.contains(&sk(json!("5550102000"))));
+        assert!(!r.contains(&sk(json!("5501020000"))));
+        // Exact matches only: a range or prefix of a derived key is refused like any
+        // undeclared query.
+        let prefix = [Condition::new("contactPhone", Op::BeginsWith, "555")];
+        assert!(matches!(
+            ix.lookup(&t, &prefix),
+            Err(DataError::Undeclared(_))
+        ));
 
         let rec = json!({"status": "open", "contact": {"phone": "(555) 010-2000"}});
         let by_phone = [Condition::eq("contactPhone", "+1 555 010 2000")];
@@ -784,6 +804,7 @@ mod tests {
             {"name": "b", "from": "/contact/x y", "normalize": "digits"},
             {"name": "c", "from": "/contact/email", "normalize": "lowercase", "last": 3},
             {"name": "d", "from": "/phones/0", "normalize": "digits", "last": 0},
+            {"name": "e", "from": "/phones/01", "normalize": "digits"},
         ]}))
         .unwrap();
         let p: Vec<String> = bad.problems().iter().map(|d| d.path.clone()).collect();
@@ -795,6 +816,7 @@ mod tests {
                 "/indexes/tickets/3/from",
                 "/indexes/tickets/4/last",
                 "/indexes/tickets/5/last",
+                "/indexes/tickets/6/from",
             ]
         );
         assert!(

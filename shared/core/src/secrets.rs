@@ -134,6 +134,8 @@ impl fmt::Display for SecretValue {
 struct Entry {
     /// Served without asking the store until then.
     good_until: Instant,
+    /// When the store last gave this value: a stale value is served only so long after.
+    fetched: Instant,
     value: SecretValue,
 }
 
@@ -142,6 +144,13 @@ struct Entry {
 const STALE_GRACE: Duration = Duration::from_secs(30);
 /// After an outage with nothing cached: answer 503 at once for this long.
 const FAILURE_GRACE: Duration = Duration::from_secs(5);
+/// A credential that does not exist is answered from memory this long, so a misconfigured
+/// instance does not cost a store request per call; writing it through [`Secrets::store`]
+/// ends that at once in this container.
+pub const MISSING_GRACE: Duration = Duration::from_secs(10);
+/// The oldest cached value served while the store is unreachable, by default: past it a
+/// revoked credential could otherwise live on for the whole outage.
+pub const MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 /// At most one rotation re-fetch per reference per interval, whatever upstreams say.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -154,8 +163,11 @@ pub struct Secrets {
     prefix: String,
     // Shared with detached fetches, which record their outcome even if every caller left.
     entries: Arc<Mutex<HashMap<String, Entry>>>,
-    /// When the store last failed for a reference with nothing cached.
+    /// When the store last failed for a reference with nothing (usable) cached.
     failures: Arc<Mutex<HashMap<String, Instant>>>,
+    /// When the store last said a reference does not exist.
+    missing: Arc<Mutex<HashMap<String, Instant>>>,
+    max_stale: Duration,
     /// When a reference was last re-fetched after a rejection.
     refreshed: Mutex<HashMap<String, Instant>>,
     refresh_interval: Duration,
@@ -170,6 +182,8 @@ impl Secrets {
             prefix: prefix.into().trim_end_matches('/').to_owned(),
             entries: Arc::default(),
             failures: Arc::default(),
+            missing: Arc::default(),
+            max_stale: MAX_STALE,
             refreshed: Mutex::default(),
             refresh_interval: REFRESH_INTERVAL,
             flights: Mutex::default(),
@@ -182,9 +196,17 @@ impl Secrets {
         self
     }
 
-    /// The resolver the settings describe (TTL and prefix).
+    /// How old a cached value may be and still be served during an outage ([`MAX_STALE`]
+    /// by default); older, the call fails closed with 503.
+    pub fn with_max_stale(mut self, max: Duration) -> Self {
+        self.max_stale = max;
+        self
+    }
+
+    /// The resolver the settings describe (TTL, prefix, stale bound).
     pub fn from_settings(store: Arc<dyn SecretStore>, settings: &Settings) -> Self {
         Self::new(store, settings.secret_ttl, settings.secret_prefix.clone())
+            .with_max_stale(settings.secret_max_stale)
     }
 
     /// The name under which `org`'s credential `label` is stored.
@@ -240,6 +262,20 @@ impl Secrets {
         result
     }
 
+    /// [`Secrets::resolve`] for a config being written: asks the store again even if it said
+    /// moments ago that the credential does not exist, since it may just have been stored
+    /// through another container.
+    pub async fn resolve_for_check(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+    ) -> Result<SecretValue, Error> {
+        if let Ok(mut m) = self.missing.lock() {
+            m.remove(reference.as_str());
+        }
+        self.resolve(org, reference).await
+    }
+
     /// After an upstream rejected `rejected` (401/403): fetch the secret again, once per
     /// rotation. Returns the new value, or `None` when the store still holds the same one.
     pub async fn refresh(
@@ -283,7 +319,18 @@ impl Secrets {
         }
     }
 
+    /// A 503 within [`FAILURE_GRACE`] of an outage, the same 422 within [`MISSING_GRACE`] of
+    /// the store saying the credential does not exist: no store request for either.
     fn failed_recently(&self, reference: &CredentialRef) -> Result<(), Error> {
+        let missing = self
+            .missing
+            .lock()
+            .ok()
+            .and_then(|m| m.get(reference.as_str()).copied())
+            .is_some_and(|at| at.elapsed() < MISSING_GRACE);
+        if missing {
+            return Err(does_not_exist(reference));
+        }
         let recent = self
             .failures
             .lock()
@@ -307,7 +354,9 @@ impl Secrets {
             store: self.store.clone(),
             entries: self.entries.clone(),
             failures: self.failures.clone(),
+            missing: self.missing.clone(),
             ttl: self.ttl,
+            max_stale: self.max_stale,
         };
         let reference = reference.clone();
         tokio::spawn(async move { book.fetch(&reference).await })
@@ -365,6 +414,9 @@ impl Secrets {
                 if let Ok(mut e) = self.entries.lock() {
                     e.remove(r.as_str());
                 }
+                if let Ok(mut m) = self.missing.lock() {
+                    m.remove(r.as_str());
+                }
                 Ok(r)
             }
             Err(SecretError::Unavailable(cause)) => {
@@ -390,45 +442,78 @@ fn cached(
     e.get(reference.as_str()).map(|e| e.value.clone())
 }
 
+fn does_not_exist(reference: &CredentialRef) -> Error {
+    Error::Validation {
+        code: "invalid_config",
+        message: format!(
+            "credential '{reference}' does not exist; store it first or fix the reference"
+        ),
+        details: vec![Detail::new("/credential", "does not exist")],
+    }
+}
+
 /// What a detached fetch needs to record its outcome.
 struct Book {
     store: Arc<dyn SecretStore>,
     entries: Arc<Mutex<HashMap<String, Entry>>>,
     failures: Arc<Mutex<HashMap<String, Instant>>>,
+    missing: Arc<Mutex<HashMap<String, Instant>>>,
     ttl: Duration,
+    max_stale: Duration,
 }
 
 impl Book {
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
         match self.store.fetch(reference).await {
             Ok(v) => {
-                self.keep(reference, v.clone(), self.ttl);
+                self.keep(reference, v.clone(), self.ttl, Instant::now());
                 if let Ok(mut f) = self.failures.lock() {
                     f.remove(reference.as_str());
+                }
+                if let Ok(mut m) = self.missing.lock() {
+                    m.remove(reference.as_str());
                 }
                 Ok(v)
             }
             Err(SecretError::Unavailable(cause)) => {
-                if let Some(stale) = cached(&self.entries, reference) {
-                    tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
-                    self.keep(reference, stale.clone(), STALE_GRACE.min(self.ttl));
-                    return Ok(stale);
+                let stale = self.entries.lock().ok().and_then(|e| {
+                    e.get(reference.as_str())
+                        .map(|e| (e.value.clone(), e.fetched))
+                });
+                match stale {
+                    Some((value, fetched)) if fetched.elapsed() < self.max_stale => {
+                        tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
+                        // Never past the bound, however the grace falls.
+                        let left = self.max_stale.saturating_sub(fetched.elapsed());
+                        let grace = STALE_GRACE.min(self.ttl).min(left);
+                        self.keep(reference, value.clone(), grace, fetched);
+                        return Ok(value);
+                    }
+                    Some(_) => {
+                        tracing::error!(credential = %reference, %cause, max_stale_secs = self.max_stale.as_secs(),
+                            "secret store unavailable and the cached value is too old to serve; failing closed");
+                    }
+                    None => {
+                        tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
+                    }
                 }
                 if let Ok(mut f) = self.failures.lock() {
                     f.insert(reference.as_str().to_owned(), Instant::now());
                 }
-                tracing::error!(credential = %reference, %cause, "secret store unavailable and nothing cached");
                 Err(Error::Unavailable(
                     "the secret store is unreachable; retry shortly".into(),
                 ))
             }
-            Err(SecretError::NotFound(_)) => Err(Error::Validation {
-                code: "invalid_config",
-                message: format!(
-                    "credential '{reference}' does not exist; store it first or fix the reference"
-                ),
-                details: vec![Detail::new("/credential", "does not exist")],
-            }),
+            Err(SecretError::NotFound(_)) => {
+                // A deleted secret's old value must not be served again, not even stale.
+                if let Ok(mut e) = self.entries.lock() {
+                    e.remove(reference.as_str());
+                }
+                if let Ok(mut m) = self.missing.lock() {
+                    m.insert(reference.as_str().to_owned(), Instant::now());
+                }
+                Err(does_not_exist(reference))
+            }
             Err(SecretError::Invalid(m)) => Err(Error::Validation {
                 code: "invalid_config",
                 message: format!("credential '{reference}' cannot be used: {m}"),
@@ -437,12 +522,19 @@ impl Book {
         }
     }
 
-    fn keep(&self, reference: &CredentialRef, value: SecretValue, for_: Duration) {
+    fn keep(
+        &self,
+        reference: &CredentialRef,
+        value: SecretValue,
+        for_: Duration,
+        fetched: Instant,
+    ) {
         if let Ok(mut e) = self.entries.lock() {
             e.insert(
                 reference.as_str().to_owned(),
                 Entry {
                     good_until: Instant::now() + for_,
+                    fetched,
                     value,
                 },
             );
@@ -459,6 +551,7 @@ mod tests {
     struct Counting {
         fetches: AtomicUsize,
         fail: std::sync::atomic::AtomicBool,
+        missing: std::sync::atomic::AtomicBool,
         value: Mutex<String>,
     }
 
@@ -469,6 +562,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             if self.fail.load(Ordering::SeqCst) {
                 return Err(SecretError::Unavailable("down".into()));
+            }
+            if self.missing.load(Ordering::SeqCst) {
+                return Err(SecretError::NotFound("no such secret".into()));
             }
             let s = self.value.lock().map(|v| v.clone()).unwrap_or_default();
             SecretValue::from_secret_string(&s)
@@ -482,6 +578,7 @@ mod tests {
         let store = Arc::new(Counting {
             fetches: AtomicUsize::new(0),
             fail: false.into(),
+            missing: false.into(),
             value: Mutex::new(r#"{"token":"s3cr3t-v1"}"#.into()),
         });
         let secrets = Secrets::new(store.clone(), Duration::from_millis(200), "sb")
@@ -538,6 +635,47 @@ mod tests {
         for _ in 0..5 {
             assert!(secrets.resolve(&org, &r).await.is_ok());
         }
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_value_older_than_the_stale_bound_fails_closed() {
+        let (store, secrets, org, r) = setup();
+        let secrets = secrets.with_max_stale(Duration::from_millis(1000));
+        secrets.resolve(&org, &r).await.unwrap();
+        store.fail.store(true, Ordering::SeqCst);
+        // Past the TTL, within the bound: the cached value, re-stamped for STALE_GRACE
+        // (capped at the 200 ms TTL) without moving the time it was fetched.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(secrets.resolve(&org, &r).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let e = secrets.resolve(&org, &r).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (503, "dependency_unavailable"));
+        let fetches = store.fetches.load(Ordering::SeqCst);
+        // Remembered: the next calls fail at once, without a fetch each.
+        assert_eq!(secrets.resolve(&org, &r).await.unwrap_err().status(), 503);
+        assert_eq!(store.fetches.load(Ordering::SeqCst), fetches);
+        // The store back: a fresh value, and the bound counts from it.
+        store.fail.store(false, Ordering::SeqCst);
+        tokio::time::sleep(FAILURE_GRACE).await;
+        assert!(secrets.resolve(&org, &r).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_is_remembered_briefly_and_forgotten_when_stored() {
+        let (store, secrets, org, r) = setup();
+        store.missing.store(true, Ordering::SeqCst);
+        for _ in 0..5 {
+            let e = secrets.resolve(&org, &r).await.unwrap_err();
+            assert_eq!((e.status(), e.code()), (422, "invalid_config"));
+            assert!(e.to_string().contains("does not exist"), "{e}");
+        }
+        assert_eq!(store.fetches.load(Ordering::SeqCst), 1);
+        // Storing it ends the memory in this container at once.
+        store.missing.store(false, Ordering::SeqCst);
+        let value = SecretValue::from_secret_string(r#"{"token":"s3cr3t-v2"}"#).unwrap();
+        secrets.store(&org, "api", &value).await.unwrap();
+        assert!(secrets.resolve(&org, &r).await.is_ok());
         assert_eq!(store.fetches.load(Ordering::SeqCst), 2);
     }
 

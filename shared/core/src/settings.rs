@@ -74,6 +74,9 @@ pub struct Settings {
     pub secret_prefix: String,
     /// Secret cache TTL per container (`SWITCHBOARD_SECRET_TTL_SECS`, 300 s).
     pub secret_ttl: Duration,
+    /// The oldest cached secret served while Secrets Manager is unreachable
+    /// (`SWITCHBOARD_SECRET_MAX_STALE_SECS`, 86400 s); older, calls fail closed with 503.
+    pub secret_max_stale: Duration,
     /// Where tenant-configured upstreams may be (`SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS`).
     pub egress: Egress,
     pub log: LogSettings,
@@ -98,6 +101,7 @@ impl Default for Settings {
             public_url: None,
             secret_prefix: "switchboard".to_owned(),
             secret_ttl: Duration::from_secs(300),
+            secret_max_stale: crate::secrets::MAX_STALE,
             egress: Egress::public_only(),
             log: LogSettings::default(),
             aws: AwsSettings::default(),
@@ -146,6 +150,9 @@ impl Settings {
         }
         if let Some(v) = nonempty("SWITCHBOARD_SECRET_TTL_SECS") {
             s.secret_ttl = seconds("SWITCHBOARD_SECRET_TTL_SECS", &v)?;
+        }
+        if let Some(v) = nonempty("SWITCHBOARD_SECRET_MAX_STALE_SECS") {
+            s.secret_max_stale = seconds("SWITCHBOARD_SECRET_MAX_STALE_SECS", &v)?;
         }
         if let Some(url) = nonempty("SWITCHBOARD_PUBLIC_URL") {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -249,6 +256,7 @@ mod tests {
         );
         assert_eq!(s.cache_ttl, Duration::from_secs(30));
         assert_eq!(s.secret_ttl, Duration::from_secs(300));
+        assert_eq!(s.secret_max_stale, Duration::from_secs(86_400));
         assert_eq!(s.secret_prefix, "switchboard");
         assert!(!s.egress.allows_private());
         assert_eq!(s.log, LogSettings::default());
@@ -260,6 +268,7 @@ mod tests {
             ("SWITCHBOARD_STORE", "sqlite:/tmp/x.db"),
             ("SWITCHBOARD_CACHE_TTL_SECS", "0"),
             ("SWITCHBOARD_SECRET_TTL_SECS", "60"),
+            ("SWITCHBOARD_SECRET_MAX_STALE_SECS", "3600"),
             ("SWITCHBOARD_PUBLIC_URL", "https://api.example.com/"),
             ("SWITCHBOARD_SECRET_PREFIX", "prod/"),
             ("SWITCHBOARD_ALLOW_PRIVATE_UPSTREAMS", "1"),
@@ -313,6 +322,7 @@ mod tests {
         assert_eq!(s.store, StoreSetting::Sqlite("/tmp/x.db".into()));
         assert_eq!(s.cache_ttl, Duration::ZERO);
         assert_eq!(s.secret_ttl, Duration::from_secs(60));
+        assert_eq!(s.secret_max_stale, Duration::from_secs(3600));
         assert_eq!(s.public_url.as_deref(), Some("https://api.example.com"));
         assert_eq!(s.secret_prefix, "prod");
         assert!(s.egress.allows_private());

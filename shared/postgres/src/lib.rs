@@ -527,7 +527,9 @@ fn key_source(doc: &str, path: &[&str]) -> Option<String> {
     {
         return None;
     }
-    let p = format!("'{{{}}}'", path.join(","));
+    // Each element quoted: unquoted, an element `null` would be SQL NULL.
+    let elements: Vec<String> = path.iter().map(|s| format!("\"{s}\"")).collect();
+    let p = format!("'{{{}}}'", elements.join(","));
     Some(format!(
         "CASE WHEN jsonb_typeof({doc} #> {p}) = 'string' THEN {doc} #>> {p} END"
     ))

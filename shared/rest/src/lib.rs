@@ -604,17 +604,28 @@ impl DataAdapter for RestData {
         let cx = &self.begin();
         let paths = self.paths(entity)?;
         let mut params: Vec<(String, String)> = Vec::new();
-        // A derived key is not a field upstream: it is tested on what comes back.
-        for c in filter
-            .iter()
-            .filter(|c| pushable(c) && self.indexes.key(entity, &c.field).is_none())
-        {
+        for c in filter.iter().filter(|c| pushable(c)) {
+            // A derived key is no field upstream. Of a top-level field, an exact match is sent
+            // as that field's, as given, so the upstream narrows by its own matching (exact on
+            // json-server) rather than returning the collection; the key is tested on what
+            // comes back either way.
+            let field = match self.indexes.key(entity, &c.field) {
+                None => c.field.as_str(),
+                Some(k) => match k.path().as_slice() {
+                    [source]
+                        if c.op == Op::Eq && !source.starts_with(|c: char| c.is_ascii_digit()) =>
+                    {
+                        source
+                    }
+                    _ => continue,
+                },
+            };
             if let Some((_, template)) = self.config.filters.iter().find(|(op, _)| *op == c.op) {
                 let value = match &c.value {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                params.push((template.replace("{field}", &c.field), value));
+                params.push((template.replace("{field}", field), value));
             }
         }
         let mut all = Vec::new();

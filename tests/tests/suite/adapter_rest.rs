@@ -399,6 +399,28 @@ async fn derived_keys_are_tested_on_what_the_upstream_returns() {
     assert_eq!(ids(a.query(&tickets, &by_mail).await.unwrap()), ["2", "4"]);
     let nobody = [Condition::eq("contactPhone", "555 010 0000")];
     assert!(a.query(&tickets, &nobody).await.unwrap().is_empty());
+
+    // A key of a top-level field is sent as that field, as given: the upstream narrows by
+    // its own (exact) matching instead of returning every lead, so on rest a lead written
+    // "Pat@Example.org" is not found by "pat@example.org".
+    let config = RestConfig::parse(&object(json!({
+        "base_url": server("SWITCHBOARD_TEST_REST"),
+        "entities": {"leads": "/sp_leads"},
+    })))
+    .unwrap();
+    let crm = crm::plugin().unwrap();
+    let a = RestData::new(
+        RestClient::new(switchboard_tests::egress(), switchboard_tests::tls()),
+        Arc::new(config),
+        secrets().1,
+        org(),
+        crm.manifest().manifest().indexes.clone(),
+    );
+    let leads = entity("leads");
+    let by_mail = [Condition::eq("emailKey", "pat@example.org")];
+    assert_eq!(ids(a.query(&leads, &by_mail).await.unwrap()), ["1"]);
+    let by_phone = [Condition::eq("phoneKey", "(555) 777-1234")];
+    assert_eq!(ids(a.query(&leads, &by_phone).await.unwrap()), ["2"]);
 }
 
 #[tokio::test]

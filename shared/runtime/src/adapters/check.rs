@@ -43,7 +43,7 @@ impl AdapterCheck for ConfigCheck {
         self.secrets.check_scope(org, reference, &field)?;
         let value = self
             .secrets
-            .resolve(org, reference)
+            .resolve_for_check(org, reference)
             .await
             .map_err(|e| match e {
                 Error::Validation { code, message, .. } => Error::Validation {
