@@ -272,6 +272,43 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         chan
     );
 
+    // A channel write conditioned on the instances it assigns, as read: an instance changed
+    // in between (say, disabled) refuses it, naming the plugin, and nothing is written.
+    let checked = org("checked");
+    let v1 = reg
+        .put_instance(&checked, &instance(&booking, true), None)
+        .await
+        .unwrap();
+    let v2 = reg
+        .put_instance(&checked, &instance(&booking, false), Some(v1))
+        .await
+        .unwrap();
+    let raced = reg
+        .put_channel_checked(&checked, &twilio, &chan, None, &[(booking.clone(), v1)])
+        .await;
+    assert!(
+        matches!(&raced, Err(e) if e.status() == 409 && e.to_string().contains(booking.as_str())),
+        "{raced:?}"
+    );
+    assert_eq!(reg.get_channel(&checked, &twilio).await.unwrap(), None);
+    let saved = reg
+        .put_channel_checked(&checked, &twilio, &chan, None, &[(booking.clone(), v2)])
+        .await;
+    assert_eq!(saved.unwrap(), 1);
+    let stale_channel = reg
+        .put_channel_checked(&checked, &twilio, &chan, None, &[(booking.clone(), v2)])
+        .await;
+    assert!(
+        matches!(&stale_channel, Err(e) if e.status() == 409),
+        "{stale_channel:?}"
+    );
+    assert_eq!(
+        reg.put_channel_checked(&checked, &twilio, &chan, Some(1), &[(booking.clone(), v2)])
+            .await
+            .unwrap(),
+        2
+    );
+
     // The org snapshot holds exactly this org's items.
     reg.put_instance(&other, &instance(&booking, true), None)
         .await

@@ -63,9 +63,26 @@ impl AdminService {
             }
             self.adapters.check(org, d, &at).await?;
         }
+        // Each assigned instance as read: the write holds only while none has changed.
+        let read: Vec<(PluginName, u64)> = config
+            .plugin_assignments
+            .iter()
+            .filter_map(|a| {
+                snap.instances
+                    .iter()
+                    .find(|i| i.value.plugin == a.plugin)
+                    .map(|i| (a.plugin.clone(), i.version))
+            })
+            .collect();
         let version = self
             .registry
-            .put_channel(org, channel, &config, current.as_ref().map(|c| c.version))
+            .put_channel_checked(
+                org,
+                channel,
+                &config,
+                current.as_ref().map(|c| c.version),
+                &read,
+            )
             .await?;
         let status = if current.is_some() { 200 } else { 201 };
         ok(

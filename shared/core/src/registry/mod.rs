@@ -342,6 +342,67 @@ impl Registry {
             .await?)
     }
 
+    /// [`Registry::put_channel`], written only while each of `instances` (plugin, version
+    /// read) is unchanged, in one transaction: the admin API checks that the plugins a
+    /// channel assigns are enabled, and a disable landing between that check and this write
+    /// must not leave a saved channel that the check would have refused.
+    pub async fn put_channel_checked(
+        &self,
+        org: &OrgId,
+        channel: &Channel,
+        config: &ChannelConfig,
+        expected: Option<u64>,
+        instances: &[(PluginName, u64)],
+    ) -> Result<u64, Error> {
+        config.validate()?;
+        if instances.len() >= crate::ports::MAX_TRANSACT_ITEMS {
+            return Err(Error::invalid_field(
+                "/plugin_assignments",
+                format!(
+                    "a channel assigns at most {} plugins",
+                    crate::ports::MAX_TRANSACT_ITEMS - 1
+                ),
+            ));
+        }
+        let key = keys::channel(org, channel);
+        let data = encode(config)?;
+        let checked: Vec<Key> = instances
+            .iter()
+            .map(|(plugin, _)| keys::instance(org, plugin))
+            .collect();
+        let mut writes = vec![Write::Put {
+            key: &key,
+            data: &data,
+            pre: precondition(expected),
+        }];
+        writes.extend(
+            checked
+                .iter()
+                .zip(instances)
+                .map(|(k, (_, v))| Write::Check {
+                    key: k,
+                    pre: Precondition::Version(*v),
+                }),
+        );
+        match self.table.transact_write(&writes).await {
+            Ok(()) => Ok(expected.map_or(1, |v| v + 1)),
+            Err(StoreError::Conflict { key: failed, .. }) if failed != key.to_string() => {
+                let plugin = instances
+                    .iter()
+                    .zip(&checked)
+                    .find(|(_, k)| k.to_string() == failed)
+                    .map_or_else(
+                        || "an assigned plugin".to_owned(),
+                        |((p, _), _)| p.to_string(),
+                    );
+                Err(Error::conflict(format!(
+                    "{plugin}'s instance changed (enabled, disabled or reconfigured) while channel {channel} was saved, so it was not saved: read the instance and the channel again and retry"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Profile, instances, channels and connections of one organization in one partition
     /// query.
     pub async fn org_snapshot(&self, org: &OrgId) -> Result<OrgSnapshot, StoreError> {
