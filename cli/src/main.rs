@@ -81,6 +81,30 @@ enum Command {
     /// from the environment, or `--data-dir` for `dev`'s store.
     #[command(subcommand)]
     Data(DataCommand),
+    /// The organization's audit log, newest first (needs `audit:read` or `admin:write`).
+    Audit {
+        /// Oldest entry: epoch milliseconds or RFC 3339 (default: 24 hours before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Newest entry (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        plugin: Option<String>,
+        #[arg(long)]
+        function: Option<String>,
+        /// An HTTP status (409) or a class (4xx).
+        #[arg(long)]
+        status: Option<String>,
+        /// Entries per page (1-200).
+        #[arg(long)]
+        limit: Option<u16>,
+        /// The cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Print a shell completion script, e.g. `switchboard completions bash > /etc/bash_completion.d/switchboard`.
     Completions { shell: clap_complete::Shell },
 }
@@ -400,6 +424,7 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
             | KeyCommand::Revoke { remote, .. },
         )
         | Command::Agent(AgentCommand::Preview { remote, .. })
+        | Command::Audit { remote, .. }
         | Command::Credential(
             CredentialCommand::Set { remote, .. } | CredentialCommand::Show { remote, .. },
         ) => remote,
@@ -525,6 +550,28 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             ops::key_create(api, name.as_deref(), &scopes, channel.as_deref()).await
         }
         Command::Key(KeyCommand::List { .. }) => ops::key_list(api).await,
+        Command::Audit {
+            from,
+            to,
+            plugin,
+            function,
+            status,
+            limit,
+            cursor,
+            ..
+        } => {
+            let limit = limit.map(|l| l.to_string());
+            let params = [
+                ("from", from),
+                ("to", to),
+                ("plugin", plugin),
+                ("function", function),
+                ("status", status),
+                ("limit", limit),
+                ("cursor", cursor),
+            ];
+            ops::audit(api, &params).await
+        }
         Command::Key(KeyCommand::Revoke { id, .. }) => ops::key_revoke(api, &id).await,
         Command::Agent(AgentCommand::Preview {
             channel, format, ..

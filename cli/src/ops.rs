@@ -402,6 +402,62 @@ pub async fn key_list(api: &Api) -> Result<Output, Failure> {
     Ok(out(r, lines.join("\n")))
 }
 
+/// One page of the audit log; `params` are the query's, those given.
+pub async fn audit(api: &Api, params: &[(&str, Option<String>)]) -> Result<Output, Failure> {
+    let query: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    let path = if query.is_empty() {
+        "/admin/audit".to_owned()
+    } else {
+        format!("/admin/audit?{}", query.join("&"))
+    };
+    let r = api.call(Method::GET, &path, None, None).await?;
+    let mut lines = vec![format!(
+        "{:<24} {:<6} {:<28} {:<32} {:>9}  key",
+        "at", "status", "route", "function", "ms"
+    )];
+    for e in r["entries"].as_array().into_iter().flatten() {
+        let status = match e["errorCode"].as_str() {
+            Some(code) => format!("{} {code}", e["status"]),
+            None => e["status"].to_string(),
+        };
+        let function = match (e["plugin"].as_str(), e["function"].as_str()) {
+            (Some(p), Some(f)) => format!("{p}.{f}"),
+            (Some(p), None) => p.to_owned(),
+            _ => "-".to_owned(),
+        };
+        let ms = e["latencyUs"].as_u64().unwrap_or(0) as f64 / 1000.0;
+        lines.push(format!(
+            "{:<24} {:<6} {:<28} {:<32} {:>9.1}  {}",
+            e["at"].as_str().unwrap_or("?"),
+            status,
+            e["route"].as_str().unwrap_or("?"),
+            function,
+            ms,
+            e["keyId"].as_str().unwrap_or("-"),
+        ));
+    }
+    if let Some(next) = r["next"].as_str() {
+        lines.push(format!("more: --cursor {next}"));
+    }
+    Ok(out(r, lines.join("\n")))
+}
+
+/// `s` for a query string: unreserved characters kept, every other byte %-escaped.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 pub async fn key_revoke(api: &Api, id: &str) -> Result<Output, Failure> {
     let r = api
         .call(Method::DELETE, &format!("/admin/keys/{id}"), None, None)

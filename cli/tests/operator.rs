@@ -282,6 +282,49 @@ fn an_operator_onboards_an_org_with_the_cli_only() {
         "{stderr}"
     );
 
+    // The org's audit log: its admin writes, newest first; a credential's without a hash,
+    // refused writes with their status; nothing of the values.
+    let log = ok(url, &admin, &["audit", "--limit", "200"]);
+    let entries = log["entries"].as_array().expect("entries");
+    let routes: Vec<&str> = entries.iter().filter_map(|e| e["route"].as_str()).collect();
+    assert!(
+        routes.contains(&"PUT /admin/credentials/crm-api"),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&"PUT /admin/channels/whatsapp"),
+        "{routes:?}"
+    );
+    let credential = entries
+        .iter()
+        .find(|e| e["route"] == "PUT /admin/credentials/crm-api")
+        .expect("credential write");
+    assert!(credential["paramsSha256"].is_null(), "{credential}");
+    assert!(!log.to_string().contains("OPERATOR-SECRET-77"));
+    let refused = ok(
+        url,
+        &admin,
+        &[
+            "audit",
+            "--status",
+            "4xx",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--limit",
+            "200",
+        ],
+    );
+    let refused = refused["entries"].as_array().expect("entries");
+    assert!(
+        !refused.is_empty()
+            && refused.iter().all(|e| e["status"]
+                .as_u64()
+                .is_some_and(|s| (400..500).contains(&s))),
+        "{refused:?}"
+    );
+    let (success, _, stderr) = cli(url, &admin, &["audit", "--status", "teapot"]);
+    assert!(!success && stderr.contains("status must be"), "{stderr}");
+
     drop(dev);
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         eprintln!("cannot clean {}: {e}", dir.display());

@@ -265,6 +265,24 @@ def main():
           "conditional put that claims the key, and the put that completes it), each a moto "
           "round trip. A replay is one conditional put refused and one read.\n")
 
+    aud = r.get("audit_moto")
+    if aud:
+        w("### The audit log on a warm call\n")
+        w(f"In-process (`bench_moto audit`): {aud['function']} on moto, {aud['calls']} calls on a "
+          "platform without the audit log and as many on one with it, interleaved. The entry is "
+          "written before the call answers (one conditional `PutItem`).\n")
+        w("| | p50 | p99 |")
+        w("|---|---|---|")
+        for label, k in (("without the audit log", "without_audit"), ("with it", "with_audit")):
+            s = aud[k]
+            w(f"| {label} | {us(s['p50_us'])} | {us(s['p99_us'])} |")
+        w("")
+        w(f"Writing the entry adds {us(aud['added_p50_us'])} at p50 and {us(aud['added_p99_us'])} "
+          f"at p99 here: {aud['audited_data_round_trips_per_call']:.2f} data-table requests per "
+          f"audited call ({', '.join(aud['audited_data_operations'])}), one of them the entry's "
+          f"put, a moto round trip on loopback (DynamoDB's is a few milliseconds in-region). "
+          f"Entries not stored: {aud['entries_not_stored']}.\n")
+
     mcp = r.get("mcp")
     if mcp:
         w("### MCP against the direct routes, and the Invoke hop\n")

@@ -274,6 +274,7 @@ def main():
     p.add_argument("--warm-calls", required=True)
     p.add_argument("--idempotency", required=True)
     p.add_argument("--mcp", required=True)
+    p.add_argument("--audit")
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
     p.add_argument("--bloat", action="append", default=[],
@@ -343,7 +344,8 @@ def main():
     results["node_modules_bytes"] = dir_bytes(os.path.join(args.node_dir, "node_modules"))
     for key, path in (("agent_build_moto", args.agent_build), ("warm_calls_moto", args.warm_calls),
                       ("node_validate", args.node_validate), ("overhead", args.overhead),
-                      ("idempotency_moto", args.idempotency), ("mcp", args.mcp)):
+                      ("idempotency_moto", args.idempotency), ("audit_moto", args.audit),
+                      ("mcp", args.mcp)):
         if path and os.path.exists(path):
             with open(path) as f:
                 results[key] = json.load(f)

@@ -17,6 +17,9 @@
 //!   `CreateTicket` in-process against moto, `n` calls without a key and `n` with a new
 //!   `Idempotency-Key` each, interleaved, then `n` repeats of one keyed call (replays), for
 //!   an organization of its own.
+//! - `audit <n>`: what the audit log adds to a warm call: booking's `GetProviders`
+//!   in-process against moto without and with the audit log, interleaved, `n` each, and the
+//!   data-table requests of the audited calls (one `PutItem` each).
 //! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
 //!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
 //!   request is an API Gateway event parsed by lambda_http into the function's handler:
@@ -83,6 +86,7 @@ async fn main() -> Result<(), BoxError> {
         Some("warm-calls") => warm_calls(&endpoint()?, count(1000)?).await?,
         Some("overhead") => overhead(count(100_000)?).await?,
         Some("idempotency") => idempotency(&endpoint()?, count(1000)?).await?,
+        Some("audit") => audit(&endpoint()?, count(1000)?).await?,
         Some("mcp") => mcp(count(1000)?).await?,
         Some("history") => {
             let store = args
@@ -96,7 +100,7 @@ async fn main() -> Result<(), BoxError> {
         }
         _ => {
             return Err(
-                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | mcp [n] | history <store> [calls]"
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | audit [n] | mcp [n] | history <store> [calls]"
                     .into(),
             );
         }
@@ -233,9 +237,17 @@ async fn agent_build(endpoint: &str) -> Result<Value, BoxError> {
     Ok(json!({"cold_builds_per_size": COLD_BUILDS, "sizes": results}))
 }
 
-/// The pipeline's platform on moto, as a plugin function builds it, with a request counter
-/// on each table's client.
+/// The pipeline's platform on moto, as a plugin function builds it but without the audit
+/// log (measured on its own), with a request counter on each table's client.
 async fn counted_platform(endpoint: &str) -> (Arc<Platform>, RequestCounter, RequestCounter) {
+    let (platform, reg, data) = counted_platform_with(endpoint, false).await;
+    (Arc::new(platform), reg, data)
+}
+
+async fn counted_platform_with(
+    endpoint: &str,
+    audit: bool,
+) -> (Platform, RequestCounter, RequestCounter) {
     let (reg_client, reg_counter) = counted_client(endpoint).await;
     let (data_client, data_counter) = counted_client(endpoint).await;
     let registry = Registry::new(Arc::new(DynamoStore::new(reg_client, REGISTRY_TABLE)));
@@ -245,8 +257,73 @@ async fn counted_platform(endpoint: &str) -> (Arc<Platform>, RequestCounter, Req
     ))));
     let ttl = switchboard_tests::settings().cache_ttl;
     let table = data.table();
-    let platform = Arc::new(Platform::new(registry, data, table, ttl));
+    let mut platform = Platform::new(registry, data, table.clone(), ttl);
+    if audit {
+        platform = platform.with_audit(Arc::new(switchboard::audit::AuditLog::new(table)));
+    }
     (platform, reg_counter, data_counter)
+}
+
+/// What writing the audit entry adds to a warm call: booking's `GetProviders` in-process
+/// against moto, on a platform without and one with the audit log, interleaved, `n` each.
+async fn audit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+    let (plain, _, _) = counted_platform_with(endpoint, false).await;
+    let (audited, _, data_counter) = counted_platform_with(endpoint, true).await;
+    let audited = Arc::new(audited);
+    let log = audited.audit().cloned().ok_or("no audit log")?;
+    let plain = PluginService::new(booking::plugin()?, Arc::new(plain));
+    let with_log = PluginService::new(booking::plugin()?, audited);
+    let org = switchboard_cli::seed::demo_org(None)?;
+    let tenant = TenantContext::new(org).with_scopes(&["plugins:call"]);
+    let body = br#"{"function": "GetProviders", "parameters": {}, "sessionId": "bench"}"#;
+    let mut without = Vec::with_capacity(n);
+    let mut with = Vec::with_capacity(n);
+    for (i, svc) in [&plain, &with_log].into_iter().enumerate() {
+        let (status, reply) = svc
+            .call(CallInput {
+                tenant: Some(tenant.clone()),
+                body,
+                request_id: &format!("bench-audit-warmup-{i}"),
+                idempotency_key: None,
+            })
+            .await;
+        if status != 200 {
+            return Err(format!("first GetProviders: {status} {reply}").into());
+        }
+    }
+    data_counter.reset();
+    for i in 0..n {
+        for (svc, out) in [(&plain, &mut without), (&with_log, &mut with)] {
+            let rid = format!("bench-audit-{}-{i}", std::process::id());
+            let t = Instant::now();
+            let (status, reply) = svc
+                .call(CallInput {
+                    tenant: Some(tenant.clone()),
+                    body,
+                    request_id: &rid,
+                    idempotency_key: None,
+                })
+                .await;
+            out.push(t.elapsed());
+            if status != 200 {
+                return Err(format!("warm GetProviders: {status} {reply}").into());
+            }
+        }
+    }
+    let data_ops = data_counter.operations();
+    let (without, with) = (stats(&mut without), stats(&mut with));
+    let delta = |k: &str| with[k].as_f64().unwrap_or(0.0) - without[k].as_f64().unwrap_or(0.0);
+    Ok(json!({
+        "function": "booking GetProviders",
+        "calls": n,
+        "without_audit": without,
+        "with_audit": with,
+        "added_p50_us": delta("p50_us"),
+        "added_p99_us": delta("p99_us"),
+        "audited_data_round_trips_per_call": data_ops.len() as f64 / n as f64,
+        "audited_data_operations": dedup(data_ops),
+        "entries_not_stored": log.failures(),
+    }))
 }
 
 async fn warm_calls(endpoint: &str, n: usize) -> Result<Value, BoxError> {

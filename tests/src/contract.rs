@@ -234,6 +234,7 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         timezone: "Europe/Dublin".into(),
         locale: "en-IE".into(),
         idempotency_ttl_hours: Some(48),
+        audit_retention_days: Some(30),
         extra: Default::default(),
     };
     assert_eq!(reg.put_profile(&acme, &profile, None).await.unwrap(), 1);

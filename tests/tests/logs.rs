@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use switchboard::admin::AdminRequest;
+use switchboard::audit::AuditLog;
 use switchboard::auth::TenantContext;
 use switchboard::pipeline::CallInput;
+use switchboard::ports::{Item, ItemStore, Key, Page, Precondition, SkRange, StoreError};
 use switchboard::registry::Registry;
 use switchboard::secrets::Secrets;
 use switchboard_aws::secretsmanager::SecretsManagerStore;
@@ -161,6 +163,7 @@ fn secret_values_reach_no_log_error_or_response() {
                         path: "/admin/credentials/clinic-api",
                         if_match: None,
                         body: body.as_bytes(),
+                        ..Default::default()
                     })
                     .await;
                 assert_eq!(status, 201, "{stored}");
@@ -218,4 +221,111 @@ fn secret_values_reach_no_log_error_or_response() {
             assert!(!r.contains(secret), "{secret} leaked into a response: {r}");
         }
     }
+}
+
+/// A store that refuses every audit write, as DynamoDB does when throttled or down.
+struct AuditDown(Arc<dyn ItemStore>);
+
+#[switchboard::async_trait]
+impl ItemStore for AuditDown {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &Key, data: &Value, pre: Precondition) -> Result<u64, StoreError> {
+        self.0.put(key, data, pre).await
+    }
+    async fn delete(&self, key: &Key, pre: Precondition) -> Result<bool, StoreError> {
+        self.0.delete(key, pre).await
+    }
+    async fn query_range(
+        &self,
+        pk: &str,
+        range: &SkRange,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Page<Item>, StoreError> {
+        self.0.query_range(pk, range, after, limit).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.0.batch_get(keys).await
+    }
+    async fn transact_write(
+        &self,
+        writes: &[switchboard::ports::Write<'_>],
+    ) -> Result<(), StoreError> {
+        self.0.transact_write(writes).await
+    }
+    async fn increment(&self, key: &Key) -> Result<u64, StoreError> {
+        self.0.increment(key).await
+    }
+    async fn put_expiring(
+        &self,
+        _: &Key,
+        _: &Value,
+        _: Precondition,
+        _: u64,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable(
+            "ProvisionedThroughputExceededException".into(),
+        ))
+    }
+}
+
+/// An audit entry that cannot be stored fails no call: it is logged in full at ERROR (so
+/// the log group keeps it; its parameters only as a hash) and counted.
+#[test]
+fn an_entry_that_cannot_be_stored_is_logged_and_counted_and_the_call_succeeds() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let log_settings = switchboard::settings::LogSettings {
+        json: true,
+        level: "info".into(),
+    };
+    let subscriber = switchboard::telemetry::subscriber(&log_settings, move || writer.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let audit = tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let tables = embedded_tables();
+            let audit = Arc::new(AuditLog::new(Arc::new(AuditDown(tables.data.clone()))));
+            let demo = fixtures::demo_audited_by(tables, Some("down"), audit.clone()).await;
+            let svc = booking_service(&demo.platform);
+            for rid in ["lost-1", "lost-2"] {
+                let body = json!({"function": "SearchPatients", "parameters": {"name": "PRIVATE-NAME-8812"}})
+                    .to_string();
+                let (status, resp) = svc
+                    .call(CallInput {
+                        tenant: Some(
+                            TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call"]),
+                        ),
+                        body: body.as_bytes(),
+                        request_id: rid,
+                        idempotency_key: None,
+                    })
+                    .await;
+                assert_eq!(status, 200, "{resp}");
+            }
+            audit
+        })
+    });
+    assert_eq!(audit.failures(), 2);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lost: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "audit entry not stored")
+        .collect();
+    assert_eq!(lost.len(), 2, "{text}");
+    assert_eq!(lost[1]["level"], "ERROR", "{}", lost[1]);
+    assert_eq!(lost[1]["audit_failures"], 2, "{}", lost[1]);
+    let entry: Value = serde_json::from_str(lost[1]["entry"].as_str().unwrap()).unwrap();
+    assert_eq!(entry["requestId"], "lost-2");
+    assert_eq!(entry["function"], "SearchPatients");
+    assert!(entry["paramsSha256"].is_string());
+    assert!(
+        !text.contains("PRIVATE-NAME-8812"),
+        "parameters leaked into the log:\n{text}"
+    );
 }

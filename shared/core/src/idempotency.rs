@@ -48,6 +48,15 @@ pub enum KeySource {
     RetellCall(String),
 }
 
+impl KeySource {
+    /// The key as the caller or platform gave it.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Header(k) | Self::ToolCall(k) | Self::RetellCall(k) => k,
+        }
+    }
+}
+
 /// Checks an `Idempotency-Key` header: 400 unless 1 to 255 visible ASCII characters.
 pub fn header_key(raw: &str) -> Result<String, Error> {
     let ok = (1..=MAX_KEY_LEN).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());

@@ -36,7 +36,7 @@ enum Backend {
         sdk: Box<switchboard_aws::SdkConfig>,
         dynamodb: switchboard_aws::dynamodb::Client,
         registry: String,
-        #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
+        #[cfg_attr(not(any(feature = "plugin", feature = "admin")), allow(dead_code))]
         data: String,
         #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
         tls: Arc<rustls::ClientConfig>,
@@ -85,7 +85,9 @@ impl Backend {
         }
     }
 
-    #[cfg(feature = "plugin")]
+    /// The data table: plugin data and idempotency records, and the audit log (which the
+    /// admin function writes too).
+    #[cfg(any(feature = "plugin", feature = "admin"))]
     fn data(&self) -> Arc<dyn ItemStore> {
         match self {
             Self::Aws { dynamodb, data, .. } => Arc::new(
@@ -148,14 +150,15 @@ pub async fn tables(
 pub async fn admin(settings: &Settings) -> Result<switchboard::admin::AdminService, Error> {
     let backend = Backend::open(settings).await?;
     let secrets = backend.secrets(settings);
-    Ok(admin_with(
-        Registry::new(backend.registry()),
-        secrets,
-        settings,
-    ))
+    let audit = switchboard::audit::AuditLog::new(backend.data());
+    Ok(
+        admin_with(Registry::new(backend.registry()), secrets, settings)
+            .with_audit(Arc::new(audit)),
+    )
 }
 
-/// [`admin`] over stores the caller opened (`dev`'s embedded database).
+/// [`admin`] over stores the caller opened (`dev`'s embedded database), without the audit
+/// log ([`switchboard::admin::AdminService::with_audit`] adds it).
 #[cfg(feature = "admin")]
 pub fn admin_with(
     registry: Registry,
@@ -190,10 +193,12 @@ pub fn platform_with(
     settings: &Settings,
 ) -> Result<switchboard::pipeline::Platform, Error> {
     let table = builtin.table();
+    let audit = Arc::new(switchboard::audit::AuditLog::new(table.clone()));
     let data = adapters::DataAdapters::new(builtin, secrets.clone(), &settings.egress, tls);
     Ok(
         switchboard::pipeline::Platform::new(registry, Arc::new(data), table, settings.cache_ttl)
-            .with_secrets(secrets),
+            .with_secrets(secrets)
+            .with_audit(audit),
     )
 }
 

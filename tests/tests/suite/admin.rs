@@ -52,6 +52,7 @@ impl Admin {
                 path,
                 if_match,
                 body: &body,
+                ..Default::default()
             })
             .await
     }
@@ -400,6 +401,7 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             path: "/admin/keys",
             if_match: None,
             body: b"",
+            ..Default::default()
         })
         .await;
     assert_eq!(
@@ -595,6 +597,7 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             path: "/admin/instances/crm",
             if_match: None,
             body: b"{not json",
+            ..Default::default()
         })
         .await;
     assert_eq!(s, 400);
@@ -607,6 +610,7 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             path: "/admin/instances",
             if_match: None,
             body: b"",
+            ..Default::default()
         })
         .await;
     assert_eq!(s, 401);

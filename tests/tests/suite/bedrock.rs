@@ -46,6 +46,7 @@ async fn mappings(tables: Tables, suffix: Option<&str>) {
                     path: &path,
                     if_match: None,
                     body: &body,
+                    ..Default::default()
                 })
                 .await
         }

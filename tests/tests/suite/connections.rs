@@ -43,6 +43,7 @@ async fn admin_connections(tables: Tables) {
                     path: &path,
                     if_match: None,
                     body: &body,
+                    ..Default::default()
                 })
                 .await
         }

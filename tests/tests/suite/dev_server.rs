@@ -55,7 +55,8 @@ pub(crate) async fn start(
         },
     );
     let mcp_agents = AgentBuilder::new(registry.clone(), settings.cache_ttl);
-    let admin = switchboard_runtime::admin_with(registry, secrets, &settings);
+    let audit = Arc::new(switchboard::audit::AuditLog::new(db.data_table()));
+    let admin = switchboard_runtime::admin_with(registry, secrets, &settings).with_audit(audit);
     let gateway = Arc::new(Gateway::new(
         Arc::new(platform),
         plugins,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use switchboard::audit::AuditLog;
 use switchboard::data::BuiltinData;
 use switchboard::pipeline::{Platform, PluginService};
 use switchboard::ports::AdapterCheck;
@@ -41,6 +42,15 @@ pub fn local_secrets() -> Arc<Secrets> {
     ))
 }
 
+/// Like [`demo`], with the audit entries going to `audit` instead of the data table.
+pub async fn demo_audited_by(
+    tables: Tables,
+    org_suffix: Option<&str>,
+    audit: Arc<AuditLog>,
+) -> Demo {
+    demo_full(tables, org_suffix, None, local_secrets(), Some(audit)).await
+}
+
 /// Like [`demo`], with the booking instance on `adapter` (when given) and credentials
 /// resolved by `secrets`.
 pub async fn demo_on(
@@ -48,6 +58,16 @@ pub async fn demo_on(
     org_suffix: Option<&str>,
     adapter: Option<DataAdapterConfig>,
     secrets: Arc<Secrets>,
+) -> Demo {
+    demo_full(tables, org_suffix, adapter, secrets, None).await
+}
+
+async fn demo_full(
+    tables: Tables,
+    org_suffix: Option<&str>,
+    adapter: Option<DataAdapterConfig>,
+    secrets: Arc<Secrets>,
+    audit: Option<Arc<AuditLog>>,
 ) -> Demo {
     let registry = Registry::new(tables.registry);
     let data = BuiltinData::new(tables.data);
@@ -92,6 +112,7 @@ pub async fn demo_on(
             .unwrap();
     }
     let table = data.table();
+    let audit = audit.unwrap_or_else(|| Arc::new(AuditLog::new(table.clone())));
     let adapters = DataAdapters::new(
         data,
         secrets.clone(),
@@ -100,6 +121,7 @@ pub async fn demo_on(
     );
     let platform = Platform::new(registry, Arc::new(adapters), table, Duration::from_secs(30))
         .with_secrets(secrets)
+        .with_audit(audit)
         .with_clock(Arc::new(pinned_now));
     Demo {
         platform: Arc::new(platform),

@@ -6,6 +6,7 @@ mod adapter_rest;
 mod adapters;
 mod admin;
 mod agents;
+mod audit;
 mod bedrock;
 mod connections;
 mod contract;

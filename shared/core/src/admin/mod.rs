@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit::{self, AuditLog, Subject};
 use crate::auth::{TenantContext, no_tenant};
 use crate::error::{Detail, Error};
 use crate::ids::{Channel, OrgId, PluginName};
@@ -44,6 +45,7 @@ pub const TENANT_SCOPES: [&str; 3] = ["admin:write", "plugins:call", "agents:rea
 /// Admin bodies are small documents; manifests are the largest.
 pub const MAX_ADMIN_BODY: usize = 256 * 1024;
 
+#[derive(Default)]
 pub struct AdminRequest<'a> {
     pub tenant: Option<TenantContext>,
     pub method: &'a str,
@@ -51,12 +53,17 @@ pub struct AdminRequest<'a> {
     pub path: &'a str,
     pub if_match: Option<&'a str>,
     pub body: &'a [u8],
+    /// The query string's parameters (`GET /admin/audit`).
+    pub query: &'a [(String, String)],
+    /// API Gateway's request id, for the audit log.
+    pub request_id: &'a str,
 }
 
 pub struct AdminService {
     registry: Registry,
     secrets: Arc<Secrets>,
     adapters: Arc<dyn AdapterCheck>,
+    audit: Option<Arc<AuditLog>>,
     clock: fn() -> u64,
 }
 
@@ -79,12 +86,24 @@ impl AdminService {
             registry,
             secrets,
             adapters,
+            audit: None,
             clock: unix_now,
         }
     }
 
+    /// Writes an audit entry for every admin write into `audit`, and answers
+    /// `GET /admin/audit` from it.
+    pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
     pub async fn handle(&self, req: AdminRequest<'_>) -> (u16, Value) {
-        match self.route(req).await {
+        let started_at = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let write = !matches!(req.method, "GET" | "HEAD" | "OPTIONS");
+        let trail = write.then(|| (req.tenant.clone(), self.subject(&req)));
+        let (status, body) = match self.route(req).await {
             Ok(r) => r,
             Err(e) => {
                 if e.status() >= 500 {
@@ -92,6 +111,53 @@ impl AdminService {
                 }
                 (e.status(), e.to_body())
             }
+        };
+        if let (Some(log), Some((Some(tenant), subject))) = (&self.audit, trail) {
+            let code = body["error"]["code"].as_str();
+            let entry = subject.entry(
+                &tenant.org,
+                started_at,
+                started.elapsed(),
+                status,
+                code,
+                false,
+            );
+            let days = match self.registry.get_profile(&tenant.org).await {
+                Ok(p) => p
+                    .and_then(|p| p.value.audit_retention_days)
+                    .map_or(audit::DEFAULT_RETENTION_DAYS, |d| {
+                        d.clamp(1, audit::MAX_RETENTION_DAYS)
+                    }),
+                Err(_) => audit::DEFAULT_RETENTION_DAYS,
+            };
+            log.record(&entry, 0, days).await;
+        }
+        (status, body)
+    }
+
+    /// What an admin write's audit entry says: the route, and a hash of the body (none for
+    /// a credential's, whose values a hash of a guessable secret would give away).
+    fn subject(&self, req: &AdminRequest<'_>) -> Subject {
+        let path = match req.path.find("/admin/") {
+            Some(i) => &req.path[i..],
+            None => req.path,
+        };
+        let route = format!(
+            "{} {}",
+            req.method,
+            path.chars().take(256).collect::<String>()
+        );
+        let hashed = !path.starts_with("/admin/credentials");
+        Subject {
+            channel: None,
+            key_id: req.tenant.as_ref().and_then(|t| t.key_id.clone()),
+            route,
+            request_id: req.request_id.to_owned(),
+            params_sha256: serde_json::from_slice::<Value>(req.body)
+                .ok()
+                .filter(|_| hashed)
+                .map(|v| audit::params_hash(&v)),
+            ..Subject::default()
         }
     }
 
@@ -145,6 +211,16 @@ impl AdminService {
             ("POST", ["orgs"]) => {
                 need(&tenant, SCOPE_ORGS)?;
                 self.create_org(req.body).await
+            }
+            ("GET", ["audit"]) => {
+                need(&tenant, audit::SCOPE)?;
+                let Some(log) = &self.audit else {
+                    return Err(Error::not_found("this deployment keeps no audit log"));
+                };
+                let now = std::time::SystemTime::now();
+                let q = audit::AuditQuery::parse(req.query, now)?;
+                let page = log.query(org, &q, now).await?;
+                ok(200, page.to_json())
             }
             ("GET", ["profile"]) => {
                 need(&tenant, SCOPE_READ)?;
@@ -280,10 +356,12 @@ fn secret_fields(secret: &SecretValue) -> Vec<String> {
     secret.field_names()
 }
 
-/// Whether the caller holds `scope` (`admin:write` includes `admin:read`).
+/// Whether the caller holds `scope` (`admin:write` includes `admin:read` and
+/// `audit:read`).
 fn holds(tenant: &TenantContext, scope: &str) -> bool {
     tenant.scopes.iter().any(|s| s == scope)
-        || (scope == SCOPE_READ && tenant.scopes.iter().any(|s| s == SCOPE_WRITE))
+        || ((scope == SCOPE_READ || scope == audit::SCOPE)
+            && tenant.scopes.iter().any(|s| s == SCOPE_WRITE))
 }
 
 fn need(tenant: &TenantContext, scope: &str) -> Result<(), Error> {

@@ -20,7 +20,7 @@ impl AdminService {
     }
 
     /// A patch of the profile: fields left out keep their value, `null` resets
-    /// `idempotency_ttl_hours` to the platform's 24 h.
+    /// `idempotency_ttl_hours` to the platform's 24 h and `audit_retention_days` to 90.
     pub(super) async fn put_profile(
         &self,
         org: &OrgId,
@@ -35,6 +35,8 @@ impl AdminService {
             locale: Option<String>,
             #[serde(default, deserialize_with = "present")]
             idempotency_ttl_hours: Option<Option<u64>>,
+            #[serde(default, deserialize_with = "present")]
+            audit_retention_days: Option<Option<u64>>,
             version: Option<u64>,
         }
         let patch: Patch = parse_as(body)?;
@@ -89,6 +91,26 @@ impl AdminService {
                 ));
             }
             profile.idempotency_ttl_hours = ttl;
+        }
+        if let Some(days) = patch.audit_retention_days {
+            let max = crate::audit::MAX_RETENTION_DAYS;
+            profile.audit_retention_days = match days {
+                None => None,
+                Some(d) => Some(
+                    u32::try_from(d)
+                        .ok()
+                        .filter(|d| (1..=max).contains(d))
+                        .ok_or_else(|| {
+                            Error::invalid_field(
+                                "/audit_retention_days",
+                                format!(
+                                    "give 1 to {max} days, not {d}, or null for the default {}",
+                                    crate::audit::DEFAULT_RETENTION_DAYS
+                                ),
+                            )
+                        })?,
+                ),
+            };
         }
         let version = self
             .registry

@@ -1,6 +1,6 @@
 //! `/admin/…`: the admin API for the organization in the authorizer context.
 
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use super::{Error, body_bytes, json_response, tenant_of};
 use crate::admin::{AdminRequest, AdminService};
@@ -25,6 +25,15 @@ pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = body_bytes(&req);
+    let query: Vec<(String, String)> = req
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let request_id = super::request_id(&req);
     let (status, value) = service
         .handle(AdminRequest {
             tenant,
@@ -32,6 +41,8 @@ pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body
             path: req.uri().path(),
             if_match: if_match.as_deref(),
             body,
+            query: &query,
+            request_id: &request_id,
         })
         .await;
     json_response(status, &value)

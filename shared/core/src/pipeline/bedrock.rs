@@ -198,12 +198,16 @@ impl PluginService {
         }
         let body = body.to_string();
         let out = self
-            .respond(CallInput {
-                tenant: Some(tenant),
-                body: body.as_bytes(),
-                request_id,
-                idempotency_key: None,
-            })
+            .respond_as(
+                CallInput {
+                    tenant: Some(tenant),
+                    body: body.as_bytes(),
+                    request_id,
+                    idempotency_key: None,
+                },
+                None,
+                "bedrock",
+            )
             .await;
         if out.status == 200 {
             let text = match &out.body["result"] {

@@ -132,12 +132,16 @@ impl PluginService {
         }
         let body = json!({"function": event.function, "parameters": event.parameters});
         let body = body.to_string();
-        self.respond(CallInput {
-            tenant: Some(event.tenant.into()),
-            body: body.as_bytes(),
-            request_id: &event.request_id,
-            idempotency_key: event.idempotency_key.as_deref(),
-        })
+        self.respond_as(
+            CallInput {
+                tenant: Some(event.tenant.into()),
+                body: body.as_bytes(),
+                request_id: &event.request_id,
+                idempotency_key: event.idempotency_key.as_deref(),
+            },
+            None,
+            "tool-call",
+        )
         .await
     }
 }

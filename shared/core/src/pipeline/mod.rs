@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::audit::{self, AuditEntry, AuditLog, Subject};
 use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
@@ -43,8 +44,9 @@ pub struct Platform {
     /// Records of calls with side effects, in the platform's data table.
     idempotency: Idempotency,
     instances: TtlCache<(OrgId, PluginName), Option<Arc<ResolvedInstance>>>,
-    /// Each organization's idempotency window, if its profile sets one.
-    idempotency_ttls: TtlCache<OrgId, Option<Duration>>,
+    /// What each organization's profile sets for calls (idempotency window, audit
+    /// retention).
+    policies: TtlCache<OrgId, OrgPolicy>,
     /// Each channel's assignments, overrides parsed; `None` for a channel not configured.
     channels: TtlCache<(OrgId, Channel), Option<ChannelAssignments>>,
     /// Voice-platform connections by id.
@@ -53,7 +55,16 @@ pub struct Platform {
     unknown_connections: TtlCache<ConnectionId, ()>,
     /// Where signed routes get their signing secrets.
     secrets: Option<Arc<Secrets>>,
+    /// Where every call's audit entry goes; none in benches that measure without it.
+    audit: Option<Arc<AuditLog>>,
     clock: Clock,
+}
+
+/// An organization's profile settings a call needs.
+#[derive(Clone, Copy)]
+struct OrgPolicy {
+    idempotency_ttl: Option<Duration>,
+    audit_days: u32,
 }
 
 /// A channel's plugin assignments, each override parsed (or its parse error).
@@ -87,12 +98,13 @@ impl Platform {
             registry,
             data,
             idempotency: Idempotency::new(idempotency),
-            idempotency_ttls: TtlCache::new(cache_ttl),
+            policies: TtlCache::new(cache_ttl),
             instances: TtlCache::new(cache_ttl),
             channels: TtlCache::new(cache_ttl),
             connections: TtlCache::new(cache_ttl),
             unknown_connections: TtlCache::new(cache_ttl),
             secrets: None,
+            audit: None,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -108,6 +120,17 @@ impl Platform {
     pub fn with_secrets(mut self, secrets: Arc<Secrets>) -> Self {
         self.secrets = Some(secrets);
         self
+    }
+
+    /// Writes an audit entry for every call into `audit`.
+    pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The audit log calls are written to, if any.
+    pub fn audit(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.as_ref()
     }
 
     /// Replaces the clock (tests pin "now").
@@ -164,20 +187,50 @@ fn major(version: &str) -> &str {
 impl Platform {
     /// The organization's replay window for idempotent calls (its profile's
     /// `idempotency_ttl_hours`), cached like instances.
-    async fn idempotency_ttl(&self, org: &OrgId) -> Result<Option<Duration>, Error> {
-        if let Some(hit) = self.idempotency_ttls.get(org) {
+    async fn policy(&self, org: &OrgId) -> Result<OrgPolicy, Error> {
+        if let Some(hit) = self.policies.get(org) {
             return Ok(hit);
         }
-        let ttl = self
-            .registry
-            .get_profile(org)
-            .await?
-            .and_then(|p| p.value.idempotency_ttl_hours)
-            // The admin API checks the range; a profile written around it is held to it.
-            .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
-            .map(|h| Duration::from_secs(h * 3600));
-        self.idempotency_ttls.insert(org.clone(), ttl);
-        Ok(ttl)
+        let profile = self.registry.get_profile(org).await?.map(|p| p.value);
+        let profile = profile.as_ref();
+        let policy = OrgPolicy {
+            idempotency_ttl: profile
+                .and_then(|p| p.idempotency_ttl_hours)
+                // The admin API checks the range; a profile written around it is held to it.
+                .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
+                .map(|h| Duration::from_secs(h * 3600)),
+            audit_days: profile
+                .and_then(|p| p.audit_retention_days)
+                .map_or(audit::DEFAULT_RETENTION_DAYS, |d| {
+                    d.clamp(1, audit::MAX_RETENTION_DAYS)
+                }),
+        };
+        self.policies.insert(org.clone(), policy);
+        Ok(policy)
+    }
+
+    async fn idempotency_ttl(&self, org: &OrgId) -> Result<Option<Duration>, Error> {
+        Ok(self.policy(org).await?.idempotency_ttl)
+    }
+
+    /// How long `org`'s entries are kept; the default when the profile cannot be read, as
+    /// the entry must be written whatever happened to the call.
+    async fn audit_days(&self, org: &OrgId) -> u32 {
+        match self.policy(org).await {
+            Ok(p) => p.audit_days,
+            Err(e) => {
+                tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
+                audit::DEFAULT_RETENTION_DAYS
+            }
+        }
+    }
+
+    /// Stores an audit entry for a call of `org`'s, if the platform keeps a log.
+    async fn write_audit(&self, org: &OrgId, entry: AuditEntry, seq: usize) {
+        if let Some(log) = &self.audit {
+            let days = self.audit_days(org).await;
+            log.record(&entry, seq, days).await;
+        }
     }
 
     /// A channel's assignments as a call needs them, cached like instances; `None` for a
@@ -265,6 +318,24 @@ struct Ran {
     replayed: bool,
 }
 
+/// What the audit entries of one request share, and how many it has written.
+struct Trail<'a> {
+    route: &'a str,
+    request_id: &'a str,
+    written: std::sync::atomic::AtomicUsize,
+}
+
+impl Trail<'_> {
+    fn next_seq(&self) -> usize {
+        self.written
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn written(&self) -> usize {
+        self.written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 pub struct PluginService {
     plugin: Plugin,
     routes: Vec<String>,
@@ -322,12 +393,26 @@ impl PluginService {
 
     /// Runs one call: status, body in the contract's envelope, and whether it was replayed.
     pub async fn respond(&self, input: CallInput<'_>) -> CallOutput {
-        self.respond_as(input, None).await
+        let route = format!("POST /plugins/{}", self.plugin.name());
+        self.respond_as(input, None, &route).await
     }
 
-    /// [`respond`](Self::respond), the body held to `only`'s shape when it is set.
-    async fn respond_as(&self, input: CallInput<'_>, only: Option<VoicePlatform>) -> CallOutput {
+    /// [`respond`](Self::respond), the body held to `only`'s shape when it is set; `route`
+    /// names the way it came in for the audit log.
+    async fn respond_as(
+        &self,
+        input: CallInput<'_>,
+        only: Option<VoicePlatform>,
+        route: &str,
+    ) -> CallOutput {
         let started = Instant::now();
+        let started_at = self.platform.now();
+        let trail = Trail {
+            route,
+            request_id: input.request_id,
+            written: Default::default(),
+        };
+        let who = input.tenant.clone();
         let org = input.tenant.as_ref().map(|t| t.org.to_string());
         let key = input.tenant.as_ref().and_then(|t| t.key_id.clone());
         let span = tracing::info_span!(
@@ -338,7 +423,27 @@ impl PluginService {
             plugin = %self.plugin.name(),
             function = tracing::field::Empty,
         );
-        let result = self.run(input, only).instrument(span.clone()).await;
+        let result = self.run(input, only, &trail).instrument(span.clone()).await;
+        // Refused before any function ran (scope, body, envelope): one entry for the request.
+        if let (Err(e), Some(t), 0) = (&result, &who, trail.written()) {
+            let subject = Subject {
+                channel: t.channel.as_ref().map(ToString::to_string),
+                key_id: t.key_id.clone(),
+                route: route.to_owned(),
+                plugin: Some(self.plugin.name().to_string()),
+                request_id: trail.request_id.to_owned(),
+                ..Subject::default()
+            };
+            let entry = subject.entry(
+                &t.org,
+                started_at,
+                started.elapsed(),
+                e.status(),
+                Some(e.code()),
+                false,
+            );
+            self.platform.write_audit(&t.org, entry, 0).await;
+        }
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.in_scope(|| match &result {
             Ok(_) => tracing::info!(status = 200, elapsed_us, "call ok"),
@@ -378,6 +483,7 @@ impl PluginService {
         &self,
         input: CallInput<'_>,
         only: Option<VoicePlatform>,
+        trail: &Trail<'_>,
     ) -> Result<(Reply, bool), Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
         if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
@@ -402,7 +508,7 @@ impl PluginService {
                 if let Some(k) = header {
                     envelope.retry_key = Some(KeySource::Header(k));
                 }
-                let ran = self.run_one(&tenant, envelope, deadline).await?;
+                let ran = self.audited(&tenant, envelope, deadline, trail).await?;
                 Ok((Reply::Result(ran.value), ran.replayed))
             }
             Incoming::Vapi(calls) => {
@@ -415,7 +521,7 @@ impl PluginService {
                         envelope.retry_key = Some(KeySource::Header(format!("{k}\n{id}")));
                     }
                     let function = envelope.function.clone();
-                    let ran = self.run_one(&tenant, envelope, deadline).await;
+                    let ran = self.audited(&tenant, envelope, deadline, trail).await;
                     all_replayed &= ran.as_ref().is_ok_and(|r| r.replayed);
                     results.push(match ran.map(|r| r.value) {
                         Ok(Value::String(text)) => json!({"toolCallId": id, "result": text}),
@@ -433,6 +539,49 @@ impl PluginService {
                 Ok((Reply::Raw(json!({"results": results})), all_replayed))
             }
         }
+    }
+
+    /// [`run_one`](Self::run_one), and its audit entry written before it answers.
+    async fn audited(
+        &self,
+        tenant: &TenantContext,
+        envelope: Envelope,
+        deadline: tokio::time::Instant,
+        trail: &Trail<'_>,
+    ) -> Result<Ran, Error> {
+        if self.platform.audit.is_none() {
+            return self.run_one(tenant, envelope, deadline).await;
+        }
+        let started_at = self.platform.now();
+        let started = Instant::now();
+        let subject = Subject {
+            org: Some(tenant.org.clone()),
+            channel: tenant.channel.as_ref().map(ToString::to_string),
+            key_id: tenant.key_id.clone(),
+            route: trail.route.to_owned(),
+            plugin: Some(self.plugin.name().to_string()),
+            function: Some(envelope.function.chars().take(128).collect()),
+            idempotency_key: envelope.retry_key.as_ref().map(|k| k.id().to_owned()),
+            request_id: trail.request_id.to_owned(),
+            params_sha256: Some(audit::params_hash(&envelope.parameters)),
+        };
+        let result = self.run_one(tenant, envelope, deadline).await;
+        let (status, code, replayed) = match &result {
+            Ok(r) => (200, None, r.replayed),
+            Err(e) => (e.status(), Some(e.code()), false),
+        };
+        let entry = subject.entry(
+            &tenant.org,
+            started_at,
+            started.elapsed(),
+            status,
+            code,
+            replayed,
+        );
+        self.platform
+            .write_audit(&tenant.org, entry, trail.next_seq())
+            .await;
+        result
     }
 
     /// One function call, after the tenant and body checks.

@@ -180,6 +180,7 @@ impl PluginService {
                 idempotency_key: None,
             },
             only,
+            call.platform,
         )
         .await
     }

@@ -19,6 +19,9 @@ pub struct OrgProfile {
     /// How long idempotent calls are replayed; the platform's 24 h when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_ttl_hours: Option<u64>,
+    /// How long the audit log keeps entries, in days; 90 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
     /// Further instruction variables (phone number, address, …).
     #[serde(default, flatten)]
     pub extra: Map<String, Value>,
@@ -32,6 +35,7 @@ impl Default for OrgProfile {
             timezone: default_tz(),
             locale: default_locale(),
             idempotency_ttl_hours: None,
+            audit_retention_days: None,
             extra: Map::new(),
         }
     }
