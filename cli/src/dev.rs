@@ -98,7 +98,11 @@ impl Gateway {
         let invoker = Arc::new(LocalInvoker::new(plugins.clone()));
         Self {
             host: addr.to_string(),
-            authorizer: Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
+            authorizer: match platform.audit() {
+                Some(audit) => Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL)
+                    .with_audit(audit.clone()),
+                None => Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
+            },
             mcp: McpService::new(mcp_agents, invoker, origins),
             plugins,
             agents,
@@ -323,8 +327,7 @@ fn v2_event(r: V2<'_>) -> Value {
     let mut query_params: Map<String, Value> = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        // Decoded, as API Gateway hands parameters to the function.
-        query_params.insert(percent_decoded(k), json!(percent_decoded(v)));
+        query_params.insert(k.to_owned(), json!(v));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -478,29 +481,4 @@ pub async fn run(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     );
     serve(listener, Arc::new(gateway)).await?;
     Ok(())
-}
-
-/// `s` with `%XX` escapes decoded and `+` as a space (form encoding); a malformed escape
-/// stays as written.
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -270,7 +270,7 @@ def main():
         w("### The audit log on a warm call\n")
         w(f"In-process (`bench_moto audit`): {aud['function']} on moto, {aud['calls']} calls on a "
           "platform without the audit log and as many on one with it, interleaved. The entry is "
-          "written before the call answers (one conditional `PutItem`).\n")
+          "written before the call answers (one conditional `UpdateItem`).\n")
         w("| | p50 | p99 |")
         w("|---|---|---|")
         for label, k in (("without the audit log", "without_audit"), ("with it", "with_audit")):

@@ -19,7 +19,7 @@
 //!   an organization of its own.
 //! - `audit <n>`: what the audit log adds to a warm call: booking's `GetProviders`
 //!   in-process against moto without and with the audit log, interleaved, `n` each, and the
-//!   data-table requests of the audited calls (one `PutItem` each).
+//!   data-table requests of the audited calls (the entry is one conditional `UpdateItem`).
 //! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
 //!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
 //!   request is an API Gateway event parsed by lambda_http into the function's handler:

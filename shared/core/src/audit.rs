@@ -158,7 +158,16 @@ impl AuditLog {
         let Some(at_us) = parse_us(&entry.at) else {
             return self.lost(entry, "the entry's time is unreadable");
         };
-        let key = entry_key(&org, at_us, &entry.request_id, seq);
+        let Ok(text) = serde_json::to_string(entry) else {
+            return self.lost(entry, "the entry cannot be serialised");
+        };
+        let key = entry_key(
+            &org,
+            at_us,
+            &entry.request_id,
+            seq,
+            &sha256_hex(text.as_bytes())[..12],
+        );
         let expires_at = at_us / 1_000_000 + u64::from(retention_days.max(1)) * 86_400;
         let mut data = match serde_json::to_value(entry) {
             Ok(v) => v,
@@ -191,13 +200,19 @@ impl AuditLog {
         let now_ms = epoch_ms(now);
         let (from_us, to_us) = q.micros();
         let (mut day, mut after) = match &q.cursor {
-            Some(c) => (c.day, Some(c.after.clone())),
+            Some(c) => (c.day, c.after.clone()),
             None => (to_us / DAY_US, None),
         };
         let first_day = from_us / DAY_US;
-        // Sort keys of [from, to]: inverted, so `to` bounds from below.
-        let lo = format!("{:016}", INVERT - to_us.min(INVERT));
-        let hi = format!("{:016}~", INVERT - from_us.min(INVERT));
+        let (lo, hi) = bounds(from_us, to_us);
+        let cursor = |day, after| {
+            Some(Cursor {
+                from_ms: q.from_ms,
+                to_ms: q.to_ms,
+                day,
+                after,
+            })
+        };
         let mut entries = Vec::new();
         let mut read = 0;
         let mut days = 0;
@@ -238,7 +253,7 @@ impl AuditLog {
                 stopped_at = Some(item.key.sk.clone());
                 let expired = item.data["expiresAt"]
                     .as_u64()
-                    .is_some_and(|x| x * 1000 <= now_ms);
+                    .is_some_and(|x| x.saturating_mul(1000) <= now_ms);
                 if expired {
                     continue;
                 }
@@ -253,7 +268,7 @@ impl AuditLog {
                 }
             }
             if entries.len() == q.limit {
-                let next = stopped_at.map(|after| Cursor { day, after });
+                let next = cursor(day, stopped_at.or(after));
                 return Ok(AuditPage { entries, next });
             }
             if complete_to.is_some() {
@@ -272,10 +287,7 @@ impl AuditLog {
             }
             if read >= READ_BUDGET || days >= DAYS_PER_REQUEST {
                 // Not done, but this request has read its share: go on from here.
-                let next = Some(Cursor {
-                    day,
-                    after: after.unwrap_or_default(),
-                });
+                let next = cursor(day, after);
                 return Ok(AuditPage { entries, next });
             }
         }
@@ -329,8 +341,12 @@ impl AuditQuery {
                     }),
             }
         };
-        let to_ms = time("to", now_ms)?;
-        let from_ms = time("from", to_ms.saturating_sub(DAY_MS))?;
+        // Nothing is newer than now (a minute's clock skew aside), nothing older than the
+        // longest retention: the walk back day by day stays bounded whatever is asked.
+        let newest = now_ms.saturating_add(60_000);
+        let oldest = now_ms.saturating_sub(u64::from(MAX_RETENTION_DAYS) * DAY_MS);
+        let to_ms = time("to", now_ms)?.min(newest);
+        let from_ms = time("from", to_ms.saturating_sub(DAY_MS))?.max(oldest);
         if from_ms > to_ms {
             return Err(Error::invalid_request("from must not be after to"));
         }
@@ -351,13 +367,33 @@ impl AuditQuery {
                 .filter(|n| (1..=MAX_PAGE).contains(n))
                 .ok_or_else(|| Error::invalid_request(format!("limit must be 1 to {MAX_PAGE}")))?,
         };
-        let cursor = match get("cursor") {
-            None => None,
-            Some(c) => Some(Cursor::parse(c).ok_or_else(|| {
-                Error::invalid_request(
-                    "the cursor is not one this API returned; start again without it",
-                )
-            })?),
+        let bad_cursor = || {
+            Error::invalid_request(
+                "the cursor is not one this API returned; start again without it",
+            )
+        };
+        // A cursor goes on with the window it was made for: `to` defaults to now, which
+        // moves between pages.
+        let (from_ms, to_ms, cursor) = match get("cursor") {
+            None => (from_ms, to_ms, None),
+            Some(c) => {
+                let c = Cursor::parse(c).ok_or_else(bad_cursor)?;
+                let given =
+                    |name: &str, v: u64| get(name).is_none() || time(name, 0).ok() == Some(v);
+                if !given("from", c.from_ms) || !given("to", c.to_ms) {
+                    return Err(Error::invalid_request(
+                        "the cursor belongs to a query with other from and to; repeat those, or leave them out",
+                    ));
+                }
+                let (from_us, to_us) = micros(c.from_ms, c.to_ms);
+                let (lo, hi) = bounds(from_us, to_us);
+                let in_range = (from_us / DAY_US..=to_us / DAY_US).contains(&c.day)
+                    && c.after.as_ref().is_none_or(|a| lo <= *a && *a <= hi);
+                if c.from_ms > c.to_ms || !in_range {
+                    return Err(bad_cursor());
+                }
+                (c.from_ms, c.to_ms, Some(c))
+            }
         };
         Ok(Self {
             from_ms,
@@ -370,12 +406,8 @@ impl AuditQuery {
         })
     }
 
-    /// `[from, to]` in microseconds, `to`'s whole millisecond included.
     fn micros(&self) -> (u64, u64) {
-        (
-            self.from_ms.saturating_mul(1000),
-            self.to_ms.saturating_mul(1000).saturating_add(999),
-        )
+        micros(self.from_ms, self.to_ms)
     }
 
     fn matches(&self, e: &AuditEntry) -> bool {
@@ -412,30 +444,61 @@ fn parse_status(s: &str) -> Option<StatusFilter> {
         .map(StatusFilter::Exact)
 }
 
-/// Where a page ended: the day and the last sort key read there.
+/// `[from, to]` in microseconds, `to`'s whole millisecond included.
+fn micros(from_ms: u64, to_ms: u64) -> (u64, u64) {
+    (
+        from_ms.saturating_mul(1000),
+        to_ms.saturating_mul(1000).saturating_add(999),
+    )
+}
+
+/// The sort keys of `[from, to]`: inverted, so `to` bounds from below.
+fn bounds(from_us: u64, to_us: u64) -> (String, String) {
+    (
+        format!("{:016}", INVERT - to_us.min(INVERT)),
+        format!("{:016}~", INVERT - from_us.min(INVERT)),
+    )
+}
+
+/// Where a page ended: the query's window, the day, and the last sort key read there
+/// (none: the day is to be read from its start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
+    from_ms: u64,
+    to_ms: u64,
     day: u64,
-    after: String,
+    after: Option<String>,
 }
 
 impl Cursor {
     pub fn token(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.day, self.after))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}|{}|{}",
+            self.from_ms,
+            self.to_ms,
+            self.day,
+            self.after.as_deref().unwrap_or("")
+        ))
     }
 
     fn parse(token: &str) -> Option<Self> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
-        let (day, after) = raw.split_once('|')?;
-        let valid_after = after.is_empty()
-            || (after.len() >= INVERT_DIGITS
-                && after.as_bytes()[..INVERT_DIGITS]
-                    .iter()
-                    .all(u8::is_ascii_digit));
-        valid_after.then_some(())?;
+        let mut parts = raw.splitn(4, '|');
+        let (from, to, day, after) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let after = match after {
+            "" => None,
+            a if a.len() > INVERT_DIGITS
+                && a.as_bytes()[..INVERT_DIGITS].iter().all(u8::is_ascii_digit) =>
+            {
+                Some(a.to_owned())
+            }
+            _ => return None,
+        };
         Some(Self {
+            from_ms: from.parse().ok()?,
+            to_ms: to.parse().ok()?,
             day: day.parse().ok()?,
-            after: after.to_owned(),
+            after,
         })
     }
 }
@@ -461,12 +524,17 @@ fn partition(org: &OrgId, day: u64, shard: u32) -> String {
     format!("AUDIT#{org}#{}#{shard}", day_name(day))
 }
 
-fn entry_key(org: &OrgId, at_us: u64, request_id: &str, seq: usize) -> Key {
+/// `nonce`: a hash of the entry, so a retried write of one entry finds itself there while
+/// two different entries never share a key.
+fn entry_key(org: &OrgId, at_us: u64, request_id: &str, seq: usize, nonce: &str) -> Key {
     let shard =
         u32::from_str_radix(&sha256_hex(request_id.as_bytes())[..8], 16).map_or(0, |h| h % SHARDS);
     Key::new(
         partition(org, at_us / DAY_US, shard),
-        format!("{:016}#{request_id}#{seq}", INVERT - at_us.min(INVERT)),
+        format!(
+            "{:016}#{request_id}#{seq:04}#{nonce}",
+            INVERT - at_us.min(INVERT)
+        ),
     )
 }
 
@@ -511,12 +579,12 @@ mod tests {
     #[test]
     fn keys_sort_newest_first_and_spread_over_shards() {
         let org = OrgId::parse("acme").unwrap();
-        let a = entry_key(&org, 1_765_000_000_000_000, "r1", 0);
-        let b = entry_key(&org, 1_765_000_000_000_001, "r1", 0);
+        let a = entry_key(&org, 1_765_000_000_000_000, "r1", 0, "n");
+        let b = entry_key(&org, 1_765_000_000_000_001, "r1", 0, "n");
         assert!(b.sk < a.sk, "later sorts first");
         assert!(a.pk.starts_with("AUDIT#acme#2025-12-06#"), "{}", a.pk);
         let shards: std::collections::HashSet<String> = (0..64)
-            .map(|i| entry_key(&org, 1_765_000_000_000_000, &format!("req-{i}"), 0).pk)
+            .map(|i| entry_key(&org, 1_765_000_000_000_000, &format!("req-{i}"), 0, "n").pk)
             .collect();
         assert_eq!(shards.len(), SHARDS as usize);
     }
@@ -557,14 +625,66 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {
         let c = Cursor {
+            from_ms: 1_764_547_200_000,
+            to_ms: 1_765_000_000_000,
             day: 20_428,
-            after: format!("{:016}#r#0", 42),
+            after: Some(format!("{:016}#r#0000#n", 42)),
         };
-        assert_eq!(Cursor::parse(&c.token()), Some(c));
-        assert_eq!(Cursor::parse(&URL_SAFE_NO_PAD.encode("x|y")), None);
+        assert_eq!(Cursor::parse(&c.token()), Some(c.clone()));
+        let fresh_day = Cursor { after: None, ..c };
+        assert_eq!(Cursor::parse(&fresh_day.token()), Some(fresh_day));
+        for forged in ["x|y", "1|2|3|AUDIT#other", "1|2|3|0042"] {
+            assert_eq!(
+                Cursor::parse(&URL_SAFE_NO_PAD.encode(forged)),
+                None,
+                "{forged}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_keeps_its_window_and_windows_stay_bounded() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_000_000);
+        let p = |pairs: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            AuditQuery::parse(&v, now)
+        };
+        // A year 9999 `to` is now; a 1970 `from` the longest retention back.
+        let wide = p(&[("from", "0"), ("to", "253402300799000")]).unwrap();
+        assert!(wide.to_ms <= 1_765_000_060_000);
         assert_eq!(
-            Cursor::parse(&URL_SAFE_NO_PAD.encode("1|AUDIT#other")),
-            None
+            wide.to_ms - wide.from_ms,
+            u64::from(MAX_RETENTION_DAYS) * DAY_MS + 60_000
         );
+        let c = Cursor {
+            from_ms: 1_764_900_000_000,
+            to_ms: 1_764_990_000_000,
+            day: 1_764_950_000_000 / DAY_MS,
+            after: None,
+        };
+        // The cursor's window, whatever `to` now defaults to.
+        let q = p(&[("cursor", &c.token())]).unwrap();
+        assert_eq!((q.from_ms, q.to_ms), (c.from_ms, c.to_ms));
+        let same = p(&[("cursor", &c.token()), ("from", "1764900000000")]).unwrap();
+        assert_eq!(same.from_ms, c.from_ms);
+        let e = p(&[("cursor", &c.token()), ("from", "1764000000000")]).unwrap_err();
+        assert!(e.to_string().contains("other from and to"), "{e}");
+        // A day outside the window, or a key outside its range, is no cursor of ours.
+        let outside = Cursor {
+            day: c.day + 30,
+            ..c.clone()
+        };
+        assert_eq!(
+            p(&[("cursor", &outside.token())]).unwrap_err().status(),
+            400
+        );
+        let far = Cursor {
+            after: Some(format!("{:016}#r#0000#n", 1)),
+            ..c
+        };
+        assert_eq!(p(&[("cursor", &far.token())]).unwrap_err().status(), 400);
     }
 }

@@ -1,10 +1,12 @@
 //! Tenant context. On AWS it is set by the authorizer Lambda; locally `dev` derives it from
 //! an API key with [`authenticate`], the same lookup the authorizer does.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
+use crate::audit::{AuditLog, Subject};
 use crate::cache::TtlCache;
 use crate::error::Error;
 use crate::ids::{Channel, OrgId};
@@ -103,6 +105,8 @@ pub fn no_tenant() -> Error {
 pub struct Authorizer {
     registry: Registry,
     keys: TtlCache<KeyHash, ApiKeyRecord>,
+    /// Where a refused key of a known organization (a revoked one) is recorded.
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// How long a found key is reused; a revocation takes effect within it (plus API Gateway's
@@ -114,7 +118,69 @@ impl Authorizer {
         Self {
             registry,
             keys: TtlCache::new(ttl),
+            audit: None,
         }
+    }
+
+    /// Records refused keys that belong to an organization (revoked ones) in `audit`; an
+    /// unknown key belongs to no one and is only logged.
+    pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The audit entry of a refused revoked key, under its organization.
+    async fn audit_refusal(
+        &self,
+        header: Option<&str>,
+        event: &Value,
+        e: &Error,
+        started: (SystemTime, Instant),
+    ) {
+        let Some(log) = &self.audit else {
+            return;
+        };
+        let Some(key) = header.and_then(bearer) else {
+            return;
+        };
+        let hash = KeyHash::of(key);
+        // Found (and cached) by the lookup that refused it.
+        let Some(rec) = self.keys.get(&hash) else {
+            return;
+        };
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(|s| s.chars().take(256).collect::<String>())
+        };
+        let subject = Subject {
+            channel: rec.channel.as_ref().map(ToString::to_string),
+            key_id: Some(hash.id().to_owned()),
+            route: text(event.get("routeKey"))
+                .or_else(|| text(event.get("rawPath")))
+                .unwrap_or_else(|| "authorizer".to_owned()),
+            request_id: text(event.pointer("/requestContext/requestId")).unwrap_or_default(),
+            ..Subject::default()
+        };
+        let entry = subject.entry(
+            &rec.org,
+            started.0,
+            started.1.elapsed(),
+            e.status(),
+            Some(e.code()),
+            false,
+        );
+        let days = match self.registry.get_profile(&rec.org).await {
+            Ok(p) => p
+                .and_then(|p| p.value.audit_retention_days)
+                .map_or(crate::audit::DEFAULT_RETENTION_DAYS, |d| {
+                    d.clamp(1, crate::audit::MAX_RETENTION_DAYS)
+                }),
+            Err(e) => {
+                tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
+                crate::audit::DEFAULT_RETENTION_DAYS
+            }
+        };
+        log.record(&entry, 0, days).await;
     }
 
     /// 401 for a missing, malformed, unknown or revoked key; 503 if the registry is down.
@@ -122,14 +188,9 @@ impl Authorizer {
         let Some(header) = authorization else {
             return Err(no_tenant());
         };
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
-            })?;
+        let key = bearer(header).ok_or_else(|| {
+            Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
+        })?;
         let hash = KeyHash::of(key);
         let key_id = hash.id().to_owned();
         // Only found keys are cached: a key created a moment ago must work at once.
@@ -161,6 +222,7 @@ impl Authorizer {
     /// context is `orgId`, `scopes` (space-separated), `keyId` and, for a channel-bound key,
     /// `channel`. A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
     pub async fn simple_response(&self, event: &Value) -> Result<Value, Error> {
+        let started = (SystemTime::now(), Instant::now());
         let header = event
             .get("headers")
             .and_then(|h| h.get("authorization"))
@@ -179,11 +241,21 @@ impl Authorizer {
             }
             Err(e @ Error::Unauthenticated(_)) => {
                 tracing::info!(reason = %e, "authorization refused");
+                self.audit_refusal(header, event, &e, started).await;
                 Ok(json!({"isAuthorized": false}))
             }
             Err(e) => Err(e),
         }
     }
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+fn bearer(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
 }
 
 #[cfg(test)]

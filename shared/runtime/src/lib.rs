@@ -36,7 +36,6 @@ enum Backend {
         sdk: Box<switchboard_aws::SdkConfig>,
         dynamodb: switchboard_aws::dynamodb::Client,
         registry: String,
-        #[cfg_attr(not(any(feature = "plugin", feature = "admin")), allow(dead_code))]
         data: String,
         #[cfg_attr(not(feature = "plugin"), allow(dead_code))]
         tls: Arc<rustls::ClientConfig>,
@@ -86,8 +85,7 @@ impl Backend {
     }
 
     /// The data table: plugin data and idempotency records, and the audit log (which the
-    /// admin function writes too).
-    #[cfg(any(feature = "plugin", feature = "admin"))]
+    /// admin and authorizer functions write too).
     fn data(&self) -> Arc<dyn ItemStore> {
         match self {
             Self::Aws { dynamodb, data, .. } => Arc::new(
@@ -142,6 +140,18 @@ pub async fn tables(
         Registry::new(backend.registry()),
         switchboard::data::BuiltinData::new(backend.data()),
     ))
+}
+
+/// The authorizer: API keys from the registry, refusals of an organization's keys to its
+/// audit log.
+pub async fn authorizer(settings: &Settings) -> Result<switchboard::auth::Authorizer, Error> {
+    let backend = Backend::open(settings).await?;
+    let audit = switchboard::audit::AuditLog::new(backend.data());
+    Ok(switchboard::auth::Authorizer::new(
+        Registry::new(backend.registry()),
+        switchboard::auth::KEY_CACHE_TTL,
+    )
+    .with_audit(Arc::new(audit)))
 }
 
 /// The admin service: the registry, the secret store it writes credentials to, and the

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use switchboard::admin::AdminRequest;
 use switchboard::audit::{AuditEntry, AuditLog, AuditQuery};
 use switchboard::auth::TenantContext;
-use switchboard::pipeline::CallInput;
+use switchboard::pipeline::{CallInput, ToolCallEvent};
 use switchboard::registry::Registry;
-use switchboard::{Channel, OrgId};
+use switchboard::{Channel, OrgId, PluginName};
 use switchboard_tests::{Tables, embedded_tables, moto_tables, unique};
 
 use crate::fixtures::{self, booking_service, local_secrets, pinned_now};
@@ -102,9 +102,36 @@ async fn audit_contract(tables: Tables) {
     let (status, _) = call(body("GetProviders", json!({})), "req-anon", None).await;
     assert_eq!(status, 401);
 
+    // Tool-call events from the MCP function, one for another plugin's function.
+    let event = |plugin: &str, rid: &str| {
+        ToolCallEvent::new(
+            PluginName::parse(plugin).unwrap(),
+            &tenant(&org),
+            "GetProviders",
+            json!({}),
+            rid,
+        )
+    };
+    assert_eq!(
+        svc.respond_tool_call(event("booking", "req-mcp"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        svc.respond_tool_call(event("crm", "req-mcp-crm"))
+            .await
+            .status,
+        404
+    );
+
     let all = entries(&log, &org, &[]).await;
     let ids: Vec<&str> = all.iter().map(|e| e.request_id.as_str()).collect();
-    assert_eq!(all.len(), 5, "{ids:?}");
+    assert_eq!(all.len(), 7, "{ids:?}");
+    for (rid, status) in [("req-mcp", 200), ("req-mcp-crm", 404)] {
+        let e = all.iter().find(|e| e.request_id == rid).unwrap();
+        assert_eq!((e.route.as_str(), e.status), ("mcp", status), "{e:?}");
+    }
     assert!(!ids.contains(&"req-anon"));
     let ok = all.iter().find(|e| e.request_id == "req-ok").unwrap();
     assert_eq!(ok.status, 200);
@@ -149,10 +176,10 @@ async fn audit_contract(tables: Tables) {
     let slots = entries(&log, &org, &[("function", "GetAvailableSlots")]).await;
     assert_eq!(slots.len(), 1);
     let client_errors = entries(&log, &org, &[("status", "4xx")]).await;
-    assert_eq!(client_errors.len(), 3, "{client_errors:?}");
+    assert_eq!(client_errors.len(), 4, "{client_errors:?}");
     let exact = entries(&log, &org, &[("status", "200")]).await;
-    assert_eq!(exact.len(), 2);
-    let none = entries(&log, &org, &[("plugin", "crm")]).await;
+    assert_eq!(exact.len(), 3);
+    let none = entries(&log, &org, &[("plugin", "support")]).await;
     assert!(none.is_empty());
     // Pages of one: the same entries, each once.
     let paged = entries(&log, &org, &[("limit", "1")]).await;

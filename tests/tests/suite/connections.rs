@@ -576,6 +576,74 @@ async fn a_retell_agent_books_through_its_signed_url_and_a_forger_writes_nothing
             .contains("'retell' channel")
     );
 
+    // A revoked key is refused by the authorizer, and the refusal is its org's to see.
+    let created = post(
+        addr,
+        "/admin/keys",
+        Some(&admin_key),
+        &json!({"scopes": ["plugins:call"], "name": "to revoke"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let revoked = created.body["result"]["key"].as_str().unwrap().to_owned();
+    let revoked_id = created.body["result"]["id"].as_str().unwrap().to_owned();
+    let r = send_with(
+        addr,
+        "DELETE",
+        &format!("/admin/keys/{revoked_id}"),
+        Some(&admin_key),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        addr,
+        "/plugins/booking",
+        Some(&revoked),
+        &json!({"function": "GetProviders", "parameters": {}}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The audit log: the signed calls under the connection (a retry marked as a replay), the
+    // refused signatures of an existing connection, and the revoked key's refusal.
+    let log = send_with(
+        addr,
+        "GET",
+        "/admin/audit?from=2026-11-01T00:00:00Z&limit=200",
+        Some(&admin_key),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let entries = log.body["result"]["entries"].as_array().unwrap();
+    let signed: Vec<&Value> = entries.iter().filter(|e| e["route"] == "retell").collect();
+    assert!(
+        signed.iter().any(|e| e["status"] == 200
+            && e["function"] == "CreateAppointment"
+            && e["replayed"] == true
+            && e["idempotencyKey"] == "call_e2e_1"),
+        "{signed:?}"
+    );
+    let refused: Vec<&&Value> = signed.iter().filter(|e| e["status"] == 401).collect();
+    assert!(refused.len() >= 7, "{signed:?}");
+    assert!(
+        refused.iter().all(|e| e["errorCode"] == "unauthenticated"
+            && e["keyId"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("connection:cn_"))),
+        "{refused:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["keyId"] == revoked_id.as_str() && e["status"] == 401),
+        "{entries:?}"
+    );
+    assert!(!log.body.to_string().contains(api_key));
+
     task.abort();
     assert!(task.await.is_err_and(|e| e.is_cancelled()));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -128,7 +128,10 @@ impl AdminService {
                     .map_or(audit::DEFAULT_RETENTION_DAYS, |d| {
                         d.clamp(1, audit::MAX_RETENTION_DAYS)
                     }),
-                Err(_) => audit::DEFAULT_RETENTION_DAYS,
+                Err(e) => {
+                    tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
+                    audit::DEFAULT_RETENTION_DAYS
+                }
             };
             log.record(&entry, 0, days).await;
         }
@@ -147,7 +150,7 @@ impl AdminService {
             req.method,
             path.chars().take(256).collect::<String>()
         );
-        let hashed = !path.starts_with("/admin/credentials");
+        let hashed = !path.starts_with("/admin/credentials") && req.body.len() <= MAX_ADMIN_BODY;
         Subject {
             channel: None,
             key_id: req.tenant.as_ref().and_then(|t| t.key_id.clone()),

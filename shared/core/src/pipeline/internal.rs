@@ -8,11 +8,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::audit::Subject;
 use crate::auth::TenantContext;
 use crate::error::Error;
 use crate::ids::{Channel, OrgId, PluginName};
 
 use super::{CallInput, CallOutput, PluginService};
+
+/// The audit log's route for tool-call events: the MCP function is what sends them.
+const TOOL_CALL_ROUTE: &str = "mcp";
 
 /// The `kind` of a tool-call event; another version is refused, not guessed at.
 pub const TOOL_CALL_KIND: &str = "switchboard.tool-call/1";
@@ -115,6 +119,8 @@ impl PluginService {
     /// Runs a tool-call event through the same pipeline as the HTTP routes: scopes, the
     /// channel's assignment, validation, idempotency, the handler.
     pub async fn respond_tool_call(&self, event: ToolCallEvent) -> CallOutput {
+        let started_at = self.platform.now();
+        let started = std::time::Instant::now();
         if &event.plugin != self.plugin().name() {
             let e = Error::NotFound {
                 code: "unknown_plugin",
@@ -124,6 +130,25 @@ impl PluginService {
                     self.plugin().name()
                 ),
             };
+            let subject = Subject {
+                channel: event.tenant.channel.as_ref().map(ToString::to_string),
+                key_id: event.tenant.key_id.clone(),
+                route: TOOL_CALL_ROUTE.to_owned(),
+                plugin: Some(event.plugin.to_string()),
+                function: Some(event.function.chars().take(128).collect()),
+                request_id: event.request_id.clone(),
+                params_sha256: Some(crate::audit::params_hash(&event.parameters)),
+                ..Subject::default()
+            };
+            let entry = subject.entry(
+                &event.tenant.org,
+                started_at,
+                started.elapsed(),
+                e.status(),
+                Some(e.code()),
+                false,
+            );
+            self.platform.write_audit(&event.tenant.org, entry, 0).await;
             return CallOutput {
                 status: e.status(),
                 body: e.to_body(),
@@ -140,7 +165,7 @@ impl PluginService {
                 idempotency_key: event.idempotency_key.as_deref(),
             },
             None,
-            "tool-call",
+            TOOL_CALL_ROUTE,
         )
         .await
     }

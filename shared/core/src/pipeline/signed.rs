@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::Subject;
 use crate::auth::TenantContext;
 use crate::error::Error;
 use crate::ids::{ConnectionId, VoicePlatform};
@@ -146,9 +147,49 @@ impl Platform {
 }
 
 impl PluginService {
+    /// The audit entry of a signed call refused before it ran, under the organization of the
+    /// connection it names, if that exists (a made-up URL belongs to nobody).
+    async fn audit_refused(
+        &self,
+        call: &SignedCall<'_>,
+        e: &Error,
+        started_at: std::time::SystemTime,
+        started: std::time::Instant,
+    ) {
+        if self.platform.audit.is_none() {
+            return;
+        }
+        let Some(id) = ConnectionId::parse(call.connection) else {
+            return;
+        };
+        // Cached by the verification that just ran; a failed lookup already made it fail.
+        let Ok(Some(conn)) = self.platform.connection(&id).await else {
+            return;
+        };
+        let subject = Subject {
+            channel: Some(conn.channel.to_string()),
+            key_id: Some(format!("connection:{id}")),
+            route: call.platform.to_owned(),
+            plugin: Some(self.plugin().name().to_string()),
+            request_id: call.request_id.to_owned(),
+            ..Subject::default()
+        };
+        let entry = subject.entry(
+            &conn.org,
+            started_at,
+            started.elapsed(),
+            e.status(),
+            Some(e.code()),
+            false,
+        );
+        self.platform.write_audit(&conn.org, entry, 0).await;
+    }
+
     /// Verifies a signed call, then runs it as the connection's org and channel. A refused
     /// signature runs nothing and writes nothing (not even an idempotency record).
     pub async fn respond_signed(&self, call: SignedCall<'_>) -> CallOutput {
+        let started_at = self.platform.now();
+        let started = std::time::Instant::now();
         // Refused before any lookup or hashing: a body no call may have.
         let verified = if call.body.len() > MAX_BODY_BYTES {
             Err(Error::PayloadTooLarge {
@@ -164,6 +205,7 @@ impl PluginService {
                 if let Error::Internal(cause) = &e {
                     tracing::error!(request_id = call.request_id, cause = %cause, "signed call failed: internal");
                 }
+                self.audit_refused(&call, &e, started_at, started).await;
                 return CallOutput {
                     status: e.status(),
                     body: e.to_body(),
