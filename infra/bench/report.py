@@ -137,8 +137,8 @@ def main():
       "reads the registry from moto. "
       "`init` is spawn → first `GET /next`; `first call` is that event → its response; "
       "`requests` are the DynamoDB requests of that whole cold session, from moto's log "
-      "(booking: GetItem of the key's channel, GetItem of the instance, then the data "
-      "Query).\n")
+      "(booking: GetItem of the key's channel, GetItem of the instance, the data Query, "
+      "GetItem of the profile for the audit retention, then the audit entry's UpdateItem).\n")
     w("| function | first event | min | median | p95 | init (median) | first call (median) | "
       "requests | median vs Node.js |")
     w("|---|---|---|---|---|---|---|---|---|")

@@ -7,7 +7,8 @@
 //! latency, replayed) and the request and idempotency ids. Layout: partition
 //! `AUDIT#<org>#<UTC day>#<shard>` (the request id picks one of [`SHARDS`], so a busy
 //! organization spreads its writes over several partitions a day), sort key
-//! `<inverted epoch µs>#<request id>#<n>`, so a range read returns newest first. Entries
+//! `<inverted epoch µs>#<request id>#<n>#<hash of the entry>`, so a range read returns
+//! newest first and two entries never share a key. Entries
 //! expire with the table's TTL after the organization's retention (90 days by default).
 //!
 //! Writing never fails a call: an entry that cannot be stored is logged in full at ERROR
@@ -42,6 +43,11 @@ pub const MAX_PAGE: usize = 200;
 /// Entries one query request reads at most (matching or not), and days it walks at most:
 /// a filter that matches little returns fewer entries and a cursor to go on from.
 const READ_BUDGET: usize = 2000;
+/// Entries read from each shard per step, whatever the page size: a small page with a
+/// filter that matches little still moves on in large steps.
+const SHARD_PAGE: usize = 100;
+/// The longest sort key an entry has (16 digits, a request id of up to 256, the rest).
+const MAX_SORT_KEY: usize = 16 + 1 + 256 + 1 + 4 + 1 + 12;
 const DAYS_PER_REQUEST: usize = 31;
 /// Above every epoch microsecond until the year 2286, in 16 digits.
 const INVERT: u64 = 9_999_999_999_999_999;
@@ -60,8 +66,8 @@ pub struct AuditEntry {
     pub channel: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    /// `POST /plugins/booking`, `retell`, `vapi`, `tool-call`, `bedrock`, or an admin
-    /// write's method and path.
+    /// `POST /plugins/booking`, `retell`, `vapi`, `mcp`, `bedrock`, or an admin write's
+    /// method and path.
     pub route: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
@@ -226,7 +232,7 @@ impl AuditLog {
                 let table = self.table.clone();
                 async move {
                     table
-                        .query_range(&pk, &range, after.as_deref(), Some(q.limit))
+                        .query_range(&pk, &range, after.as_deref(), Some(SHARD_PAGE))
                         .await
                 }
             }))
@@ -376,15 +382,11 @@ impl AuditQuery {
         // moves between pages.
         let (from_ms, to_ms, cursor) = match get("cursor") {
             None => (from_ms, to_ms, None),
+            // `from` and `to` are the cursor's: those of its first page, clamped then.
             Some(c) => {
-                let c = Cursor::parse(c).ok_or_else(bad_cursor)?;
-                let given =
-                    |name: &str, v: u64| get(name).is_none() || time(name, 0).ok() == Some(v);
-                if !given("from", c.from_ms) || !given("to", c.to_ms) {
-                    return Err(Error::invalid_request(
-                        "the cursor belongs to a query with other from and to; repeat those, or leave them out",
-                    ));
-                }
+                let mut c = Cursor::parse(c).ok_or_else(bad_cursor)?;
+                c.from_ms = c.from_ms.max(oldest);
+                c.to_ms = c.to_ms.min(newest);
                 let (from_us, to_us) = micros(c.from_ms, c.to_ms);
                 let (lo, hi) = bounds(from_us, to_us);
                 let in_range = (from_us / DAY_US..=to_us / DAY_US).contains(&c.day)
@@ -444,6 +446,19 @@ fn parse_status(s: &str) -> Option<StatusFilter> {
         .map(StatusFilter::Exact)
 }
 
+/// Whether `s` has the shape of an entry's sort key ([`entry_key`]).
+fn is_sort_key(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('#').collect();
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    s.len() <= MAX_SORT_KEY
+        && parts.len() >= 4
+        && digits(parts[0], INVERT_DIGITS)
+        && parts.get(parts.len() - 2).is_some_and(|p| digits(p, 4))
+        && parts
+            .last()
+            .is_some_and(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `[from, to]` in microseconds, `to`'s whole millisecond included.
 fn micros(from_ms: u64, to_ms: u64) -> (u64, u64) {
     (
@@ -487,11 +502,7 @@ impl Cursor {
         let (from, to, day, after) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let after = match after {
             "" => None,
-            a if a.len() > INVERT_DIGITS
-                && a.as_bytes()[..INVERT_DIGITS].iter().all(u8::is_ascii_digit) =>
-            {
-                Some(a.to_owned())
-            }
+            a if is_sort_key(a) => Some(a.to_owned()),
             _ => return None,
         };
         Some(Self {
@@ -529,6 +540,12 @@ fn partition(org: &OrgId, day: u64, shard: u32) -> String {
 fn entry_key(org: &OrgId, at_us: u64, request_id: &str, seq: usize, nonce: &str) -> Key {
     let shard =
         u32::from_str_radix(&sha256_hex(request_id.as_bytes())[..8], 16).map_or(0, |h| h % SHARDS);
+    // At most 256 bytes, so every key fits [`MAX_SORT_KEY`] (and DynamoDB's 1 KiB).
+    let mut end = request_id.len().min(256);
+    while !request_id.is_char_boundary(end) {
+        end -= 1;
+    }
+    let request_id = &request_id[..end];
     Key::new(
         partition(org, at_us / DAY_US, shard),
         format!(
@@ -628,7 +645,7 @@ mod tests {
             from_ms: 1_764_547_200_000,
             to_ms: 1_765_000_000_000,
             day: 20_428,
-            after: Some(format!("{:016}#r#0000#n", 42)),
+            after: Some(format!("{:016}#r#0000#0123456789ab", 42)),
         };
         assert_eq!(Cursor::parse(&c.token()), Some(c.clone()));
         let fresh_day = Cursor { after: None, ..c };
@@ -668,10 +685,15 @@ mod tests {
         // The cursor's window, whatever `to` now defaults to.
         let q = p(&[("cursor", &c.token())]).unwrap();
         assert_eq!((q.from_ms, q.to_ms), (c.from_ms, c.to_ms));
-        let same = p(&[("cursor", &c.token()), ("from", "1764900000000")]).unwrap();
-        assert_eq!(same.from_ms, c.from_ms);
-        let e = p(&[("cursor", &c.token()), ("from", "1764000000000")]).unwrap_err();
-        assert!(e.to_string().contains("other from and to"), "{e}");
+        // Its first page's, whatever `from` and `to` come with it.
+        let other = p(&[("cursor", &c.token()), ("from", "1764000000000")]).unwrap();
+        assert_eq!((other.from_ms, other.to_ms), (c.from_ms, c.to_ms));
+        // A key of any other shape is no cursor of ours (nor a DynamoDB error).
+        let long = Cursor {
+            after: Some(format!("{:016}#{}#0000#0123456789ab", 2, "r".repeat(2000))),
+            ..c.clone()
+        };
+        assert_eq!(p(&[("cursor", &long.token())]).unwrap_err().status(), 400);
         // A day outside the window, or a key outside its range, is no cursor of ours.
         let outside = Cursor {
             day: c.day + 30,
@@ -682,7 +704,7 @@ mod tests {
             400
         );
         let far = Cursor {
-            after: Some(format!("{:016}#r#0000#n", 1)),
+            after: Some(format!("{:016}#r#0000#0123456789ab", 1)),
             ..c
         };
         assert_eq!(p(&[("cursor", &far.token())]).unwrap_err().status(), 400);

@@ -107,6 +107,8 @@ pub struct Authorizer {
     keys: TtlCache<KeyHash, ApiKeyRecord>,
     /// Where a refused key of a known organization (a revoked one) is recorded.
     audit: Option<Arc<AuditLog>>,
+    /// Revoked keys recorded in the last minute.
+    refusals: TtlCache<KeyHash, ()>,
 }
 
 /// How long a found key is reused; a revocation takes effect within it (plus API Gateway's
@@ -119,6 +121,7 @@ impl Authorizer {
             registry,
             keys: TtlCache::new(ttl),
             audit: None,
+            refusals: TtlCache::new(KEY_CACHE_TTL),
         }
     }
 
@@ -132,7 +135,7 @@ impl Authorizer {
     /// The audit entry of a refused revoked key, under its organization.
     async fn audit_refusal(
         &self,
-        header: Option<&str>,
+        refused: (KeyHash, ApiKeyRecord),
         event: &Value,
         e: &Error,
         started: (SystemTime, Instant),
@@ -140,14 +143,13 @@ impl Authorizer {
         let Some(log) = &self.audit else {
             return;
         };
-        let Some(key) = header.and_then(bearer) else {
+        let (hash, rec) = refused;
+        // One entry per key and minute: a revoked key sent in a loop (with the header
+        // varied past API Gateway's cache) must not become one write per request.
+        if self.refusals.get(&hash).is_some() {
             return;
-        };
-        let hash = KeyHash::of(key);
-        // Found (and cached) by the lookup that refused it.
-        let Some(rec) = self.keys.get(&hash) else {
-            return;
-        };
+        }
+        self.refusals.insert(hash.clone(), ());
         let text = |v: Option<&Value>| {
             v.and_then(Value::as_str)
                 .map(|s| s.chars().take(256).collect::<String>())
@@ -185,11 +187,25 @@ impl Authorizer {
 
     /// 401 for a missing, malformed, unknown or revoked key; 503 if the registry is down.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantContext, Error> {
+        self.check(authorization).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Authorizer::authenticate`]; a revoked key's refusal also carries its hash and
+    /// record, which name the organization it belongs to.
+    async fn check(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<TenantContext, (Error, Option<(KeyHash, ApiKeyRecord)>)> {
         let Some(header) = authorization else {
-            return Err(no_tenant());
+            return Err((no_tenant(), None));
         };
         let key = bearer(header).ok_or_else(|| {
-            Error::Unauthenticated("the Authorization header must be 'Bearer <api key>'".into())
+            (
+                Error::Unauthenticated(
+                    "the Authorization header must be 'Bearer <api key>'".into(),
+                ),
+                None,
+            )
         })?;
         let hash = KeyHash::of(key);
         let key_id = hash.id().to_owned();
@@ -197,9 +213,13 @@ impl Authorizer {
         let record = match self.keys.get(&hash) {
             Some(hit) => Some(hit),
             None => {
-                let found = self.registry.get_api_key(&hash).await?;
+                let found = self
+                    .registry
+                    .get_api_key(&hash)
+                    .await
+                    .map_err(|e| (Error::from(e), None))?;
                 if let Some(rec) = &found {
-                    self.keys.insert(hash, rec.clone());
+                    self.keys.insert(hash.clone(), rec.clone());
                 }
                 found
             }
@@ -211,10 +231,11 @@ impl Authorizer {
                 channel: rec.channel,
                 key_id: Some(key_id),
             }),
-            Some(_) => Err(Error::Unauthenticated(
-                "this API key has been revoked".into(),
+            Some(rec) => Err((
+                Error::Unauthenticated("this API key has been revoked".into()),
+                Some((hash, rec)),
             )),
-            None => Err(Error::Unauthenticated("unknown API key".into())),
+            None => Err((Error::Unauthenticated("unknown API key".into()), None)),
         }
     }
 
@@ -228,7 +249,7 @@ impl Authorizer {
             .and_then(|h| h.get("authorization"))
             .or_else(|| event.get("identitySource").and_then(|s| s.get(0)))
             .and_then(Value::as_str);
-        match self.authenticate(header).await {
+        match self.check(header).await {
             Ok(t) => {
                 let mut context = json!({"orgId": t.org, "scopes": t.scopes.join(" ")});
                 if let Some(id) = &t.key_id {
@@ -239,12 +260,14 @@ impl Authorizer {
                 }
                 Ok(json!({"isAuthorized": true, "context": context}))
             }
-            Err(e @ Error::Unauthenticated(_)) => {
+            Err((e @ Error::Unauthenticated(_), refused)) => {
                 tracing::info!(reason = %e, "authorization refused");
-                self.audit_refusal(header, event, &e, started).await;
+                if let Some(refused) = refused {
+                    self.audit_refusal(refused, event, &e, started).await;
+                }
                 Ok(json!({"isAuthorized": false}))
             }
-            Err(e) => Err(e),
+            Err((e, _)) => Err(e),
         }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! | function | builds |
 //! |---|---|
-//! | authorizer, agent builder | the registry table ([`registry`]) |
-//! | admin (feature `admin`) | the registry, Secrets Manager, the adapter config check ([`admin`]) |
+//! | authorizer | the registry table, the audit log in the data table ([`authorizer`]) |
+//! | agent builder | the registry table ([`registry`]) |
+//! | admin (feature `admin`) | the registry, Secrets Manager, the adapter config check, the audit log ([`admin`]) |
 //! | a plugin (feature `plugin`) | the registry, the data table, Secrets Manager, the `rest` client and `postgres` pools ([`platform`], [`run_plugin`]) |
 //! | mcp (feature `mcp`) | the registry, a Lambda client for the plugin functions ([`mcp`]) |
 //!

@@ -156,7 +156,9 @@ impl PluginService {
         started_at: std::time::SystemTime,
         started: std::time::Instant,
     ) {
-        if self.platform.audit.is_none() {
+        // Only a signature refused for an existing connection of this platform is the
+        // organization's (a credential it must know about); a wrong URL or body is nobody's.
+        if self.platform.audit.is_none() || !matches!(e, Error::Unauthenticated(_)) {
             return;
         }
         let Some(id) = ConnectionId::parse(call.connection) else {
@@ -166,10 +168,13 @@ impl PluginService {
         let Ok(Some(conn)) = self.platform.connection(&id).await else {
             return;
         };
+        if VoicePlatform::parse(call.platform) != Some(conn.platform) {
+            return;
+        }
         let subject = Subject {
             channel: Some(conn.channel.to_string()),
             key_id: Some(format!("connection:{id}")),
-            route: call.platform.to_owned(),
+            route: conn.platform.to_string(),
             plugin: Some(self.plugin().name().to_string()),
             request_id: call.request_id.to_owned(),
             ..Subject::default()
@@ -186,7 +191,8 @@ impl PluginService {
     }
 
     /// Verifies a signed call, then runs it as the connection's org and channel. A refused
-    /// signature runs nothing and writes nothing (not even an idempotency record).
+    /// signature runs nothing and writes nothing but its audit entry (not even an
+    /// idempotency record).
     pub async fn respond_signed(&self, call: SignedCall<'_>) -> CallOutput {
         let started_at = self.platform.now();
         let started = std::time::Instant::now();
