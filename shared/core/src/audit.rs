@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::ids::OrgId;
 use crate::ports::{ItemStore, Key, Precondition, SkRange, StoreError};
-use crate::registry::sha256_hex;
+use crate::registry::{OrgProfile, Registry, sha256_hex};
 
 /// The scope that reads an organization's audit log (`admin:write` includes it).
 pub const SCOPE: &str = "audit:read";
@@ -127,6 +127,26 @@ impl Subject {
             replayed,
             request_id: self.request_id,
             params_sha256: self.params_sha256,
+        }
+    }
+}
+
+/// How long an organization's entries are kept: its profile's `audit_retention_days`, held
+/// to the range the admin API allows (a profile written around it too), or the default.
+pub fn retention_days(profile: Option<&OrgProfile>) -> u32 {
+    profile
+        .and_then(|p| p.audit_retention_days)
+        .map_or(DEFAULT_RETENTION_DAYS, |d| d.clamp(1, MAX_RETENTION_DAYS))
+}
+
+/// [`retention_days`] of `org`'s stored profile; the default when it cannot be read, since
+/// the entry is written whatever happened.
+pub async fn retention_of(registry: &Registry, org: &OrgId) -> u32 {
+    match registry.get_profile(org).await {
+        Ok(p) => retention_days(p.as_ref().map(|p| &p.value)),
+        Err(e) => {
+            tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
+            DEFAULT_RETENTION_DAYS
         }
     }
 }
@@ -606,16 +626,19 @@ mod tests {
         assert_eq!(shards.len(), SHARDS as usize);
     }
 
+    /// The query `pairs` make at 2025-12-06T05:46:40Z.
+    fn parse_at_test_now(pairs: &[(&str, &str)]) -> Result<AuditQuery, Error> {
+        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_000_000);
+        let v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        AuditQuery::parse(&v, now)
+    }
+
     #[test]
     fn queries_parse_and_bad_parameters_are_named() {
-        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_000_000);
-        let p = |pairs: &[(&str, &str)]| {
-            let v: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            AuditQuery::parse(&v, now)
-        };
+        let p = parse_at_test_now;
         let q = p(&[]).unwrap();
         assert_eq!((q.to_ms - q.from_ms, q.limit), (DAY_MS, 50));
         let q = p(&[
@@ -661,14 +684,7 @@ mod tests {
 
     #[test]
     fn a_cursor_keeps_its_window_and_windows_stay_bounded() {
-        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_000_000);
-        let p = |pairs: &[(&str, &str)]| {
-            let v: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            AuditQuery::parse(&v, now)
-        };
+        let p = parse_at_test_now;
         // A year 9999 `to` is now; a 1970 `from` the longest retention back.
         let wide = p(&[("from", "0"), ("to", "253402300799000")]).unwrap();
         assert!(wide.to_ms <= 1_765_000_060_000);

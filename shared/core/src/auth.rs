@@ -171,17 +171,7 @@ impl Authorizer {
             Some(e.code()),
             false,
         );
-        let days = match self.registry.get_profile(&rec.org).await {
-            Ok(p) => p
-                .and_then(|p| p.value.audit_retention_days)
-                .map_or(crate::audit::DEFAULT_RETENTION_DAYS, |d| {
-                    d.clamp(1, crate::audit::MAX_RETENTION_DAYS)
-                }),
-            Err(e) => {
-                tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
-                crate::audit::DEFAULT_RETENTION_DAYS
-            }
-        };
+        let days = crate::audit::retention_of(&self.registry, &rec.org).await;
         log.record(&entry, 0, days).await;
     }
 

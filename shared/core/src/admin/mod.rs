@@ -122,17 +122,7 @@ impl AdminService {
                 code,
                 false,
             );
-            let days = match self.registry.get_profile(&tenant.org).await {
-                Ok(p) => p
-                    .and_then(|p| p.value.audit_retention_days)
-                    .map_or(audit::DEFAULT_RETENTION_DAYS, |d| {
-                        d.clamp(1, audit::MAX_RETENTION_DAYS)
-                    }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
-                    audit::DEFAULT_RETENTION_DAYS
-                }
-            };
+            let days = audit::retention_of(&self.registry, &tenant.org).await;
             log.record(&entry, 0, days).await;
         }
         (status, body)

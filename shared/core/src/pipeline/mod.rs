@@ -199,11 +199,7 @@ impl Platform {
                 // The admin API checks the range; a profile written around it is held to it.
                 .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
                 .map(|h| Duration::from_secs(h * 3600)),
-            audit_days: profile
-                .and_then(|p| p.audit_retention_days)
-                .map_or(audit::DEFAULT_RETENTION_DAYS, |d| {
-                    d.clamp(1, audit::MAX_RETENTION_DAYS)
-                }),
+            audit_days: audit::retention_days(profile),
         };
         self.policies.insert(org.clone(), policy);
         Ok(policy)
