@@ -151,6 +151,26 @@ pub async fn retention_of(registry: &Registry, org: &OrgId) -> u32 {
     }
 }
 
+impl Subject {
+    /// The entry of a request refused with `e` before any function ran.
+    pub fn refused(
+        self,
+        org: &OrgId,
+        started_at: SystemTime,
+        started: std::time::Instant,
+        e: &Error,
+    ) -> AuditEntry {
+        self.entry(
+            org,
+            started_at,
+            started.elapsed(),
+            e.status(),
+            Some(e.code()),
+            false,
+        )
+    }
+}
+
 /// The hash an entry keeps of `params`: SHA-256 of their canonical JSON.
 pub fn params_hash(params: &Value) -> String {
     sha256_hex(crate::idempotency::canonical(params).as_bytes())

@@ -163,14 +163,7 @@ impl Authorizer {
             request_id: text(event.pointer("/requestContext/requestId")).unwrap_or_default(),
             ..Subject::default()
         };
-        let entry = subject.entry(
-            &rec.org,
-            started.0,
-            started.1.elapsed(),
-            e.status(),
-            Some(e.code()),
-            false,
-        );
+        let entry = subject.refused(&rec.org, started.0, started.1, e);
         let days = crate::audit::retention_of(&self.registry, &rec.org).await;
         log.record(&entry, 0, days).await;
     }

@@ -272,14 +272,7 @@ impl Ctx<'_> {
             )));
         };
         let k = key_expression(key, &source);
-        let cmp = match c.op {
-            Op::Eq => "=",
-            Op::Lt => "<",
-            Op::Lte => "<=",
-            Op::Gt => ">",
-            Op::Gte => ">=",
-            Op::Ne | Op::BeginsWith | Op::Contains => "",
-        };
+        let cmp = comparison(c.op).unwrap_or("");
         // A normalised value is a string; anything else equals no key.
         Ok(match (c.op, &c.value) {
             (Op::Ne, Value::String(s)) => format!("{k} IS DISTINCT FROM {}", sql.text(s.clone())),
@@ -314,14 +307,7 @@ impl Ctx<'_> {
             c.field.as_str()
         };
         let col = self.info.column(field)?;
-        let cmp = match c.op {
-            Op::Eq => "=",
-            Op::Lt => "<",
-            Op::Lte => "<=",
-            Op::Gt => ">",
-            Op::Gte => ">=",
-            Op::Ne | Op::BeginsWith | Op::Contains => return None,
-        };
+        let cmp = comparison(c.op)?;
         // Only types whose conversion of the value is exact and whose comparison is the
         // jsonb form's: a rounding numeric(p,s), real, citext or char(n) would answer
         // differently, a value out of a type's range would fail instead of not matching, and
@@ -470,19 +456,25 @@ impl Ctx<'_> {
     }
 }
 
+/// The SQL operator of an equality or range condition; `None` for the others.
+fn comparison(op: Op) -> Option<&'static str> {
+    match op {
+        Op::Eq => Some("="),
+        Op::Lt => Some("<"),
+        Op::Lte => Some("<="),
+        Op::Gt => Some(">"),
+        Op::Gte => Some(">="),
+        Op::Ne | Op::BeginsWith | Op::Contains => None,
+    }
+}
+
 /// One condition with the same meaning as [`switchboard::data::matches`]: numbers compare
 /// numerically, strings bytewise, a missing field matches only `ne`.
 fn condition(sql: &mut Sql, rec: &str, c: &Condition) -> String {
     let f = sql.text(c.field.clone());
     let field = format!("({rec} -> {f})");
     let text = format!("({rec} ->> {f})");
-    let cmp = match c.op {
-        Op::Lt => "<",
-        Op::Lte => "<=",
-        Op::Gt => ">",
-        Op::Gte => ">=",
-        _ => "=",
-    };
+    let cmp = comparison(c.op).unwrap_or("=");
     match (c.op, &c.value) {
         (Op::Eq, v) => format!("{field} = {}", sql.json(v.clone())),
         (Op::Ne, v) => format!("{field} IS DISTINCT FROM {}", sql.json(v.clone())),

@@ -140,14 +140,7 @@ impl PluginService {
                 params_sha256: Some(crate::audit::params_hash(&event.parameters)),
                 ..Subject::default()
             };
-            let entry = subject.entry(
-                &event.tenant.org,
-                started_at,
-                started.elapsed(),
-                e.status(),
-                Some(e.code()),
-                false,
-            );
+            let entry = subject.refused(&event.tenant.org, started_at, started, &e);
             self.platform.write_audit(&event.tenant.org, entry, 0).await;
             return CallOutput {
                 status: e.status(),

@@ -430,14 +430,7 @@ impl PluginService {
                 request_id: trail.request_id.to_owned(),
                 ..Subject::default()
             };
-            let entry = subject.entry(
-                &t.org,
-                started_at,
-                started.elapsed(),
-                e.status(),
-                Some(e.code()),
-                false,
-            );
+            let entry = subject.refused(&t.org, started_at, started, e);
             self.platform.write_audit(&t.org, entry, 0).await;
         }
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -179,14 +179,7 @@ impl PluginService {
             request_id: call.request_id.to_owned(),
             ..Subject::default()
         };
-        let entry = subject.entry(
-            &conn.org,
-            started_at,
-            started.elapsed(),
-            e.status(),
-            Some(e.code()),
-            false,
-        );
+        let entry = subject.refused(&conn.org, started_at, started, e);
         self.platform.write_audit(&conn.org, entry, 0).await;
     }
 
