@@ -283,6 +283,54 @@ def main():
           f"put, a moto round trip on loopback (DynamoDB's is a few milliseconds in-region). "
           f"Entries not stored: {aud['entries_not_stored']}.\n")
 
+    rl = r.get("ratelimit_moto")
+    if rl:
+        nb = rl["neighbour"]
+        w("### Rate limits\n")
+        if rl.get("rerun"):
+            w(f"These figures come from `{rl['rerun']['command']}` on {rl['rerun']['date']}, a "
+              "rerun of this section alone on the same machine.\n")
+        w(f"In-process (`bench_moto ratelimit`): {rl['function']} on moto, {rl['calls']} calls "
+          "on a platform without a limiter, with one leasing up to "
+          f"{rl['allowance']} tokens ahead (the default) and with one writing to the count on "
+          "every call (allowance 0), interleaved; the limit is out of reach, so only the "
+          "counting is measured.\n")
+        w("| | p50 | p99 | count writes per call |")
+        w("|---|---|---|---|")
+        w(f"| no limiter | {us(rl['without_limit']['p50_us'])} | {us(rl['without_limit']['p99_us'])} | 0 |")
+        w(f"| leases of {rl['allowance']} | {us(rl['with_lease']['p50_us'])} | "
+          f"{us(rl['with_lease']['p99_us'])} | {rl['lease_writes_per_call']:.3f} |")
+        w(f"| a write per call | {us(rl['with_write_per_call']['p50_us'])} | "
+          f"{us(rl['with_write_per_call']['p99_us'])} | {rl['write_per_call_writes_per_call']:.3f} |")
+        w("")
+        w(f"The lease adds {us(rl['lease_added_p50_us'])} at p50 and {us(rl['lease_added_p99_us'])} "
+          f"at p99 (the calls that pay the round trip); a write per call would add "
+          f"{us(rl['write_added_p50_us'])} at p50.\n")
+        w(f"The noisy neighbour: the demo organization calls {rl['calls']} times at "
+          f"{nb['calm_calls_per_second']} a second across {nb['containers']} containers (each its "
+          "own limiter, audit log and caches, sharing moto's tables) alone, then beside a second "
+          f"organization calling at its limit of {nb['flood_limit_per_second']} a second, then "
+          f"beside it flooding at {nb['flood_offered_per_second']} a second.\n")
+        w("| the demo organization's calls | p50 | p95 | p99 | p99 vs alone |")
+        w("|---|---|---|---|---|")
+        for label, k in (("alone", "alone"), ("beside an organization at its limit", "beside_org_at_its_limit"),
+                         ("beside it flooding", "flooded")):
+            s = nb[k]
+            w(f"| {label} | {us(s['p50_us'])} | {us(s['p95_us'])} | {us(s['p99_us'])} | "
+              f"{s['p99_us'] / nb['alone']['p99_us']:.2f}× |")
+        w("")
+        met = "met" if nb["p99_ratio"] <= 1.5 else "missed"
+        w(f"Target p99 ≤ 1.5× alone under the flood: {met} ({nb['p99_ratio']:.2f}×). Beside the "
+          f"same organization calling at its limit the ratio is {nb['at_limit_p99_ratio']:.2f}×: "
+          "its admitted calls are load on the one moto server every call shares, which DynamoDB "
+          f"spreads over partitions; the flood's excess adds {nb['excess_p99_ratio']:.2f}× on top "
+          f"of that. The flood: {nb['flood_calls']} calls in {nb['flood_seconds']:.1f} s, "
+          f"{nb['flood_admitted']} admitted ({nb['flood_admitted_per_second']:.1f} a second), "
+          f"{nb['flood_429']} answered 429, {nb['flood_other']} anything else; the demo "
+          f"organization had {nb['calm_refused']} calls refused. The two containers wrote to the "
+          f"count {nb['count_writes']} times over the three runs, and could not reach it "
+          f"{nb['count_failures']} times.\n")
+
     mcp = r.get("mcp")
     if mcp:
         w("### MCP against the direct routes, and the Invoke hop\n")

@@ -275,6 +275,7 @@ def main():
     p.add_argument("--idempotency", required=True)
     p.add_argument("--mcp", required=True)
     p.add_argument("--audit")
+    p.add_argument("--ratelimit")
     p.add_argument("--node-validate")
     p.add_argument("--overhead")
     p.add_argument("--bloat", action="append", default=[],
@@ -345,7 +346,7 @@ def main():
     for key, path in (("agent_build_moto", args.agent_build), ("warm_calls_moto", args.warm_calls),
                       ("node_validate", args.node_validate), ("overhead", args.overhead),
                       ("idempotency_moto", args.idempotency), ("audit_moto", args.audit),
-                      ("mcp", args.mcp)):
+                      ("ratelimit_moto", args.ratelimit), ("mcp", args.mcp)):
         if path and os.path.exists(path):
             with open(path) as f:
                 results[key] = json.load(f)
@@ -367,8 +368,25 @@ def merge_history(results_path, paths):
     print(f"==> added the history sizes to {results_path}")
 
 
+def merge_section(results_path, key, path, command):
+    """Replaces one section of results.json with a rerun of it alone (`BENCH_ONLY`), noting
+    the command and date it came from, since the rest of the report is another run's."""
+    with open(results_path) as f:
+        results = json.load(f)
+    with open(path) as f:
+        section = json.load(f)
+    section["rerun"] = {"command": command,
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results[key] = section
+    with open(results_path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"==> replaced {key} in {results_path}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--merge-history":
         merge_history(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "--merge-section":
+        merge_section(*sys.argv[2:])
     else:
         main()

@@ -19,6 +19,8 @@
   exists;
 - the authorizer function is the API's default authorizer;
 - every plugin crate is a dependency of cli/ (which is how `dev` serves it);
+- the API has a backstop throttle (DefaultRouteSettings) and the functions the platform's
+  per-organization limit (SWITCHBOARD_RATE_LIMIT_PER_SECOND);
 - a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
   shared/core/src/idempotency.rs), so a live call's claim is never taken over.
 Exits non-zero with one line per problem, saying what to add.
@@ -213,6 +215,15 @@ arn = auth["Authorizers"][default]["FunctionArn"]
 # !GetAtt AuthorizerFunction.Arn loads as the scalar "AuthorizerFunction.Arn".
 if "authorizer" not in by_binary or arn != f"{by_binary['authorizer'][0]}.Arn":
     problems.append("the API's default authorizer is not the authorizer function")
+
+# The rate limits: the API's throttle in front, each organization's limit in the functions.
+throttle = template["Resources"]["Api"]["Properties"].get("DefaultRouteSettings", {})
+for field in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+    if field not in throttle:
+        problems.append(f"the API needs DefaultRouteSettings.{field}: the backstop throttle")
+env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+if "SWITCHBOARD_RATE_LIMIT_PER_SECOND" not in env:
+    problems.append("Globals must set SWITCHBOARD_RATE_LIMIT_PER_SECOND (the platform's per-organization limit)")
 
 for p in problems:
     print(f"check: {p}", file=sys.stderr)

@@ -20,6 +20,14 @@
 //! - `audit <n>`: what the audit log adds to a warm call: booking's `GetProviders`
 //!   in-process against moto without and with the audit log, interleaved, `n` each, and the
 //!   data-table requests of the audited calls (the entry is one conditional `UpdateItem`).
+//! - `ratelimit <n>`: what the per-organization rate limit adds to a warm call (booking's
+//!   `GetProviders` against moto without a limiter, with the default lease of 10 tokens and
+//!   with none, interleaved, `n` each, and the count's writes per call), and the noisy
+//!   neighbour: the demo organization calls `n` times at 50 calls a second alone, then again
+//!   while another organization calls the same two containers at its limit of 20 a second,
+//!   then while it floods them at 1,000 a second; the calm organization's p99 in each against
+//!   its own baseline, and every other call's status (`BENCH_FLOOD_LIMIT` and
+//!   `BENCH_FLOOD_PER_SECOND` change the 20 and the 1,000).
 //! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
 //!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
 //!   request is an API Gateway event parsed by lambda_http into the function's handler:
@@ -46,6 +54,7 @@ use switchboard::auth::TenantContext;
 use switchboard::data::BuiltinData;
 use switchboard::manifest::{CompiledManifest, Manifest};
 use switchboard::pipeline::{CallInput, Platform, PluginService};
+use switchboard::ratelimit::RateLimiter;
 use switchboard::registry::{Assignment, ChannelConfig, OrgProfile, PluginInstance, Registry};
 use switchboard::{Channel, OrgId};
 use switchboard_aws::dynamodb::DynamoStore;
@@ -87,6 +96,7 @@ async fn main() -> Result<(), BoxError> {
         Some("overhead") => overhead(count(100_000)?).await?,
         Some("idempotency") => idempotency(&endpoint()?, count(1000)?).await?,
         Some("audit") => audit(&endpoint()?, count(1000)?).await?,
+        Some("ratelimit") => ratelimit(&endpoint()?, count(1000)?).await?,
         Some("mcp") => mcp(count(1000)?).await?,
         Some("history") => {
             let store = args
@@ -100,7 +110,7 @@ async fn main() -> Result<(), BoxError> {
         }
         _ => {
             return Err(
-                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | audit [n] | mcp [n] | history <store> [calls]"
+                "usage: bench_moto seed <dir> | agent-build | warm-calls [n] | overhead [n] | idempotency [n] | audit [n] | ratelimit [n] | mcp [n] | history <store> [calls]"
                     .into(),
             );
         }
@@ -323,6 +333,253 @@ async fn audit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         "audited_data_round_trips_per_call": data_ops.len() as f64 / n as f64,
         "audited_data_operations": dedup(data_ops),
         "entries_not_stored": log.failures(),
+    }))
+}
+
+/// A container on moto as a plugin function builds it, with its own limiter (`allowance`
+/// tokens leased at most) when `limiter` is set, and the audit log when `audit` is.
+async fn limited_platform(
+    endpoint: &str,
+    limiter: Option<(u32, u32)>,
+    audit: bool,
+) -> (Arc<Platform>, Option<Arc<RateLimiter>>) {
+    let (mut platform, _, _) = counted_platform_with(endpoint, audit).await;
+    let mut made = None;
+    if let Some((default_limit, allowance)) = limiter {
+        let table = Arc::new(DynamoStore::new(
+            dynamodb_client(endpoint).await,
+            DATA_TABLE,
+        ));
+        let limiter = Arc::new(RateLimiter::new(table, default_limit, allowance));
+        platform = platform.with_rate_limits(limiter.clone());
+        made = Some(limiter);
+    }
+    (Arc::new(platform), made)
+}
+
+/// One warm `GetProviders` by `org`; its status and how long it took.
+async fn providers(svc: &PluginService, org: &OrgId, rid: String) -> (u16, Duration) {
+    let tenant = TenantContext::new(org.clone()).with_scopes(&["plugins:call"]);
+    let body = br#"{"function": "GetProviders", "parameters": {}, "sessionId": "bench"}"#;
+    let t = Instant::now();
+    let (status, _) = svc
+        .call(CallInput {
+            tenant: Some(tenant),
+            body,
+            request_id: &rid,
+            idempotency_key: None,
+        })
+        .await;
+    (status, t.elapsed())
+}
+
+/// What the rate limit costs a warm call, and what a flooding organization costs another.
+async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
+    const ALLOWANCE: u32 = switchboard::ratelimit::DEFAULT_ALLOWANCE;
+    // The flood's limit and offered rate can be varied (BENCH_FLOOD_LIMIT,
+    // BENCH_FLOOD_PER_SECOND) to tell its admitted calls' load from its refused ones'.
+    let knob = |name: &str, default: u64| -> Result<u64, BoxError> {
+        Ok(match std::env::var(name) {
+            Ok(v) => v.parse()?,
+            Err(_) => default,
+        })
+    };
+    let flood_limit = u32::try_from(knob("BENCH_FLOOD_LIMIT", 20)?)?;
+    let flood_per_second = knob("BENCH_FLOOD_PER_SECOND", 1000)?.max(1);
+    const CALM_PER_SECOND: u64 = 50;
+    let org = switchboard_cli::seed::demo_org(None)?;
+    let max = switchboard::ratelimit::MAX_PER_SECOND;
+
+    // 1. Added latency: no limiter, leases of ALLOWANCE, a write per call. The limit is out
+    // of reach, so every call is admitted and only the counting is measured.
+    let (plain, _) = limited_platform(endpoint, None, false).await;
+    let (leased, leased_limiter) = limited_platform(endpoint, Some((max, ALLOWANCE)), false).await;
+    let (each, each_limiter) = limited_platform(endpoint, Some((max, 0)), false).await;
+    let services: Vec<PluginService> = [plain, leased, each]
+        .into_iter()
+        .map(|p| Ok(PluginService::new(booking::plugin()?, p)))
+        .collect::<Result<_, BoxError>>()?;
+    for (i, svc) in services.iter().enumerate() {
+        let (status, _) = providers(svc, &org, format!("bench-rate-warmup-{i}")).await;
+        if status != 200 {
+            return Err(format!("first GetProviders answered {status}").into());
+        }
+    }
+    let (leased_limiter, each_limiter) = (
+        leased_limiter.ok_or("no limiter")?,
+        each_limiter.ok_or("no limiter")?,
+    );
+    let writes_before = (leased_limiter.round_trips(), each_limiter.round_trips());
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..n {
+        for (svc, out) in services.iter().zip(samples.iter_mut()) {
+            let (status, took) = providers(svc, &org, format!("bench-rate-{i}")).await;
+            if status != 200 {
+                return Err(format!("warm GetProviders answered {status}").into());
+            }
+            out.push(took);
+        }
+    }
+    let [mut without, mut with_lease, mut with_each] = samples;
+    let (without, with_lease, with_each) = (
+        stats(&mut without),
+        stats(&mut with_lease),
+        stats(&mut with_each),
+    );
+    let delta =
+        |a: &Value, k: &str| a[k].as_f64().unwrap_or(0.0) - without[k].as_f64().unwrap_or(0.0);
+    let per_call = |now: u64, before: u64| (now - before) as f64 / n as f64;
+
+    // 2. The noisy neighbour, on two containers with the audit log, as deployed.
+    let plugins = switchboard_cli::dev::plugins()?;
+    let client = dynamodb_client(endpoint).await;
+    let registry = Registry::new(Arc::new(DynamoStore::new(client.clone(), REGISTRY_TABLE)));
+    let data = BuiltinData::new(Arc::new(DynamoStore::new(client, DATA_TABLE)));
+    let dir = std::env::temp_dir().join(format!("sb-bench-flood-{}", std::process::id()));
+    switchboard_cli::seed::ensure_demo(&registry, &data, &plugins, &dir, Some("flood")).await?;
+    std::fs::remove_dir_all(&dir)?;
+    let flood = switchboard_cli::seed::demo_org(Some("flood"))?;
+    let current = registry
+        .get_profile(&flood)
+        .await?
+        .ok_or("the flood org has no profile")?;
+    let mut profile = current.value;
+    profile.rate_limit_per_second = Some(flood_limit);
+    registry
+        .put_profile(&flood, &profile, Some(current.version))
+        .await?;
+    let mut containers = Vec::new();
+    let mut limiters = Vec::new();
+    for _ in 0..2 {
+        let (platform, limiter) = limited_platform(
+            endpoint,
+            Some((switchboard::ratelimit::DEFAULT_PER_SECOND, ALLOWANCE)),
+            true,
+        )
+        .await;
+        containers.push(Arc::new(PluginService::new(booking::plugin()?, platform)));
+        limiters.extend(limiter);
+    }
+    for (i, svc) in containers.iter().enumerate() {
+        for who in [&org, &flood] {
+            let (status, _) = providers(svc, who, format!("bench-flood-warmup-{i}")).await;
+            if status != 200 {
+                return Err(format!("first GetProviders of {who} answered {status}").into());
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calm_run = |label: &'static str| {
+        let containers = containers.clone();
+        let org = org.clone();
+        async move {
+            let mut tick =
+                tokio::time::interval(Duration::from_micros(1_000_000 / CALM_PER_SECOND));
+            let mut out = Vec::with_capacity(n);
+            let mut refused = 0usize;
+            for i in 0..n {
+                tick.tick().await;
+                let (status, took) =
+                    providers(&containers[i % 2], &org, format!("bench-{label}-{i}")).await;
+                if status != 200 {
+                    refused += 1;
+                }
+                out.push(took);
+            }
+            (out, refused)
+        }
+    };
+    // The other organization at `rate` calls a second while the calm one runs: its calls'
+    // statuses and how long the calm run took.
+    let beside = |rate: u64, label: &'static str| {
+        let containers = containers.clone();
+        let flood = flood.clone();
+        let calm = calm_run(label);
+        async move {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flooder = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+                    let mut calls = Vec::new();
+                    let mut i = 0usize;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        tick.tick().await;
+                        let svc = containers[i % 2].clone();
+                        let flood = flood.clone();
+                        calls.push(tokio::spawn(async move {
+                            providers(&svc, &flood, format!("bench-{label}-{i}"))
+                                .await
+                                .0
+                        }));
+                        i += 1;
+                    }
+                    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+                    for c in calls {
+                        *statuses.entry(c.await.unwrap_or(0)).or_default() += 1;
+                    }
+                    statuses
+                })
+            };
+            let started = Instant::now();
+            let (samples, refused) = calm.await;
+            let secs = started.elapsed().as_secs_f64();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let statuses = flooder.await.unwrap_or_default();
+            (samples, refused, statuses, secs)
+        }
+    };
+    let (mut alone, alone_refused) = calm_run("alone").await;
+    let (mut at_limit, at_limit_refused, at_limit_statuses, _) =
+        beside(u64::from(flood_limit), "at-limit").await;
+    let (mut flooded, flooded_refused, statuses, flood_secs) =
+        beside(flood_per_second, "flooded").await;
+    let (alone, at_limit, flooded) = (stats(&mut alone), stats(&mut at_limit), stats(&mut flooded));
+    let ratio =
+        |a: &Value, b: &Value, k: &str| a[k].as_f64().unwrap_or(0.0) / b[k].as_f64().unwrap_or(1.0);
+    let flood_calls: usize = statuses.values().sum();
+    let admitted = statuses.get(&200).copied().unwrap_or(0);
+    let other: usize = statuses
+        .iter()
+        .chain(at_limit_statuses.iter())
+        .filter(|(s, _)| **s != 200 && **s != 429)
+        .map(|(_, n)| n)
+        .sum();
+    Ok(json!({
+        "function": "booking GetProviders",
+        "calls": n,
+        "allowance": ALLOWANCE,
+        "without_limit": without,
+        "with_lease": with_lease,
+        "with_write_per_call": with_each,
+        "lease_added_p50_us": delta(&with_lease, "p50_us"),
+        "lease_added_p99_us": delta(&with_lease, "p99_us"),
+        "write_added_p50_us": delta(&with_each, "p50_us"),
+        "write_added_p99_us": delta(&with_each, "p99_us"),
+        "lease_writes_per_call": per_call(leased_limiter.round_trips(), writes_before.0),
+        "write_per_call_writes_per_call": per_call(each_limiter.round_trips(), writes_before.1),
+        "neighbour": {
+            "calm_calls_per_second": CALM_PER_SECOND,
+            "flood_offered_per_second": flood_per_second,
+            "flood_limit_per_second": flood_limit,
+            "containers": 2,
+            "alone": alone,
+            "beside_org_at_its_limit": at_limit,
+            "flooded": flooded,
+            "calm_refused": alone_refused + at_limit_refused + flooded_refused,
+            "p50_ratio": ratio(&flooded, &alone, "p50_us"),
+            "p99_ratio": ratio(&flooded, &alone, "p99_us"),
+            "at_limit_p99_ratio": ratio(&at_limit, &alone, "p99_us"),
+            "excess_p99_ratio": ratio(&flooded, &at_limit, "p99_us"),
+            "flood_seconds": flood_secs,
+            "flood_calls": flood_calls,
+            "flood_admitted": admitted,
+            "flood_admitted_per_second": admitted as f64 / flood_secs,
+            "flood_429": statuses.get(&429).copied().unwrap_or(0),
+            "flood_other": other,
+            "count_writes": limiters.iter().map(|l| l.round_trips()).sum::<u64>(),
+            "count_failures": limiters.iter().map(|l| l.failures()).sum::<u64>(),
+        },
     }))
 }
 

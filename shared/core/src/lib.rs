@@ -23,6 +23,7 @@ pub mod mcp;
 pub mod pipeline;
 pub mod plugin;
 pub mod ports;
+pub mod ratelimit;
 pub mod registry;
 pub mod secrets;
 pub mod settings;

@@ -87,6 +87,12 @@ pub struct Settings {
     /// Each plugin's Lambda function (`SWITCHBOARD_PLUGIN_FUNCTIONS`, `<plugin>=<function
     /// name or ARN>` pairs, comma separated): where the MCP function sends tool calls.
     pub plugin_functions: Vec<(crate::ids::PluginName, String)>,
+    /// An organization's tool calls per second unless its profile sets its own
+    /// (`SWITCHBOARD_RATE_LIMIT_PER_SECOND`, 100).
+    pub rate_limit_per_second: u32,
+    /// The most tokens a container leases ahead of its calls
+    /// (`SWITCHBOARD_RATE_LIMIT_ALLOWANCE`, 10; 0 for a round trip per call).
+    pub rate_limit_allowance: u32,
 }
 
 impl Default for Settings {
@@ -107,6 +113,8 @@ impl Default for Settings {
             aws: AwsSettings::default(),
             mcp_origins: Vec::new(),
             plugin_functions: Vec::new(),
+            rate_limit_per_second: crate::ratelimit::DEFAULT_PER_SECOND,
+            rate_limit_allowance: crate::ratelimit::DEFAULT_ALLOWANCE,
         }
     }
 }
@@ -213,6 +221,29 @@ impl Settings {
                 }
             }
         }
+        if let Some(v) = nonempty("SWITCHBOARD_RATE_LIMIT_PER_SECOND") {
+            let max = crate::ratelimit::MAX_PER_SECOND;
+            s.rate_limit_per_second = v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    SettingsError(format!(
+                        "SWITCHBOARD_RATE_LIMIT_PER_SECOND must be 1 to {max} tool calls per second, not '{v}'"
+                    ))
+                })?;
+        }
+        if let Some(v) = nonempty("SWITCHBOARD_RATE_LIMIT_ALLOWANCE") {
+            s.rate_limit_allowance =
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| {
+                        SettingsError(format!(
+                            "SWITCHBOARD_RATE_LIMIT_ALLOWANCE must be 0 to 1000 tokens, not '{v}'"
+                        ))
+                    })?;
+        }
         s.log = LogSettings {
             json: get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             level: nonempty("RUST_LOG")
@@ -260,6 +291,7 @@ mod tests {
         assert_eq!(s.secret_prefix, "switchboard");
         assert!(!s.egress.allows_private());
         assert_eq!(s.log, LogSettings::default());
+        assert_eq!((s.rate_limit_per_second, s.rate_limit_allowance), (100, 10));
     }
 
     #[test]
@@ -360,6 +392,9 @@ mod tests {
             ("SWITCHBOARD_PLUGIN_FUNCTIONS", "booking"),
             ("SWITCHBOARD_PLUGIN_FUNCTIONS", "book ing=fn"),
             ("SWITCHBOARD_PLUGIN_FUNCTIONS", "booking="),
+            ("SWITCHBOARD_RATE_LIMIT_PER_SECOND", "0"),
+            ("SWITCHBOARD_RATE_LIMIT_PER_SECOND", "10001"),
+            ("SWITCHBOARD_RATE_LIMIT_ALLOWANCE", "-1"),
         ] {
             let e = settings(&[(var, value)]).unwrap_err();
             assert!(e.to_string().starts_with(var), "{e}");

@@ -180,8 +180,9 @@ pub fn admin_with(
     switchboard::admin::AdminService::new(registry, secrets, Arc::new(check))
 }
 
-/// A plugin's platform: the registry, the data adapters with their credentials, and the
-/// same secret resolver for the signed voice-platform routes.
+/// A plugin's platform: the registry, the data adapters with their credentials, the same
+/// secret resolver for the signed voice-platform routes, the audit log and the rate limits
+/// (both in the data table).
 #[cfg(feature = "plugin")]
 pub async fn platform(settings: &Settings) -> Result<switchboard::pipeline::Platform, Error> {
     let backend = Backend::open(settings).await?;
@@ -205,11 +206,17 @@ pub fn platform_with(
 ) -> Result<switchboard::pipeline::Platform, Error> {
     let table = builtin.table();
     let audit = Arc::new(switchboard::audit::AuditLog::new(table.clone()));
+    let limiter = Arc::new(switchboard::ratelimit::RateLimiter::new(
+        table.clone(),
+        settings.rate_limit_per_second,
+        settings.rate_limit_allowance,
+    ));
     let data = adapters::DataAdapters::new(builtin, secrets.clone(), &settings.egress, tls);
     Ok(
         switchboard::pipeline::Platform::new(registry, Arc::new(data), table, settings.cache_ttl)
             .with_secrets(secrets)
-            .with_audit(audit),
+            .with_audit(audit)
+            .with_rate_limits(limiter),
     )
 }
 

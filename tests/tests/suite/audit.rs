@@ -32,7 +32,11 @@ fn body(function: &str, parameters: Value) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn entries(log: &AuditLog, org: &OrgId, query: &[(&str, &str)]) -> Vec<AuditEntry> {
+pub(crate) async fn entries(
+    log: &AuditLog,
+    org: &OrgId,
+    query: &[(&str, &str)],
+) -> Vec<AuditEntry> {
     let params: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

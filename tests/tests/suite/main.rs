@@ -18,4 +18,5 @@ mod idempotency;
 mod mcp;
 mod pipeline;
 mod plugins;
+mod ratelimit;
 mod secrets;

@@ -1,5 +1,5 @@
-//! The organization's own profile: display name, time zone, locale, and how long its
-//! idempotent calls are replayed.
+//! The organization's own profile: display name, time zone, locale, how long its idempotent
+//! calls are replayed and its audit entries kept, and its rate limit.
 
 use super::*;
 use crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS;
@@ -20,7 +20,8 @@ impl AdminService {
     }
 
     /// A patch of the profile: fields left out keep their value, `null` resets
-    /// `idempotency_ttl_hours` to the platform's 24 h and `audit_retention_days` to 90.
+    /// `idempotency_ttl_hours` to the platform's 24 h, `audit_retention_days` to 90 and
+    /// `rate_limit_per_second` to the platform's limit.
     pub(super) async fn put_profile(
         &self,
         org: &OrgId,
@@ -37,6 +38,8 @@ impl AdminService {
             idempotency_ttl_hours: Option<Option<u64>>,
             #[serde(default, deserialize_with = "present")]
             audit_retention_days: Option<Option<u64>>,
+            #[serde(default, deserialize_with = "present")]
+            rate_limit_per_second: Option<Option<u64>>,
             version: Option<u64>,
         }
         let patch: Patch = parse_as(body)?;
@@ -106,6 +109,25 @@ impl AdminService {
                                 format!(
                                     "give 1 to {max} days, not {d}, or null for the default {}",
                                     crate::audit::DEFAULT_RETENTION_DAYS
+                                ),
+                            )
+                        })?,
+                ),
+            };
+        }
+        if let Some(limit) = patch.rate_limit_per_second {
+            let max = crate::ratelimit::MAX_PER_SECOND;
+            profile.rate_limit_per_second = match limit {
+                None => None,
+                Some(l) => Some(
+                    u32::try_from(l)
+                        .ok()
+                        .filter(|l| (1..=max).contains(l))
+                        .ok_or_else(|| {
+                            Error::invalid_field(
+                                "/rate_limit_per_second",
+                                format!(
+                                    "give 1 to {max} tool calls per second, not {l}, or null for the platform's limit"
                                 ),
                             )
                         })?,

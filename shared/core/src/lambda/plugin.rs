@@ -199,7 +199,9 @@ fn output_response(out: &CallOutput) -> Response<Body> {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    if out.body["error"]["code"] == "request_in_progress" {
+    // Windows of the rate limit are one second long.
+    let code = &out.body["error"]["code"];
+    if code == "request_in_progress" || code == "rate_limited" {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }

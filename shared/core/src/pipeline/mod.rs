@@ -20,6 +20,7 @@ use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
 use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
 use crate::plugin::{CallScope, Plugin};
 use crate::ports::{DataAdapterFactory, ItemStore};
+use crate::ratelimit::RateLimiter;
 use crate::registry::{Connection, Registry};
 use crate::secrets::Secrets;
 use crate::spec::AdapterSpec;
@@ -57,6 +58,8 @@ pub struct Platform {
     secrets: Option<Arc<Secrets>>,
     /// Where every call's audit entry goes; none in benches that measure without it.
     audit: Option<Arc<AuditLog>>,
+    /// Each organization's calls per second; none in benches that measure without it.
+    limiter: Option<Arc<RateLimiter>>,
     clock: Clock,
 }
 
@@ -65,6 +68,7 @@ pub struct Platform {
 struct OrgPolicy {
     idempotency_ttl: Option<Duration>,
     audit_days: u32,
+    rate_limit: Option<u32>,
 }
 
 /// A channel's plugin assignments, each override parsed (or its parse error).
@@ -105,6 +109,7 @@ impl Platform {
             unknown_connections: TtlCache::new(cache_ttl),
             secrets: None,
             audit: None,
+            limiter: None,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -126,6 +131,17 @@ impl Platform {
     pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
         self.audit = Some(audit);
         self
+    }
+
+    /// Holds every organization to its calls per second.
+    pub fn with_rate_limits(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The rate limiter calls go through, if any.
+    pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
+        self.limiter.as_ref()
     }
 
     /// The audit log calls are written to, if any.
@@ -200,6 +216,7 @@ impl Platform {
                 .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
                 .map(|h| Duration::from_secs(h * 3600)),
             audit_days: audit::retention_days(profile),
+            rate_limit: profile.and_then(|p| p.rate_limit_per_second),
         };
         self.policies.insert(org.clone(), policy);
         Ok(policy)
@@ -219,6 +236,28 @@ impl Platform {
                 audit::DEFAULT_RETENTION_DAYS
             }
         }
+    }
+
+    /// Takes `calls` of `org`'s calls this second, if the platform limits them. The
+    /// platform's limit applies while the profile cannot be read. A refusal after the
+    /// container's first one in a second marks the trail quiet: no audit entry, no log line.
+    async fn admit(&self, org: &OrgId, calls: usize, trail: &Trail<'_>) -> Result<(), Error> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let limit = match self.policy(org).await {
+            Ok(p) => p.rate_limit,
+            Err(_) => None,
+        };
+        let calls = u32::try_from(calls).unwrap_or(u32::MAX);
+        limiter.acquire(org, limit, calls).await.map_err(|r| {
+            if !r.first {
+                trail
+                    .quiet
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r.error(org)
+        })
     }
 
     /// Stores an audit entry for a call of `org`'s, if the platform keeps a log.
@@ -319,6 +358,8 @@ struct Trail<'a> {
     route: &'a str,
     request_id: &'a str,
     written: std::sync::atomic::AtomicUsize,
+    /// A refusal that repeats one already recorded (a flood past the rate limit).
+    quiet: std::sync::atomic::AtomicBool,
 }
 
 impl Trail<'_> {
@@ -329,6 +370,10 @@ impl Trail<'_> {
 
     fn written(&self) -> usize {
         self.written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn quiet(&self) -> bool {
+        self.quiet.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -407,6 +452,7 @@ impl PluginService {
             route,
             request_id: input.request_id,
             written: Default::default(),
+            quiet: Default::default(),
         };
         let who = input.tenant.clone();
         let org = input.tenant.as_ref().map(|t| t.org.to_string());
@@ -420,8 +466,9 @@ impl PluginService {
             function = tracing::field::Empty,
         );
         let result = self.run(input, only, &trail).instrument(span.clone()).await;
-        // Refused before any function ran (scope, body, envelope): one entry for the request.
-        if let (Err(e), Some(t), 0) = (&result, &who, trail.written()) {
+        // Refused before any function ran (scope, body, envelope, rate): one entry for the
+        // request.
+        if let (Err(e), Some(t), 0, false) = (&result, &who, trail.written(), trail.quiet()) {
             let subject = Subject {
                 channel: t.channel.as_ref().map(ToString::to_string),
                 key_id: t.key_id.clone(),
@@ -447,6 +494,12 @@ impl PluginService {
                     "call failed"
                 )
             }
+            Err(e) if trail.quiet() => tracing::debug!(
+                status = e.status(),
+                code = e.code(),
+                elapsed_us,
+                "call refused"
+            ),
             Err(e) => tracing::info!(
                 status = e.status(),
                 code = e.code(),
@@ -492,7 +545,13 @@ impl PluginService {
         let header = input.idempotency_key.map(header_key).transpose()?;
         // Repeats of calls still running wait until this, once per request.
         let deadline = self.platform.idempotency.wait_deadline();
-        match parse_body_as(input.body, only)? {
+        let incoming = parse_body_as(input.body, only)?;
+        let calls = match &incoming {
+            Incoming::Call(_) => 1,
+            Incoming::Vapi(calls) => calls.len(),
+        };
+        self.platform.admit(&tenant.org, calls, trail).await?;
+        match incoming {
             Incoming::Call(mut envelope) => {
                 if let Some(k) = header {
                     envelope.retry_key = Some(KeySource::Header(k));

@@ -22,6 +22,9 @@ pub struct OrgProfile {
     /// How long the audit log keeps entries, in days; 90 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_retention_days: Option<u32>,
+    /// Tool calls a second across the organization's channels; the platform's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
     /// Further instruction variables (phone number, address, …).
     #[serde(default, flatten)]
     pub extra: Map<String, Value>,
@@ -36,6 +39,7 @@ impl Default for OrgProfile {
             locale: default_locale(),
             idempotency_ttl_hours: None,
             audit_retention_days: None,
+            rate_limit_per_second: None,
             extra: Map::new(),
         }
     }
