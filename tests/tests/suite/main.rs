@@ -14,6 +14,7 @@ mod dev_server;
 mod egress;
 mod events;
 mod fixtures;
+mod fuzz;
 mod idempotency;
 mod mcp;
 mod pipeline;

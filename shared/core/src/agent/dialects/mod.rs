@@ -24,7 +24,10 @@ use crate::error::Error;
 use crate::ids::{ConnectionId, VoicePlatform, is_valid_name};
 
 pub use mcp::{output_schema as mcp_output_schema, structured_content as mcp_structured_content};
-pub use strict::{STRICT_FORMATS, lower_strict, strict_rule_violations, strip_strict_nulls};
+pub use strict::{
+    RELAXED, SERVER_FORMATS, STRICT_FORMATS, lower_strict, strict_rule_violations,
+    strip_strict_nulls,
+};
 
 /// One export dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
