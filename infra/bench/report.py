@@ -292,16 +292,16 @@ def main():
               "rerun of this section alone on the same machine.\n")
         w(f"In-process (`bench_moto ratelimit`): {rl['function']} on moto, {rl['calls']} calls "
           "on a platform without a limiter, with one leasing up to "
-          f"{rl['allowance']} tokens ahead (the default) and with one writing to the count on "
-          "every call (allowance 0), interleaved; the limit is out of reach, so only the "
-          "counting is measured.\n")
-        w("| | p50 | p99 | count writes per call |")
+          f"{rl['allowance']} tokens ahead (the default) and with one taking a token from the "
+          "bucket on every call (allowance 0), interleaved; the limit is out of reach, so only "
+          "the bookkeeping is measured.\n")
+        w("| | p50 | p99 | bucket requests per call |")
         w("|---|---|---|---|")
         w(f"| no limiter | {us(rl['without_limit']['p50_us'])} | {us(rl['without_limit']['p99_us'])} | 0 |")
         w(f"| leases of {rl['allowance']} | {us(rl['with_lease']['p50_us'])} | "
-          f"{us(rl['with_lease']['p99_us'])} | {rl['lease_writes_per_call']:.3f} |")
+          f"{us(rl['with_lease']['p99_us'])} | {rl['lease_requests_per_call']:.3f} |")
         w(f"| a write per call | {us(rl['with_write_per_call']['p50_us'])} | "
-          f"{us(rl['with_write_per_call']['p99_us'])} | {rl['write_per_call_writes_per_call']:.3f} |")
+          f"{us(rl['with_write_per_call']['p99_us'])} | {rl['write_per_call_requests_per_call']:.3f} |")
         w("")
         w(f"The lease adds {us(rl['lease_added_p50_us'])} at p50 and {us(rl['lease_added_p99_us'])} "
           f"at p99 (the calls that pay the round trip); a write per call would add "
@@ -327,9 +327,9 @@ def main():
           f"of that. The flood: {nb['flood_calls']} calls in {nb['flood_seconds']:.1f} s, "
           f"{nb['flood_admitted']} admitted ({nb['flood_admitted_per_second']:.1f} a second), "
           f"{nb['flood_429']} answered 429, {nb['flood_other']} anything else; the demo "
-          f"organization had {nb['calm_refused']} calls refused. The two containers wrote to the "
-          f"count {nb['count_writes']} times over the three runs, and could not reach it "
-          f"{nb['count_failures']} times.\n")
+          f"organization had {nb['calm_refused']} calls refused. The two containers sent the "
+          f"bucket {nb['bucket_requests']} requests over the three runs (a refusal sends none), "
+          f"and could not reach it {nb['bucket_failures']} times.\n")
 
     mcp = r.get("mcp")
     if mcp:

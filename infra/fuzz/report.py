@@ -45,7 +45,11 @@ def main(results, md_path, command, seconds):
     lines.append("")
     section = "\n".join(lines) + "\n"
     md = pathlib.Path(md_path)
-    text = md.read_text() if md.exists() else "# Reliability\n\nFigures of the safety checks, each written by the command it names.\n\n"
+    text = md.read_text() if md.exists() else (
+        "# Reliability\n\nFigures of the safety checks, each section written by the command it "
+        "names. What the audit log and the rate limits cost a call, and one organization "
+        "flooding while another calls, are in BENCHMARKS.md (\"The audit log on a warm call\", "
+        "\"Rate limits\"), written by `scripts/bench`.\n\n")
     if "## Fuzzing" in text:
         text = re.sub(r"## Fuzzing\n.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
     else:

@@ -22,7 +22,7 @@
 //!   data-table requests of the audited calls (the entry is one conditional `UpdateItem`).
 //! - `ratelimit <n>`: what the per-organization rate limit adds to a warm call (booking's
 //!   `GetProviders` against moto without a limiter, with the default lease of 10 tokens and
-//!   with none, interleaved, `n` each, and the count's writes per call), and the noisy
+//!   with none, interleaved, `n` each, and the bucket's requests per call), and the noisy
 //!   neighbour: the demo organization calls `n` times at 50 calls a second alone, then again
 //!   while another organization calls the same two containers at its limit of 20 a second,
 //!   then while it floods them at 1,000 a second; the calm organization's p99 in each against
@@ -556,8 +556,8 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         "lease_added_p99_us": delta(&with_lease, "p99_us"),
         "write_added_p50_us": delta(&with_each, "p50_us"),
         "write_added_p99_us": delta(&with_each, "p99_us"),
-        "lease_writes_per_call": per_call(leased_limiter.round_trips(), writes_before.0),
-        "write_per_call_writes_per_call": per_call(each_limiter.round_trips(), writes_before.1),
+        "lease_requests_per_call": per_call(leased_limiter.round_trips(), writes_before.0),
+        "write_per_call_requests_per_call": per_call(each_limiter.round_trips(), writes_before.1),
         "neighbour": {
             "calm_calls_per_second": CALM_PER_SECOND,
             "flood_offered_per_second": flood_per_second,
@@ -577,8 +577,8 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
             "flood_admitted_per_second": admitted as f64 / flood_secs,
             "flood_429": statuses.get(&429).copied().unwrap_or(0),
             "flood_other": other,
-            "count_writes": limiters.iter().map(|l| l.round_trips()).sum::<u64>(),
-            "count_failures": limiters.iter().map(|l| l.failures()).sum::<u64>(),
+            "bucket_requests": limiters.iter().map(|l| l.round_trips()).sum::<u64>(),
+            "bucket_failures": limiters.iter().map(|l| l.failures()).sum::<u64>(),
         },
     }))
 }

@@ -18,13 +18,6 @@ use switchboard::{Channel, EntityName, OrgId, PluginName, RecordId};
 
 use crate::unique;
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn org(s: &str) -> OrgId {
     OrgId::parse(unique(s)).unwrap()
 }
@@ -570,18 +563,6 @@ pub async fn item_store(table: Arc<dyn ItemStore>) {
     let c = Key::new(unique("SEQ"), "patients");
     assert_eq!(table.increment(&c).await.unwrap(), 1);
     assert_eq!(table.increment(&c).await.unwrap(), 2);
-    let w = Key::new(unique("RATE"), "n");
-    let soon = now_secs() + 60;
-    assert_eq!(table.add_expiring(&w, 3, soon).await.unwrap(), 3);
-    assert_eq!(table.add_expiring(&w, 2, soon).await.unwrap(), 5);
-    assert_eq!(table.add_expiring(&w, -1, soon).await.unwrap(), 4);
-    assert_eq!(table.add_expiring(&w, 0, soon).await.unwrap(), 4);
-    let fresh = Key::new(unique("RATE"), "n");
-    assert_eq!(table.add_expiring(&fresh, 0, soon).await.unwrap(), 0);
-    // Another key counts apart, expired or not.
-    let past = Key::new(unique("RATE"), "n");
-    assert_eq!(table.add_expiring(&past, 7, 1).await.unwrap(), 7);
-    assert_eq!(table.add_expiring(&w, 1, soon).await.unwrap(), 5);
 
     // Batch reads beyond one DynamoDB request (100 keys).
     let bpk = unique("BATCH");

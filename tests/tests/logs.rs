@@ -258,9 +258,6 @@ impl ItemStore for AuditDown {
     async fn increment(&self, key: &Key) -> Result<u64, StoreError> {
         self.0.increment(key).await
     }
-    async fn add_expiring(&self, key: &Key, by: i64, expires_at: u64) -> Result<u64, StoreError> {
-        self.0.add_expiring(key, by, expires_at).await
-    }
     async fn put_expiring(
         &self,
         _: &Key,

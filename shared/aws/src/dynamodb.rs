@@ -718,29 +718,6 @@ impl ItemStore for DynamoStore {
             .map_err(|e| self.error("UpdateItem", &e))?;
         number_attr(&out.attributes.unwrap_or_default(), COUNTER, key)
     }
-
-    async fn add_expiring(&self, key: &Key, by: i64, expires_at: u64) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .update_expression("ADD #c :by SET #x = :x")
-            .expression_attribute_names("#c", COUNTER)
-            .expression_attribute_names("#x", EXPIRES_AT)
-            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-            .expression_attribute_values(":x", n(expires_at))
-            // All of it: adding 0 leaves the counter as it was, which UPDATED_NEW may omit.
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| self.error("UpdateItem", &e))?;
-        let attrs = out.attributes.unwrap_or_default();
-        if by == 0 && !attrs.contains_key(COUNTER) {
-            return Ok(0);
-        }
-        number_attr(&attrs, COUNTER, key)
-    }
 }
 
 #[cfg(test)]

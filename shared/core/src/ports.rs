@@ -165,11 +165,6 @@ pub trait ItemStore: Send + Sync {
     }
     /// Atomically adds one to a counter item and returns the new value.
     async fn increment(&self, key: &Key) -> Result<u64, StoreError>;
-    /// Atomically adds `by` (negative to give back) to a counter that may be deleted once
-    /// `expires_at` (epoch seconds) has passed, and returns its new value (0 for a counter
-    /// not yet written, when `by` is 0). Such a counter is touched only through this method:
-    /// the embedded store keeps it apart from items and drops it when expired.
-    async fn add_expiring(&self, key: &Key, by: i64, expires_at: u64) -> Result<u64, StoreError>;
     /// [`ItemStore::put`] of an item that may be deleted once `expires_at` (epoch seconds)
     /// has passed, and must be treated as gone by readers from then on. A store without
     /// expiry (the embedded one) keeps it; DynamoDB's TTL deletes it some time later. Write

@@ -30,17 +30,6 @@ CREATE TABLE IF NOT EXISTS items (
     counter INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
--- Expiring counters (rate-limit windows): apart from items, so expired ones can be
--- dropped through an index without touching the data.
-CREATE TABLE IF NOT EXISTS counters (
-    tbl        TEXT NOT NULL,
-    pk         TEXT NOT NULL,
-    sk         TEXT NOT NULL,
-    n          INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (tbl, pk, sk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at);
 CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -415,32 +404,6 @@ impl ItemStore for EmbeddedTable {
                 |r| r.get(0),
             )
             .map_err(internal)?;
-        u64::try_from(n).map_err(internal)
-    }
-
-    async fn add_expiring(&self, key: &Key, by: i64, expires_at: u64) -> Result<u64, StoreError> {
-        let expires = i64::try_from(expires_at).map_err(internal)?;
-        let conn = self.lock()?;
-        let n: i64 = conn
-            .query_row(
-                "INSERT INTO counters (tbl, pk, sk, n, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (tbl, pk, sk) DO UPDATE SET n = n + ?4, expires_at = ?5
-                 RETURNING n",
-                params![self.tbl, key.pk, key.sk, by, expires],
-                |r| r.get(0),
-            )
-            .map_err(internal)?;
-        // A new counter starts a new window: the time to drop the ones past their expiry.
-        if n == by && by > 0 {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            conn.execute(
-                "DELETE FROM counters WHERE expires_at < ?1",
-                params![i64::try_from(now).unwrap_or(i64::MAX)],
-            )
-            .map_err(internal)?;
-        }
         u64::try_from(n).map_err(internal)
     }
 }

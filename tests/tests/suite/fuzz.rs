@@ -59,7 +59,7 @@ fn seed() -> u64 {
     std::env::var("SWITCHBOARD_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_0f_5b0a_4d)
+        .unwrap_or(0x5eed_0f5b_0a4d)
 }
 
 /// SplitMix64: the seed and the target's name spread into ChaCha's 32-byte seed, so targets
@@ -482,10 +482,6 @@ impl ItemStore for Recorder {
         self.note(key);
         self.inner.put_expiring(key, data, pre, expires_at).await
     }
-    async fn add_expiring(&self, key: &Key, by: i64, expires_at: u64) -> Result<u64, StoreError> {
-        self.note(key);
-        self.inner.add_expiring(key, by, expires_at).await
-    }
 }
 
 const RETELL: (&str, &str) = ("cn_5e1ec7ed00000000000000000000a001", "key_fuzz_retell");
@@ -905,7 +901,18 @@ fn tool_call_strategy(fns: Vec<(String, Value)>) -> BoxedStrategy<(Value, Value)
 #[test]
 fn fuzz_manifests() {
     let rt = runtime();
-    let w = rt.block_on(world());
+    // Published manifests pile up (a plugin with thousands of versions): a fresh registry
+    // every thousand cases keeps each case's cost that of a realistic one.
+    let fresh = || {
+        let db = Embedded::in_memory().unwrap();
+        let settings = switchboard_tests::settings();
+        std::rc::Rc::new(switchboard_runtime::admin_with(
+            Registry::new(db.registry_table()),
+            local_secrets(),
+            &settings,
+        ))
+    };
+    let admin = std::cell::RefCell::new((0u32, fresh()));
     let base: Value =
         serde_json::from_str(include_str!("../../../functions/booking/manifest.json")).unwrap();
     let operator = TenantContext::new(OrgId::parse("platform").unwrap())
@@ -928,8 +935,15 @@ fn fuzz_manifests() {
                 Err(_) => tally.add("refused"),
             }
             let body = doc.to_string();
-            let (status, reply) = w
-                .admin
+            {
+                let mut a = admin.borrow_mut();
+                a.0 += 1;
+                if a.0 % 1000 == 0 {
+                    a.1 = fresh();
+                }
+            }
+            let service = admin.borrow().1.clone();
+            let (status, reply) = service
                 .handle(AdminRequest {
                     tenant: Some(operator.clone()),
                     method: "POST",

@@ -1,8 +1,8 @@
 //! Per-organization rate limits: one organization floods two containers sharing moto's data
 //! table past its limit while another keeps calling. The flood's excess calls all get 429
-//! `rate_limited` (none a 5xx), the organizations together never pass the limit in a second,
-//! the other organization's calls all succeed, and the flood leaves one audit entry per
-//! container and second, not one per refused call. Over `dev`: the profile sets the limit,
+//! `rate_limited` (none a 5xx), the two containers together admit no more than the bucket
+//! allows (its burst, then the limit a second), the other organization's calls all succeed,
+//! and the flood leaves one audit entry per container and second, not one per refused call. Over `dev`: the profile sets the limit,
 //! and the 429 carries `Retry-After: 1`.
 
 use std::sync::Arc;
@@ -84,6 +84,17 @@ async fn a_flood_past_the_limit_is_refused_while_another_org_keeps_calling() {
     let containers: Vec<Arc<PluginService>> = (0..2)
         .map(|_| Arc::new(fixtures::booking_service(&container(&shared()))))
         .collect();
+    // Each container's caches filled first (as a warm container's are), so the flood's
+    // calls do not all read the registry at once.
+    let clock = std::time::Instant::now();
+    let mut admitted = 0;
+    for (i, svc) in containers.iter().enumerate() {
+        for org in [&flood, &calm] {
+            let (status, body) = call(svc, org, format!("warm-{i}")).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        admitted += 1;
+    }
     let started = second();
     let mut flood_calls = Vec::new();
     for i in 0..300 {
@@ -98,7 +109,6 @@ async fn a_flood_past_the_limit_is_refused_while_another_org_keeps_calling() {
         let (status, body) = call(&containers[i % 2], &calm, format!("calm-{i}")).await;
         calm_statuses.push((status, body));
     }
-    let mut admitted = 0;
     let mut refused = 0;
     for handle in flood_calls {
         let (status, body) = handle.await.unwrap();
@@ -117,11 +127,14 @@ async fn a_flood_past_the_limit_is_refused_while_another_org_keeps_calling() {
         }
     }
     let windows = second() - started + 1;
+    // The bucket's burst, then a token every tenth of a second.
+    let bound = u64::from(LIMIT) + (clock.elapsed().as_secs_f64() * f64::from(LIMIT)).ceil() as u64;
     assert!(
-        admitted <= u64::from(LIMIT) * windows,
-        "{admitted} admitted in {windows} windows"
+        admitted <= bound,
+        "{admitted} admitted in {:?}",
+        clock.elapsed()
     );
-    assert!(admitted >= 1 && refused >= 200, "{admitted} / {refused}");
+    assert!(admitted > 2 && refused >= 200, "{admitted} / {refused}");
     for (status, body) in &calm_statuses {
         assert_eq!(*status, 200, "the calm org was refused: {body}");
     }
@@ -142,7 +155,7 @@ async fn a_flood_past_the_limit_is_refused_while_another_org_keeps_calling() {
         admitted
     );
     let calm_entries = crate::audit::entries(&log, &calm, &[]).await;
-    assert_eq!(calm_entries.len(), 30);
+    assert_eq!(calm_entries.len(), 32);
     assert!(calm_entries.iter().all(|e| e.status == 200));
 }
 

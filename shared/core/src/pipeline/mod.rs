@@ -247,7 +247,10 @@ impl Platform {
         };
         let limit = match self.policy(org).await {
             Ok(p) => p.rate_limit,
-            Err(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "profile unreadable; the platform's rate limit applies");
+                None
+            }
         };
         let calls = u32::try_from(calls).unwrap_or(u32::MAX);
         limiter.acquire(org, limit, calls).await.map_err(|r| {
