@@ -294,7 +294,9 @@ def main():
           "on a platform without a limiter, with one leasing up to "
           f"{rl['allowance']} tokens ahead (the default) and with one taking a token from the "
           "bucket on every call (allowance 0), interleaved; the limit is out of reach, so only "
-          "the bookkeeping is measured.\n")
+          "the bookkeeping is measured. The two limited platforms share the organization's "
+          "bucket, as two containers do, so some of their writes lose to the other's and are "
+          "read and sent again.\n")
         w("| | p50 | p99 | bucket requests per call |")
         w("|---|---|---|---|")
         w(f"| no limiter | {us(rl['without_limit']['p50_us'])} | {us(rl['without_limit']['p99_us'])} | 0 |")

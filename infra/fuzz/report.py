@@ -18,8 +18,10 @@ WHAT = {
     "lowered_schemas": "differential: instances generated from each function's lowered (OpenAI strict) schema, against the server's validation",
 }
 
-PROPERTIES = ("Properties: no panic; never a 5xx for client input; a refused request leaves "
-              "nothing behind but its audit entry; a lowered schema accepts no instance the "
+PROPERTIES = ("Properties: no panic; never a 5xx for client input (on MCP: no -32603 and no "
+              "tool result carrying a 5xx; in a Vapi batch: no call's internal error); a refused "
+              "plugin call leaves nothing behind in the data table but its audit entry (the admin "
+              "targets check the status only); a lowered schema accepts no instance the "
               "server refuses except for the constraints the lowering moves into the "
               "description (string lengths, unique items, server-only formats), which the server "
               "checks itself.")
@@ -33,7 +35,7 @@ def main(results, md_path, command, seconds):
              f"in {int(seconds) // 60} min {int(seconds) % 60} s (debug build, embedded store). "
              f"Seed {rows[0]['seed'] if rows else '?'}; every target ran to its case count without a "
              "failure (a failure stops the run with its shrunk input). `scripts/test` runs the same "
-             "targets with 64 cases each from the same seed.", "",
+             "targets with 64 cases each from the default seed.", "",
              PROPERTIES, "",
              "| target | what is generated | cases | seconds | outcomes |",
              "|---|---|---|---|---|"]
@@ -51,7 +53,7 @@ def main(results, md_path, command, seconds):
         "flooding while another calls, are in BENCHMARKS.md (\"The audit log on a warm call\", "
         "\"Rate limits\"), written by `scripts/bench`.\n\n")
     if "## Fuzzing" in text:
-        text = re.sub(r"## Fuzzing\n.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
+        text = re.sub(r"## Fuzzing\n.*?(?=\n## |\Z)", lambda _: section.rstrip("\n") + "\n", text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section
     md.write_text(text)
