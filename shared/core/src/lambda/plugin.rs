@@ -199,7 +199,7 @@ fn output_response(out: &CallOutput) -> Response<Body> {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    // Windows of the rate limit are one second long.
+    // A token of the rate limit frees up within a second.
     let code = &out.body["error"]["code"];
     if code == "request_in_progress" || code == "rate_limited" {
         resp.headers_mut()
