@@ -205,8 +205,11 @@ async fn saved_key(
 ) -> Result<String, BoxError> {
     if let Ok(saved) = std::fs::read_to_string(path) {
         let saved = saved.trim().to_owned();
+        // The saved key is reused only for the organization it was made for: a data
+        // directory seeded for another one must not hand out that one's key.
         if let Some(rec) = registry.get_api_key(&KeyHash::of(&saved)).await?
             && !rec.revoked
+            && rec.org == *org
             && rec.scopes == scopes
         {
             return Ok(saved);

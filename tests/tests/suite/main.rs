@@ -16,6 +16,7 @@ mod events;
 mod fixtures;
 mod fuzz;
 mod idempotency;
+mod isolation;
 mod mcp;
 mod pipeline;
 mod plugins;
