@@ -27,7 +27,7 @@
 //! or a tenth of the limit after a refusal, plus the calls it saw waiting), so an
 //! organization spread over many busy containers can be refused slightly before its limit.
 //!
-//! A call waits at most 250 ms for the bucket. If it cannot be reached, the
+//! Each bucket request has 250 ms. If the bucket cannot be reached, the
 //! container holds the organization to `limit` calls a second by itself until the next
 //! second (logged once a second, counted): a limiter outage must not refuse every tenant,
 //! and each container still bounds what it admits.

@@ -73,6 +73,10 @@ struct Edge {
     authorizer: Authorizer,
 }
 
+/// The audit window of the tool calls: the platform's clock is pinned (the sample events'
+/// dates), so their entries are dated 2026-11-25; admin writes carry the real time.
+const CALLS_WINDOW: &str = "from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z&limit=100";
+
 fn template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../events/booking-create-appointment.json");
@@ -260,6 +264,8 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
     let mut rng = Rng(seed);
     let mut reached = 0;
     let mut outcomes: std::collections::BTreeMap<(usize, u16), usize> = Default::default();
+    // Entries of the caller's own requests the audit reads returned: the check saw some.
+    let mut audited_own = 0usize;
     for n in 0..ops {
         let rid = format!("{run}-op-{n}");
         // A tenant's own key, mostly; sometimes a key nobody holds.
@@ -479,7 +485,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 // runs as that connection's organization, whoever's key was drawn.
                 let via = rng.below(3);
                 let t = other(via);
-                let body = json!({"name": "SearchPatients", "args": {"name": t.org.as_str()}, "call": {"call_id": rid, "from_number": "+15550102000"}}).to_string().into_bytes();
+                let body = json!({"name": "GetAllPatients", "args": {"limit": 200}, "call": {"call_id": rid, "from_number": "+15550102000"}}).to_string().into_bytes();
                 let sig = sign_retell(t.retell_secret.as_bytes(), &body, pinned_now());
                 let path = format!("/channels/retell/{}/booking", t.connection);
                 let r = handle(
@@ -501,7 +507,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 continue;
             }
             11 => {
-                let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "SearchPatients", "arguments": {"name": marker}}}).to_string().into_bytes();
+                let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "GetAllPatients", "arguments": {"limit": 200}}}).to_string().into_bytes();
                 let headers = [
                     ("accept", "application/json, text/event-stream".to_owned()),
                     ("mcp-protocol-version", "2025-11-25".to_owned()),
@@ -544,7 +550,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     "channels/twilio",
                     "keys",
                     "connections",
-                    "credentials",
+                    "credentials/retell-signing",
                 ][rng.below(6)];
                 (
                     handle_admin(
@@ -593,7 +599,15 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     &edge.admin,
                     request(
                         &base,
-                        ("GET", "/admin/audit", "limit=100"),
+                        (
+                            "GET",
+                            "/admin/audit",
+                            if n % 2 == 0 {
+                                CALLS_WINDOW
+                            } else {
+                                "limit=100"
+                            },
+                        ),
                         Some(&context),
                         &[],
                         Vec::new(),
@@ -601,15 +615,19 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     ),
                 )
                 .await;
-                let page: Value = serde_json::from_str(&text(&r)).unwrap_or(Value::Null);
+                let page: Value = serde_json::from_str(&text(&r)).unwrap();
+                assert_eq!(page["success"], true, "{page}");
                 for entry in page["result"]["entries"].as_array().into_iter().flatten() {
                     let of = entry["requestId"].as_str().unwrap_or_default();
+                    // Every request of this run is in some organization's model; an entry
+                    // must be of one of the caller's own.
                     assert!(
                         me.requests.contains(of) || !of.starts_with(&run),
                         "{} read the audit entry of another organization's request {of}",
                         me.org
                     );
                     assert_eq!(entry["org"], me.org.as_str(), "{entry}");
+                    audited_own += usize::from(me.requests.contains(of));
                 }
                 (r, None)
             }
@@ -645,6 +663,10 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
         tenants[holder].requests.insert(rid);
     }
 
+    assert!(
+        audited_own * 20 >= ops.min(20_000) / 16,
+        "the audit reads returned only {audited_own} of the callers' own entries"
+    );
     // The operations mostly did what they asked for, so the checks saw real data.
     let ok: usize = outcomes
         .iter()
