@@ -77,6 +77,25 @@ struct Edge {
 /// dates), so their entries are dated 2026-11-25; admin writes carry the real time.
 const CALLS_WINDOW: &str = "from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z&limit=100";
 
+impl Edge {
+    /// `body` to a plugin's route, as the caller the authorizer's `context` names.
+    async fn call(
+        &self,
+        plugin: &PluginService,
+        base: &Value,
+        context: &Value,
+        body: Vec<u8>,
+        rid: &str,
+    ) -> lambda_http::Response<Body> {
+        let path = format!("/plugins/{}", plugin.plugin().name());
+        handle(
+            plugin,
+            request(base, ("POST", &path, ""), Some(context), &[], body, rid),
+        )
+        .await
+    }
+}
+
 fn template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../events/booking-create-appointment.json");
@@ -309,35 +328,13 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     "CreatePatient",
                     json!({"FName": format!("P{n}"), "LName": marker}),
                 );
-                let r = handle(
-                    &edge.booking,
-                    request(
-                        &base,
-                        ("POST", "/plugins/booking", ""),
-                        Some(&context),
-                        &[],
-                        body,
-                        &rid,
-                    ),
-                )
-                .await;
+                let r = edge.call(&edge.booking, &base, &context, body, &rid).await;
                 (r, Some(("patient", Value::Null)))
             }
             2 => {
                 let body = call("SearchPatients", json!({"name": marker}));
                 (
-                    handle(
-                        &edge.booking,
-                        request(
-                            &base,
-                            ("POST", "/plugins/booking", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.booking, &base, &context, body, &rid).await,
                     None,
                 )
             }
@@ -348,18 +345,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 .unwrap_or_else(|| "1".into());
                 let body = call("GetPatient", json!({"PatNum": id.parse::<i64>().unwrap()}));
                 (
-                    handle(
-                        &edge.booking,
-                        request(
-                            &base,
-                            ("POST", "/plugins/booking", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.booking, &base, &context, body, &rid).await,
                     None,
                 )
             }
@@ -369,18 +355,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     json!({"subject": format!("{marker} #{n}"), "description": "the oracle's ticket", "contact": {"name": format!("C{n}"), "email": format!("t{n}@{marker}.example")}}),
                 );
                 (
-                    handle(
-                        &edge.support,
-                        request(
-                            &base,
-                            ("POST", "/plugins/support", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.support, &base, &context, body, &rid).await,
                     Some(("ticket", Value::Null)),
                 )
             }
@@ -389,36 +364,14 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     pick_any(&mut rng, &|t| t.tickets.clone()).unwrap_or_else(|| "none".into());
                 let body = call("GetTicket", json!({"ticketId": id}));
                 (
-                    handle(
-                        &edge.support,
-                        request(
-                            &base,
-                            ("POST", "/plugins/support", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.support, &base, &context, body, &rid).await,
                     None,
                 )
             }
             6 => {
                 let body = call("ListTickets", json!({"status": "open"}));
                 (
-                    handle(
-                        &edge.support,
-                        request(
-                            &base,
-                            ("POST", "/plugins/support", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.support, &base, &context, body, &rid).await,
                     None,
                 )
             }
@@ -428,18 +381,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     json!({"name": format!("{marker} lead {n}"), "source": "oracle", "email": format!("l{n}@{marker}.example")}),
                 );
                 (
-                    handle(
-                        &edge.crm,
-                        request(
-                            &base,
-                            ("POST", "/plugins/crm", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.crm, &base, &context, body, &rid).await,
                     Some(("lead", Value::Null)),
                 )
             }
@@ -447,36 +389,14 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 let id = pick_any(&mut rng, &|t| t.leads.clone()).unwrap_or_else(|| "none".into());
                 let body = call("GetLead", json!({"leadId": id}));
                 (
-                    handle(
-                        &edge.crm,
-                        request(
-                            &base,
-                            ("POST", "/plugins/crm", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.crm, &base, &context, body, &rid).await,
                     None,
                 )
             }
             9 => {
                 let body = call("GetLeadsByStatus", json!({"status": "new"}));
                 (
-                    handle(
-                        &edge.crm,
-                        request(
-                            &base,
-                            ("POST", "/plugins/crm", ""),
-                            Some(&context),
-                            &[],
-                            body,
-                            &rid,
-                        ),
-                    )
-                    .await,
+                    edge.call(&edge.crm, &base, &context, body, &rid).await,
                     None,
                 )
             }

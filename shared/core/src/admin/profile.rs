@@ -97,42 +97,18 @@ impl AdminService {
         }
         if let Some(days) = patch.audit_retention_days {
             let max = crate::audit::MAX_RETENTION_DAYS;
-            profile.audit_retention_days = match days {
-                None => None,
-                Some(d) => Some(
-                    u32::try_from(d)
-                        .ok()
-                        .filter(|d| (1..=max).contains(d))
-                        .ok_or_else(|| {
-                            Error::invalid_field(
-                                "/audit_retention_days",
-                                format!(
-                                    "give 1 to {max} days, not {d}, or null for the default {}",
-                                    crate::audit::DEFAULT_RETENTION_DAYS
-                                ),
-                            )
-                        })?,
-                ),
-            };
+            let default = crate::audit::DEFAULT_RETENTION_DAYS;
+            profile.audit_retention_days = in_range(days, max, "/audit_retention_days", |d| {
+                format!("give 1 to {max} days, not {d}, or null for the default {default}")
+            })?;
         }
         if let Some(limit) = patch.rate_limit_per_second {
             let max = crate::ratelimit::MAX_PER_SECOND;
-            profile.rate_limit_per_second = match limit {
-                None => None,
-                Some(l) => Some(
-                    u32::try_from(l)
-                        .ok()
-                        .filter(|l| (1..=max).contains(l))
-                        .ok_or_else(|| {
-                            Error::invalid_field(
-                                "/rate_limit_per_second",
-                                format!(
-                                    "give 1 to {max} tool calls per second, not {l}, or null for the platform's limit"
-                                ),
-                            )
-                        })?,
-                ),
-            };
+            profile.rate_limit_per_second = in_range(limit, max, "/rate_limit_per_second", |l| {
+                format!(
+                    "give 1 to {max} tool calls per second, not {l}, or null for the platform's limit"
+                )
+            })?;
         }
         let version = self
             .registry
@@ -152,4 +128,22 @@ impl AdminService {
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
     Option::<u64>::deserialize(d).map(Some)
+}
+
+/// A setting sent as `null` (back to its default) or a number from 1 to `max`; `fix` says
+/// what to send instead of an out-of-range one.
+fn in_range(
+    value: Option<u64>,
+    max: u32,
+    at: &str,
+    fix: impl Fn(u64) -> String,
+) -> Result<Option<u32>, Error> {
+    match value {
+        None => Ok(None),
+        Some(v) => u32::try_from(v)
+            .ok()
+            .filter(|v| (1..=max).contains(v))
+            .map(Some)
+            .ok_or_else(|| Error::invalid_field(at, fix(v))),
+    }
 }
