@@ -22,7 +22,10 @@
 - the API has a backstop throttle (DefaultRouteSettings) and the functions the platform's
   per-organization limit (SWITCHBOARD_RATE_LIMIT_PER_SECOND);
 - a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
-  shared/core/src/idempotency.rs), so a live call's claim is never taken over.
+  shared/core/src/idempotency.rs), so a live call's claim is never taken over, and over
+  the longest a call takes to answer (ANSWER_BUDGET: CALL_BUDGET in
+  shared/core/src/pipeline/mod.rs, BOOKKEEPING_BUDGET and the audit log's WRITE_BUDGET), so
+  a call whose dependencies hang answers 503 itself instead of timing out.
 Exits non-zero with one line per problem, saying what to add.
 """
 import fnmatch
@@ -125,6 +128,19 @@ for crate in sorted((root / "functions").iterdir()):
 
 src = (root / "shared" / "core" / "src" / "idempotency.rs").read_text()
 window = int(src.split("IN_PROGRESS_WINDOW: Duration = Duration::from_secs(", 1)[1].split(")", 1)[0])
+
+
+def secs(path, name):
+    text = (root / "shared" / "core" / "src" / path).read_text()
+    try:
+        return int(text.split(f"{name}: Duration = Duration::from_secs(", 1)[1].split(")", 1)[0])
+    except (IndexError, ValueError):
+        sys.exit(f"shared/core/src/{path}: {name} is no longer `Duration::from_secs(<n>)`; "
+                 "update infra/local/check_template.py to read it")
+
+
+answer = (secs("pipeline/mod.rs", "CALL_BUDGET") + secs("idempotency.rs", "BOOKKEEPING_BUDGET")
+          + secs("audit.rs", "WRITE_BUDGET"))
 default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
 for crate in sorted((root / "functions").iterdir()):
     if not (crate / "manifest.json").exists():
@@ -134,9 +150,10 @@ for crate in sorted((root / "functions").iterdir()):
         continue  # reported above
     name, f = by_binary[binary]
     timeout = f["Properties"].get("Timeout", default_timeout)
-    if not isinstance(timeout, int) or timeout >= window:
-        problems.append(f"{name}: Timeout must be a number of seconds under the idempotency "
-                        f"claim window ({window} s), not {timeout!r}")
+    if not isinstance(timeout, int) or not answer < timeout < window:
+        problems.append(f"{name}: Timeout must be a number of seconds over the longest a call "
+                        f"takes to answer ({answer} s) and under the idempotency claim window "
+                        f"({window} s), not {timeout!r}")
 
 # Who may invoke the plugin functions: SAM's LambdaInvokePolicy, or any statement whose
 # actions match lambda:InvokeFunction (wildcards, any case). A managed policy, a role of the

@@ -16,11 +16,22 @@ partition. As the suite filled the tables, a request could queue past the SDK's 
 timeout and surface as 503 (issue 17). Both are patched below to cost what they touch; one
 request at a time is what makes an item-level backup a complete one.
 
+DynamoDB makes a TransactWriteItems carrying a ClientRequestToken idempotent for ten minutes
+(the AWS SDKs fill one in and send the same one on every retry of a call): a repeat of a
+transaction that succeeded succeeds again without writing, and the token with other items
+is an IdempotentParameterMismatchException. moto ignores the token, so an SDK retry of a
+transaction whose answer was lost would fail on its own writes here and not on AWS; the
+fault-injection tests lose such answers on purpose. The token is honoured below.
+
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import argparse
+import collections
 import copy
+import hashlib
+import io
+import json
 import os
 import sys
 import threading
@@ -44,19 +55,80 @@ LOCK = threading.Lock()
 TIMING = os.environ.get("MOTO_TIMING") == "1"
 
 
+# How long DynamoDB remembers a transaction's ClientRequestToken.
+TOKEN_WINDOW_SECS = 600
+
+
 class Serialized:
     def __init__(self, app):
         self.app = app
+        # token -> (hash of the request, when it lapses, status, headers, body), oldest
+        # first: every token lives as long, so the expired ones are at the front.
+        self.tokens = collections.OrderedDict()
+
+    def _token_of(self, environ):
+        """The ClientRequestToken of a TransactWriteItems and the request's hash, the body
+        put back for moto to read."""
+        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".TransactWriteItems"):
+            return None, None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None, None  # no length (chunked): moto reads the body itself
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            token = json.loads(raw).get("ClientRequestToken")
+        except (ValueError, AttributeError):
+            return None, None
+        return token, hashlib.sha256(raw).hexdigest()
+
+    def _repeat(self, token, digest, start_response):
+        """The answer to a transaction whose token was seen, or None to run it."""
+        now = time.monotonic()
+        while self.tokens and next(iter(self.tokens.values()))[1] <= now:
+            self.tokens.popitem(last=False)
+        seen = self.tokens.get(token)
+        if seen is None or seen[1] <= now:
+            return None
+        if seen[0] == digest:
+            start_response(seen[2], seen[3])
+            return seen[4]
+        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+        error = {
+            "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "message": "the ClientRequestToken was used with other transaction items",
+        }
+        return [json.dumps(error).encode()]
 
     def __call__(self, environ, start_response):
         arrived = time.monotonic()
+        token, digest = self._token_of(environ)
         with LOCK:
             started = time.monotonic()
+            if token is not None:
+                repeated = self._repeat(token, digest, start_response)
+                if repeated is not None:
+                    return repeated
+            answered = {}
+
+            def capture(status, headers, exc_info=None):
+                answered["status"], answered["headers"] = status, headers
+                return start_response(status, headers, exc_info)
+
             # Consume the body inside the lock: the handler runs while it is iterated.
-            body = self.app(environ, start_response)
+            body = self.app(environ, capture)
             chunks = []
             try:
                 chunks = list(body)
+                if token is not None and answered.get("status", "").startswith("200"):
+                    self.tokens[token] = (
+                        digest,
+                        time.monotonic() + TOKEN_WINDOW_SECS,
+                        answered["status"],
+                        answered["headers"],
+                        chunks,
+                    )
                 return chunks
             finally:
                 close = getattr(body, "close", None)

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod egress;
+pub mod faults;
 pub mod http;
 pub mod invoke_api;
 

@@ -62,8 +62,13 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+// The SDK's default first backoff is up to 1 s: after a 2 s attempt timed out, a retry of
+// a call's bookkeeping (3 s each) would often miss its budget. DynamoDB answers in
+// milliseconds, so its retries may come sooner.
 fn retries() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(3)
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(100))
 }
 
 /// One DynamoDB table of the single-table model.

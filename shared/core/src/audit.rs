@@ -176,6 +176,9 @@ pub fn params_hash(params: &Value) -> String {
     sha256_hex(crate::idempotency::canonical(params).as_bytes())
 }
 
+/// How long a call waits for its entry to be stored before logging it instead.
+pub const WRITE_BUDGET: Duration = Duration::from_secs(3);
+
 /// The audit log over one table.
 pub struct AuditLog {
     table: Arc<dyn ItemStore>,
@@ -198,6 +201,18 @@ impl AuditLog {
     /// Stores `entry` (the `seq`-th of its request) for `retention_days`; never fails the
     /// caller. A retry of a write that landed finds the entry there and counts as stored.
     pub async fn record(&self, entry: &AuditEntry, seq: usize, retention_days: u32) {
+        self.record_within(entry, seq, retention_days, WRITE_BUDGET)
+            .await;
+    }
+
+    /// [`record`](Self::record), waiting at most `budget` for the write.
+    pub async fn record_within(
+        &self,
+        entry: &AuditEntry,
+        seq: usize,
+        retention_days: u32,
+        budget: Duration,
+    ) {
         let Ok(org) = OrgId::parse(entry.org.as_str()) else {
             return self.lost(entry, "the entry names no valid organization");
         };
@@ -220,13 +235,16 @@ impl AuditLog {
             Err(e) => return self.lost(entry, &e.to_string()),
         };
         data["expiresAt"] = json!(expires_at);
-        match self
+        let written = self
             .table
-            .put_expiring(&key, &data, Precondition::NotExists, expires_at)
-            .await
-        {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => self.lost(entry, &e.to_string()),
+            .put_expiring(&key, &data, Precondition::NotExists, expires_at);
+        match tokio::time::timeout(budget, written).await {
+            Ok(Ok(_) | Err(StoreError::Conflict { .. })) => {}
+            Ok(Err(e)) => self.lost(entry, &e.to_string()),
+            Err(_) => self.lost(
+                entry,
+                &format!("no answer within {} ms", budget.as_millis()),
+            ),
         }
     }
 

@@ -7,7 +7,8 @@
 //! fails so that a retry runs it again. DynamoDB's TTL deletes records late, so expiry is
 //! always checked here as well.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -29,6 +30,8 @@ pub const IN_PROGRESS_WINDOW: Duration = Duration::from_secs(25);
 pub const RETELL_RETRY_WINDOW: Duration = Duration::from_secs(120);
 /// How long a repeat waits for the first call to finish before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_millis(2_000);
+/// How long a call that has its answer spends completing or releasing its record, at most.
+pub const BOOKKEEPING_BUDGET: Duration = Duration::from_secs(3);
 /// The longest replay window an organization may set (a week, in hours).
 pub const MAX_IDEMPOTENCY_TTL_HOURS: u64 = 168;
 /// The longest `Idempotency-Key` accepted.
@@ -75,6 +78,8 @@ pub struct Idempotency {
     ttl: Duration,
     in_progress: Duration,
     wait: Duration,
+    /// How long completing or releasing a record may take once the call has its answer.
+    bookkeeping: Duration,
 }
 
 /// What [`Idempotency::begin`] decided.
@@ -93,6 +98,9 @@ pub struct Claim {
     version: u64,
     payload_hash: String,
     ttl: Duration,
+    /// Written into the record: a write whose answer was lost (the SDK retried it and met
+    /// its own record) is recognised as this call's.
+    token: String,
 }
 
 impl Claim {
@@ -145,6 +153,7 @@ impl Idempotency {
             ttl: DEFAULT_TTL,
             in_progress: IN_PROGRESS_WINDOW,
             wait: WAIT_FOR_FIRST,
+            bookkeeping: BOOKKEEPING_BUDGET,
         }
     }
 
@@ -185,12 +194,13 @@ impl Idempotency {
     ) -> Result<Begin, Error> {
         let (key, payload_hash) = call.record();
         let ttl = self.ttl_for(call.source, org_ttl);
+        let token = claim_token();
         let mut pause = Duration::from_millis(10);
         let mut claim_first = true;
         loop {
             // Real time, not the call's clock: expiry is the table's TTL's business.
             let now = SystemTime::now();
-            let fresh = self.in_progress_record(&payload_hash, now, ttl);
+            let fresh = self.in_progress_record(&payload_hash, &token, now, ttl);
             if claim_first {
                 match self
                     .table
@@ -198,7 +208,13 @@ impl Idempotency {
                     .await
                 {
                     Ok(version) => {
-                        return Ok(Begin::Proceed(self.claim(key, version, payload_hash, ttl)));
+                        return Ok(Begin::Proceed(self.claim(
+                            key,
+                            version,
+                            payload_hash,
+                            ttl,
+                            token,
+                        )));
                     }
                     Err(StoreError::Conflict { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -209,6 +225,16 @@ impl Idempotency {
                 continue;
             };
             let record = &found.data;
+            if record["status"] == IN_PROGRESS && record["claim"].as_str() == Some(token.as_str()) {
+                // Our own claim: the write landed and its answer was lost.
+                return Ok(Begin::Proceed(self.claim(
+                    key,
+                    found.version,
+                    payload_hash,
+                    ttl,
+                    token,
+                )));
+            }
             let secs = epoch_secs(now);
             let live = number(record, "expires_at") > secs;
             if live && record["payload_hash"].as_str() != Some(payload_hash.as_str()) {
@@ -234,7 +260,13 @@ impl Idempotency {
                     .await
                 {
                     Ok(version) => {
-                        return Ok(Begin::Proceed(self.claim(key, version, payload_hash, ttl)));
+                        return Ok(Begin::Proceed(self.claim(
+                            key,
+                            version,
+                            payload_hash,
+                            ttl,
+                            token,
+                        )));
                     }
                     Err(StoreError::Conflict { .. }) => {
                         claim_first = false;
@@ -269,21 +301,36 @@ impl Idempotency {
         }
     }
 
-    fn claim(&self, key: Key, version: u64, payload_hash: String, ttl: Duration) -> Claim {
+    fn claim(
+        &self,
+        key: Key,
+        version: u64,
+        payload_hash: String,
+        ttl: Duration,
+        token: String,
+    ) -> Claim {
         Claim {
             key,
             version,
             payload_hash,
             ttl,
+            token,
         }
     }
 
-    fn in_progress_record(&self, payload_hash: &str, now: SystemTime, ttl: Duration) -> Value {
+    fn in_progress_record(
+        &self,
+        payload_hash: &str,
+        token: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Value {
         let secs = epoch_secs(now);
         let in_progress_ms = u64::try_from(self.in_progress.as_millis()).unwrap_or(u64::MAX);
         json!({
             "status": IN_PROGRESS,
             "payload_hash": payload_hash,
+            "claim": token,
             "in_progress_until_ms": epoch_millis(now).saturating_add(in_progress_ms),
             // Whole seconds, as DynamoDB's TTL reads them; never before the claim lapses.
             "expires_at": secs.saturating_add(ttl.as_secs().max(self.in_progress.as_secs() + 1)),
@@ -297,36 +344,79 @@ impl Idempotency {
         let record = json!({
             "status": COMPLETED,
             "payload_hash": claim.payload_hash,
+            "claim": claim.token,
             "expires_at": expires_at,
             "result": result.to_string(),
         });
-        if let Err(e) = self
-            .table
-            .put_expiring(
-                &claim.key,
-                &record,
-                Precondition::Version(claim.version),
-                expires_at,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "idempotency record not completed; a retry after the in-progress window runs the call again");
-        }
+        let written = async {
+            match self
+                .table
+                .put_expiring(
+                    &claim.key,
+                    &record,
+                    Precondition::Version(claim.version),
+                    expires_at,
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                // The version moved: by this very write if its answer was lost.
+                Err(StoreError::Conflict { .. }) => match self.table.get(&claim.key).await? {
+                    Some(found)
+                        if found.data["status"] == COMPLETED
+                            && found.data["claim"].as_str() == Some(claim.token.as_str()) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(StoreError::Internal(
+                        "another call took the record over".into(),
+                    )),
+                },
+                Err(e) => Err(e),
+            }
+        };
+        let e = match tokio::time::timeout(self.bookkeeping, written).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", self.bookkeeping.as_millis()),
+        };
+        tracing::warn!(error = %e, "idempotency record not completed; a retry after the in-progress window runs the call again");
     }
 
     /// Releases the key after a failed call, so that a retry runs it again.
     pub async fn abandon(&self, claim: Claim) {
-        match self
+        let deleted = self
             .table
-            .delete(&claim.key, Precondition::Version(claim.version))
-            .await
-        {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "idempotency record not released; it expires after the in-progress window");
+            .delete(&claim.key, Precondition::Version(claim.version));
+        let e = match tokio::time::timeout(self.bookkeeping, deleted).await {
+            Ok(Ok(_) | Err(StoreError::Conflict { .. })) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", self.bookkeeping.as_millis()),
+        };
+        tracing::warn!(error = %e, "idempotency record not released; it expires after the in-progress window");
+    }
+}
+
+/// A token no other claim has: a random number drawn once per container, and a counter.
+fn claim_token() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        use std::io::Read;
+        let mut bytes = [0u8; 8];
+        match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            // The clock's nanoseconds and the process id still tell containers apart.
+            Err(_) => {
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+                    .rotate_left(17)
+                    ^ u64::from(std::process::id())
             }
         }
-    }
+    });
+    format!("{seed:016x}{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {

@@ -56,10 +56,14 @@ pub const DEFAULT_ALLOWANCE: u32 = 10;
 const SECOND_NS: u64 = 1_000_000_000;
 /// How long after the bucket is full again its item may be deleted.
 const ITEM_LIFETIME_SECS: u64 = 60;
-/// The longest a call waits for the bucket.
+/// The longest one request to the bucket may take.
 const BUCKET_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
-/// Conditional writes tried before a call gives up on a contended bucket (refused).
-const ATTEMPTS: usize = 3;
+/// The longest a call spends asking the bucket, attempts and pauses included.
+const ASK_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
+/// Conditional writes tried before a call gives up on a contended bucket. A lost race means
+/// another container took tokens, not that none are left: many containers starting at once
+/// (a scale-out) must all get through while the bucket has room.
+const ATTEMPTS: u32 = 8;
 /// Above this many organizations in a container's table, idle ones are dropped.
 const PRUNE_ABOVE: usize = 4096;
 
@@ -72,6 +76,7 @@ pub struct RateLimiter {
     clock: Clock,
     round_trips: AtomicU64,
     failures: AtomicU64,
+    uncounted: AtomicU64,
     refused: AtomicU64,
 }
 
@@ -220,6 +225,7 @@ impl RateLimiter {
             clock: Arc::new(SystemTime::now),
             round_trips: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            uncounted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         }
     }
@@ -242,6 +248,12 @@ impl RateLimiter {
     /// Buckets that could not be reached, each followed by a second counted in the container.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Calls admitted without a token: their container lost every race for a bucket that
+    /// still had room.
+    pub fn uncounted(&self) -> u64 {
+        self.uncounted.load(Ordering::Relaxed)
     }
 
     /// Calls refused so far.
@@ -361,7 +373,7 @@ impl RateLimiter {
     async fn ask(
         &self,
         org: &OrgId,
-        now: u64,
+        mut now: u64,
         limit: u32,
         calls: u32,
         held: u32,
@@ -383,9 +395,24 @@ impl RateLimiter {
             .get(org)
             .and_then(|b| b.seen)
             .filter(|(tat, _)| tat.saturating_add(lifetime) > now);
-        let mut outcome = Outcome::Contended;
+        let mut outcome = Outcome::Contended { roomy: false };
+        let mut roomy = false;
         let mut conflicted = false;
-        for _ in 0..ATTEMPTS {
+        let give_up = tokio::time::Instant::now() + ASK_BUDGET;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 && tokio::time::Instant::now() >= give_up {
+                break;
+            }
+            if conflicted {
+                // Spread the losers out, so that they do not meet again at once.
+                tokio::time::sleep(std::time::Duration::from_micros(contention_pause_us(
+                    attempt,
+                )))
+                .await;
+                // The others' writes are as of their clocks: a stale `now` would see the
+                // bucket a whole second fuller than it is.
+                now = self.now_ns().max(now);
+            }
             let (tat, version) = match seen {
                 Some(s) => (s.0, Some(s.1)),
                 None => match self.read(&key).await {
@@ -401,6 +428,7 @@ impl RateLimiter {
             // item) counts as a full bucket, not as a number to overflow on.
             let base = tat.clamp(now, now + SECOND_NS);
             let fits = fitting(limit, now + SECOND_NS - base);
+            roomy = fits >= u64::from(limit / 2).max(1);
             let granted = u32::try_from(fits.min(u64::from(ask))).unwrap_or(ask);
             if granted < need {
                 // When a tenth of the limit fits (the need, if larger), and a tenth later if
@@ -446,6 +474,9 @@ impl RateLimiter {
                 }
             }
         }
+        if let Outcome::Contended { roomy: r } = &mut outcome {
+            *r = roomy;
+        }
         asking.done = true;
         let mut buckets = self.lock();
         let b = buckets.entry(org.clone()).or_default();
@@ -475,7 +506,7 @@ impl RateLimiter {
                 drop(buckets);
                 self.refuse(limit, calls, first)
             }
-            Outcome::Contended => {
+            Outcome::Contended { roomy: false } => {
                 // Others keep taking what frees up: step back a tenth of a second.
                 b.seen = None;
                 b.credit = b.credit.saturating_add(held);
@@ -483,6 +514,19 @@ impl RateLimiter {
                 let first = b.report();
                 drop(buckets);
                 self.refuse(limit, calls, first)
+            }
+            // Containers racing for a bucket with room (a scale-out) are not over the limit:
+            // this request goes through uncounted, and the next one asks again.
+            Outcome::Contended { roomy: true } => {
+                b.seen = None;
+                b.credit = b.credit.saturating_add(held);
+                b.spend(calls);
+                drop(buckets);
+                let n = self
+                    .uncounted
+                    .fetch_add(u64::from(calls), Ordering::Relaxed);
+                tracing::debug!(%org, uncounted = n + u64::from(calls), "rate-limit bucket contended; call admitted uncounted");
+                Ok(())
             }
             Outcome::Unreachable(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
@@ -580,9 +624,21 @@ enum Outcome {
         version: Option<u64>,
         ready: u64,
     },
-    /// Every attempt lost to another container.
-    Contended,
+    /// Every attempt lost to another container; `roomy` when the bucket last read had room
+    /// for half the limit.
+    Contended {
+        roomy: bool,
+    },
     Unreachable(StoreError),
+}
+
+/// A pause of up to 2^attempt ms (at most 16 ms), drawn from the clock's nanoseconds.
+fn contention_pause_us(attempt: u32) -> u64 {
+    let max = 1_000u64 << attempt.min(4);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    nanos % max
 }
 
 #[cfg(test)]
@@ -735,6 +791,55 @@ mod tests {
         // A refusal writes nothing: requests stay near the admissions, not the 2,500 calls.
         let requests: u64 = containers.iter().map(RateLimiter::round_trips).sum();
         assert!(requests <= 400, "{requests} requests");
+    }
+
+    #[tokio::test]
+    async fn many_containers_starting_at_once_are_not_refused_below_the_limit() {
+        // Each request a millisecond long: the containers' reads and writes interleave, so
+        // most of them lose races for the bucket before they win one.
+        let table = Arc::new(Table {
+            delay: Some(Duration::from_millis(1)),
+            ..Table::default()
+        });
+        let (_now, clock) = clock_at(6_000_000);
+        let containers: Vec<RateLimiter> = (0..16)
+            .map(|_| RateLimiter::new(table.clone(), 1000, 10).with_clock(clock.clone()))
+            .collect();
+        let acme = org("acme");
+        let calls = containers.iter().map(|l| l.acquire(&acme, None, 1));
+        for (i, admitted) in futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert!(admitted.is_ok(), "container {i} refused: {admitted:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_over_many_containers_at_once_stays_near_the_limit() {
+        let table = Arc::new(Table {
+            delay: Some(Duration::from_millis(1)),
+            ..Table::default()
+        });
+        let (_now, clock) = clock_at(7_000_000);
+        let containers: Vec<RateLimiter> = (0..16)
+            .map(|_| RateLimiter::new(table.clone(), 100, 10).with_clock(clock.clone()))
+            .collect();
+        let acme = org("acme");
+        // The clock stands still: the bucket's burst of 100 is all there is.
+        let calls = containers
+            .iter()
+            .flat_map(|l| (0..50).map(|_| l.acquire(&acme, None, 1)));
+        let results = futures_util::future::join_all(calls).await;
+        let admitted = results.iter().filter(|r| r.is_ok()).count() as u64;
+        let uncounted: u64 = containers.iter().map(RateLimiter::uncounted).sum();
+        eprintln!("admitted {admitted}, uncounted {uncounted}");
+        assert!(
+            admitted - uncounted <= 100,
+            "{admitted} admitted, {uncounted} uncounted"
+        );
+        assert!(uncounted <= 16, "{uncounted} uncounted");
     }
 
     #[tokio::test]

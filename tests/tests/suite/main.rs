@@ -13,6 +13,7 @@ mod contract;
 mod dev_server;
 mod egress;
 mod events;
+mod faults;
 mod fixtures;
 mod fuzz;
 mod idempotency;

@@ -141,7 +141,10 @@ impl PluginService {
                 ..Subject::default()
             };
             let entry = subject.refused(&event.tenant.org, started_at, started, &e);
-            self.platform.write_audit(&event.tenant.org, entry, 0).await;
+            let answer = tokio::time::Instant::now() + crate::audit::WRITE_BUDGET;
+            self.platform
+                .write_audit(&event.tenant.org, entry, 0, answer)
+                .await;
             return CallOutput {
                 status: e.status(),
                 body: e.to_body(),

@@ -16,9 +16,9 @@ use crate::audit::{self, AuditEntry, AuditLog, Subject};
 use crate::auth::{TenantContext, no_tenant};
 use crate::cache::TtlCache;
 use crate::error::Error;
-use crate::idempotency::{Begin, CallKey, Idempotency, KeySource, header_key};
+use crate::idempotency::{Begin, CallKey, Claim, Idempotency, KeySource, header_key};
 use crate::ids::{Channel, ConnectionId, OrgId, PluginName, VoicePlatform};
-use crate::plugin::{CallScope, Plugin};
+use crate::plugin::{CallScope, Plugin, Prepared};
 use crate::ports::{DataAdapterFactory, ItemStore};
 use crate::ratelimit::RateLimiter;
 use crate::registry::{Connection, Registry};
@@ -263,11 +263,24 @@ impl Platform {
         })
     }
 
-    /// Stores an audit entry for a call of `org`'s, if the platform keeps a log.
-    async fn write_audit(&self, org: &OrgId, entry: AuditEntry, seq: usize) {
+    /// Stores an audit entry for a call of `org`'s, if the platform keeps a log: within the
+    /// audit's budget and by `answer`, else the entry is logged instead.
+    async fn write_audit(
+        &self,
+        org: &OrgId,
+        entry: AuditEntry,
+        seq: usize,
+        answer: tokio::time::Instant,
+    ) {
         if let Some(log) = &self.audit {
-            let days = self.audit_days(org).await;
-            log.record(&entry, seq, days).await;
+            let until = answer.min(tokio::time::Instant::now() + audit::WRITE_BUDGET);
+            // An uncached profile is read once more, briefly: the entry matters more.
+            let lookup = until.min(tokio::time::Instant::now() + RETENTION_LOOKUP);
+            let days = tokio::time::timeout_at(lookup, self.audit_days(org))
+                .await
+                .unwrap_or(audit::DEFAULT_RETENTION_DAYS);
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            log.record_within(&entry, seq, days, left).await;
         }
     }
 
@@ -354,6 +367,77 @@ pub struct CallOutput {
 struct Ran {
     value: Value,
     replayed: bool,
+}
+
+/// A call ready to run, or the stored result of its first run.
+enum Ready {
+    Run(Box<(Prepared, CallScope, Option<Claim>)>),
+    Replay(Value),
+}
+
+/// How long a call's work may take (rate limit, lookups, idempotency, the function): with
+/// the idempotency record's and the audit entry's bookkeeping after it, a call answers
+/// within [`ANSWER_BUDGET`], before the plugin function's 20 s timeout.
+pub const CALL_BUDGET: Duration = Duration::from_secs(10);
+/// How long writing an audit entry waits for the organization's retention setting when it
+/// is not cached.
+const RETENTION_LOOKUP: Duration = Duration::from_secs(1);
+/// The longest a call takes to answer whatever its dependencies do.
+pub const ANSWER_BUDGET: Duration = Duration::from_secs(
+    CALL_BUDGET.as_secs()
+        + crate::idempotency::BOOKKEEPING_BUDGET.as_secs()
+        + audit::WRITE_BUDGET.as_secs(),
+);
+
+/// When a request's work must stop, and when it must have answered.
+#[derive(Clone, Copy)]
+struct Deadlines {
+    /// Repeats of a call still running wait for it until then.
+    wait: tokio::time::Instant,
+    /// The end of the request's work (every call of a Vapi batch together).
+    work: tokio::time::Instant,
+    /// The end of its bookkeeping: idempotency records, then audit entries.
+    answer: tokio::time::Instant,
+}
+
+impl Deadlines {
+    fn from(arrived: tokio::time::Instant, wait: tokio::time::Instant) -> Self {
+        Self {
+            wait,
+            work: arrived + CALL_BUDGET,
+            answer: arrived + ANSWER_BUDGET,
+        }
+    }
+
+    /// Until when an idempotency record may be completed or released: what is left after it
+    /// is the audit entry's.
+    fn records(&self) -> tokio::time::Instant {
+        self.answer - audit::WRITE_BUDGET
+    }
+}
+
+/// The 503 of a call whose budget ran out: before its function ran, or while it ran.
+fn out_of_time(ran: bool) -> Error {
+    let budget = CALL_BUDGET.as_secs();
+    Error::Unavailable(if ran {
+        format!(
+            "the call ran past its {budget} s budget because a dependency is slow; what it changes may still take effect, so check before calling it again"
+        )
+    } else {
+        format!(
+            "the call did not run: a dependency is too slow and its {budget} s budget ran out; retry shortly"
+        )
+    })
+}
+
+/// `work`, unless `deadline` comes first: then 503 (nothing ran), the work dropped.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or_else(|_| Err(out_of_time(false)))
 }
 
 /// What the audit entries of one request share, and how many it has written.
@@ -449,6 +533,19 @@ impl PluginService {
         only: Option<VoicePlatform>,
         route: &str,
     ) -> CallOutput {
+        self.respond_from(input, only, route, tokio::time::Instant::now())
+            .await
+    }
+
+    /// [`respond_as`](Self::respond_as) for a request that arrived at `arrived`: its budget
+    /// counts from then.
+    async fn respond_from(
+        &self,
+        input: CallInput<'_>,
+        only: Option<VoicePlatform>,
+        route: &str,
+        arrived: tokio::time::Instant,
+    ) -> CallOutput {
         let started = Instant::now();
         let started_at = self.platform.now();
         let trail = Trail {
@@ -468,7 +565,10 @@ impl PluginService {
             plugin = %self.plugin.name(),
             function = tracing::field::Empty,
         );
-        let result = self.run(input, only, &trail).instrument(span.clone()).await;
+        let result = self
+            .run(input, only, &trail, arrived)
+            .instrument(span.clone())
+            .await;
         // Refused before any function ran (scope, body, envelope, rate): one entry for the
         // request.
         if let (Err(e), Some(t), 0, false) = (&result, &who, trail.written(), trail.quiet()) {
@@ -481,7 +581,9 @@ impl PluginService {
                 ..Subject::default()
             };
             let entry = subject.refused(&t.org, started_at, started, e);
-            self.platform.write_audit(&t.org, entry, 0).await;
+            self.platform
+                .write_audit(&t.org, entry, 0, arrived + ANSWER_BUDGET)
+                .await;
         }
         let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.in_scope(|| match &result {
@@ -529,6 +631,7 @@ impl PluginService {
         input: CallInput<'_>,
         only: Option<VoicePlatform>,
         trail: &Trail<'_>,
+        arrived: tokio::time::Instant,
     ) -> Result<(Reply, bool), Error> {
         let tenant = input.tenant.ok_or_else(no_tenant)?;
         if !tenant.scopes.iter().any(|s| s == CALL_SCOPE) {
@@ -546,20 +649,24 @@ impl PluginService {
             });
         }
         let header = input.idempotency_key.map(header_key).transpose()?;
-        // Repeats of calls still running wait until this, once per request.
-        let deadline = self.platform.idempotency.wait_deadline();
+        // Repeats of calls still running wait once per request, however many calls it has.
+        let deadlines = Deadlines::from(arrived, self.platform.idempotency.wait_deadline());
         let incoming = parse_body_as(input.body, only)?;
         let calls = match &incoming {
             Incoming::Call(_) => 1,
             Incoming::Vapi(calls) => calls.len(),
         };
-        self.platform.admit(&tenant.org, calls, trail).await?;
+        within(
+            deadlines.work,
+            self.platform.admit(&tenant.org, calls, trail),
+        )
+        .await?;
         match incoming {
             Incoming::Call(mut envelope) => {
                 if let Some(k) = header {
                     envelope.retry_key = Some(KeySource::Header(k));
                 }
-                let ran = self.audited(&tenant, envelope, deadline, trail).await?;
+                let ran = self.audited(&tenant, envelope, deadlines, trail).await?;
                 Ok((Reply::Result(ran.value), ran.replayed))
             }
             Incoming::Vapi(calls) => {
@@ -572,7 +679,7 @@ impl PluginService {
                         envelope.retry_key = Some(KeySource::Header(format!("{k}\n{id}")));
                     }
                     let function = envelope.function.clone();
-                    let ran = self.audited(&tenant, envelope, deadline, trail).await;
+                    let ran = self.audited(&tenant, envelope, deadlines, trail).await;
                     all_replayed &= ran.as_ref().is_ok_and(|r| r.replayed);
                     results.push(match ran.map(|r| r.value) {
                         Ok(Value::String(text)) => json!({"toolCallId": id, "result": text}),
@@ -597,11 +704,11 @@ impl PluginService {
         &self,
         tenant: &TenantContext,
         envelope: Envelope,
-        deadline: tokio::time::Instant,
+        deadlines: Deadlines,
         trail: &Trail<'_>,
     ) -> Result<Ran, Error> {
         if self.platform.audit.is_none() {
-            return self.run_one(tenant, envelope, deadline).await;
+            return self.run_one(tenant, envelope, deadlines).await;
         }
         let started_at = self.platform.now();
         let started = Instant::now();
@@ -616,7 +723,7 @@ impl PluginService {
             request_id: trail.request_id.to_owned(),
             params_sha256: Some(audit::params_hash(&envelope.parameters)),
         };
-        let result = self.run_one(tenant, envelope, deadline).await;
+        let result = self.run_one(tenant, envelope, deadlines).await;
         let (status, code, replayed) = match &result {
             Ok(r) => (200, None, r.replayed),
             Err(e) => (e.status(), Some(e.code()), false),
@@ -630,18 +737,67 @@ impl PluginService {
             replayed,
         );
         self.platform
-            .write_audit(&tenant.org, entry, trail.next_seq())
+            .write_audit(&tenant.org, entry, trail.next_seq(), deadlines.answer)
             .await;
         result
     }
 
-    /// One function call, after the tenant and body checks.
+    /// One function call, after the tenant and body checks: its work by the request's work
+    /// deadline, then its idempotency record completed or released.
     async fn run_one(
         &self,
         tenant: &TenantContext,
         envelope: Envelope,
-        deadline: tokio::time::Instant,
+        d: Deadlines,
     ) -> Result<Ran, Error> {
+        let (call, scope, claim) =
+            match within(d.work, self.ready(tenant, envelope, d.wait)).await? {
+                Ready::Replay(value) => {
+                    tracing::info!("idempotent replay");
+                    return Ok(Ran {
+                        value,
+                        replayed: true,
+                    });
+                }
+                Ready::Run(ready) => *ready,
+            };
+        let (result, cut) =
+            match tokio::time::timeout_at(d.work, self.plugin.run(call, scope)).await {
+                Ok(result) => (result, false),
+                Err(_) => (Err(out_of_time(true)), true),
+            };
+        if let Some(claim) = claim {
+            let idempotency = &self.platform.idempotency;
+            let settled = async {
+                match (&result, cut) {
+                    (Ok(value), _) => idempotency.complete(claim, value).await,
+                    // A write of the function's may still land: the key stays held until the
+                    // record lapses, so a retry does not run beside it.
+                    (Err(_), true) => tracing::warn!(
+                        "call cut off at its budget; its idempotency record lapses after the in-progress window"
+                    ),
+                    (Err(_), false) => idempotency.abandon(claim).await,
+                }
+            };
+            if tokio::time::timeout_at(d.records(), settled).await.is_err() {
+                tracing::warn!(
+                    "no time left to complete or release the idempotency record; it lapses after the in-progress window"
+                );
+            }
+        }
+        result.map(|value| Ran {
+            value,
+            replayed: false,
+        })
+    }
+
+    /// The lookups and checks before a call runs, and its idempotency claim.
+    async fn ready(
+        &self,
+        tenant: &TenantContext,
+        envelope: Envelope,
+        deadline: tokio::time::Instant,
+    ) -> Result<Ready, Error> {
         let plugin = &self.plugin;
         let name = plugin.name();
 
@@ -717,28 +873,12 @@ impl PluginService {
                     .begin(&key, deadline, org_ttl)
                     .await?
                 {
-                    Begin::Replay(value) => {
-                        tracing::info!("idempotent replay");
-                        return Ok(Ran {
-                            value,
-                            replayed: true,
-                        });
-                    }
+                    Begin::Replay(value) => return Ok(Ready::Replay(value)),
                     Begin::Proceed(claim) => Some(claim),
                 }
             }
             None => None,
         };
-        let result = plugin.run(call, scope).await;
-        if let Some(claim) = claim {
-            match &result {
-                Ok(value) => self.platform.idempotency.complete(claim, value).await,
-                Err(_) => self.platform.idempotency.abandon(claim).await,
-            }
-        }
-        result.map(|value| Ran {
-            value,
-            replayed: false,
-        })
+        Ok(Ready::Run(Box::new((call, scope, claim))))
     }
 }

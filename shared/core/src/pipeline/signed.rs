@@ -153,8 +153,8 @@ impl PluginService {
         &self,
         call: &SignedCall<'_>,
         e: &Error,
-        started_at: std::time::SystemTime,
-        started: std::time::Instant,
+        (started_at, started): (std::time::SystemTime, std::time::Instant),
+        arrived: tokio::time::Instant,
     ) {
         // Only a signature refused for an existing connection of this platform is the
         // organization's (a credential it must know about); a wrong URL or body is nobody's.
@@ -180,7 +180,9 @@ impl PluginService {
             ..Subject::default()
         };
         let entry = subject.refused(&conn.org, started_at, started, e);
-        self.platform.write_audit(&conn.org, entry, 0).await;
+        self.platform
+            .write_audit(&conn.org, entry, 0, arrived + super::ANSWER_BUDGET)
+            .await;
     }
 
     /// Verifies a signed call, then runs it as the connection's org and channel. A refused
@@ -189,6 +191,8 @@ impl PluginService {
     pub async fn respond_signed(&self, call: SignedCall<'_>) -> CallOutput {
         let started_at = self.platform.now();
         let started = std::time::Instant::now();
+        // The budget counts the verification (connection, signing secret) too.
+        let arrived = tokio::time::Instant::now();
         // Refused before any lookup or hashing: a body no call may have.
         let verified = if call.body.len() > MAX_BODY_BYTES {
             Err(Error::PayloadTooLarge {
@@ -196,7 +200,7 @@ impl PluginService {
                 limit: MAX_BODY_BYTES,
             })
         } else {
-            self.platform.verify(&call).await
+            super::within(arrived + super::CALL_BUDGET, self.platform.verify(&call)).await
         };
         let tenant = match verified {
             Ok(t) => t,
@@ -204,7 +208,8 @@ impl PluginService {
                 if let Error::Internal(cause) = &e {
                     tracing::error!(request_id = call.request_id, cause = %cause, "signed call failed: internal");
                 }
-                self.audit_refused(&call, &e, started_at, started).await;
+                self.audit_refused(&call, &e, (started_at, started), arrived)
+                    .await;
                 return CallOutput {
                     status: e.status(),
                     body: e.to_body(),
@@ -213,7 +218,7 @@ impl PluginService {
             }
         };
         let only = VoicePlatform::parse(call.platform);
-        self.respond_as(
+        self.respond_from(
             CallInput {
                 tenant: Some(tenant),
                 body: call.body,
@@ -222,6 +227,7 @@ impl PluginService {
             },
             only,
             call.platform,
+            arrived,
         )
         .await
     }
