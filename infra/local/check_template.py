@@ -126,9 +126,6 @@ for crate in sorted((root / "functions").iterdir()):
             f"functions/{crate.name} is a plugin but dev does not serve it: add "
             f'`{crate.name} = {{ path = "../functions/{crate.name}" }}` to [dependencies] in cli/Cargo.toml')
 
-src = (root / "shared" / "core" / "src" / "idempotency.rs").read_text()
-window = int(src.split("IN_PROGRESS_WINDOW: Duration = Duration::from_secs(", 1)[1].split(")", 1)[0])
-
 
 def secs(path, name):
     text = (root / "shared" / "core" / "src" / path).read_text()
@@ -139,6 +136,7 @@ def secs(path, name):
                  "update infra/local/check_template.py to read it")
 
 
+window = secs("idempotency.rs", "IN_PROGRESS_WINDOW")
 answer = (secs("pipeline/mod.rs", "CALL_BUDGET") + secs("idempotency.rs", "BOOKKEEPING_BUDGET")
           + secs("audit.rs", "WRITE_BUDGET"))
 default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)

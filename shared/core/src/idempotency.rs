@@ -192,9 +192,20 @@ impl Idempotency {
         deadline: tokio::time::Instant,
         org_ttl: Option<Duration>,
     ) -> Result<Begin, Error> {
+        self.begin_as(call, deadline, org_ttl, new_token()).await
+    }
+
+    /// [`begin`](Self::begin) with the claim's token chosen by the caller, which can then
+    /// release a claim whose `begin` it dropped ([`release_if_ours`](Self::release_if_ours)).
+    pub async fn begin_as(
+        &self,
+        call: &CallKey<'_>,
+        deadline: tokio::time::Instant,
+        org_ttl: Option<Duration>,
+        token: String,
+    ) -> Result<Begin, Error> {
         let (key, payload_hash) = call.record();
         let ttl = self.ttl_for(call.source, org_ttl);
-        let token = claim_token();
         let mut pause = Duration::from_millis(10);
         let mut claim_first = true;
         loop {
@@ -383,6 +394,34 @@ impl Idempotency {
         tracing::warn!(error = %e, "idempotency record not completed; a retry after the in-progress window runs the call again");
     }
 
+    /// Releases `key` if its record is an unfinished claim made with `token`: for a `begin`
+    /// dropped before it answered, whose claim may have landed.
+    pub async fn release_if_ours(&self, key: &Key, token: &str) {
+        let released = async {
+            match self.table.get(key).await? {
+                Some(found)
+                    if found.data["status"] == IN_PROGRESS
+                        && found.data["claim"].as_str() == Some(token) =>
+                {
+                    self.table
+                        .delete(key, Precondition::Version(found.version))
+                        .await
+                        .map(|_| ())
+                }
+                _ => Ok(()),
+            }
+        };
+        match tokio::time::timeout(self.bookkeeping, released).await {
+            Ok(Ok(()) | Err(StoreError::Conflict { .. })) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "idempotency claim of a call cut off not released; it expires after the in-progress window")
+            }
+            Err(_) => tracing::warn!(
+                "idempotency claim of a call cut off not released in time; it expires after the in-progress window"
+            ),
+        }
+    }
+
     /// Releases the key after a failed call, so that a retry runs it again.
     pub async fn abandon(&self, claim: Claim) {
         let deleted = self
@@ -398,7 +437,7 @@ impl Idempotency {
 }
 
 /// A token no other claim has: a random number drawn once per container, and a counter.
-fn claim_token() -> String {
+pub fn new_token() -> String {
     static SEED: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {

@@ -8,8 +8,10 @@
 //! A fault that happens once is absorbed: every call answers 200, the retry replays it, each
 //! call's effect exists exactly once and each call has exactly one audit entry. A fault that
 //! persists fails calls cleanly: 200 or `503 dependency_unavailable`, never anything else,
-//! within the call's budget; a refused call wrote nothing of its own; no idempotency record
-//! outlives its in-progress window; no call has two audit entries. A call whose result was
+//! within the call's budget; a refused call wrote nothing of its own unless its outcome was
+//! unknown (a write reached moto unanswered, or it was cut off while its function ran); no
+//! idempotency record outlives its in-progress window; each call's audit entry is stored
+//! once or logged as lost. A call whose result was
 //! stored answers its retry from the record; one whose completion could not be stored runs
 //! again on its retry (the documented limit), and the cell reports it.
 //!

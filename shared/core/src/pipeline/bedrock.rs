@@ -162,9 +162,18 @@ impl PluginService {
             Ok(a) => a,
             Err((_, why)) => return (State::Failure, why),
         };
+        // The call's budget counts this lookup too.
+        let arrived = tokio::time::Instant::now();
         // Read on every call, never cached: an alias can be unmapped and mapped to another
         // organization, and a warm container must not run it as the old one meanwhile.
-        let mapping = match self.platform.registry.get_bedrock_agent(&agent).await {
+        let lookup = async {
+            self.platform
+                .registry
+                .get_bedrock_agent(&agent)
+                .await
+                .map_err(Error::from)
+        };
+        let mapping = match super::within(arrived + super::CALL_BUDGET, lookup).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 tracing::info!(request_id, agent = %agent, "bedrock call refused: unmapped agent");
@@ -175,7 +184,7 @@ impl PluginService {
                     ),
                 );
             }
-            Err(e) => return failure(&Error::from(e), request_id),
+            Err(e) => return failure(&e, request_id),
         };
         let tenant = TenantContext {
             org: mapping.org.clone(),
@@ -198,7 +207,7 @@ impl PluginService {
         }
         let body = body.to_string();
         let out = self
-            .respond_as(
+            .respond_from(
                 CallInput {
                     tenant: Some(tenant),
                     body: body.as_bytes(),
@@ -207,6 +216,7 @@ impl PluginService {
                 },
                 None,
                 "bedrock",
+                arrived,
             )
             .await;
         if out.status == 200 {

@@ -276,9 +276,15 @@ impl Platform {
             let until = answer.min(tokio::time::Instant::now() + audit::WRITE_BUDGET);
             // An uncached profile is read once more, briefly: the entry matters more.
             let lookup = until.min(tokio::time::Instant::now() + RETENTION_LOOKUP);
-            let days = tokio::time::timeout_at(lookup, self.audit_days(org))
-                .await
-                .unwrap_or(audit::DEFAULT_RETENTION_DAYS);
+            let days = match tokio::time::timeout_at(lookup, self.audit_days(org)).await {
+                Ok(days) => days,
+                Err(_) => {
+                    tracing::warn!(
+                        "profile not read in time; audit entry kept for the default retention"
+                    );
+                    audit::DEFAULT_RETENTION_DAYS
+                }
+            };
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             log.record_within(&entry, seq, days, left).await;
         }
@@ -383,11 +389,9 @@ pub const CALL_BUDGET: Duration = Duration::from_secs(10);
 /// is not cached.
 const RETENTION_LOOKUP: Duration = Duration::from_secs(1);
 /// The longest a call takes to answer whatever its dependencies do.
-pub const ANSWER_BUDGET: Duration = Duration::from_secs(
-    CALL_BUDGET.as_secs()
-        + crate::idempotency::BOOKKEEPING_BUDGET.as_secs()
-        + audit::WRITE_BUDGET.as_secs(),
-);
+pub const ANSWER_BUDGET: Duration = CALL_BUDGET
+    .saturating_add(crate::idempotency::BOOKKEEPING_BUDGET)
+    .saturating_add(audit::WRITE_BUDGET);
 
 /// When a request's work must stop, and when it must have answered.
 #[derive(Clone, Copy)]
@@ -412,7 +416,7 @@ impl Deadlines {
     /// Until when an idempotency record may be completed or released: what is left after it
     /// is the audit entry's.
     fn records(&self) -> tokio::time::Instant {
-        self.answer - audit::WRITE_BUDGET
+        self.work + crate::idempotency::BOOKKEEPING_BUDGET
     }
 }
 
@@ -750,22 +754,42 @@ impl PluginService {
         envelope: Envelope,
         d: Deadlines,
     ) -> Result<Ran, Error> {
-        let (call, scope, claim) =
-            match within(d.work, self.ready(tenant, envelope, d.wait)).await? {
-                Ready::Replay(value) => {
-                    tracing::info!("idempotent replay");
-                    return Ok(Ran {
-                        value,
-                        replayed: true,
-                    });
-                }
-                Ready::Run(ready) => *ready,
-            };
-        let (result, cut) =
+        // The claim's token and key, known before the claim is tried: a claim that landed
+        // while `ready` was cut off is released, since the call never ran.
+        let token = crate::idempotency::new_token();
+        let mut claiming = None;
+        let ready = within(
+            d.work,
+            self.ready(tenant, envelope, d.wait, &token, &mut claiming),
+        )
+        .await;
+        if let (Err(_), Some(key)) = (&ready, &claiming) {
+            let release = self.platform.idempotency.release_if_ours(key, &token);
+            if tokio::time::timeout_at(d.records(), release).await.is_err() {
+                tracing::warn!(
+                    "no time left to release the idempotency claim; it lapses after the in-progress window"
+                );
+            }
+        }
+        let (call, scope, claim) = match ready? {
+            Ready::Replay(value) => {
+                tracing::info!("idempotent replay");
+                return Ok(Ran {
+                    value,
+                    replayed: true,
+                });
+            }
+            Ready::Run(ready) => *ready,
+        };
+        let (result, cut) = if tokio::time::Instant::now() >= d.work {
+            // Nothing ran yet: the claim is released below.
+            (Err(out_of_time(false)), false)
+        } else {
             match tokio::time::timeout_at(d.work, self.plugin.run(call, scope)).await {
                 Ok(result) => (result, false),
                 Err(_) => (Err(out_of_time(true)), true),
-            };
+            }
+        };
         if let Some(claim) = claim {
             let idempotency = &self.platform.idempotency;
             let settled = async {
@@ -792,11 +816,15 @@ impl PluginService {
     }
 
     /// The lookups and checks before a call runs, and its idempotency claim.
+    /// `claiming` is set to the record's key before the claim is tried, so the caller can
+    /// release it if this is dropped; the claim is made with `token`.
     async fn ready(
         &self,
         tenant: &TenantContext,
         envelope: Envelope,
         deadline: tokio::time::Instant,
+        token: &str,
+        claiming: &mut Option<crate::ports::Key>,
     ) -> Result<Ready, Error> {
         let plugin = &self.plugin;
         let name = plugin.name();
@@ -867,10 +895,11 @@ impl PluginService {
                     params: call.params(),
                 };
                 let org_ttl = self.platform.idempotency_ttl(&tenant.org).await?;
+                *claiming = Some(key.record_key());
                 match self
                     .platform
                     .idempotency
-                    .begin(&key, deadline, org_ttl)
+                    .begin_as(&key, deadline, org_ttl, token.to_owned())
                     .await?
                 {
                     Begin::Replay(value) => return Ok(Ready::Replay(value)),
