@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// What the proxy does to a request a rule matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,35 +148,13 @@ impl FaultProxy {
             .unwrap_or_else(|| panic!("the proxy forwards to http:// only, not {upstream}"))
             .trim_end_matches('/')
             .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("local_addr: {e}"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (state, upstream) = (shared.clone(), upstream.clone());
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let (state, upstream) = (state.clone(), upstream.clone());
-                        async move { handle(req, &state, &upstream).await }
-                    });
-                    // A dropped or lost answer ends its connection with an error: expected.
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await
-                    {
-                        tracing::debug!(error = %e, "fault proxy connection closed");
-                    }
-                });
-            }
+        let svc = hyper::service::service_fn(move |req| {
+            let (state, upstream) = (shared.clone(), upstream.clone());
+            async move { handle(req, &state, &upstream).await }
         });
+        let (addr, task) = crate::serve_http1(svc).await;
         Self {
             endpoint: format!("http://{addr}"),
             state,

@@ -13,7 +13,6 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 use switchboard::lambda::handle_event;
 use switchboard::pipeline::PluginService;
-use tokio::net::TcpListener;
 
 /// How a function named in [`InvokeApi::failing`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,31 +161,10 @@ fn respond(status: u16, headers: &[(&str, &str)], body: Value) -> hyper::Respons
 
 /// Serves `api` on a free loopback port; returns its endpoint URL and the server task.
 pub async fn serve(api: Arc<InvokeApi>) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("local_addr: {e}"));
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let api = api.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.answer(req).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await
-                {
-                    eprintln!("invoke api connection: {e}");
-                }
-            });
-        }
+    let svc = hyper::service::service_fn(move |req| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(api.answer(req).await) }
     });
+    let (addr, task) = crate::serve_http1(svc).await;
     (format!("http://{addr}"), task)
 }

@@ -32,6 +32,48 @@ pub fn capture_logs() {
     });
 }
 
+/// Binds a free loopback port and serves HTTP/1 on it with `svc`, one task per connection,
+/// until the returned task is aborted. Returns the address and the task.
+pub async fn serve_http1<S, B>(svc: S) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr: {e}"));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                // A client that hangs up, or a server that does on purpose, ends its connection.
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await
+                {
+                    tracing::debug!(error = %e, "test server connection closed");
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
 /// The settings `scripts/test` exports: private upstreams allowed, since the tests' servers
 /// (json-server, PostgreSQL) are on loopback.
 pub fn settings() -> switchboard::settings::Settings {

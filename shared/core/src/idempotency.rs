@@ -212,24 +212,18 @@ impl Idempotency {
             // Real time, not the call's clock: expiry is the table's TTL's business.
             let now = SystemTime::now();
             let fresh = self.in_progress_record(&payload_hash, &token, now, ttl);
-            if claim_first {
-                match self
-                    .table
-                    .put_expiring(&key, &fresh, Precondition::NotExists, fresh_expiry(&fresh))
-                    .await
-                {
-                    Ok(version) => {
-                        return Ok(Begin::Proceed(self.claim(
-                            key,
-                            version,
-                            payload_hash,
-                            ttl,
-                            token,
-                        )));
-                    }
-                    Err(StoreError::Conflict { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            if claim_first
+                && let Some(version) = self
+                    .try_claim(&key, &fresh, Precondition::NotExists)
+                    .await?
+            {
+                return Ok(Begin::Proceed(self.claim(
+                    key,
+                    version,
+                    payload_hash,
+                    ttl,
+                    token,
+                )));
             }
             let Some(found) = self.table.get(&key).await? else {
                 claim_first = true; // released by a failed first call: claim it again
@@ -260,31 +254,18 @@ impl Idempotency {
                     && number(record, "in_progress_until_ms") <= epoch_millis(now));
             if dead {
                 // Take the dead record over at the version read: one of several racers wins.
-                match self
-                    .table
-                    .put_expiring(
-                        &key,
-                        &fresh,
-                        Precondition::Version(found.version),
-                        fresh_expiry(&fresh),
-                    )
-                    .await
-                {
-                    Ok(version) => {
-                        return Ok(Begin::Proceed(self.claim(
-                            key,
-                            version,
-                            payload_hash,
-                            ttl,
-                            token,
-                        )));
-                    }
-                    Err(StoreError::Conflict { .. }) => {
-                        claim_first = false;
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
+                let pre = Precondition::Version(found.version);
+                if let Some(version) = self.try_claim(&key, &fresh, pre).await? {
+                    return Ok(Begin::Proceed(self.claim(
+                        key,
+                        version,
+                        payload_hash,
+                        ttl,
+                        token,
+                    )));
                 }
+                claim_first = false;
+                continue;
             }
             if record["status"] == COMPLETED {
                 // Stored as text: a store's number types must not reshape the answer.
@@ -309,6 +290,25 @@ impl Idempotency {
             )
             .await;
             pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Writes a claim on the precondition: its version, or `None` when another call's
+    /// record stands in the way.
+    async fn try_claim(
+        &self,
+        key: &Key,
+        fresh: &Value,
+        pre: Precondition,
+    ) -> Result<Option<u64>, Error> {
+        match self
+            .table
+            .put_expiring(key, fresh, pre, fresh_expiry(fresh))
+            .await
+        {
+            Ok(version) => Ok(Some(version)),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -144,12 +144,7 @@ async fn container(endpoint: &str) -> (Arc<Platform>, Arc<AuditLog>) {
         Arc::new(DynamoStore::new(client.clone(), "switchboard-registry"));
     let data = BuiltinData::new(Arc::new(DynamoStore::new(client, "switchboard-data")));
     let table = data.table();
-    let adapters = switchboard_runtime::adapters::DataAdapters::new(
-        data,
-        local_secrets(),
-        &switchboard_tests::egress(),
-        switchboard_tests::tls(),
-    );
+    let adapters = fixtures::adapters(data, local_secrets());
     let audit = Arc::new(AuditLog::new(table.clone()));
     let platform = Platform::new(
         Registry::new(registry),

@@ -113,12 +113,7 @@ async fn demo_full(
     }
     let table = data.table();
     let audit = audit.unwrap_or_else(|| Arc::new(AuditLog::new(table.clone())));
-    let adapters = DataAdapters::new(
-        data,
-        secrets.clone(),
-        &switchboard_tests::egress(),
-        switchboard_tests::tls(),
-    );
+    let adapters = adapters(data, secrets.clone());
     let platform = Platform::new(registry, Arc::new(adapters), table, Duration::from_secs(30))
         .with_secrets(secrets)
         .with_audit(audit)
@@ -127,6 +122,17 @@ async fn demo_full(
         platform: Arc::new(platform),
         org,
     }
+}
+
+/// The data adapters a function's `main` builds, over the built-in store `data`, with the
+/// tests' egress rules and TLS.
+pub fn adapters(data: BuiltinData, secrets: Arc<Secrets>) -> DataAdapters {
+    DataAdapters::new(
+        data,
+        secrets,
+        &switchboard_tests::egress(),
+        switchboard_tests::tls(),
+    )
 }
 
 pub fn booking_service(platform: &Arc<Platform>) -> PluginService {

@@ -25,12 +25,7 @@ use crate::fixtures::{self, local_secrets, pinned_now};
 fn container(tables: &Tables) -> Arc<Platform> {
     let data = BuiltinData::new(tables.data.clone());
     let table = data.table();
-    let adapters = switchboard_runtime::adapters::DataAdapters::new(
-        data,
-        local_secrets(),
-        &switchboard_tests::egress(),
-        switchboard_tests::tls(),
-    );
+    let adapters = fixtures::adapters(data, local_secrets());
     let limiter = RateLimiter::new(table.clone(), 100, 10);
     let platform = Platform::new(
         Registry::new(tables.registry.clone()),
