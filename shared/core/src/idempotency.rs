@@ -208,7 +208,8 @@ impl Idempotency {
         let ttl = self.ttl_for(call.source, org_ttl);
         let mut pause = Duration::from_millis(10);
         let mut claim_first = true;
-        loop {
+        // The version of the claim this call holds, once it holds one.
+        let version = loop {
             // Real time, not the call's clock: expiry is the table's TTL's business.
             let now = SystemTime::now();
             let fresh = self.in_progress_record(&payload_hash, &token, now, ttl);
@@ -217,13 +218,7 @@ impl Idempotency {
                     .try_claim(&key, &fresh, Precondition::NotExists)
                     .await?
             {
-                return Ok(Begin::Proceed(self.claim(
-                    key,
-                    version,
-                    payload_hash,
-                    ttl,
-                    token,
-                )));
+                break version;
             }
             let Some(found) = self.table.get(&key).await? else {
                 claim_first = true; // released by a failed first call: claim it again
@@ -232,13 +227,7 @@ impl Idempotency {
             let record = &found.data;
             if record["status"] == IN_PROGRESS && record["claim"].as_str() == Some(token.as_str()) {
                 // Our own claim: the write landed and its answer was lost.
-                return Ok(Begin::Proceed(self.claim(
-                    key,
-                    found.version,
-                    payload_hash,
-                    ttl,
-                    token,
-                )));
+                break found.version;
             }
             let secs = epoch_secs(now);
             let live = number(record, "expires_at") > secs;
@@ -256,13 +245,7 @@ impl Idempotency {
                 // Take the dead record over at the version read: one of several racers wins.
                 let pre = Precondition::Version(found.version);
                 if let Some(version) = self.try_claim(&key, &fresh, pre).await? {
-                    return Ok(Begin::Proceed(self.claim(
-                        key,
-                        version,
-                        payload_hash,
-                        ttl,
-                        token,
-                    )));
+                    break version;
                 }
                 claim_first = false;
                 continue;
@@ -290,7 +273,14 @@ impl Idempotency {
             )
             .await;
             pause = (pause * 2).min(Duration::from_millis(200));
-        }
+        };
+        Ok(Begin::Proceed(Claim {
+            key,
+            version,
+            payload_hash,
+            ttl,
+            token,
+        }))
     }
 
     /// Writes a claim on the precondition: its version, or `None` when another call's
@@ -309,23 +299,6 @@ impl Idempotency {
             Ok(version) => Ok(Some(version)),
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(e.into()),
-        }
-    }
-
-    fn claim(
-        &self,
-        key: Key,
-        version: u64,
-        payload_hash: String,
-        ttl: Duration,
-        token: String,
-    ) -> Claim {
-        Claim {
-            key,
-            version,
-            payload_hash,
-            ttl,
-            token,
         }
     }
 

@@ -321,6 +321,10 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 .to_string()
                 .into_bytes()
         };
+        // A plugin route's call with the drawn key's authorizer context.
+        let send = async |plugin: &PluginService, body: Vec<u8>| {
+            edge.call(plugin, &base, &context, body, &rid).await
+        };
         let op = rng.below(16);
         let (resp, created): (lambda_http::Response<Body>, Option<(&str, Value)>) = match op {
             0 | 1 => {
@@ -328,15 +332,12 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     "CreatePatient",
                     json!({"FName": format!("P{n}"), "LName": marker}),
                 );
-                let r = edge.call(&edge.booking, &base, &context, body, &rid).await;
+                let r = send(&edge.booking, body).await;
                 (r, Some(("patient", Value::Null)))
             }
             2 => {
                 let body = call("SearchPatients", json!({"name": marker}));
-                (
-                    edge.call(&edge.booking, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.booking, body).await, None)
             }
             3 => {
                 let id = pick_any(&mut rng, &|t| {
@@ -344,10 +345,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 })
                 .unwrap_or_else(|| "1".into());
                 let body = call("GetPatient", json!({"PatNum": id.parse::<i64>().unwrap()}));
-                (
-                    edge.call(&edge.booking, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.booking, body).await, None)
             }
             4 => {
                 let body = call(
@@ -355,7 +353,7 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                     json!({"subject": format!("{marker} #{n}"), "description": "the oracle's ticket", "contact": {"name": format!("C{n}"), "email": format!("t{n}@{marker}.example")}}),
                 );
                 (
-                    edge.call(&edge.support, &base, &context, body, &rid).await,
+                    send(&edge.support, body).await,
                     Some(("ticket", Value::Null)),
                 )
             }
@@ -363,42 +361,27 @@ async fn oracle(tables: Tables, ops: usize, seed: u64) -> usize {
                 let id =
                     pick_any(&mut rng, &|t| t.tickets.clone()).unwrap_or_else(|| "none".into());
                 let body = call("GetTicket", json!({"ticketId": id}));
-                (
-                    edge.call(&edge.support, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.support, body).await, None)
             }
             6 => {
                 let body = call("ListTickets", json!({"status": "open"}));
-                (
-                    edge.call(&edge.support, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.support, body).await, None)
             }
             7 => {
                 let body = call(
                     "CreateLead",
                     json!({"name": format!("{marker} lead {n}"), "source": "oracle", "email": format!("l{n}@{marker}.example")}),
                 );
-                (
-                    edge.call(&edge.crm, &base, &context, body, &rid).await,
-                    Some(("lead", Value::Null)),
-                )
+                (send(&edge.crm, body).await, Some(("lead", Value::Null)))
             }
             8 => {
                 let id = pick_any(&mut rng, &|t| t.leads.clone()).unwrap_or_else(|| "none".into());
                 let body = call("GetLead", json!({"leadId": id}));
-                (
-                    edge.call(&edge.crm, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.crm, body).await, None)
             }
             9 => {
                 let body = call("GetLeadsByStatus", json!({"status": "new"}));
-                (
-                    edge.call(&edge.crm, &base, &context, body, &rid).await,
-                    None,
-                )
+                (send(&edge.crm, body).await, None)
             }
             10 => {
                 // Any organization's voice connection, signed with its own secret: the call
