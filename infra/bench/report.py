@@ -310,21 +310,32 @@ def main():
           f"{us(rl['write_added_p50_us'])} at p50.\n")
         w(f"The noisy neighbour: the demo organization calls {rl['calls']} times at "
           f"{nb['calm_calls_per_second']} a second across {nb['containers']} containers (each its "
-          "own limiter, audit log and caches, sharing moto's tables) alone, then beside a second "
+          "own limiter, audit log and caches, sharing moto's tables; the audit entries in a table "
+          "of their own, since moto goes through every item of a table to answer a query and the "
+          "runs' entries would slow each later run) alone, then beside a second "
           f"organization calling at its limit of {nb['flood_limit_per_second']} a second, then "
-          f"beside it flooding at {nb['flood_offered_per_second']} a second.\n")
-        w("| the demo organization's calls | p50 | p95 | p99 | p99 vs alone |")
-        w("|---|---|---|---|---|")
+          f"beside it flooding at {nb['flood_offered_per_second']} a second. moto's and the "
+          "bench's columns are their processes' CPU time over the run's wall time (1.00 is one "
+          "of the machine's two cores).\n")
+        busy = nb.get("busy", {})
+
+        def share(k, who):
+            v = busy.get(k, {}).get(who)
+            return "—" if v is None else f"{v:.2f}"
+        w("| the demo organization's calls | p50 | p95 | p99 | p99 vs alone | moto busy | bench busy |")
+        w("|---|---|---|---|---|---|---|")
         for label, k in (("alone", "alone"), ("beside an organization at its limit", "beside_org_at_its_limit"),
                          ("beside it flooding", "flooded")):
             s = nb[k]
             w(f"| {label} | {us(s['p50_us'])} | {us(s['p95_us'])} | {us(s['p99_us'])} | "
-              f"{s['p99_us'] / nb['alone']['p99_us']:.2f}× |")
+              f"{s['p99_us'] / nb['alone']['p99_us']:.2f}× | {share(k, 'moto')} | {share(k, 'bench')} |")
         w("")
         met = "met" if nb["p99_ratio"] <= 1.5 else "missed"
         w(f"Target p99 ≤ 1.5× alone under the flood: {met} ({nb['p99_ratio']:.2f}×). Beside the "
           f"same organization calling at its limit the ratio is {nb['at_limit_p99_ratio']:.2f}×: "
-          "its admitted calls are load on the one moto server every call shares, which DynamoDB "
+          "its admitted calls are load on the one moto server every call shares (busy "
+          f"{share('beside_org_at_its_limit', 'moto')} of a core, against {share('alone', 'moto')} "
+          "alone: a queue forms, and its tail moves from run to run), which DynamoDB "
           f"spreads over partitions; the flood's excess adds {nb['excess_p99_ratio']:.2f}× on top "
           f"of that. The flood: {nb['flood_calls']} calls in {nb['flood_seconds']:.1f} s, "
           f"{nb['flood_admitted']} admitted ({nb['flood_admitted_per_second']:.1f} a second), "

@@ -26,8 +26,10 @@
 //!   neighbour: the demo organization calls `n` times at 50 calls a second alone, then again
 //!   while another organization calls the same two containers at its limit of 20 a second,
 //!   then while it floods them at 1,000 a second; the calm organization's p99 in each against
-//!   its own baseline, and every other call's status (`BENCH_FLOOD_LIMIT` and
-//!   `BENCH_FLOOD_PER_SECOND` change the 20 and the 1,000).
+//!   its own baseline, how busy moto (`MOTO_PID`) and this process were, and every other
+//!   call's status (`BENCH_CALM_PER_SECOND`, `BENCH_FLOOD_LIMIT` and
+//!   `BENCH_FLOOD_PER_SECOND` change the 50, the 20 and the 1,000). These runs keep their
+//!   audit entries in a table of their own (`switchboard-bench-audit`).
 //! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
 //!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
 //!   request is an API Gateway event parsed by lambda_http into the function's handler:
@@ -64,6 +66,8 @@ type BoxError = Box<dyn std::error::Error>;
 
 const REGISTRY_TABLE: &str = "switchboard-registry";
 const DATA_TABLE: &str = "switchboard-data";
+/// Where the noisy-neighbour runs keep their audit entries (see `ratelimit`).
+const NEIGHBOUR_AUDIT_TABLE: &str = "switchboard-bench-audit";
 const SIZES: [usize; 4] = [1, 10, 20, 50];
 const COLD_BUILDS: usize = 20;
 const WARM_BUILDS: usize = 1000;
@@ -341,9 +345,13 @@ async fn audit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
 async fn limited_platform(
     endpoint: &str,
     limiter: Option<(u32, u32)>,
-    audit: bool,
+    audit_table: Option<&str>,
 ) -> (Arc<Platform>, Option<Arc<RateLimiter>>) {
-    let (mut platform, _, _) = counted_platform_with(endpoint, audit).await;
+    let (mut platform, _, _) = counted_platform_with(endpoint, false).await;
+    if let Some(table) = audit_table {
+        let store = Arc::new(DynamoStore::new(dynamodb_client(endpoint).await, table));
+        platform = platform.with_audit(Arc::new(switchboard::audit::AuditLog::new(store)));
+    }
     let mut made = None;
     if let Some((default_limit, allowance)) = limiter {
         let table = Arc::new(DynamoStore::new(
@@ -355,6 +363,87 @@ async fn limited_platform(
         made = Some(limiter);
     }
     (Arc::new(platform), made)
+}
+
+/// A table keyed as the data table (`PK`, `SK`), unless it exists.
+async fn create_table_like_data(endpoint: &str, name: &str) -> Result<(), BoxError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = dynamodb_client(endpoint).await;
+    if client
+        .list_tables()
+        .send()
+        .await?
+        .table_names()
+        .iter()
+        .any(|t| t == name)
+    {
+        return Ok(());
+    }
+    let mut create = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, kind) in [("PK", KeyType::Hash), ("SK", KeyType::Range)] {
+        create = create
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(kind)
+                    .build()?,
+            );
+    }
+    create.send().await?;
+    Ok(())
+}
+
+/// How busy moto's process (when its pid is known) and this one were over a span: CPU
+/// time over wall time, 1.0 being one core.
+struct Busy {
+    moto: Option<u32>,
+    started: Instant,
+    moto_ticks: Option<u64>,
+    own_ticks: Option<u64>,
+}
+
+impl Busy {
+    fn start(moto: Option<u32>) -> Self {
+        Self {
+            moto,
+            started: Instant::now(),
+            moto_ticks: moto.and_then(|p| cpu_ticks(&p.to_string())),
+            own_ticks: cpu_ticks("self"),
+        }
+    }
+
+    fn end(self) -> Value {
+        let secs = self.started.elapsed().as_secs_f64();
+        // USER_HZ: 100 on every Linux this runs on.
+        let share = |before: Option<u64>, now: Option<u64>| match (before, now) {
+            (Some(b), Some(n)) => json!((n.saturating_sub(b)) as f64 / 100.0 / secs),
+            _ => Value::Null,
+        };
+        json!({
+            "moto": share(self.moto_ticks, self.moto.and_then(|p| cpu_ticks(&p.to_string()))),
+            "bench": share(self.own_ticks, cpu_ticks("self")),
+        })
+    }
+}
+
+/// User and system CPU ticks of a process, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(field(11)? + field(12)?)
 }
 
 /// One warm `GetProviders` by `org`; its status and how long it took.
@@ -386,15 +475,18 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
     };
     let flood_limit = u32::try_from(knob("BENCH_FLOOD_LIMIT", 20)?)?;
     let flood_per_second = knob("BENCH_FLOOD_PER_SECOND", 1000)?.max(1);
-    const CALM_PER_SECOND: u64 = 50;
+    let calm_per_second = knob("BENCH_CALM_PER_SECOND", 50)?.max(1);
+    let moto = std::env::var("MOTO_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
     let org = switchboard_cli::seed::demo_org(None)?;
     let max = switchboard::ratelimit::MAX_PER_SECOND;
 
     // 1. Added latency: no limiter, leases of ALLOWANCE, a write per call. The limit is out
     // of reach, so every call is admitted and only the counting is measured.
-    let (plain, _) = limited_platform(endpoint, None, false).await;
-    let (leased, leased_limiter) = limited_platform(endpoint, Some((max, ALLOWANCE)), false).await;
-    let (each, each_limiter) = limited_platform(endpoint, Some((max, 0)), false).await;
+    let (plain, _) = limited_platform(endpoint, None, None).await;
+    let (leased, leased_limiter) = limited_platform(endpoint, Some((max, ALLOWANCE)), None).await;
+    let (each, each_limiter) = limited_platform(endpoint, Some((max, 0)), None).await;
     let services: Vec<PluginService> = [plain, leased, each]
         .into_iter()
         .map(|p| Ok(PluginService::new(booking::plugin()?, p)))
@@ -430,7 +522,11 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         |a: &Value, k: &str| a[k].as_f64().unwrap_or(0.0) - without[k].as_f64().unwrap_or(0.0);
     let per_call = |now: u64, before: u64| (now - before) as f64 / n as f64;
 
-    // 2. The noisy neighbour, on two containers with the audit log, as deployed.
+    // 2. The noisy neighbour, on two containers with the audit log, as deployed, but in a
+    // table of its own: moto answers a query by going through every item of the table, so
+    // the entries of the runs before would slow each later run's queries (DynamoDB reads
+    // only the key range), and the flooded run comes last.
+    create_table_like_data(endpoint, NEIGHBOUR_AUDIT_TABLE).await?;
     let plugins = switchboard_cli::dev::plugins()?;
     let client = dynamodb_client(endpoint).await;
     let registry = Registry::new(Arc::new(DynamoStore::new(client.clone(), REGISTRY_TABLE)));
@@ -454,7 +550,7 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         let (platform, limiter) = limited_platform(
             endpoint,
             Some((switchboard::ratelimit::DEFAULT_PER_SECOND, ALLOWANCE)),
-            true,
+            Some(NEIGHBOUR_AUDIT_TABLE),
         )
         .await;
         containers.push(Arc::new(PluginService::new(booking::plugin()?, platform)));
@@ -474,7 +570,7 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         let org = org.clone();
         async move {
             let mut tick =
-                tokio::time::interval(Duration::from_micros(1_000_000 / CALM_PER_SECOND));
+                tokio::time::interval(Duration::from_micros(1_000_000 / calm_per_second));
             let mut out = Vec::with_capacity(n);
             let mut refused = 0usize;
             for i in 0..n {
@@ -529,11 +625,17 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
             (samples, refused, statuses, secs)
         }
     };
+    let busy = Busy::start(moto);
     let (mut alone, alone_refused) = calm_run("alone").await;
+    let alone_busy = busy.end();
+    let busy = Busy::start(moto);
     let (mut at_limit, at_limit_refused, at_limit_statuses, _) =
         beside(u64::from(flood_limit), "at-limit").await;
+    let at_limit_busy = busy.end();
+    let busy = Busy::start(moto);
     let (mut flooded, flooded_refused, statuses, flood_secs) =
         beside(flood_per_second, "flooded").await;
+    let flooded_busy = busy.end();
     let (alone, at_limit, flooded) = (stats(&mut alone), stats(&mut at_limit), stats(&mut flooded));
     let ratio =
         |a: &Value, b: &Value, k: &str| a[k].as_f64().unwrap_or(0.0) / b[k].as_f64().unwrap_or(1.0);
@@ -559,7 +661,9 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         "lease_requests_per_call": per_call(leased_limiter.round_trips(), writes_before.0),
         "write_per_call_requests_per_call": per_call(each_limiter.round_trips(), writes_before.1),
         "neighbour": {
-            "calm_calls_per_second": CALM_PER_SECOND,
+            "calm_calls_per_second": calm_per_second,
+            "busy": {"alone": alone_busy, "beside_org_at_its_limit": at_limit_busy,
+                     "flooded": flooded_busy},
             "flood_offered_per_second": flood_per_second,
             "flood_limit_per_second": flood_limit,
             "containers": 2,

@@ -7,18 +7,19 @@
 //! `n` calls at `now` fit when `max(tat, now) + n/limit` is at most a second ahead of `now`,
 //! and taking them moves `tat` there with a write conditional on the item's version. After
 //! a quiet second an organization may burst its whole limit; under a sustained flood it is
-//! admitted `limit` calls a second, evenly spread, since a token frees up every `1/limit`
-//! seconds (a burst of admitted calls is what slows the other tenants on shared tables).
+//! admitted `limit` calls a second, evenly spread: a container refused this second spends
+//! its tokens one per `1/limit` s (a burst of admitted calls is what slows the other tenants
+//! on shared tables).
 //!
 //! A container takes tokens before it spends them: a call that finds none left takes its
 //! own need plus a lease of up to `allowance` more (sized by what the container spent the
 //! second before), and the calls after it spend the lease with no round trip; leased
 //! tokens lapse after a second. One call per organization asks at a time in a container;
 //! the others wait for its answer. A refusal costs no write: the container keeps the `tat`
-//! it read and refuses locally until enough tokens would have freed up (at least a tenth
+//! it read and refuses locally until enough tokens would have freed up (at least a quarter
 //! of the limit, and a tenth of a second later again if another container took them first),
-//! so a flood costs the table a few requests per container and tenth of a second, not one
-//! per refused call.
+//! then asks for that quarter or nothing, so a flood costs the table a few requests per
+//! container and second, not one per refused call or per scrap another container left.
 //!
 //! What this allows: never more than `limit` counted calls in a second beyond the bucket's
 //! burst (up to `2 × limit` in a one-second span right after a quiet one, as any token
@@ -27,7 +28,7 @@
 //! the limit (and for its own calls) goes through uncounted (`uncounted`): many containers
 //! starting at once are not over the limit, and a full bucket is never contended that way. The lease trades
 //! overshoot for undershoot: a container's unspent leased tokens lapse (at most `allowance`,
-//! or a tenth of the limit after a refusal, plus the calls it saw waiting), so an
+//! or a quarter of the limit after a refusal, plus the calls it saw waiting), so an
 //! organization spread over many busy containers can be refused slightly before its limit.
 //!
 //! Each bucket request has 250 ms, and no attempt starts after a call has asked for 500 ms
@@ -94,6 +95,11 @@ struct Local {
     credit_until: u64,
     /// Refuse locally before this (ns): the bucket has no room for this container's need.
     closed_until: u64,
+    /// Tokens taken after a refusal are spent one per `pace` ns (0: as calls come), the
+    /// next no earlier than `next_spend`: a flood's admitted calls reach the shared tables
+    /// spread out, not as a burst of a quarter of the limit.
+    pace: u64,
+    next_spend: u64,
     /// The current second (local accounting) and what this container admitted in it, and in
     /// the second before (the size of its next lease).
     second: u64,
@@ -169,16 +175,21 @@ impl Refusal {
 /// What a call does after looking at its organization's bucket.
 enum Step {
     Admitted,
-    Refused {
-        first: bool,
-    },
+    Refused { first: bool },
     Wait(Arc<Notify>),
-    /// Ask the bucket for `ask` tokens (at least `need`), holding `held` from the lease.
-    Ask {
-        held: u32,
-        need: u32,
-        ask: u32,
-    },
+    Ask(Want),
+}
+
+/// What an asking call wants of the bucket: `ask` tokens, and nothing unless `least` fit (at
+/// least `need`, its calls beyond the `held` tokens of the lease).
+#[derive(Clone, Copy)]
+struct Want {
+    held: u32,
+    need: u32,
+    ask: u32,
+    least: u32,
+    /// Refused this second: what is granted is spent at the limit's pace.
+    paced: bool,
 }
 
 /// A waiting call's share of the next ask, taken back when it stops waiting.
@@ -303,9 +314,7 @@ impl RateLimiter {
                     }
                     waited = true;
                 }
-                Step::Ask { held, need, ask } => {
-                    return self.ask(org, now, limit, calls, held, need, ask).await;
-                }
+                Step::Ask(want) => return self.ask(org, now, limit, calls, want).await,
             }
         }
     }
@@ -332,6 +341,12 @@ impl RateLimiter {
             b.credit = 0;
         }
         if b.credit >= calls {
+            if b.pace > 0 {
+                if now < b.next_spend {
+                    return Step::Refused { first: b.report() };
+                }
+                b.next_spend = now + b.pace * u64::from(calls);
+            }
             b.credit -= calls;
             b.spend(calls);
             return Step::Admitted;
@@ -348,19 +363,26 @@ impl RateLimiter {
         b.asking = true;
         let held = std::mem::take(&mut b.credit);
         let need = calls - held;
-        // Refused this second, the pace decides what is granted: instead of the lease, a
-        // tenth of the limit, so a flooding organization's containers ask ten times a second
-        // rather than once per freed token.
+        // Refused this second, the pace decides what is granted: a quarter of the limit or
+        // nothing, instead of the lease, so a flooding organization's containers ask a few
+        // times a second rather than once per freed token or for the scraps another left.
         let refused_now = b.reported == Some(b.second);
         let extra = if refused_now {
-            (limit / 10).saturating_sub(need)
+            quantum(limit, need).saturating_sub(need)
         } else {
             self.allowance
                 .min(b.previous_spent)
                 .saturating_add(b.waiting)
         };
         let ask = need.saturating_add(extra).min(limit).max(need);
-        Step::Ask { held, need, ask }
+        let least = if refused_now { ask } else { need };
+        Step::Ask(Want {
+            held,
+            need,
+            ask,
+            least,
+            paced: refused_now,
+        })
     }
 
     fn still_asking(&self, org: &OrgId) -> bool {
@@ -373,17 +395,21 @@ impl RateLimiter {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn ask(
         &self,
         org: &OrgId,
         mut now: u64,
         limit: u32,
         calls: u32,
-        held: u32,
-        need: u32,
-        ask: u32,
+        want: Want,
     ) -> Result<(), Refusal> {
+        let Want {
+            held,
+            need,
+            ask,
+            least,
+            paced,
+        } = want;
         let mut asking = Asking {
             limiter: self,
             org,
@@ -434,11 +460,11 @@ impl RateLimiter {
             let fits = fitting(limit, now + SECOND_NS - base);
             roomy = fits >= u64::from((limit / 2).max(need).max(1));
             let granted = u32::try_from(fits.min(u64::from(ask))).unwrap_or(ask);
-            if granted < need {
-                // When a tenth of the limit fits (the need, if larger), and a tenth later if
-                // another container took the last tokens first, so that containers do not
-                // all ask at every freed token.
-                let quantum = need.max(limit / 10).min(limit);
+            if granted < least {
+                // When a quarter of the limit fits (what is wanted, if more), and a tenth of
+                // a second later if another container took the last tokens first, so that
+                // containers do not all ask at every freed token.
+                let quantum = quantum(limit, least);
                 let mut ready = (base + cost(limit, quantum)).saturating_sub(SECOND_NS);
                 if conflicted {
                     ready += SECOND_NS / 10;
@@ -494,6 +520,8 @@ impl RateLimiter {
                 }
                 b.credit = b.credit.saturating_add(held + granted - calls);
                 b.credit_until = now + SECOND_NS;
+                b.pace = if paced { cost(limit, 1) } else { 0 };
+                b.next_spend = now + b.pace * u64::from(calls);
                 b.spend(calls);
                 Ok(())
             }
@@ -588,6 +616,12 @@ impl RateLimiter {
     }
 }
 
+/// What a container refused this second asks the bucket for: a quarter of the limit, or
+/// `need` if more.
+fn quantum(limit: u32, need: u32) -> u32 {
+    need.max(limit / 4).clamp(1, limit)
+}
+
 /// Nanoseconds `n` tokens take to free up, rounded up so the limit is never exceeded.
 fn cost(limit: u32, n: u32) -> u64 {
     let ns = (u128::from(n) * u128::from(SECOND_NS)).div_ceil(u128::from(limit));
@@ -660,6 +694,10 @@ mod tests {
         down: AtomicBool,
         /// How long each request takes, like a round trip.
         delay: Option<Duration>,
+        /// Reads, writes, and writes refused for a stale version.
+        gets: AtomicU64,
+        puts: AtomicU64,
+        conflicts: AtomicU64,
     }
 
     impl Table {
@@ -677,6 +715,7 @@ mod tests {
     #[async_trait::async_trait]
     impl ItemStore for Table {
         async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.gets.fetch_add(1, Ordering::Relaxed);
             self.wait().await?;
             Ok(self
                 .items
@@ -690,6 +729,7 @@ mod tests {
                 }))
         }
         async fn put(&self, key: &Key, data: &Value, pre: Precondition) -> Result<u64, StoreError> {
+            self.puts.fetch_add(1, Ordering::Relaxed);
             self.wait().await?;
             let mut items = self.items.lock().unwrap();
             let current = items.get(key).map(|(_, v)| *v);
@@ -700,6 +740,7 @@ mod tests {
                 Precondition::Version(v) => current == Some(v),
             };
             if !holds {
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Conflict {
                     key: key.to_string(),
                     current,
@@ -844,6 +885,53 @@ mod tests {
             "{admitted} admitted, {uncounted} uncounted"
         );
         assert!(uncounted < 100, "{uncounted} uncounted");
+    }
+
+    /// Two containers flooded at 1,000 calls a second for 3 s, in real time, against a bucket
+    /// that answers in 3 ms: what the flood costs the table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sustained_flood_costs_the_bucket_a_few_requests_a_second() {
+        let table = Arc::new(Table {
+            delay: Some(Duration::from_millis(3)),
+            ..Table::default()
+        });
+        let containers: Vec<Arc<RateLimiter>> = (0..2)
+            .map(|_| Arc::new(RateLimiter::new(table.clone(), 20, DEFAULT_ALLOWANCE)))
+            .collect();
+        let acme = org("acme");
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        let mut calls = Vec::new();
+        for i in 0..3000usize {
+            tick.tick().await;
+            let limiter = containers[i % 2].clone();
+            let acme = acme.clone();
+            calls.push(tokio::spawn(async move {
+                limiter.acquire(&acme, None, 1).await
+            }));
+        }
+        let mut admitted = 0u32;
+        let mut per_tenth = [0u32; 30];
+        for (i, c) in calls.into_iter().enumerate() {
+            if c.await.unwrap().is_ok() {
+                admitted += 1;
+                per_tenth[(i / 100).min(29)] += 1;
+            }
+        }
+        eprintln!("{per_tenth:?}");
+        // After the burst, 2 a tenth of a second, not a quarter of the limit at once.
+        for (tenth, n) in per_tenth.iter().enumerate().skip(10) {
+            assert!(*n <= 4, "tenth {tenth}: {n} ({per_tenth:?})");
+        }
+        let requests: u64 = containers.iter().map(|l| l.round_trips()).sum();
+        eprintln!(
+            "admitted {admitted}, requests {requests}: {} gets, {} puts, {} conflicts",
+            table.gets.load(Ordering::Relaxed),
+            table.puts.load(Ordering::Relaxed),
+            table.conflicts.load(Ordering::Relaxed)
+        );
+        // The burst and 20 a second.
+        assert!((60..=90).contains(&admitted), "{admitted} admitted");
+        assert!(requests <= 3 * 20, "{requests} requests in 3 s");
     }
 
     #[tokio::test]

@@ -165,14 +165,9 @@ impl Platform {
         org: &OrgId,
     ) -> Result<Option<Arc<ResolvedInstance>>, Error> {
         let key = (org.clone(), plugin.name().clone());
-        if let Some(hit) = self.instances.get(&key) {
-            return Ok(hit);
-        }
-        let resolved = self
-            .registry
-            .get_instance(org, plugin.name())
-            .await?
-            .map(|v| {
+        let load = || async {
+            let found = self.registry.get_instance(org, plugin.name()).await?;
+            Ok(found.map(|v| {
                 let manifest = plugin.manifest();
                 let effective = manifest.effective_config(&v.value.config);
                 let served = &manifest.manifest().version;
@@ -190,9 +185,9 @@ impl Platform {
                         .map(|()| Arc::new(effective)),
                     data_adapter: AdapterSpec::parse(&v.value.data_adapter, "/data_adapter"),
                 })
-            });
-        self.instances.insert(key, resolved.clone());
-        Ok(resolved)
+            }))
+        };
+        self.instances.get_or_load(&key, load).await
     }
 }
 
@@ -204,22 +199,20 @@ impl Platform {
     /// The organization's replay window for idempotent calls (its profile's
     /// `idempotency_ttl_hours`), cached like instances.
     async fn policy(&self, org: &OrgId) -> Result<OrgPolicy, Error> {
-        if let Some(hit) = self.policies.get(org) {
-            return Ok(hit);
-        }
-        let profile = self.registry.get_profile(org).await?.map(|p| p.value);
-        let profile = profile.as_ref();
-        let policy = OrgPolicy {
-            idempotency_ttl: profile
-                .and_then(|p| p.idempotency_ttl_hours)
-                // The admin API checks the range; a profile written around it is held to it.
-                .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
-                .map(|h| Duration::from_secs(h * 3600)),
-            audit_days: audit::retention_days(profile),
-            rate_limit: profile.and_then(|p| p.rate_limit_per_second),
+        let load = || async {
+            let profile = self.registry.get_profile(org).await?.map(|p| p.value);
+            let profile = profile.as_ref();
+            Ok(OrgPolicy {
+                idempotency_ttl: profile
+                    .and_then(|p| p.idempotency_ttl_hours)
+                    // The admin API checks the range; a profile written around it is held to it.
+                    .map(|h| h.clamp(1, crate::idempotency::MAX_IDEMPOTENCY_TTL_HOURS))
+                    .map(|h| Duration::from_secs(h * 3600)),
+                audit_days: audit::retention_days(profile),
+                rate_limit: profile.and_then(|p| p.rate_limit_per_second),
+            })
         };
-        self.policies.insert(org.clone(), policy);
-        Ok(policy)
+        self.policies.get_or_load(org, load).await
     }
 
     async fn idempotency_ttl(&self, org: &OrgId) -> Result<Option<Duration>, Error> {
@@ -298,22 +291,21 @@ impl Platform {
         channel: &Channel,
     ) -> Result<Option<ChannelAssignments>, Error> {
         let key = (org.clone(), channel.clone());
-        if let Some(hit) = self.channels.get(&key) {
-            return Ok(hit);
-        }
-        let found = self.registry.get_channel(org, channel).await?.map(|v| {
-            let assigned = v.value.plugin_assignments.iter().enumerate().map(|(i, a)| {
-                let at = format!("/plugin_assignments/{i}/data_adapter");
-                AssignedPlugin {
-                    plugin: a.plugin.clone(),
-                    enabled: a.enabled,
-                    data_adapter: a.data_adapter.as_ref().map(|d| AdapterSpec::parse(d, &at)),
-                }
-            });
-            Arc::new(assigned.collect::<Vec<_>>())
-        });
-        self.channels.insert(key, found.clone());
-        Ok(found)
+        let load = || async {
+            let found = self.registry.get_channel(org, channel).await?;
+            Ok(found.map(|v| {
+                let assigned = v.value.plugin_assignments.iter().enumerate().map(|(i, a)| {
+                    let at = format!("/plugin_assignments/{i}/data_adapter");
+                    AssignedPlugin {
+                        plugin: a.plugin.clone(),
+                        enabled: a.enabled,
+                        data_adapter: a.data_adapter.as_ref().map(|d| AdapterSpec::parse(d, &at)),
+                    }
+                });
+                Arc::new(assigned.collect::<Vec<_>>())
+            }))
+        };
+        self.channels.get_or_load(&key, load).await
     }
 
     /// What the channel a key is bound to says about a call to `plugin`: 403 unless the
