@@ -61,6 +61,8 @@ enum Target<'a> {
     Signed(&'a PluginService),
     Agents,
     Admin,
+    /// The console's files, on the admin function: no authorizer.
+    Console,
     Mcp,
 }
 
@@ -155,6 +157,18 @@ impl Gateway {
             let params = Map::from_iter([("channel".to_owned(), json!(channel))]);
             return Some((Target::Mcp, "/mcp/{channel}".into(), params));
         }
+        // GET only, as the template routes them.
+        if path == "/console" {
+            return (method == hyper::Method::GET)
+                .then(|| (Target::Console, path.into(), Map::new()));
+        }
+        if let Some(rest) = path.strip_prefix("/console/").filter(|r| !r.is_empty()) {
+            if method != hyper::Method::GET {
+                return None;
+            }
+            let params = Map::from_iter([("proxy".to_owned(), json!(rest))]);
+            return Some((Target::Console, "/console/{proxy+}".into(), params));
+        }
         if let Some(rest) = path.strip_prefix("/admin/").filter(|r| !r.is_empty()) {
             let params = Map::from_iter([("proxy".to_owned(), json!(rest))]);
             return Some((Target::Admin, "/admin/{proxy+}".into(), params));
@@ -183,7 +197,7 @@ impl Gateway {
         headers.insert("x-forwarded-proto".into(), json!("http"));
         let route_key = format!("{} {route}", parts.method);
         let context = match target {
-            Target::Signed(_) => None,
+            Target::Signed(_) | Target::Console => None,
             _ => match self.authorize(&parts, &headers, &route_key).await {
                 Ok(context) => Some(context),
                 Err(resp) => return resp,
@@ -221,7 +235,7 @@ impl Gateway {
         let resp = match target {
             Target::Plugin(svc) | Target::Signed(svc) => handle(svc, lambda_req).await,
             Target::Agents => handle_agent(&self.agents, lambda_req).await,
-            Target::Admin => handle_admin(&self.admin, lambda_req).await,
+            Target::Admin | Target::Console => handle_admin(&self.admin, lambda_req).await,
             Target::Mcp => handle_mcp(&self.mcp, lambda_req).await,
         };
         from_lambda(resp)

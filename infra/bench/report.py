@@ -310,9 +310,7 @@ def main():
           f"{us(rl['write_added_p50_us'])} at p50.\n")
         w(f"The noisy neighbour: the demo organization calls {rl['calls']} times at "
           f"{nb['calm_calls_per_second']} a second across {nb['containers']} containers (each its "
-          "own limiter, audit log and caches, sharing moto's tables; the audit entries in a table "
-          "of their own, since moto goes through every item of a table to answer a query and the "
-          "runs' entries would slow each later run) alone, then beside a second "
+          "own limiter, audit log and caches, sharing moto's tables) alone, then beside a second "
           f"organization calling at its limit of {nb['flood_limit_per_second']} a second, then "
           f"beside it flooding at {nb['flood_offered_per_second']} a second. moto's and the "
           "bench's columns are their processes' CPU time over the run's wall time (1.00 is one "

@@ -7,7 +7,8 @@
   /channels/{retell,vapi}/{connection}/<manifest name> (the only events without the
   authorizer: the function verifies the voice platform's signature), the agent builder
   /agents/{channel}, mcp /mcp/{channel}, admin /admin/{proxy+} (any method: the function
-  answers 405 itself);
+  answers 405 itself) and the console's files, GET /console and GET /console/{proxy+}
+  (without the authorizer: the function serves only its files there);
 - the MCP function may invoke every plugin function and is the only function allowed to
   invoke any (the tool-call event carries a tenant the plugin trusts): no other function's
   statement matches lambda:InvokeFunction, and no managed policy, Role, NotAction or IAM
@@ -55,6 +56,8 @@ problems = []
 by_binary = {}
 # The signed voice-platform routes each plugin binary serves: the only events without the
 # authorizer.
+# The admin function's console files, served without the authorizer.
+CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/{proxy+}")}
 signed_routes = {}
 for crate in sorted((root / "functions").iterdir()):
     manifest = crate / "manifest.json"
@@ -80,7 +83,10 @@ for name, f in functions.items():
         if props.get("ApiId") != "Api":
             problems.append(f"{name}.{event_name}: must name ApiId: !Ref Api")
         route = (str(props.get("Method", "")).upper(), str(props.get("Path", "")))
-        if route in signed_routes.get(binary, set()):
+        if binary == "admin" and route in CONSOLE_ROUTES:
+            if props.get("Auth") != {"Authorizer": "NONE"}:
+                problems.append(f"{name}.{event_name}: the console's files ({route[0]} {route[1]}) have Auth: Authorizer: NONE (a browser has no key before the page asks for one)")
+        elif route in signed_routes.get(binary, set()):
             if props.get("Auth") != {"Authorizer": "NONE"}:
                 problems.append(f"{name}.{event_name}: the signed route {route[0]} {route[1]} has Auth: Authorizer: NONE (the function verifies the signature)")
         elif "Auth" in props:
@@ -112,6 +118,7 @@ for crate in sorted((root / "functions").iterdir()):
             expected.add(("ANY", "/agents/{channel}"))
         elif binary == "admin":
             expected.add(("ANY", "/admin/{proxy+}"))
+            expected |= CONSOLE_ROUTES
         elif binary == "mcp":
             expected.add(("ANY", "/mcp/{channel}"))
         for method, path in sorted(expected - served):

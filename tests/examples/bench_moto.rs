@@ -28,8 +28,7 @@
 //!   then while it floods them at 1,000 a second; the calm organization's p99 in each against
 //!   its own baseline, how busy moto (`MOTO_PID`) and this process were, and every other
 //!   call's status (`BENCH_CALM_PER_SECOND`, `BENCH_FLOOD_LIMIT` and
-//!   `BENCH_FLOOD_PER_SECOND` change the 50, the 20 and the 1,000). These runs keep their
-//!   audit entries in a table of their own (`switchboard-bench-audit`).
+//!   `BENCH_FLOOD_PER_SECOND` change the 50, the 20 and the 1,000).
 //! - `mcp <n>`: the MCP server against the direct routes, warm, on the in-memory embedded
 //!   store with the demo seeded (no I/O wait, so the differences are the layers'). Every
 //!   request is an API Gateway event parsed by lambda_http into the function's handler:
@@ -66,8 +65,6 @@ type BoxError = Box<dyn std::error::Error>;
 
 const REGISTRY_TABLE: &str = "switchboard-registry";
 const DATA_TABLE: &str = "switchboard-data";
-/// Where the noisy-neighbour runs keep their audit entries (see `ratelimit`).
-const NEIGHBOUR_AUDIT_TABLE: &str = "switchboard-bench-audit";
 const SIZES: [usize; 4] = [1, 10, 20, 50];
 const COLD_BUILDS: usize = 20;
 const WARM_BUILDS: usize = 1000;
@@ -365,45 +362,6 @@ async fn limited_platform(
     (Arc::new(platform), made)
 }
 
-/// A table keyed as the data table (`PK`, `SK`), unless it exists.
-async fn create_table_like_data(endpoint: &str, name: &str) -> Result<(), BoxError> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let client = dynamodb_client(endpoint).await;
-    if client
-        .list_tables()
-        .send()
-        .await?
-        .table_names()
-        .iter()
-        .any(|t| t == name)
-    {
-        return Ok(());
-    }
-    let mut create = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (attr, kind) in [("PK", KeyType::Hash), ("SK", KeyType::Range)] {
-        create = create
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(attr)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(attr)
-                    .key_type(kind)
-                    .build()?,
-            );
-    }
-    create.send().await?;
-    Ok(())
-}
-
 /// How busy moto's process (when its pid is known) and this one were over a span: CPU
 /// time over wall time, 1.0 being one core.
 struct Busy {
@@ -522,11 +480,7 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         |a: &Value, k: &str| a[k].as_f64().unwrap_or(0.0) - without[k].as_f64().unwrap_or(0.0);
     let per_call = |now: u64, before: u64| (now - before) as f64 / n as f64;
 
-    // 2. The noisy neighbour, on two containers with the audit log, as deployed, but in a
-    // table of its own: moto answers a query by going through every item of the table, so
-    // the entries of the runs before would slow each later run's queries (DynamoDB reads
-    // only the key range), and the flooded run comes last.
-    create_table_like_data(endpoint, NEIGHBOUR_AUDIT_TABLE).await?;
+    // 2. The noisy neighbour, on two containers with the audit log, as deployed.
     let plugins = switchboard_cli::dev::plugins()?;
     let client = dynamodb_client(endpoint).await;
     let registry = Registry::new(Arc::new(DynamoStore::new(client.clone(), REGISTRY_TABLE)));
@@ -550,7 +504,7 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         let (platform, limiter) = limited_platform(
             endpoint,
             Some((switchboard::ratelimit::DEFAULT_PER_SECOND, ALLOWANCE)),
-            Some(NEIGHBOUR_AUDIT_TABLE),
+            Some(DATA_TABLE),
         )
         .await;
         containers.push(Arc::new(PluginService::new(booking::plugin()?, platform)));

@@ -42,6 +42,33 @@ pub async fn send_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
+    let (status, headers, body) = exchange(addr, method, path, key, headers, body).await;
+    // An empty body (202, 204) reads as null.
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body:?}"))
+    };
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// A `GET` whose answer is text (the console's files): status, headers, body.
+pub async fn get_text(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    exchange(addr, "GET", path, None, &[], b"").await
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
@@ -89,17 +116,7 @@ pub async fn send_with(
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    // An empty body (202, 204) reads as null.
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body:?}"))
-    };
-    Reply {
-        status,
-        body,
-        headers,
-    }
+    (status, headers, body.to_owned())
 }
 
 pub async fn post(addr: SocketAddr, path: &str, key: Option<&str>, body: &Value) -> Reply {

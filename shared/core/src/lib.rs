@@ -11,6 +11,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod console;
 pub mod data;
 pub mod egress;
 pub mod error;

@@ -27,11 +27,27 @@ pub(crate) async fn start(
     String,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let (addr, key, _, task) = start_with_operator(dir).await;
+    (addr, key, task)
+}
+
+/// [`start`], and dev's platform-operator key too.
+pub(crate) async fn start_with_operator(
+    dir: &Path,
+) -> (
+    SocketAddr,
+    String,
+    String,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let db = Embedded::open(&dir.join("switchboard.db")).unwrap();
     let registry = Registry::new(db.registry_table());
     let data = BuiltinData::new(db.data_table());
     let plugins = plugins().unwrap();
     let key = ensure_demo(&registry, &data, &plugins, dir, None)
+        .await
+        .unwrap();
+    let operator = switchboard_cli::seed::operator_key(&registry, dir)
         .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -66,7 +82,7 @@ pub(crate) async fn start(
         &settings,
         addr,
     ));
-    (addr, key, tokio::spawn(serve(listener, gateway)))
+    (addr, key, operator, tokio::spawn(serve(listener, gateway)))
 }
 
 #[tokio::test]

@@ -183,6 +183,31 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "admin-console-page.json",
+        status: 200,
+        check: |b| {
+            let page = b.as_str().unwrap_or_default();
+            assert!(
+                page.contains(r#"<script src="/console/app.js" defer></script>"#),
+                "{b}"
+            );
+        },
+    },
+    Expect {
+        file: "admin-preview-channel.json",
+        status: 200,
+        check: |b| {
+            let diff = &b["result"]["diff"];
+            assert!(
+                diff["tools"]["removed"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|t| t == "CreateLead")),
+                "{b}"
+            );
+            assert_eq!(diff["tools"]["added"], serde_json::json!([]), "{b}");
+        },
+    },
+    Expect {
         file: "admin-put-channel-stale-version.json",
         status: 409,
         check: |b| {
@@ -460,8 +485,11 @@ async fn run_all(tables: Tables) {
             handle(&service, req).await
         };
         let status = resp.status().as_u16();
+        // JSON, or the text of a console file.
         let body: Value = match resp.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            lambda_http::Body::Text(t) => {
+                serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone()))
+            }
             other => panic!("{}: unexpected body {other:?}", e.file),
         };
         assert_eq!(status, e.status, "{}: {body}", e.file);

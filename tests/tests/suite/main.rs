@@ -9,6 +9,7 @@ mod agents;
 mod audit;
 mod bedrock;
 mod connections;
+mod console;
 mod contract;
 mod dev_server;
 mod egress;

@@ -690,14 +690,16 @@ async fn the_mcp_endpoint_speaks_streamable_http_and_json_rpc() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A tool scripts/test installs (pinned); without it the test fails, saying so.
-fn installed(var: &str) -> String {
+/// A tool scripts/test installs (pinned) and names in `var`; without it the test fails,
+/// saying so.
+pub(crate) fn installed(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: scripts/test installs the MCP clients and exports it. Run scripts/test.")
+        panic!("{var} is not set: scripts/test installs what it names and exports it. Run scripts/test.")
     })
 }
 
-fn run(cmd: &mut std::process::Command) -> String {
+/// Runs `cmd` to success; its standard output.
+pub(crate) fn run(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

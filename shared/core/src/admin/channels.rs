@@ -24,36 +24,7 @@ impl AdminService {
         check_version(&current, expected, &format!("channel {channel}"))?;
 
         let snap = self.registry.org_snapshot(org).await?;
-        let mut details = Vec::new();
-        for (i, a) in config.plugin_assignments.iter().enumerate() {
-            let enabled = snap
-                .instances
-                .iter()
-                .any(|inst| inst.value.plugin == a.plugin && inst.value.enabled);
-            if !enabled {
-                details.push(Detail::new(
-                    format!("/plugin_assignments/{i}/plugin"),
-                    format!(
-                        "{} is not enabled for this organization; enable it first",
-                        a.plugin
-                    ),
-                ));
-            }
-        }
-        if !details.is_empty() {
-            return Err(Error::Validation {
-                code: "validation_failed",
-                message: format!(
-                    "the channel assigns plugins this organization has not enabled: {}",
-                    details
-                        .iter()
-                        .map(|d| d.path.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                details,
-            });
-        }
+        only_enabled(&config, &snap.instances)?;
         for (i, a) in config.plugin_assignments.iter().enumerate() {
             let Some(d) = &a.data_adapter else { continue };
             let at = format!("/plugin_assignments/{i}/data_adapter");
@@ -93,4 +64,41 @@ impl AdminService {
             }),
         )
     }
+}
+
+/// 422 unless every plugin `config` assigns is enabled among `instances`.
+pub(super) fn only_enabled(
+    config: &ChannelConfig,
+    instances: &[Versioned<PluginInstance>],
+) -> Result<(), Error> {
+    let mut details = Vec::new();
+    for (i, a) in config.plugin_assignments.iter().enumerate() {
+        let enabled = instances
+            .iter()
+            .any(|inst| inst.value.plugin == a.plugin && inst.value.enabled);
+        if !enabled {
+            details.push(Detail::new(
+                format!("/plugin_assignments/{i}/plugin"),
+                format!(
+                    "{} is not enabled for this organization; enable it first",
+                    a.plugin
+                ),
+            ));
+        }
+    }
+    if !details.is_empty() {
+        return Err(Error::Validation {
+            code: "validation_failed",
+            message: format!(
+                "the channel assigns plugins this organization has not enabled: {}",
+                details
+                    .iter()
+                    .map(|d| d.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            details,
+        });
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod credentials;
 mod instances;
 mod keys;
 mod plugins;
+mod preview;
 mod profile;
 
 use std::sync::Arc;
@@ -215,6 +216,10 @@ impl AdminService {
                 let page = log.query(org, &q, now).await?;
                 ok(200, page.to_json())
             }
+            ("GET", ["whoami"]) => ok(
+                200,
+                json!({"org": org, "scopes": tenant.scopes, "key_id": tenant.key_id}),
+            ),
             ("GET", ["profile"]) => {
                 need(&tenant, SCOPE_READ)?;
                 self.get_profile(org).await
@@ -240,6 +245,26 @@ impl AdminService {
                 need(&tenant, SCOPE_WRITE)?;
                 self.put_instance(org, &plugin_name(name)?, req.if_match, req.body)
                     .await
+            }
+            ("GET", ["channels"]) => {
+                need(&tenant, SCOPE_READ)?;
+                let snap = self.registry.org_snapshot(org).await?;
+                let mut list: Vec<Value> = snap
+                    .channels
+                    .iter()
+                    .map(|(c, v)| {
+                        let mut out = versioned_json(v);
+                        out["channel"] = json!(c);
+                        out
+                    })
+                    .collect();
+                list.sort_by(|a, b| a["channel"].as_str().cmp(&b["channel"].as_str()));
+                ok(200, json!({ "channels": list }))
+            }
+            ("POST", ["channels", name, "preview"]) => {
+                // Writes nothing: reading is enough.
+                need(&tenant, SCOPE_READ)?;
+                self.preview(org, &channel_name(name)?, req.body).await
             }
             ("GET", ["channels", name]) => {
                 need(&tenant, SCOPE_READ)?;
@@ -299,6 +324,17 @@ impl AdminService {
             ("DELETE", ["bedrock-agents", agent, alias]) => {
                 need(&tenant, SCOPE_ORGS)?;
                 self.delete_bedrock_agent(agent, alias).await
+            }
+            ("GET", ["credentials"]) => {
+                need(&tenant, SCOPE_READ)?;
+                let list: Vec<Value> = self
+                    .registry
+                    .list_credentials(org)
+                    .await?
+                    .iter()
+                    .map(versioned_json)
+                    .collect();
+                ok(200, json!({ "credentials": list }))
             }
             ("GET", ["credentials", name]) => {
                 need(&tenant, SCOPE_READ)?;

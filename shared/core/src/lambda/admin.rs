@@ -13,8 +13,12 @@ pub async fn serve(service: &AdminService) -> Result<(), Error> {
     .await
 }
 
-/// Answers one API Gateway request under `/admin/`.
+/// Answers one API Gateway request under `/admin/`, or for the console's files.
 pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body> {
+    // The console's routes have no authorizer: they serve its files and nothing else.
+    if crate::console::is_console_path(req.uri().path()) {
+        return console(&req);
+    }
     let tenant = match tenant_of(&req) {
         Ok(t) => t,
         Err(e) => return json_response(e.status(), &e.to_body()),
@@ -46,4 +50,44 @@ pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body
         })
         .await;
     json_response(status, &value)
+}
+
+/// A console file, with the headers that keep the page to its own files and origin.
+fn console(req: &Request) -> Response<Body> {
+    use lambda_http::http::{HeaderValue, Method, header};
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let e = crate::error::Error::MethodNotAllowed(format!(
+            "{} is not supported on the console; it serves GET only",
+            req.method()
+        ));
+        return json_response(e.status(), &e.to_body());
+    }
+    let Some(asset) = crate::console::asset(req.uri().path()) else {
+        let e = crate::error::Error::not_found(
+            "the console has /console, /console/app.js and /console/app.css only",
+        );
+        return json_response(e.status(), &e.to_body());
+    };
+    let mut resp = Response::new(Body::Text(asset.body.into_owned()));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::console::CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Small files: always revalidated, so a deploy shows at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }

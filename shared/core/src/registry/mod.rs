@@ -529,6 +529,24 @@ impl Registry {
         Ok(Some(index_value.meta))
     }
 
+    /// The org's credentials as the registry knows them: references and field names, never
+    /// values (those are in the secret store).
+    pub async fn list_credentials(
+        &self,
+        org: &OrgId,
+    ) -> Result<Vec<Versioned<CredentialMeta>>, StoreError> {
+        let mut out = Vec::new();
+        for item in query_all(self.table.as_ref(), &keys::org(org)).await? {
+            if item.key.sk.starts_with("CRED#") {
+                out.push(Versioned {
+                    value: decode(&item.key, item.data)?,
+                    version: item.version,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn get_credential_versioned(
         &self,
         org: &OrgId,
