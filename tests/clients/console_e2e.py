@@ -153,8 +153,16 @@ with sync_playwright() as p:
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.type("2")
-    # The draft's diff before saving: every tool is new.
-    page.get_by_role("button", name="Preview twilio").focus()
+    # On through the row to its buttons, still by keyboard: the draft's diff before saving
+    # (every tool is new), then the save.
+    for label in ("Data adapter of crm on twilio (JSON, empty for the plugin's own)",
+                  "Instructions override for twilio"):
+        page.keyboard.press("Tab")
+        expect(page.get_by_label(label)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Save twilio")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Preview twilio")).to_be_focused()
     page.keyboard.press("Enter")
     preview = page.get_by_role("region", name="Preview of twilio")
     expect(preview).to_contain_text("Tools added")
@@ -162,7 +170,8 @@ with sync_playwright() as p:
     expect(preview).to_contain_text("CreateAppointment")
     axe(page, "channels-preview")
     shot(page, "05-channels-preview")
-    page.get_by_role("button", name="Save twilio").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="Save twilio")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Saved channel twilio")
     status, chan = call("GET", "/admin/channels/twilio", admin)
@@ -182,6 +191,7 @@ with sync_playwright() as p:
     expect(page.get_by_role("alert").filter(has_text="changed elsewhere")).to_be_visible()
     shot(page, "06-channels-409")
     page.get_by_role("button", name="Keep my draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Now editing over the newest version")
     page.get_by_role("button", name="Save twilio").click()
     expect(page.get_by_role("status")).to_contain_text("Saved channel twilio")
     status, chan = call("GET", "/admin/channels/twilio", admin)
@@ -223,7 +233,10 @@ with sync_playwright() as p:
     page.get_by_role("button", name="Save credential").click()
     expect(page.get_by_role("status")).to_contain_text("Stored credential crm-api (api_key)")
     expect(page.get_by_role("cell", name="crm-api")).to_be_visible()
-    assert "s3cr3t-value" not in page.content()
+    expect(page.get_by_label("Field 1 value")).to_have_value("")
+    status, creds = call("GET", "/admin/credentials", admin)
+    assert status == 200 and "s3cr3t-value" not in json.dumps(creds), creds
+    assert [c["fields"] for c in creds["result"]["credentials"] if c["name"] == "crm-api"] == [["api_key"]], creds
     axe(page, "credentials")
     shot(page, "09-credentials")
 

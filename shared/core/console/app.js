@@ -214,7 +214,11 @@
     return {
       nodes,
       read() {
+        // Keys the form has no field for stay as they are (the write replaces the object).
         const out = {};
+        if (value && typeof value === 'object' && !Array.isArray(value)) {
+          for (const [k, v] of Object.entries(value)) if (!(k in props)) out[k] = v;
+        }
         for (const [name, f] of fields) {
           const v = f.read();
           if (v !== undefined) out[name] = v;
@@ -289,19 +293,26 @@
         value: current === undefined || current === null ? '' : String(current),
         placeholder: dflt === undefined ? '' : String(dflt),
       });
+      const initial = input.value;
       return {
         node: el('div', { class: 'field' }, label, hint, input, errNode),
         read: () => {
           const v = input.value;
-          if (v === '') return current === null ? null : undefined;
+          if (v === '') {
+            // Emptied on purpose: an empty text is a value (e.g. "use the org's name").
+            if (!numeric && (initial !== '' || current === '')) return '';
+            return current === null ? null : undefined;
+          }
           if (!numeric) return v;
-          const n = Number(v.trim());
-          return v.trim() !== '' && Number.isFinite(n) ? n : v;
+          // Plain decimal numbers only; anything else goes as typed, for the API to name.
+          return /^\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*$/.test(v) ? Number(v) : v;
         },
       };
     }
     if (types.length === 1 && types[0] === 'object' && schema.properties) {
-      const inner = schemaForm(schema, current, at, dflt, root);
+      // What is in effect: the stored value, else the default (an open day stays open).
+      const effective = current === undefined ? dflt : current;
+      const inner = schemaForm(schema, nullable ? effective : current, at, dflt, root);
       const legend = el('legend', { text: name });
       if (!nullable) {
         return {
@@ -310,14 +321,18 @@
         };
       }
       // null means "none" (e.g. a closed day): a switch in front of the inner fields.
-      const set = el('input', { id: `${id}-set`, type: 'checkbox', checked: current !== null && current !== undefined, 'data-path': at });
+      const set = el('input', { id: `${id}-set`, type: 'checkbox', checked: effective !== null && effective !== undefined, 'data-path': at });
       const body = el('div', {}, inner.nodes);
       body.hidden = !set.checked;
       set.addEventListener('change', () => { body.hidden = !set.checked; });
       return {
         node: el('fieldset', { id, 'data-path': at }, legend, hint,
           el('div', {}, set, ' ', el('label', { for: `${id}-set`, text: `Set ${name}` })), body, errNode),
-        read: () => (set.checked ? inner.read() : current === undefined ? undefined : null),
+        read: () => {
+          if (set.checked) return inner.read();
+          // Unset where nothing was in effect stays unset; otherwise it is now null.
+          return effective === undefined || effective === null ? (current === undefined ? undefined : null) : null;
+        },
       };
     }
     // Arrays, unions and the rest: JSON as typed.
@@ -346,7 +361,9 @@
       let slot = null;
       while (at && !slot) {
         slot = container.querySelector(`[data-error-for="${CSS.escape(at)}"]`);
-        if (!slot) at = at.replace(/\/[^/]*$/, '');
+        const up = at.replace(/\/[^/]*$/, '');
+        if (slot || up === at) break;
+        at = up;
       }
       if (slot) {
         slot.textContent = slot.textContent ? `${slot.textContent} ${d.message}` : d.message;
@@ -362,12 +379,21 @@
 
   // A 409's banner: the data changed elsewhere. "Keep my draft" adopts the new version so
   // the next save overwrites; "Load saved" throws the draft away.
-  function conflictBanner(slot, what, reload, keep) {
+  function conflictBanner(slot, what, apiMessage, reload, keep) {
+    const keepButton = el('button', { type: 'button', text: 'Keep my draft' });
     const banner = el('div', { class: 'banner conflict', role: 'alert' },
-      el('p', { text: `${what} changed elsewhere since this page read it. Your draft is kept.` }),
-      el('div', { class: 'row' },
-        el('button', { type: 'button', onclick: async () => { await keep(); banner.remove(); say('Now editing over the newest version: save again to apply your draft.'); }, text: 'Keep my draft' }),
+      el('p', { text: `${what} changed elsewhere since this page read it (${apiMessage}). Your draft is kept.` }),
+      el('div', { class: 'row' }, keepButton,
         el('button', { type: 'button', class: 'secondary', onclick: reload, text: 'Load saved version' })));
+    keepButton.addEventListener('click', busy(keepButton, async () => {
+      try {
+        await keep();
+        banner.remove();
+        say('Now editing over the newest version: save again to apply your draft.');
+      } catch (e) {
+        say(e.message, 'error');
+      }
+    }));
     slot.replaceChildren(banner);
   }
 
@@ -516,8 +542,13 @@
     pinned.value = state.pinned;
     const adapter = el('textarea', { id: 'inst-adapter', rows: 3, 'data-path': '/data_adapter', 'aria-describedby': 'inst-adapter-hint inst-adapter-err', value: saved ? JSON.stringify(saved.data_adapter) : '' });
 
+    let drawn = 0;
     async function drawConfig(v, keep) {
-      manifest = await api('GET', `/admin/plugins/${enc(name)}/versions/${enc(v)}`);
+      const mine = ++drawn;
+      const m = await api('GET', `/admin/plugins/${enc(name)}/versions/${enc(v)}`);
+      // A later version choice's form wins over this one's late answer.
+      if (mine !== drawn) return;
+      manifest = m;
       const value = keep && form ? form.read() : state.config;
       form = schemaForm(manifest.config_schema || {}, value, '/config', manifest.default_config);
       formSlot.replaceChildren(el('fieldset', {}, el('legend', { text: `Configuration (${name} ${v})` }),
@@ -550,7 +581,7 @@
         say(`Saved ${name}: ${r.enabled ? 'enabled' : 'disabled'}, version ${r.pinned_version} (revision ${r.version}).`);
       } catch (e) {
         if (e.status === 409) {
-          conflictBanner(conflict, `The ${name} instance`, () => route(), async () => {
+          conflictBanner(conflict, `The ${name} instance`, e.message, () => route(), async () => {
             const now = await api('GET', `/admin/instances/${enc(name)}`);
             version = now.version;
           });
@@ -570,7 +601,7 @@
         el('p', { class: 'field-error', id: 'inst-version-err', 'data-error-for': '/pinned_version' })),
       formSlot,
       el('div', { class: 'field' }, el('label', { for: 'inst-adapter', text: 'Data adapter (JSON)' }),
-        el('span', { class: 'hint', id: 'inst-adapter-hint', text: 'Where the plugin keeps its data, e.g. {"type":"dynamodb"}. Leave empty for the built-in store.' }),
+        el('span', { class: 'hint', id: 'inst-adapter-hint', text: 'Where the plugin keeps its data, e.g. {"type":"dynamodb"} (the built-in store). Empty keeps the current adapter; a new instance gets the built-in store.' }),
         adapter, el('p', { class: 'field-error', id: 'inst-adapter-err', 'data-error-for': '/data_adapter' })),
       conflict, errors, save);
     return [el('p', {}, el('a', { href: '#/plugins', text: '← Your plugins' })),
@@ -584,6 +615,7 @@
     const columns = inst.instances.filter((i) => i.enabled).map((i) => i.plugin).sort();
     const section = el('div');
     const rows = chans.channels.map((c) => channelRow(c, columns));
+    const names = new Set(chans.channels.map((c) => c.channel));
     const tbody = el('tbody', {}, rows.map((r) => r.nodes));
     const table = el('table', { class: 'matrix' },
       el('caption', { text: 'Channels (rows) and the enabled plugins (columns): tick to assign, then set the priority (lower first) and, if needed, a data adapter for this channel only.' }),
@@ -600,6 +632,11 @@
       ev.preventDefault();
       const name = newName.value.trim();
       if (!name) return;
+      if (names.has(name)) {
+        say(`Channel ${name} is already in the table.`, 'error');
+        return;
+      }
+      names.add(name);
       const row = channelRow({ channel: name, version: null, plugin_assignments: [] }, columns);
       tbody.append(...row.nodes);
       newName.value = '';
@@ -615,8 +652,12 @@
     const c = saved.channel;
     let version = saved.version;
     const byPlugin = new Map(saved.plugin_assignments.map((a) => [a.plugin, a]));
-    // Assignments of plugins no longer enabled stay as they are.
-    const others = saved.plugin_assignments.filter((a) => !columns.includes(a.plugin));
+    // Assignments of plugins no longer enabled stay as they are unless removed here (the
+    // API refuses a channel that assigns one).
+    const others = saved.plugin_assignments.filter((a) => !columns.includes(a.plugin)).map((a) => ({
+      a,
+      drop: el('input', { id: `m-${c}-drop-${a.plugin}`, type: 'checkbox' }),
+    }));
     const errors = errorBox();
     const conflict = el('div');
     const preview = el('div', { 'aria-live': 'polite' });
@@ -658,9 +699,10 @@
         order.push(cell.plugin);
         assignments.push(a);
       }
-      for (const a of others) {
-        order.push(a.plugin);
-        assignments.push(a);
+      for (const o of others) {
+        if (o.drop.checked) continue;
+        order.push(o.a.plugin);
+        assignments.push(o.a);
       }
       const body = { plugin_assignments: assignments };
       if (instructions.value.trim()) body.instructions = instructions.value;
@@ -682,6 +724,7 @@
     const previewButton = el('button', { type: 'button', class: 'secondary', text: `Preview ${c}` });
     save.addEventListener('click', busy(save, async () => {
       clearNotice();
+      errors.replaceChildren();
       const { body, order, problems } = draft();
       if (problems.length) {
         place(problems, order);
@@ -696,7 +739,7 @@
         say(`Saved channel ${c} (revision ${r.version}).`);
       } catch (e) {
         if (e.status === 409) {
-          conflictBanner(conflict, `Channel ${c}`, () => route(), async () => {
+          conflictBanner(conflict, `Channel ${c} or a plugin it assigns`, e.message, () => route(), async () => {
             const now = await api('GET', `/admin/channels/${enc(c)}`);
             version = now.version;
           });
@@ -707,6 +750,7 @@
       }
     }));
     previewButton.addEventListener('click', busy(previewButton, async () => {
+      errors.replaceChildren();
       const { body, order, problems } = draft();
       if (problems.length) {
         place(problems, order);
@@ -723,7 +767,8 @@
     }));
     const row = el('tr', {},
       el('th', { scope: 'row' }, c, version === null ? el('span', { class: 'muted', text: ' (new)' }) : null,
-        others.length ? el('p', { class: 'muted', text: `Also assigned, not enabled: ${others.map((a) => a.plugin).join(', ')}` }) : null),
+        others.map((o) => el('p', { class: 'muted' }, `${o.a.plugin} is assigned but not enabled. `, o.drop, ' ',
+          el('label', { for: o.drop.id, text: `Remove ${o.a.plugin} from ${c}` })))),
       cells.map((x) => x.node),
       el('td', {}, instructions, el('p', { class: 'field-error', 'data-error-for': `instructions:${c}` })),
       el('td', {}, el('div', { class: 'cell' }, canWrite() ? save : null, previewButton)));
@@ -862,6 +907,7 @@
 
   async function credentialsPage() {
     const creds = await api('GET', '/admin/credentials');
+    const known = new Map(creds.credentials.map((c) => [c.name, c.version]));
     const name = el('input', { id: 'cred-name', pattern: '[a-z0-9][a-z0-9_-]*' });
     const rows = el('div');
     const addRow = (fieldName) => {
@@ -889,14 +935,9 @@
       }
       const n = name.value.trim();
       try {
-        let current = null;
-        try {
-          current = await api('GET', `/admin/credentials/${enc(n)}`);
-        } catch (e) {
-          if (e.status !== 404 && e.status !== 422) throw e;
-        }
+        // The version this page read: replacing a credential someone changed since is a 409.
         const body = { value };
-        if (current) body.version = current.version;
+        if (known.has(n)) body.version = known.get(n);
         await api('PUT', `/admin/credentials/${enc(n)}`, body);
         for (const v of rows.querySelectorAll('input[type=password]')) v.value = '';
         await route();

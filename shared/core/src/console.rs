@@ -20,41 +20,47 @@ pub struct Asset {
     pub body: Cow<'static, str>,
 }
 
-/// Whether `path` (a request's path, after any stage prefix) is the console's: `/console`
-/// or under `/console/`. Such a path is never an admin API route.
-pub fn is_console_path(path: &str) -> bool {
-    split(path).is_some()
-}
+/// The API Gateway route keys of the console's files (`template.yaml`): requests on them
+/// are answered from the files alone, whatever their path holds.
+pub const ROUTE_KEYS: [&str; 2] = ["GET /console", "GET /console/{proxy+}"];
 
-/// The stage prefix before `/console`, and what follows it.
-fn split(path: &str) -> Option<(&str, &str)> {
-    let i = path.find("/console")?;
-    let (prefix, rest) = (&path[..i], &path[i + "/console".len()..]);
-    (rest.is_empty() || rest.starts_with('/')).then_some((prefix, rest))
+/// Whether a request came in on one of the console's routes.
+pub fn is_console_route(route_key: &str) -> bool {
+    ROUTE_KEYS.contains(&route_key)
 }
 
 /// The file at `path`, if the console has one there. The page's links carry the stage
 /// prefix it was served under (e.g. `/prod`), so it works on a named stage too.
 pub fn asset(path: &str) -> Option<Asset> {
-    let (prefix, rest) = split(path)?;
-    let safe_prefix = prefix
+    const FILES: [(&str, &str); 5] = [
+        ("/console", "index"),
+        ("/console/", "index"),
+        ("/console/index.html", "index"),
+        ("/console/app.js", "js"),
+        ("/console/app.css", "css"),
+    ];
+    let (prefix, file) = FILES
+        .iter()
+        .find_map(|(suffix, file)| path.strip_suffix(suffix).map(|p| (p, *file)))?;
+    // Only a stage name may come before the files.
+    let prefix_ok = prefix
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'));
-    match rest {
-        "" | "/" | "/index.html" => Some(Asset {
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+        && !prefix.contains("/console");
+    Some(match file {
+        "index" => Asset {
             content_type: "text/html; charset=utf-8",
-            body: Cow::Owned(INDEX.replace("{{BASE}}", if safe_prefix { prefix } else { "" })),
-        }),
-        "/app.js" => Some(Asset {
+            body: Cow::Owned(INDEX.replace("{{BASE}}", if prefix_ok { prefix } else { "" })),
+        },
+        "js" => Asset {
             content_type: "text/javascript; charset=utf-8",
             body: Cow::Borrowed(APP_JS),
-        }),
-        "/app.css" => Some(Asset {
+        },
+        _ => Asset {
             content_type: "text/css; charset=utf-8",
             body: Cow::Borrowed(APP_CSS),
-        }),
-        _ => None,
-    }
+        },
+    })
 }
 
 #[cfg(test)]
@@ -76,8 +82,10 @@ mod tests {
         );
         assert!(asset("/console/other.js").is_none());
         assert!(asset("/consoles").is_none());
-        assert!(!is_console_path("/admin/keys"));
-        assert!(is_console_path("/console/../admin/keys"));
+        assert!(asset("/console/admin/keys").is_none());
+        // Only the route decides: a channel named "console" is the admin API's.
+        assert!(is_console_route("GET /console/{proxy+}"));
+        assert!(!is_console_route("ANY /admin/{proxy+}"));
     }
 
     #[test]

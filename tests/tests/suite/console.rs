@@ -18,7 +18,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn the_console_files_need_no_key_and_keep_to_their_own_origin() {
     let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-console"));
-    let (addr, _key, task) = start(&dir).await;
+    let (addr, key, task) = start(&dir).await;
 
     let (status, headers, page) = get_text(addr, "/console").await;
     assert_eq!(status, 200, "{page}");
@@ -48,7 +48,19 @@ async fn the_console_files_need_no_key_and_keep_to_their_own_origin() {
     let (status, _, body) = get_text(addr, "/console/admin/keys").await;
     assert_eq!(status, 404, "{body}");
     let (status, _, body) = get_text(addr, "/console/../admin/keys").await;
-    assert!(status == 404 || status == 401, "{status} {body}");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("the console has /console"), "{body}");
+    // And a resource named "console" is the admin API's, not the console's.
+    let chan = send(addr, "GET", "/admin/channels/console", Some(&key), b"").await;
+    assert_eq!(chan.status, 404, "{}", chan.body);
+    assert!(
+        chan.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("channel 'console' is not configured"),
+        "{}",
+        chan.body
+    );
     assert_eq!(
         send(addr, "POST", "/console", None, b"{}").await.status,
         404
@@ -213,7 +225,7 @@ async fn the_preview_diffs_a_draft_against_the_saved_agent_and_writes_nothing() 
             .is_empty()
     );
 
-    // Nothing was written.
+    // Nothing was written (nor audited: see the end).
     assert_eq!(get("/admin/channels/twilio").await.body["result"], saved);
     assert_eq!(get("/admin/channels/web2").await.status, 404);
     let crm = get("/admin/instances/crm").await;
@@ -241,6 +253,10 @@ async fn the_preview_diffs_a_draft_against_the_saved_agent_and_writes_nothing() 
             .iter()
             .any(|c| c["name"] == "crm-api" && c["fields"] == json!(["api_key"]))
     );
+    // The audit log has the credential's write and none of the previews.
+    let audit = get("/admin/audit").await.body.to_string();
+    assert!(audit.contains("PUT /admin/credentials/crm-api"), "{audit}");
+    assert!(!audit.contains("/preview"), "{audit}");
 
     task.abort();
     assert!(task.await.is_err_and(|e| e.is_cancelled()));

@@ -102,7 +102,11 @@ impl AdminService {
     pub async fn handle(&self, req: AdminRequest<'_>) -> (u16, Value) {
         let started_at = std::time::SystemTime::now();
         let started = std::time::Instant::now();
-        let write = !matches!(req.method, "GET" | "HEAD" | "OPTIONS");
+        // A preview is a POST that writes nothing: no audit entry.
+        let dry_run = req.method == "POST"
+            && req.path.contains("/admin/channels/")
+            && req.path.trim_end_matches('/').ends_with("/preview");
+        let write = !matches!(req.method, "GET" | "HEAD" | "OPTIONS") && !dry_run;
         let trail = write.then(|| (req.tenant.clone(), self.subject(&req)));
         let (status, body) = match self.route(req).await {
             Ok(r) => r,

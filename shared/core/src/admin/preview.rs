@@ -53,6 +53,18 @@ impl AdminService {
             let under = |e: Error| under("/channel", e);
             let config = ChannelConfig::from_json(&value).map_err(under)?;
             only_enabled(&config, &drafted.instances).map_err(under)?;
+            for (i, a) in config.plugin_assignments.iter().enumerate() {
+                let Some(d) = &a.data_adapter else { continue };
+                if let Some(inst) = drafted
+                    .instances
+                    .iter()
+                    .find(|x| x.value.plugin == a.plugin)
+                {
+                    let m = self.manifest(&a.plugin, &inst.value.pinned_version).await?;
+                    let at = format!("/plugin_assignments/{i}/data_adapter");
+                    supports(&m, d.kind, &at).map_err(under)?;
+                }
+            }
             match drafted.channels.iter_mut().find(|(c, _)| c == channel) {
                 Some((_, v)) => v.value = config,
                 None => drafted.channels.push((
@@ -65,15 +77,22 @@ impl AdminService {
             }
         }
         let manifests = self.manifests_for(channel, [&saved, &drafted]).await?;
-        let before = match channel_config(&saved, channel) {
-            Ok(_) => Some(assemble(org, channel, &saved, &manifests)?),
-            Err(_) => None,
+        // A saved state that does not build (say, a template error) is what a draft may fix:
+        // the draft is still shown, against nothing.
+        let (before, saved_error) = match channel_config(&saved, channel) {
+            Ok(_) => match assemble(org, channel, &saved, &manifests) {
+                Ok(agent) => (Some(agent), None),
+                // The caller's message: an internal cause stays out of the answer.
+                Err(e) => (None, Some(e.to_body()["error"]["message"].clone())),
+            },
+            Err(_) => (None, None),
         };
         let after = assemble(org, channel, &drafted, &manifests)?;
         ok(
             200,
             json!({
                 "saved": before.as_ref().map(Agent::to_json),
+                "saved_error": saved_error,
                 "draft": after.to_json(),
                 "draft_skipped": after.skipped,
                 "diff": diff(before.as_ref(), &after),

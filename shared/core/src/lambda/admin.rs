@@ -1,5 +1,6 @@
 //! `/admin/…`: the admin API for the organization in the authorizer context.
 
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use super::{Error, body_bytes, json_response, tenant_of};
@@ -16,7 +17,11 @@ pub async fn serve(service: &AdminService) -> Result<(), Error> {
 /// Answers one API Gateway request under `/admin/`, or for the console's files.
 pub async fn handle_admin(service: &AdminService, req: Request) -> Response<Body> {
     // The console's routes have no authorizer: they serve its files and nothing else.
-    if crate::console::is_console_path(req.uri().path()) {
+    let route = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
+        _ => None,
+    };
+    if route.is_some_and(crate::console::is_console_route) {
         return console(&req);
     }
     let tenant = match tenant_of(&req) {
