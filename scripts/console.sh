@@ -3,20 +3,15 @@
 # (Playwright's own browser download is not reachable here, so the test launches the
 # system's), and axe-core (npm) for the accessibility checks. Callers set CACHE. Exports
 # SWITCHBOARD_CONSOLE_PYTHON, SWITCHBOARD_CHROMIUM and SWITCHBOARD_AXE.
+# shellcheck source=scripts/pinned.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pinned.sh"
 PLAYWRIGHT_VERSION=1.65.3
 AXE_CORE_VERSION=4.14.1
 CONSOLE_VENV=${SWITCHBOARD_CONSOLE_VENV:-$CACHE/console-venv}
 CONSOLE_NODE_PREFIX=${SWITCHBOARD_CONSOLE_NODE:-$CACHE/node-console}
 
 ensure_console_browser() {
-    if ! "$CONSOLE_VENV/bin/python" -c "
-import sys, importlib.metadata as m
-sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
-        echo "==> installing playwright==$PLAYWRIGHT_VERSION (Python) into $CONSOLE_VENV"
-        python3 -m venv "$CONSOLE_VENV" || return 1
-        "$CONSOLE_VENV/bin/pip" install --quiet --disable-pip-version-check \
-            "playwright==$PLAYWRIGHT_VERSION" || return 1
-    fi
+    pip_pinned "$CONSOLE_VENV" playwright "$PLAYWRIGHT_VERSION" || return 1
     local chromium
     chromium=$(command -v chromium || true)
     if [ -z "$chromium" ]; then
@@ -30,16 +25,11 @@ sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
             sudo=(sudo)
         fi
         "${sudo[@]}" apt-get update -qq >/dev/null || return 1
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null || return 1
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null || return 1
         chromium=$(command -v chromium) || return 1
     fi
+    npm_pinned "$CONSOLE_NODE_PREFIX" axe-core "$AXE_CORE_VERSION" || return 1
     local axe=$CONSOLE_NODE_PREFIX/node_modules/axe-core
-    if [ "$(node -p "require('$axe/package.json').version" 2>/dev/null)" != "$AXE_CORE_VERSION" ]; then
-        echo "==> installing axe-core@$AXE_CORE_VERSION into $CONSOLE_NODE_PREFIX"
-        mkdir -p "$CONSOLE_NODE_PREFIX" || return 1
-        npm install --prefix "$CONSOLE_NODE_PREFIX" --no-audit --no-fund --loglevel=error \
-            "axe-core@$AXE_CORE_VERSION" || return 1
-    fi
     export SWITCHBOARD_CONSOLE_PYTHON="$CONSOLE_VENV/bin/python"
     export SWITCHBOARD_CHROMIUM="$chromium"
     export SWITCHBOARD_AXE="$axe/axe.min.js"

@@ -181,8 +181,12 @@ with sync_playwright() as p:
     # A draft that changes the instructions: the preview shows it, then another writer's
     # change makes the save 409; the draft survives and saves over the newest version.
     page.get_by_label("Instructions override for twilio").fill("Answer as Console Dental's receptionist.")
+    page.get_by_label("Format of twilio's preview").select_option("openai")
     page.get_by_role("button", name="Preview twilio").click()
     expect(preview).to_contain_text("Instructions changed")
+    draft_export = page.get_by_label("Draft agent as openai")
+    expect(draft_export).to_contain_text('"type": "function"')
+    expect(draft_export).to_contain_text("Answer as Console Dental")
     body = dict(chan["result"])
     body["instructions"] = "Changed elsewhere."
     status, _ = call("PUT", "/admin/channels/twilio", admin, body)

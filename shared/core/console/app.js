@@ -722,6 +722,8 @@
 
     const save = el('button', { type: 'button', text: `Save ${c}` });
     const previewButton = el('button', { type: 'button', class: 'secondary', text: `Preview ${c}` });
+    const previewFormat = el('select', { 'aria-label': `Format of ${c}'s preview` },
+      el('option', { value: '', text: 'diff only' }), FORMATS.map((f) => el('option', { value: f, text: `diff and ${f}` })));
     save.addEventListener('click', busy(save, async () => {
       clearNotice();
       errors.replaceChildren();
@@ -757,7 +759,9 @@
         return;
       }
       try {
-        const r = await api('POST', `/admin/channels/${enc(c)}/preview`, { channel: body });
+        const ask = { channel: body };
+        if (previewFormat.value) ask.format = previewFormat.value;
+        const r = await api('POST', `/admin/channels/${enc(c)}/preview`, ask);
         place([], order);
         preview.replaceChildren(diffView(c, r));
       } catch (e) {
@@ -771,7 +775,7 @@
           el('label', { for: o.drop.id, text: `Remove ${o.a.plugin} from ${c}` })))),
       cells.map((x) => x.node),
       el('td', {}, instructions, el('p', { class: 'field-error', 'data-error-for': `instructions:${c}` })),
-      el('td', {}, el('div', { class: 'cell' }, canWrite() ? save : null, previewButton)));
+      el('td', {}, el('div', { class: 'cell' }, canWrite() ? save : null, previewButton, previewFormat)));
     const under = el('tr', {}, el('td', { colspan: String(columns.length + 3) }, conflict, errors, preview));
     return { nodes: [row, under], focus: () => cells.length && cells[0].box.focus() };
   }
@@ -793,6 +797,9 @@
       d.instructions.changed ? el('div', {}, el('h4', { text: 'Instructions changed' }),
         el('details', {}, el('summary', { text: 'Saved instructions' }), el('pre', { tabindex: '0', 'aria-label': 'Saved instructions', text: d.instructions.saved || '(none)' })),
         el('details', { open: true }, el('summary', { text: 'Draft instructions' }), el('pre', { tabindex: '0', 'aria-label': 'Draft instructions', text: d.instructions.draft }))) : null,
+      r.saved_error ? el('p', { class: 'error', text: `The saved agent does not build: ${r.saved_error}` }) : null,
+      r.export ? el('details', { open: true }, el('summary', { text: `The draft agent as ${r.export.format}` }),
+        el('pre', { tabindex: '0', 'aria-label': `Draft agent as ${r.export.format}`, text: JSON.stringify(r.export.draft, null, 2) })) : null,
       r.draft_skipped && r.draft_skipped.length ? el('p', { class: 'muted', text: `Left out of the draft agent: ${r.draft_skipped.map((s) => `${s.plugin} (${s.reason})`).join('; ')}` }) : null);
   }
 

@@ -177,7 +177,11 @@ pub fn admin_with(
     settings: &Settings,
 ) -> switchboard::admin::AdminService {
     let check = adapters::ConfigCheck::new(secrets.clone(), settings.egress.clone());
-    switchboard::admin::AdminService::new(registry, secrets, Arc::new(check))
+    switchboard::admin::AdminService::new(registry, secrets, Arc::new(check)).with_export(
+        switchboard::agent::dialects::ExportOptions {
+            public_base_url: settings.public_url.clone(),
+        },
+    )
 }
 
 /// A plugin's platform: the registry, the data adapters with their credentials, the same

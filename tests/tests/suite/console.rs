@@ -137,6 +137,42 @@ async fn the_preview_diffs_a_draft_against_the_saved_agent_and_writes_nothing() 
             .any(|t| t["name"] == "CreateLead")
     );
 
+    // The same draft exported in a format, both agents; an unknown format is refused.
+    let r = post(
+        addr,
+        "/admin/channels/twilio/preview",
+        Some(&key),
+        &json!({"channel": draft, "format": "anthropic"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let export = &r.body["result"]["export"];
+    assert_eq!(export["format"], "anthropic");
+    let names = |v: &Value| -> Vec<String> {
+        v["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        names(&export["saved"]).contains(&"CreateLead".to_owned()),
+        "{export}"
+    );
+    assert!(
+        !names(&export["draft"]).contains(&"CreateLead".to_owned()),
+        "{export}"
+    );
+    let r = post(
+        addr,
+        "/admin/channels/twilio/preview",
+        Some(&key),
+        &json!({"format": "soap"}),
+    )
+    .await;
+    assert!((400..500).contains(&r.status), "{}", r.body);
+
     // A draft instance config changes the instructions it renders; an unchanged draft
     // changes nothing.
     let r = post(

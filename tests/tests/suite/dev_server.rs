@@ -72,7 +72,11 @@ pub(crate) async fn start_with_operator(
     );
     let mcp_agents = AgentBuilder::new(registry.clone(), settings.cache_ttl);
     let audit = Arc::new(switchboard::audit::AuditLog::new(db.data_table()));
-    let admin = switchboard_runtime::admin_with(registry, secrets, &settings).with_audit(audit);
+    let admin = switchboard_runtime::admin_with(registry, secrets, &settings)
+        .with_audit(audit)
+        .with_export(ExportOptions {
+            public_base_url: Some(format!("http://{addr}")),
+        });
     let gateway = Arc::new(Gateway::new(
         Arc::new(platform),
         plugins,

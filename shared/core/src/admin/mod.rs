@@ -65,6 +65,8 @@ pub struct AdminService {
     secrets: Arc<Secrets>,
     adapters: Arc<dyn AdapterCheck>,
     audit: Option<Arc<AuditLog>>,
+    /// How the preview exports agents (the public URL Vapi's and Retell's formats need).
+    export: crate::agent::dialects::ExportOptions,
     clock: fn() -> u64,
 }
 
@@ -88,8 +90,15 @@ impl AdminService {
             secrets,
             adapters,
             audit: None,
+            export: crate::agent::dialects::ExportOptions::default(),
             clock: unix_now,
         }
+    }
+
+    /// Exports in the preview use `export` (as the agent builder's do).
+    pub fn with_export(mut self, export: crate::agent::dialects::ExportOptions) -> Self {
+        self.export = export;
+        self
     }
 
     /// Writes an audit entry for every admin write into `audit`, and answers

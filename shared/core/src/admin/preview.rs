@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::channels::only_enabled;
 use super::instances::InstancePatch;
 use super::*;
+use crate::agent::dialects::{Format, export};
 use crate::agent::{Agent, AgentTool, assemble, channel_config, usable};
 use crate::registry::OrgSnapshot;
 
@@ -20,8 +21,16 @@ impl AdminService {
             /// Instance patches by plugin, as `PUT /admin/instances/{plugin}` takes them.
             #[serde(default)]
             instances: BTreeMap<String, Value>,
+            /// An export format (`GET /agents/{channel}?format=`): both agents in it too.
+            format: Option<String>,
         }
         let draft: Draft = parse_as(body)?;
+        let format = draft
+            .format
+            .as_deref()
+            .map(Format::parse)
+            .transpose()
+            .map_err(|e| under("/format", e))?;
         let saved = self.registry.org_snapshot(org).await?;
         let mut drafted = saved.clone();
         for (name, patch) in draft.instances {
@@ -88,9 +97,18 @@ impl AdminService {
             Err(_) => (None, None),
         };
         let after = assemble(org, channel, &drafted, &manifests)?;
+        let exported = match format {
+            Some(f) => Some(json!({
+                "format": f.as_str(),
+                "saved": before.as_ref().map(|b| export(b, f, &self.export)).transpose()?,
+                "draft": export(&after, f, &self.export)?,
+            })),
+            None => None,
+        };
         ok(
             200,
             json!({
+                "export": exported,
                 "saved": before.as_ref().map(Agent::to_json),
                 "saved_error": saved_error,
                 "draft": after.to_json(),
