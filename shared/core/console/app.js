@@ -216,8 +216,8 @@
       read() {
         // Keys the form has no field for stay as they are (the write replaces the object).
         const out = {};
-        if (value && typeof value === 'object' && !Array.isArray(value)) {
-          for (const [k, v] of Object.entries(value)) if (!(k in props)) out[k] = v;
+        if (value && typeof value === 'object' && !Array.isArray(value) && schema.additionalProperties !== false) {
+          for (const [k, v] of Object.entries(value)) if (!Object.hasOwn(props, k)) out[k] = v;
         }
         for (const [name, f] of fields) {
           const v = f.read();
@@ -299,13 +299,17 @@
         read: () => {
           const v = input.value;
           if (v === '') {
-            // Emptied on purpose: an empty text is a value (e.g. "use the org's name").
-            if (!numeric && (initial !== '' || current === '')) return '';
+            const emptied = initial !== '' || current === '';
+            // Emptied on purpose: an empty text where the schema takes one (e.g. "use the
+            // org's name"), else null where it takes that, else back to the default.
+            if (emptied && !numeric && !(schema.minLength > 0)) return '';
+            if (emptied && nullable) return null;
             return current === null ? null : undefined;
           }
           if (!numeric) return v;
           // Plain decimal numbers only; anything else goes as typed, for the API to name.
-          return /^\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*$/.test(v) ? Number(v) : v;
+          const n = Number(v);
+          return /^\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*$/.test(v) && Number.isFinite(n) ? n : v;
         },
       };
     }
@@ -738,12 +742,18 @@
         version = r.version;
         place([], order);
         preview.replaceChildren();
+        conflict.replaceChildren();
         say(`Saved channel ${c} (revision ${r.version}).`);
       } catch (e) {
         if (e.status === 409) {
           conflictBanner(conflict, `Channel ${c} or a plugin it assigns`, e.message, () => route(), async () => {
-            const now = await api('GET', `/admin/channels/${enc(c)}`);
-            version = now.version;
+            try {
+              version = (await api('GET', `/admin/channels/${enc(c)}`)).version;
+            } catch (err) {
+              // Not saved yet (the 409 came from a plugin): the save creates it.
+              if (err.status !== 404) throw err;
+              version = null;
+            }
           });
           return;
         }
@@ -765,14 +775,16 @@
         place([], order);
         preview.replaceChildren(diffView(c, r));
       } catch (e) {
+        preview.replaceChildren();
         if (e.details.length) place(e.details.map((d) => ({ ...d, path: (d.path || '').replace(/^\/channel/, '') })), order);
         errors.prepend(el('p', { class: 'error', text: e.message }));
       }
     }));
     const row = el('tr', {},
       el('th', { scope: 'row' }, c, version === null ? el('span', { class: 'muted', text: ' (new)' }) : null,
-        others.map((o) => el('p', { class: 'muted' }, `${o.a.plugin} is assigned but not enabled. `, o.drop, ' ',
-          el('label', { for: o.drop.id, text: `Remove ${o.a.plugin} from ${c}` })))),
+        others.map((o) => el('div', {}, el('p', { class: 'muted' }, `${o.a.plugin} is assigned but not enabled. `, o.drop, ' ',
+          el('label', { for: o.drop.id, text: `Remove ${o.a.plugin} from ${c}` })),
+        el('p', { class: 'field-error', 'data-error-for': `plugin:${o.a.plugin}` })))),
       cells.map((x) => x.node),
       el('td', {}, instructions, el('p', { class: 'field-error', 'data-error-for': `instructions:${c}` })),
       el('td', {}, el('div', { class: 'cell' }, canWrite() ? save : null, previewButton, previewFormat)));
@@ -798,7 +810,8 @@
         el('details', {}, el('summary', { text: 'Saved instructions' }), el('pre', { tabindex: '0', 'aria-label': 'Saved instructions', text: d.instructions.saved || '(none)' })),
         el('details', { open: true }, el('summary', { text: 'Draft instructions' }), el('pre', { tabindex: '0', 'aria-label': 'Draft instructions', text: d.instructions.draft }))) : null,
       r.saved_error ? el('p', { class: 'error', text: `The saved agent does not build: ${r.saved_error}` }) : null,
-      r.export ? el('details', { open: true }, el('summary', { text: `The draft agent as ${r.export.format}` }),
+      r.export && r.export.error ? el('p', { class: 'error', text: `As ${r.export.format}: ${r.export.error}` }) : null,
+      r.export && !r.export.error ? el('details', { open: true }, el('summary', { text: `The draft agent as ${r.export.format}` }),
         el('pre', { tabindex: '0', 'aria-label': `Draft agent as ${r.export.format}`, text: JSON.stringify(r.export.draft, null, 2) })) : null,
       r.draft_skipped && r.draft_skipped.length ? el('p', { class: 'muted', text: `Left out of the draft agent: ${r.draft_skipped.map((s) => `${s.plugin} (${s.reason})`).join('; ')}` }) : null);
   }

@@ -30,7 +30,7 @@ impl AdminService {
             .as_deref()
             .map(Format::parse)
             .transpose()
-            .map_err(|e| under("/format", e))?;
+            .map_err(|e| Error::invalid_field("/format", e.to_string()))?;
         let saved = self.registry.org_snapshot(org).await?;
         let mut drafted = saved.clone();
         for (name, patch) in draft.instances {
@@ -91,20 +91,30 @@ impl AdminService {
         let (before, saved_error) = match channel_config(&saved, channel) {
             Ok(_) => match assemble(org, channel, &saved, &manifests) {
                 Ok(agent) => (Some(agent), None),
-                // The caller's message: an internal cause stays out of the answer.
-                Err(e) => (None, Some(e.to_body()["error"]["message"].clone())),
+                // The caller's message: an internal cause stays out of the answer, in the log.
+                Err(e) => {
+                    if e.status() >= 500 {
+                        tracing::error!(error = ?e, "saved agent did not build for a preview");
+                    }
+                    (None, Some(e.to_body()["error"]["message"].clone()))
+                }
             },
             Err(_) => (None, None),
         };
         let after = assemble(org, channel, &drafted, &manifests)?;
-        let exported = match format {
-            Some(f) => Some(json!({
-                "format": f.as_str(),
-                "saved": before.as_ref().map(|b| export(b, f, &self.export)).transpose()?,
-                "draft": export(&after, f, &self.export)?,
-            })),
-            None => None,
-        };
+        // A format this deployment cannot export (Vapi's and Retell's need the public URL)
+        // leaves the diff standing, with the reason.
+        let exported = format.map(|f| {
+            let both = before
+                .as_ref()
+                .map(|b| export(b, f, &self.export))
+                .transpose()
+                .and_then(|saved| Ok((saved, export(&after, f, &self.export)?)));
+            match both {
+                Ok((saved, draft)) => json!({"format": f.as_str(), "saved": saved, "draft": draft}),
+                Err(e) => json!({"format": f.as_str(), "error": e.to_body()["error"]["message"]}),
+            }
+        });
         ok(
             200,
             json!({
