@@ -2,6 +2,8 @@
 # the rest data adapter's test upstreams on free loopback ports. Callers set CACHE and run
 # from the repository root. Each server gets its own copy of tests/fixtures/rest/db.json
 # (json-server writes to its file), in a temporary directory removed on stop.
+# shellcheck source=scripts/pinned.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pinned.sh"
 JSON_SERVER_VERSION=0.17.4
 NODE_PREFIX=${SWITCHBOARD_NODE:-$CACHE/node}
 JSON_SERVER=$NODE_PREFIX/node_modules/.bin/json-server
@@ -11,17 +13,7 @@ REST_DIR=
 
 # Installs json-server@$JSON_SERVER_VERSION into $NODE_PREFIX unless already there.
 ensure_json_server() {
-    if [ -x "$JSON_SERVER" ] && [ "$(node -p "require('$NODE_PREFIX/node_modules/json-server/package.json').version" 2>/dev/null)" = "$JSON_SERVER_VERSION" ]; then
-        return 0
-    fi
-    if ! command -v npm >/dev/null; then
-        echo "error: npm is not installed; the rest adapter tests need Node.js (20 or newer)" >&2
-        return 1
-    fi
-    echo "==> installing json-server@$JSON_SERVER_VERSION into $NODE_PREFIX"
-    mkdir -p "$NODE_PREFIX" || return 1
-    npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error \
-        "json-server@$JSON_SERVER_VERSION" || return 1
+    npm_pinned "$NODE_PREFIX" json-server "$JSON_SERVER_VERSION"
 }
 
 rest_free_port() {
