@@ -342,13 +342,9 @@ async fn audit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
 async fn limited_platform(
     endpoint: &str,
     limiter: Option<(u32, u32)>,
-    audit_table: Option<&str>,
+    audit: bool,
 ) -> (Arc<Platform>, Option<Arc<RateLimiter>>) {
-    let (mut platform, _, _) = counted_platform_with(endpoint, false).await;
-    if let Some(table) = audit_table {
-        let store = Arc::new(DynamoStore::new(dynamodb_client(endpoint).await, table));
-        platform = platform.with_audit(Arc::new(switchboard::audit::AuditLog::new(store)));
-    }
+    let (mut platform, _, _) = counted_platform_with(endpoint, audit).await;
     let mut made = None;
     if let Some((default_limit, allowance)) = limiter {
         let table = Arc::new(DynamoStore::new(
@@ -442,9 +438,9 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
 
     // 1. Added latency: no limiter, leases of ALLOWANCE, a write per call. The limit is out
     // of reach, so every call is admitted and only the counting is measured.
-    let (plain, _) = limited_platform(endpoint, None, None).await;
-    let (leased, leased_limiter) = limited_platform(endpoint, Some((max, ALLOWANCE)), None).await;
-    let (each, each_limiter) = limited_platform(endpoint, Some((max, 0)), None).await;
+    let (plain, _) = limited_platform(endpoint, None, false).await;
+    let (leased, leased_limiter) = limited_platform(endpoint, Some((max, ALLOWANCE)), false).await;
+    let (each, each_limiter) = limited_platform(endpoint, Some((max, 0)), false).await;
     let services: Vec<PluginService> = [plain, leased, each]
         .into_iter()
         .map(|p| Ok(PluginService::new(booking::plugin()?, p)))
@@ -504,7 +500,7 @@ async fn ratelimit(endpoint: &str, n: usize) -> Result<Value, BoxError> {
         let (platform, limiter) = limited_platform(
             endpoint,
             Some((switchboard::ratelimit::DEFAULT_PER_SECOND, ALLOWANCE)),
-            Some(DATA_TABLE),
+            true,
         )
         .await;
         containers.push(Arc::new(PluginService::new(booking::plugin()?, platform)));

@@ -3,17 +3,10 @@
 //! dashboard flow in a real browser with axe-core (`tests/clients/console_e2e.py`).
 
 use serde_json::{Value, json};
-use switchboard_tests::http::{get_text, post, send};
+use switchboard_tests::http::{get_text, header, post, send};
 
 use crate::dev_server::{start, start_with_operator};
 use crate::mcp::{installed, run};
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
 
 #[tokio::test]
 async fn the_console_files_need_no_key_and_keep_to_their_own_origin() {

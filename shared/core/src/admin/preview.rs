@@ -2,14 +2,13 @@
 //! draft channel config and draft instance configs would give, next to the saved one, and
 //! what differs (instructions; tools added, removed, changed). It writes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::channels::only_enabled;
 use super::instances::InstancePatch;
 use super::*;
 use crate::agent::dialects::{Format, export};
-use crate::agent::{Agent, AgentTool, assemble, channel_config, usable};
-use crate::registry::OrgSnapshot;
+use crate::agent::{Agent, AgentTool, assemble, channel_config};
 
 impl AdminService {
     pub(super) async fn preview(&self, org: &OrgId, channel: &Channel, body: &[u8]) -> Reply {
@@ -85,7 +84,8 @@ impl AdminService {
                 )),
             }
         }
-        let manifests = self.manifests_for(channel, [&saved, &drafted]).await?;
+        let manifests =
+            crate::agent::builder::manifests(&self.registry, channel, &[&saved, &drafted]).await?;
         // A saved state that does not build (say, a template error) is what a draft may fix:
         // the draft is still shown, against nothing.
         let (before, saved_error) = match channel_config(&saved, channel) {
@@ -126,36 +126,6 @@ impl AdminService {
                 "diff": diff(before.as_ref(), &after),
             }),
         )
-    }
-
-    /// The manifests the channel's agent uses in any of `snapshots`, in one read.
-    async fn manifests_for(
-        &self,
-        channel: &Channel,
-        snapshots: [&OrgSnapshot; 2],
-    ) -> Result<HashMap<(PluginName, String), Manifest>, Error> {
-        let mut wanted = Vec::new();
-        for snap in snapshots {
-            if let Ok(config) = channel_config(snap, channel) {
-                wanted.extend(
-                    usable(config, snap, &mut Vec::new())
-                        .into_iter()
-                        .map(|(_, i)| (i.plugin.clone(), i.pinned_version.clone())),
-                );
-            }
-        }
-        wanted.sort();
-        wanted.dedup();
-        if wanted.is_empty() {
-            return Ok(HashMap::new());
-        }
-        Ok(self
-            .registry
-            .get_manifests(&wanted)
-            .await?
-            .into_iter()
-            .map(|m| ((m.name.clone(), m.version.clone()), m))
-            .collect())
     }
 }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::agent::{Agent, assemble, channel_config, usable};
 use crate::cache::TtlCache;
 use crate::error::Error;
-use crate::ids::{Channel, OrgId};
-use crate::registry::Registry;
+use crate::ids::{Channel, OrgId, PluginName};
+use crate::manifest::Manifest;
+use crate::registry::{OrgSnapshot, Registry};
 
 pub struct AgentBuilder {
     registry: Registry,
@@ -31,26 +32,41 @@ impl AgentBuilder {
             return Ok(agent);
         }
         let snapshot = self.registry.org_snapshot(org).await?;
-        // Exactly the manifests the agent can use; an unknown channel fails before any read.
-        let config = channel_config(&snapshot, channel)?;
-        let mut wanted: Vec<_> = usable(config, &snapshot, &mut Vec::new())
-            .into_iter()
-            .map(|(_, i)| (i.plugin.clone(), i.pinned_version.clone()))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        let manifests = if wanted.is_empty() {
-            HashMap::new()
-        } else {
-            self.registry
-                .get_manifests(&wanted)
-                .await?
-                .into_iter()
-                .map(|m| ((m.name.clone(), m.version.clone()), m))
-                .collect()
-        };
+        // An unknown channel fails before any read.
+        channel_config(&snapshot, channel)?;
+        let manifests = manifests(&self.registry, channel, &[&snapshot]).await?;
         let agent = Arc::new(assemble(org, channel, &snapshot, &manifests)?);
         self.cache.insert(key, agent.clone());
         Ok(agent)
     }
+}
+
+/// Exactly the manifests the channel's agent uses in any of `snapshots` (a saved state and a
+/// draft of it), in one read.
+pub(crate) async fn manifests(
+    registry: &Registry,
+    channel: &Channel,
+    snapshots: &[&OrgSnapshot],
+) -> Result<HashMap<(PluginName, String), Manifest>, Error> {
+    let mut wanted = Vec::new();
+    for snap in snapshots {
+        if let Ok(config) = channel_config(snap, channel) {
+            wanted.extend(
+                usable(config, snap, &mut Vec::new())
+                    .into_iter()
+                    .map(|(_, i)| (i.plugin.clone(), i.pinned_version.clone())),
+            );
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(registry
+        .get_manifests(&wanted)
+        .await?
+        .into_iter()
+        .map(|m| ((m.name.clone(), m.version.clone()), m))
+        .collect())
 }
