@@ -156,6 +156,9 @@ enum OrgCommand {
         /// The instance's config, as JSON.
         #[arg(long)]
         config: Option<String>,
+        /// The data adapter, as JSON, e.g. '{"type": "api", …}' for a vendor plugin.
+        #[arg(long)]
+        data_adapter: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -461,9 +464,15 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             plugin,
             pinned,
             config,
+            data_adapter,
             ..
         }) => {
-            let patch = instance_patch(Some(true), pinned, json_arg("config", config)?, None);
+            let patch = instance_patch(
+                Some(true),
+                pinned,
+                json_arg("config", config)?,
+                json_arg("data-adapter", data_adapter)?,
+            );
             ops::instance(api, &plugin, patch, "enable").await
         }
         Command::Org(OrgCommand::Disable { plugin, .. }) => {

@@ -87,10 +87,27 @@ def block(root=ROOT):
             "                    - \"BAGENT#*\"",
             "        - DynamoDBCrudPolicy:",
             "            TableName: !Ref DataTable",
-            "        # External data adapters read their credentials; only under this stack's prefix.",
-            "        - Statement:",
-            "            - Effect: Allow",
-            "              Action: secretsmanager:GetSecretValue",
+        ]
+        # An empty list allows every adapter type (the admin API's rule); none means dynamodb.
+        adapters = manifest.get("data_adapters", ["dynamodb"])
+        if not adapters or "api" in adapters:
+            lines += [
+                "        # External data adapters read their credentials, and the api adapter writes",
+                "        # back the refresh tokens OAuth2 providers rotate; only under this stack's prefix.",
+                "        - Statement:",
+                "            - Effect: Allow",
+                "              Action:",
+                "                - secretsmanager:GetSecretValue",
+                "                - secretsmanager:PutSecretValue",
+            ]
+        else:
+            lines += [
+                "        # External data adapters read their credentials; only under this stack's prefix.",
+                "        - Statement:",
+                "            - Effect: Allow",
+                "              Action: secretsmanager:GetSecretValue",
+            ]
+        lines += [
             "              Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/*",
             "      Events:",
         ]

@@ -1,4 +1,4 @@
-//! The README's "Adding a plugin", followed literally for a fourth plugin in a copy of the
+//! The README's "Adding a plugin", followed literally for one more plugin in a copy of the
 //! workspace: the crate (tests/fixtures/plugin-echo as functions/echo), one line in
 //! cli/Cargo.toml, `scripts/template`. Before the line and the template, the checks of
 //! `scripts/test` name exactly what is missing; after them they pass, and the `dev` built from
@@ -117,7 +117,7 @@ fn checks(ws: &Path) -> Vec<(bool, String)> {
 }
 
 #[test]
-fn a_fourth_plugin_is_a_crate_one_line_and_scripts_template() {
+fn a_new_plugin_is_a_crate_one_line_and_scripts_template() {
     let work = work();
     let ws = work.join("ws");
     copy_workspace(&ws);
@@ -171,7 +171,7 @@ fn a_fourth_plugin_is_a_crate_one_line_and_scripts_template() {
         "{template}"
     );
 
-    // The copy builds, and its dev serves the fourth plugin.
+    // The copy builds, and its dev serves the new plugin.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = Command::new(&cargo)
         .args(["build", "--quiet", "-p", "switchboard-cli"])

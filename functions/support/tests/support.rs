@@ -86,7 +86,14 @@ fn plugin_builds_with_one_handler_per_function() {
     );
     assert_eq!(plugin.name().as_str(), "support");
     assert_eq!(m.version, "1.3.0");
-    assert_eq!(m.data_adapters, switchboard::spec::AdapterKind::ALL);
+    assert_eq!(
+        m.data_adapters,
+        [
+            switchboard::spec::AdapterKind::Dynamodb,
+            switchboard::spec::AdapterKind::Rest,
+            switchboard::spec::AdapterKind::Postgres
+        ]
+    );
     assert!(m.functions.iter().all(|f| {
         f.parameters["type"] == "object"
             && f.parameters["additionalProperties"] == false

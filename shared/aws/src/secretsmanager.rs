@@ -54,7 +54,7 @@ where
             match code {
                 "ResourceNotFoundException" => SecretError::NotFound(reference.to_owned()),
                 "AccessDeniedException" | "AccessDenied" => SecretError::Invalid(format!(
-                    "this deployment may not read secret '{reference}' (AccessDenied); it must be under the stack's prefix"
+                    "this deployment may not use secret '{reference}' (AccessDenied); it must be under the stack's prefix"
                 )),
                 "DecryptionFailure" | "InvalidRequestException" | "InvalidParameterException" => {
                     SecretError::Invalid(format!("secret '{reference}' cannot be used: {code}"))
@@ -117,5 +117,20 @@ impl SecretStore for SecretsManagerStore {
         }
         // The name, not the ARN: it survives delete and re-create and reads the same in config.
         CredentialRef::parse(name).map_err(SecretError::Invalid)
+    }
+
+    async fn update(
+        &self,
+        reference: &CredentialRef,
+        value: &SecretValue,
+    ) -> Result<(), SecretError> {
+        self.client
+            .put_secret_value()
+            .secret_id(reference.as_str())
+            .secret_string(value.to_secret_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| error("PutSecretValue", reference.as_str(), &e))
     }
 }

@@ -114,6 +114,81 @@ pub struct TableData {
     indexes: Indexes,
 }
 
+/// The records of an instance on the `api` adapter: there are none, the plugin's code talks
+/// to the vendor through `ctx.api()`. Every operation is a 422 saying so.
+pub struct NoRecords {
+    pub plugin: PluginName,
+}
+
+impl NoRecords {
+    fn refuse<T>(&self) -> Result<T, DataError> {
+        Err(DataError::Invalid(format!(
+            "the {} instance's data adapter is an api connection, which keeps no records; use dynamodb, rest or postgres for a plugin that stores them",
+            self.plugin
+        )))
+    }
+}
+
+#[async_trait]
+impl DataAdapter for NoRecords {
+    async fn list(
+        &self,
+        _: &EntityName,
+        _: usize,
+        _: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.refuse()
+    }
+    async fn get(&self, _: &EntityName, _: &RecordId) -> Result<Option<Value>, DataError> {
+        self.refuse()
+    }
+    async fn create(&self, _: &EntityName, _: Value) -> Result<Value, DataError> {
+        self.refuse()
+    }
+    async fn update_where(
+        &self,
+        _: &EntityName,
+        _: &RecordId,
+        _: Value,
+        _: &[Condition],
+    ) -> Result<Value, DataError> {
+        self.refuse()
+    }
+    async fn delete_where(
+        &self,
+        _: &EntityName,
+        _: &RecordId,
+        _: &[Condition],
+    ) -> Result<bool, DataError> {
+        self.refuse()
+    }
+    async fn query_page(
+        &self,
+        _: &EntityName,
+        _: &[Condition],
+        _: usize,
+        _: Option<&str>,
+    ) -> Result<Page<Value>, DataError> {
+        self.refuse()
+    }
+    async fn batch_create(&self, _: &EntityName, _: Vec<Value>) -> Result<Vec<Value>, DataError> {
+        self.refuse()
+    }
+    async fn batch_update(
+        &self,
+        _: &EntityName,
+        _: Vec<(RecordId, Value)>,
+    ) -> Result<Vec<Value>, DataError> {
+        self.refuse()
+    }
+    async fn get_schema(&self, _: &EntityName) -> Result<Value, DataError> {
+        self.refuse()
+    }
+    async fn list_entities(&self) -> Result<Vec<EntityName>, DataError> {
+        Ok(Vec::new())
+    }
+}
+
 pub fn as_object(entity: &EntityName, v: Value) -> Result<Map<String, Value>, DataError> {
     match v {
         Value::Object(m) => Ok(m),

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;

@@ -13,7 +13,7 @@ use crate::agent::dialects::strip_strict_nulls;
 use crate::error::{Detail, Error};
 use crate::ids::{Channel, FunctionName, OrgId, PluginName};
 use crate::manifest::{CompiledManifest, ManifestError};
-use crate::ports::DataAdapter;
+use crate::ports::{Api, DataAdapter};
 use crate::toolnames;
 
 /// What a handler knows about its call. Everything here is server-side, never from the
@@ -35,6 +35,8 @@ pub struct CallContext {
     /// `default_config` overlaid by the instance's config, already validated.
     pub config: Arc<Value>,
     pub data: Arc<dyn DataAdapter>,
+    /// The vendor API when the instance's data adapter is `api`.
+    pub api: Option<Arc<dyn Api>>,
     pub now: SystemTime,
 }
 
@@ -49,6 +51,8 @@ pub struct CallScope {
     pub scopes: Vec<String>,
     pub config: Arc<Value>,
     pub data: Arc<dyn DataAdapter>,
+    /// The vendor API when the instance's data adapter is `api`.
+    pub api: Option<Arc<dyn Api>>,
     pub now: SystemTime,
 }
 
@@ -83,6 +87,19 @@ impl CallContext {
     /// This call's `now` as an RFC 3339 stamp (see [`rfc3339`]).
     pub fn timestamp(&self) -> Result<String, Error> {
         rfc3339(self.now)
+    }
+
+    /// The vendor API this instance is connected to; 422 `invalid_config` when its data
+    /// adapter (or the channel assignment's override) is not an `api` one.
+    pub fn api(&self) -> Result<&dyn Api, Error> {
+        self.api.as_deref().ok_or_else(|| Error::Validation {
+            code: "invalid_config",
+            message: format!(
+                "the {} plugin calls its vendor's API: set the instance's data_adapter to {{\"type\": \"api\", \"base_url\": …, \"credential\": …, \"auth\": …}}",
+                self.plugin
+            ),
+            details: vec![Detail::new("/data_adapter/type", "must be api")],
+        })
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -217,6 +234,7 @@ impl Plugin {
             scopes: scope.scopes,
             config: scope.config,
             data: scope.data,
+            api: scope.api,
             now: scope.now,
         };
         self.invoke(ctx, call.params).await

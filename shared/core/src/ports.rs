@@ -5,6 +5,7 @@
 //!
 //! - [`ItemStore`]: one table of the single-table model (registry, built-in data).
 //! - [`DataAdapter`]: a plugin's records, confined to one (organization, plugin).
+//! - [`Api`]: a vendor's HTTP API with the instance's credential (the `api` adapter).
 //! - [`DataAdapterFactory`]: the data adapter for one call, from a parsed [`AdapterSpec`].
 //! - [`AdapterCheck`]: an adapter config checked when it is written (admin).
 //! - [`SecretStore`]: where credential values live.
@@ -411,6 +412,18 @@ pub trait DataAdapter: Send + Sync {
     async fn list_entities(&self) -> Result<Vec<EntityName>, DataError>;
 }
 
+/// A vendor's HTTP API with the instance's credential (the `api` data adapter), confined to
+/// its base URL: what a plugin reaches through [`crate::CallContext::api`].
+#[async_trait]
+pub trait Api: Send + Sync {
+    /// Sends one request within the call's budget; an answer is `Ok` whatever its status,
+    /// except a 401 the adapter could not cure with a new token or a rotated secret (502).
+    /// Fails when no answer came (502/504), the credential cannot be used (422) or the token
+    /// endpoint refused it (502).
+    async fn send(&self, request: crate::api::ApiRequest)
+    -> Result<crate::api::ApiResponse, Error>;
+}
+
 /// Builds the data adapter of one call, confined to `(org, plugin)`. One per container.
 pub trait DataAdapterFactory: Send + Sync {
     /// `indexes`: what the plugin's manifest declares; every adapter refuses a query no
@@ -422,6 +435,11 @@ pub trait DataAdapterFactory: Send + Sync {
         spec: &AdapterSpec,
         indexes: &Indexes,
     ) -> Result<Arc<dyn DataAdapter>, Error>;
+
+    /// The vendor API of an `api` spec, confined to `org`; `None` for the record adapters.
+    fn api(&self, _org: &OrgId, _spec: &AdapterSpec) -> Result<Option<Arc<dyn Api>>, Error> {
+        Ok(None)
+    }
 }
 
 /// Checks a data adapter config when it is written, not when it is first called: its
@@ -454,6 +472,15 @@ pub trait SecretStore: Send + Sync {
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, SecretError>;
     /// Creates or replaces the secret `name`; returns the reference to keep in config.
     async fn put(&self, name: &str, value: &SecretValue) -> Result<CredentialRef, SecretError>;
+    /// Writes a new value of the existing secret `reference` (a rotated OAuth2 refresh
+    /// token): one write, no create.
+    async fn update(
+        &self,
+        reference: &CredentialRef,
+        value: &SecretValue,
+    ) -> Result<(), SecretError> {
+        self.put(reference.name(), value).await.map(|_| ())
+    }
 }
 
 /// Runs a tool call on the plugin's own function and returns its answer. Fails only when

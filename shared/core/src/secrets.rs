@@ -103,6 +103,13 @@ impl SecretValue {
         self.0.get(name).and_then(Value::as_str)
     }
 
+    /// This value with the string field `name` set to `value` (the others kept).
+    pub fn with_field(&self, name: &str, value: &str) -> Self {
+        let mut m = (*self.0).clone();
+        m.insert(name.to_owned(), Value::String(value.to_owned()));
+        Self::new(m)
+    }
+
     /// The field names (not values): what the admin API may show.
     pub fn field_names(&self) -> Vec<String> {
         self.0.keys().cloned().collect()
@@ -276,6 +283,24 @@ impl Secrets {
         self.resolve(org, reference).await
     }
 
+    /// The value the store holds now, whatever is cached (the cache takes it): for a value
+    /// another container may just have replaced, e.g. a rotating refresh token about to be
+    /// spent.
+    pub async fn resolve_latest(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+    ) -> Result<SecretValue, Error> {
+        self.check_scope(org, reference, "/credential")?;
+        let flight = self.flight(reference);
+        let result = {
+            let _guard = flight.lock().await;
+            self.fetch(reference).await
+        };
+        self.land(reference, flight);
+        result
+    }
+
     /// After an upstream rejected `rejected` (401/403): fetch the secret again, once per
     /// rotation. Returns the new value, or `None` when the store still holds the same one.
     pub async fn refresh(
@@ -392,6 +417,37 @@ impl Secrets {
             Ok(mut f) => f.entry(reference.as_str().to_owned()).or_default().clone(),
             // A poisoned map only costs the single-flight guarantee.
             Err(_) => Arc::default(),
+        }
+    }
+
+    /// Writes a new value of `org`'s credential `reference` (an OAuth2 provider rotated its
+    /// refresh token); this container uses it from now on. Fails with 503 when the store
+    /// cannot be written: the caller decides what that costs.
+    pub async fn replace(
+        &self,
+        org: &OrgId,
+        reference: &CredentialRef,
+        value: &SecretValue,
+    ) -> Result<(), Error> {
+        self.check_scope(org, reference, "/credential")?;
+        match self.store.update(reference, value).await {
+            Ok(()) => {
+                if let Ok(mut e) = self.entries.lock() {
+                    let now = Instant::now();
+                    e.insert(
+                        reference.as_str().to_owned(),
+                        Entry {
+                            good_until: now + self.ttl,
+                            fetched: now,
+                            value: value.clone(),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::Unavailable(format!(
+                "the secret store could not be written: {e}"
+            ))),
         }
     }
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::Uri;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use hyper::{Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
@@ -129,4 +129,49 @@ pub(crate) fn refusal<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'
         next = e.source();
     }
     None
+}
+
+/// Larger answers are refused rather than buffered.
+const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Why one attempt got no answer.
+pub(crate) enum Failure {
+    Timeout,
+    /// The upstream's address is not public (and the client does not allow that).
+    Refused,
+    /// No connection was made: the request never left, so even a write may be retried.
+    Connect(String),
+    Transport(String),
+}
+
+impl RestClient {
+    /// One attempt of `req` before `deadline` (connect, headers and the whole body).
+    pub(crate) async fn exchange(
+        &self,
+        req: Request<Full<Bytes>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(hyper::http::response::Parts, Bytes), Failure> {
+        let attempt = async {
+            let resp = self.http.request(req).await.map_err(|e| {
+                let cause = format!("{e:?}");
+                if refusal(&e).is_some_and(|r| r.is_policy()) {
+                    Failure::Refused
+                } else if e.is_connect() {
+                    Failure::Connect(cause)
+                } else {
+                    Failure::Transport(cause)
+                }
+            })?;
+            let (parts, body) = resp.into_parts();
+            let body = Limited::new(body, MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Failure::Transport(format!("reading the answer: {e}")))?
+                .to_bytes();
+            Ok((parts, body))
+        };
+        tokio::time::timeout_at(deadline, attempt)
+            .await
+            .map_err(|_| Failure::Timeout)?
+    }
 }

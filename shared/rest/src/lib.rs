@@ -26,7 +26,9 @@
 //! credential refresh), `undo` a failed batch's compensation; this module maps the
 //! `DataAdapter` operations onto them.
 
+mod api;
 mod client;
+mod oauth2;
 mod transport;
 mod undo;
 
@@ -50,7 +52,9 @@ use switchboard::secrets::Secrets;
 use switchboard::spec::RestConfig;
 use switchboard::spec::rest::Paths;
 
+pub use api::VendorApi;
 pub use client::RestClient;
+pub use oauth2::Tokens;
 use transport::{Ctx, Reply};
 
 /// `query` reads at most this many records from the upstream before giving up.

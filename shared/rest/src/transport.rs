@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
@@ -16,13 +16,11 @@ use switchboard::secrets::{CredentialRef, SecretValue};
 use switchboard::spec::rest::Auth;
 use tokio::time::Instant;
 
-use crate::client::refusal;
+use crate::client::Failure;
 use crate::{RestData, secret_error};
 
 /// No retry starts with less than this left of the call's budget (after its backoff).
 const MIN_ATTEMPT: Duration = Duration::from_millis(100);
-/// Larger answers are refused rather than buffered.
-const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// An upstream answer, body read in full.
 pub(crate) struct Reply {
@@ -30,16 +28,6 @@ pub(crate) struct Reply {
     pub etag: Option<HeaderValue>,
     pub total: Option<u64>,
     pub body: Bytes,
-}
-
-/// Why one attempt got no answer.
-pub(crate) enum Failure {
-    Timeout,
-    /// The upstream's address is not public (and the client does not allow that).
-    Refused,
-    /// No connection was made: the request never left, so even a write may be retried.
-    Connect(String),
-    Transport(String),
 }
 
 /// One adapter call (one `DataAdapter` method): the deadline all its requests, retries and
@@ -159,43 +147,23 @@ impl RestData {
         let req = req
             .body(Full::new(call.body.clone().unwrap_or_default()))
             .map_err(|e| Failure::Transport(format!("building the request: {e}")))?;
-        let exchange = async {
-            let resp = self.client.http.request(req).await.map_err(|e| {
-                let cause = format!("{e:?}");
-                if refusal(&e).is_some_and(|r| r.is_policy()) {
-                    Failure::Refused
-                } else if e.is_connect() {
-                    Failure::Connect(cause)
-                } else {
-                    Failure::Transport(cause)
-                }
-            })?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|e| Failure::Transport(format!("reading the answer: {e}")))?
-                .to_bytes();
-            let total = parts
+        let (parts, body) = self.client.exchange(req, deadline).await?;
+        let total = parts
+            .headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(Reply {
+            status: parts.status,
+            // Only a strong validator can guard a write (If-Match compares strongly).
+            etag: parts
                 .headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            Ok(Reply {
-                status: parts.status,
-                // Only a strong validator can guard a write (If-Match compares strongly).
-                etag: parts
-                    .headers
-                    .get(header::ETAG)
-                    .filter(|t| !t.as_bytes().starts_with(b"W/"))
-                    .cloned(),
-                total,
-                body,
-            })
-        };
-        tokio::time::timeout_at(deadline, exchange)
-            .await
-            .map_err(|_| Failure::Timeout)?
+                .get(header::ETAG)
+                .filter(|t| !t.as_bytes().starts_with(b"W/"))
+                .cloned(),
+            total,
+            body,
+        })
     }
 
     /// The call with bounded retries within the call's budget: reads on any failure to

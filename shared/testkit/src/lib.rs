@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use switchboard::data::BuiltinData;
 use switchboard::manifest::overlay;
+use switchboard::ports::Api;
 use switchboard::{
     CallScope, Channel, Condition, DataAdapter, DataError, EntityName, Error, OrgId, Page, Plugin,
     RecordId,
@@ -36,6 +37,8 @@ pub struct Harness {
     pub channel: Option<Channel>,
     pub session_id: Option<String>,
     pub caller_phone: Option<String>,
+    /// The vendor API `ctx.api()` returns, for plugins on the `api` adapter.
+    pub api: Option<Arc<dyn Api>>,
 }
 
 impl Harness {
@@ -56,7 +59,14 @@ impl Harness {
             channel: None,
             session_id: None,
             caller_phone: None,
+            api: None,
         }
+    }
+
+    /// Calls reach `api` through `ctx.api()`.
+    pub fn api(mut self, api: Arc<dyn Api>) -> Self {
+        self.api = Some(api);
+        self
     }
 
     /// Overlays `patch` on the effective config, which must still fit the config schema.
@@ -103,6 +113,7 @@ impl Harness {
             channel: self.channel.clone(),
             session_id: self.session_id.clone(),
             caller_phone: self.caller_phone.clone(),
+            api: self.api.clone(),
         }
     }
 
@@ -122,6 +133,7 @@ impl Harness {
             scopes: self.scopes.clone(),
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),
+            api: self.api.clone(),
             now: self.now,
         }
     }

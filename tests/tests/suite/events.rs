@@ -30,6 +30,40 @@ struct Expect {
 
 const EXPECTED: &[Expect] = &[
     Expect {
+        file: "google-calendar-closed-day.json",
+        status: 200,
+        check: |b| {
+            // A Saturday: closed, answered from the office hours without calling Google.
+            assert_eq!(b["result"]["closed"], true, "{b}");
+            assert_eq!(b["result"]["slots"], json!([]));
+        },
+    },
+    Expect {
+        file: "google-calendar-outside-hours.json",
+        status: 422,
+        check: |b| {
+            assert_eq!(b["error"]["details"][0]["path"], "/start", "{b}");
+        },
+    },
+    Expect {
+        file: "sms-send-text.json",
+        status: 200,
+        check: |b| {
+            // Prism answers with the document's example message; the request passed its
+            // validation against Twilio's published schema.
+            let sid = b["result"]["messageSid"].as_str().unwrap_or_default();
+            assert!(sid.starts_with("SM") && sid.len() == 34, "{b}");
+            assert_eq!(b["result"]["to"], "+15558675310");
+        },
+    },
+    Expect {
+        file: "sms-no-number.json",
+        status: 422,
+        check: |b| {
+            assert_eq!(b["error"]["details"][0]["path"], "/to", "{b}");
+        },
+    },
+    Expect {
         file: "booking-create-appointment.json",
         status: 200,
         check: |b| {
@@ -391,6 +425,8 @@ async fn run_all(tables: Tables) {
         }
     }
     let service = Arc::new(booking_service(&demo.platform));
+    let sms = crate::vendors::sms_events_org(&demo.platform, &secrets).await;
+    let calendar = crate::vendors::calendar_events_org(&demo.platform).await;
     let mcp = McpService::new(
         AgentBuilder::new(
             demo.platform.registry.clone(),
@@ -481,6 +517,10 @@ async fn run_all(tables: Tables) {
             handle_admin(&admin, req).await
         } else if e.file.starts_with("mcp") {
             handle_mcp(&mcp, req).await
+        } else if e.file.starts_with("sms") {
+            handle(&sms, req).await
+        } else if e.file.starts_with("google-calendar") {
+            handle(&calendar, req).await
         } else {
             handle(&service, req).await
         };

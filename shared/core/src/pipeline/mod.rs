@@ -862,6 +862,7 @@ impl PluginService {
             &spec,
             &plugin.manifest().manifest().indexes,
         )?;
+        let api = self.platform.data.api(&tenant.org, &spec)?;
         let scope = CallScope {
             org: tenant.org.clone(),
             channel: tenant.channel.clone(),
@@ -870,6 +871,7 @@ impl PluginService {
             scopes: tenant.scopes.clone(),
             config,
             data,
+            api,
             now: self.platform.now(),
         };
         // Only calls that change something, and only with a key to recognise a retry by.

@@ -2,6 +2,7 @@
 //! parsed from it once per resolved instance. The adapters themselves live in their own
 //! crates; this module is what the pipeline, the admin API and the manifests agree on.
 
+pub mod api;
 pub mod postgres;
 pub mod rest;
 
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::{Detail, Error};
 use crate::secrets::CredentialRef;
 
+pub use api::ApiConfig;
 pub use postgres::PgConfig;
 pub use rest::RestConfig;
 
@@ -26,16 +28,19 @@ pub enum AdapterKind {
     Dynamodb,
     Rest,
     Postgres,
+    /// A vendor's HTTP API that the plugin's own code calls (`ctx.api()`); no records.
+    Api,
 }
 
 impl AdapterKind {
-    pub const ALL: [AdapterKind; 3] = [Self::Dynamodb, Self::Rest, Self::Postgres];
+    pub const ALL: [AdapterKind; 4] = [Self::Dynamodb, Self::Rest, Self::Postgres, Self::Api];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dynamodb => "dynamodb",
             Self::Rest => "rest",
             Self::Postgres => "postgres",
+            Self::Api => "api",
         }
     }
 
@@ -92,7 +97,7 @@ impl DataAdapterConfig {
             _ => {
                 return Err(invalid_type(
                     at,
-                    "is required: one of dynamodb, rest, postgres",
+                    "is required: one of dynamodb, rest, postgres, api",
                 ));
             }
         };
@@ -117,6 +122,7 @@ pub enum AdapterSpec {
     Builtin,
     Rest(Arc<RestConfig>),
     Postgres(Arc<PgConfig>),
+    Api(Arc<ApiConfig>),
 }
 
 impl AdapterSpec {
@@ -140,6 +146,9 @@ impl AdapterSpec {
             AdapterKind::Postgres => PgConfig::parse(&config.settings)
                 .map(|c| Self::Postgres(Arc::new(c)))
                 .map_err(|d| invalid(at, d)),
+            AdapterKind::Api => ApiConfig::parse(&config.settings)
+                .map(|c| Self::Api(Arc::new(c)))
+                .map_err(|d| invalid(at, d)),
         }
     }
 
@@ -148,6 +157,7 @@ impl AdapterSpec {
             Self::Builtin => AdapterKind::Dynamodb,
             Self::Rest(_) => AdapterKind::Rest,
             Self::Postgres(_) => AdapterKind::Postgres,
+            Self::Api(_) => AdapterKind::Api,
         }
     }
 
@@ -157,6 +167,7 @@ impl AdapterSpec {
             Self::Builtin => None,
             Self::Rest(c) => c.credential(),
             Self::Postgres(c) => Some(c.credential()),
+            Self::Api(c) => c.credential(),
         }
     }
 }
@@ -220,7 +231,7 @@ mod tests {
         let e = serde_json::from_value::<DataAdapterConfig>(json!({"type": "mongo"})).unwrap_err();
         assert!(
             e.to_string()
-                .contains("'mongo' is unknown; use one of dynamodb, rest, postgres"),
+                .contains("'mongo' is unknown; use one of dynamodb, rest, postgres, api"),
             "{e}"
         );
         assert_eq!(

@@ -86,30 +86,12 @@ impl RestConfig {
     /// Parses the settings beside `"type": "rest"`; every problem is reported with its pointer.
     pub fn parse(settings: &Map<String, Value>) -> Result<Self, Vec<Detail>> {
         let mut p = Vec::new();
-        for k in settings.keys() {
-            if !SETTINGS.contains(&k.as_str()) {
-                p.push(Detail::new(
-                    format!("/{}", escape(k)),
-                    format!("is not a rest adapter setting; use {}", SETTINGS.join(", ")),
-                ));
-            }
-        }
+        unknown_settings(settings, &SETTINGS, "rest", &mut p);
         let credential = super::credential_setting(settings, &mut p);
         let base_url = base_url(settings.get("base_url"), &mut p);
         let entities = entities(settings.get("entities"), &mut p);
         let auth = auth(settings.get("auth"), &mut p);
-        let has_credential = !matches!(settings.get("credential"), None | Some(Value::Null));
-        match (&auth, has_credential) {
-            (Some(_), false) => p.push(Detail::new(
-                "/credential",
-                "is required with auth: the secret whose field is sent",
-            )),
-            (None, true) if !settings.contains_key("auth") => p.push(Detail::new(
-                "/auth",
-                format!("is required with a credential: it {AUTH_SHAPE}"),
-            )),
-            _ => {}
-        }
+        auth_with_credential(settings, AUTH_SHAPE, &mut p);
         let filters = filters(settings.get("filters"), &mut p);
         let pagination = pagination(settings.get("pagination"), &mut p);
         let records_at = match settings.get("records_at") {
@@ -178,43 +160,84 @@ impl RestConfig {
     /// Checks (at write time) that the resolved secret holds the field `auth` names as a
     /// non-empty string that fits in a header. Messages are fixed: they never quote a value.
     pub fn check_secret(&self, value: &SecretValue) -> Result<(), Detail> {
-        let Some(auth) = &self.auth else {
-            return Ok(());
-        };
-        let (field, bearer) = match auth {
-            Auth::Bearer { field } => (field, true),
-            Auth::Header { field, .. } => (field, false),
-        };
-        let setting = if bearer { "auth.bearer" } else { "auth.field" };
-        let Some(v) = value.field(field).filter(|v| !v.is_empty()) else {
-            return Err(Detail::new(
-                "/credential",
-                format!("the secret has no non-empty string field '{field}' (named by {setting})"),
-            ));
-        };
-        let fits = if bearer {
-            HeaderValue::from_str(&format!("Bearer {v}")).is_ok()
-        } else {
-            HeaderValue::from_str(v).is_ok()
-        };
-        if !fits {
-            return Err(Detail::new(
-                "/credential",
-                format!(
-                    "the secret's field '{field}' holds characters an HTTP header cannot carry"
-                ),
-            ));
+        match &self.auth {
+            Some(auth) => check_auth_secret(auth, value),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// The secret holds the field `auth` names as a non-empty string that fits in a header.
+pub(super) fn check_auth_secret(auth: &Auth, value: &SecretValue) -> Result<(), Detail> {
+    let (field, bearer) = match auth {
+        Auth::Bearer { field } => (field, true),
+        Auth::Header { field, .. } => (field, false),
+    };
+    let setting = if bearer { "auth.bearer" } else { "auth.field" };
+    let Some(v) = value.field(field).filter(|v| !v.is_empty()) else {
+        return Err(Detail::new(
+            "/credential",
+            format!("the secret has no non-empty string field '{field}' (named by {setting})"),
+        ));
+    };
+    let fits = if bearer {
+        HeaderValue::from_str(&format!("Bearer {v}")).is_ok()
+    } else {
+        HeaderValue::from_str(v).is_ok()
+    };
+    if !fits {
+        return Err(Detail::new(
+            "/credential",
+            format!("the secret's field '{field}' holds characters an HTTP header cannot carry"),
+        ));
+    }
+    Ok(())
+}
+
+/// Each key of `settings` not in `allowed` is a problem naming the ones that are.
+pub(super) fn unknown_settings(
+    settings: &Map<String, Value>,
+    allowed: &[&str],
+    adapter: &str,
+    p: &mut Vec<Detail>,
+) {
+    for k in settings.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        p.push(Detail::new(
+            format!("/{}", escape(k)),
+            format!(
+                "is not a {adapter} adapter setting; use {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+}
+
+/// `auth` and `credential` go together: the one names where the other's value is sent.
+pub(super) fn auth_with_credential(
+    settings: &Map<String, Value>,
+    shape: &str,
+    p: &mut Vec<Detail>,
+) {
+    let set = |k: &str| !matches!(settings.get(k), None | Some(Value::Null));
+    match (set("auth"), set("credential")) {
+        (true, false) => p.push(Detail::new(
+            "/credential",
+            "is required with auth: the secret whose fields are sent",
+        )),
+        (false, true) => p.push(Detail::new(
+            "/auth",
+            format!("is required with a credential: it {shape}"),
+        )),
+        _ => {}
     }
 }
 
 /// A JSON pointer token for a settings key.
-fn escape(key: &str) -> String {
+pub(super) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn base_url(v: Option<&Value>, p: &mut Vec<Detail>) -> String {
+pub(super) fn base_url(v: Option<&Value>, p: &mut Vec<Detail>) -> String {
     let Some(Value::String(s)) = v else {
         p.push(Detail::new(
             "/base_url",
@@ -340,7 +363,7 @@ fn entities(v: Option<&Value>, p: &mut Vec<Detail>) -> BTreeMap<EntityName, Path
     out
 }
 
-fn auth(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Auth> {
+pub(super) fn auth(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Auth> {
     let field = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -501,7 +524,7 @@ fn pagination(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<Pagination> {
     Some(out)
 }
 
-fn number(
+pub(super) fn number(
     v: Option<&Value>,
     at: &str,
     default: u64,
@@ -585,6 +608,7 @@ mod tests {
             vec![
                 "/auth",
                 "/base_url",
+                "/credential",
                 "/entities/bad name",
                 "/entities/item/item",
                 "/entities/ok/path",

@@ -33,9 +33,14 @@ impl AdapterCheck for ConfigCheck {
     ) -> Result<AdapterSpec, Error> {
         let spec = AdapterSpec::parse(config, at)?;
         let Some(reference) = spec.credential() else {
-            if let AdapterSpec::Rest(c) = &spec {
-                c.check_upstream(&self.egress)
-                    .map_err(|d| invalid(at, vec![d]))?;
+            match &spec {
+                AdapterSpec::Rest(c) => c
+                    .check_upstream(&self.egress)
+                    .map_err(|d| invalid(at, vec![d]))?,
+                AdapterSpec::Api(c) => c
+                    .check_upstream(&self.egress)
+                    .map_err(|d| invalid(at, vec![d]))?,
+                _ => {}
             }
             return Ok(spec);
         };
@@ -56,6 +61,11 @@ impl AdapterCheck for ConfigCheck {
         match &spec {
             AdapterSpec::Builtin => {}
             AdapterSpec::Rest(c) => {
+                c.check_upstream(&self.egress)
+                    .map_err(|d| invalid(at, vec![d]))?;
+                c.check_secret(&value).map_err(|d| invalid(at, vec![d]))?;
+            }
+            AdapterSpec::Api(c) => {
                 c.check_upstream(&self.egress)
                     .map_err(|d| invalid(at, vec![d]))?;
                 c.check_secret(&value).map_err(|d| invalid(at, vec![d]))?;

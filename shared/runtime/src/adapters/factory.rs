@@ -1,13 +1,14 @@
-//! The data adapter of each call of a plugin: built-in, `rest` or `postgres`.
+//! The data adapter of each call of a plugin: built-in, `rest`, `postgres`, or the vendor
+//! API of an `api` one.
 
 use std::sync::Arc;
 
-use switchboard::data::BuiltinData;
+use switchboard::data::{BuiltinData, NoRecords};
 use switchboard::egress::Egress;
 use switchboard::error::Error;
 use switchboard::ids::{OrgId, PluginName};
 use switchboard::index::Indexes;
-use switchboard::ports::{DataAdapter, DataAdapterFactory};
+use switchboard::ports::{Api, DataAdapter, DataAdapterFactory};
 use switchboard::secrets::Secrets;
 use switchboard::spec::AdapterSpec;
 
@@ -18,6 +19,8 @@ pub struct DataAdapters {
     secrets: Arc<Secrets>,
     rest: switchboard_rest::RestClient,
     postgres: switchboard_postgres::PgPools,
+    /// The `api` adapters' OAuth2 access tokens, shared by every call of the container.
+    tokens: switchboard_rest::Tokens,
 }
 
 impl DataAdapters {
@@ -34,6 +37,7 @@ impl DataAdapters {
             secrets,
             rest: switchboard_rest::RestClient::new(egress.clone(), tls),
             postgres: switchboard_postgres::PgPools::new(egress.clone()),
+            tokens: switchboard_rest::Tokens::default(),
         }
     }
 
@@ -70,6 +74,22 @@ impl DataAdapterFactory for DataAdapters {
                 org.clone(),
                 indexes.clone(),
             )),
+            AdapterSpec::Api(_) => Arc::new(NoRecords {
+                plugin: plugin.clone(),
+            }),
+        })
+    }
+
+    fn api(&self, org: &OrgId, spec: &AdapterSpec) -> Result<Option<Arc<dyn Api>>, Error> {
+        Ok(match spec {
+            AdapterSpec::Api(c) => Some(Arc::new(switchboard_rest::VendorApi::new(
+                self.rest.clone(),
+                c.clone(),
+                self.secrets.clone(),
+                org.clone(),
+                self.tokens.clone(),
+            ))),
+            _ => None,
         })
     }
 }

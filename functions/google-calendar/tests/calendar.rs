@@ -1,0 +1,297 @@
+//! The google-calendar handlers through the test kit, against a calendar double that keeps
+//! events and answers as the Calendar API does where the plugin relies on it: an event id in
+//! use is refused (409), a deleted event stays as `cancelled` with its id, and a PATCH with
+//! a stale `If-Match` is refused (412). Requests' shape against Google's published contract
+//! is tested in `tests/tests/suite/vendors.rs` (Prism).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use switchboard::api::{ApiBody, ApiRequest, ApiResponse};
+use switchboard::ports::Api;
+use switchboard::{Error, async_trait};
+use switchboard_testkit::Harness;
+
+#[derive(Default)]
+struct Google {
+    events: Mutex<BTreeMap<String, (Value, u64)>>,
+    requests: Mutex<Vec<String>>,
+}
+
+fn answer(status: u16, body: Value) -> Result<ApiResponse, Error> {
+    Ok(ApiResponse {
+        status,
+        body,
+        etag: None,
+    })
+}
+
+fn etag(v: u64) -> String {
+    format!("\"{v}\"")
+}
+
+#[async_trait]
+impl Api for Google {
+    async fn send(&self, r: ApiRequest) -> Result<ApiResponse, Error> {
+        self.requests
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", r.method, r.path));
+        // Let concurrent calls interleave, as real round trips do.
+        tokio::task::yield_now().await;
+        let body = match &r.body {
+            ApiBody::Json(v) => v.clone(),
+            _ => Value::Null,
+        };
+        let mut events = self.events.lock().unwrap();
+        let parts: Vec<&str> = r.path.split('/').collect();
+        match (r.method.as_str(), parts.as_slice()) {
+            ("POST", ["", "freeBusy"]) => {
+                let (from, to) = (
+                    body["timeMin"].as_str().unwrap(),
+                    body["timeMax"].as_str().unwrap(),
+                );
+                let busy: Vec<Value> = events
+                    .values()
+                    .filter(|(e, _)| e["status"] != "cancelled")
+                    .filter(|(e, _)| {
+                        e["start"]["dateTime"].as_str().unwrap() < to
+                            && e["end"]["dateTime"].as_str().unwrap() > from
+                    })
+                    .map(|(e, _)| json!({"start": e["start"]["dateTime"], "end": e["end"]["dateTime"]}))
+                    .collect();
+                answer(200, json!({"calendars": {"primary": {"busy": busy}}}))
+            }
+            ("POST", ["", "calendars", "primary", "events"]) => {
+                let id = body["id"].as_str().unwrap().to_owned();
+                if events.contains_key(&id) {
+                    return answer(
+                        409,
+                        json!({"error": {"code": 409, "message": "The requested identifier already exists."}}),
+                    );
+                }
+                let mut e = body.clone();
+                e["status"] = json!("confirmed");
+                e["etag"] = json!(etag(1));
+                events.insert(id, (e.clone(), 1));
+                answer(200, e)
+            }
+            (method, ["", "calendars", "primary", "events", id]) => {
+                let Some((e, v)) = events.get_mut(*id) else {
+                    return answer(404, json!({"error": {"code": 404, "message": "Not Found"}}));
+                };
+                match method {
+                    "GET" => answer(200, e.clone()),
+                    "DELETE" if e["status"] == "cancelled" => answer(410, json!({})),
+                    "DELETE" => {
+                        e["status"] = json!("cancelled");
+                        *v += 1;
+                        e["etag"] = json!(etag(*v));
+                        answer(204, Value::Null)
+                    }
+                    "PATCH" => {
+                        let wanted = r
+                            .headers
+                            .iter()
+                            .find(|(n, _)| n == "if-match")
+                            .map(|(_, h)| h.to_str().unwrap().to_owned());
+                        if wanted.is_some_and(|w| w != etag(*v)) {
+                            return answer(
+                                412,
+                                json!({"error": {"code": 412, "message": "Precondition Failed"}}),
+                            );
+                        }
+                        for (k, val) in body.as_object().unwrap() {
+                            e[k] = val.clone();
+                        }
+                        *v += 1;
+                        e["etag"] = json!(etag(*v));
+                        answer(200, e.clone())
+                    }
+                    _ => answer(405, Value::Null),
+                }
+            }
+            ("GET", ["", "calendars", "primary", "events"]) => {
+                let mut items: Vec<Value> = events.values().map(|(e, _)| e.clone()).collect();
+                items.push(json!({"id": "outside0001", "status": "confirmed", "summary": "Dr. Lee: lunch with Priya Shah",
+                    "start": {"dateTime": "2027-06-01T16:00:00Z"}, "end": {"dateTime": "2027-06-01T17:00:00Z"}}));
+                answer(200, json!({"items": items}))
+            }
+            _ => answer(404, Value::Null),
+        }
+    }
+}
+
+/// 08:00 in New York on Tuesday 1 June 2027.
+fn morning() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_811_851_200)
+}
+
+fn harness(google: Arc<Google>) -> Harness {
+    Harness::new(google_calendar::plugin().unwrap(), "cal-acme")
+        .at(morning())
+        .api(google)
+}
+
+#[tokio::test]
+async fn free_slots_book_list_move_and_cancel() {
+    let google = Arc::new(Google::default());
+    let h = harness(google.clone());
+    let free = h.ok("FindFreeSlots", json!({"date": "2027-06-01"})).await;
+    assert_eq!(free["slots"].as_array().unwrap().len(), 16, "{free}");
+    assert_eq!(free["slots"][0], "09:00");
+
+    let booked = h
+        .ok("BookAppointment", json!({"start": "2027-06-01 10:00", "name": "Jordan Rivera", "phone": "+1 555 010 2000"}))
+        .await;
+    assert_eq!(
+        (booked["start"].as_str(), booked["end"].as_str()),
+        (Some("2027-06-01 10:00"), Some("2027-06-01 10:30"))
+    );
+    let id = booked["eventId"].as_str().unwrap().to_owned();
+    assert_eq!(id, google_calendar::slot_event_id("primary", 1_811_858_400));
+    let free = h.ok("FindFreeSlots", json!({"date": "2027-06-01"})).await;
+    assert!(
+        !free["slots"].as_array().unwrap().contains(&json!("10:00")),
+        "{free}"
+    );
+
+    // Other events show as busy, without their titles.
+    let list = h
+        .ok("ListAppointments", json!({"date": "2027-06-01"}))
+        .await;
+    let titles: Vec<&Value> = list["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["title"])
+        .collect();
+    assert!(
+        titles.contains(&&json!("Appointment: Jordan Rivera")) && titles.contains(&&json!("busy")),
+        "{list}"
+    );
+    assert!(!list.to_string().contains("Priya"), "{list}");
+
+    let moved = h
+        .ok(
+            "MoveAppointment",
+            json!({"eventId": id, "start": "2027-06-01 14:30"}),
+        )
+        .await;
+    assert_eq!(moved["start"], "2027-06-01 14:30");
+    let new_id = moved["eventId"].as_str().unwrap().to_owned();
+    let e = h
+        .call("CancelAppointment", json!({"eventId": id}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404, "the old slot was cancelled by the move");
+    h.ok("CancelAppointment", json!({"eventId": new_id})).await;
+
+    // The cancelled 10:00 slot can be booked again: its event is revived.
+    let again = h
+        .ok(
+            "BookAppointment",
+            json!({"start": "2027-06-01 10:00", "name": "Sam Ortiz"}),
+        )
+        .await;
+    assert_eq!(again["eventId"], json!(id));
+    // An event booked elsewhere cannot be moved or cancelled here.
+    let e = h
+        .call("CancelAppointment", json!({"eventId": "outside0001"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404);
+}
+
+#[tokio::test]
+async fn two_calls_racing_for_one_slot_book_it_once() {
+    let google = Arc::new(Google::default());
+    let h = Arc::new(harness(google.clone()));
+    let calls: Vec<_> = ["Jordan Rivera", "Priya Shah", "Marcus Chen", "Sam Ortiz"]
+        .into_iter()
+        .map(|name| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.call(
+                    "BookAppointment",
+                    json!({"start": "2027-06-01 11:00", "name": name}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(e.status(), 409, "{e}");
+                assert!(e.to_string().contains("FindFreeSlots"), "{e}");
+            }
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(google.events.lock().unwrap().len(), 1);
+    // A cancelled slot revived by two calls at once: one wins (If-Match), the other is 409.
+    let id = google.events.lock().unwrap().keys().next().unwrap().clone();
+    h.ok("CancelAppointment", json!({"eventId": id})).await;
+    let (a, b) = tokio::join!(
+        h.call(
+            "BookAppointment",
+            json!({"start": "2027-06-01 11:00", "name": "A"})
+        ),
+        h.call(
+            "BookAppointment",
+            json!({"start": "2027-06-01 11:00", "name": "B"})
+        )
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn times_outside_the_rules_are_422_before_any_request() {
+    let google = Arc::new(Google::default());
+    let h = harness(google.clone());
+    for start in [
+        "2027-06-01 07:30",
+        "2027-06-01 10:10",
+        "2027-05-31 10:00",
+        "2027-06-05 10:00",
+    ] {
+        let e = h
+            .call("BookAppointment", json!({"start": start, "name": "X"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 422, "{start}: {e}");
+    }
+    assert!(google.requests.lock().unwrap().is_empty());
+    // Saturday is closed: no slots, and no free/busy request.
+    let closed = h.ok("FindFreeSlots", json!({"date": "2027-06-05"})).await;
+    assert_eq!(
+        (
+            closed["slots"].as_array().map(Vec::len),
+            closed["closed"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
+    assert!(google.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn slot_ids_are_base32hex_and_per_calendar() {
+    let a = google_calendar::slot_event_id("primary", 1_811_858_400);
+    let b = google_calendar::slot_event_id("front@acme.example", 1_811_858_400);
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 32);
+    assert!(
+        a.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'v').contains(&c)),
+        "{a}"
+    );
+}

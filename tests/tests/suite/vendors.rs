@@ -1,0 +1,429 @@
+//! Vendor plugins against the vendors' own published API contracts: Prism (started by
+//! `scripts/test`, see `scripts/prism.sh`) mocks each vendor from its OpenAPI document
+//! (`tests/fixtures/vendor-openapi/`) and validates every request against it, so a request
+//! our plugin builds wrongly fails these tests.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use switchboard::api::ApiRequest;
+use switchboard::pipeline::{Platform, PluginService};
+use switchboard::ports::Api;
+use switchboard::ports::StoreError;
+use switchboard::registry::{DataAdapterConfig, PluginInstance};
+use switchboard::secrets::{SecretValue, Secrets};
+use switchboard::{OrgId, PluginName};
+use switchboard_tests::http::{post, send};
+
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const AUTH_TOKEN: &str = "twilio-auth-token-never-shown";
+
+/// Prism on Twilio's Messages API, set by `scripts/test`. Without it these tests fail.
+pub(crate) fn twilio() -> String {
+    match std::env::var("SWITCHBOARD_TEST_TWILIO") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "SWITCHBOARD_TEST_TWILIO is not set: the vendor tests run against Prism, which \
+             scripts/test installs and starts (scripts/prism.sh). Run scripts/test."
+        ),
+    }
+}
+
+fn secret(v: Value) -> SecretValue {
+    match v {
+        Value::Object(m) => SecretValue::new(m),
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn twilio_adapter(org: &str) -> Value {
+    json!({
+        "type": "api",
+        "base_url": twilio(),
+        "credential": format!("switchboard/{org}/twilio"),
+        "auth": {"basic": {"username": "account_sid", "password": "auth_token"}}
+    })
+}
+
+/// The sample events' SMS organization: the sms plugin on Prism's Twilio, its credential
+/// in `secrets`. Returns the sms function's service on `platform`.
+pub(crate) async fn sms_events_org(platform: &Arc<Platform>, secrets: &Secrets) -> PluginService {
+    let org = OrgId::parse("sms-events").unwrap();
+    secrets
+        .store(
+            &org,
+            "twilio",
+            &secret(json!({"account_sid": ACCOUNT, "auth_token": AUTH_TOKEN})),
+        )
+        .await
+        .unwrap();
+    let inst = PluginInstance {
+        plugin: PluginName::parse("sms").unwrap(),
+        enabled: true,
+        pinned_version: "0.1.0".into(),
+        config: json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661"}),
+        data_adapter: DataAdapterConfig::from_json(&twilio_adapter("sms-events"), "").unwrap(),
+    };
+    match platform.registry.put_instance(&org, &inst, None).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    PluginService::new(sms::plugin().unwrap(), platform.clone())
+}
+
+/// The sample events' calendar organization: google-calendar on Prism's Calendar API (its
+/// events are answered before any request). Returns the function's service on `platform`.
+pub(crate) async fn calendar_events_org(platform: &Arc<Platform>) -> PluginService {
+    let org = OrgId::parse("calendar-events").unwrap();
+    let adapter = json!({
+        "type": "api", "base_url": google_calendar(),
+        "credential": "switchboard/calendar-events/google",
+        "auth": {"oauth2": {"grant": "jwt_bearer", "scope": "calendar"}}
+    });
+    let inst = PluginInstance {
+        plugin: PluginName::parse("google-calendar").unwrap(),
+        enabled: true,
+        pinned_version: "0.1.0".into(),
+        config: json!({}),
+        data_adapter: DataAdapterConfig::from_json(&adapter, "").unwrap(),
+    };
+    match platform.registry.put_instance(&org, &inst, None).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    PluginService::new(google_calendar::plugin().unwrap(), platform.clone())
+}
+
+/// The README's sequence for the sms plugin, through `dev`'s admin API and plugin route,
+/// with Twilio behind Prism: what an operator types is what reaches Twilio's contract.
+#[tokio::test]
+async fn sms_sends_and_reports_through_twilios_published_contract() {
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-sms"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, key, task) = crate::dev_server::start(&dir).await;
+    let put = |path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { send(addr, "PUT", path, Some(&key), body.to_string().as_bytes()).await }
+    };
+
+    // The credential first; its value never comes back.
+    let stored = put(
+        "/admin/credentials/twilio",
+        json!({"value": {"account_sid": ACCOUNT, "auth_token": AUTH_TOKEN}}),
+    )
+    .await;
+    assert!(matches!(stored.status, 200 | 201), "{}", stored.body);
+    assert!(!stored.body.to_string().contains(AUTH_TOKEN));
+
+    // The plugin takes only the api adapter, and the secret must hold what auth names.
+    let wrong_kind = put(
+        "/admin/instances/sms",
+        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
+    )
+    .await;
+    assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.body);
+    assert!(
+        wrong_kind.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sms supports the data adapters api"),
+        "{}",
+        wrong_kind.body
+    );
+    let mut missing_field = twilio_adapter("demo-dental");
+    missing_field["auth"]["basic"]["password"] = json!("api_secret");
+    let refused = put(
+        "/admin/instances/sms",
+        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": missing_field}),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["details"][0]["path"], "/data_adapter/credential",
+        "{}",
+        refused.body
+    );
+
+    let created = put(
+        "/admin/instances/sms",
+        json!({
+            "pinned_version": "0.1.0", "enabled": true,
+            "config": {"accountSid": ACCOUNT, "fromNumber": "+15017122661", "signature": "– Bright Smile Dental"},
+            "data_adapter": twilio_adapter("demo-dental"),
+        }),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    let sent = post(
+        addr,
+        "/plugins/sms",
+        Some(&key),
+        &json!({"function": "SendSms", "parameters": {"to": "+15558675310", "body": "Your appointment is on Tuesday at 10:00."}}),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let sid = sent.body["result"]["messageSid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(sid.starts_with("SM") && sid.len() == 34, "{}", sent.body);
+    assert!(sent.body["result"]["status"].is_string());
+
+    let status = post(
+        addr,
+        "/plugins/sms",
+        Some(&key),
+        &json!({"function": "GetSmsStatus", "parameters": {"messageSid": sid}}),
+    )
+    .await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(
+        status.body["result"]["status"].is_string(),
+        "{}",
+        status.body
+    );
+
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without a credential Twilio's contract answers 401 (Prism checks its security scheme): a
+/// 502 saying no credential is configured, not the vendor's body.
+#[tokio::test]
+async fn twilio_without_a_credential_is_refused_by_its_contract() {
+    let Value::Object(settings) = json!({"base_url": twilio()}) else {
+        unreachable!()
+    };
+    let api = switchboard_rest::VendorApi::new(
+        switchboard_rest::RestClient::new(switchboard_tests::egress(), switchboard_tests::tls()),
+        Arc::new(switchboard::spec::ApiConfig::parse(&settings).unwrap()),
+        crate::fixtures::local_secrets(),
+        OrgId::parse("sms-bare").unwrap(),
+        switchboard_rest::Tokens::default(),
+    );
+    let request = ApiRequest::post_form(
+        format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json"),
+        [
+            ("To", "+15558675310"),
+            ("From", "+15017122661"),
+            ("Body", "Hi"),
+        ],
+    );
+    let e = api.send(request).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (502, "upstream_error"), "{e}");
+    assert!(e.to_string().contains("no credential is configured"), "{e}");
+}
+
+/// A vendor that counts requests by method and path: 503 on `/flaky`; on `/secure`, 200
+/// only with Basic `sid:new-token`, else 401.
+async fn counting_vendor() -> (
+    String,
+    Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let counts: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
+    let seen = counts.clone();
+    let good = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "sid:new-token")
+    );
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let seen = seen.clone();
+        let good = good.clone();
+        async move {
+            let key = format!("{} {}", req.method(), req.uri().path());
+            *seen.lock().unwrap().entry(key).or_default() += 1;
+            let authorized = req
+                .headers()
+                .get("authorization")
+                .is_some_and(|v| v.as_bytes() == good.as_bytes());
+            let status = match req.uri().path() {
+                "/flaky" => 503,
+                _ if authorized => 200,
+                _ => 401,
+            };
+            Ok::<_, std::convert::Infallible>(
+                hyper::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(b"{}")))
+                    .unwrap(),
+            )
+        }
+    });
+    let (addr, task) = switchboard_tests::serve_http1(svc).await;
+    (format!("http://{addr}"), counts, task)
+}
+
+/// What the api adapter repeats (a read after a 503) and what it never does (a write), and a
+/// key rejected with 401 re-read once from the store, as after a rotation.
+#[tokio::test]
+async fn the_api_adapter_repeats_only_reads_and_rereads_a_rotated_key() {
+    let (url, counts, task) = counting_vendor().await;
+    let db = switchboard_embedded::Embedded::in_memory().unwrap();
+    let store = db.secret_store();
+    let reference = store
+        .put(
+            "switchboard/sms-rot/twilio",
+            &secret(json!({"account_sid": "sid", "auth_token": "old-token"})),
+        )
+        .await
+        .unwrap();
+    let Value::Object(settings) = json!({
+        "base_url": url, "credential": "switchboard/sms-rot/twilio",
+        "auth": {"basic": {"username": "account_sid", "password": "auth_token"}}
+    }) else {
+        unreachable!()
+    };
+    let config = Arc::new(switchboard::spec::ApiConfig::parse(&settings).unwrap());
+    let api = |secrets: Arc<Secrets>| {
+        switchboard_rest::VendorApi::new(
+            switchboard_rest::RestClient::new(
+                switchboard_tests::egress(),
+                switchboard_tests::tls(),
+            ),
+            config.clone(),
+            secrets,
+            OrgId::parse("sms-rot").unwrap(),
+            switchboard_rest::Tokens::default(),
+        )
+    };
+    let secrets = || {
+        Arc::new(Secrets::new(
+            store.clone(),
+            std::time::Duration::from_secs(300),
+            "switchboard",
+        ))
+    };
+    let a = api(secrets());
+    let count = |k: &str| counts.lock().unwrap().get(k).copied().unwrap_or(0);
+
+    let read = a.send(ApiRequest::get("/flaky")).await.unwrap();
+    assert_eq!((read.status, count("GET /flaky")), (503, 3));
+    let write = a
+        .send(ApiRequest::post_form("/flaky", [("Body", "once")]))
+        .await
+        .unwrap();
+    assert_eq!((write.status, count("POST /flaky")), (503, 1));
+
+    // The cached "old-token" is refused; the store has been rotated meanwhile.
+    store
+        .put(
+            reference.name(),
+            &secret(json!({"account_sid": "sid", "auth_token": "new-token"})),
+        )
+        .await
+        .unwrap();
+    let ok = a.send(ApiRequest::get("/secure")).await.unwrap();
+    assert_eq!((ok.status, count("GET /secure")), (200, 2));
+
+    // A key that is simply wrong: one re-read, then a 502 naming the credential, not its value.
+    store
+        .put(
+            reference.name(),
+            &secret(json!({"account_sid": "sid", "auth_token": "wrong-token"})),
+        )
+        .await
+        .unwrap();
+    let e = api(secrets())
+        .send(ApiRequest::get("/secure"))
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (502, "upstream_error"), "{e}");
+    assert!(
+        e.to_string().contains("switchboard/sms-rot/twilio")
+            && !e.to_string().contains("wrong-token"),
+        "{e}"
+    );
+    assert_eq!(count("GET /secure"), 3);
+    task.abort();
+}
+
+/// Prism on Google's Calendar API, set by `scripts/test`. Without it these tests fail.
+fn google_calendar() -> String {
+    match std::env::var("SWITCHBOARD_TEST_GOOGLE_CALENDAR") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "SWITCHBOARD_TEST_GOOGLE_CALENDAR is not set: the vendor tests run against Prism, \
+             which scripts/test installs and starts (scripts/prism.sh). Run scripts/test."
+        ),
+    }
+}
+
+/// The google-calendar plugin through `dev`, authenticated as a service account (the
+/// JWT-bearer grant against the test OAuth2 provider), against Prism on Google's published
+/// Calendar API: each request the plugin builds must fit Google's contract.
+#[tokio::test]
+async fn google_calendar_books_through_its_contract_with_a_service_account() {
+    let issuer = std::env::var("SWITCHBOARD_TEST_OAUTH").unwrap_or_else(|_| {
+        panic!("SWITCHBOARD_TEST_OAUTH is not set: scripts/test starts the OAuth2 provider")
+    });
+    let provider: std::net::SocketAddr = issuer.trim_start_matches("http://").parse().unwrap();
+    let account = send(provider, "GET", "/test/service-account", None, b"").await;
+    assert_eq!(account.status, 200, "{}", account.body);
+
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-gcal"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, key, task) = crate::dev_server::start(&dir).await;
+    let put = |path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { send(addr, "PUT", path, Some(&key), body.to_string().as_bytes()).await }
+    };
+    // The service account's key file, stored as Google issues it.
+    let stored = put("/admin/credentials/google", json!({"value": account.body})).await;
+    assert!(matches!(stored.status, 200 | 201), "{}", stored.body);
+    let created = put(
+        "/admin/instances/google-calendar",
+        json!({
+            "pinned_version": "0.1.0", "enabled": true,
+            "config": {"timeZone": "America/New_York"},
+            "data_adapter": {
+                "type": "api", "base_url": google_calendar(),
+                "credential": "switchboard/demo-dental/google",
+                "auth": {"oauth2": {"grant": "jwt_bearer", "scope": "calendar"}}
+            }
+        }),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    let call = |function: &'static str, parameters: Value| {
+        let key = key.clone();
+        async move {
+            post(
+                addr,
+                "/plugins/google-calendar",
+                Some(&key),
+                &json!({"function": function, "parameters": parameters}),
+            )
+            .await
+        }
+    };
+    let free = call("FindFreeSlots", json!({"date": "2027-06-01"})).await;
+    assert_eq!(free.status, 200, "{}", free.body);
+    assert!(free.body["result"]["slots"].is_array(), "{}", free.body);
+    let booked = call(
+        "BookAppointment",
+        json!({"start": "2027-06-01 10:00", "name": "Jordan Rivera", "phone": "+1 555 010 2000"}),
+    )
+    .await;
+    assert_eq!(booked.status, 200, "{}", booked.body);
+    assert_eq!(
+        booked.body["result"]["eventId"],
+        json!(google_calendar::slot_event_id("primary", 1_811_858_400)),
+        "{}",
+        booked.body
+    );
+    let listed = call("ListAppointments", json!({"date": "2027-06-01"})).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        listed.body["result"]["events"].is_array(),
+        "{}",
+        listed.body
+    );
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
