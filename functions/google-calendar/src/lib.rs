@@ -26,6 +26,8 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 
 /// Marks the events this plugin books (a private extended property).
 const MARK: &str = "switchboard";
+/// The booking's reference, which moving or cancelling it requires (a private property).
+const REF: &str = "switchboardRef";
 
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {
@@ -58,6 +60,7 @@ struct Book {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Move {
     event_id: String,
+    booking_ref: String,
     start: String,
 }
 
@@ -65,6 +68,7 @@ struct Move {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct EventRef {
     event_id: String,
+    booking_ref: String,
 }
 
 /// The event id of the slot starting at `start_ts` on `calendar`: 32 characters of Google's
@@ -100,7 +104,7 @@ async fn busy(api: &dyn Api, cal: &Calendar, from: i64, to: i64) -> Result<Vec<S
         .and_then(Value::as_str)
     {
         return Err(if reason == "notFound" {
-            Error::invalid_field(
+            time::config_error(
                 "/config/calendarId",
                 format!(
                     "calendar '{}' was not found, or is not shared with this credential",
@@ -115,9 +119,16 @@ async fn busy(api: &dyn Api, cal: &Calendar, from: i64, to: i64) -> Result<Vec<S
             ))
         });
     }
+    // No entry for the calendar asked about: nothing is known free.
+    let Some(entry) = entry else {
+        return Err(Error::Upstream(format!(
+            "Google Calendar's freeBusy answered without calendar '{}'",
+            cal.id
+        )));
+    };
     let mut out = Vec::new();
     for b in entry
-        .and_then(|e| e.get("busy"))
+        .get("busy")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -144,11 +155,16 @@ async fn find_free_slots(ctx: CallContext, p: Day) -> Result<Value, Error> {
     let cal = Calendar::from_context(&ctx)?;
     let date = time::parse_date(&p.date, "/date")?;
     let windows = cal.windows(date)?;
-    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
+    let (Some(first), Some(end)) = (windows.first(), windows.iter().map(|w| w.end).max()) else {
         return Ok(json!({"date": p.date, "timeZone": cal.zone_name, "slots": [], "closed": true}));
     };
     let now = time::unix(ctx.now)?;
-    let taken = busy(ctx.api()?, &cal, first.start, last.end).await?;
+    if end <= now {
+        return Ok(
+            json!({"date": p.date, "timeZone": cal.zone_name, "slots": [], "closed": false}),
+        );
+    }
+    let taken = busy(ctx.api()?, &cal, first.start, end).await?;
     let slots: Vec<String> = cal
         .slots(&windows)
         .into_iter()
@@ -159,9 +175,15 @@ async fn find_free_slots(ctx: CallContext, p: Day) -> Result<Value, Error> {
 }
 
 /// The appointment as the caller sees it.
-fn appointment(cal: &Calendar, event_id: &str, slot: Span) -> Result<Value, Error> {
+fn appointment(
+    cal: &Calendar,
+    event_id: &str,
+    reference: &str,
+    slot: Span,
+) -> Result<Value, Error> {
     Ok(json!({
         "eventId": event_id,
+        "bookingRef": reference,
         "start": cal.local(slot.start)?,
         "end": cal.local(slot.end)?,
         "timeZone": cal.zone_name,
@@ -177,6 +199,7 @@ async fn claim(
     slot: Span,
     summary: &str,
     description: &str,
+    reference: &str,
 ) -> Result<String, Error> {
     if busy(api, cal, slot.start, slot.end)
         .await?
@@ -191,7 +214,7 @@ async fn claim(
         "description": description,
         "start": {"dateTime": time::rfc3339(slot.start)?, "timeZone": cal.zone_name},
         "end": {"dateTime": time::rfc3339(slot.end)?, "timeZone": cal.zone_name},
-        "extendedProperties": {"private": {MARK: "1"}},
+        "extendedProperties": {"private": {MARK: "1", REF: reference}},
     });
     let mut event = fields.clone();
     event["id"] = json!(id);
@@ -202,6 +225,7 @@ async fn claim(
         200 | 201 => Ok(id),
         // The id is in use: the slot is booked, or was and has been cancelled.
         409 => revive(api, cal, &id, slot, fields).await.map(|()| id),
+        403 | 404 => Err(no_access(cal, &resp)),
         _ => Err(resp.upstream_error("Google Calendar's events.insert")),
     }
 }
@@ -238,6 +262,26 @@ async fn revive(
         412 => Err(taken(cal, slot)),
         _ => Err(resp.upstream_error("Google Calendar's events.patch")),
     }
+}
+
+/// The calendar does not exist for this credential, or is not shared with it for writing:
+/// the organization's setting to fix.
+fn no_access(cal: &Calendar, resp: &ApiResponse) -> Error {
+    time::config_error(
+        "/config/calendarId",
+        format!(
+            "Google Calendar refused calendar '{}' ({}): share it with the credential's account with permission to make changes, or fix calendarId",
+            cal.id, resp.status
+        ),
+    )
+}
+
+/// A booking's own secret: the eventId follows from the slot, so it cannot prove who booked.
+fn booking_ref(seed: &str) -> String {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    let (a, b) = (random.hash_one(seed), random.hash_one((seed, 1u8)));
+    format!("{a:016x}{b:016x}")
 }
 
 fn taken(cal: &Calendar, slot: Span) -> Error {
@@ -277,20 +321,38 @@ async fn book_appointment(ctx: CallContext, p: Book) -> Result<Value, Error> {
             .unwrap_or_default()
     ));
     let summary = format!("{}: {}", cal.title, one_line(&p.name));
-    let id = claim(ctx.api()?, &cal, slot, &summary, &description.join("\n")).await?;
-    appointment(&cal, &id, slot)
+    let reference = booking_ref(&format!("{}{}{summary}", ctx.org, slot.start));
+    let id = claim(
+        ctx.api()?,
+        &cal,
+        slot,
+        &summary,
+        &description.join("\n"),
+        &reference,
+    )
+    .await?;
+    appointment(&cal, &id, &reference, slot)
 }
 
-/// The event `id`, if this plugin booked it and it is not cancelled.
-async fn ours(api: &dyn Api, cal: &Calendar, id: &str) -> Result<Value, Error> {
+/// The event `id` and its ETag, if this plugin booked it under `reference` and it is not
+/// cancelled. Without the right reference it is "not found": an id alone (it follows from
+/// the slot) proves nothing.
+async fn ours(
+    api: &dyn Api,
+    cal: &Calendar,
+    id: &str,
+    reference: &str,
+) -> Result<(Value, Option<String>), Error> {
     let resp = api.send(ApiRequest::get(event_path(cal, id))).await?;
     let gone = || {
         Error::not_found(format!(
-            "No appointment with eventId {id}. Check the id, or find the appointment with ListAppointments."
+            "No appointment with eventId {id} and that bookingRef. Use both as BookAppointment returned them."
         ))
     };
-    if matches!(resp.status, 404 | 410) {
-        return Err(gone());
+    match resp.status {
+        404 | 410 => return Err(gone()),
+        403 => return Err(no_access(cal, &resp)),
+        _ => {}
     }
     let event = resp.into_json("Google Calendar's events.get")?;
     if event.get("status") == Some(&json!("cancelled")) {
@@ -301,16 +363,34 @@ async fn ours(api: &dyn Api, cal: &Calendar, id: &str) -> Result<Value, Error> {
             "Event {id} was not booked through this assistant; staff can change it in the calendar."
         )));
     }
-    Ok(event)
+    if event.pointer(&format!("/extendedProperties/private/{REF}")) != Some(&json!(reference)) {
+        return Err(gone());
+    }
+    let etag = event.get("etag").and_then(Value::as_str).map(str::to_owned);
+    Ok((event, etag))
 }
 
-async fn delete_event(api: &dyn Api, cal: &Calendar, id: &str) -> Result<(), Error> {
-    let resp: ApiResponse = api.send(ApiRequest::delete(event_path(cal, id))).await?;
+/// Deletes the event as read (`If-Match` its ETag): a concurrent change is a 409.
+async fn delete_event(
+    api: &dyn Api,
+    cal: &Calendar,
+    id: &str,
+    etag: Option<&str>,
+) -> Result<(), Error> {
+    let mut request = ApiRequest::delete(event_path(cal, id));
+    if let Some(tag) = etag.and_then(|t| http::HeaderValue::from_str(t).ok()) {
+        request = request.header(http::header::IF_MATCH, tag);
+    }
+    let resp: ApiResponse = api.send(request).await?;
     match resp.status {
         200 | 204 | 410 => Ok(()),
         404 => Err(Error::not_found(format!(
             "No appointment with eventId {id}."
         ))),
+        412 => Err(Error::conflict(format!(
+            "Appointment {id} was just changed by someone else; check it with ListAppointments and try again."
+        ))),
+        403 => Err(no_access(cal, &resp)),
         _ => Err(resp.upstream_error("Google Calendar's events.delete")),
     }
 }
@@ -320,26 +400,38 @@ async fn move_appointment(ctx: CallContext, p: Move) -> Result<Value, Error> {
     let now = time::unix(ctx.now)?;
     let slot = cal.bookable(&p.start, "/start", now)?;
     let api = ctx.api()?;
-    let old = ours(api, &cal, &p.event_id).await?;
+    let (old, etag) = ours(api, &cal, &p.event_id, &p.booking_ref).await?;
+    if p.event_id == slot_event_id(&cal.id, slot.start) {
+        // Already at that time.
+        return appointment(&cal, &p.event_id, &p.booking_ref, slot);
+    }
     let text = |k: &str| old.get(k).and_then(Value::as_str).unwrap_or_default();
-    let id = claim(api, &cal, slot, text("summary"), text("description")).await?;
-    if id == p.event_id {
-        return appointment(&cal, &id, slot);
-    }
-    if let Err(e) = delete_event(api, &cal, &p.event_id).await {
-        return Err(Error::Upstream(format!(
-            "The new time is booked as eventId {id}, but the old appointment {} could not be cancelled ({e}); cancel it with CancelAppointment.",
+    let reference = booking_ref(&format!("{}{}{}", ctx.org, slot.start, p.event_id));
+    let id = claim(
+        api,
+        &cal,
+        slot,
+        text("summary"),
+        text("description"),
+        &reference,
+    )
+    .await?;
+    let mut moved = appointment(&cal, &id, &reference, slot)?;
+    if let Err(e) = delete_event(api, &cal, &p.event_id, etag.as_deref()).await {
+        // The new time is booked: say so, and what is left to do, rather than fail the move.
+        moved["warning"] = json!(format!(
+            "The old appointment {} could not be cancelled ({e}); cancel it with CancelAppointment.",
             p.event_id
-        )));
+        ));
     }
-    appointment(&cal, &id, slot)
+    Ok(moved)
 }
 
 async fn cancel_appointment(ctx: CallContext, p: EventRef) -> Result<Value, Error> {
     let cal = Calendar::from_context(&ctx)?;
     let api = ctx.api()?;
-    ours(api, &cal, &p.event_id).await?;
-    delete_event(api, &cal, &p.event_id).await?;
+    let (_, etag) = ours(api, &cal, &p.event_id, &p.booking_ref).await?;
+    delete_event(api, &cal, &p.event_id, etag.as_deref()).await?;
     Ok(json!({"eventId": p.event_id, "status": "cancelled"}))
 }
 
@@ -382,12 +474,11 @@ async fn list_appointments(ctx: CallContext, p: Day) -> Result<Value, Error> {
             }
         };
         let mine = e.pointer(&format!("/extendedProperties/private/{MARK}")) == Some(&json!("1"));
+        // No titles: they name people, and a caller must learn only that a time is taken.
         out.push(json!({
             "eventId": e.get("id").cloned().unwrap_or(Value::Null),
             "start": when("start")?,
             "end": when("end")?,
-            // Other events' titles may name other people: busy is all the agent needs.
-            "title": if mine { e.get("summary").cloned().unwrap_or(Value::Null) } else { json!("busy") },
             "bookedHere": mine,
         }));
     }

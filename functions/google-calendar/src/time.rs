@@ -141,7 +141,9 @@ impl Calendar {
             .map_err(|_| Error::unprocessable("the time is out of range"))
     }
 
-    /// An instant at or after a local time (a time in a gap: the end of the gap).
+    /// The instant of a local time; a time the clocks skip is read as the same time after
+    /// the change (02:30 on a spring-forward night is 03:30), a repeated one as its later
+    /// occurrence.
     fn at_or_after(&self, dt: DateTime) -> Result<i64, Error> {
         self.tz
             .to_ambiguous_timestamp(dt)
@@ -179,6 +181,13 @@ impl Calendar {
             out.push(Span { start, end });
         }
         out.sort_by_key(|s| s.start);
+        // Overlapping windows would put two grids, and two slots, on one time.
+        if out.windows(2).any(|w| w[1].start < w[0].end) {
+            return Err(config_error(
+                &at,
+                "the opening windows overlap; list each time once, e.g. [\"09:00-12:00\", \"13:00-17:00\"]",
+            ));
+        }
         Ok(out)
     }
 
@@ -354,5 +363,8 @@ mod tests {
         let c = cal(&[("tue", &["20:00-24:00"])]);
         let w = c.windows(date(2027, 6, 1)).unwrap();
         assert_eq!(w[0].end - w[0].start, 4 * 3600);
+        let c = cal(&[("tue", &["09:00-12:00", "10:15-13:00"])]);
+        let e = c.windows(date(2027, 6, 1)).unwrap_err();
+        assert!(e.to_string().contains("overlap"), "{e}");
     }
 }

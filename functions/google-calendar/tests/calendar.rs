@@ -18,6 +18,25 @@ use switchboard_testkit::Harness;
 struct Google {
     events: Mutex<BTreeMap<String, (Value, u64)>>,
     requests: Mutex<Vec<String>>,
+    /// Answer free/busy without the calendar asked about.
+    forget_calendar: std::sync::atomic::AtomicBool,
+}
+
+impl Google {
+    /// A calendar holding one event made by staff in Google Calendar itself.
+    fn with_staff_event() -> Arc<Self> {
+        let g = Self::default();
+        g.events.lock().unwrap().insert(
+            "outside0001".into(),
+            (
+                json!({"id": "outside0001", "status": "confirmed", "etag": "\"1\"",
+                    "summary": "Dr. Lee: lunch with Priya Shah",
+                    "start": {"dateTime": "2027-06-01T16:00:00Z"}, "end": {"dateTime": "2027-06-01T17:00:00Z"}}),
+                1,
+            ),
+        );
+        Arc::new(g)
+    }
 }
 
 fn answer(status: u16, body: Value) -> Result<ApiResponse, Error> {
@@ -62,6 +81,12 @@ impl Api for Google {
                     })
                     .map(|(e, _)| json!({"start": e["start"]["dateTime"], "end": e["end"]["dateTime"]}))
                     .collect();
+                if self
+                    .forget_calendar
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    return answer(200, json!({"calendars": {}}));
+                }
                 answer(200, json!({"calendars": {"primary": {"busy": busy}}}))
             }
             ("POST", ["", "calendars", "primary", "events"]) => {
@@ -86,6 +111,17 @@ impl Api for Google {
                     "GET" => answer(200, e.clone()),
                     "DELETE" if e["status"] == "cancelled" => answer(410, json!({})),
                     "DELETE" => {
+                        let wanted = r
+                            .headers
+                            .iter()
+                            .find(|(n, _)| n == "if-match")
+                            .map(|(_, h)| h.to_str().unwrap().to_owned());
+                        if wanted.is_some_and(|w| w != etag(*v)) {
+                            return answer(
+                                412,
+                                json!({"error": {"code": 412, "message": "Precondition Failed"}}),
+                            );
+                        }
                         e["status"] = json!("cancelled");
                         *v += 1;
                         e["etag"] = json!(etag(*v));
@@ -114,9 +150,7 @@ impl Api for Google {
                 }
             }
             ("GET", ["", "calendars", "primary", "events"]) => {
-                let mut items: Vec<Value> = events.values().map(|(e, _)| e.clone()).collect();
-                items.push(json!({"id": "outside0001", "status": "confirmed", "summary": "Dr. Lee: lunch with Priya Shah",
-                    "start": {"dateTime": "2027-06-01T16:00:00Z"}, "end": {"dateTime": "2027-06-01T17:00:00Z"}}));
+                let items: Vec<Value> = events.values().map(|(e, _)| e.clone()).collect();
                 answer(200, json!({"items": items}))
             }
             _ => answer(404, Value::Null),
@@ -137,11 +171,13 @@ fn harness(google: Arc<Google>) -> Harness {
 
 #[tokio::test]
 async fn free_slots_book_list_move_and_cancel() {
-    let google = Arc::new(Google::default());
+    let google = Google::with_staff_event();
     let h = harness(google.clone());
     let free = h.ok("FindFreeSlots", json!({"date": "2027-06-01"})).await;
-    assert_eq!(free["slots"].as_array().unwrap().len(), 16, "{free}");
+    // 09:00-17:00 in 30-minute slots, but for the staff event's 12:00-13:00.
+    assert_eq!(free["slots"].as_array().unwrap().len(), 14, "{free}");
     assert_eq!(free["slots"][0], "09:00");
+    assert!(!free["slots"].as_array().unwrap().contains(&json!("12:30")));
 
     let booked = h
         .ok("BookAppointment", json!({"start": "2027-06-01 10:00", "name": "Jordan Rivera", "phone": "+1 555 010 2000"}))
@@ -151,6 +187,7 @@ async fn free_slots_book_list_move_and_cancel() {
         (Some("2027-06-01 10:00"), Some("2027-06-01 10:30"))
     );
     let id = booked["eventId"].as_str().unwrap().to_owned();
+    let reference = booked["bookingRef"].as_str().unwrap().to_owned();
     assert_eq!(id, google_calendar::slot_event_id("primary", 1_811_858_400));
     let free = h.ok("FindFreeSlots", json!({"date": "2027-06-01"})).await;
     assert!(
@@ -158,38 +195,59 @@ async fn free_slots_book_list_move_and_cancel() {
         "{free}"
     );
 
-    // Other events show as busy, without their titles.
+    // The day's busy times, without anyone's name.
     let list = h
         .ok("ListAppointments", json!({"date": "2027-06-01"}))
         .await;
-    let titles: Vec<&Value> = list["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["title"])
-        .collect();
+    assert_eq!(list["events"].as_array().unwrap().len(), 2, "{list}");
     assert!(
-        titles.contains(&&json!("Appointment: Jordan Rivera")) && titles.contains(&&json!("busy")),
+        !list.to_string().contains("Priya") && !list.to_string().contains("Jordan"),
         "{list}"
     );
-    assert!(!list.to_string().contains("Priya"), "{list}");
 
+    // The eventId follows from the slot: without the bookingRef it moves or cancels nothing.
+    let e = h
+        .call(
+            "CancelAppointment",
+            json!({"eventId": id, "bookingRef": "0123456789abcdef0123456789abcdef"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404, "{e}");
+    // Moving to where it is already is a no-op, not a conflict with itself.
+    let same = h
+        .ok(
+            "MoveAppointment",
+            json!({"eventId": id, "bookingRef": reference, "start": "2027-06-01 10:00"}),
+        )
+        .await;
+    assert_eq!(same["eventId"], json!(id));
     let moved = h
         .ok(
             "MoveAppointment",
-            json!({"eventId": id, "start": "2027-06-01 14:30"}),
+            json!({"eventId": id, "bookingRef": reference, "start": "2027-06-01 14:30"}),
         )
         .await;
     assert_eq!(moved["start"], "2027-06-01 14:30");
+    assert!(moved.get("warning").is_none(), "{moved}");
     let new_id = moved["eventId"].as_str().unwrap().to_owned();
+    let new_ref = moved["bookingRef"].as_str().unwrap().to_owned();
     let e = h
-        .call("CancelAppointment", json!({"eventId": id}))
+        .call(
+            "CancelAppointment",
+            json!({"eventId": id, "bookingRef": reference}),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.status(), 404, "the old slot was cancelled by the move");
-    h.ok("CancelAppointment", json!({"eventId": new_id})).await;
+    h.ok(
+        "CancelAppointment",
+        json!({"eventId": new_id, "bookingRef": new_ref}),
+    )
+    .await;
 
-    // The cancelled 10:00 slot can be booked again: its event is revived.
+    // The cancelled 10:00 slot can be booked again: its event is revived with a new
+    // bookingRef, so the first booking's reference cannot cancel the new one.
     let again = h
         .ok(
             "BookAppointment",
@@ -197,12 +255,48 @@ async fn free_slots_book_list_move_and_cancel() {
         )
         .await;
     assert_eq!(again["eventId"], json!(id));
-    // An event booked elsewhere cannot be moved or cancelled here.
+    assert_ne!(again["bookingRef"], json!(reference));
     let e = h
-        .call("CancelAppointment", json!({"eventId": "outside0001"}))
+        .call(
+            "CancelAppointment",
+            json!({"eventId": id, "bookingRef": reference}),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.status(), 404);
+    // An event made in Google Calendar itself cannot be moved or cancelled here.
+    let e = h
+        .call(
+            "CancelAppointment",
+            json!({"eventId": "outside0001", "bookingRef": reference}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422, "{e}");
+    assert!(
+        e.to_string().contains("not booked through this assistant"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_free_busy_answer_without_the_calendar_books_nothing() {
+    let google = Arc::new(Google::default());
+    google
+        .forget_calendar
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let h = harness(google.clone());
+    for (function, params) in [
+        ("FindFreeSlots", json!({"date": "2027-06-01"})),
+        (
+            "BookAppointment",
+            json!({"start": "2027-06-01 10:00", "name": "X"}),
+        ),
+    ] {
+        let e = h.call(function, params).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (502, "upstream_error"), "{e}");
+    }
+    assert!(google.events.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -222,21 +316,24 @@ async fn two_calls_racing_for_one_slot_book_it_once() {
             })
         })
         .collect();
-    let mut ok = 0;
+    let mut won = Vec::new();
     for c in calls {
         match c.await.unwrap() {
-            Ok(_) => ok += 1,
+            Ok(v) => won.push(v),
             Err(e) => {
                 assert_eq!(e.status(), 409, "{e}");
                 assert!(e.to_string().contains("FindFreeSlots"), "{e}");
             }
         }
     }
-    assert_eq!(ok, 1);
+    assert_eq!(won.len(), 1);
     assert_eq!(google.events.lock().unwrap().len(), 1);
     // A cancelled slot revived by two calls at once: one wins (If-Match), the other is 409.
-    let id = google.events.lock().unwrap().keys().next().unwrap().clone();
-    h.ok("CancelAppointment", json!({"eventId": id})).await;
+    h.ok(
+        "CancelAppointment",
+        json!({"eventId": won[0]["eventId"], "bookingRef": won[0]["bookingRef"]}),
+    )
+    .await;
     let (a, b) = tokio::join!(
         h.call(
             "BookAppointment",

@@ -295,7 +295,7 @@ impl Secrets {
         let flight = self.flight(reference);
         let result = {
             let _guard = flight.lock().await;
-            self.fetch(reference).await
+            self.fetch_with(reference, false).await
         };
         self.land(reference, flight);
         result
@@ -375,7 +375,18 @@ impl Secrets {
     /// call budget) must not cancel the bookkeeping — stale re-stamp, failure memory — that
     /// spares the next callers the same wait.
     async fn fetch(&self, reference: &CredentialRef) -> Result<SecretValue, Error> {
+        self.fetch_with(reference, true).await
+    }
+
+    /// [`Secrets::fetch`]; `stale_ok: false` fails with 503 during an outage instead of
+    /// serving the cached value.
+    async fn fetch_with(
+        &self,
+        reference: &CredentialRef,
+        stale_ok: bool,
+    ) -> Result<SecretValue, Error> {
         let book = Book {
+            stale_ok,
             store: self.store.clone(),
             entries: self.entries.clone(),
             failures: self.failures.clone(),
@@ -516,6 +527,7 @@ struct Book {
     missing: Arc<Mutex<HashMap<String, Instant>>>,
     ttl: Duration,
     max_stale: Duration,
+    stale_ok: bool,
 }
 
 impl Book {
@@ -537,13 +549,19 @@ impl Book {
                         .map(|e| (e.value.clone(), e.fetched))
                 });
                 match stale {
-                    Some((value, fetched)) if fetched.elapsed() < self.max_stale => {
+                    Some((value, fetched))
+                        if self.stale_ok && fetched.elapsed() < self.max_stale =>
+                    {
                         tracing::warn!(credential = %reference, %cause, "secret store unavailable; serving the cached value");
                         // Never past the bound, however the grace falls.
                         let left = self.max_stale.saturating_sub(fetched.elapsed());
                         let grace = STALE_GRACE.min(self.ttl).min(left);
                         self.keep(reference, value.clone(), grace, fetched);
                         return Ok(value);
+                    }
+                    Some(_) if !self.stale_ok => {
+                        tracing::error!(credential = %reference, %cause,
+                            "secret store unavailable; this read must see the stored value, not a cached one");
                     }
                     Some(_) => {
                         tracing::error!(credential = %reference, %cause, max_stale_secs = self.max_stale.as_secs(),

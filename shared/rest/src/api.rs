@@ -1,8 +1,8 @@
 //! The `api` adapter: a vendor's HTTP API that a plugin's own code calls (`ctx.api()`), with
 //! the instance's credential added to each request. One budget (`timeout_ms`) covers the
 //! credential look-up, a token request and every attempt. A request that never reached the
-//! vendor (no connection) is sent again; a read (GET) also after a transport error, a timeout
-//! or a 502/503/504; a write is never repeated once it may have reached the vendor. A 401 is answered once: an OAuth2 token is replaced by a fresh one,
+//! vendor (no connection) is sent again, and a read (GET) also after a transport error or a
+//! 502/503/504 while the budget lasts; a write is sent again only after a 401. A 401 is answered once: an OAuth2 token is replaced by a fresh one,
 //! a key or password re-read from the secret store (rotation); a second 401 is a 502 naming
 //! the credential.
 
@@ -154,6 +154,17 @@ impl VendorApi {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
             || req.path.split('/').any(|s| s == ".." || s == ".");
+        // What `segment` made of a caller's "." or "..": still a dot-segment to servers
+        // that decode before resolving, and the caller's to fix.
+        let dots = req
+            .path
+            .split('/')
+            .any(|s| !s.is_empty() && s.to_ascii_uppercase().split("%2E").all(str::is_empty));
+        if dots {
+            return Err(Error::unprocessable(
+                "a value that names part of the vendor's path cannot be '.' or '..'",
+            ));
+        }
         if bad {
             return Err(Error::internal(format!(
                 "the plugin built an API path that is not a plain path under the base URL: {:?}",

@@ -43,6 +43,9 @@ const DETACHED_BUDGET: Duration = Duration::from_secs(10);
 struct Cached {
     token: String,
     good_until: Instant,
+    /// The refresh token the access token came with: another one in the secret (another
+    /// user's consent) must not be served this user's token.
+    refresh: Option<String>,
 }
 
 /// A refresh token the provider issued that could not be written back: used instead of the
@@ -145,7 +148,14 @@ impl Tokens {
         deadline: Instant,
     ) -> Result<String, Error> {
         let key = scope.key(secret);
-        if let Some(t) = self.fresh(&key) {
+        let refresh = match scope.oauth.grant {
+            Grant::RefreshToken => self
+                .current(scope, secret.clone())
+                .field("refresh_token")
+                .map(str::to_owned),
+            _ => None,
+        };
+        if let Some(t) = self.fresh(&key, refresh.as_deref()) {
             return Ok(t);
         }
         let flight_key = scope.flight_key(&key);
@@ -154,7 +164,7 @@ impl Tokens {
             let turn = tokio::time::timeout_at(deadline, flight.clone().lock_owned())
                 .await
                 .map_err(|_| out_of_time())?;
-            if let Some(t) = self.fresh(&key) {
+            if let Some(t) = self.fresh(&key, refresh.as_deref()) {
                 return Ok(t);
             }
             let (tokens, scope, secret) = (self.clone(), scope.clone(), secret.clone());
@@ -190,6 +200,7 @@ impl Tokens {
                 Cached {
                     token: granted.access_token.clone(),
                     good_until: Instant::now() + life,
+                    refresh: granted.refresh_token,
                 },
             );
         }
@@ -204,10 +215,10 @@ impl Tokens {
         }
     }
 
-    fn fresh(&self, key: &str) -> Option<String> {
+    fn fresh(&self, key: &str, refresh: Option<&str>) -> Option<String> {
         let c = self.inner.cached.lock().ok()?;
         c.get(key)
-            .filter(|c| Instant::now() < c.good_until)
+            .filter(|c| Instant::now() < c.good_until && c.refresh.as_deref() == refresh)
             .map(|c| c.token.clone())
     }
 
@@ -251,9 +262,13 @@ impl Tokens {
         let mut reread = false;
         loop {
             match request(scope, &secret, deadline).await {
-                Ok(g) => {
+                Ok(mut g) => {
                     if let Some(stored) = &stored {
-                        self.write_back(scope, stored, &secret, &g).await;
+                        // A provider that does not rotate keeps the token that was sent.
+                        if g.refresh_token.is_none() {
+                            g.refresh_token = secret.field("refresh_token").map(str::to_owned);
+                        }
+                        self.write_back(scope, stored, &g).await;
                     }
                     return Ok(g);
                 }
@@ -281,19 +296,11 @@ impl Tokens {
     /// cannot be written, this container keeps the new token in memory and tries again at
     /// its next refresh; the failure is logged as an error (other containers, and this one
     /// after it stops, only have the spent token: the credential must then be renewed).
-    async fn write_back(
-        &self,
-        scope: &TokenScope,
-        stored: &SecretValue,
-        sent: &SecretValue,
-        granted: &Granted,
-    ) {
+    async fn write_back(&self, scope: &TokenScope, stored: &SecretValue, granted: &Granted) {
         let Some(new) = &granted.refresh_token else {
             return;
         };
-        if sent.field("refresh_token") == Some(new.as_str())
-            && stored.field("refresh_token") == Some(new.as_str())
-        {
+        if stored.field("refresh_token") == Some(new.as_str()) {
             return;
         }
         let value = stored.with_field("refresh_token", new);

@@ -427,3 +427,123 @@ async fn google_calendar_books_through_its_contract_with_a_service_account() {
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The brief's use case 2: a WhatsApp agent on external data only. The organization's
+/// google-calendar instance runs as a service account; its `whatsapp` channel's assignment
+/// overrides the adapter with a user's OAuth2 consent (a refresh token). A key bound to the
+/// channel books through the override: the refresh token is spent at the provider (it was
+/// used, and rotated), and nothing is stored locally.
+#[tokio::test]
+async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
+    let issuer = std::env::var("SWITCHBOARD_TEST_OAUTH").unwrap_or_else(|_| {
+        panic!("SWITCHBOARD_TEST_OAUTH is not set: scripts/test starts the OAuth2 provider")
+    });
+    let provider: std::net::SocketAddr = issuer.trim_start_matches("http://").parse().unwrap();
+    let account = send(provider, "GET", "/test/service-account", None, b"").await;
+    let minted = send(provider, "POST", "/test/refresh-token", None, b"").await;
+    let r0 = minted.body["refresh_token"].as_str().unwrap().to_owned();
+
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-wa"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, key, task) = crate::dev_server::start(&dir).await;
+    let write = |method: &'static str, path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { send(addr, method, path, Some(&key), body.to_string().as_bytes()).await }
+    };
+    for (name, value) in [
+        ("google", account.body.clone()),
+        (
+            "google-whatsapp",
+            json!({"client_id": "switchboard-rt", "client_secret": "rt-secret", "refresh_token": r0}),
+        ),
+    ] {
+        let path: &'static str = if name == "google" {
+            "/admin/credentials/google"
+        } else {
+            "/admin/credentials/google-whatsapp"
+        };
+        let r = write("PUT", path, json!({"value": value})).await;
+        assert!(matches!(r.status, 200 | 201), "{}", r.body);
+    }
+    let enabled = write(
+        "PUT",
+        "/admin/instances/google-calendar",
+        json!({
+            "pinned_version": "0.1.0", "enabled": true,
+            "data_adapter": {
+                "type": "api", "base_url": google_calendar(),
+                "credential": "switchboard/demo-dental/google",
+                "auth": {"oauth2": {"grant": "jwt_bearer", "scope": "calendar"}}
+            }
+        }),
+    )
+    .await;
+    assert_eq!(enabled.status, 201, "{}", enabled.body);
+    let channel = write(
+        "PUT",
+        "/admin/channels/whatsapp",
+        json!({"plugin_assignments": [{
+            "plugin": "google-calendar", "enabled": true, "priority": 1,
+            "data_adapter": {
+                "type": "api", "base_url": google_calendar(),
+                "credential": "switchboard/demo-dental/google-whatsapp",
+                "auth": {"oauth2": {"grant": "refresh_token", "token_url": format!("{issuer}/token")}}
+            }
+        }]}),
+    )
+    .await;
+    assert!(matches!(channel.status, 200 | 201), "{}", channel.body);
+    let bound = write(
+        "POST",
+        "/admin/keys",
+        json!({"name": "whatsapp bot", "scopes": ["plugins:call", "agents:read"], "channel": "whatsapp"}),
+    )
+    .await;
+    assert_eq!(bound.status, 201, "{}", bound.body);
+    let bot = bound.body["result"]["key"].as_str().unwrap().to_owned();
+
+    let booked = post(
+        addr,
+        "/plugins/google-calendar",
+        Some(&bot),
+        &json!({"function": "BookAppointment", "parameters": {"start": "2027-06-02 09:30", "name": "Priya Shah"}}),
+    )
+    .await;
+    assert_eq!(booked.status, 200, "{}", booked.body);
+    // The channel's consent was used: its first refresh token is spent at the provider.
+    let reuse = switchboard_tests::http::send_with(
+        provider,
+        "POST",
+        "/token",
+        None,
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", "Basic c3dpdGNoYm9hcmQtcnQ6cnQtc2VjcmV0"),
+        ],
+        format!("grant_type=refresh_token&refresh_token={r0}").as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (reuse.status, reuse.body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{}",
+        reuse.body
+    );
+    // The agent for the channel offers the calendar's tools.
+    let agent = send(
+        addr,
+        "GET",
+        "/agents/whatsapp?format=openai",
+        Some(&bot),
+        b"",
+    )
+    .await;
+    assert_eq!(agent.status, 200, "{}", agent.body);
+    assert!(
+        agent.body.to_string().contains("BookAppointment"),
+        "{}",
+        agent.body
+    );
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

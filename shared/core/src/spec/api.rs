@@ -198,7 +198,8 @@ impl ApiConfig {
                         "private_key",
                         "the PKCS#8 PEM key the assertion is signed with",
                     )?;
-                    if value.field("client_email").is_none() && value.field("client_id").is_none() {
+                    let has = |f: &str| value.field(f).is_some_and(|v| !v.is_empty());
+                    if !has("client_email") && !has("client_id") {
                         return Err(Detail::new(
                             "/credential",
                             "the secret has neither 'client_email' nor 'client_id' (the assertion's issuer)",
@@ -211,6 +212,41 @@ impl ApiConfig {
                 }
             },
         }
+    }
+}
+
+impl ApiConfig {
+    /// Checks (at write time) a token endpoint that comes from the secret (`token_uri` of a
+    /// service-account key file) as [`ApiConfig::check_upstream`] checks configured ones.
+    pub fn check_secret_upstream(
+        &self,
+        value: &SecretValue,
+        egress: &Egress,
+    ) -> Result<(), Detail> {
+        let Some(ApiAuth::OAuth2(OAuth2 {
+            token_url: None, ..
+        })) = &self.auth
+        else {
+            return Ok(());
+        };
+        let Some(uri) = value.field("token_uri") else {
+            return Ok(());
+        };
+        let bad = |m: &str| Detail::new("/credential", format!("the secret's token_uri {m}"));
+        let plain = uri
+            .parse::<Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| !a.as_str().contains('@')));
+        if plain != Some(true) {
+            return Err(bad("must be an http(s) URL without credentials in it"));
+        }
+        if public_host(uri, "/credential", egress).is_err() {
+            return Err(bad("must name a public host"));
+        }
+        if self.plain_http(uri, egress) {
+            return Err(bad("must start with https://"));
+        }
+        Ok(())
     }
 }
 
@@ -538,5 +574,21 @@ mod tests {
         assert_eq!(e.path, "/base_url");
         assert!(e.message.contains("https://"), "{}", e.message);
         assert!(c.check_upstream(&Egress::new(true)).is_ok());
+        // A key file's own token_uri is held to the same rules.
+        let jwt = parse(
+            json!({"base_url": "https://x.test", "credential": "switchboard/a/b",
+            "auth": {"oauth2": {"grant": "jwt_bearer"}}}),
+        )
+        .unwrap();
+        let public = Egress::public_only();
+        for (uri, ok) in [
+            ("https://oauth2.googleapis.com/token", true),
+            ("http://oauth2.googleapis.com/token", false),
+            ("https://127.0.0.1/token", false),
+            ("https://user:pw@oauth2.googleapis.com/token", false),
+        ] {
+            let r = jwt.check_secret_upstream(&secret(json!({"token_uri": uri})), &public);
+            assert_eq!(r.is_ok(), ok, "{uri}: {r:?}");
+        }
     }
 }

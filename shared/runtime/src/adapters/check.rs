@@ -69,6 +69,8 @@ impl AdapterCheck for ConfigCheck {
                 c.check_upstream(&self.egress)
                     .map_err(|d| invalid(at, vec![d]))?;
                 c.check_secret(&value).map_err(|d| invalid(at, vec![d]))?;
+                c.check_secret_upstream(&value, &self.egress)
+                    .map_err(|d| invalid(at, vec![d]))?;
             }
             AdapterSpec::Postgres(_) => {
                 // The connection string, parsed without connecting.
