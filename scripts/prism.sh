@@ -1,6 +1,7 @@
 # Sourced by the test scripts: installs (pinned) Stoplight Prism from npm into the cache and runs
-# its mock servers of vendors' OpenAPI documents (tests/fixtures/vendor-openapi/, cut out of the
-# vendors' published documents by extract.py there) on free loopback ports. Callers set CACHE and
+# its mock servers of vendors' OpenAPI documents (tests/fixtures/vendor-openapi/: cut out of the
+# vendors' published documents by extract.py there, or written from the vendor's reference where
+# it publishes none, as its README says) on free loopback ports. Callers set CACHE and
 # run from the repository root. The logs are in a temporary directory removed on stop.
 # shellcheck source=scripts/pinned.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pinned.sh"
@@ -52,7 +53,9 @@ start_vendor_mocks() {
     export SWITCHBOARD_TEST_TWILIO=$PRISM_URL
     start_prism google-calendar "$VENDOR_OPENAPI/google-calendar.json" || return 1
     export SWITCHBOARD_TEST_GOOGLE_CALENDAR=$PRISM_URL
-    echo "==> prism mocks: twilio on $SWITCHBOARD_TEST_TWILIO, google calendar on $SWITCHBOARD_TEST_GOOGLE_CALENDAR"
+    start_prism salesforce "$VENDOR_OPENAPI/salesforce-leads.json" || return 1
+    export SWITCHBOARD_TEST_SALESFORCE=$PRISM_URL
+    echo "==> prism mocks: twilio on $SWITCHBOARD_TEST_TWILIO, google calendar on $SWITCHBOARD_TEST_GOOGLE_CALENDAR, salesforce on $SWITCHBOARD_TEST_SALESFORCE"
 }
 
 stop_prisms() {

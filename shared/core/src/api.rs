@@ -67,6 +67,10 @@ impl ApiRequest {
         Self::new(Method::DELETE, path)
     }
 
+    pub fn patch_json(path: impl Into<String>, body: Value) -> Self {
+        Self::new(Method::PATCH, path).json(body)
+    }
+
     pub fn post_json(path: impl Into<String>, body: Value) -> Self {
         Self::new(Method::POST, path).json(body)
     }

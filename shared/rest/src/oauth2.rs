@@ -30,8 +30,9 @@ use crate::client::RestClient;
 pub const EARLY: Duration = Duration::from_secs(60);
 /// When the provider does not say (Salesforce): a 401 replaces it sooner if need be.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// An RFC 7523 assertion's lifetime (Google accepts at most one hour).
-const ASSERTION_LIFETIME: u64 = 3600;
+/// An RFC 7523 assertion's lifetime: Salesforce accepts at most three minutes (this leaves
+/// room for clock skew), Google an hour.
+const ASSERTION_LIFETIME: u64 = 150;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// However long a provider says a token lives, it is asked again after this.

@@ -30,6 +30,14 @@ struct Expect {
 
 const EXPECTED: &[Expect] = &[
     Expect {
+        file: "salesforce-crm-no-contact.json",
+        status: 422,
+        check: |b| {
+            // Neither an email address nor a phone number: refused before Salesforce is asked.
+            assert_eq!(b["error"]["details"][0]["path"], "/email", "{b}");
+        },
+    },
+    Expect {
         file: "google-calendar-closed-day.json",
         status: 200,
         check: |b| {
@@ -427,6 +435,7 @@ async fn run_all(tables: Tables) {
     let service = Arc::new(booking_service(&demo.platform));
     let sms = crate::vendors::sms_events_org(&demo.platform, &secrets).await;
     let calendar = crate::vendors::calendar_events_org(&demo.platform).await;
+    let salesforce = crate::vendors::salesforce_events_org(&demo.platform).await;
     let mcp = McpService::new(
         AgentBuilder::new(
             demo.platform.registry.clone(),
@@ -521,6 +530,8 @@ async fn run_all(tables: Tables) {
             handle(&sms, req).await
         } else if e.file.starts_with("google-calendar") {
             handle(&calendar, req).await
+        } else if e.file.starts_with("salesforce-crm") {
+            handle(&salesforce, req).await
         } else {
             handle(&service, req).await
         };

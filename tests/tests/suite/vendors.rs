@@ -94,6 +94,29 @@ pub(crate) async fn calendar_events_org(platform: &Arc<Platform>) -> PluginServi
     PluginService::new(google_calendar::plugin().unwrap(), platform.clone())
 }
 
+/// The sample events' Salesforce organization: salesforce-crm on Prism's Lead operations (its
+/// event is answered before any request). Returns the function's service on `platform`.
+pub(crate) async fn salesforce_events_org(platform: &Arc<Platform>) -> PluginService {
+    let org = OrgId::parse("salesforce-events").unwrap();
+    let adapter = json!({
+        "type": "api", "base_url": salesforce(),
+        "credential": "switchboard/salesforce-events/salesforce",
+        "auth": {"oauth2": {"grant": "client_credentials", "token_url": "https://login.salesforce.com/services/oauth2/token"}}
+    });
+    let inst = PluginInstance {
+        plugin: PluginName::parse("salesforce-crm").unwrap(),
+        enabled: true,
+        pinned_version: "0.1.0".into(),
+        config: json!({}),
+        data_adapter: DataAdapterConfig::from_json(&adapter, "").unwrap(),
+    };
+    match platform.registry.put_instance(&org, &inst, None).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    PluginService::new(salesforce_crm::plugin().unwrap(), platform.clone())
+}
+
 /// The README's sequence for the sms plugin, through `dev`'s admin API and plugin route,
 /// with Twilio behind Prism: what an operator types is what reaches Twilio's contract.
 #[tokio::test]
@@ -342,6 +365,17 @@ async fn the_api_adapter_repeats_only_reads_and_rereads_a_rotated_key() {
     task.abort();
 }
 
+/// Prism on the Salesforce Lead operations, set by `scripts/test`. Without it these tests fail.
+fn salesforce() -> String {
+    match std::env::var("SWITCHBOARD_TEST_SALESFORCE") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "SWITCHBOARD_TEST_SALESFORCE is not set: the vendor tests run against Prism, \
+             which scripts/test installs and starts (scripts/prism.sh). Run scripts/test."
+        ),
+    }
+}
+
 /// Prism on Google's Calendar API, set by `scripts/test`. Without it these tests fail.
 fn google_calendar() -> String {
     match std::env::var("SWITCHBOARD_TEST_GOOGLE_CALENDAR") {
@@ -428,11 +462,13 @@ async fn google_calendar_books_through_its_contract_with_a_service_account() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The brief's use case 2: a WhatsApp agent on external data only. The organization's
-/// google-calendar instance runs as a service account; its `whatsapp` channel's assignment
-/// overrides the adapter with a user's OAuth2 consent (a refresh token). A key bound to the
-/// channel books through the override: the refresh token is spent at the provider (it was
-/// used, and rotated), and nothing is stored locally.
+/// The brief's use case 2: a WhatsApp agent on external data only, Salesforce for leads and
+/// Google Calendar for appointments. The organization's google-calendar instance runs as a
+/// service account; its `whatsapp` channel's assignment overrides the adapter with a user's
+/// OAuth2 consent (a refresh token), and salesforce-crm's with a connected app's client
+/// credentials. A key bound to the channel books and captures a lead through the overrides:
+/// the refresh token is spent at the provider (it was used, and rotated), and nothing is
+/// stored locally.
 #[tokio::test]
 async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
     let issuer = std::env::var("SWITCHBOARD_TEST_OAUTH").unwrap_or_else(|_| {
@@ -450,21 +486,40 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
         let key = key.clone();
         async move { send(addr, method, path, Some(&key), body.to_string().as_bytes()).await }
     };
-    for (name, value) in [
-        ("google", account.body.clone()),
+    for (path, value) in [
+        ("/admin/credentials/google", account.body.clone()),
         (
-            "google-whatsapp",
+            "/admin/credentials/google-whatsapp",
             json!({"client_id": "switchboard-rt", "client_secret": "rt-secret", "refresh_token": r0}),
         ),
+        (
+            "/admin/credentials/salesforce",
+            json!({"client_id": "switchboard-cc", "client_secret": "cc-secret"}),
+        ),
+        // The instance's own credential is refused by the provider: only the channel's
+        // override can reach Salesforce.
+        (
+            "/admin/credentials/salesforce-old",
+            json!({"client_id": "switchboard-cc", "client_secret": "revoked-secret"}),
+        ),
     ] {
-        let path: &'static str = if name == "google" {
-            "/admin/credentials/google"
-        } else {
-            "/admin/credentials/google-whatsapp"
-        };
         let r = write("PUT", path, json!({"value": value})).await;
         assert!(matches!(r.status, 200 | 201), "{}", r.body);
     }
+    let salesforce_adapter = json!({
+        "type": "api", "base_url": salesforce(),
+        "credential": "switchboard/demo-dental/salesforce",
+        "auth": {"oauth2": {"grant": "client_credentials", "token_url": format!("{issuer}/token"), "scope": "leads"}}
+    });
+    let mut old_adapter = salesforce_adapter.clone();
+    old_adapter["credential"] = json!("switchboard/demo-dental/salesforce-old");
+    let enabled = write(
+        "PUT",
+        "/admin/instances/salesforce-crm",
+        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": old_adapter}),
+    )
+    .await;
+    assert_eq!(enabled.status, 201, "{}", enabled.body);
     let enabled = write(
         "PUT",
         "/admin/instances/google-calendar",
@@ -489,6 +544,9 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
                 "credential": "switchboard/demo-dental/google-whatsapp",
                 "auth": {"oauth2": {"grant": "refresh_token", "token_url": format!("{issuer}/token")}}
             }
+        }, {
+            "plugin": "salesforce-crm", "enabled": true, "priority": 2,
+            "data_adapter": salesforce_adapter
         }]}),
     )
     .await;
@@ -529,7 +587,34 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
         "{}",
         reuse.body
     );
-    // The agent for the channel offers the calendar's tools.
+    // Salesforce: a lead captured, looked up and moved on, each request within the
+    // operations' contract.
+    let lead = post(
+        addr,
+        "/plugins/salesforce-crm",
+        Some(&bot),
+        &json!({"function": "CreateLead", "parameters": {"name": "Priya Shah", "phone": "+1 555 010 3000", "email": "priya.o'shah@example.com", "source": "WhatsApp"}}),
+    )
+    .await;
+    assert_eq!(lead.status, 200, "{}", lead.body);
+    let lead_id = lead.body["result"]["leadId"].as_str().unwrap().to_owned();
+    let found = post(
+        addr,
+        "/plugins/salesforce-crm",
+        Some(&bot),
+        &json!({"function": "FindLeads", "parameters": {"name": "O'Sh"}}),
+    )
+    .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let moved = post(
+        addr,
+        "/plugins/salesforce-crm",
+        Some(&bot),
+        &json!({"function": "UpdateLeadStatus", "parameters": {"leadId": lead_id, "status": "Working - Contacted"}}),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    // The agent for the channel offers both plugins' tools.
     let agent = send(
         addr,
         "GET",
@@ -539,10 +624,10 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
     )
     .await;
     assert_eq!(agent.status, 200, "{}", agent.body);
+    let tools = agent.body.to_string();
     assert!(
-        agent.body.to_string().contains("BookAppointment"),
-        "{}",
-        agent.body
+        tools.contains("BookAppointment") && tools.contains("CreateLead"),
+        "{tools}"
     );
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
