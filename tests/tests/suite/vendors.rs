@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use switchboard::OrgId;
 use switchboard::api::ApiRequest;
 use switchboard::pipeline::{Platform, PluginService};
 use switchboard::ports::Api;
 use switchboard::ports::StoreError;
 use switchboard::registry::{DataAdapterConfig, PluginInstance};
 use switchboard::secrets::{SecretValue, Secrets};
-use switchboard::{OrgId, PluginName};
 use switchboard_tests::http::{post, send};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -57,64 +57,75 @@ pub(crate) async fn sms_events_org(platform: &Arc<Platform>, secrets: &Secrets) 
         )
         .await
         .unwrap();
+    enable(
+        platform,
+        &org,
+        sms::plugin().unwrap(),
+        json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661"}),
+        twilio_adapter("sms-events"),
+    )
+    .await
+}
+
+/// `plugin` enabled for `org` at its own version with `config` and the `api` adapter
+/// `adapter`, written straight to the registry; the function's service on `platform`.
+async fn enable(
+    platform: &Arc<Platform>,
+    org: &OrgId,
+    plugin: switchboard::Plugin,
+    config: Value,
+    adapter: Value,
+) -> PluginService {
     let inst = PluginInstance {
-        plugin: PluginName::parse("sms").unwrap(),
+        plugin: plugin.name().clone(),
         enabled: true,
-        pinned_version: "0.1.0".into(),
-        config: json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661"}),
-        data_adapter: DataAdapterConfig::from_json(&twilio_adapter("sms-events"), "").unwrap(),
+        pinned_version: plugin.manifest().manifest().version.clone(),
+        config,
+        data_adapter: DataAdapterConfig::from_json(&adapter, "").unwrap(),
     };
-    match platform.registry.put_instance(&org, &inst, None).await {
+    match platform.registry.put_instance(org, &inst, None).await {
         Ok(_) | Err(StoreError::Conflict { .. }) => {}
         Err(e) => panic!("{e}"),
     }
-    PluginService::new(sms::plugin().unwrap(), platform.clone())
+    PluginService::new(plugin, platform.clone())
 }
 
 /// The sample events' calendar organization: google-calendar on Prism's Calendar API (its
 /// events are answered before any request). Returns the function's service on `platform`.
 pub(crate) async fn calendar_events_org(platform: &Arc<Platform>) -> PluginService {
-    let org = OrgId::parse("calendar-events").unwrap();
     let adapter = json!({
         "type": "api", "base_url": google_calendar(),
         "credential": "switchboard/calendar-events/google",
         "auth": {"oauth2": {"grant": "jwt_bearer", "scope": "calendar"}}
     });
-    let inst = PluginInstance {
-        plugin: PluginName::parse("google-calendar").unwrap(),
-        enabled: true,
-        pinned_version: "0.1.0".into(),
-        config: json!({}),
-        data_adapter: DataAdapterConfig::from_json(&adapter, "").unwrap(),
-    };
-    match platform.registry.put_instance(&org, &inst, None).await {
-        Ok(_) | Err(StoreError::Conflict { .. }) => {}
-        Err(e) => panic!("{e}"),
-    }
-    PluginService::new(google_calendar::plugin().unwrap(), platform.clone())
+    let org = OrgId::parse("calendar-events").unwrap();
+    enable(
+        platform,
+        &org,
+        google_calendar::plugin().unwrap(),
+        json!({}),
+        adapter,
+    )
+    .await
 }
 
 /// The sample events' Salesforce organization: salesforce-crm on Prism's Lead operations (its
 /// event is answered before any request). Returns the function's service on `platform`.
 pub(crate) async fn salesforce_events_org(platform: &Arc<Platform>) -> PluginService {
-    let org = OrgId::parse("salesforce-events").unwrap();
     let adapter = json!({
         "type": "api", "base_url": salesforce(),
         "credential": "switchboard/salesforce-events/salesforce",
-        "auth": {"oauth2": {"grant": "client_credentials", "token_url": "https://login.salesforce.com/services/oauth2/token"}}
+        "auth": {"oauth2": {"grant": "client_credentials", "token_url": "https://acme.my.salesforce.com/services/oauth2/token"}}
     });
-    let inst = PluginInstance {
-        plugin: PluginName::parse("salesforce-crm").unwrap(),
-        enabled: true,
-        pinned_version: "0.1.0".into(),
-        config: json!({}),
-        data_adapter: DataAdapterConfig::from_json(&adapter, "").unwrap(),
-    };
-    match platform.registry.put_instance(&org, &inst, None).await {
-        Ok(_) | Err(StoreError::Conflict { .. }) => {}
-        Err(e) => panic!("{e}"),
-    }
-    PluginService::new(salesforce_crm::plugin().unwrap(), platform.clone())
+    let org = OrgId::parse("salesforce-events").unwrap();
+    enable(
+        platform,
+        &org,
+        salesforce_crm::plugin().unwrap(),
+        json!({}),
+        adapter,
+    )
+    .await
 }
 
 /// The README's sequence for the sms plugin, through `dev`'s admin API and plugin route,
