@@ -107,38 +107,28 @@ impl Api for Google {
                 let Some((e, v)) = events.get_mut(*id) else {
                     return answer(404, json!({"error": {"code": 404, "message": "Not Found"}}));
                 };
+                // A write names the ETag it read: a stale one is refused, as Google does.
+                let wanted = r
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "if-match")
+                    .map(|(_, h)| h.to_str().unwrap().to_owned());
+                if method != "GET" && wanted.is_some_and(|w| w != etag(*v)) {
+                    return answer(
+                        412,
+                        json!({"error": {"code": 412, "message": "Precondition Failed"}}),
+                    );
+                }
                 match method {
                     "GET" => answer(200, e.clone()),
                     "DELETE" if e["status"] == "cancelled" => answer(410, json!({})),
                     "DELETE" => {
-                        let wanted = r
-                            .headers
-                            .iter()
-                            .find(|(n, _)| n == "if-match")
-                            .map(|(_, h)| h.to_str().unwrap().to_owned());
-                        if wanted.is_some_and(|w| w != etag(*v)) {
-                            return answer(
-                                412,
-                                json!({"error": {"code": 412, "message": "Precondition Failed"}}),
-                            );
-                        }
                         e["status"] = json!("cancelled");
                         *v += 1;
                         e["etag"] = json!(etag(*v));
                         answer(204, Value::Null)
                     }
                     "PATCH" => {
-                        let wanted = r
-                            .headers
-                            .iter()
-                            .find(|(n, _)| n == "if-match")
-                            .map(|(_, h)| h.to_str().unwrap().to_owned());
-                        if wanted.is_some_and(|w| w != etag(*v)) {
-                            return answer(
-                                412,
-                                json!({"error": {"code": 412, "message": "Precondition Failed"}}),
-                            );
-                        }
                         for (k, val) in body.as_object().unwrap() {
                             e[k] = val.clone();
                         }

@@ -68,6 +68,18 @@ fn store() -> Arc<dyn SecretStore> {
     Embedded::in_memory().unwrap().secret_store()
 }
 
+/// A secret store holding the client-credentials client as `cc`.
+async fn store_with_client() -> Arc<dyn SecretStore> {
+    let store = store();
+    put(
+        &store,
+        "cc",
+        json!({"client_id": "switchboard-cc", "client_secret": "cc-secret"}),
+    )
+    .await;
+    store
+}
+
 async fn put(store: &Arc<dyn SecretStore>, label: &str, value: Value) -> CredentialRef {
     store
         .put(&format!("switchboard/oauth-acme/{label}"), &secret(value))
@@ -119,13 +131,7 @@ async fn revoke(client_id: &str) -> u64 {
 
 #[tokio::test]
 async fn client_credentials_tokens_are_cached_and_replaced_after_a_401() {
-    let store = store();
-    put(
-        &store,
-        "cc",
-        json!({"client_id": "switchboard-cc", "client_secret": "cc-secret"}),
-    )
-    .await;
+    let store = store_with_client().await;
     let a = container(&store);
     let settings = json!({"grant": "client_credentials", "token_url": format!("{}/token", issuer()), "scope": "calendar leads"});
     let first = api(&a, "cc", settings.clone());
@@ -157,13 +163,7 @@ async fn client_credentials_tokens_are_cached_and_replaced_after_a_401() {
 
 #[tokio::test]
 async fn concurrent_calls_wait_for_one_token_request() {
-    let store = store();
-    put(
-        &store,
-        "cc",
-        json!({"client_id": "switchboard-cc", "client_secret": "cc-secret"}),
-    )
-    .await;
+    let store = store_with_client().await;
     let c = container(&store);
     let api = Arc::new(api(
         &c,
