@@ -55,7 +55,9 @@ start_vendor_mocks() {
     export SWITCHBOARD_TEST_GOOGLE_CALENDAR=$PRISM_URL
     start_prism salesforce "$VENDOR_OPENAPI/salesforce-leads.json" || return 1
     export SWITCHBOARD_TEST_SALESFORCE=$PRISM_URL
-    echo "==> prism mocks: twilio on $SWITCHBOARD_TEST_TWILIO, google calendar on $SWITCHBOARD_TEST_GOOGLE_CALENDAR, salesforce on $SWITCHBOARD_TEST_SALESFORCE"
+    start_prism zoom "$VENDOR_OPENAPI/zoom-meetings.json" || return 1
+    export SWITCHBOARD_TEST_ZOOM=$PRISM_URL
+    echo "==> prism mocks: twilio on $SWITCHBOARD_TEST_TWILIO, google calendar on $SWITCHBOARD_TEST_GOOGLE_CALENDAR, salesforce on $SWITCHBOARD_TEST_SALESFORCE, zoom on $SWITCHBOARD_TEST_ZOOM"
 }
 
 stop_prisms() {

@@ -90,10 +90,16 @@ impl TokenScope {
     fn key(&self, secret: &SecretValue) -> String {
         let o = &self.oauth;
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
-        let identity: String = ["client_id", "client_email", "private_key_id", "token_uri"]
-            .iter()
-            .map(|f| format!("{}\n", secret.field(f).unwrap_or_default()))
-            .collect();
+        let identity: String = [
+            "client_id",
+            "client_email",
+            "private_key_id",
+            "token_uri",
+            "account_id",
+        ]
+        .iter()
+        .map(|f| format!("{}\n", secret.field(f).unwrap_or_default()))
+        .collect();
         let digest = Sha256::digest(identity.as_bytes());
         let fingerprint: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         format!(
@@ -413,6 +419,15 @@ async fn request(
     match o.grant {
         Grant::ClientCredentials => {
             fields.push(("grant_type".into(), "client_credentials".into()));
+            client_fields(&mut fields, &mut basic, true).map_err(Refusal::Other)?;
+            if let Some(s) = &o.scope {
+                fields.push(("scope".into(), s.clone()));
+            }
+        }
+        Grant::AccountCredentials => {
+            fields.push(("grant_type".into(), "account_credentials".into()));
+            let account = field(scope, secret, "account_id").map_err(Refusal::Other)?;
+            fields.push(("account_id".into(), account.to_owned()));
             client_fields(&mut fields, &mut basic, true).map_err(Refusal::Other)?;
             if let Some(s) = &o.scope {
                 fields.push(("scope".into(), s.clone()));

@@ -30,6 +30,14 @@ struct Expect {
 
 const EXPECTED: &[Expect] = &[
     Expect {
+        file: "zoom-past-start.json",
+        status: 422,
+        check: |b| {
+            // A start in the past: refused before Zoom is asked.
+            assert_eq!(b["error"]["details"][0]["path"], "/startTime", "{b}");
+        },
+    },
+    Expect {
         file: "salesforce-crm-no-contact.json",
         status: 422,
         check: |b| {
@@ -436,6 +444,7 @@ async fn run_all(tables: Tables) {
     let sms = crate::vendors::sms_events_org(&demo.platform, &secrets).await;
     let calendar = crate::vendors::calendar_events_org(&demo.platform).await;
     let salesforce = crate::vendors::salesforce_events_org(&demo.platform).await;
+    let zoom = crate::vendors::zoom_events_org(&demo.platform).await;
     let mcp = McpService::new(
         AgentBuilder::new(
             demo.platform.registry.clone(),
@@ -532,6 +541,8 @@ async fn run_all(tables: Tables) {
             handle(&calendar, req).await
         } else if e.file.starts_with("salesforce-crm") {
             handle(&salesforce, req).await
+        } else if e.file.starts_with("zoom") {
+            handle(&zoom, req).await
         } else {
             handle(&service, req).await
         };

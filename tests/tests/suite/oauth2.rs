@@ -322,3 +322,53 @@ async fn a_refused_client_is_a_502_that_shows_no_secret() {
     assert_eq!(e.status(), 502, "{e}");
     assert!(e.to_string().contains("invalid_grant"), "{e}");
 }
+
+/// Zoom's Server-to-Server OAuth: `account_credentials` with the secret's `account_id`, the
+/// client in HTTP Basic; a token per account (a secret moved to another account does not
+/// keep the first one's token), and an account the app is not in refused as `invalid_grant`.
+#[tokio::test]
+async fn the_account_credentials_grant_names_the_account() {
+    let store = store();
+    let zoom = json!({"client_id": "switchboard-zoom", "client_secret": "zoom-secret", "account_id": "zoom-account-1"});
+    put(&store, "zoom", zoom.clone()).await;
+    let c = container(&store);
+    let settings =
+        json!({"grant": "account_credentials", "token_url": format!("{}/token", issuer())});
+    let first = api(&c, "zoom", settings.clone());
+    assert_eq!(resource(&first).await, ("switchboard-zoom".into(), 1));
+    assert_eq!(resource(&first).await.1, 2, "cached");
+
+    let mut other = zoom.clone();
+    other["account_id"] = json!("zoom-account-2");
+    put(&store, "zoom", other).await;
+    // The same token cache, the secret read afresh: the cached token is not the new account's.
+    let moved = Container {
+        tokens: c.tokens.clone(),
+        ..container(&store)
+    };
+    let e = api(&moved, "zoom", settings.clone())
+        .send(ApiRequest::get("/test/resource"))
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (502, "upstream_error"), "{e}");
+    assert!(e.to_string().contains("invalid_grant"), "{e}");
+    assert!(!e.to_body().to_string().contains("zoom-secret"), "{e}");
+
+    // The secret must hold the account: refused at write time, before any request.
+    let config = ApiConfig::parse(
+        json!({"base_url": issuer(), "credential": "switchboard/oauth-acme/zoom", "auth": {"oauth2": settings}})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let detail = config
+        .check_secret(&secret(
+            json!({"client_id": "switchboard-zoom", "client_secret": "zoom-secret"}),
+        ))
+        .unwrap_err();
+    assert!(
+        detail.message.contains("'account_id'"),
+        "{}",
+        detail.message
+    );
+}

@@ -128,6 +128,25 @@ pub(crate) async fn salesforce_events_org(platform: &Arc<Platform>) -> PluginSer
     .await
 }
 
+/// The sample events' Zoom organization: zoom on Prism's Meeting API (its event is answered
+/// before any request). Returns the function's service on `platform`.
+pub(crate) async fn zoom_events_org(platform: &Arc<Platform>) -> PluginService {
+    let adapter = json!({
+        "type": "api", "base_url": zoom(),
+        "credential": "switchboard/zoom-events/zoom",
+        "auth": {"oauth2": {"grant": "account_credentials", "token_url": "https://zoom.us/oauth/token"}}
+    });
+    let org = OrgId::parse("zoom-events").unwrap();
+    enable(
+        platform,
+        &org,
+        zoom::plugin().unwrap(),
+        json!({"hostUser": "frontdesk@acme.example"}),
+        adapter,
+    )
+    .await
+}
+
 /// The README's sequence for the sms plugin, through `dev`'s admin API and plugin route,
 /// with Twilio behind Prism: what an operator types is what reaches Twilio's contract.
 #[tokio::test]
@@ -468,6 +487,105 @@ async fn google_calendar_books_through_its_contract_with_a_service_account() {
         listed.body["result"]["events"].is_array(),
         "{}",
         listed.body
+    );
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Prism on the Zoom Meeting API operations, set by `scripts/test`. Without it these tests fail.
+pub(crate) fn zoom() -> String {
+    match std::env::var("SWITCHBOARD_TEST_ZOOM") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "SWITCHBOARD_TEST_ZOOM is not set: the vendor tests run against Prism, which \
+             scripts/test installs and starts (scripts/prism.sh). Run scripts/test."
+        ),
+    }
+}
+
+/// The zoom plugin through `dev` with a Server-to-Server OAuth app's token from the test
+/// provider (`account_credentials`), against Prism on the Meeting API operations: a booking's
+/// meeting is created, found again rather than duplicated, listed without the host's other
+/// meetings, and cancelled.
+#[tokio::test]
+async fn zoom_meetings_follow_their_bookings_through_its_contract() {
+    let issuer = std::env::var("SWITCHBOARD_TEST_OAUTH").unwrap_or_else(|_| {
+        panic!("SWITCHBOARD_TEST_OAUTH is not set: scripts/test starts the OAuth2 provider")
+    });
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-zoom"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, key, task) = crate::dev_server::start(&dir).await;
+    let put = |path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { send(addr, "PUT", path, Some(&key), body.to_string().as_bytes()).await }
+    };
+    let stored = put(
+        "/admin/credentials/zoom",
+        json!({"value": {"client_id": "switchboard-zoom", "client_secret": "zoom-secret", "account_id": "zoom-account-1"}}),
+    )
+    .await;
+    assert!(matches!(stored.status, 200 | 201), "{}", stored.body);
+    let created = put(
+        "/admin/instances/zoom",
+        json!({
+            "pinned_version": "0.1.0", "enabled": true,
+            "config": {"hostUser": "frontdesk@acme.example", "timeZone": "America/Chicago"},
+            "data_adapter": {
+                "type": "api", "base_url": zoom(),
+                "credential": "switchboard/demo-dental/zoom",
+                "auth": {"oauth2": {"grant": "account_credentials", "token_url": format!("{issuer}/token")}}
+            }
+        }),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let call = |function: &'static str, parameters: Value| {
+        let key = key.clone();
+        async move {
+            post(
+                addr,
+                "/plugins/zoom",
+                Some(&key),
+                &json!({"function": function, "parameters": parameters}),
+            )
+            .await
+        }
+    };
+    // Booking 2077 has no meeting on Prism's list: one is created (Prism's example answer).
+    let made = call(
+        "CreateMeeting",
+        json!({"bookingRef": "2077", "startTime": "2027-06-01T10:00:00-05:00"}),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert_eq!(made.body["result"]["existing"], false, "{}", made.body);
+    assert_eq!(made.body["result"]["meetingId"], "85746065432");
+    assert!(
+        !made.body.to_string().contains("zak="),
+        "the host's start link stays out: {}",
+        made.body
+    );
+    // Booking 1042 has one: returned, not duplicated.
+    let again = call(
+        "CreateMeeting",
+        json!({"bookingRef": "1042", "startTime": "2027-06-01T10:00:00-05:00"}),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["result"]["existing"], true, "{}", again.body);
+    let listed = call("ListMeetings", json!({})).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["result"]["meetings"],
+        json!([{"bookingRef": "1042", "meetingId": "85746065432", "startTime": "2027-06-01T15:00:00Z",
+            "durationMinutes": 30, "joinUrl": "https://us05web.zoom.us/j/85746065432?pwd=aBcDeF"}]),
+        "only meetings booked here"
+    );
+    let cancelled = call("CancelMeeting", json!({"bookingRef": "1042"})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(
+        cancelled.body["result"]["meetingIds"],
+        json!(["85746065432"])
     );
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();

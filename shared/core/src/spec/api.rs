@@ -21,7 +21,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 const HTTPS_ONLY: &str = "must start with https://: credentials are never sent over plain http";
 const SETTINGS: [&str; 4] = ["base_url", "credential", "auth", "timeout_ms"];
 
-const AUTH_SHAPE: &str = r#"must be {"bearer": "<secret field>"}, {"header": "X-Api-Key", "field": "<secret field>"}, {"basic": {"username": "<secret field>", "password": "<secret field>"}} or {"oauth2": {"grant": "client_credentials" | "refresh_token" | "jwt_bearer", "token_url": "https://…", "scope": "…"}}"#;
+const AUTH_SHAPE: &str = r#"must be {"bearer": "<secret field>"}, {"header": "X-Api-Key", "field": "<secret field>"}, {"basic": {"username": "<secret field>", "password": "<secret field>"}} or {"oauth2": {"grant": "client_credentials" | "refresh_token" | "jwt_bearer" | "account_credentials", "token_url": "https://…", "scope": "…"}}"#;
 
 /// How a token request proves the client (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +44,17 @@ pub enum Grant {
     /// (PKCS#8 PEM, RSA), the issuer in `client_email` or `client_id`, optionally
     /// `private_key_id` and `token_uri`.
     JwtBearer,
+    /// Zoom's Server-to-Server OAuth: client credentials for one account. Secret:
+    /// `client_id`, `client_secret`, `account_id`.
+    AccountCredentials,
 }
 
 impl Grant {
-    const ALL: [(&'static str, Grant); 3] = [
+    const ALL: [(&'static str, Grant); 4] = [
         ("client_credentials", Self::ClientCredentials),
         ("refresh_token", Self::RefreshToken),
         ("jwt_bearer", Self::JwtBearer),
+        ("account_credentials", Self::AccountCredentials),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Grant {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::JwtBearer => "jwt_bearer",
+            Self::AccountCredentials => "account_credentials",
         }
     }
 }
@@ -189,6 +194,11 @@ impl ApiConfig {
                     need("client_id", "the OAuth2 client")?;
                     need("client_secret", "the OAuth2 client's secret")
                 }
+                Grant::AccountCredentials => {
+                    need("client_id", "the OAuth2 client")?;
+                    need("client_secret", "the OAuth2 client's secret")?;
+                    need("account_id", "the account the app acts for")
+                }
                 Grant::RefreshToken => {
                     need("client_id", "the OAuth2 client")?;
                     need("refresh_token", "the grant's refresh token")
@@ -318,7 +328,7 @@ fn api_auth(v: Option<&Value>, p: &mut Vec<Detail>) -> Option<ApiAuth> {
     let Some(Value::Object(o)) = m.get("oauth2") else {
         p.push(Detail::new(
             "/auth/oauth2",
-            r#"must be {"grant": "client_credentials" | "refresh_token" | "jwt_bearer", "token_url": "https://…", "scope": "…"}"#,
+            r#"must be {"grant": "client_credentials" | "refresh_token" | "jwt_bearer" | "account_credentials", "token_url": "https://…", "scope": "…"}"#,
         ));
         return None;
     };
@@ -348,7 +358,7 @@ fn oauth2(o: &Map<String, Value>, p: &mut Vec<Detail>) -> Option<OAuth2> {
     if grant.is_none() {
         p.push(Detail::new(
             "/auth/oauth2/grant",
-            "must be one of client_credentials, refresh_token, jwt_bearer",
+            "must be one of client_credentials, refresh_token, jwt_bearer, account_credentials",
         ));
     }
     let text = |k: &str, p: &mut Vec<Detail>| match o.get(k) {

@@ -1,0 +1,322 @@
+//! The Zoom plugin: a video meeting per appointment on the organization's own Zoom account,
+//! through Zoom's Meeting API (the instance's `api` data adapter:
+//! `{"type": "api", "base_url": "https://api.zoom.us/v2", "credential": …,
+//! "auth": {"oauth2": {"grant": "account_credentials", "token_url": "https://zoom.us/oauth/token"}}}`,
+//! a Server-to-Server OAuth app's `client_id`, `client_secret` and `account_id` in the secret).
+//!
+//! A meeting belongs to an appointment through a marker in its agenda, `[switchboard booking
+//! <ref>]`: that is how a booking's meeting is found again (to return it instead of creating
+//! a second, and to cancel it), and why meetings the host made elsewhere are never listed or
+//! cancelled here.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard::api::{ApiRequest, ApiResponse, segment};
+use switchboard::{CallContext, ContractError, Detail, Error, Plugin};
+
+/// The manifest this binary serves and publishes.
+pub const MANIFEST: &str = include_str!("../manifest.json");
+
+const ZOOM: &str = "Zoom's Meeting API";
+/// Zoom's largest page of meetings.
+const PAGE_SIZE: &str = "300";
+/// Pages read when looking for a booking's meeting: 3,000 upcoming meetings.
+const MAX_PAGES: usize = 10;
+
+/// Builds the plugin; fails if the manifest and the handlers disagree.
+pub fn plugin() -> Result<Plugin, ContractError> {
+    Plugin::builder(MANIFEST)
+        .handler("CreateMeeting", create_meeting)
+        .handler("ListMeetings", list_meetings)
+        .handler("CancelMeeting", cancel_meeting)
+        .build()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+    host_user: Option<String>,
+    topic: String,
+    duration_minutes: u32,
+    time_zone: String,
+    waiting_room: bool,
+}
+
+impl Config {
+    fn host(&self) -> Result<&str, Error> {
+        self.host_user.as_deref().ok_or_else(|| {
+            config_error(
+                "/config/hostUser",
+                "the zoom instance has no hostUser: set it to the email address of the Zoom user who hosts the meetings",
+            )
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateMeeting {
+    booking_ref: String,
+    start_time: String,
+    duration_minutes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListMeetings {
+    booking_ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CancelMeeting {
+    booking_ref: String,
+}
+
+/// 422 `invalid_config`: the organization's setting to fix, not the caller's input.
+fn config_error(path: &str, message: impl Into<String>) -> Error {
+    let message = message.into();
+    Error::Validation {
+        code: "invalid_config",
+        details: vec![Detail::new(path, message.clone())],
+        message,
+    }
+}
+
+/// The agenda marker tying a meeting to a booking.
+pub fn marker(booking_ref: &str) -> String {
+    format!("[switchboard booking {booking_ref}]")
+}
+
+/// The booking a meeting was created for, from its agenda's marker.
+fn booking_of(meeting: &Value) -> Option<&str> {
+    let agenda = meeting.get("agenda")?.as_str()?;
+    let rest = &agenda[agenda.find("[switchboard booking ")? + "[switchboard booking ".len()..];
+    let end = rest.find(']')?;
+    let r = &rest[..end];
+    (!r.is_empty()
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(r)
+}
+
+/// Zoom's meeting ids are 64-bit integers; given to the agent as digits in a string.
+fn meeting_id(meeting: &Value) -> Option<String> {
+    match meeting.get("id")? {
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+/// What the agent sees of a meeting: never its `start_url`, which lets anyone start the
+/// meeting as its host.
+fn summary(meeting: &Value, booking_ref: &str) -> Result<Value, Error> {
+    let id = meeting_id(meeting)
+        .ok_or_else(|| Error::Upstream(format!("{ZOOM} answered a meeting without an id")))?;
+    Ok(json!({
+        "bookingRef": booking_ref,
+        "meetingId": id,
+        "startTime": meeting.get("start_time").cloned().unwrap_or(Value::Null),
+        "durationMinutes": meeting.get("duration").cloned().unwrap_or(Value::Null),
+        "joinUrl": meeting.get("join_url").cloned().unwrap_or(Value::Null),
+    }))
+}
+
+/// Zoom's refusals mapped to the error contract. Its body is `{"code": n, "message": …}`.
+fn refused(resp: &ApiResponse, host: &str) -> Error {
+    let code = resp.body.get("code").and_then(Value::as_u64);
+    let said = resp
+        .body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the request was refused")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    match (resp.status, code) {
+        // 4700-4799: the access token lacks the app's scopes.
+        (_, Some(4700..=4799)) => config_error(
+            "/data_adapter/credential",
+            format!(
+                "the Zoom app behind this credential lacks a scope this plugin needs (meeting:read and meeting:write): {said}"
+            ),
+        ),
+        (404, Some(1001)) | (400, Some(1001)) => config_error(
+            "/config/hostUser",
+            format!(
+                "Zoom has no user {host} on this account; set hostUser to a user of the account"
+            ),
+        ),
+        (404, _) => Error::not_found(format!("Zoom has no such meeting: {said}")),
+        (400, _) => Error::unprocessable(format!("Zoom did not take the meeting: {said}")),
+        (429, _) => {
+            Error::Unavailable("Zoom is limiting this account's request rate; retry shortly".into())
+        }
+        _ => resp.upstream_error(ZOOM),
+    }
+}
+
+/// Every upcoming meeting of the host created for a booking (`only`: for that booking),
+/// oldest first as Zoom lists them.
+async fn booked(ctx: &CallContext, host: &str, only: Option<&str>) -> Result<Vec<Value>, Error> {
+    let path = format!("/users/{}/meetings", segment(host));
+    let mut found = Vec::new();
+    let mut token = String::new();
+    for _ in 0..MAX_PAGES {
+        let mut request = ApiRequest::get(path.clone())
+            .query("type", "upcoming")
+            .query("page_size", PAGE_SIZE);
+        if !token.is_empty() {
+            request = request.query("next_page_token", token.clone());
+        }
+        let resp = ctx.api()?.send(request).await?;
+        if !resp.is_success() {
+            return Err(refused(&resp, host));
+        }
+        let meetings = resp
+            .body
+            .get("meetings")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for m in meetings {
+            let Some(r) = booking_of(&m) else { continue };
+            if only.is_none_or(|o| o == r) {
+                let r = r.to_owned();
+                found.push(summary(&m, &r)?);
+            }
+        }
+        token = resp
+            .body
+            .get("next_page_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if token.is_empty() {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+async fn create_meeting(ctx: CallContext, p: CreateMeeting) -> Result<Value, Error> {
+    let cfg: Config = ctx.config()?;
+    let host = cfg.host()?;
+    let start: Timestamp = p.start_time.parse().map_err(|_| {
+        Error::invalid_field(
+            "/startTime",
+            "give the start as RFC 3339 with an offset, e.g. 2027-06-01T10:00:00-05:00",
+        )
+    })?;
+    let now = Timestamp::try_from(ctx.now)
+        .map_err(|e| Error::internal(format!("the clock is out of range: {e}")))?;
+    if start <= now {
+        return Err(Error::invalid_field(
+            "/startTime",
+            "the appointment has already started: a meeting is created for a future start",
+        ));
+    }
+    let start = Timestamp::from_second(start.as_second())
+        .map_err(|_| Error::invalid_field("/startTime", "the start is out of range"))?;
+
+    // A booking has one meeting: a retry, or a second request, gets the first.
+    if let Some(existing) = booked(&ctx, host, Some(&p.booking_ref)).await?.pop() {
+        let mut existing = existing;
+        existing["existing"] = json!(true);
+        return Ok(existing);
+    }
+    let body = json!({
+        "topic": format!("{} ({})", cfg.topic, p.booking_ref),
+        "type": 2,
+        "start_time": start.to_string(),
+        "duration": p.duration_minutes.unwrap_or(cfg.duration_minutes),
+        "timezone": cfg.time_zone,
+        "agenda": format!("Appointment {}\n{}", p.booking_ref, marker(&p.booking_ref)),
+        "settings": {"waiting_room": cfg.waiting_room, "join_before_host": false},
+    });
+    let path = format!("/users/{}/meetings", segment(host));
+    let resp = ctx.api()?.send(ApiRequest::post_json(path, body)).await?;
+    if !resp.is_success() {
+        return Err(refused(&resp, host));
+    }
+    let mut out = summary(&resp.body, &p.booking_ref)?;
+    out["passcode"] = resp.body.get("password").cloned().unwrap_or(Value::Null);
+    out["existing"] = json!(false);
+    Ok(out)
+}
+
+async fn list_meetings(ctx: CallContext, p: ListMeetings) -> Result<Value, Error> {
+    let cfg: Config = ctx.config()?;
+    let host = cfg.host()?;
+    let meetings = booked(&ctx, host, p.booking_ref.as_deref()).await?;
+    Ok(json!({"meetings": meetings}))
+}
+
+async fn cancel_meeting(ctx: CallContext, p: CancelMeeting) -> Result<Value, Error> {
+    let cfg: Config = ctx.config()?;
+    let host = cfg.host()?;
+    let meetings = booked(&ctx, host, Some(&p.booking_ref)).await?;
+    let mut cancelled = Vec::new();
+    // Every meeting of the booking: two racing creations may have made two.
+    for m in &meetings {
+        let Some(id) = m["meetingId"].as_str() else {
+            continue;
+        };
+        let request = ApiRequest::delete(format!("/meetings/{}", segment(id)))
+            .query("cancel_meeting_reminder", "true");
+        let resp = ctx.api()?.send(request).await?;
+        // 404: already gone, which is what was asked.
+        if !resp.is_success() && resp.status != 404 {
+            return Err(refused(&resp, host));
+        }
+        cancelled.push(json!(id));
+    }
+    Ok(json!({
+        "bookingRef": p.booking_ref,
+        "cancelled": !cancelled.is_empty(),
+        "meetingIds": cancelled,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_marker_names_a_booking() {
+        let m = |agenda: &str| json!({"agenda": agenda});
+        assert_eq!(
+            booking_of(&m("Appointment 1042\n[switchboard booking 1042]")),
+            Some("1042")
+        );
+        assert_eq!(
+            booking_of(&m("[switchboard booking BK-7Q2M] x")),
+            Some("BK-7Q2M")
+        );
+        for other in [
+            "Team sync",
+            "[switchboard booking ]",
+            "[switchboard booking 10 42]",
+            "[switchboard booking 1042",
+            "switchboard booking 1042]",
+        ] {
+            assert_eq!(booking_of(&m(other)), None, "{other}");
+        }
+        assert_eq!(booking_of(&json!({"topic": "no agenda"})), None);
+    }
+
+    #[test]
+    fn ids_are_digits() {
+        assert_eq!(
+            meeting_id(&json!({"id": 85746065432u64})).as_deref(),
+            Some("85746065432")
+        );
+        assert_eq!(meeting_id(&json!({"id": "8574"})).as_deref(), Some("8574"));
+        assert_eq!(meeting_id(&json!({"id": "../x"})), None);
+        assert_eq!(meeting_id(&json!({"id": -1})), None);
+    }
+}
