@@ -37,7 +37,9 @@ use switchboard::error::Error;
 use switchboard::lambda::{LocalInvoker, handle, handle_admin, handle_agent, handle_mcp};
 use switchboard::mcp::{McpService, OriginPolicy};
 use switchboard::pipeline::{Platform, PluginService, route_error};
+use switchboard::ports::ToolInvoker;
 use switchboard::registry::Registry;
+use switchboard::schedule::StoredSchedules;
 use switchboard::secrets::Secrets;
 use switchboard::settings::Settings;
 use switchboard_embedded::Embedded;
@@ -69,6 +71,10 @@ enum Target<'a> {
 /// API Gateway and the functions behind it.
 pub struct Gateway {
     plugins: Vec<Arc<PluginService>>,
+    /// Plugins' scheduled calls, run here when due ([`Gateway::run_due`]).
+    schedules: Option<Arc<StoredSchedules>>,
+    invoker: Arc<LocalInvoker>,
+    platform: Arc<Platform>,
     agents: AgentService,
     admin: AdminService,
     mcp: McpService,
@@ -105,11 +111,68 @@ impl Gateway {
                     .with_audit(audit.clone()),
                 None => Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
             },
-            mcp: McpService::new(mcp_agents, invoker, origins),
+            mcp: McpService::new(mcp_agents, invoker.clone(), origins),
+            invoker,
+            schedules: None,
+            platform,
             plugins,
             agents,
             admin,
             next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Runs plugins' scheduled calls from `schedules` when due (the platform's scheduler
+    /// must be the same store: [`gateway`] sets both).
+    pub fn with_schedules(mut self, schedules: Arc<StoredSchedules>) -> Self {
+        self.schedules = Some(schedules);
+        self
+    }
+
+    /// Runs the scheduled calls due at `now` (epoch seconds) through each plugin's event
+    /// handling, as EventBridge Scheduler delivers them on AWS; how many ran.
+    pub async fn run_due(&self, now: i64) -> usize {
+        let Some(schedules) = &self.schedules else {
+            return 0;
+        };
+        let due = match schedules.take_due(now).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "the scheduled calls could not be read");
+                return 0;
+            }
+        };
+        let ran = due.len();
+        for call in due {
+            match self.invoker.invoke(&call.event).await {
+                Ok(out) => tracing::info!(
+                    plugin = %call.event.plugin,
+                    function = %call.event.function,
+                    status = out.status,
+                    "ran a scheduled call"
+                ),
+                Err(e) => tracing::error!(
+                    plugin = %call.event.plugin,
+                    function = %call.event.function,
+                    error = %e,
+                    "a scheduled call failed"
+                ),
+            }
+        }
+        ran
+    }
+
+    /// Every second, [`Gateway::run_due`] by the platform's clock.
+    async fn run_schedules(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = self
+                .platform
+                .now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            self.run_due(now).await;
         }
     }
 
@@ -411,6 +474,7 @@ fn reply(status: u16, body: Bytes, headers: Option<hyper::HeaderMap>) -> Respons
 
 /// Serves `gateway` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
+    let _runner = AbortOnDrop(tokio::spawn(gateway.clone().run_schedules()));
     loop {
         let (stream, _) = listener.accept().await?;
         let gateway = gateway.clone();
@@ -426,6 +490,15 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Res
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });
+    }
+}
+
+/// Stops the scheduled-call runner with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -448,6 +521,8 @@ pub fn gateway(
         settings,
     )
     .map_err(|e| e.to_string())?;
+    let schedules = Arc::new(StoredSchedules::new(db.data_table()));
+    let platform = platform.with_scheduler(schedules.clone());
     let agents = AgentService::new(
         AgentBuilder::new(registry.clone(), settings.cache_ttl),
         ExportOptions {
@@ -469,7 +544,8 @@ pub fn gateway(
         mcp_agents,
         settings,
         addr,
-    ))
+    )
+    .with_schedules(schedules))
 }
 
 /// `dev`'s settings: the environment's, on the embedded store, private upstreams allowed.

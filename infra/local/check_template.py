@@ -168,7 +168,56 @@ plugin_functions = {by_binary[b][0] for b in signed_routes if b in by_binary}
 INVOKERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
             "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine",
             "AWS::Serverless::Connector", "AWS::Scheduler::Schedule", "AWS::Events::Rule")
+# The one exception: EventBridge Scheduler's role for plugins that schedule calls of their
+# own functions (scheduled_functions in the manifest), trusted by this account's scheduler
+# only, whose one policy invokes exactly those plugins' functions.
+scheduling = set()
+for crate in sorted((root / "functions").iterdir()):
+    if (crate / "manifest.json").exists():
+        m = json.loads((crate / "manifest.json").read_text())
+        binary = tomllib.loads((crate / "Cargo.toml").read_text())["package"]["name"]
+        if m.get("scheduled_functions") and binary in by_binary:
+            scheduling.add(by_binary[binary][0])
+
+
+def scheduler_role_ok(r):
+    props = r.get("Properties", {})
+    if set(props) != {"AssumeRolePolicyDocument"}:
+        return "has more than its trust policy (its permissions are SchedulerInvokePolicy)"
+    statements = props["AssumeRolePolicyDocument"].get("Statement", [])
+    trusted = [st.get("Principal") for st in statements]
+    if trusted != [{"Service": "scheduler.amazonaws.com"}]:
+        return f"must trust scheduler.amazonaws.com alone, not {trusted!r}"
+    condition = statements[0].get("Condition", {}).get("StringEquals", {})
+    if condition.get("aws:SourceAccount") != "AWS::AccountId":
+        return "must trust only this account's schedules (aws:SourceAccount)"
+    return None
+
+
+def scheduler_policy_ok(r):
+    props = r.get("Properties", {})
+    if props.get("Roles") != ["SchedulerRole"]:
+        return "must attach to SchedulerRole alone"
+    statements = props.get("PolicyDocument", {}).get("Statement", [])
+    if len(statements) != 1 or statements[0].get("Action") != "lambda:InvokeFunction" \
+            or "NotAction" in statements[0] or "NotResource" in statements[0]:
+        return "must be one statement allowing lambda:InvokeFunction"
+    # !GetAtt X.Arn, as the loader leaves it: "X.Arn".
+    targets = {str(t).removesuffix(".Arn") for t in statements[0].get("Resource", [])}
+    if targets != scheduling:
+        return (f"must invoke exactly the functions of plugins with scheduled_functions "
+                f"({', '.join(sorted(scheduling)) or 'none'}), not {', '.join(sorted(targets))}")
+    return None
+
+
+allowed_invokers = {"SchedulerRole": ("AWS::IAM::Role", scheduler_role_ok),
+                    "SchedulerInvokePolicy": ("AWS::IAM::Policy", scheduler_policy_ok)}
 for name, r in resources.items():
+    if name in allowed_invokers and scheduling and r["Type"] == allowed_invokers[name][0]:
+        problem = allowed_invokers[name][1](r)
+        if problem:
+            problems.append(f"{name}: {problem}")
+        continue
     if r["Type"] in INVOKERS:
         problems.append(f"{name}: {r['Type']} is not used here (it could invoke a plugin function with "
                         "any event); give a function its permissions in its Policies")

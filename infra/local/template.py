@@ -6,7 +6,10 @@ per route alias in the manifest, and the signed voice-platform routes
 /channels/{retell,vapi}/{connection}/<manifest name>, which have no authorizer because the
 function verifies the platform's signature over the body) and a log group. The MCP function
 is written here too, since it names every plugin function: it invokes them (its role is the
-only one allowed to) and finds them through SWITCHBOARD_PLUGIN_FUNCTIONS. All of it sits
+only one allowed to) and finds them through SWITCHBOARD_PLUGIN_FUNCTIONS. Plugins whose
+manifests list scheduled_functions get EventBridge Scheduler: the stack's schedule group, the
+role the scheduler invokes them as (which may invoke only those functions), and the right to
+create and delete schedules in that group and pass that role. All of it sits
 between the BEGIN/END markers in template.yaml; everything else in the template is written
 by hand.
 
@@ -51,10 +54,20 @@ def logical_id(name):
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
 
 
+def schedules(manifest):
+    return bool(manifest.get("scheduled_functions"))
+
+
 def block(root=ROOT):
     lines = [BEGIN, ""]
     for crate, binary, manifest in plugins(root):
         fid = logical_id(crate)
+        scheduler_env = [
+            "      Environment:",
+            "        Variables:",
+            "          SWITCHBOARD_SCHEDULE_GROUP: !Ref ScheduleGroup",
+            "          SWITCHBOARD_SCHEDULER_ROLE_ARN: !GetAtt SchedulerRole.Arn",
+        ] if schedules(manifest) else []
         routes = [("Plugin", "/plugins/" + manifest["name"])]
         routes += [(f"Alias{i + 1}", path) for i, path in enumerate(manifest.get("route_aliases", []))]
         lines += [
@@ -70,6 +83,7 @@ def block(root=ROOT):
             "        LogFormat: JSON",
             f"        LogGroup: !Ref {fid}LogGroup",
             "      CodeUri: .",
+            *scheduler_env,
             "      Policies:",
             "        # Registry reads by key: the org's items (instance, profile, channel),",
             "        # connections (signed routes) and Bedrock agent mappings (action groups). Not",
@@ -109,6 +123,23 @@ def block(root=ROOT):
             ]
         lines += [
             "              Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/*",
+        ]
+        if schedules(manifest):
+            lines += [
+                "        # Its scheduled calls: one-time schedules in the stack's group, run as the",
+                "        # scheduler role (which may invoke only the functions that schedule).",
+                "        - Statement:",
+                "            - Effect: Allow",
+                "              Action: [scheduler:CreateSchedule, scheduler:DeleteSchedule]",
+                "              Resource: !Sub arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*",
+                "            - Effect: Allow",
+                "              Action: iam:PassRole",
+                "              Resource: !GetAtt SchedulerRole.Arn",
+                "              Condition:",
+                "                StringEquals:",
+                "                  iam:PassedToService: scheduler.amazonaws.com",
+            ]
+        lines += [
             "      Events:",
         ]
         for event, path in routes:
@@ -152,9 +183,53 @@ def block(root=ROOT):
             "      RetentionInDays: !Ref LogRetentionDays",
             "",
         ]
+    lines += scheduler_block(root)
     lines += mcp_block(root)
     lines.append(END)
     return "\n".join(lines)
+
+
+def scheduler_block(root=ROOT):
+    """The schedule group and the role EventBridge Scheduler invokes the scheduling plugins
+    as: trusted by the scheduler of this account only, allowed to invoke only them."""
+    found = [c for c, _, m in plugins(root) if schedules(m)]
+    if not found:
+        return []
+    lines = [
+        "  ScheduleGroup:",
+        "    Type: AWS::Scheduler::ScheduleGroup",
+        "",
+        "  SchedulerRole:",
+        "    Type: AWS::IAM::Role",
+        "    Properties:",
+        "      AssumeRolePolicyDocument:",
+        "        Version: \"2012-10-17\"",
+        "        Statement:",
+        "          - Effect: Allow",
+        "            Principal:",
+        "              Service: scheduler.amazonaws.com",
+        "            Action: sts:AssumeRole",
+        "            Condition:",
+        "              StringEquals:",
+        "                aws:SourceAccount: !Ref AWS::AccountId",
+        "",
+        "  # A policy of its own, not the role's: the functions name the role, so the role",
+        "  # cannot name them.",
+        "  SchedulerInvokePolicy:",
+        "    Type: AWS::IAM::Policy",
+        "    Properties:",
+        "      PolicyName: invoke-scheduling-plugins",
+        "      Roles: [!Ref SchedulerRole]",
+        "      PolicyDocument:",
+        "        Version: \"2012-10-17\"",
+        "        Statement:",
+        "          - Effect: Allow",
+        "            Action: lambda:InvokeFunction",
+        "            Resource:",
+    ]
+    lines += [f"              - !GetAtt {logical_id(c)}Function.Arn" for c in found]
+    lines.append("")
+    return lines
 
 
 def mcp_block(root=ROOT):

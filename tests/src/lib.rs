@@ -149,6 +149,11 @@ pub async fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
     switchboard_aws::lambda::client_from_config(&sdk_config(endpoint).await, Some(endpoint))
 }
 
+/// An EventBridge Scheduler client for `endpoint` with production's timeouts and retries.
+pub async fn scheduler_client(endpoint: &str) -> aws_sdk_scheduler::Client {
+    switchboard_aws::scheduler::client_from_config(&sdk_config(endpoint).await)
+}
+
 /// The SDK config of production (`switchboard_aws::sdk_config`), pointed at `endpoint`.
 pub async fn sdk_config(endpoint: &str) -> switchboard_aws::SdkConfig {
     capture_logs();

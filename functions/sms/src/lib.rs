@@ -19,6 +19,8 @@ pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
         .handler("SendSms", send_sms)
         .handler("GetSmsStatus", get_sms_status)
+        .handler("ScheduleReminder", schedule_reminder)
+        .handler("CancelReminder", cancel_reminder)
         .build()
 }
 
@@ -30,6 +32,8 @@ struct SmsConfig {
     from_number: Option<String>,
     #[serde(default)]
     signature: String,
+    #[serde(default)]
+    reminder_minutes_before: u32,
 }
 
 /// 422 `invalid_config`: the organization's setting to fix, not the caller's input.
@@ -62,6 +66,21 @@ const FROM_ERRORS: [u64; 4] = [21212, 21606, 21659, 21660];
 struct SendSms {
     to: Option<String>,
     body: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ScheduleReminder {
+    appointment_ref: String,
+    appointment_time: String,
+    to: Option<String>,
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CancelReminder {
+    appointment_ref: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +135,94 @@ fn refused(resp: &ApiResponse, account: &str) -> Error {
     }
 }
 
+/// `to`, or the caller's own number on a voice call.
+fn recipient(ctx: &CallContext, to: Option<String>) -> Result<String, Error> {
+    match to {
+        Some(to) => Ok(to),
+        None => match ctx.caller_phone.as_deref().filter(|c| is_e164(c)) {
+            Some(caller) => Ok(caller.to_owned()),
+            None => Err(Error::invalid_field(
+                "/to",
+                "give the number to text in E.164 form, e.g. +15558675310: this call has no caller number to default to",
+            )),
+        },
+    }
+}
+
+/// The scheduled call's name for an appointment's reminder.
+fn reminder(appointment: &str) -> String {
+    format!("reminder-{appointment}")
+}
+
+/// A reminder is a `SendSms` scheduled before the appointment; scheduling one for an
+/// appointment that has one replaces it (the appointment moved).
+async fn schedule_reminder(ctx: CallContext, p: ScheduleReminder) -> Result<Value, Error> {
+    let cfg: SmsConfig = ctx.config()?;
+    if cfg.reminder_minutes_before == 0 {
+        return Err(config_error(
+            "/config/reminderMinutesBefore",
+            "reminders are off for this organization (reminderMinutesBefore is 0)",
+        ));
+    }
+    // Checked now, not when the reminder is due: a setting to fix is said to the caller.
+    cfg.account()?;
+    if cfg.from_number.is_none() {
+        return Err(config_error(
+            "/config/fromNumber",
+            "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
+        ));
+    }
+    let start: jiff::Timestamp = p.appointment_time.parse().map_err(|_| {
+        Error::invalid_field(
+            "/appointmentTime",
+            "give the start as RFC 3339 with an offset, e.g. 2027-06-01T10:00:00-05:00",
+        )
+    })?;
+    let lead = std::time::Duration::from_secs(u64::from(cfg.reminder_minutes_before) * 60);
+    let start = std::time::SystemTime::try_from(start)
+        .map_err(|_| Error::invalid_field("/appointmentTime", "the time is out of range"))?;
+    let send_at = start
+        .checked_sub(lead)
+        .ok_or_else(|| Error::invalid_field("/appointmentTime", "the time is out of range"))?;
+    if send_at <= ctx.now {
+        return Err(Error::invalid_field(
+            "/appointmentTime",
+            format!(
+                "the appointment is less than {} minutes away, when its reminder would go out: send a text now with SendSms instead",
+                cfg.reminder_minutes_before
+            ),
+        ));
+    }
+    let to = recipient(&ctx, p.to)?;
+    let name = reminder(&p.appointment_ref);
+    let params = json!({"to": to, "body": p.body});
+    let replaced = match ctx
+        .schedule_call(&name, send_at, "SendSms", params.clone())
+        .await
+    {
+        Ok(()) => false,
+        Err(Error::Conflict { .. }) => {
+            ctx.cancel_scheduled_call(&name).await?;
+            ctx.schedule_call(&name, send_at, "SendSms", params).await?;
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(json!({
+        "appointmentRef": p.appointment_ref,
+        "sendAt": switchboard::plugin::rfc3339(send_at)?,
+        "to": to,
+        "replaced": replaced,
+    }))
+}
+
+async fn cancel_reminder(ctx: CallContext, p: CancelReminder) -> Result<Value, Error> {
+    let cancelled = ctx
+        .cancel_scheduled_call(&reminder(&p.appointment_ref))
+        .await?;
+    Ok(json!({"appointmentRef": p.appointment_ref, "cancelled": cancelled}))
+}
+
 async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
@@ -125,18 +232,7 @@ async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         )
     })?;
-    let to = match p.to {
-        Some(to) => to,
-        None => match ctx.caller_phone.as_deref().filter(|c| is_e164(c)) {
-            Some(caller) => caller.to_owned(),
-            None => {
-                return Err(Error::invalid_field(
-                    "/to",
-                    "give the number to text in E.164 form, e.g. +15558675310: this call has no caller number to default to",
-                ));
-            }
-        },
-    };
+    let to = recipient(&ctx, p.to)?;
     let body = match cfg.signature.trim() {
         "" => p.body,
         sig => format!("{}\n{sig}", p.body),

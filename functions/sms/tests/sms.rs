@@ -187,3 +187,132 @@ fn the_manifest_takes_only_the_api_adapter() {
         [switchboard::spec::AdapterKind::Api]
     );
 }
+
+/// 2027-05-31T12:00:00Z.
+fn noon_before() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_811_764_800)
+}
+
+#[tokio::test]
+async fn a_reminder_is_a_text_scheduled_before_the_appointment_and_cancelled_with_it() {
+    let api = twilio(
+        201,
+        json!({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued"}),
+    );
+    let mut h = harness(api.clone()).at(noon_before());
+    h.caller_phone = Some("+15558675310".into());
+    // 10:00 in Chicago on 1 June is 15:00Z; the default is the day before.
+    let out = h
+        .ok(
+            "ScheduleReminder",
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-01T10:00:00-05:00", "body": "Reminder: tomorrow at 10:00."}),
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!({"appointmentRef": "1042", "sendAt": "2027-05-31T15:00:00Z", "to": "+15558675310", "replaced": false})
+    );
+    assert!(api.sent.lock().unwrap().is_empty(), "nothing sent yet");
+    assert!(h.take_due(1_811_775_599).await.is_empty(), "not due before");
+
+    // The appointment moves: its reminder is replaced, not doubled.
+    let moved = h
+        .ok(
+            "ScheduleReminder",
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-02T10:00:00-05:00", "body": "Reminder: tomorrow (Wed) at 10:00."}),
+        )
+        .await;
+    assert_eq!(moved["replaced"], true);
+    assert_eq!(moved["sendAt"], "2027-06-01T15:00:00Z");
+    assert!(
+        h.take_due(1_811_775_600).await.is_empty(),
+        "the old one is gone"
+    );
+    let due = h.take_due(1_811_862_000).await;
+    assert_eq!(due.len(), 1);
+    let call = &due[0].event;
+    assert_eq!((call.function.as_str(), call.scheduled), ("SendSms", true));
+    assert_eq!(call.tenant.org.as_str(), "sms-acme");
+    assert_eq!(
+        call.parameters,
+        json!({"to": "+15558675310", "body": "Reminder: tomorrow (Wed) at 10:00."})
+    );
+    assert!(
+        call.idempotency_key.is_some(),
+        "a repeated delivery is a replay"
+    );
+    assert!(h.take_due(1_811_862_000).await.is_empty(), "taken once");
+
+    // Cancelled with its appointment; again is not an error.
+    h.ok(
+        "ScheduleReminder",
+        json!({"appointmentRef": "1043", "appointmentTime": "2027-06-03T09:00:00Z", "to": "+15558675311", "body": "Reminder"}),
+    )
+    .await;
+    let cancelled = h
+        .ok("CancelReminder", json!({"appointmentRef": "1043"}))
+        .await;
+    assert_eq!(cancelled["cancelled"], true);
+    let again = h
+        .ok("CancelReminder", json!({"appointmentRef": "1043"}))
+        .await;
+    assert_eq!(again["cancelled"], false);
+    assert!(h.take_due(i64::MAX).await.is_empty());
+
+    // Another organization's reminder of the same appointment number is its own.
+    let other = h.other_org("sms-globex");
+    other
+        .ok(
+            "ScheduleReminder",
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-03T09:00:00Z", "body": "Reminder"}),
+        )
+        .await;
+    let cancelled = h
+        .ok("CancelReminder", json!({"appointmentRef": "1042"}))
+        .await;
+    assert_eq!(cancelled["cancelled"], false, "not globex's");
+    assert_eq!(
+        h.take_due(i64::MAX).await[0].event.tenant.org.as_str(),
+        "sms-globex"
+    );
+}
+
+#[tokio::test]
+async fn a_reminder_that_cannot_go_out_is_refused_when_scheduled() {
+    let api = twilio(201, json!({}));
+    let h = harness(api.clone()).at(noon_before());
+    for (params, at) in [
+        // Less than a day away: its reminder would be in the past.
+        (
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-01T09:00:00Z", "to": "+15558675310", "body": "x"}),
+            "/appointmentTime",
+        ),
+        (
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-01 10:00", "to": "+15558675310", "body": "x"}),
+            "/appointmentTime",
+        ),
+        // No number given and no caller's number to default to.
+        (
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-03T09:00:00Z", "body": "x"}),
+            "/to",
+        ),
+    ] {
+        let (status, _, paths) = h.fails("ScheduleReminder", params.clone()).await;
+        assert_eq!(status, 422, "{params}");
+        assert_eq!(paths, [at], "{params}");
+    }
+    let off = harness(api)
+        .at(noon_before())
+        .config(json!({"reminderMinutesBefore": 0}));
+    let (status, _, paths) = off
+        .fails(
+            "ScheduleReminder",
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-03T09:00:00Z", "to": "+15558675310", "body": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, paths),
+        (422, vec!["/config/reminderMinutesBefore".to_owned()])
+    );
+    assert!(h.take_due(i64::MAX).await.is_empty());
+}

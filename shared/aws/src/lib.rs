@@ -1,7 +1,8 @@
 //! The AWS adapters: [`dynamodb::DynamoStore`] implements the `ItemStore` port over one
 //! DynamoDB table; [`secretsmanager::SecretsManagerStore`] the `SecretStore` port (feature
 //! `secretsmanager`, which only the functions that read or write credentials enable);
-//! [`lambda::LambdaInvoker`] the `ToolInvoker` port (feature `lambda`: the MCP function).
+//! [`lambda::LambdaInvoker`] the `ToolInvoker` port (feature `lambda`: the MCP function);
+//! [`scheduler::EventBridgeScheduler`] the `Scheduler` port (feature `scheduler`: plugins).
 //!
 //! The SDK clients are configured from the settings directly, not through `aws-config`:
 //! Lambda hands a function its region and credentials in the environment, so the default
@@ -12,6 +13,8 @@ pub mod dynamodb;
 mod https;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "scheduler")]
+pub mod scheduler;
 #[cfg(feature = "secretsmanager")]
 pub mod secretsmanager;
 

@@ -27,6 +27,7 @@ pub mod plugin;
 pub mod ports;
 pub mod ratelimit;
 pub mod registry;
+pub mod schedule;
 pub mod secrets;
 pub mod settings;
 pub mod signature;

@@ -37,6 +37,11 @@ pub struct Manifest {
     /// The fields each entity's records are looked up by (see [`crate::index`]).
     #[serde(default, skip_serializing_if = "Indexes::is_empty")]
     pub indexes: Indexes,
+    /// This plugin's own functions it may schedule to run later for the same caller
+    /// (`CallContext::schedule_call`), e.g. a reminder's `SendSms`; the deployment lets the
+    /// scheduler invoke only the functions of plugins that list some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled_functions: Vec<FunctionName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,6 +303,14 @@ impl CompiledManifest {
             }
         };
         problems.extend(manifest.indexes.problems());
+        for (i, f) in manifest.scheduled_functions.iter().enumerate() {
+            if !manifest.functions.iter().any(|d| &d.name == f) {
+                problems.push(Detail::new(
+                    format!("/scheduled_functions/{i}"),
+                    format!("{f} is not a function of this manifest"),
+                ));
+            }
+        }
         match config {
             Some(config) if problems.is_empty() => Ok(Self {
                 manifest,

@@ -14,6 +14,7 @@ use crate::error::{Detail, Error};
 use crate::ids::{Channel, FunctionName, OrgId, PluginName};
 use crate::manifest::{CompiledManifest, ManifestError};
 use crate::ports::{Api, DataAdapter};
+use crate::schedule::Deferrals;
 use crate::toolnames;
 
 /// What a handler knows about its call. Everything here is server-side, never from the
@@ -37,6 +38,8 @@ pub struct CallContext {
     pub data: Arc<dyn DataAdapter>,
     /// The vendor API when the instance's data adapter is `api`.
     pub api: Option<Arc<dyn Api>>,
+    /// Where calls scheduled for later go, when the platform has a scheduler.
+    pub deferrals: Option<Deferrals>,
     pub now: SystemTime,
 }
 
@@ -53,6 +56,8 @@ pub struct CallScope {
     pub data: Arc<dyn DataAdapter>,
     /// The vendor API when the instance's data adapter is `api`.
     pub api: Option<Arc<dyn Api>>,
+    /// Where calls scheduled for later go, when the platform has a scheduler.
+    pub deferrals: Option<Deferrals>,
     pub now: SystemTime,
 }
 
@@ -99,6 +104,37 @@ impl CallContext {
                 self.plugin
             ),
             details: vec![Detail::new("/data_adapter/type", "must be api")],
+        })
+    }
+
+    /// Schedules this plugin's `function` (one of its manifest's `scheduled_functions`) to
+    /// run with `parameters` at `at`, for this call's organization, channel and scopes,
+    /// under `name` (the plugin's own, e.g. "reminder-1042"; unique per organization and
+    /// plugin). A name already scheduled is `409`; without a scheduler in this deployment,
+    /// `503`.
+    pub async fn schedule_call(
+        &self,
+        name: &str,
+        at: SystemTime,
+        function: &str,
+        parameters: Value,
+    ) -> Result<(), Error> {
+        self.deferrals()?
+            .schedule(name, at, self.now, function, parameters)
+            .await
+    }
+
+    /// Cancels the call scheduled under `name`; whether there was one.
+    pub async fn cancel_scheduled_call(&self, name: &str) -> Result<bool, Error> {
+        self.deferrals()?.cancel(name).await
+    }
+
+    fn deferrals(&self) -> Result<&Deferrals, Error> {
+        self.deferrals.as_ref().ok_or_else(|| {
+            Error::Unavailable(format!(
+                "the {} plugin schedules calls, and this deployment has no scheduler (SWITCHBOARD_SCHEDULE_GROUP)",
+                self.plugin
+            ))
         })
     }
 
@@ -235,6 +271,12 @@ impl Plugin {
             config: scope.config,
             data: scope.data,
             api: scope.api,
+            deferrals: scope.deferrals.map(|d| {
+                d.for_plugin(
+                    self.name().clone(),
+                    self.manifest.manifest().scheduled_functions.clone(),
+                )
+            }),
             now: scope.now,
         };
         self.invoke(ctx, call.params).await

@@ -483,6 +483,16 @@ pub trait SecretStore: Send + Sync {
     }
 }
 
+/// Where scheduled calls wait for their time (see [`crate::schedule`]): EventBridge
+/// Scheduler on AWS, the data table on the embedded store.
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Schedules `call`; a name already scheduled is `409 conflict`.
+    async fn create(&self, call: &crate::schedule::DeferredCall) -> Result<(), Error>;
+    /// Deletes the schedule `name`; whether there was one.
+    async fn delete(&self, name: &str) -> Result<bool, Error>;
+}
+
 /// Runs a tool call on the plugin's own function and returns its answer. Fails only when
 /// the function could not be reached or answered out of contract; a refused call is an
 /// `Ok` output with its 4xx status.

@@ -93,6 +93,22 @@ pub struct Settings {
     /// The most tokens a container leases ahead of its calls
     /// (`SWITCHBOARD_RATE_LIMIT_ALLOWANCE`, 10; 0 for a round trip per call).
     pub rate_limit_allowance: u32,
+    /// Where a plugin's scheduled calls go on AWS; none without `SWITCHBOARD_SCHEDULE_GROUP`.
+    pub scheduler: Option<SchedulerSettings>,
+}
+
+/// EventBridge Scheduler for a plugin's scheduled calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerSettings {
+    /// The stack's schedule group (`SWITCHBOARD_SCHEDULE_GROUP`).
+    pub group: String,
+    /// The role the scheduler assumes to invoke the function
+    /// (`SWITCHBOARD_SCHEDULER_ROLE_ARN`).
+    pub role_arn: String,
+    /// The function the schedules invoke: `SWITCHBOARD_SCHEDULER_TARGET`, else this
+    /// function (`AWS_LAMBDA_FUNCTION_NAME`, in the role's partition and account and
+    /// `AWS_REGION`), since a template cannot give a function its own ARN.
+    pub target_arn: String,
 }
 
 impl Default for Settings {
@@ -115,6 +131,7 @@ impl Default for Settings {
             plugin_functions: Vec::new(),
             rate_limit_per_second: crate::ratelimit::DEFAULT_PER_SECOND,
             rate_limit_allowance: crate::ratelimit::DEFAULT_ALLOWANCE,
+            scheduler: None,
         }
     }
 }
@@ -244,6 +261,48 @@ impl Settings {
                         ))
                     })?;
         }
+        if let Some(group) = nonempty("SWITCHBOARD_SCHEDULE_GROUP") {
+            let role_arn = nonempty("SWITCHBOARD_SCHEDULER_ROLE_ARN").ok_or_else(|| {
+                SettingsError(
+                    "SWITCHBOARD_SCHEDULE_GROUP is set without SWITCHBOARD_SCHEDULER_ROLE_ARN, the role the scheduler invokes functions as".into(),
+                )
+            })?;
+            // arn:<partition>:iam::<account>:role/<name>
+            let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+            let (partition, account) = match parts.as_slice() {
+                ["arn", partition, "iam", "", account, role]
+                    if role.starts_with("role/") && !account.is_empty() =>
+                {
+                    (*partition, *account)
+                }
+                _ => {
+                    return Err(SettingsError(format!(
+                        "SWITCHBOARD_SCHEDULER_ROLE_ARN must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), not '{role_arn}'"
+                    )));
+                }
+            };
+            let target_arn = match nonempty("SWITCHBOARD_SCHEDULER_TARGET") {
+                Some(t) => t,
+                None => {
+                    let region = nonempty("AWS_REGION").or_else(|| nonempty("AWS_DEFAULT_REGION"));
+                    match (region, nonempty("AWS_LAMBDA_FUNCTION_NAME")) {
+                        (Some(region), Some(function)) => {
+                            format!("arn:{partition}:lambda:{region}:{account}:function:{function}")
+                        }
+                        _ => {
+                            return Err(SettingsError(
+                                "SWITCHBOARD_SCHEDULE_GROUP is set, and the function to schedule calls to is unknown: set SWITCHBOARD_SCHEDULER_TARGET (outside Lambda) or AWS_REGION and AWS_LAMBDA_FUNCTION_NAME".into(),
+                            ));
+                        }
+                    }
+                }
+            };
+            s.scheduler = Some(SchedulerSettings {
+                group,
+                role_arn,
+                target_arn,
+            });
+        }
         s.log = LogSettings {
             json: get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             level: nonempty("RUST_LOG")
@@ -292,6 +351,50 @@ mod tests {
         assert!(!s.egress.allows_private());
         assert_eq!(s.log, LogSettings::default());
         assert_eq!((s.rate_limit_per_second, s.rate_limit_allowance), (100, 10));
+    }
+
+    #[test]
+    fn the_scheduler_targets_this_function_unless_told() {
+        let role = (
+            "SWITCHBOARD_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/sb-scheduler",
+        );
+        let s = settings(&[
+            ("SWITCHBOARD_SCHEDULE_GROUP", "sb"),
+            role,
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "sb-SmsFunction-x1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.scheduler.unwrap().target_arn,
+            "arn:aws:lambda:us-east-1:123456789012:function:sb-SmsFunction-x1"
+        );
+        let s = settings(&[
+            ("SWITCHBOARD_SCHEDULE_GROUP", "sb"),
+            role,
+            (
+                "SWITCHBOARD_SCHEDULER_TARGET",
+                "arn:aws:lambda:us-east-1:1:function:f",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.scheduler.unwrap().target_arn,
+            "arn:aws:lambda:us-east-1:1:function:f"
+        );
+        assert!(settings(&[]).unwrap().scheduler.is_none());
+        for bad in [
+            vec![("SWITCHBOARD_SCHEDULE_GROUP", "sb")],
+            vec![
+                ("SWITCHBOARD_SCHEDULE_GROUP", "sb"),
+                ("SWITCHBOARD_SCHEDULER_ROLE_ARN", "sb-scheduler"),
+            ],
+            vec![("SWITCHBOARD_SCHEDULE_GROUP", "sb"), role],
+        ] {
+            let e = settings(&bad).unwrap_err().to_string();
+            assert!(e.contains("SWITCHBOARD_SCHEDULE"), "{e}");
+        }
     }
 
     #[test]

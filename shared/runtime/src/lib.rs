@@ -6,7 +6,7 @@
 //! | authorizer | the registry table, the audit log in the data table ([`authorizer`]) |
 //! | agent builder | the registry table ([`registry`]) |
 //! | admin (feature `admin`) | the registry, Secrets Manager, the adapter config check, the audit log ([`admin`]) |
-//! | a plugin (feature `plugin`) | the registry, the data table, Secrets Manager, the `rest` client and `postgres` pools ([`platform`], [`run_plugin`]) |
+//! | a plugin (feature `plugin`) | the registry, the data table, Secrets Manager, the `rest` client and `postgres` pools, EventBridge Scheduler ([`platform`], [`run_plugin`]) |
 //! | mcp (feature `mcp`) | the registry, a Lambda client for the plugin functions ([`mcp`]) |
 //!
 //! With the feature `local`, `SWITCHBOARD_STORE=sqlite:<path>` puts all of it on the embedded
@@ -190,13 +190,33 @@ pub fn admin_with(
 #[cfg(feature = "plugin")]
 pub async fn platform(settings: &Settings) -> Result<switchboard::pipeline::Platform, Error> {
     let backend = Backend::open(settings).await?;
-    platform_with(
+    let platform = platform_with(
         Registry::new(backend.registry()),
         switchboard::data::BuiltinData::new(backend.data()),
         backend.secrets(settings),
         backend.tls()?,
         settings,
-    )
+    )?;
+    // Scheduled calls: EventBridge Scheduler when the stack has a schedule group; on the
+    // embedded store, its data table, where `dev` runs them when due.
+    let scheduler: Option<Arc<dyn switchboard::ports::Scheduler>> =
+        match (&backend, &settings.scheduler) {
+            (Backend::Aws { sdk, .. }, Some(s)) => Some(Arc::new(
+                switchboard_aws::scheduler::EventBridgeScheduler::new(
+                    switchboard_aws::scheduler::client_from_config(sdk),
+                    s.clone(),
+                ),
+            )),
+            (Backend::Aws { .. }, None) => None,
+            #[cfg(feature = "local")]
+            (Backend::Local(db), _) => Some(Arc::new(switchboard::schedule::StoredSchedules::new(
+                db.data_table(),
+            ))),
+        };
+    Ok(match scheduler {
+        Some(s) => platform.with_scheduler(s),
+        None => platform,
+    })
 }
 
 /// [`platform`] over stores the caller opened (`dev`'s embedded database).

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use switchboard::data::BuiltinData;
 use switchboard::manifest::overlay;
+use switchboard::pipeline::InvokedTenant;
 use switchboard::ports::Api;
+use switchboard::schedule::{Deferrals, DeferredCall, StoredSchedules};
 use switchboard::{
     CallScope, Channel, Condition, DataAdapter, DataError, EntityName, Error, OrgId, Page, Plugin,
     RecordId,
@@ -39,6 +41,9 @@ pub struct Harness {
     pub caller_phone: Option<String>,
     /// The vendor API `ctx.api()` returns, for plugins on the `api` adapter.
     pub api: Option<Arc<dyn Api>>,
+    /// Where `ctx.schedule_call` puts calls: the store's data table, as in `dev`
+    /// ([`Harness::take_due`]).
+    pub schedules: Arc<StoredSchedules>,
 }
 
 impl Harness {
@@ -48,6 +53,7 @@ impl Harness {
         let org = OrgId::parse(org).unwrap();
         let data = scoped(&store, &org, &plugin);
         let config = plugin.manifest().manifest().default_config.clone();
+        let schedules = Arc::new(StoredSchedules::new(store.data_table()));
         Self {
             plugin: Arc::new(plugin),
             store,
@@ -60,7 +66,14 @@ impl Harness {
             session_id: None,
             caller_phone: None,
             api: None,
+            schedules,
         }
+    }
+
+    /// Takes the scheduled calls due at `now` (epoch seconds), as `dev` does before running
+    /// them.
+    pub async fn take_due(&self, now: i64) -> Vec<DeferredCall> {
+        self.schedules.take_due(now).await.unwrap()
     }
 
     /// Calls reach `api` through `ctx.api()`.
@@ -114,6 +127,7 @@ impl Harness {
             session_id: self.session_id.clone(),
             caller_phone: self.caller_phone.clone(),
             api: self.api.clone(),
+            schedules: self.schedules.clone(),
         }
     }
 
@@ -134,6 +148,15 @@ impl Harness {
             config: Arc::new(self.config.clone()),
             data: self.data.clone(),
             api: self.api.clone(),
+            deferrals: Some(Deferrals::new(
+                self.schedules.clone(),
+                InvokedTenant {
+                    org: self.org.clone(),
+                    channel: self.channel.clone(),
+                    scopes: self.scopes.clone(),
+                    key_id: None,
+                },
+            )),
             now: self.now,
         }
     }

@@ -40,6 +40,21 @@ pub(crate) async fn start_with_operator(
     String,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let (addr, key, operator, _, task) = start_gateway(dir).await;
+    (addr, key, operator, task)
+}
+
+/// [`start_with_operator`], and the gateway itself (to run scheduled calls when a test
+/// says they are due: the clock is pinned).
+pub(crate) async fn start_gateway(
+    dir: &Path,
+) -> (
+    SocketAddr,
+    String,
+    String,
+    Arc<Gateway>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let db = Embedded::open(&dir.join("switchboard.db")).unwrap();
     let registry = Registry::new(db.registry_table());
     let data = BuiltinData::new(db.data_table());
@@ -64,6 +79,8 @@ pub(crate) async fn start_with_operator(
     )
     .unwrap()
     .with_clock(Arc::new(pinned_now));
+    let schedules = Arc::new(switchboard::schedule::StoredSchedules::new(db.data_table()));
+    let platform = platform.with_scheduler(schedules.clone());
     let agents = AgentService::new(
         AgentBuilder::new(registry.clone(), settings.cache_ttl),
         ExportOptions {
@@ -77,16 +94,25 @@ pub(crate) async fn start_with_operator(
         .with_export(ExportOptions {
             public_base_url: Some(format!("http://{addr}")),
         });
-    let gateway = Arc::new(Gateway::new(
-        Arc::new(platform),
-        plugins,
-        agents,
-        admin,
-        mcp_agents,
-        &settings,
+    let gateway = Arc::new(
+        Gateway::new(
+            Arc::new(platform),
+            plugins,
+            agents,
+            admin,
+            mcp_agents,
+            &settings,
+            addr,
+        )
+        .with_schedules(schedules),
+    );
+    (
         addr,
-    ));
-    (addr, key, operator, tokio::spawn(serve(listener, gateway)))
+        key,
+        operator,
+        gateway.clone(),
+        tokio::spawn(serve(listener, gateway)),
+    )
 }
 
 #[tokio::test]

@@ -30,6 +30,14 @@ struct Expect {
 
 const EXPECTED: &[Expect] = &[
     Expect {
+        file: "sms-reminder-too-soon.json",
+        status: 422,
+        check: |b| {
+            // Its reminder would go out in the past: refused before anything is scheduled.
+            assert_eq!(b["error"]["details"][0]["path"], "/appointmentTime", "{b}");
+        },
+    },
+    Expect {
         file: "zoom-past-start.json",
         status: 422,
         check: |b| {

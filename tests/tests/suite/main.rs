@@ -24,5 +24,6 @@ mod oauth2;
 mod pipeline;
 mod plugins;
 mod ratelimit;
+mod reminders;
 mod secrets;
 mod vendors;

@@ -153,7 +153,7 @@ pub(crate) async fn zoom_events_org(platform: &Arc<Platform>) -> PluginService {
 async fn sms_sends_and_reports_through_twilios_published_contract() {
     let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-sms"));
     std::fs::create_dir_all(&dir).unwrap();
-    let (addr, key, task) = crate::dev_server::start(&dir).await;
+    let (addr, key, _, gateway, task) = crate::dev_server::start_gateway(&dir).await;
     let put = |path: &'static str, body: Value| {
         let key = key.clone();
         async move { send(addr, "PUT", path, Some(&key), body.to_string().as_bytes()).await }
@@ -236,6 +236,52 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
         "{}",
         status.body
     );
+
+    // A reminder waits in dev's store until due (dev's clock is pinned to 2026-11-25), then
+    // runs through the sms function's event handling as the scheduler's delivery would.
+    let reminder = |appointment: &'static str| {
+        json!({"function": "ScheduleReminder", "parameters": {"appointmentRef": appointment,
+            "appointmentTime": "2026-11-27T10:00:00-05:00", "to": "+15558675310",
+            "body": "Reminder: your appointment is tomorrow at 10:00."}})
+    };
+    let scheduled = post(addr, "/plugins/sms", Some(&key), &reminder("1042")).await;
+    assert_eq!(scheduled.status, 200, "{}", scheduled.body);
+    assert_eq!(scheduled.body["result"]["sendAt"], "2026-11-26T15:00:00Z");
+    let cancelled_later = post(addr, "/plugins/sms", Some(&key), &reminder("1043")).await;
+    assert_eq!(cancelled_later.status, 200, "{}", cancelled_later.body);
+    let cancel = post(
+        addr,
+        "/plugins/sms",
+        Some(&key),
+        &json!({"function": "CancelReminder", "parameters": {"appointmentRef": "1043"}}),
+    )
+    .await;
+    assert_eq!(cancel.body["result"]["cancelled"], true, "{}", cancel.body);
+    assert_eq!(gateway.run_due(1_795_705_199).await, 0, "not due yet");
+    assert_eq!(
+        gateway.run_due(1_795_705_200).await,
+        1,
+        "1042's, not 1043's"
+    );
+    assert_eq!(gateway.run_due(1_795_705_200).await, 0, "run once");
+    // The audit log shows the text the scheduler sent.
+    let audit = send(
+        addr,
+        "GET",
+        "/admin/audit?function=SendSms&from=2026-11-20T00:00:00Z&to=2026-11-30T00:00:00Z",
+        Some(&key),
+        b"",
+    )
+    .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let by_scheduler: Vec<&Value> = audit.body["result"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "scheduler")
+        .collect();
+    assert_eq!(by_scheduler.len(), 1, "{}", audit.body);
+    assert_eq!(by_scheduler[0]["status"], 200, "{}", audit.body);
 
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();

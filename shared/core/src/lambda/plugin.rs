@@ -50,6 +50,19 @@ pub async fn handle_event(
 ) -> Result<EventReply, Error> {
     if let Some(call) = ToolCallEvent::from_event(&event) {
         let out = match call {
+            Ok(call) if call.scheduled => {
+                let out = service.respond_tool_call(call).await;
+                // A failure worth retrying fails the invocation, so EventBridge Scheduler
+                // delivers the call again (its retry policy); a refusal would only repeat.
+                if out.status == 429 || out.status >= 500 {
+                    return Err(format!(
+                        "the scheduled call failed with {} and may succeed later: {}",
+                        out.status, out.body["error"]["code"]
+                    )
+                    .into());
+                }
+                out
+            }
             Ok(call) => service.respond_tool_call(call).await,
             Err(e) => {
                 tracing::warn!(request_id = %context.request_id, error = %e, "tool-call event refused");

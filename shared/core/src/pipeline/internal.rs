@@ -15,8 +15,10 @@ use crate::ids::{Channel, OrgId, PluginName};
 
 use super::{CallInput, CallOutput, PluginService};
 
-/// The audit log's route for tool-call events: the MCP function is what sends them.
+/// The audit log's route for tool-call events: the MCP function is what sends them, or the
+/// scheduler ([`ToolCallEvent::scheduled`]).
 const TOOL_CALL_ROUTE: &str = "mcp";
+const SCHEDULED_ROUTE: &str = "scheduler";
 
 /// The `kind` of a tool-call event; another version is refused, not guessed at.
 pub const TOOL_CALL_KIND: &str = "switchboard.tool-call/1";
@@ -37,6 +39,9 @@ pub struct ToolCallEvent {
     pub idempotency_key: Option<String>,
     /// The request id of the call that caused this one, for the logs of both.
     pub request_id: String,
+    /// A call a plugin scheduled for later ([`crate::schedule`]), delivered by the scheduler.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
 }
 
 /// The verified tenant, as the authorizer context said it (the channel is the MCP route's).
@@ -88,6 +93,21 @@ impl ToolCallEvent {
             parameters,
             idempotency_key: None,
             request_id: request_id.into(),
+            scheduled: false,
+        }
+    }
+
+    /// Marks a call a plugin scheduled (audited as the scheduler's).
+    pub fn scheduled(mut self) -> Self {
+        self.scheduled = true;
+        self
+    }
+
+    fn route(&self) -> &'static str {
+        if self.scheduled {
+            SCHEDULED_ROUTE
+        } else {
+            TOOL_CALL_ROUTE
         }
     }
 
@@ -133,7 +153,7 @@ impl PluginService {
             let subject = Subject {
                 channel: event.tenant.channel.as_ref().map(ToString::to_string),
                 key_id: event.tenant.key_id.clone(),
-                route: TOOL_CALL_ROUTE.to_owned(),
+                route: event.route().to_owned(),
                 plugin: Some(event.plugin.to_string()),
                 function: Some(event.function.chars().take(128).collect()),
                 request_id: event.request_id.clone(),
@@ -151,6 +171,7 @@ impl PluginService {
                 replayed: false,
             };
         }
+        let route = event.route();
         let body = json!({"function": event.function, "parameters": event.parameters});
         let body = body.to_string();
         self.respond_as(
@@ -161,7 +182,7 @@ impl PluginService {
                 idempotency_key: event.idempotency_key.as_deref(),
             },
             None,
-            TOOL_CALL_ROUTE,
+            route,
         )
         .await
     }

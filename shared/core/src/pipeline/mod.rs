@@ -60,6 +60,8 @@ pub struct Platform {
     audit: Option<Arc<AuditLog>>,
     /// Each organization's calls per second; none in benches that measure without it.
     limiter: Option<Arc<RateLimiter>>,
+    /// Where plugins' scheduled calls go; none where the deployment has no scheduler.
+    scheduler: Option<Arc<dyn crate::ports::Scheduler>>,
     clock: Clock,
 }
 
@@ -110,6 +112,7 @@ impl Platform {
             secrets: None,
             audit: None,
             limiter: None,
+            scheduler: None,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -136,6 +139,12 @@ impl Platform {
     /// Holds every organization to its calls per second.
     pub fn with_rate_limits(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.limiter = Some(limiter);
+        self
+    }
+
+    /// Lets plugins schedule calls of their own functions for later.
+    pub fn with_scheduler(mut self, scheduler: Arc<dyn crate::ports::Scheduler>) -> Self {
+        self.scheduler = Some(scheduler);
         self
     }
 
@@ -872,6 +881,11 @@ impl PluginService {
             config,
             data,
             api,
+            deferrals: self
+                .platform
+                .scheduler
+                .as_ref()
+                .map(|s| crate::schedule::Deferrals::new(s.clone(), tenant.into())),
             now: self.platform.now(),
         };
         // Only calls that change something, and only with a key to recognise a retry by.
