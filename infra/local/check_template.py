@@ -13,7 +13,11 @@
   invoke any (the tool-call event carries a tenant the plugin trusts): no other function's
   statement matches lambda:InvokeFunction, and no managed policy, Role, NotAction or IAM
   resource could grant it unseen; its SWITCHBOARD_PLUGIN_FUNCTIONS names every plugin
-  function; plugin functions have HttpApi events only;
+  function; plugin functions have HttpApi events only. The one other invoker: EventBridge
+  Scheduler's SchedulerRole (trusted only by the stack's schedule group in this account),
+  whose SchedulerInvokePolicy invokes exactly the functions of plugins with
+  scheduled_functions; only those may create schedules (in that group) and pass the role;
+- a plugin's grants on every resource are exactly its manifest's aws_actions;
 - every plugin function lets Bedrock Agents invoke it only through one AWS::Lambda::Permission
   with Principal bedrock.amazonaws.com, SourceAccount and SourceArn: !Ref
   BedrockAgentSourceArn, under the BedrockAgents condition; no other explicit permission
@@ -166,6 +170,8 @@ for crate in sorted((root / "functions").iterdir()):
 plugin_functions = {by_binary[b][0] for b in signed_routes if b in by_binary}
 # Resources that could invoke a function (or grant it) outside a function's own policies.
 INVOKERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
+            "AWS::IAM::RolePolicy", "AWS::IAM::UserPolicy", "AWS::IAM::GroupPolicy",
+            "AWS::IAM::User", "AWS::IAM::Group",
             "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine",
             "AWS::Serverless::Connector", "AWS::Scheduler::Schedule", "AWS::Events::Rule")
 # The one exception: EventBridge Scheduler's role for plugins that schedule calls of their
@@ -188,9 +194,11 @@ def scheduler_role_ok(r):
     trusted = [st.get("Principal") for st in statements]
     if trusted != [{"Service": "scheduler.amazonaws.com"}]:
         return f"must trust scheduler.amazonaws.com alone, not {trusted!r}"
-    condition = statements[0].get("Condition", {}).get("StringEquals", {})
-    if condition.get("aws:SourceAccount") != "AWS::AccountId":
+    condition = statements[0].get("Condition", {})
+    if condition.get("StringEquals", {}).get("aws:SourceAccount") != "AWS::AccountId":
         return "must trust only this account's schedules (aws:SourceAccount)"
+    if condition.get("ArnEquals", {}).get("aws:SourceArn") != "ScheduleGroup.Arn":
+        return "must trust only the stack's schedule group (aws:SourceArn: !GetAtt ScheduleGroup.Arn)"
     return None
 
 
@@ -209,6 +217,27 @@ def scheduler_policy_ok(r):
                 f"({', '.join(sorted(scheduling)) or 'none'}), not {', '.join(sorted(targets))}")
     return None
 
+
+# Creating a schedule and passing the scheduler role is invoking a plugin function with an
+# event of one's choosing: only the scheduling plugins may, only in the stack's group.
+for name, f in functions.items():
+    for policy in f.get("Properties", {}).get("Policies", []) or []:
+        for st in (policy.get("Statement", []) if isinstance(policy, dict) else []) or []:
+            actions = st.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            lowered = [str(a).lower() for a in actions]
+            schedule_ops = [a for a in lowered if a.startswith("scheduler:") or a == "*"]
+            passes = any(fnmatch.fnmatchcase("iam:passrole", a) for a in lowered)
+            if passes and name not in scheduling and "SchedulerRole" in json.dumps(st.get("Resource")):
+                problems.append(f"{name}: may pass the scheduler role; only plugins with scheduled_functions may")
+            if passes and name in scheduling and st.get("Resource") != "SchedulerRole.Arn":
+                problems.append(f"{name}: iam:PassRole only on SchedulerRole.Arn")
+            if schedule_ops and name not in scheduling:
+                problems.append(f"{name}: scheduler actions are for plugins with scheduled_functions only")
+            if schedule_ops and name in scheduling:
+                if sorted(schedule_ops) != ["scheduler:createschedule", "scheduler:deleteschedule"] \
+                        or "${ScheduleGroup}/*" not in str(st.get("Resource")):
+                    problems.append(f"{name}: scheduler:CreateSchedule and DeleteSchedule only, on the stack's group")
 
 allowed_invokers = {"SchedulerRole": ("AWS::IAM::Role", scheduler_role_ok),
                     "SchedulerInvokePolicy": ("AWS::IAM::Policy", scheduler_policy_ok)}
@@ -295,6 +324,36 @@ for field in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
 env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
 if "SWITCHBOARD_RATE_LIMIT_PER_SECOND" not in env:
     problems.append("Globals must set SWITCHBOARD_RATE_LIMIT_PER_SECOND (the platform's per-organization limit)")
+
+# A plugin's grants on every resource ("*") are exactly its manifest's aws_actions, each one
+# the core would accept (manifest.rs: one service:Action, not a reserved service).
+manifest_rs = (root / "shared/core/src/manifest.rs").read_text()
+try:
+    reserved_src = manifest_rs.split("pub const RESERVED_AWS_SERVICES", 1)[1].split("];", 1)[0]
+    reserved = {w.strip().strip('"') for w in reserved_src.split("[", 2)[2].split(",") if w.strip()}
+except IndexError:
+    sys.exit("shared/core/src/manifest.rs: RESERVED_AWS_SERVICES moved; update infra/local/check_template.py")
+for crate in sorted((root / "functions").iterdir()):
+    if not (crate / "manifest.json").exists():
+        continue
+    m = json.loads((crate / "manifest.json").read_text())
+    binary = tomllib.loads((crate / "Cargo.toml").read_text())["package"]["name"]
+    if binary not in by_binary:
+        continue
+    name, f = by_binary[binary]
+    granted = set()
+    for policy in f["Properties"].get("Policies", []) or []:
+        for st in (policy.get("Statement", []) if isinstance(policy, dict) else []) or []:
+            if st.get("Resource") == "*":
+                actions = st.get("Action", [])
+                granted.update([actions] if isinstance(actions, str) else actions)
+    wanted = set(m.get("aws_actions", []))
+    if granted != wanted:
+        problems.append(f"{name}: grants {sorted(granted)} on every resource; its manifest's aws_actions are {sorted(wanted)} (scripts/template)")
+    for a in sorted(wanted):
+        service = a.split(":", 1)[0]
+        if "*" in a or ":" not in a or service in reserved:
+            problems.append(f"{name}: aws_actions {a} may not be granted to a plugin")
 
 for p in problems:
     print(f"check: {p}", file=sys.stderr)

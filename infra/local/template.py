@@ -9,7 +9,8 @@ is written here too, since it names every plugin function: it invokes them (its 
 only one allowed to) and finds them through SWITCHBOARD_PLUGIN_FUNCTIONS. Plugins whose
 manifests list scheduled_functions get EventBridge Scheduler: the stack's schedule group, the
 role the scheduler invokes them as (which may invoke only those functions), and the right to
-create and delete schedules in that group and pass that role. All of it sits
+create and delete schedules in that group and pass that role. A manifest's aws_actions
+(e.g. translate:TranslateText) are granted to its function as they are. All of it sits
 between the BEGIN/END markers in template.yaml; everything else in the template is written
 by hand.
 
@@ -67,6 +68,11 @@ def block(root=ROOT):
             "        Variables:",
             "          SWITCHBOARD_SCHEDULE_GROUP: !Ref ScheduleGroup",
             "          SWITCHBOARD_SCHEDULER_ROLE_ARN: !GetAtt SchedulerRole.Arn",
+            "      # Scheduled calls arrive asynchronously: a failed one is delivered again, twice",
+            "      # at most and within the hour (a reminder hours late is worse than none).",
+            "      EventInvokeConfig:",
+            "        MaximumEventAgeInSeconds: 3600",
+            "        MaximumRetryAttempts: 2",
         ] if schedules(manifest) else []
         routes = [("Plugin", "/plugins/" + manifest["name"])]
         routes += [(f"Alias{i + 1}", path) for i, path in enumerate(manifest.get("route_aliases", []))]
@@ -124,6 +130,16 @@ def block(root=ROOT):
         lines += [
             "              Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/*",
         ]
+        if manifest.get("aws_actions"):
+            lines += [
+                "        # The AWS actions its own code calls (the manifest's aws_actions); they",
+                "        # take no resource-level permissions.",
+                "        - Statement:",
+                "            - Effect: Allow",
+                "              Action:",
+                *[f"                - {a}" for a in manifest["aws_actions"]],
+                "              Resource: \"*\"",
+            ]
         if schedules(manifest):
             lines += [
                 "        # Its scheduled calls: one-time schedules in the stack's group, run as the",
@@ -212,6 +228,8 @@ def scheduler_block(root=ROOT):
         "            Condition:",
         "              StringEquals:",
         "                aws:SourceAccount: !Ref AWS::AccountId",
+        "              ArnEquals:",
+        "                aws:SourceArn: !GetAtt ScheduleGroup.Arn",
         "",
         "  # A policy of its own, not the role's: the functions name the role, so the role",
         "  # cannot name them.",

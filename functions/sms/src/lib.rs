@@ -193,21 +193,31 @@ async fn schedule_reminder(ctx: CallContext, p: ScheduleReminder) -> Result<Valu
             ),
         ));
     }
+    if send_at.duration_since(ctx.now).unwrap_or_default() > switchboard::schedule::MAX_AHEAD {
+        return Err(Error::invalid_field(
+            "/appointmentTime",
+            "a reminder can be scheduled at most a year ahead",
+        ));
+    }
     let to = recipient(&ctx, p.to)?;
     let name = reminder(&p.appointment_ref);
     let params = json!({"to": to, "body": p.body});
-    let replaced = match ctx
-        .schedule_call(&name, send_at, "SendSms", params.clone())
-        .await
-    {
-        Ok(()) => false,
-        Err(Error::Conflict { .. }) => {
-            ctx.cancel_scheduled_call(&name).await?;
-            ctx.schedule_call(&name, send_at, "SendSms", params).await?;
-            true
+    // An existing reminder is replaced; a second conflict means a concurrent call
+    // scheduled one in between, which this one replaces in turn.
+    let mut replaced = false;
+    for attempt in 0..3 {
+        match ctx
+            .schedule_call(&name, send_at, "SendSms", params.clone())
+            .await
+        {
+            Ok(()) => break,
+            Err(Error::Conflict { .. }) if attempt < 2 => {
+                ctx.cancel_scheduled_call(&name).await?;
+                replaced = true;
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
-    };
+    }
     Ok(json!({
         "appointmentRef": p.appointment_ref,
         "sendAt": switchboard::plugin::rfc3339(send_at)?,

@@ -291,6 +291,11 @@ async fn a_reminder_that_cannot_go_out_is_refused_when_scheduled() {
             json!({"appointmentRef": "1042", "appointmentTime": "2027-06-01 10:00", "to": "+15558675310", "body": "x"}),
             "/appointmentTime",
         ),
+        // More than a year ahead.
+        (
+            json!({"appointmentRef": "1042", "appointmentTime": "2028-06-03T09:00:00Z", "to": "+15558675310", "body": "x"}),
+            "/appointmentTime",
+        ),
         // No number given and no caller's number to default to.
         (
             json!({"appointmentRef": "1042", "appointmentTime": "2027-06-03T09:00:00Z", "body": "x"}),

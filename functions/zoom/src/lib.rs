@@ -5,15 +5,16 @@
 //! a Server-to-Server OAuth app's `client_id`, `client_secret` and `account_id` in the secret).
 //!
 //! A meeting belongs to an appointment through a marker in its agenda, `[switchboard booking
-//! <ref>]`: that is how a booking's meeting is found again (to return it instead of creating
-//! a second, and to cancel it), and why meetings the host made elsewhere are never listed or
-//! cancelled here.
+//! <ref> <org tag>]`: that is how a booking's meeting is found again (to return it instead of
+//! creating a second, and to cancel it), and why meetings the host made elsewhere, or another
+//! organization made on the same Zoom account, are never listed or cancelled here.
 
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use switchboard::api::{ApiRequest, ApiResponse, segment};
-use switchboard::{CallContext, ContractError, Detail, Error, Plugin};
+use switchboard::{CallContext, ContractError, Detail, Error, OrgId, Plugin};
 
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
@@ -23,6 +24,10 @@ const ZOOM: &str = "Zoom's Meeting API";
 const PAGE_SIZE: &str = "300";
 /// Pages read when looking for a booking's meeting: 3,000 upcoming meetings.
 const MAX_PAGES: usize = 10;
+
+/// The credential scope that lists every booking's meeting (staff tools); without it a
+/// caller names the booking.
+pub const READ_SCOPE: &str = "meetings:read";
 
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {
@@ -84,18 +89,25 @@ fn config_error(path: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// The agenda marker tying a meeting to a booking.
-pub fn marker(booking_ref: &str) -> String {
-    format!("[switchboard booking {booking_ref}]")
+/// The organization's tag in markers: two organizations on one Zoom account (branches of a
+/// practice) never see each other's meetings.
+pub fn org_tag(org: &OrgId) -> String {
+    let digest = Sha256::digest(org.as_str().as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The booking a meeting was created for, from its agenda's marker.
-fn booking_of(meeting: &Value) -> Option<&str> {
+/// The agenda marker tying a meeting to a booking of `org`.
+pub fn marker(booking_ref: &str, org: &OrgId) -> String {
+    format!("[switchboard booking {booking_ref} {}]", org_tag(org))
+}
+
+/// The booking of `org` a meeting was created for, from its agenda's marker.
+fn booking_of<'a>(meeting: &'a Value, org: &OrgId) -> Option<&'a str> {
     let agenda = meeting.get("agenda")?.as_str()?;
     let rest = &agenda[agenda.find("[switchboard booking ")? + "[switchboard booking ".len()..];
-    let end = rest.find(']')?;
-    let r = &rest[..end];
-    (!r.is_empty()
+    let (r, tag) = rest[..rest.find(']')?].split_once(' ')?;
+    (tag == org_tag(org)
+        && !r.is_empty()
         && r.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     .then_some(r)
@@ -184,7 +196,9 @@ async fn booked(ctx: &CallContext, host: &str, only: Option<&str>) -> Result<Vec
             .cloned()
             .unwrap_or_default();
         for m in meetings {
-            let Some(r) = booking_of(&m) else { continue };
+            let Some(r) = booking_of(&m, &ctx.org) else {
+                continue;
+            };
             if only.is_none_or(|o| o == r) {
                 let r = r.to_owned();
                 found.push(summary(&m, &r)?);
@@ -235,7 +249,7 @@ async fn create_meeting(ctx: CallContext, p: CreateMeeting) -> Result<Value, Err
         "start_time": start.to_string(),
         "duration": p.duration_minutes.unwrap_or(cfg.duration_minutes),
         "timezone": cfg.time_zone,
-        "agenda": format!("Appointment {}\n{}", p.booking_ref, marker(&p.booking_ref)),
+        "agenda": format!("Appointment {}\n{}", p.booking_ref, marker(&p.booking_ref, &ctx.org)),
         "settings": {"waiting_room": cfg.waiting_room, "join_before_host": false},
     });
     let path = format!("/users/{}/meetings", segment(host));
@@ -252,6 +266,14 @@ async fn create_meeting(ctx: CallContext, p: CreateMeeting) -> Result<Value, Err
 async fn list_meetings(ctx: CallContext, p: ListMeetings) -> Result<Value, Error> {
     let cfg: Config = ctx.config()?;
     let host = cfg.host()?;
+    if p.booking_ref.is_none() && !ctx.has_scope(READ_SCOPE) {
+        return Err(Error::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "listing every booking's meeting needs a key with the {READ_SCOPE} scope; give the bookingRef of the caller's appointment"
+            ),
+        });
+    }
     let meetings = booked(&ctx, host, p.booking_ref.as_deref()).await?;
     Ok(json!({"meetings": meetings}))
 }
@@ -287,26 +309,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_whole_marker_names_a_booking() {
-        let m = |agenda: &str| json!({"agenda": agenda});
+    fn only_a_whole_marker_of_the_org_names_a_booking() {
+        let acme = OrgId::parse("acme").unwrap();
+        let globex = OrgId::parse("globex").unwrap();
+        let m = |agenda: String| json!({"agenda": agenda});
+        let tag = org_tag(&acme);
         assert_eq!(
-            booking_of(&m("Appointment 1042\n[switchboard booking 1042]")),
+            booking_of(
+                &m(format!("Appointment 1042\n{}", marker("1042", &acme))),
+                &acme
+            ),
             Some("1042")
         );
         assert_eq!(
-            booking_of(&m("[switchboard booking BK-7Q2M] x")),
+            booking_of(&m(format!("{} x", marker("BK-7Q2M", &acme))), &acme),
             Some("BK-7Q2M")
         );
+        assert_eq!(booking_of(&m(marker("1042", &globex)), &acme), None);
         for other in [
-            "Team sync",
-            "[switchboard booking ]",
-            "[switchboard booking 10 42]",
-            "[switchboard booking 1042",
-            "switchboard booking 1042]",
+            "Team sync".to_owned(),
+            "[switchboard booking 1042]".to_owned(),
+            format!("[switchboard booking  {tag}]"),
+            format!("[switchboard booking 10 42 {tag}]"),
+            format!("[switchboard booking 1042 {tag}"),
+            format!("switchboard booking 1042 {tag}]"),
         ] {
-            assert_eq!(booking_of(&m(other)), None, "{other}");
+            assert_eq!(booking_of(&m(other.clone()), &acme), None, "{other}");
         }
-        assert_eq!(booking_of(&json!({"topic": "no agenda"})), None);
+        assert_eq!(booking_of(&json!({"topic": "no agenda"}), &acme), None);
     }
 
     #[test]

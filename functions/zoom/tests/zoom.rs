@@ -156,7 +156,12 @@ async fn one_meeting_per_booking_listed_and_cancelled_with_it() {
     assert_eq!(again["meetingId"], made["meetingId"]);
     assert_eq!(zoom.meetings.lock().unwrap().len(), 6, "no second meeting");
 
-    let listed = h.ok("ListMeetings", json!({})).await;
+    let (status, _, _) = h.fails("ListMeetings", json!({})).await;
+    assert_eq!(status, 403, "listing every booking's meeting is for staff");
+    let staff = h
+        .other_org("zoom-acme")
+        .scopes(&["plugins:call", zoom::READ_SCOPE]);
+    let listed = staff.ok("ListMeetings", json!({})).await;
     let refs: Vec<&str> = listed["meetings"]
         .as_array()
         .unwrap()
@@ -167,6 +172,17 @@ async fn one_meeting_per_booking_listed_and_cancelled_with_it() {
     let one = h.ok("ListMeetings", json!({"bookingRef": "BK-2"})).await;
     assert_eq!(one["meetings"][0]["durationMinutes"], 45);
     assert_eq!(one["meetings"].as_array().unwrap().len(), 1);
+
+    // Another organization on the same Zoom account: 1042 is not its booking.
+    let other = h.other_org("zoom-globex");
+    let theirs = other
+        .ok("ListMeetings", json!({"bookingRef": "1042"}))
+        .await;
+    assert_eq!(theirs["meetings"], json!([]));
+    let not_theirs = other
+        .ok("CancelMeeting", json!({"bookingRef": "1042"}))
+        .await;
+    assert_eq!(not_theirs["cancelled"], false);
 
     let cancelled = h.ok("CancelMeeting", json!({"bookingRef": "1042"})).await;
     assert_eq!(cancelled["cancelled"], true);
@@ -215,9 +231,14 @@ async fn bad_input_and_zooms_refusals_map_to_the_contract() {
     let no_host = Harness::new(zoom::plugin().unwrap(), "zoom-acme")
         .api(zoom.clone())
         .at(noon());
-    let e = no_host.call("ListMeetings", json!({})).await.unwrap_err();
+    let e = no_host
+        .call("ListMeetings", json!({"bookingRef": "1"}))
+        .await
+        .unwrap_err();
     assert_eq!((e.status(), e.code()), (422, "invalid_config"));
-    let (_, _, paths) = no_host.fails("ListMeetings", json!({})).await;
+    let (_, _, paths) = no_host
+        .fails("ListMeetings", json!({"bookingRef": "1"}))
+        .await;
     assert_eq!(paths, ["/config/hostUser"]);
 
     let cases = [
@@ -247,7 +268,7 @@ async fn bad_input_and_zooms_refusals_map_to_the_contract() {
             ..Zoom::default()
         });
         let h = harness(zoom);
-        let (got, _, paths) = h.fails("ListMeetings", json!({})).await;
+        let (got, _, paths) = h.fails("ListMeetings", json!({"bookingRef": "1"})).await;
         assert_eq!(got, status, "{body}");
         if !at.is_empty() {
             assert_eq!(paths, [at], "{body}");

@@ -42,6 +42,42 @@ pub struct Manifest {
     /// scheduler invoke only the functions of plugins that list some.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scheduled_functions: Vec<FunctionName>,
+    /// AWS API actions the plugin's own code calls with its function's role, e.g.
+    /// `translate:TranslateText`; the deployment grants exactly these (never IAM, STS,
+    /// Lambda or the platform's own services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_actions: Vec<String>,
+}
+
+/// Services a plugin's `aws_actions` may not name: identity, invocation, and what the
+/// platform itself uses on the plugin's behalf with narrower grants.
+pub const RESERVED_AWS_SERVICES: [&str; 10] = [
+    "iam",
+    "sts",
+    "lambda",
+    "dynamodb",
+    "secretsmanager",
+    "scheduler",
+    "kms",
+    "organizations",
+    "sso",
+    "cloudformation",
+];
+
+/// Whether `action` is a single `service:Action` a plugin may be granted.
+pub fn grantable_aws_action(action: &str) -> bool {
+    match action.split_once(':') {
+        Some((service, op)) => {
+            !service.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !op.is_empty()
+                && op.bytes().all(|b| b.is_ascii_alphanumeric())
+                && !RESERVED_AWS_SERVICES.contains(&service)
+        }
+        None => false,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +339,17 @@ impl CompiledManifest {
             }
         };
         problems.extend(manifest.indexes.problems());
+        for (i, a) in manifest.aws_actions.iter().enumerate() {
+            if !grantable_aws_action(a) {
+                problems.push(Detail::new(
+                    format!("/aws_actions/{i}"),
+                    format!(
+                        "{a} is not an AWS action a plugin may be granted: one service:Action, no wildcards, not {}",
+                        RESERVED_AWS_SERVICES.join(", ")
+                    ),
+                ));
+            }
+        }
         for (i, f) in manifest.scheduled_functions.iter().enumerate() {
             if !manifest.functions.iter().any(|d| &d.name == f) {
                 problems.push(Detail::new(
@@ -520,6 +567,27 @@ mod tests {
         let m = CompiledManifest::from_value(base()).unwrap();
         assert_eq!(m.name().as_str(), "demo");
         assert!(m.function("Ping").is_some());
+    }
+
+    #[test]
+    fn aws_actions_and_scheduled_functions_are_checked() {
+        let mut v = base();
+        v["aws_actions"] = json!(["translate:TranslateText", "iam:PassRole"]);
+        v["scheduled_functions"] = json!(["NoSuchFunction"]);
+        let e = CompiledManifest::from_value(v.clone()).unwrap_err();
+        let paths: Vec<&str> = e.problems.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["/aws_actions/1", "/scheduled_functions/0"]);
+        // Wildcards fail the manifest schema itself.
+        v["aws_actions"] = json!(["s3:*"]);
+        let e = CompiledManifest::from_value(v).unwrap_err();
+        assert!(
+            e.problems
+                .iter()
+                .any(|d| d.path.starts_with("/aws_actions")),
+            "{e:?}"
+        );
+        assert!(grantable_aws_action("comprehend:DetectDominantLanguage"));
+        assert!(!grantable_aws_action("lambda:InvokeFunction"));
     }
 
     #[test]

@@ -73,6 +73,10 @@ impl std::fmt::Debug for Deferrals {
 /// Longest name a plugin gives a scheduled call.
 const MAX_NAME: usize = 200;
 
+/// The furthest ahead a call may be scheduled: schedules are a shared account quota, and a
+/// call waiting years would outlive its event format.
+pub const MAX_AHEAD: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
 impl Deferrals {
     pub fn new(scheduler: Arc<dyn Scheduler>, tenant: InvokedTenant) -> Self {
         Self {
@@ -124,6 +128,11 @@ impl Deferrals {
                 "a call can only be scheduled for a time in the future",
             ));
         }
+        if at.duration_since(now).unwrap_or_default() > MAX_AHEAD {
+            return Err(Error::unprocessable(
+                "a call can be scheduled at most a year ahead",
+            ));
+        }
         let at = at
             .duration_since(UNIX_EPOCH)
             .map_err(|_| Error::unprocessable("the time is out of range"))?
@@ -131,8 +140,12 @@ impl Deferrals {
         let at = i64::try_from(at).map_err(|_| Error::unprocessable("the time is out of range"))?;
         let schedule = self.name(name)?;
         let tenant = crate::auth::TenantContext::from(self.tenant.clone());
-        // The time is in the key: a name scheduled again later is a new call, not a replay.
-        let key = format!("schedule-{schedule}-{at}");
+        // The time is in the key, so a name scheduled again is a new call, not a replay; and
+        // a random part, so no client's Idempotency-Key can take the key first.
+        let key = format!(
+            "schedule-{schedule}-{at}-{}",
+            crate::idempotency::new_token()
+        );
         let event = ToolCallEvent::new(plugin.clone(), &tenant, function, parameters, &key)
             .with_idempotency_key(Some(&key))
             .scheduled();

@@ -30,6 +30,14 @@ struct Expect {
 
 const EXPECTED: &[Expect] = &[
     Expect {
+        file: "translation-bad-language.json",
+        status: 422,
+        check: |b| {
+            // A language name, not a code: refused before Amazon Translate is asked.
+            assert_eq!(b["error"]["details"][0]["path"], "/targetLanguage", "{b}");
+        },
+    },
+    Expect {
         file: "sms-reminder-too-soon.json",
         status: 422,
         check: |b| {
@@ -453,6 +461,7 @@ async fn run_all(tables: Tables) {
     let calendar = crate::vendors::calendar_events_org(&demo.platform).await;
     let salesforce = crate::vendors::salesforce_events_org(&demo.platform).await;
     let zoom = crate::vendors::zoom_events_org(&demo.platform).await;
+    let translation = crate::vendors::translation_events_org(&demo.platform).await;
     let mcp = McpService::new(
         AgentBuilder::new(
             demo.platform.registry.clone(),
@@ -551,6 +560,8 @@ async fn run_all(tables: Tables) {
             handle(&salesforce, req).await
         } else if e.file.starts_with("zoom") {
             handle(&zoom, req).await
+        } else if e.file.starts_with("translation") {
+            handle(&translation, req).await
         } else {
             handle(&service, req).await
         };

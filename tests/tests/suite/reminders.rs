@@ -49,7 +49,11 @@ async fn sms_on_scheduler(group: &str) -> Arc<PluginService> {
         &settings,
     )
     .unwrap()
-    .with_scheduler(Arc::new(scheduler));
+    .with_scheduler(Arc::new(scheduler))
+    // 2026-12-01T00:00:00Z: the reminders' dates stay in the future.
+    .with_clock(Arc::new(|| {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_083_200)
+    }));
     let platform = Arc::new(platform);
     Arc::new(crate::vendors::sms_events_org(&platform, &secrets).await)
 }
@@ -192,6 +196,10 @@ async fn a_reminder_is_a_one_time_schedule_that_texts_once_and_goes_with_its_app
         schedule.schedule_expression(),
         Some("at(2027-06-01T15:00:00)")
     );
+    // Its delivery is a new text, not a replay of the first reminder's.
+    let moved_input = schedule.target().unwrap().input().unwrap().to_owned();
+    let (status, body, replayed) = deliver(&sms, &moved_input).await;
+    assert_eq!((status, replayed), (200, false), "{body}");
 
     // Cancelled with the appointment: the schedule is gone.
     let (status, body) = call(&sms, "CancelReminder", json!({"appointmentRef": "1042"})).await;

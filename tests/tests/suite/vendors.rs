@@ -147,6 +147,20 @@ pub(crate) async fn zoom_events_org(platform: &Arc<Platform>) -> PluginService {
     .await
 }
 
+/// The sample events' translation organization: the translation plugin (its event is
+/// answered before Amazon Translate is asked). Returns the function's service on `platform`.
+pub(crate) async fn translation_events_org(platform: &Arc<Platform>) -> PluginService {
+    let org = OrgId::parse("translation-events").unwrap();
+    enable(
+        platform,
+        &org,
+        translation::plugin().unwrap(),
+        json!({}),
+        json!({"type": "dynamodb"}),
+    )
+    .await
+}
+
 /// The README's sequence for the sms plugin, through `dev`'s admin API and plugin route,
 /// with Twilio behind Prism: what an operator types is what reaches Twilio's contract.
 #[tokio::test]
@@ -171,7 +185,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     // The plugin takes only the api adapter, and the secret must hold what auth names.
     let wrong_kind = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
+        json!({"pinned_version": "0.2.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
     )
     .await;
     assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.body);
@@ -187,7 +201,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     missing_field["auth"]["basic"]["password"] = json!("api_secret");
     let refused = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": missing_field}),
+        json!({"pinned_version": "0.2.0", "enabled": true, "data_adapter": missing_field}),
     )
     .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -200,7 +214,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     let created = put(
         "/admin/instances/sms",
         json!({
-            "pinned_version": "0.1.0", "enabled": true,
+            "pinned_version": "0.2.0", "enabled": true,
             "config": {"accountSid": ACCOUNT, "fromNumber": "+15017122661", "signature": "– Bright Smile Dental"},
             "data_adapter": twilio_adapter("demo-dental"),
         }),
@@ -619,14 +633,16 @@ async fn zoom_meetings_follow_their_bookings_through_its_contract() {
     .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["result"]["existing"], true, "{}", again.body);
-    let listed = call("ListMeetings", json!({})).await;
+    let listed = call("ListMeetings", json!({"bookingRef": "1042"})).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(
         listed.body["result"]["meetings"],
         json!([{"bookingRef": "1042", "meetingId": "85746065432", "startTime": "2027-06-01T15:00:00Z",
             "durationMinutes": 30, "joinUrl": "https://us05web.zoom.us/j/85746065432?pwd=aBcDeF"}]),
-        "only meetings booked here"
+        "only meetings this organization booked"
     );
+    let everything = call("ListMeetings", json!({})).await;
+    assert_eq!(everything.status, 403, "staff only: {}", everything.body);
     let cancelled = call("CancelMeeting", json!({"bookingRef": "1042"})).await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
     assert_eq!(

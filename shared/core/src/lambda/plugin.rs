@@ -52,9 +52,13 @@ pub async fn handle_event(
         let out = match call {
             Ok(call) if call.scheduled => {
                 let out = service.respond_tool_call(call).await;
-                // A failure worth retrying fails the invocation, so EventBridge Scheduler
-                // delivers the call again (its retry policy); a refusal would only repeat.
-                if out.status == 429 || out.status >= 500 {
+                // A call that surely did not run fails the invocation, so it is delivered
+                // again (Lambda's asynchronous retries). Not a timeout, a 502 or a call cut
+                // off while it ran: the text may have gone, and a repeat could send a second.
+                let message = out.body["error"]["message"].as_str().unwrap_or_default();
+                let did_not_run = out.status == 429
+                    || (out.status == 503 && !message.contains(crate::pipeline::MAY_HAVE_RUN));
+                if did_not_run {
                     return Err(format!(
                         "the scheduled call failed with {} and may succeed later: {}",
                         out.status, out.body["error"]["code"]

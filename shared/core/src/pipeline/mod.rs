@@ -421,12 +421,15 @@ impl Deadlines {
     }
 }
 
+/// In the message of a 503 whose call may have had its effect: not one to repeat blindly.
+pub const MAY_HAVE_RUN: &str = "may still take effect";
+
 /// The 503 of a call whose budget ran out: before its function ran, or while it ran.
 fn out_of_time(ran: bool) -> Error {
     let budget = CALL_BUDGET.as_secs();
     Error::Unavailable(if ran {
         format!(
-            "the call ran past its {budget} s budget because a dependency is slow; what it changes may still take effect, so check before calling it again"
+            "the call ran past its {budget} s budget because a dependency is slow; what it changes {MAY_HAVE_RUN}, so check before calling it again"
         )
     } else {
         format!(
