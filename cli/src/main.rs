@@ -215,6 +215,14 @@ enum ChannelCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Set the language the channel's agent speaks (a BCP 47 tag, e.g. es-US), or `none` to
+    /// follow the organization profile's locale.
+    Locale {
+        channel: String,
+        locale: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Let a voice platform call the channel's plugins with its own signature instead of an
     /// API key; prints the URLs to paste into Retell or Vapi.
     Connect {
@@ -412,6 +420,7 @@ async fn run_operator(command: Command) -> (Result<ops::Output, ops::Failure>, b
         )
         | Command::Channel(
             ChannelCommand::Assign { remote, .. }
+            | ChannelCommand::Locale { remote, .. }
             | ChannelCommand::Connect { remote, .. }
             | ChannelCommand::Connections { remote }
             | ChannelCommand::Disconnect { remote, .. },
@@ -526,6 +535,9 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             priority,
             ..
         }) => ops::assign(api, &channel, &plugin, priority).await,
+        Command::Channel(ChannelCommand::Locale {
+            channel, locale, ..
+        }) => ops::channel_locale(api, &channel, &locale).await,
         Command::Channel(ChannelCommand::Connect {
             platform,
             channel,

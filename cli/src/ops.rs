@@ -350,6 +350,32 @@ pub async fn assign(
     Ok(out(r, line))
 }
 
+/// Sets (or, with `none`, removes) the channel's locale, keeping its assignments.
+pub async fn channel_locale(api: &Api, channel: &str, locale: &str) -> Result<Output, Failure> {
+    let path = format!("/admin/channels/{channel}");
+    let (version, mut config) = match current(api, &path).await? {
+        Some((v, c)) => (Some(v), c),
+        None => (None, json!({"plugin_assignments": []})),
+    };
+    if let Value::Object(m) = &mut config {
+        m.remove("version");
+        if locale == "none" {
+            m.remove("locale");
+        } else {
+            m.insert("locale".into(), json!(locale));
+        }
+    }
+    let r = api.call(Method::PUT, &path, version, Some(&config)).await?;
+    let line = match r["locale"].as_str() {
+        Some(l) => format!("{channel}: speaks {l} (version {})", r["version"]),
+        None => format!(
+            "{channel}: speaks the organization's locale (version {})",
+            r["version"]
+        ),
+    };
+    Ok(out(r, line))
+}
+
 pub async fn key_create(
     api: &Api,
     name: Option<&str>,

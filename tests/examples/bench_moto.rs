@@ -192,6 +192,7 @@ async fn org_with(registry: &Registry, n: usize) -> Result<OrgId, BoxError> {
     let twilio = Channel::parse("twilio")?;
     if registry.get_channel(&org, &twilio).await?.is_none() {
         let chan = ChannelConfig {
+            locale: None,
             instructions: None,
             plugin_assignments: assignments,
         };

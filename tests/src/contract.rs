@@ -245,6 +245,7 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
     );
     let twilio = Channel::parse("twilio").unwrap();
     let chan = ChannelConfig {
+        locale: None,
         instructions: None,
         plugin_assignments: vec![Assignment {
             plugin: booking.clone(),

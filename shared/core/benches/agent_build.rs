@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
             });
         }
         let chan = ChannelConfig {
+            locale: None,
             instructions: None,
             plugin_assignments: assignments,
         };

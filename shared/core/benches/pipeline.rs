@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
     let signed_at = std::time::SystemTime::now();
     let channel = Channel::parse("retell").unwrap();
     let assigned = ChannelConfig {
+        locale: None,
         instructions: None,
         plugin_assignments: vec![Assignment {
             plugin: plugin.name().clone(),

@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod index;
 pub mod lambda;
+pub mod locale;
 pub mod manifest;
 pub mod mcp;
 pub mod pipeline;

@@ -30,6 +30,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_aliases: Vec<String>,
     pub instruction_template: String,
+    /// `instruction_template` in other languages, by BCP 47 tag (e.g. `es`); an agent
+    /// whose locale matches one gets it ([`crate::locale`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub instruction_templates: std::collections::BTreeMap<String, String>,
     #[serde(default = "empty_object_schema")]
     pub config_schema: Value,
     #[serde(default = "empty_object")]
@@ -339,6 +343,14 @@ impl CompiledManifest {
             }
         };
         problems.extend(manifest.indexes.problems());
+        for tag in manifest.instruction_templates.keys() {
+            if !crate::locale::is_tag(tag) {
+                problems.push(Detail::new(
+                    format!("/instruction_templates/{}", escape_pointer(tag)),
+                    "must be keyed by a BCP 47 language tag, e.g. es",
+                ));
+            }
+        }
         for (i, a) in manifest.aws_actions.iter().enumerate() {
             if !grantable_aws_action(a) {
                 problems.push(Detail::new(

@@ -142,6 +142,7 @@ fn agent() -> Agent {
     Agent {
         org: OrgId::parse("acme-dental").unwrap(),
         channel: Channel::parse("twilio").unwrap(),
+        locale: "en-US".to_owned(),
         instructions: "You are the receptionist of Acme Dental.".to_owned(),
         tools: vec![
             tool(

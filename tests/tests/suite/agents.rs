@@ -56,6 +56,7 @@ async fn org_with(registry: &Registry, plugins: &[switchboard::manifest::Manifes
         });
     }
     let chan = ChannelConfig {
+        locale: None,
         instructions: None,
         plugin_assignments: assignments,
     };
@@ -532,4 +533,122 @@ async fn the_demo_agent_is_strict_and_the_server_keeps_what_strict_mode_cannot_s
         checked >= 20,
         "only {checked} constrained strings in the demo agent"
     );
+}
+
+/// The agent speaks the channel's locale, else the organization's: each plugin's template in
+/// the closest language it offers (Fluent's negotiation), English otherwise.
+#[tokio::test]
+async fn instructions_come_in_the_channel_or_organization_locale() {
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let mut hola = manifest("hola", &["Ping"], "Hello from {{ org.display_name }}");
+    hola.instruction_templates.insert(
+        "es".into(),
+        "Hola desde {{ org.display_name }} ({{ locale }})".into(),
+    );
+    let english_only = manifest("plain", &["Pong"], "Only English");
+    let org = org_with(&registry, &[hola, english_only]).await;
+    let twilio = Channel::parse("twilio").unwrap();
+    let build = || async {
+        AgentBuilder::new(registry.clone(), Duration::from_secs(0))
+            .build(&org, &twilio)
+            .await
+            .unwrap()
+    };
+    let agent = build().await;
+    assert_eq!(agent.locale, "en-US");
+    assert!(
+        agent.instructions.starts_with("Hello from Acme Clinic"),
+        "{}",
+        agent.instructions
+    );
+
+    // The organization speaks Mexican Spanish: "es" is the closest template.
+    let current = registry.get_profile(&org).await.unwrap().unwrap();
+    let mut profile = current.value;
+    profile.locale = "es-MX".into();
+    registry
+        .put_profile(&org, &profile, Some(current.version))
+        .await
+        .unwrap();
+    let agent = build().await;
+    assert_eq!(agent.locale, "es-MX");
+    assert_eq!(
+        agent.instructions,
+        format!("Hola desde Acme Clinic (es-MX){INSTRUCTION_SEPARATOR}Only English")
+    );
+
+    // The channel's own locale wins.
+    let current = registry.get_channel(&org, &twilio).await.unwrap().unwrap();
+    let mut chan = current.value;
+    chan.locale = Some("en-GB".into());
+    registry
+        .put_channel(&org, &twilio, &chan, Some(current.version))
+        .await
+        .unwrap();
+    let agent = build().await;
+    assert_eq!(agent.locale, "en-GB");
+    assert!(
+        agent.instructions.starts_with("Hello from"),
+        "{}",
+        agent.instructions
+    );
+    assert_eq!(agent.to_json()["locale"], "en-GB");
+}
+
+/// The built-in plugins' Spanish templates render with their default config for an
+/// organization speaking es-US, and a channel config with a malformed locale is refused
+/// naming it.
+#[tokio::test]
+async fn spanish_templates_render_and_bad_locales_are_refused() {
+    let plugins = switchboard_cli::dev::plugins().unwrap();
+    let names = ["booking", "salesforce-crm", "sms", "zoom", "translation"];
+    let manifests: Vec<_> = names
+        .iter()
+        .map(|n| {
+            plugins
+                .iter()
+                .find(|p| p.name().as_str() == *n)
+                .unwrap_or_else(|| panic!("{n} is not linked"))
+                .manifest()
+                .manifest()
+                .clone()
+        })
+        .collect();
+    let tables = embedded_tables();
+    let registry = Registry::new(tables.registry);
+    let org = org_with(&registry, &manifests).await;
+    let current = registry.get_profile(&org).await.unwrap().unwrap();
+    let mut profile = current.value;
+    profile.locale = "es-US".into();
+    registry
+        .put_profile(&org, &profile, Some(current.version))
+        .await
+        .unwrap();
+    let agent = AgentBuilder::new(registry.clone(), Duration::from_secs(0))
+        .build(&org, &Channel::parse("twilio").unwrap())
+        .await
+        .unwrap();
+    let parts: Vec<&str> = agent.instructions.split(INSTRUCTION_SEPARATOR).collect();
+    assert_eq!(parts.len(), names.len(), "{}", agent.instructions);
+    for (part, spanish) in parts.iter().zip([
+        "Usted es la recepcionista de Bright Smile Dental",
+        "Usted registra oportunidades de venta (leads) para Acme Clinic",
+        "Puede enviar un mensaje de texto desde el número de Acme Clinic",
+        "Cuando alguien quiera que su cita con Acme Clinic sea por videollamada",
+        "Si la persona escribe o habla en un idioma distinto",
+    ]) {
+        assert!(part.starts_with(spanish), "{part}");
+        assert!(!part.contains("{{") && !part.contains("{%"), "{part}");
+    }
+    assert!(
+        parts[0].contains("Está al teléfono"),
+        "twilio is a voice channel"
+    );
+
+    let e =
+        ChannelConfig::from_json(&json!({"locale": "Spanish please", "plugin_assignments": []}))
+            .unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(e.to_body().to_string().contains("/locale"), "{e}");
 }

@@ -707,7 +707,7 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
     let enabled = write(
         "PUT",
         "/admin/instances/salesforce-crm",
-        json!({"pinned_version": "0.1.0", "enabled": true, "data_adapter": old_adapter}),
+        json!({"pinned_version": "0.2.0", "enabled": true, "data_adapter": old_adapter}),
     )
     .await;
     assert_eq!(enabled.status, 201, "{}", enabled.body);

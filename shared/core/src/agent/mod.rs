@@ -50,6 +50,8 @@ pub struct Skipped {
 pub struct Agent {
     pub org: OrgId,
     pub channel: Channel,
+    /// The locale the agent speaks: the channel's, else the organization profile's.
+    pub locale: String,
     pub instructions: String,
     /// In priority order, then by plugin name, then in manifest order.
     pub tools: Vec<AgentTool>,
@@ -87,6 +89,7 @@ impl Agent {
         serde_json::json!({
             "org": self.org,
             "channel": self.channel,
+            "locale": self.locale,
             "instructions": self.instructions,
             "tools": self.tools,
             "routing": routing,
@@ -124,9 +127,14 @@ pub fn assemble(
         }
     }
 
+    let locale = config
+        .locale
+        .clone()
+        .or_else(|| snapshot.profile.as_ref().map(|p| p.value.locale.clone()))
+        .unwrap_or_else(|| crate::locale::DEFAULT_LOCALE.to_owned());
     let instructions = match &config.instructions {
         Some(text) => text.clone(),
-        None => render_instructions(snapshot, channel, &chosen)?,
+        None => render_instructions(snapshot, channel, &locale, &chosen)?,
     };
 
     let mut tools = Vec::new();
@@ -159,6 +167,7 @@ pub fn assemble(
     Ok(Agent {
         org: org.clone(),
         channel: channel.clone(),
+        locale,
         instructions,
         tools,
         skipped,
@@ -224,6 +233,7 @@ pub fn channel_config<'a>(
 fn render_instructions(
     snapshot: &OrgSnapshot,
     channel: &Channel,
+    locale: &str,
     chosen: &[(&Assignment, &PluginInstance, &Manifest)],
 ) -> Result<String, Error> {
     let mut env = minijinja::Environment::new();
@@ -237,19 +247,29 @@ fn render_instructions(
     for (_, instance, manifest) in chosen {
         let mut config = manifest.default_config.clone();
         overlay(&mut config, &instance.config);
-        let vars = serde_json::json!({"org": profile, "config": config, "channel": channel});
+        let vars = serde_json::json!({"org": profile, "config": config, "channel": channel, "locale": locale});
+        let (template, language) = crate::locale::choose(
+            locale,
+            &manifest.instruction_template,
+            &manifest.instruction_templates,
+        );
+        let at = if language == crate::locale::TEMPLATE_LANGUAGE {
+            format!("/plugins/{}/instruction_template", manifest.name)
+        } else {
+            format!(
+                "/plugins/{}/instruction_templates/{language}",
+                manifest.name
+            )
+        };
         let text = env
-            .render_str(&manifest.instruction_template, vars)
+            .render_str(template, vars)
             .map_err(|e| Error::Validation {
                 code: "template_error",
                 message: format!(
                     "the {} plugin's instruction_template failed to render: {e}",
                     manifest.name
                 ),
-                details: vec![Detail::new(
-                    format!("/plugins/{}/instruction_template", manifest.name),
-                    e.to_string(),
-                )],
+                details: vec![Detail::new(at.clone(), e.to_string())],
             })?;
         let text = text.trim();
         if !text.is_empty() {

@@ -86,6 +86,10 @@ fn yes() -> bool {
 pub struct ChannelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// The language the channel's agent speaks (BCP 47, e.g. `es-US`); the organization
+    /// profile's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
     #[serde(default)]
     pub plugin_assignments: Vec<Assignment>,
 }
@@ -150,6 +154,14 @@ fn shape_problems(value: &Value) -> Vec<Detail> {
         .is_some_and(|i| !i.is_string() && !i.is_null())
     {
         out.push(Detail::new("/instructions", "must be a string"));
+    }
+    match obj.get("locale") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if crate::locale::is_tag(t) => {}
+        Some(_) => out.push(Detail::new(
+            "/locale",
+            "must be a BCP 47 language tag, e.g. es-US or en",
+        )),
     }
     let Some(list) = obj.get("plugin_assignments") else {
         return out;
