@@ -48,16 +48,21 @@ impl Drop for Dev {
 }
 
 fn start_dev(dir: &Path) -> Dev {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("switchboard dev starts");
-    let stdout = child.stdout.take().expect("piped");
+    // Owned by the guard at once: a panic below still stops the server.
+    let mut dev = Dev {
+        child,
+        url: String::new(),
+    };
+    let stdout = dev.child.stdout.take().expect("piped");
     let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
+    dev.url = loop {
         let line = lines
             .next()
             .expect("dev printed its banner")
@@ -67,7 +72,7 @@ fn start_dev(dir: &Path) -> Dev {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Dev { child, url }
+    dev
 }
 
 /// `switchboard <args> --json` with `key`: the parsed output, or a panic with stderr.
@@ -125,25 +130,47 @@ fn ok(url: &str, key: &str, plugin: &str, function: &str, parameters: Value) -> 
     body["result"].clone()
 }
 
-/// The practice's own database: the booking tables in a fresh schema of `scripts/test`'s
-/// PostgreSQL, with its patients, providers and rooms.
-fn practice_database() -> (String, String) {
-    let url = env("SWITCHBOARD_TEST_POSTGRES");
-    let schema = format!("vision_{}", std::process::id());
+/// Runs `sql` on `scripts/test`'s PostgreSQL.
+fn postgres(url: &str, sql: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .expect("scripts/test's PostgreSQL answers");
         tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}; {BOOKING_SQL}"
-            ))
-            .await
-            .unwrap();
+        client.batch_execute(sql).await.unwrap();
     });
-    (url, schema)
+}
+
+/// The practice's own database: the booking tables in a schema of its own on `scripts/test`'s
+/// PostgreSQL, with its patients, providers and rooms. Dropped with the guard.
+struct PracticeDb {
+    url: String,
+    schema: String,
+}
+
+impl PracticeDb {
+    fn create() -> Self {
+        let url = env("SWITCHBOARD_TEST_POSTGRES");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let schema = format!("vision_{}_{nanos}", std::process::id());
+        postgres(
+            &url,
+            &format!("CREATE SCHEMA {schema}; SET search_path TO {schema}; {BOOKING_SQL}"),
+        );
+        Self { url, schema }
+    }
+}
+
+impl Drop for PracticeDb {
+    fn drop(&mut self) {
+        postgres(
+            &self.url,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+    }
 }
 
 /// A weekday three to four weeks ahead in the practice's zone, as YYYY-MM-DD: far enough for
@@ -180,7 +207,8 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
     let salesforce = env("SWITCHBOARD_TEST_SALESFORCE");
     let zoom = env("SWITCHBOARD_TEST_ZOOM");
     let issuer = env("SWITCHBOARD_TEST_OAUTH");
-    let (pg_url, schema) = practice_database();
+    let db = PracticeDb::create();
+    let (pg_url, schema) = (db.url.clone(), db.schema.clone());
 
     let dir = std::env::temp_dir().join(format!("sb-vision-{}", std::process::id()));
     if dir.exists() {
@@ -332,10 +360,10 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
     );
     let text = agent.to_string();
     for spanish in [
-        "Usted es la recepcionista de Bright Smile Dental",
+        "Usted atiende la recepción de Bright Smile Dental",
         "Usted registra oportunidades de venta (leads)",
-        "ScheduleReminder",
-        "videollamada",
+        "Puede enviar un mensaje de texto desde el número de Bright Smile Dental",
+        "sea por videollamada",
         "respóndale en el suyo",
     ] {
         assert!(text.contains(spanish), "{spanish} not in {text}");
@@ -481,8 +509,8 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
         "the appointment is cancelled: {row}"
     );
 
-    // The tenant's audit log has every step, the scheduler's reminder excluded (cancelled).
-    let audit = cli(&url, admin, &["audit"]);
+    // The tenant's audit log has each kind of call made, and no reminder sent (cancelled).
+    let audit = cli(&url, admin, &["audit", "--limit", "200"]);
     let text = audit.to_string();
     for step in [
         "SearchPatients",

@@ -326,13 +326,13 @@ if "SWITCHBOARD_RATE_LIMIT_PER_SECOND" not in env:
     problems.append("Globals must set SWITCHBOARD_RATE_LIMIT_PER_SECOND (the platform's per-organization limit)")
 
 # A plugin's grants on every resource ("*") are exactly its manifest's aws_actions, each one
-# the core would accept (manifest.rs: one service:Action, not a reserved service).
+# in the core's list of grantable actions (GRANTABLE_AWS_ACTIONS in manifest.rs).
 manifest_rs = (root / "shared/core/src/manifest.rs").read_text()
 try:
-    reserved_src = manifest_rs.split("pub const RESERVED_AWS_SERVICES", 1)[1].split("];", 1)[0]
-    reserved = {w.strip().strip('"') for w in reserved_src.split("[", 2)[2].split(",") if w.strip()}
+    listed = manifest_rs.split("pub const GRANTABLE_AWS_ACTIONS", 1)[1].split("];", 1)[0]
+    grantable = {w.strip().strip('"') for w in listed.split("[", 2)[2].split(",") if w.strip()}
 except IndexError:
-    sys.exit("shared/core/src/manifest.rs: RESERVED_AWS_SERVICES moved; update infra/local/check_template.py")
+    sys.exit("shared/core/src/manifest.rs: GRANTABLE_AWS_ACTIONS moved; update infra/local/check_template.py")
 for crate in sorted((root / "functions").iterdir()):
     if not (crate / "manifest.json").exists():
         continue
@@ -350,10 +350,10 @@ for crate in sorted((root / "functions").iterdir()):
     wanted = set(m.get("aws_actions", []))
     if granted != wanted:
         problems.append(f"{name}: grants {sorted(granted)} on every resource; its manifest's aws_actions are {sorted(wanted)} (scripts/template)")
-    for a in sorted(wanted):
-        service = a.split(":", 1)[0]
-        if "*" in a or ":" not in a or service in reserved:
-            problems.append(f"{name}: aws_actions {a} may not be granted to a plugin")
+    for a in sorted(granted | wanted):
+        if a not in grantable:
+            problems.append(f"{name}: {a} may not be granted to a plugin on every resource "
+                            f"(GRANTABLE_AWS_ACTIONS in shared/core/src/manifest.rs)")
 
 for p in problems:
     print(f"check: {p}", file=sys.stderr)

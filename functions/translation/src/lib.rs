@@ -86,7 +86,9 @@ impl AwsTranslate {
     }
 }
 
-fn error<E>(err: &SdkError<E>, source: &str, target: &str) -> Error
+/// Translate's refusals as the error contract; `at` is the parameter a language problem is
+/// about (`/targetLanguage` for TranslateText, `/text` for DetectLanguage).
+fn error<E>(err: &SdkError<E>, source: &str, target: &str, at: &str) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -97,12 +99,27 @@ where
         ));
     };
     let code = s.err().code().unwrap_or("unknown");
+    let from = if source == "auto" {
+        "the text's language".to_owned()
+    } else {
+        source.to_owned()
+    };
+    let said = s.err().message().unwrap_or_default().to_ascii_lowercase();
     match code {
         "UnsupportedLanguagePairException" => Error::invalid_field(
-            "/targetLanguage",
+            at,
             format!(
-                "Amazon Translate cannot translate {source} into {target}; use a language it supports, e.g. es, fr, de, pt, zh, ja"
+                "Amazon Translate does not translate from {from} into {target}; use a language pair it supports, e.g. en and es, fr, de, pt, zh, ja"
             ),
+        ),
+        // `auto` needs Amazon Comprehend in the deployment's region: not the caller's to fix.
+        "InvalidRequestException" if said.contains("auto") || said.contains("detect") => {
+            Error::Unavailable(
+                "Amazon Translate cannot detect languages in this deployment's region; give sourceLanguage".into(),
+            )
+        }
+        "ValidationException" => Error::unprocessable(
+            "Amazon Translate refused the request: check the language codes and the text",
         ),
         "DetectedLanguageLowConfidenceException" => Error::invalid_field(
             "/text",
@@ -151,10 +168,15 @@ impl Translator for AwsTranslate {
         if let Some(f) = formality {
             request = request.settings(TranslationSettings::builder().formality(f).build());
         }
+        let at = if source == "auto" && target == DETECT_INTO {
+            "/text"
+        } else {
+            "/targetLanguage"
+        };
         let out = request
             .send()
             .await
-            .map_err(|e| error(&e, source, target))?;
+            .map_err(|e| error(&e, source, target, at))?;
         Ok(Translated {
             text: out.translated_text,
             source: out.source_language_code,
@@ -231,11 +253,23 @@ struct DetectLanguage {
 /// Amazon Translate's variants of a language; other regions translate as the language.
 const REGIONAL: [&str; 5] = ["es-MX", "fr-CA", "pt-PT", "zh-TW", "fa-AF"];
 
-/// A BCP 47 tag as the language code Translate takes: `es-US` → `es`, `es-mx` → `es-MX`.
+/// What DetectLanguage translates into to learn the source.
+const DETECT_INTO: &str = "en";
+
+/// A BCP 47 tag as the language code Translate takes: `es-US` → `es`, `es-mx` → `es-MX`,
+/// Traditional Chinese (`zh-Hant`, `zh-HK`) → `zh-TW`.
 pub fn translate_code(tag: &str) -> String {
     let mut parts = tag.split('-');
     let language = parts.next().unwrap_or_default().to_ascii_lowercase();
-    let region = parts.next().map(str::to_ascii_uppercase);
+    let rest: Vec<String> = parts.map(str::to_ascii_uppercase).collect();
+    if language == "zh"
+        && rest
+            .iter()
+            .any(|p| matches!(p.as_str(), "HANT" | "TW" | "HK" | "MO"))
+    {
+        return "zh-TW".into();
+    }
+    let region = rest.into_iter().find(|p| p.len() == 2);
     match region {
         Some(r) => {
             let full = format!("{language}-{r}");
@@ -281,7 +315,7 @@ async fn detect_language(
     p: DetectLanguage,
 ) -> Result<Value, Error> {
     // Translate detects the source on the way; English text into English comes back as is.
-    let out = t.translate(&p.text, "auto", "en", None).await?;
+    let out = t.translate(&p.text, "auto", DETECT_INTO, None).await?;
     Ok(json!({"language": out.source}))
 }
 
@@ -298,6 +332,9 @@ mod tests {
             ("fr-CA", "fr-CA"),
             ("pt-BR", "pt"),
             ("ZH-tw", "zh-TW"),
+            ("zh-Hant", "zh-TW"),
+            ("zh-Hans-CN", "zh"),
+            ("sr-Latn-RS", "sr"),
         ] {
             assert_eq!(translate_code(tag), code, "{tag}");
         }

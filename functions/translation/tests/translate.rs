@@ -32,30 +32,33 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 }
 
 /// Why a request's SigV4 signature is not AWS's for `SECRET`, if it is not.
-fn signature_problem(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+fn signature_problem(parts: &http::request::Parts, body: &[u8]) -> Result<(), String> {
     let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
-    let auth = header("authorization")?;
-    let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ")?;
+    let auth = header("authorization").ok_or("no Authorization header")?;
+    let rest = auth
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or("not an AWS4-HMAC-SHA256 signature")?;
     let mut fields = BTreeMap::new();
     for kv in rest.split(", ") {
-        let (k, v) = kv.split_once('=')?;
+        let (k, v) = kv.split_once('=').ok_or("malformed Authorization")?;
         fields.insert(k, v);
     }
-    let scope: Vec<&str> = fields.get("Credential")?.split('/').collect();
+    let field = |k: &str| fields.get(k).copied().ok_or(format!("no {k}"));
+    let scope: Vec<&str> = field("Credential")?.split('/').collect();
     let [key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
-        return Some(format!("malformed credential scope {scope:?}"));
+        return Err(format!("malformed credential scope {scope:?}"));
     };
     if (*key_id, *region, *service) != (KEY_ID, REGION, "translate") {
-        return Some(format!("scope {key_id}/{region}/{service}"));
+        return Err(format!("scope {key_id}/{region}/{service}"));
     }
-    let amz_date = header("x-amz-date")?;
+    let amz_date = header("x-amz-date").ok_or("no X-Amz-Date")?;
     if !amz_date.starts_with(date) {
-        return Some("X-Amz-Date is not the scope's date".into());
+        return Err("X-Amz-Date is not the scope's date".into());
     }
-    let signed = *fields.get("SignedHeaders")?;
+    let signed = field("SignedHeaders")?;
     for required in ["host", "x-amz-date", "x-amz-target", "content-type"] {
         if !signed.split(';').any(|h| h == required) {
-            return Some(format!("{required} is not signed"));
+            return Err(format!("{required} is not signed"));
         }
     }
     let canonical_headers: String = signed
@@ -78,7 +81,11 @@ fn signature_problem(parts: &http::request::Parts, body: &[u8]) -> Option<String
         key = hmac(&key, part);
     }
     let expected = hex(&hmac(&key, &to_sign));
-    (fields.get("Signature") != Some(&expected.as_str())).then(|| "signature mismatch".into())
+    if field("Signature")? == expected {
+        Ok(())
+    } else {
+        Err("signature mismatch".into())
+    }
 }
 
 /// The requests' JSON bodies, in order.
@@ -138,14 +145,11 @@ async fn serve(req: Request<Incoming>, seen: Seen) -> Response<Full<Bytes>> {
     {
         return reply(400, json!({"__type": "UnknownOperationException"}));
     }
-    match signature_problem(&parts, &body) {
-        None if parts.headers.contains_key("authorization") => {}
-        problem => {
-            return reply(
-                403,
-                json!({"__type": "InvalidSignatureException", "message": problem.unwrap_or_else(|| "no signature".into())}),
-            );
-        }
+    if let Err(problem) = signature_problem(&parts, &body) {
+        return reply(
+            403,
+            json!({"__type": "InvalidSignatureException", "message": problem}),
+        );
     }
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     seen.lock().unwrap().push(value.clone());

@@ -710,6 +710,8 @@
       }
       const body = { plugin_assignments: assignments };
       if (instructions.value.trim()) body.instructions = instructions.value;
+      // Set with `switchboard channel locale`; a save here keeps it.
+      if (saved.locale) body.locale = saved.locale;
       return { body, order, problems };
     }
 

@@ -14,9 +14,26 @@ pub const DEFAULT_LOCALE: &str = "en-US";
 /// The language of a manifest's `instruction_template`.
 pub const TEMPLATE_LANGUAGE: &str = "en";
 
-/// Whether `tag` is a BCP 47 language tag (`es`, `es-US`, `zh-Hant-TW`).
+/// Whether `tag` is a BCP 47 language tag with an ISO 639 language (`es`, `es-US`,
+/// `zh-Hant-TW`); not `und`, nor the 5-8 letter subtags BCP 47 reserves ("Spanish").
 pub fn is_tag(tag: &str) -> bool {
-    !tag.is_empty() && tag.len() <= 35 && tag.parse::<LanguageIdentifier>().is_ok()
+    let primary = tag.split(['-', '_']).next().unwrap_or_default();
+    !tag.is_empty()
+        && tag.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && !primary.eq_ignore_ascii_case("und")
+        && tag.parse::<LanguageIdentifier>().is_ok()
+}
+
+/// `tag` in its canonical form (`ES-us` → `es-US`), if it is a language tag.
+pub fn canonical(tag: &str) -> Option<String> {
+    is_tag(tag)
+        .then(|| {
+            tag.parse::<LanguageIdentifier>()
+                .ok()
+                .map(|l| l.to_string())
+        })
+        .flatten()
 }
 
 /// The template for `locale`: the closest of `localized` (by tag), else `default`
@@ -72,6 +89,9 @@ mod tests {
         assert_eq!(pick("en-US"), ("hello", "en".to_owned()));
         assert_eq!(pick("de-DE"), ("hello", "en".to_owned()));
         assert_eq!(pick("not a tag"), ("hello", "en".to_owned()));
-        assert!(is_tag("es-US") && is_tag("zh-Hant-TW") && !is_tag("Spanish!") && !is_tag(""));
+        assert!(is_tag("es-US") && is_tag("zh-Hant-TW"));
+        for bad in ["Spanish", "Spanish please", "", "und", "e", "es-"] {
+            assert!(!is_tag(bad), "{bad}");
+        }
     }
 }

@@ -47,41 +47,28 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scheduled_functions: Vec<FunctionName>,
     /// AWS API actions the plugin's own code calls with its function's role, e.g.
-    /// `translate:TranslateText`; the deployment grants exactly these (never IAM, STS,
-    /// Lambda or the platform's own services).
+    /// `translate:TranslateText`, out of [`GRANTABLE_AWS_ACTIONS`]; the deployment grants
+    /// exactly these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aws_actions: Vec<String>,
 }
 
-/// Services a plugin's `aws_actions` may not name: identity, invocation, and what the
-/// platform itself uses on the plugin's behalf with narrower grants.
-pub const RESERVED_AWS_SERVICES: [&str; 10] = [
-    "iam",
-    "sts",
-    "lambda",
-    "dynamodb",
-    "secretsmanager",
-    "scheduler",
-    "kms",
-    "organizations",
-    "sso",
-    "cloudformation",
+/// The AWS actions a plugin's `aws_actions` may name. They are granted on every resource
+/// (`Resource: "*"`), so only actions that compute an answer from the request and touch no
+/// stored resource are here: a new one is added to this list by review, never by a manifest.
+pub const GRANTABLE_AWS_ACTIONS: [&str; 7] = [
+    "translate:TranslateText",
+    "comprehend:DetectDominantLanguage",
+    "comprehend:DetectSentiment",
+    "comprehend:DetectEntities",
+    "comprehend:DetectPiiEntities",
+    "polly:SynthesizeSpeech",
+    "polly:DescribeVoices",
 ];
 
-/// Whether `action` is a single `service:Action` a plugin may be granted.
+/// Whether `action` is one a plugin may be granted ([`GRANTABLE_AWS_ACTIONS`]).
 pub fn grantable_aws_action(action: &str) -> bool {
-    match action.split_once(':') {
-        Some((service, op)) => {
-            !service.is_empty()
-                && service
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !op.is_empty()
-                && op.bytes().all(|b| b.is_ascii_alphanumeric())
-                && !RESERVED_AWS_SERVICES.contains(&service)
-        }
-        None => false,
-    }
+    GRANTABLE_AWS_ACTIONS.contains(&action)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -343,12 +330,23 @@ impl CompiledManifest {
             }
         };
         problems.extend(manifest.indexes.problems());
+        let mut seen = std::collections::BTreeSet::new();
         for tag in manifest.instruction_templates.keys() {
-            if !crate::locale::is_tag(tag) {
-                problems.push(Detail::new(
-                    format!("/instruction_templates/{}", escape_pointer(tag)),
+            let at = format!("/instruction_templates/{}", escape_pointer(tag));
+            match crate::locale::canonical(tag) {
+                None => problems.push(Detail::new(
+                    at,
                     "must be keyed by a BCP 47 language tag, e.g. es",
-                ));
+                )),
+                Some(c) if c == crate::locale::TEMPLATE_LANGUAGE => problems.push(Detail::new(
+                    at,
+                    "instruction_template is the English one: key by another language",
+                )),
+                Some(c) => {
+                    if !seen.insert(c.clone()) {
+                        problems.push(Detail::new(at, format!("{c} is given twice")));
+                    }
+                }
             }
         }
         for (i, a) in manifest.aws_actions.iter().enumerate() {
@@ -356,8 +354,8 @@ impl CompiledManifest {
                 problems.push(Detail::new(
                     format!("/aws_actions/{i}"),
                     format!(
-                        "{a} is not an AWS action a plugin may be granted: one service:Action, no wildcards, not {}",
-                        RESERVED_AWS_SERVICES.join(", ")
+                        "{a} is not an AWS action a plugin may be granted; those are {}",
+                        GRANTABLE_AWS_ACTIONS.join(", ")
                     ),
                 ));
             }
@@ -584,7 +582,7 @@ mod tests {
     #[test]
     fn aws_actions_and_scheduled_functions_are_checked() {
         let mut v = base();
-        v["aws_actions"] = json!(["translate:TranslateText", "iam:PassRole"]);
+        v["aws_actions"] = json!(["translate:TranslateText", "apigateway:PATCH"]);
         v["scheduled_functions"] = json!(["NoSuchFunction"]);
         let e = CompiledManifest::from_value(v.clone()).unwrap_err();
         let paths: Vec<&str> = e.problems.iter().map(|d| d.path.as_str()).collect();
@@ -600,6 +598,7 @@ mod tests {
         );
         assert!(grantable_aws_action("comprehend:DetectDominantLanguage"));
         assert!(!grantable_aws_action("lambda:InvokeFunction"));
+        assert!(!grantable_aws_action("logs:FilterLogEvents"));
     }
 
     #[test]

@@ -141,11 +141,8 @@ impl Deferrals {
         let schedule = self.name(name)?;
         let tenant = crate::auth::TenantContext::from(self.tenant.clone());
         // The time is in the key, so a name scheduled again is a new call, not a replay; and
-        // a random part, so no client's Idempotency-Key can take the key first.
-        let key = format!(
-            "schedule-{schedule}-{at}-{}",
-            crate::idempotency::new_token()
-        );
+        // 128 random bits, so no client's Idempotency-Key can take the key first.
+        let key = format!("schedule-{schedule}-{at}-{}", nonce());
         let event = ToolCallEvent::new(plugin.clone(), &tenant, function, parameters, &key)
             .with_idempotency_key(Some(&key))
             .scheduled();
@@ -162,6 +159,17 @@ impl Deferrals {
     pub async fn cancel(&self, name: &str) -> Result<bool, Error> {
         let schedule = self.name(name)?;
         self.scheduler.delete(&schedule).await
+    }
+}
+
+/// 128 bits from the system's random source (a claim token's seed and counter if it cannot
+/// be read).
+fn nonce() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => crate::idempotency::new_token(),
     }
 }
 

@@ -443,6 +443,7 @@ async fn library_instances_channels_and_keys(tables: Tables) {
             json!({"timezone": "Mars/Olympus", "version": v}),
             "/timezone",
         ),
+        (json!({"locale": "Spanish", "version": v}), "/locale"),
     ] {
         let (s, b) = a.write("PUT", "/admin/profile", patch).await;
         assert_eq!(

@@ -632,7 +632,7 @@ async fn spanish_templates_render_and_bad_locales_are_refused() {
     let parts: Vec<&str> = agent.instructions.split(INSTRUCTION_SEPARATOR).collect();
     assert_eq!(parts.len(), names.len(), "{}", agent.instructions);
     for (part, spanish) in parts.iter().zip([
-        "Usted es la recepcionista de Bright Smile Dental",
+        "Usted atiende la recepción de Bright Smile Dental",
         "Usted registra oportunidades de venta (leads) para Acme Clinic",
         "Puede enviar un mensaje de texto desde el número de Acme Clinic",
         "Cuando alguien quiera que su cita con Acme Clinic sea por videollamada",

@@ -185,7 +185,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     // The plugin takes only the api adapter, and the secret must hold what auth names.
     let wrong_kind = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.2.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
+        json!({"pinned_version": "0.3.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
     )
     .await;
     assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.body);
@@ -201,7 +201,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     missing_field["auth"]["basic"]["password"] = json!("api_secret");
     let refused = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.2.0", "enabled": true, "data_adapter": missing_field}),
+        json!({"pinned_version": "0.3.0", "enabled": true, "data_adapter": missing_field}),
     )
     .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -214,7 +214,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     let created = put(
         "/admin/instances/sms",
         json!({
-            "pinned_version": "0.2.0", "enabled": true,
+            "pinned_version": "0.3.0", "enabled": true,
             "config": {"accountSid": ACCOUNT, "fromNumber": "+15017122661", "signature": "– Bright Smile Dental"},
             "data_adapter": twilio_adapter("demo-dental"),
         }),
@@ -588,7 +588,7 @@ async fn zoom_meetings_follow_their_bookings_through_its_contract() {
     let created = put(
         "/admin/instances/zoom",
         json!({
-            "pinned_version": "0.1.0", "enabled": true,
+            "pinned_version": "0.2.0", "enabled": true,
             "config": {"hostUser": "frontdesk@acme.example", "timeZone": "America/Chicago"},
             "data_adapter": {
                 "type": "api", "base_url": zoom(),

@@ -147,6 +147,12 @@ impl AdminService {
             profile.timezone = tz;
         }
         if let Some(locale) = req.locale {
+            if !crate::locale::is_tag(&locale) {
+                return Err(Error::invalid_field(
+                    "/locale",
+                    "give a BCP 47 language tag, e.g. en-US or es-US",
+                ));
+            }
             profile.locale = locale;
         }
         // Any item in the partition (a key, an instance) means the org exists, profile or not.

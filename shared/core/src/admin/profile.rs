@@ -74,10 +74,12 @@ impl AdminService {
             profile.timezone = tz;
         }
         if let Some(locale) = patch.locale {
-            if locale.is_empty() || locale.len() > MAX_LOCALE {
+            if locale.len() > MAX_LOCALE || !crate::locale::is_tag(&locale) {
                 return Err(Error::invalid_field(
                     "/locale",
-                    format!("give a language tag of 1 to {MAX_LOCALE} characters, e.g. en-US"),
+                    format!(
+                        "give a BCP 47 language tag of at most {MAX_LOCALE} characters, e.g. en-US or es-US"
+                    ),
                 ));
             }
             profile.locale = locale;
