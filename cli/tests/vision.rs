@@ -378,6 +378,17 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
         assert!(text.contains(tool), "{tool} not offered: {text}");
     }
 
+    // The plugins answer in the channel's language too (sms's messages are localised).
+    let (status, body) = call(&url, key, "sms", "SendSms", json!({"body": "Hola"}));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("indique el número"),
+        "{body}"
+    );
+
     // The call. The caller is on file under their number.
     let found = ok(
         &url,

@@ -6,7 +6,10 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use switchboard::api::{ApiRequest, ApiResponse, segment};
+
+use switchboard::i18n::Messages;
 use switchboard::{CallContext, ContractError, Detail, Error, Plugin};
 
 /// The manifest this binary serves and publishes.
@@ -14,14 +17,37 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 
 const TWILIO: &str = "Twilio's Messages API";
 
-/// Builds the plugin; fails if the manifest and the handlers disagree.
+/// The messages callers hear, by language (`locales/*.ftl`).
+const LOCALES: [(&str, &str); 2] = [
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// Builds the plugin; fails if the manifest and the handlers disagree, or a message
+/// resource does not parse.
 pub fn plugin() -> Result<Plugin, ContractError> {
+    let m = Arc::new(
+        Messages::new(&LOCALES).map_err(|problem| ContractError::Messages {
+            plugin: "sms".into(),
+            problem,
+        })?,
+    );
+    let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
     Plugin::builder(MANIFEST)
-        .handler("SendSms", send_sms)
-        .handler("GetSmsStatus", get_sms_status)
-        .handler("ScheduleReminder", schedule_reminder)
+        .handler("SendSms", move |ctx, p| send_sms(m1.clone(), ctx, p))
+        .handler("GetSmsStatus", move |ctx, p| {
+            get_sms_status(m2.clone(), ctx, p)
+        })
+        .handler("ScheduleReminder", move |ctx, p| {
+            schedule_reminder(m3.clone(), ctx, p)
+        })
         .handler("CancelReminder", cancel_reminder)
         .build()
+}
+
+/// This call's message `id` in its language.
+fn say(m: &Messages, ctx: &CallContext, id: &str, args: &[(&str, &str)]) -> String {
+    m.get(&ctx.locale, id, args)
 }
 
 /// The config as written in `config_schema`.
@@ -103,7 +129,7 @@ fn messages(account: &str) -> String {
 /// Twilio's 400 names a number or body it will not take (e.g. 21211, "The 'To' number is
 /// not a valid phone number"): something the caller can fix, so a 422 with its words, unless
 /// it is about the sending number or the account (the organization's config).
-fn refused(resp: &ApiResponse, account: &str) -> Error {
+fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -> Error {
     let code = resp.body.get("code").and_then(Value::as_u64);
     let said = resp
         .body
@@ -121,30 +147,30 @@ fn refused(resp: &ApiResponse, account: &str) -> Error {
             "/config/fromNumber",
             format!("Twilio will not send from the sms instance's fromNumber: {said}{with_code}"),
         ),
-        400 => Error::unprocessable(format!("Twilio did not send the text: {said}{with_code}")),
+        400 => Error::unprocessable(say(
+            m,
+            ctx,
+            "not-sent",
+            &[("said", &said), ("code", &with_code)],
+        )),
         404 => config_error(
             "/config/accountSid",
             format!(
                 "Twilio has no account {account} for this credential; check accountSid and the credential"
             ),
         ),
-        429 => Error::Unavailable(
-            "Twilio is limiting this account's sending rate; retry shortly".into(),
-        ),
+        429 => Error::Unavailable(say(m, ctx, "rate-limited", &[])),
         _ => resp.upstream_error(TWILIO),
     }
 }
 
 /// `to`, or the caller's own number on a voice call.
-fn recipient(ctx: &CallContext, to: Option<String>) -> Result<String, Error> {
+fn recipient(m: &Messages, ctx: &CallContext, to: Option<String>) -> Result<String, Error> {
     match to {
         Some(to) => Ok(to),
         None => match ctx.caller_phone.as_deref().filter(|c| is_e164(c)) {
             Some(caller) => Ok(caller.to_owned()),
-            None => Err(Error::invalid_field(
-                "/to",
-                "give the number to text in E.164 form, e.g. +15558675310: this call has no caller number to default to",
-            )),
+            None => Err(Error::invalid_field("/to", say(m, ctx, "no-number", &[]))),
         },
     }
 }
@@ -156,7 +182,11 @@ fn reminder(appointment: &str) -> String {
 
 /// A reminder is a `SendSms` scheduled before the appointment; scheduling one for an
 /// appointment that has one replaces it (the appointment moved).
-async fn schedule_reminder(ctx: CallContext, p: ScheduleReminder) -> Result<Value, Error> {
+async fn schedule_reminder(
+    m: Arc<Messages>,
+    ctx: CallContext,
+    p: ScheduleReminder,
+) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     if cfg.reminder_minutes_before == 0 {
         return Err(config_error(
@@ -172,34 +202,35 @@ async fn schedule_reminder(ctx: CallContext, p: ScheduleReminder) -> Result<Valu
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         ));
     }
-    let start: jiff::Timestamp = p.appointment_time.parse().map_err(|_| {
-        Error::invalid_field(
-            "/appointmentTime",
-            "give the start as RFC 3339 with an offset, e.g. 2027-06-01T10:00:00-05:00",
-        )
-    })?;
+    let start: jiff::Timestamp = p
+        .appointment_time
+        .parse()
+        .map_err(|_| Error::invalid_field("/appointmentTime", say(&m, &ctx, "bad-time", &[])))?;
     let lead = std::time::Duration::from_secs(u64::from(cfg.reminder_minutes_before) * 60);
-    let start = std::time::SystemTime::try_from(start)
-        .map_err(|_| Error::invalid_field("/appointmentTime", "the time is out of range"))?;
-    let send_at = start
-        .checked_sub(lead)
-        .ok_or_else(|| Error::invalid_field("/appointmentTime", "the time is out of range"))?;
+    let start = std::time::SystemTime::try_from(start).map_err(|_| {
+        Error::invalid_field("/appointmentTime", say(&m, &ctx, "out-of-range", &[]))
+    })?;
+    let send_at = start.checked_sub(lead).ok_or_else(|| {
+        Error::invalid_field("/appointmentTime", say(&m, &ctx, "out-of-range", &[]))
+    })?;
     if send_at <= ctx.now {
         return Err(Error::invalid_field(
             "/appointmentTime",
-            format!(
-                "the appointment is less than {} minutes away, when its reminder would go out: send a text now with SendSms instead",
-                cfg.reminder_minutes_before
+            say(
+                &m,
+                &ctx,
+                "too-soon",
+                &[("minutes", &cfg.reminder_minutes_before.to_string())],
             ),
         ));
     }
     if send_at.duration_since(ctx.now).unwrap_or_default() > switchboard::schedule::MAX_AHEAD {
         return Err(Error::invalid_field(
             "/appointmentTime",
-            "a reminder can be scheduled at most a year ahead",
+            say(&m, &ctx, "too-far", &[]),
         ));
     }
-    let to = recipient(&ctx, p.to)?;
+    let to = recipient(&m, &ctx, p.to)?;
     let name = reminder(&p.appointment_ref);
     let params = json!({"to": to, "body": p.body});
     // An existing reminder is replaced; a second conflict means a concurrent call
@@ -233,7 +264,7 @@ async fn cancel_reminder(ctx: CallContext, p: CancelReminder) -> Result<Value, E
     Ok(json!({"appointmentRef": p.appointment_ref, "cancelled": cancelled}))
 }
 
-async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
+async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
     let from = cfg.from_number.as_deref().ok_or_else(|| {
@@ -242,7 +273,7 @@ async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         )
     })?;
-    let to = recipient(&ctx, p.to)?;
+    let to = recipient(&m, &ctx, p.to)?;
     let body = match cfg.signature.trim() {
         "" => p.body,
         sig => format!("{}\n{sig}", p.body),
@@ -253,7 +284,7 @@ async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
     );
     let resp = ctx.api()?.send(request).await?;
     if !resp.is_success() {
-        return Err(refused(&resp, account));
+        return Err(refused(&m, &ctx, &resp, account));
     }
     let sid = resp
         .body
@@ -272,15 +303,21 @@ async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
     }))
 }
 
-async fn get_sms_status(ctx: CallContext, p: GetSmsStatus) -> Result<Value, Error> {
+async fn get_sms_status(
+    m: Arc<Messages>,
+    ctx: CallContext,
+    p: GetSmsStatus,
+) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
     let path = format!("{}/{}.json", messages(account), segment(&p.message_sid));
     let resp = ctx.api()?.send(ApiRequest::get(path)).await?;
     if resp.status == 404 {
-        return Err(Error::not_found(format!(
-            "No text with messageSid {} was sent from this account. Use the messageSid SendSms returned.",
-            p.message_sid
+        return Err(Error::not_found(say(
+            &m,
+            &ctx,
+            "unknown-message",
+            &[("sid", &p.message_sid)],
         )));
     }
     let body = resp.into_json(TWILIO)?;
@@ -295,6 +332,39 @@ async fn get_sms_status(ctx: CallContext, p: GetSmsStatus) -> Result<Value, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_is_in_every_language() {
+        let ids = |ftl: &str| -> Vec<String> {
+            ftl.lines()
+                .filter(|l| !l.starts_with('#') && l.contains(" = "))
+                .map(|l| l.split(" = ").next().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let en = ids(LOCALES[0].1);
+        assert_eq!(en, ids(LOCALES[1].1), "en and es list the same messages");
+        let m = Messages::new(&LOCALES).unwrap();
+        for id in [
+            "no-number",
+            "not-sent",
+            "rate-limited",
+            "unknown-message",
+            "bad-time",
+            "out-of-range",
+            "too-soon",
+            "too-far",
+        ] {
+            assert!(m.has(id), "{id}");
+            let args = [
+                ("said", "x"),
+                ("code", ""),
+                ("sid", "SM1"),
+                ("minutes", "5"),
+            ];
+            let (es, en) = (m.get("es", id, &args), m.get("en", id, &args));
+            assert!(es != en && es != id && en != id, "{id}: {es} / {en}");
+        }
+    }
 
     #[test]
     fn e164_numbers_only() {

@@ -321,3 +321,33 @@ async fn a_reminder_that_cannot_go_out_is_refused_when_scheduled() {
     );
     assert!(h.take_due(i64::MAX).await.is_empty());
 }
+
+/// A caller on a Spanish-speaking channel hears the plugin's messages in Spanish.
+#[tokio::test]
+async fn messages_follow_the_calls_locale() {
+    let api = twilio(201, json!({}));
+    let h = harness(api.clone()).at(noon_before()).locale("es-US");
+    let e = h
+        .call("SendSms", json!({"body": "Hola"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(e.to_string().contains("indique el número"), "{e}");
+    let (_, message, paths) = h
+        .fails(
+            "ScheduleReminder",
+            json!({"appointmentRef": "1042", "appointmentTime": "2027-06-01T09:00:00Z", "to": "+15558675310", "body": "x"}),
+        )
+        .await;
+    assert_eq!(paths, ["/appointmentTime"]);
+    assert!(
+        message.contains("faltan menos de 1440 minutos"),
+        "{message}"
+    );
+    let english = harness(api).at(noon_before());
+    let e = english
+        .call("SendSms", json!({"body": "Hi"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("give the number to text"), "{e}");
+}

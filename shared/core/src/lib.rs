@@ -16,6 +16,7 @@ pub mod console;
 pub mod data;
 pub mod egress;
 pub mod error;
+pub mod i18n;
 pub mod idempotency;
 pub mod ids;
 pub mod index;

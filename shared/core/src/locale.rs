@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use fluent_langneg::{LanguageIdentifier, NegotiationStrategy, negotiate_languages};
+use fluent_langneg::{NegotiationStrategy, negotiate_languages};
+use unic_langid::LanguageIdentifier;
 
 /// The locale of an organization that has not set one.
 pub const DEFAULT_LOCALE: &str = "en-US";

@@ -40,6 +40,9 @@ pub struct CallContext {
     pub api: Option<Arc<dyn Api>>,
     /// Where calls scheduled for later go, when the platform has a scheduler.
     pub deferrals: Option<Deferrals>,
+    /// The language to answer in (BCP 47): the channel's locale, else the organization's;
+    /// a plugin's messages follow it ([`crate::i18n::Messages`]).
+    pub locale: String,
     pub now: SystemTime,
 }
 
@@ -58,6 +61,9 @@ pub struct CallScope {
     pub api: Option<Arc<dyn Api>>,
     /// Where calls scheduled for later go, when the platform has a scheduler.
     pub deferrals: Option<Deferrals>,
+    /// The language to answer in (BCP 47): the channel's locale, else the organization's;
+    /// a plugin's messages follow it ([`crate::i18n::Messages`]).
+    pub locale: String,
     pub now: SystemTime,
 }
 
@@ -186,6 +192,8 @@ pub enum ContractError {
     },
     #[error("plugin {plugin}: handler '{handler}' is registered twice")]
     DuplicateHandler { plugin: String, handler: String },
+    #[error("plugin {plugin}: its messages cannot be used: {problem}")]
+    Messages { plugin: String, problem: String },
 }
 
 pub struct PluginBuilder {
@@ -277,6 +285,7 @@ impl Plugin {
                     self.manifest.manifest().scheduled_functions.clone(),
                 )
             }),
+            locale: scope.locale,
             now: scope.now,
         };
         self.invoke(ctx, call.params).await

@@ -44,6 +44,8 @@ pub struct Harness {
     /// Where `ctx.schedule_call` puts calls: the store's data table, as in `dev`
     /// ([`Harness::take_due`]).
     pub schedules: Arc<StoredSchedules>,
+    /// The call's language: `en-US` unless [`Harness::locale`] says otherwise.
+    pub locale: String,
 }
 
 impl Harness {
@@ -67,6 +69,7 @@ impl Harness {
             caller_phone: None,
             api: None,
             schedules,
+            locale: switchboard::locale::DEFAULT_LOCALE.to_owned(),
         }
     }
 
@@ -74,6 +77,12 @@ impl Harness {
     /// them.
     pub async fn take_due(&self, now: i64) -> Vec<DeferredCall> {
         self.schedules.take_due(now).await.unwrap()
+    }
+
+    /// Calls speak `locale` (a BCP 47 tag), as a channel or organization locale sets it.
+    pub fn locale(mut self, locale: &str) -> Self {
+        self.locale = locale.to_owned();
+        self
     }
 
     /// Calls reach `api` through `ctx.api()`.
@@ -128,6 +137,7 @@ impl Harness {
             caller_phone: self.caller_phone.clone(),
             api: self.api.clone(),
             schedules: self.schedules.clone(),
+            locale: self.locale.clone(),
         }
     }
 
@@ -157,6 +167,7 @@ impl Harness {
                     key_id: None,
                 },
             )),
+            locale: self.locale.clone(),
             now: self.now,
         }
     }

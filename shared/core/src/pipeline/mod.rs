@@ -66,15 +66,21 @@ pub struct Platform {
 }
 
 /// An organization's profile settings a call needs.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct OrgPolicy {
     idempotency_ttl: Option<Duration>,
     audit_days: u32,
     rate_limit: Option<u32>,
+    locale: Arc<str>,
 }
 
-/// A channel's plugin assignments, each override parsed (or its parse error).
-type ChannelAssignments = Arc<Vec<AssignedPlugin>>;
+/// A channel's plugin assignments, each override parsed (or its parse error), and its locale.
+type ChannelAssignments = Arc<ChannelState>;
+
+struct ChannelState {
+    plugins: Vec<AssignedPlugin>,
+    locale: Option<String>,
+}
 
 struct AssignedPlugin {
     plugin: PluginName,
@@ -219,6 +225,9 @@ impl Platform {
                     .map(|h| Duration::from_secs(h * 3600)),
                 audit_days: audit::retention_days(profile),
                 rate_limit: profile.and_then(|p| p.rate_limit_per_second),
+                locale: profile
+                    .map_or(crate::locale::DEFAULT_LOCALE, |p| p.locale.as_str())
+                    .into(),
             })
         };
         self.policies.get_or_load(org, load).await
@@ -311,10 +320,24 @@ impl Platform {
                         data_adapter: a.data_adapter.as_ref().map(|d| AdapterSpec::parse(d, &at)),
                     }
                 });
-                Arc::new(assigned.collect::<Vec<_>>())
+                Arc::new(ChannelState {
+                    plugins: assigned.collect(),
+                    locale: v.value.locale.clone(),
+                })
             }))
         };
         self.channels.get_or_load(&key, load).await
+    }
+
+    /// The language a call speaks: its channel's locale, else the organization's.
+    async fn call_locale(&self, org: &OrgId, channel: Option<&Channel>) -> Result<String, Error> {
+        if let Some(channel) = channel
+            && let Some(state) = self.channel(org, channel).await?
+            && let Some(locale) = &state.locale
+        {
+            return Ok(locale.clone());
+        }
+        Ok(self.policy(org).await?.locale.to_string())
     }
 
     /// What the channel a key is bound to says about a call to `plugin`: 403 unless the
@@ -339,7 +362,7 @@ impl Platform {
                 "configure the channel",
             ));
         };
-        match assigned.iter().find(|a| &a.plugin == plugin) {
+        match assigned.plugins.iter().find(|a| &a.plugin == plugin) {
             None => Err(not_assigned(
                 format!("which has no {plugin} plugin assigned"),
                 "assign the plugin to the channel",
@@ -875,7 +898,12 @@ impl PluginService {
             &plugin.manifest().manifest().indexes,
         )?;
         let api = self.platform.data.api(&tenant.org, &spec)?;
+        let locale = self
+            .platform
+            .call_locale(&tenant.org, tenant.channel.as_ref())
+            .await?;
         let scope = CallScope {
+            locale,
             org: tenant.org.clone(),
             channel: tenant.channel.clone(),
             session_id: envelope.session_id,
