@@ -2,53 +2,12 @@
 //! publish the CRM manifest, create an org and enable crm for it, assign it to the org's
 //! whatsapp channel, create a key, and preview the agent; then the refusals.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::process::Command;
+
+use common::{BIN, start_dev};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-struct Dev {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("dev already stopped: {e}");
-        }
-        if let Err(e) = self.child.wait() {
-            eprintln!("dev did not exit: {e}");
-        }
-    }
-}
-
-fn start_dev(dir: &Path) -> Dev {
-    let mut child = Command::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("switchboard dev starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("dev printed its banner")
-            .expect("utf-8 banner");
-        if let Some(rest) = line.split("dev server on ").nth(1) {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Dev { child, url }
-}
 
 /// Runs `switchboard <args> --json` with the key; returns (exit ok, parsed stdout, stderr).
 fn cli(url: &str, key: &str, args: &[&str]) -> (bool, Value, String) {

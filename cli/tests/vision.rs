@@ -10,14 +10,17 @@
 //! meeting. Every vendor is behind Prism on its published contract, the OAuth2 tokens come
 //! from the test provider, and the PostgreSQL is `scripts/test`'s (all started by it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use common::{BIN, start_dev};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const BOOKING_SQL: &str = include_str!("../../tests/fixtures/postgres/booking.sql");
 const CALLER: &str = "+15550102000";
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -29,50 +32,6 @@ fn env(name: &str) -> String {
             panic!("{name} is not set: scripts/test starts the server it names. Run scripts/test.")
         }
     }
-}
-
-struct Dev {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("dev already stopped: {e}");
-        }
-        if let Err(e) = self.child.wait() {
-            eprintln!("dev did not exit: {e}");
-        }
-    }
-}
-
-fn start_dev(dir: &Path) -> Dev {
-    let child = Command::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("switchboard dev starts");
-    // Owned by the guard at once: a panic below still stops the server.
-    let mut dev = Dev {
-        child,
-        url: String::new(),
-    };
-    let stdout = dev.child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    dev.url = loop {
-        let line = lines
-            .next()
-            .expect("dev printed its banner")
-            .expect("utf-8 banner");
-        if let Some(rest) = line.split("dev server on ").nth(1) {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    dev
 }
 
 /// `switchboard <args> --json` with `key`: the parsed output, or a panic with stderr.
@@ -131,15 +90,15 @@ fn ok(url: &str, key: &str, plugin: &str, function: &str, parameters: Value) -> 
 }
 
 /// Runs `sql` on `scripts/test`'s PostgreSQL.
-fn postgres(url: &str, sql: &str) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
+fn postgres(url: &str, sql: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
-            .expect("scripts/test's PostgreSQL answers");
+            .map_err(|e| format!("scripts/test's PostgreSQL does not answer: {e}"))?;
         tokio::spawn(conn);
-        client.batch_execute(sql).await.unwrap();
-    });
+        client.batch_execute(sql).await.map_err(|e| e.to_string())
+    })
 }
 
 /// The practice's own database: the booking tables in a schema of its own on `scripts/test`'s
@@ -159,17 +118,21 @@ impl PracticeDb {
         postgres(
             &url,
             &format!("CREATE SCHEMA {schema}; SET search_path TO {schema}; {BOOKING_SQL}"),
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         Self { url, schema }
     }
 }
 
 impl Drop for PracticeDb {
     fn drop(&mut self) {
-        postgres(
+        // Never a second panic: it would hide the test's own failure.
+        if let Err(e) = postgres(
             &self.url,
             &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
-        );
+        ) {
+            eprintln!("schema {} left behind: {e}", self.schema);
+        }
     }
 }
 

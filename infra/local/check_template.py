@@ -36,6 +36,7 @@ Exits non-zero with one line per problem, saying what to add.
 import fnmatch
 import json
 import pathlib
+import re
 import sys
 import tomllib
 
@@ -330,7 +331,7 @@ if "SWITCHBOARD_RATE_LIMIT_PER_SECOND" not in env:
 manifest_rs = (root / "shared/core/src/manifest.rs").read_text()
 try:
     listed = manifest_rs.split("pub const GRANTABLE_AWS_ACTIONS", 1)[1].split("];", 1)[0]
-    grantable = {w.strip().strip('"') for w in listed.split("[", 2)[2].split(",") if w.strip()}
+    grantable = set(re.findall(r'"([^"]+)"', listed))
 except IndexError:
     sys.exit("shared/core/src/manifest.rs: GRANTABLE_AWS_ACTIONS moved; update infra/local/check_template.py")
 for crate in sorted((root / "functions").iterdir()):
@@ -344,7 +345,11 @@ for crate in sorted((root / "functions").iterdir()):
     granted = set()
     for policy in f["Properties"].get("Policies", []) or []:
         for st in (policy.get("Statement", []) if isinstance(policy, dict) else []) or []:
-            if st.get("Resource") == "*":
+            resources = st.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            # Every resource ("*", or an ARN whose resource part is only a wildcard): the
+            # allowlist applies. The stack's own prefixes (secret:<stack>/*) are not this.
+            if any(str(r) == "*" or str(r).endswith(":*") for r in resources):
                 actions = st.get("Action", [])
                 granted.update([actions] if isinstance(actions, str) else actions)
     wanted = set(m.get("aws_actions", []))

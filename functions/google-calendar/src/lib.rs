@@ -104,7 +104,7 @@ async fn busy(api: &dyn Api, cal: &Calendar, from: i64, to: i64) -> Result<Vec<S
         .and_then(Value::as_str)
     {
         return Err(if reason == "notFound" {
-            time::config_error(
+            Error::invalid_config(
                 "/config/calendarId",
                 format!(
                     "calendar '{}' was not found, or is not shared with this credential",
@@ -267,7 +267,7 @@ async fn revive(
 /// The calendar does not exist for this credential, or is not shared with it for writing:
 /// the organization's setting to fix.
 fn no_access(cal: &Calendar, resp: &ApiResponse) -> Error {
-    time::config_error(
+    Error::invalid_config(
         "/config/calendarId",
         format!(
             "Google Calendar refused calendar '{}' ({}): share it with the credential's account with permission to make changes, or fix calendarId",

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use serde::Deserialize;
-use switchboard::{CallContext, Detail, Error};
+use switchboard::{CallContext, Error};
 
 /// An interval in unix seconds, end excluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,16 +44,6 @@ pub struct Calendar {
     tz: TimeZone,
     slot: i64,
     hours: BTreeMap<String, Vec<String>>,
-}
-
-/// 422 `invalid_config` naming the setting to fix.
-pub fn config_error(path: &str, message: impl Into<String>) -> Error {
-    let message = message.into();
-    Error::Validation {
-        code: "invalid_config",
-        details: vec![Detail::new(path, message.clone())],
-        message,
-    }
 }
 
 fn day_key(day: Weekday) -> &'static str {
@@ -112,7 +102,7 @@ impl Calendar {
     pub fn from_context(ctx: &CallContext) -> Result<Self, Error> {
         let c: Config = ctx.config()?;
         let tz = TimeZone::get(&c.time_zone).map_err(|_| {
-            config_error(
+            Error::invalid_config(
                 "/config/timeZone",
                 format!(
                     "'{}' is not an IANA time zone, e.g. America/New_York",
@@ -159,7 +149,7 @@ impl Calendar {
         let mut out = Vec::new();
         for w in self.hours.get(key).into_iter().flatten() {
             let bad = || {
-                config_error(
+                Error::invalid_config(
                     &at,
                     format!("'{w}' is not an opening window like 09:00-17:00"),
                 )
@@ -183,7 +173,7 @@ impl Calendar {
         out.sort_by_key(|s| s.start);
         // Overlapping windows would put two grids, and two slots, on one time.
         if out.windows(2).any(|w| w[1].start < w[0].end) {
-            return Err(config_error(
+            return Err(Error::invalid_config(
                 &at,
                 "the opening windows overlap; list each time once, e.g. [\"09:00-12:00\", \"13:00-17:00\"]",
             ));

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard::api::{ApiRequest, ApiResponse, segment};
-use switchboard::{CallContext, ContractError, Detail, Error, Plugin};
+use switchboard::{CallContext, ContractError, Error, Plugin};
 
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
@@ -151,14 +151,6 @@ fn sf_error(resp: &ApiResponse) -> (Option<&str>, String) {
     (code, message)
 }
 
-fn config_error(path: &str, message: String) -> Error {
-    Error::Validation {
-        code: "invalid_config",
-        details: vec![Detail::new(path, message.clone())],
-        message,
-    }
-}
-
 /// Which function an answer came to, for where a refused value came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Asked {
@@ -196,7 +188,7 @@ fn refused(resp: &ApiResponse, asked: Asked) -> Error {
                 format!("Salesforce takes only its listed lead sources here: {message}"),
             )
         }
-        (400, Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")) => config_error(
+        (400, Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")) => Error::invalid_config(
             if asked == Asked::Update {
                 "/config/statuses"
             } else {
@@ -214,12 +206,12 @@ fn refused(resp: &ApiResponse, asked: Asked) -> Error {
                 | "API_DISABLED_FOR_ORG",
             ),
         )
-        | (403, _) => config_error(
+        | (403, _) => Error::invalid_config(
             "/data_adapter/credential",
             format!("Salesforce does not let this credential's user do that ({message})"),
         ),
         (400, _) => Error::unprocessable(format!("Salesforce refused the {what}: {message}")),
-        (404, _) if asked != Asked::Update => config_error(
+        (404, _) if asked != Asked::Update => Error::invalid_config(
             "/config/apiVersion",
             format!(
                 "Salesforce has no such API resource ({message}); check apiVersion and the base URL"
@@ -248,9 +240,9 @@ async fn query(ctx: &CallContext, cfg: &Config, soql_text: String) -> Result<Vec
 async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error> {
     let cfg: Config = ctx.config()?;
     if !cfg.statuses.contains(&cfg.new_status) || !cfg.statuses.contains(&cfg.qualified_status) {
-        return Err(config_error(
+        return Err(Error::invalid_config(
             "/config/statuses",
-            "newStatus and qualifiedStatus must be among statuses".into(),
+            "newStatus and qualifiedStatus must be among statuses",
         ));
     }
     let (first, last) = split_name(&p.name);

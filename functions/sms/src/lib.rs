@@ -10,7 +10,7 @@ use std::sync::Arc;
 use switchboard::api::{ApiRequest, ApiResponse, segment};
 
 use switchboard::i18n::Messages;
-use switchboard::{CallContext, ContractError, Detail, Error, Plugin};
+use switchboard::{CallContext, ContractError, Error, Plugin};
 
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
@@ -47,6 +47,8 @@ pub fn plugin() -> Result<Plugin, ContractError> {
 
 /// This call's message `id` in its language.
 fn say(m: &Messages, ctx: &CallContext, id: &str, args: &[(&str, &str)]) -> String {
+    // A mistyped id fails the tests that reach it, not only a log line in production.
+    debug_assert!(m.has(id), "no message {id} in locales/en.ftl");
     m.get(&ctx.locale, id, args)
 }
 
@@ -62,20 +64,10 @@ struct SmsConfig {
     reminder_minutes_before: u32,
 }
 
-/// 422 `invalid_config`: the organization's setting to fix, not the caller's input.
-fn config_error(path: &str, message: impl Into<String>) -> Error {
-    let message = message.into();
-    Error::Validation {
-        code: "invalid_config",
-        details: vec![Detail::new(path, message.clone())],
-        message,
-    }
-}
-
 impl SmsConfig {
     fn account(&self) -> Result<&str, Error> {
         self.account_sid.as_deref().ok_or_else(|| {
-            config_error(
+            Error::invalid_config(
                 "/config/accountSid",
                 "the sms instance has no accountSid: set it to the Twilio account (AC…) that sends the texts",
             )
@@ -143,7 +135,7 @@ fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -
         .map(|c| format!(" (Twilio error {c})"))
         .unwrap_or_default();
     match resp.status {
-        400 if code.is_some_and(|c| FROM_ERRORS.contains(&c)) => config_error(
+        400 if code.is_some_and(|c| FROM_ERRORS.contains(&c)) => Error::invalid_config(
             "/config/fromNumber",
             format!("Twilio will not send from the sms instance's fromNumber: {said}{with_code}"),
         ),
@@ -153,7 +145,7 @@ fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -
             "not-sent",
             &[("said", &said), ("code", &with_code)],
         )),
-        404 => config_error(
+        404 => Error::invalid_config(
             "/config/accountSid",
             format!(
                 "Twilio has no account {account} for this credential; check accountSid and the credential"
@@ -189,7 +181,7 @@ async fn schedule_reminder(
 ) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     if cfg.reminder_minutes_before == 0 {
-        return Err(config_error(
+        return Err(Error::invalid_config(
             "/config/reminderMinutesBefore",
             "reminders are off for this organization (reminderMinutesBefore is 0)",
         ));
@@ -197,7 +189,7 @@ async fn schedule_reminder(
     // Checked now, not when the reminder is due: a setting to fix is said to the caller.
     cfg.account()?;
     if cfg.from_number.is_none() {
-        return Err(config_error(
+        return Err(Error::invalid_config(
             "/config/fromNumber",
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         ));
@@ -268,7 +260,7 @@ async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Valu
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
     let from = cfg.from_number.as_deref().ok_or_else(|| {
-        config_error(
+        Error::invalid_config(
             "/config/fromNumber",
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         )

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchboard::api::{ApiRequest, ApiResponse, segment};
-use switchboard::{CallContext, ContractError, Detail, Error, OrgId, Plugin};
+use switchboard::{CallContext, ContractError, Error, OrgId, Plugin};
 
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
@@ -51,7 +51,7 @@ struct Config {
 impl Config {
     fn host(&self) -> Result<&str, Error> {
         self.host_user.as_deref().ok_or_else(|| {
-            config_error(
+            Error::invalid_config(
                 "/config/hostUser",
                 "the zoom instance has no hostUser: set it to the email address of the Zoom user who hosts the meetings",
             )
@@ -77,16 +77,6 @@ struct ListMeetings {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CancelMeeting {
     booking_ref: String,
-}
-
-/// 422 `invalid_config`: the organization's setting to fix, not the caller's input.
-fn config_error(path: &str, message: impl Into<String>) -> Error {
-    let message = message.into();
-    Error::Validation {
-        code: "invalid_config",
-        details: vec![Detail::new(path, message.clone())],
-        message,
-    }
 }
 
 /// The organization's tag in markers: two organizations on one Zoom account (branches of a
@@ -151,13 +141,13 @@ fn refused(resp: &ApiResponse, host: &str) -> Error {
         .collect::<String>();
     match (resp.status, code) {
         // 4700-4799: the access token lacks the app's scopes.
-        (_, Some(4700..=4799)) => config_error(
+        (_, Some(4700..=4799)) => Error::invalid_config(
             "/data_adapter/credential",
             format!(
                 "the Zoom app behind this credential lacks a scope this plugin needs (meeting:read and meeting:write): {said}"
             ),
         ),
-        (404, Some(1001)) | (400, Some(1001)) => config_error(
+        (404, Some(1001)) | (400, Some(1001)) => Error::invalid_config(
             "/config/hostUser",
             format!(
                 "Zoom has no user {host} on this account; set hostUser to a user of the account"

@@ -92,6 +92,16 @@ impl Error {
             message: msg,
         }
     }
+    /// 422 `invalid_config`: the organization's setting at `path` (e.g. `/config/fromNumber`)
+    /// to fix, not the caller's input.
+    pub fn invalid_config(path: impl Into<String>, msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        Self::Validation {
+            code: "invalid_config",
+            details: vec![Detail::new(path, msg.clone())],
+            message: msg,
+        }
+    }
     pub fn internal(cause: impl Into<String>) -> Self {
         Self::Internal(cause.into())
     }

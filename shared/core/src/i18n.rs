@@ -48,6 +48,21 @@ impl Messages {
             .position(|(l, _)| l.language.as_str() == crate::locale::TEMPLATE_LANGUAGE)
             .ok_or("the messages have no English (en) resource to fall back on")?;
         bundles.swap(0, english);
+        // Every message exists in English, the fallback.
+        for (tag, text) in sources {
+            let resource = FluentResource::try_new((*text).to_owned())
+                .map_err(|(_, errors)| format!("the {tag} messages do not parse: {errors:?}"))?;
+            for entry in resource.entries() {
+                if let fluent_syntax::ast::Entry::Message(m) = entry
+                    && !bundles[0].1.has_message(m.id.name)
+                {
+                    return Err(format!(
+                        "the {tag} message '{}' has no English version",
+                        m.id.name
+                    ));
+                }
+            }
+        }
         Ok(Self { bundles })
     }
 
@@ -57,7 +72,8 @@ impl Messages {
     }
 
     /// Message `id` in the closest language to `locale`, with `args`; English when that
-    /// language lacks it, and the id itself if English does (a plugin bug, logged).
+    /// language lacks it. A message whose arguments were not all given still reads, with
+    /// `{$name}` in place of each (logged); only an id English lacks comes back as itself.
     pub fn get(&self, locale: &str, id: &str, args: &[(&str, &str)]) -> String {
         let mut fluent_args = FluentArgs::new();
         for (k, v) in args {
@@ -81,16 +97,16 @@ impl Messages {
             };
             let mut errors = Vec::new();
             let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
-            if errors.is_empty() {
-                return text.into_owned();
+            if !errors.is_empty() {
+                tracing::error!(
+                    message_id = id,
+                    ?errors,
+                    "a message was formatted without all its arguments"
+                );
             }
-            tracing::warn!(
-                message = id,
-                ?errors,
-                "a message did not format; trying the next language"
-            );
+            return text.into_owned();
         }
-        tracing::error!(message = id, "no such message in any language");
+        tracing::error!(message_id = id, "no such message in any language");
         id.to_owned()
     }
 }
@@ -123,5 +139,14 @@ mod tests {
         assert!(m.has("only-en") && !m.has("missing"));
         assert!(Messages::new(&[("es", ES)]).is_err(), "English is required");
         assert!(Messages::new(&[("en", "broken = {")]).is_err());
+        assert!(
+            Messages::new(&[("en", EN), ("es", "nuevo = solo en español\n")]).is_err(),
+            "every message exists in English"
+        );
+        assert_eq!(
+            m.get("es", "greeting", &[]),
+            "¡Hola, {$name}!",
+            "readable without its arguments"
+        );
     }
 }

@@ -54,16 +54,12 @@ pub struct Manifest {
 }
 
 /// The AWS actions a plugin's `aws_actions` may name. They are granted on every resource
-/// (`Resource: "*"`), so only actions that compute an answer from the request and touch no
-/// stored resource are here: a new one is added to this list by review, never by a manifest.
-pub const GRANTABLE_AWS_ACTIONS: [&str; 7] = [
+/// (`Resource: "*"`), so only actions that answer from the request itself are here (a
+/// translation reads at most the account's terminology lists): a new one is added to this
+/// list by review, never by a manifest.
+pub const GRANTABLE_AWS_ACTIONS: [&str; 2] = [
     "translate:TranslateText",
     "comprehend:DetectDominantLanguage",
-    "comprehend:DetectSentiment",
-    "comprehend:DetectEntities",
-    "comprehend:DetectPiiEntities",
-    "polly:SynthesizeSpeech",
-    "polly:DescribeVoices",
 ];
 
 /// Whether `action` is one a plugin may be granted ([`GRANTABLE_AWS_ACTIONS`]).

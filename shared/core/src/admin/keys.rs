@@ -153,7 +153,7 @@ impl AdminService {
                     "give a BCP 47 language tag, e.g. en-US or es-US",
                 ));
             }
-            profile.locale = locale;
+            profile.locale = crate::locale::canonical(&locale).unwrap_or(locale);
         }
         // Any item in the partition (a key, an instance) means the org exists, profile or not.
         if self.registry.org_exists(&org).await? {

@@ -82,7 +82,7 @@ impl AdminService {
                     ),
                 ));
             }
-            profile.locale = locale;
+            profile.locale = crate::locale::canonical(&locale).unwrap_or(locale);
         }
         if let Some(ttl) = patch.idempotency_ttl_hours {
             if let Some(h) = ttl

@@ -329,15 +329,20 @@ impl Platform {
         self.channels.get_or_load(&key, load).await
     }
 
-    /// The language a call speaks: its channel's locale, else the organization's.
-    async fn call_locale(&self, org: &OrgId, channel: Option<&Channel>) -> Result<String, Error> {
-        if let Some(channel) = channel
-            && let Some(state) = self.channel(org, channel).await?
-            && let Some(locale) = &state.locale
-        {
-            return Ok(locale.clone());
+    /// The language a call speaks: its channel's locale (`channel`, from the assignments the
+    /// call already read), else the organization's, else the default: a profile that cannot
+    /// be read changes the words of an answer, never whether there is one.
+    async fn call_locale(&self, org: &OrgId, channel: Option<String>) -> String {
+        if let Some(locale) = channel {
+            return locale;
         }
-        Ok(self.policy(org).await?.locale.to_string())
+        match self.policy(org).await {
+            Ok(p) => p.locale.to_string(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the organization's profile could not be read; answering in the default locale");
+                crate::locale::DEFAULT_LOCALE.to_owned()
+            }
+        }
     }
 
     /// What the channel a key is bound to says about a call to `plugin`: 403 unless the
@@ -349,7 +354,7 @@ impl Platform {
         org: &OrgId,
         plugin: &PluginName,
         channel: &Channel,
-    ) -> Result<Option<Result<AdapterSpec, Error>>, Error> {
+    ) -> Result<(Option<Result<AdapterSpec, Error>>, Option<String>), Error> {
         let not_assigned = |why: String, fix: &str| Error::Forbidden {
             code: "plugin_not_assigned",
             message: format!(
@@ -371,7 +376,7 @@ impl Platform {
                 format!("on which the {plugin} plugin is disabled"),
                 "enable its assignment",
             )),
-            Some(a) => Ok(a.data_adapter.clone()),
+            Some(a) => Ok((a.data_adapter.clone(), assigned.locale.clone())),
         }
     }
 }
@@ -857,13 +862,13 @@ impl PluginService {
         let name = plugin.name();
 
         // A channel-bound key learns nothing about plugins outside its channel.
-        let channel_override = match &tenant.channel {
+        let (channel_override, channel_locale) = match &tenant.channel {
             Some(channel) => {
                 self.platform
                     .channel_override(&tenant.org, name, channel)
                     .await?
             }
-            None => None,
+            None => (None, None),
         };
         let instance = self.platform.instance(plugin, &tenant.org).await?;
         let instance = match instance {
@@ -898,10 +903,7 @@ impl PluginService {
             &plugin.manifest().manifest().indexes,
         )?;
         let api = self.platform.data.api(&tenant.org, &spec)?;
-        let locale = self
-            .platform
-            .call_locale(&tenant.org, tenant.channel.as_ref())
-            .await?;
+        let locale = self.platform.call_locale(&tenant.org, channel_locale).await;
         let scope = CallScope {
             locale,
             org: tenant.org.clone(),

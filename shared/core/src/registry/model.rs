@@ -106,13 +106,16 @@ impl ChannelConfig {
                 details,
             });
         }
-        let config: ChannelConfig =
+        let mut config: ChannelConfig =
             serde_json::from_value(value.clone()).map_err(|e| Error::Validation {
                 code: "validation_failed",
                 message: format!("the channel config is invalid: {e}"),
                 details: vec![Detail::new("", e.to_string())],
             })?;
         config.validate()?;
+        config.locale = config
+            .locale
+            .map(|l| crate::locale::canonical(&l).unwrap_or(l));
         Ok(config)
     }
 
