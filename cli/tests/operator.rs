@@ -4,31 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{BIN, start_dev};
+use common::{cli, cli_ok as ok, start_dev};
 use serde_json::Value;
-
-/// Runs `switchboard <args> --json` with the key; returns (exit ok, parsed stdout, stderr).
-fn cli(url: &str, key: &str, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--json")
-        .env("SWITCHBOARD_URL", url)
-        .env("SWITCHBOARD_API_KEY", key)
-        .output()
-        .expect("switchboard runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.success(), json, stderr)
-}
-
-fn ok(url: &str, key: &str, args: &[&str]) -> Value {
-    let (success, json, stderr) = cli(url, key, args);
-    assert!(success, "switchboard {args:?} failed: {stderr}");
-    json
-}
 
 #[test]
 fn an_operator_onboards_an_org_with_the_cli_only() {

@@ -15,9 +15,8 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 
-use common::{BIN, start_dev};
+use common::{cli_ok as cli, start_dev};
 
 use serde_json::{Value, json};
 
@@ -32,23 +31,6 @@ fn env(name: &str) -> String {
             panic!("{name} is not set: scripts/test starts the server it names. Run scripts/test.")
         }
     }
-}
-
-/// `switchboard <args> --json` with `key`: the parsed output, or a panic with stderr.
-fn cli(url: &str, key: &str, args: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--json")
-        .env("SWITCHBOARD_URL", url)
-        .env("SWITCHBOARD_API_KEY", key)
-        .output()
-        .expect("switchboard runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "switchboard {args:?} failed: {stderr}"
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 /// A credential file for `credential set --from-file`.

@@ -5,6 +5,30 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use serde_json::Value;
+
+/// Runs `switchboard <args> --json` with `key` against `url`: (exit ok, parsed stdout, stderr).
+pub fn cli(url: &str, key: &str, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .env("SWITCHBOARD_URL", url)
+        .env("SWITCHBOARD_API_KEY", key)
+        .output()
+        .expect("switchboard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, stderr)
+}
+
+/// [`cli`] that must succeed: its parsed output.
+pub fn cli_ok(url: &str, key: &str, args: &[&str]) -> Value {
+    let (success, json, stderr) = cli(url, key, args);
+    assert!(success, "switchboard {args:?} failed: {stderr}");
+    json
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 

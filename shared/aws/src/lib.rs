@@ -25,6 +25,25 @@ use aws_types::region::Region;
 use switchboard::settings::AwsSettings;
 
 pub use aws_types::SdkConfig;
+
+/// Timeouts and retries of a client whose whole operation (3 s) must end well inside a
+/// call's budget (Secrets Manager, EventBridge Scheduler), so an outage is answered (a stale
+/// value or a 503) rather than cut off by the caller's deadline.
+#[cfg(any(feature = "secretsmanager", feature = "scheduler"))]
+pub(crate) fn within_a_call() -> (
+    aws_smithy_types::timeout::TimeoutConfig,
+    aws_smithy_types::retry::RetryConfig,
+) {
+    use std::time::Duration;
+    (
+        aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_millis(1500))
+            .operation_timeout(Duration::from_secs(3))
+            .build(),
+        aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2),
+    )
+}
 pub use https::{client as https_client, tls_config};
 
 /// The SDK config every client of a container is built from: region, credentials and

@@ -3,16 +3,12 @@
 //! target is the plugin's own function with the call's tool-call event as its input. The
 //! scheduler assumes the stack's scheduler role to invoke it.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
 };
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use switchboard::Error;
 use switchboard::ports::Scheduler;
@@ -21,15 +17,10 @@ use switchboard::settings::SchedulerSettings;
 
 /// A client whose whole operation (3 s) ends inside a call's budget.
 pub fn client_from_config(sdk: &SdkConfig) -> Client {
+    let (timeouts, retries) = crate::within_a_call();
     let conf = aws_sdk_scheduler::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_millis(1500))
-                .operation_timeout(Duration::from_secs(3))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(timeouts)
+        .retry_config(retries)
         .build();
     Client::from_conf(conf)
 }

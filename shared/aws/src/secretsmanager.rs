@@ -6,10 +6,6 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_types::SdkConfig;
 
-use std::time::Duration;
-
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use switchboard::ports::{SecretError, SecretStore};
 use switchboard::secrets::{CredentialRef, SecretValue};
 
@@ -17,15 +13,10 @@ use switchboard::secrets::{CredentialRef, SecretValue};
 /// call budget (5 s by default), so an outage is recorded (stale value or 503) rather than
 /// cut off by the caller's deadline.
 pub fn client_from_config(sdk: &SdkConfig) -> Client {
+    let (timeouts, retries) = crate::within_a_call();
     let conf = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_millis(1500))
-                .operation_timeout(Duration::from_secs(3))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(timeouts)
+        .retry_config(retries)
         .build();
     Client::from_conf(conf)
 }
