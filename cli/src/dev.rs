@@ -6,8 +6,8 @@
 //! the request's authorizer context), turned into the API Gateway HTTP API (v2) event the
 //! function would receive, parsed by `lambda_http` exactly as in Lambda, and answered by the
 //! function's handler. Methods, body limits, `If-Match` and errors are the handlers' own.
-//! The signed voice-platform routes (`/channels/{retell|vapi}/{connection}/<plugin>`) skip
-//! the authorizer, as in the template: the plugin verifies the signature itself. The MCP
+//! The signed routes (`/channels/{retell|vapi|twilio}/{connection}/<plugin>`) skip the
+//! authorizer, as in the template: the plugin verifies the signature itself. The MCP
 //! server (`/mcp/{channel}`) reaches the plugins in-process, with the same tool-call event
 //! its Lambda sends their functions ([`LocalInvoker`]).
 
@@ -193,12 +193,16 @@ impl Gateway {
                 return None;
             }
             let parts: Vec<&str> = tail.split('/').collect();
-            if let [platform @ ("retell" | "vapi"), connection, plugin] = parts.as_slice()
+            // Every plugin takes the voice platforms' tool calls; a webhook platform reaches
+            // only the plugins with a function for its webhooks.
+            if let [platform, connection, plugin] = parts.as_slice()
+                && let Some(kind) = switchboard::VoicePlatform::parse(platform)
                 && !connection.is_empty()
-                && let Some(svc) = self
-                    .plugins
-                    .iter()
-                    .find(|p| p.plugin().name().as_str() == *plugin)
+                && let Some(svc) = self.plugins.iter().find(|p| {
+                    p.plugin().name().as_str() == *plugin
+                        && (!kind.sends_webhooks()
+                            || p.plugin().manifest().webhook_function(kind).is_some())
+                })
             {
                 let params = Map::from_iter([("connection".to_owned(), json!(connection))]);
                 let route = format!("/channels/{platform}/{{connection}}/{plugin}");
@@ -255,9 +259,15 @@ impl Gateway {
         };
         let request_id = format!("dev-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut headers = header_map(&parts.headers);
-        // API Gateway sets these itself; lambda_http builds the request's URL from them.
-        headers.insert("host".into(), json!(self.host.as_str()));
-        headers.insert("x-forwarded-proto".into(), json!("http"));
+        // API Gateway sets these itself; lambda_http builds the request's URL from them, and
+        // Twilio signs that URL. A tunnel in front of dev (the URL Twilio was given) keeps its
+        // own host and scheme.
+        if !headers.contains_key("host") {
+            headers.insert("host".into(), json!(self.host.as_str()));
+        }
+        if !headers.contains_key("x-forwarded-proto") {
+            headers.insert("x-forwarded-proto".into(), json!("http"));
+        }
         let route_key = format!("{} {route}", parts.method);
         let context = match target {
             Target::Signed(_) | Target::Console => None,

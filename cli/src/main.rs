@@ -224,13 +224,15 @@ enum ChannelCommand {
         remote: Remote,
     },
     /// Let a voice platform call the channel's plugins with its own signature instead of an
-    /// API key; prints the URLs to paste into Retell or Vapi.
+    /// API key, or Twilio send them its webhooks; prints the URLs to paste into Retell or
+    /// Vapi, or to set as a plugin's Twilio callback (e.g. sms's statusCallbackUrl).
     Connect {
-        /// retell or vapi.
+        /// retell, vapi or twilio.
         platform: String,
         channel: String,
-        /// The credential holding the signing secret: field `api_key` (Retell's API key) or
-        /// `secret` (Vapi's server credential). Store it first with `credential set`.
+        /// The credential holding the signing secret: field `api_key` (Retell's API key),
+        /// `secret` (Vapi's server credential) or `auth_token` (the Twilio account's auth
+        /// token, which signs its webhooks). Store it first with `credential set`.
         #[arg(long)]
         credential: String,
         #[command(flatten)]

@@ -508,15 +508,21 @@ pub async fn connect(
         "connection {} ({platform}, channel {channel}, secret from credential {credential})",
         r["id"].as_str().unwrap_or("?")
     )];
-    if urls.is_empty() {
+    if urls.is_empty() && platform == "twilio" {
+        lines.push(format!(
+            "no plugin on channel {channel} takes Twilio's webhooks yet; assign one (sms), then `switchboard channel connections` lists the URLs"
+        ));
+    } else if urls.is_empty() {
         lines.push(format!(
             "no plugin is assigned and enabled on channel {channel} yet; assign one, then `switchboard channel connections` lists the URLs"
         ));
     } else {
-        let tool = if platform == "vapi" {
-            "Paste the URL of each tool's plugin as the tool's server URL in Vapi:"
-        } else {
-            "Paste the URL of each function's plugin as the custom function's URL in Retell:"
+        let tool = match platform {
+            "vapi" => "Paste the URL of each tool's plugin as the tool's server URL in Vapi:",
+            "twilio" => {
+                "Set each plugin's Twilio callback to its URL (sms: its config's statusCallbackUrl, with `switchboard org configure sms --config '{…, \"statusCallbackUrl\": \"<url>\"}'`, the whole config):"
+            }
+            _ => "Paste the URL of each function's plugin as the custom function's URL in Retell:",
         };
         lines.push(tool.into());
         lines.extend(urls.iter().map(|u| format!("  {u}")));

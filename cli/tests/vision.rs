@@ -6,7 +6,8 @@
 //! zoom and translation, assigns them to the `twilio` channel, sets its locale to es-US and
 //! creates the voice agent's key. Then a scripted call makes the tool calls a voice agent
 //! would: find the patient by the caller's number, book, create the lead, schedule the
-//! reminder, create the Zoom meeting; and the appointment is cancelled with its reminder and
+//! reminder, create the Zoom meeting, text the meeting's link (which Twilio reports delivered
+//! through the signed status callback); and the appointment is cancelled with its reminder and
 //! meeting. Every vendor is behind Prism on its published contract, the OAuth2 tokens come
 //! from the test provider, and the PostgreSQL is `scripts/test`'s (all started by it).
 
@@ -43,14 +44,20 @@ fn file(dir: &Path, name: &str, value: &Value) -> String {
 /// One tool call through the twilio channel's key, as the voice platform's tool server
 /// makes it: (status, body).
 fn call(url: &str, key: &str, plugin: &str, function: &str, parameters: Value) -> (u16, Value) {
-    let addr = url.trim_start_matches("http://");
     let body =
         json!({"function": function, "parameters": parameters, "sessionId": "call-vision-1"})
             .to_string();
+    let headers = format!("Authorization: Bearer {key}\r\nContent-Type: application/json\r\n");
+    post(url, &format!("/plugins/{plugin}"), &headers, &body)
+}
+
+/// A POST of `body` to `path` with the extra `headers` (each line ending in CRLF).
+fn post(url: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
+    let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "POST /plugins/{plugin} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -280,6 +287,40 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
     }
     let locale = cli(&url, admin, &["channel", "locale", "twilio", "es-US"]);
     assert_eq!(locale["locale"], "es-US", "{locale}");
+    // Twilio reports each text's delivery to the sms URL of a twilio connection.
+    let connected = cli(
+        &url,
+        admin,
+        &[
+            "channel",
+            "connect",
+            "twilio",
+            "twilio",
+            "--credential",
+            "twilio",
+        ],
+    );
+    let callbacks = connected["urls"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        callbacks.len(),
+        1,
+        "only sms takes Twilio's webhooks: {connected}"
+    );
+    let callback = callbacks[0].as_str().unwrap_or_default().to_owned();
+    assert!(callback.ends_with("/sms"), "{callback}");
+    cli(
+        &url,
+        admin,
+        &[
+            "org",
+            "configure",
+            "sms",
+            "--config",
+            &json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661", "signature": "– Bright Smile Dental",
+                "statusCallbackUrl": callback})
+            .to_string(),
+        ],
+    );
     let key = cli(
         &url,
         admin,
@@ -408,6 +449,24 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
         json!({"to": CALLER, "body": format!("Su videollamada: {}", meeting["joinUrl"].as_str().unwrap_or_default())}),
     );
     assert!(texted["messageSid"].is_string(), "{texted}");
+    // Twilio's report on that text, signed with the account's auth token as Twilio signs it.
+    let report = format!(
+        "AccountSid={ACCOUNT}&MessageSid={}&MessageStatus=delivered&To=%2B15550102000",
+        texted["messageSid"].as_str().unwrap_or_default()
+    );
+    let signature =
+        switchboard::signature::sign_twilio(b"vision-auth-token", &callback, report.as_bytes());
+    let path = callback.trim_start_matches(url.as_str());
+    let (status, delivered) = post(
+        &url,
+        path,
+        &format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n"
+        ),
+        &report,
+    );
+    assert_eq!(status, 200, "{delivered}");
+    assert_eq!(delivered["result"]["delivered"], true, "{delivered}");
 
     // The caller cancels: the appointment, its reminder and its meeting.
     ok(
@@ -475,6 +534,7 @@ fn the_vision_configured_with_the_cli_and_called_in_spanish() {
         "ScheduleReminder",
         "CreateMeeting",
         "CancelReminder",
+        "SmsStatusCallback",
     ] {
         assert!(text.contains(step), "{step} not audited: {text}");
     }

@@ -4,8 +4,9 @@
   crate's binary name, with BuildMethod rust-cargolambda;
 - every route a function serves is an HttpApi event of that function: plugins serve
   /plugins/<manifest name> plus their manifest's route_aliases, and POST
-  /channels/{retell,vapi}/{connection}/<manifest name> (the only events without the
-  authorizer: the function verifies the voice platform's signature), the agent builder
+  /channels/{retell,vapi}/{connection}/<manifest name>, plus /channels/twilio/… for plugins
+  with a function for Twilio's webhooks (the only events without the authorizer: the
+  function verifies the platform's signature), the agent builder
   /agents/{channel}, mcp /mcp/{channel}, admin /admin/{proxy+} (any method: the function
   answers 405 itself) and the console's files, GET /console and GET /console/{proxy+}
   (without the authorizer: the function serves only its files there);
@@ -64,13 +65,21 @@ by_binary = {}
 # The admin function's console files, served without the authorizer.
 CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/{proxy+}")}
 signed_routes = {}
+
+
+def signed_of(m):
+    """The signed routes a plugin serves: the voice platforms' tool calls, and the
+    webhook platforms its functions answer."""
+    platforms = {"retell", "vapi"} | {f["webhook"] for f in m["functions"] if f.get("webhook")}
+    return {("POST", f"/channels/{p}/{{connection}}/{m['name']}") for p in platforms}
+
+
 for crate in sorted((root / "functions").iterdir()):
     manifest = crate / "manifest.json"
     if manifest.exists():
         cargo = tomllib.loads((crate / "Cargo.toml").read_text())
         bins = [b["name"] for b in cargo.get("bin", [])] or [cargo["package"]["name"]]
-        name = json.loads(manifest.read_text())["name"]
-        signed_routes[bins[0]] = {("POST", f"/channels/{p}/{{connection}}/{name}") for p in ("retell", "vapi")}
+        signed_routes[bins[0]] = signed_of(json.loads(manifest.read_text()))
 
 for name, f in functions.items():
     binary = f.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
@@ -97,7 +106,7 @@ for name, f in functions.items():
         elif "Auth" in props:
             problems.append(f"{name}.{event_name}: must not override the API's authorizer")
         elif route[1].startswith("/channels/"):
-            problems.append(f"{name}.{event_name}: {route[0]} {route[1]} is not one of this function's signed routes (POST /channels/{{retell,vapi}}/{{connection}}/<plugin>)")
+            problems.append(f"{name}.{event_name}: {route[0]} {route[1]} is not one of this function's signed routes (POST /channels/{{retell,vapi}}/{{connection}}/<plugin>, and twilio for a plugin with a Twilio webhook function)")
 
 for crate in sorted((root / "functions").iterdir()):
     cargo = tomllib.loads((crate / "Cargo.toml").read_text())
@@ -118,7 +127,7 @@ for crate in sorted((root / "functions").iterdir()):
             m = json.loads(manifest.read_text())
             expected.add(("ANY", "/plugins/" + m["name"]))
             expected |= {("ANY", p) for p in m.get("route_aliases", [])}
-            expected |= {("POST", f"/channels/{p}/{{connection}}/{m['name']}") for p in ("retell", "vapi")}
+            expected |= signed_of(m)
         elif binary == "agent-builder":
             expected.add(("ANY", "/agents/{channel}"))
         elif binary == "admin":

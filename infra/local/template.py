@@ -2,9 +2,10 @@
 
 Every crate under functions/ that holds a manifest.json is a plugin: it gets a function
 resource (its binary, the plugin policy, an HttpApi event for /plugins/<manifest name>, one
-per route alias in the manifest, and the signed voice-platform routes
-/channels/{retell,vapi}/{connection}/<manifest name>, which have no authorizer because the
-function verifies the platform's signature over the body) and a log group. The MCP function
+per route alias in the manifest, and the signed routes
+/channels/{retell,vapi}/{connection}/<manifest name>, plus /channels/twilio/… when one of its
+functions answers Twilio's webhooks, which have no authorizer because the function verifies
+the platform's signature) and a log group. The MCP function
 is written here too, since it names every plugin function: it invokes them (its role is the
 only one allowed to) and finds them through SWITCHBOARD_PLUGIN_FUNCTIONS. Plugins whose
 manifests list scheduled_functions get EventBridge Scheduler: the stack's schedule group, the
@@ -42,9 +43,15 @@ def plugins(root=ROOT):
     return out
 
 
-# The voice platforms whose signatures the plugin functions verify (VoicePlatform in
-# shared/core/src/ids.rs).
+# The voice platforms whose signed tool calls every plugin function takes (VoicePlatform in
+# shared/core/src/ids.rs); a webhook platform (twilio) reaches only the plugins with a
+# function for its webhooks.
 SIGNED_PLATFORMS = ["retell", "vapi"]
+
+
+def signed_platforms(manifest):
+    hooks = sorted({f["webhook"] for f in manifest["functions"] if f.get("webhook")})
+    return SIGNED_PLATFORMS + [p for p in hooks if p not in SIGNED_PLATFORMS]
 
 
 def signed_path(platform, plugin):
@@ -167,7 +174,7 @@ def block(root=ROOT):
                 "            Method: ANY",
                 f"            Path: {path}",
             ]
-        for platform in SIGNED_PLATFORMS:
+        for platform in signed_platforms(manifest):
             lines += [
                 f"        {logical_id(platform)}:",
                 "          Type: HttpApi",

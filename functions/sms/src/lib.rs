@@ -42,6 +42,7 @@ pub fn plugin() -> Result<Plugin, ContractError> {
             schedule_reminder(m3.clone(), ctx, p)
         })
         .handler("CancelReminder", cancel_reminder)
+        .handler("SmsStatusCallback", status_callback)
         .build()
 }
 
@@ -62,6 +63,7 @@ struct SmsConfig {
     signature: String,
     #[serde(default)]
     reminder_minutes_before: u32,
+    status_callback_url: Option<String>,
 }
 
 impl SmsConfig {
@@ -105,6 +107,16 @@ struct CancelReminder {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GetSmsStatus {
     message_sid: String,
+}
+
+/// The fields of Twilio's status callback this plugin reads (it sends many more).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StatusCallback {
+    account_sid: String,
+    message_sid: String,
+    message_status: String,
+    error_code: Option<String>,
 }
 
 /// `+` and 7 to 15 digits, the first not 0: what Twilio's `To` takes.
@@ -270,10 +282,11 @@ async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Valu
         "" => p.body,
         sig => format!("{}\n{sig}", p.body),
     };
-    let request = ApiRequest::post_form(
-        format!("{}.json", messages(account)),
-        [("To", to.as_str()), ("From", from), ("Body", body.as_str())],
-    );
+    let mut form = vec![("To", to.as_str()), ("From", from), ("Body", body.as_str())];
+    if let Some(url) = cfg.status_callback_url.as_deref() {
+        form.push(("StatusCallback", url));
+    }
+    let request = ApiRequest::post_form(format!("{}.json", messages(account)), form);
     let resp = ctx.api()?.send(request).await?;
     if !resp.is_success() {
         return Err(refused(&m, &ctx, &resp, account));
@@ -292,6 +305,36 @@ async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Valu
         "messageSid": sid,
         "status": resp.body.get("status").cloned().unwrap_or(json!("queued")),
         "to": to,
+    }))
+}
+
+/// Twilio's report on a text: the signature (the org's auth token) is verified by then;
+/// the account must also be the one this organization sends from. The phone numbers in the
+/// callback stay out of the log.
+async fn status_callback(ctx: CallContext, p: StatusCallback) -> Result<Value, Error> {
+    let cfg: SmsConfig = ctx.config()?;
+    let account = cfg.account()?;
+    if !p.account_sid.eq_ignore_ascii_case(account) {
+        return Err(Error::Forbidden {
+            code: "other_account",
+            message: format!(
+                "this callback reports a text of Twilio account {}, not the sms instance's accountSid",
+                p.account_sid
+            ),
+        });
+    }
+    let error_code = p.error_code.filter(|c| !c.is_empty() && c != "0");
+    let failed = matches!(p.message_status.as_str(), "failed" | "undelivered");
+    if failed {
+        tracing::warn!(org = %ctx.org, message_sid = %p.message_sid, status = %p.message_status, error_code = error_code.as_deref().unwrap_or("-"), "text not delivered");
+    } else {
+        tracing::info!(org = %ctx.org, message_sid = %p.message_sid, status = %p.message_status, "text status");
+    }
+    Ok(json!({
+        "messageSid": p.message_sid,
+        "status": p.message_status,
+        "errorCode": error_code,
+        "delivered": p.message_status == "delivered" || p.message_status == "read",
     }))
 }
 

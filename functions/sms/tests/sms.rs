@@ -351,3 +351,61 @@ async fn messages_follow_the_calls_locale() {
         .unwrap_err();
     assert!(e.to_string().contains("give the number to text"), "{e}");
 }
+
+#[tokio::test]
+async fn a_status_callback_is_the_orgs_own_account_and_sends_nothing() {
+    let api = twilio(500, json!({}));
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let with_callback = harness(api.clone()).config(json!({"accountSid": ACCOUNT,
+        "fromNumber": "+15017122661", "statusCallbackUrl": "https://api.example.com/channels/twilio/cn_1/sms"}));
+    let out = with_callback
+        .ok(
+            "SmsStatusCallback",
+            json!({"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": "failed",
+                "ErrorCode": "30007", "To": "+15558675310", "ApiVersion": "2010-04-01"}),
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!({"messageSid": sid, "status": "failed", "errorCode": "30007", "delivered": false})
+    );
+    // "0" (or nothing) is Twilio's no-error.
+    let out = with_callback
+        .ok(
+            "SmsStatusCallback",
+            json!({"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": "delivered", "ErrorCode": "0"}),
+        )
+        .await;
+    assert_eq!(
+        (&out["errorCode"], &out["delivered"]),
+        (&Value::Null, &json!(true))
+    );
+    let e = with_callback
+        .call(
+            "SmsStatusCallback",
+            json!({"AccountSid": "AC00000000000000000000000000000000", "MessageSid": sid, "MessageStatus": "sent"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (403, "other_account"), "{e}");
+    assert!(
+        api.sent.lock().unwrap().is_empty(),
+        "a callback calls Twilio for nothing"
+    );
+
+    // With a callback URL set, each text asks Twilio to report to it.
+    let sending = twilio(201, json!({"sid": sid, "status": "queued"}));
+    let h = harness(sending.clone()).config(json!({"accountSid": ACCOUNT,
+        "fromNumber": "+15017122661", "statusCallbackUrl": "https://api.example.com/channels/twilio/cn_1/sms"}));
+    h.ok("SendSms", json!({"to": "+15558675310", "body": "Hi"}))
+        .await;
+    let sent = sending.sent.lock().unwrap();
+    assert!(
+        form(&sent[0]).contains(&(
+            "StatusCallback".to_owned(),
+            "https://api.example.com/channels/twilio/cn_1/sms".to_owned()
+        )),
+        "{:?}",
+        form(&sent[0])
+    );
+}

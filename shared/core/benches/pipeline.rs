@@ -118,6 +118,8 @@ fn bench(c: &mut Criterion) {
         service.call(CallInput {
             tenant: Some(tenant.clone()),
             body: body.as_bytes(),
+            url: "",
+            idempotency_token: None,
             request_id: "bench",
             idempotency_key: None,
         })
@@ -141,6 +143,8 @@ fn bench(c: &mut Criterion) {
         service.call(CallInput {
             tenant: Some(bound.clone()),
             body: retell.as_bytes(),
+            url: "",
+            idempotency_token: None,
             request_id: "bench",
             idempotency_key: None,
         })
@@ -162,6 +166,8 @@ fn bench(c: &mut Criterion) {
                 ..Default::default()
             },
             body: retell.as_bytes(),
+            url: "",
+            idempotency_token: None,
             request_id: "bench",
         })
     };

@@ -135,16 +135,19 @@ impl<'de> Deserialize<'de> for RecordId {
     }
 }
 
-/// A voice platform that calls tool URLs with its own signature scheme.
+/// A platform that calls Switchboard's signed routes with its own signature scheme: a voice
+/// platform's tool calls (Retell, Vapi), or Twilio's webhooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VoicePlatform {
     Retell,
     Vapi,
+    /// Twilio's webhooks (e.g. a message's status callback) to a plugin's webhook function.
+    Twilio,
 }
 
 impl VoicePlatform {
-    pub const ALL: [Self; 2] = [Self::Retell, Self::Vapi];
+    pub const ALL: [Self; 3] = [Self::Retell, Self::Vapi, Self::Twilio];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
@@ -154,7 +157,14 @@ impl VoicePlatform {
         match self {
             Self::Retell => "retell",
             Self::Vapi => "vapi",
+            Self::Twilio => "twilio",
         }
+    }
+
+    /// Whether the platform's signed requests are its own webhooks, each run by the plugin
+    /// function that declares it (`webhook` in the manifest), rather than an agent's tool calls.
+    pub fn sends_webhooks(self) -> bool {
+        matches!(self, Self::Twilio)
     }
 
     /// The field of the connection's credential that holds the signing secret.
@@ -162,6 +172,7 @@ impl VoicePlatform {
         match self {
             Self::Retell => "api_key",
             Self::Vapi => "secret",
+            Self::Twilio => "auth_token",
         }
     }
 }
@@ -313,7 +324,8 @@ mod tests {
             assert_eq!(ConnectionId::parse(bad), None, "{bad}");
         }
         assert_eq!(VoicePlatform::parse("retell"), Some(VoicePlatform::Retell));
-        assert_eq!(VoicePlatform::parse("twilio"), None);
+        assert_eq!(VoicePlatform::parse("twilio"), Some(VoicePlatform::Twilio));
+        assert_eq!(VoicePlatform::parse("whatsapp"), None);
     }
 
     #[test]

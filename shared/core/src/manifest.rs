@@ -81,9 +81,20 @@ pub struct FunctionDef {
     pub annotations: Annotations,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Value>,
+    /// The platform whose signed webhooks this function answers (e.g. `twilio` for a
+    /// message's status callbacks): it is no agent's tool, and runs only from that platform's
+    /// route, `/channels/<platform>/{connection}/<plugin>`, with the webhook's fields as its
+    /// parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::ids::VoicePlatform>,
 }
 
 impl FunctionDef {
+    /// Whether agents see it: every function but a platform's webhook.
+    pub fn is_tool(&self) -> bool {
+        self.webhook.is_none()
+    }
+
     /// Whether calls change anything; an older manifest that does not say counts its
     /// functions not marked read-only as changing.
     pub fn has_side_effects(&self) -> bool {
@@ -357,10 +368,31 @@ impl CompiledManifest {
             }
         }
         for (i, f) in manifest.scheduled_functions.iter().enumerate() {
-            if !manifest.functions.iter().any(|d| &d.name == f) {
-                problems.push(Detail::new(
+            match manifest.functions.iter().find(|d| &d.name == f) {
+                None => problems.push(Detail::new(
                     format!("/scheduled_functions/{i}"),
                     format!("{f} is not a function of this manifest"),
+                )),
+                Some(d) if !d.is_tool() => problems.push(Detail::new(
+                    format!("/scheduled_functions/{i}"),
+                    format!("{f} is a webhook function: only its platform runs it"),
+                )),
+                Some(_) => {}
+            }
+        }
+        let mut hooked = HashSet::new();
+        for (i, f) in manifest.functions.iter().enumerate() {
+            let Some(platform) = f.webhook else { continue };
+            let at = format!("/functions/{i}/webhook");
+            if !platform.sends_webhooks() {
+                problems.push(Detail::new(
+                    at,
+                    format!("{platform} sends tool calls, not webhooks; only twilio's webhooks run a function"),
+                ));
+            } else if !hooked.insert(platform) {
+                problems.push(Detail::new(
+                    at,
+                    format!("another function already answers {platform}'s webhooks; a plugin's route runs one"),
                 ));
             }
         }
@@ -387,6 +419,14 @@ impl CompiledManifest {
             .functions
             .iter()
             .find(|f| f.name.as_str() == name)
+    }
+
+    /// The function that answers `platform`'s webhooks, if the plugin has one.
+    pub fn webhook_function(&self, platform: crate::ids::VoicePlatform) -> Option<&FunctionDef> {
+        self.manifest
+            .functions
+            .iter()
+            .find(|f| f.webhook == Some(platform))
     }
 
     /// Validates call parameters; 422 with one detail per failing pointer.
@@ -595,6 +635,54 @@ mod tests {
         assert!(grantable_aws_action("comprehend:DetectDominantLanguage"));
         assert!(!grantable_aws_action("lambda:InvokeFunction"));
         assert!(!grantable_aws_action("logs:FilterLogEvents"));
+    }
+
+    #[test]
+    fn webhook_functions_are_one_per_platform_and_never_scheduled() {
+        let hook = |name: &str, platform: &str| {
+            json!({"name": name, "description": "a callback", "side_effects": false,
+                "webhook": platform, "parameters": {"type": "object"}})
+        };
+        let mut v = base();
+        v["functions"]
+            .as_array_mut()
+            .unwrap()
+            .push(hook("Status", "twilio"));
+        let m = CompiledManifest::from_value(v.clone()).unwrap();
+        let status = m.webhook_function(crate::ids::VoicePlatform::Twilio);
+        assert_eq!(status.map(|f| f.name.as_str()), Some("Status"));
+        assert!(status.is_some_and(|f| !f.is_tool()));
+        assert!(m.function("Ping").is_some_and(FunctionDef::is_tool));
+        assert!(
+            m.webhook_function(crate::ids::VoicePlatform::Retell)
+                .is_none()
+        );
+
+        let mut twice = v.clone();
+        twice["functions"]
+            .as_array_mut()
+            .unwrap()
+            .push(hook("Again", "twilio"));
+        let p = problems(twice);
+        assert!(has(&p, "/functions/2/webhook", "already answers"), "{p:?}");
+        let mut scheduled = v.clone();
+        scheduled["scheduled_functions"] = json!(["Status"]);
+        let p = problems(scheduled);
+        assert!(
+            has(&p, "/scheduled_functions/0", "webhook function"),
+            "{p:?}"
+        );
+        // Retell and Vapi send tool calls: the manifest schema names only webhook platforms.
+        let mut retell = base();
+        retell["functions"]
+            .as_array_mut()
+            .unwrap()
+            .push(hook("Status", "retell"));
+        let p = problems(retell);
+        assert!(
+            p.iter().any(|d| d.path.starts_with("/functions/1")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -229,10 +229,17 @@ impl Plugin {
     /// builder qualified ([`crate::toolnames`]); 404 `unknown_function` otherwise.
     pub fn resolve(&self, tool: &str) -> Result<FunctionName, Error> {
         let functions = self.manifest.manifest().functions.iter().map(|f| &f.name);
-        toolnames::resolve(self.name(), functions.clone(), tool)
+        toolnames::resolve(self.name(), functions, tool)
             .cloned()
             .ok_or_else(|| {
-                let known: Vec<&str> = functions.map(FunctionName::as_str).collect();
+                let known: Vec<&str> = self
+                    .manifest
+                    .manifest()
+                    .functions
+                    .iter()
+                    .filter(|f| f.is_tool())
+                    .map(|f| f.name.as_str())
+                    .collect();
                 Error::NotFound {
                     code: "unknown_function",
                     message: format!(

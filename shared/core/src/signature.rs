@@ -6,11 +6,17 @@
 //!   `X-Vapi-Secret: <secret>`, or as an HMAC credential with its defaults
 //!   (`X-Signature: <hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, `X-Timestamp` in seconds
 //!   or milliseconds, within [`WINDOW`]). Every scheme a request presents must verify.
+//! - Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1(auth token, url ‖ sorted form pairs)>`
+//!   over the public URL it requested; a JSON body is signed through the URL's
+//!   `bodySHA256` instead. It carries no timestamp, so a replay verifies: what a webhook
+//!   function does must be safe to repeat (its idempotency token dedupes side effects).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -28,6 +34,8 @@ pub enum Refusal {
     Stale { skew_secs: u64 },
     /// Well-formed, in time, and not made with this connection's secret.
     Mismatch,
+    /// The body is not the one the URL's `bodySHA256` was signed for.
+    BodyHash,
 }
 
 impl fmt::Display for Refusal {
@@ -43,6 +51,9 @@ impl fmt::Display for Refusal {
             Self::Mismatch => f.write_str(
                 "the signature does not match this connection's secret (another connection's URL, or a rotated secret not yet stored)",
             ),
+            Self::BodyHash => f.write_str(
+                "the body's SHA-256 is not the bodySHA256 the URL was signed with (the body changed on the way)",
+            ),
         }
     }
 }
@@ -56,6 +67,7 @@ pub struct SignatureHeaders<'a> {
     pub vapi_secret: Option<&'a str>,
     pub signature: Option<&'a str>,
     pub timestamp: Option<&'a str>,
+    pub twilio_signature: Option<&'a str>,
 }
 
 /// HMAC-SHA256 of the concatenated `parts`; `None` only if the key were refused, which
@@ -205,6 +217,114 @@ pub fn verify_vapi(
     }
 }
 
+/// How a verified Twilio request's body is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwilioBody {
+    /// `application/x-www-form-urlencoded`, its pairs signed after the URL.
+    Form,
+    /// JSON, its SHA-256 signed as the URL's `bodySHA256`.
+    Json,
+}
+
+const TWILIO_WHAT: &str = "X-Twilio-Signature header (base64 HMAC-SHA1)";
+
+/// Verifies Twilio's `X-Twilio-Signature` with the account's auth token. `url` is the
+/// public URL Twilio requested, query included. A URL with `bodySHA256` signs a JSON body
+/// through that hash; otherwise the body is a form whose pairs, sorted, follow the URL.
+/// Twilio's own validators take the URL with or without the scheme's default port, so both
+/// are tried.
+pub fn verify_twilio(
+    auth_token: &[u8],
+    header: Option<&str>,
+    url: &str,
+    body: &[u8],
+) -> Result<TwilioBody, Refusal> {
+    let header = header.ok_or(Refusal::Missing(TWILIO_WHAT))?;
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(header.trim())
+        .ok()
+        .filter(|d| d.len() == 20)
+        .ok_or(Refusal::Malformed(TWILIO_WHAT))?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let body_hash = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v.into_owned());
+    let (kind, signed_pairs) = match &body_hash {
+        Some(hash) => {
+            const WHAT: &str = "bodySHA256 URL parameter (hex SHA-256 of the body)";
+            let expected = hex32(hash).ok_or(Refusal::Malformed(WHAT))?;
+            if !bool::from(Sha256::digest(body).as_slice().ct_eq(&expected)) {
+                return Err(Refusal::BodyHash);
+            }
+            (TwilioBody::Json, String::new())
+        }
+        None => (TwilioBody::Form, sorted_pairs(body)),
+    };
+    for candidate in [Some(url.to_owned()), other_port_form(url)]
+        .into_iter()
+        .flatten()
+    {
+        let mac = hmac_sha1(auth_token, &[candidate.as_bytes(), signed_pairs.as_bytes()]);
+        if mac.is_some_and(|m| m.verify_slice(&digest).is_ok()) {
+            return Ok(kind);
+        }
+    }
+    Err(Refusal::Mismatch)
+}
+
+fn hmac_sha1(secret: &[u8], parts: &[&[u8]]) -> Option<Hmac<Sha1>> {
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret).ok()?;
+    for p in parts {
+        mac.update(p);
+    }
+    Some(mac)
+}
+
+/// A form body's decoded pairs sorted by key, then value, each as key ‖ value.
+fn sorted_pairs(body: &[u8]) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    pairs.sort();
+    pairs.into_iter().map(|(k, v)| k + &v).collect()
+}
+
+/// `url` with its scheme's default port added, or removed if it has it; `None` if neither
+/// applies (another port, or not http(s)).
+fn other_port_form(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // A colon after an IPv6 literal's `]` (or in a name) starts the port.
+    let port_at = authority
+        .rfind(':')
+        .filter(|&i| !authority[i..].contains(']'));
+    let authority = match port_at {
+        Some(i) if &authority[i + 1..] == default => authority[..i].to_owned(),
+        Some(_) => return None,
+        None => format!("{authority}:{default}"),
+    };
+    Some(format!("{scheme}://{authority}{tail}"))
+}
+
+/// Twilio's `X-Twilio-Signature` for a form `body` posted to `url`, or for a JSON body
+/// when `url` carries its `bodySHA256` (tests, the sample events).
+pub fn sign_twilio(auth_token: &[u8], url: &str, body: &[u8]) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let json = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "bodySHA256");
+    let pairs = if json {
+        String::new()
+    } else {
+        sorted_pairs(body)
+    };
+    hmac_sha1(auth_token, &[url.as_bytes(), pairs.as_bytes()])
+        .map(|m| base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
 /// A Retell signature header for `body` at `at` (tests, the sample events, `bench`).
 pub fn sign_retell(api_key: &[u8], body: &[u8], at: SystemTime) -> String {
     let ts = millis(at).to_string();
@@ -231,6 +351,62 @@ mod tests {
 
     fn at_ms(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    /// Twilio's published vectors: a form, and a JSON body signed through `bodySHA256`.
+    #[test]
+    fn twilio_vectors_verify_and_their_tampered_forms_do_not() {
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        // The vector's parameters, in another order and encoded as Twilio posts them.
+        let form = b"To=%2B18005551212&From=%2B14158675309&Digits=1234&Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
+        let sig = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+        assert_eq!(sign_twilio(b"12345", url, form), sig);
+        let ok = |url: &str, body: &[u8], sig: &str| verify_twilio(b"12345", Some(sig), url, body);
+        assert_eq!(ok(url, form, sig), Ok(TwilioBody::Form));
+        // With the default port, as some proxies report the URL.
+        let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_eq!(ok(with_port, form, sig), Ok(TwilioBody::Form));
+        assert_eq!(other_port_form(url).as_deref(), Some(with_port));
+        assert_eq!(other_port_form(with_port).as_deref(), Some(url));
+        assert_eq!(other_port_form("https://h:8443/x"), None);
+        assert_eq!(
+            other_port_form("http://[::1]/x").as_deref(),
+            Some("http://[::1]:80/x")
+        );
+        for (url, body, sig, refusal) in [
+            (url, &form[..], "RSOYDt4T1cUTdK1PDd93/VVr8B8=", None),
+            (url, b"To=%2B18005551213&From=%2B14158675309&Digits=1234&Caller=%2B14158675309&CallSid=CA1234567890ABCDE", sig, Some(Refusal::Mismatch)),
+            ("https://mycompany.com/myapp.php?foo=1&bar=3", form, sig, Some(Refusal::Mismatch)),
+            ("https://mycompany.com:8443/myapp.php?foo=1&bar=2", form, sig, Some(Refusal::Mismatch)),
+            (url, form, "RSOYDt4T1cUTdK1PDd93/VVr8B8", Some(Refusal::Malformed(TWILIO_WHAT))),
+            (url, form, "c2hvcnQ=", Some(Refusal::Malformed(TWILIO_WHAT))),
+        ] {
+            assert_eq!(ok(url, body, sig).err(), refusal, "{url} {sig}");
+        }
+        assert_eq!(
+            verify_twilio(b"12346", Some(sig), url, form),
+            Err(Refusal::Mismatch)
+        );
+        assert_eq!(
+            verify_twilio(b"12345", None, url, form),
+            Err(Refusal::Missing(TWILIO_WHAT))
+        );
+
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let hashed = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
+        assert_eq!(sign_twilio(b"12345", hashed, body), sig);
+        assert_eq!(ok(hashed, body, sig), Ok(TwilioBody::Json));
+        assert_eq!(
+            ok(hashed, br#"{"property": "value", "boolean": false}"#, sig),
+            Err(Refusal::BodyHash)
+        );
+        assert_eq!(
+            ok(&hashed.replace("6620", "66"), body, sig),
+            Err(Refusal::Malformed(
+                "bodySHA256 URL parameter (hex SHA-256 of the body)"
+            ))
+        );
     }
 
     /// Retell's published vector.

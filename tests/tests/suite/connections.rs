@@ -89,9 +89,14 @@ async fn admin_connections(tables: Tables) {
     // Every bad field is a 422 naming it, and nothing is created.
     for (body, at, says) in [
         (
-            new("twilio", "retell", "retell-signing"),
+            new("whatsapp", "retell", "retell-signing"),
             "/platform",
-            "retell or vapi",
+            "retell, vapi or twilio",
+        ),
+        (
+            new("twilio", "retell", "retell-signing"),
+            "/credential",
+            "no 'auth_token' field",
         ),
         (
             new("retell", "phone", "retell-signing"),
@@ -792,6 +797,8 @@ async fn signed_calls_follow_the_secret_and_the_connection() {
                         ..Default::default()
                     },
                     body: body.as_bytes(),
+                    url: "",
+                    idempotency_token: None,
                     request_id: "test",
                 })
                 .await

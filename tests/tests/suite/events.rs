@@ -89,6 +89,27 @@ const EXPECTED: &[Expect] = &[
         },
     },
     Expect {
+        file: "sms-status-callback.json",
+        status: 200,
+        check: |b| {
+            // Twilio's form, verified over the rebuilt public URL, runs the webhook function.
+            assert_eq!(b["result"]["status"], "undelivered", "{b}");
+            assert_eq!(b["result"]["errorCode"], "30003", "{b}");
+        },
+    },
+    Expect {
+        file: "sms-status-callback-forged.json",
+        status: 401,
+        check: |b| {
+            // The same signature over a status changed on the way.
+            let message = b["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                message.contains("twilio signature did not verify"),
+                "{message}"
+            );
+        },
+    },
+    Expect {
         file: "sms-no-number.json",
         status: 422,
         check: |b| {

@@ -36,7 +36,8 @@ use switchboard::ports::{Item, ItemStore, Key, Page, Precondition, SkRange, Stor
 use switchboard::registry::{Connection, DataAdapterConfig, Registry};
 use switchboard::secrets::SecretValue;
 use switchboard::signature::{
-    SignatureHeaders, sign_retell, sign_vapi, verify_retell, verify_vapi,
+    SignatureHeaders, sign_retell, sign_twilio, sign_vapi, verify_retell, verify_twilio,
+    verify_vapi,
 };
 use switchboard::spec::AdapterSpec;
 use switchboard::{Channel, ConnectionId, OrgId, Plugin, VoicePlatform};
@@ -1127,6 +1128,7 @@ fn fuzz_signature_headers() {
                 vapi_secret: vapi_secret.as_deref(),
                 signature: signature.as_deref(),
                 timestamp: timestamp.as_deref(),
+                twilio_signature: None,
             };
             let vapi = verify_vapi(&secret, &headers, &body, now);
             tally.add(if vapi.is_ok() {
@@ -1164,8 +1166,78 @@ fn fuzz_signature_headers() {
                 vapi_secret: None,
                 signature: Some(&sig),
                 timestamp: Some(&ts),
+                twilio_signature: None,
             };
             prop_assert!(verify_vapi(&secret, &signed, &body, now).is_ok());
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn fuzz_twilio_signatures() {
+    let tally = Tally::default();
+    let strategy = (
+        prop::collection::vec(any::<u8>(), 1..40),
+        // Forms with repeated, empty and encoded keys, and bodies that are no form at all.
+        prop_oneof![
+            prop::collection::vec(("[A-Za-z%+=&]{0,6}", "[ -~]{0,12}"), 0..6).prop_map(|pairs| {
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.replace('&', "%26")))
+                    .collect::<Vec<_>>()
+                    .join("&")
+                    .into_bytes()
+            }),
+            prop::collection::vec(any::<u8>(), 0..120),
+        ],
+        prop_oneof![
+            Just("https://api.example.com/channels/twilio/cn_1/sms".to_owned()),
+            "https?://[a-z.:0-9\\[\\]]{0,20}/[a-z/?=&]{0,20}",
+            "[ -~]{0,40}",
+        ],
+        prop::option::of(header_value()),
+        any::<bool>(),
+        any::<usize>(),
+    );
+    fuzz(
+        "twilio_signatures",
+        strategy,
+        &tally,
+        |(token, body, url, header, hashed, flip)| {
+            let url = if hashed {
+                use sha2::Digest;
+                let hex: String = sha2::Sha256::digest(&body)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!(
+                    "{url}{}bodySHA256={hex}",
+                    if url.contains('?') { '&' } else { '?' }
+                )
+            } else {
+                url
+            };
+            // A random header never verifies, and nothing panics.
+            let random = verify_twilio(&token, header.as_deref(), &url, &body);
+            tally.add(if random.is_ok() {
+                "random accepted"
+            } else {
+                "random refused"
+            });
+            prop_assert!(random.is_err());
+            // The signature Twilio would send verifies; one changed character does not.
+            let good = sign_twilio(&token, &url, &body);
+            prop_assert!(
+                verify_twilio(&token, Some(&good), &url, &body).is_ok(),
+                "{url}"
+            );
+            let mut bad = good.clone().into_bytes();
+            let i = flip % 26;
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+            let bad = String::from_utf8(bad).unwrap();
+            prop_assert!(verify_twilio(&token, Some(&bad), &url, &body).is_err());
+            tally.add("signed verified");
             Ok(())
         },
     );

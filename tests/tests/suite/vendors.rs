@@ -11,8 +11,10 @@ use switchboard::api::ApiRequest;
 use switchboard::pipeline::{Platform, PluginService};
 use switchboard::ports::Api;
 use switchboard::ports::StoreError;
-use switchboard::registry::{DataAdapterConfig, PluginInstance};
+use switchboard::registry::{ChannelConfig, Connection, DataAdapterConfig, PluginInstance};
 use switchboard::secrets::{SecretValue, Secrets};
+use switchboard::signature::sign_twilio;
+use switchboard::{Channel, ConnectionId, VoicePlatform};
 use switchboard_tests::http::{post, send};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -57,15 +59,45 @@ pub(crate) async fn sms_events_org(platform: &Arc<Platform>, secrets: &Secrets) 
         )
         .await
         .unwrap();
-    enable(
+    let service = enable(
         platform,
         &org,
         sms::plugin().unwrap(),
         json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661"}),
         twilio_adapter("sms-events"),
     )
-    .await
+    .await;
+    // Twilio's status callbacks (`events/sms-status-callback*.json`) come through a twilio
+    // connection of a channel sms is assigned to, signed with the credential's auth token.
+    let channel = Channel::parse("twilio").unwrap();
+    let config: ChannelConfig =
+        serde_json::from_value(json!({"plugin_assignments": [{"plugin": "sms", "priority": 1}]}))
+            .unwrap();
+    match platform
+        .registry
+        .put_channel(&org, &channel, &config, None)
+        .await
+    {
+        Ok(_) | Err(switchboard::Error::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let conn = Connection {
+        id: ConnectionId::parse(SMS_EVENTS_CONNECTION).unwrap(),
+        org,
+        channel,
+        platform: VoicePlatform::Twilio,
+        credential: "twilio".into(),
+        created: 1_795_608_000,
+    };
+    match platform.registry.create_connection(&conn).await {
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    service
 }
+
+/// The twilio connection `events/sms-status-callback*.json` are sent to.
+const SMS_EVENTS_CONNECTION: &str = "cn_5e1ec7ed00000000000000000000c003";
 
 /// `plugin` enabled for `org` at its own version with `config` and the `api` adapter
 /// `adapter`, written straight to the registry; the function's service on `platform`.
@@ -185,7 +217,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     // The plugin takes only the api adapter, and the secret must hold what auth names.
     let wrong_kind = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.3.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
+        json!({"pinned_version": "0.4.0", "enabled": true, "data_adapter": {"type": "dynamodb"}}),
     )
     .await;
     assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.body);
@@ -201,7 +233,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     missing_field["auth"]["basic"]["password"] = json!("api_secret");
     let refused = put(
         "/admin/instances/sms",
-        json!({"pinned_version": "0.3.0", "enabled": true, "data_adapter": missing_field}),
+        json!({"pinned_version": "0.4.0", "enabled": true, "data_adapter": missing_field}),
     )
     .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -214,7 +246,7 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
     let created = put(
         "/admin/instances/sms",
         json!({
-            "pinned_version": "0.3.0", "enabled": true,
+            "pinned_version": "0.4.0", "enabled": true,
             "config": {"accountSid": ACCOUNT, "fromNumber": "+15017122661", "signature": "– Bright Smile Dental"},
             "data_adapter": twilio_adapter("demo-dental"),
         }),
@@ -299,6 +331,276 @@ async fn sms_sends_and_reports_through_twilios_published_contract() {
 
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Twilio's status callbacks, as an operator wires them through `dev`'s admin API: a twilio
+/// connection, the sms URL it lists set as `statusCallbackUrl` (which SendSms hands Twilio,
+/// past Prism's validation), then callbacks signed as Twilio signs them. Only a verified
+/// callback runs the webhook function, and nothing else runs it.
+#[tokio::test]
+async fn twilio_status_callbacks_run_only_when_signed() {
+    let dir = std::env::temp_dir().join(switchboard_tests::unique("sb-sms-status"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, key, _, _gateway, task) = crate::dev_server::start_gateway(&dir).await;
+    let admin = |method: &'static str, path: String, body: Value| {
+        let key = key.clone();
+        async move { send(addr, method, &path, Some(&key), body.to_string().as_bytes()).await }
+    };
+    let config = |callback: Option<&str>| {
+        let mut c = json!({"accountSid": ACCOUNT, "fromNumber": "+15017122661"});
+        if let Some(url) = callback {
+            c["statusCallbackUrl"] = json!(url);
+        }
+        c
+    };
+    let stored = admin(
+        "PUT",
+        "/admin/credentials/twilio".into(),
+        json!({"value": {"account_sid": ACCOUNT, "auth_token": AUTH_TOKEN}}),
+    )
+    .await;
+    assert!(matches!(stored.status, 200 | 201), "{}", stored.body);
+    let created = admin(
+        "PUT",
+        "/admin/instances/sms".into(),
+        json!({"pinned_version": "0.4.0", "enabled": true, "config": config(None),
+            "data_adapter": twilio_adapter("demo-dental")}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let assigned = admin(
+        "PUT",
+        "/admin/channels/sms-status".into(),
+        json!({"plugin_assignments": [{"plugin": "sms", "priority": 1}, {"plugin": "booking", "priority": 2}]}),
+    )
+    .await;
+    assert!(matches!(assigned.status, 200 | 201), "{}", assigned.body);
+    let connected = post(
+        addr,
+        "/admin/connections",
+        Some(&key),
+        &json!({"platform": "twilio", "channel": "sms-status", "credential": "twilio"}),
+    )
+    .await;
+    assert_eq!(connected.status, 201, "{}", connected.body);
+    let id = connected.body["result"]["id"].as_str().unwrap().to_owned();
+    // Only sms answers Twilio's webhooks: booking, on the same channel, has no URL here.
+    let path = format!("/channels/twilio/{id}/sms");
+    assert_eq!(connected.body["result"]["paths"], json!([path]));
+    let url = format!("http://{addr}{path}");
+    let updated = admin(
+        "PUT",
+        "/admin/instances/sms".into(),
+        json!({"version": created.body["result"]["version"], "config": config(Some(&url))}),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+
+    // SendSms hands Twilio the callback URL; Prism validates it against Twilio's contract.
+    let sent = post(
+        addr,
+        "/plugins/sms",
+        Some(&key),
+        &json!({"function": "SendSms", "parameters": {"to": "+15558675310", "body": "See you Tuesday."}}),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let form = format!(
+        "AccountSid={ACCOUNT}&MessageSid={sid}&SmsSid={sid}&MessageStatus=undelivered&SmsStatus=undelivered&ErrorCode=30003&To=%2B15558675310&From=%2B15017122661&ApiVersion=2010-04-01"
+    );
+    let callback = |url: String, body: String, signature: Option<String>, kind: &'static str| {
+        let path = url.trim_start_matches(&format!("http://{addr}")).to_owned();
+        async move {
+            let mut headers = vec![("content-type", kind)];
+            if let Some(s) = &signature {
+                headers.push(("x-twilio-signature", s.as_str()));
+            }
+            switchboard_tests::http::send_with(addr, "POST", &path, None, &headers, body.as_bytes())
+                .await
+        }
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let signed =
+        |url: &str, body: &str| Some(sign_twilio(AUTH_TOKEN.as_bytes(), url, body.as_bytes()));
+
+    let ok = callback(url.clone(), form.clone(), signed(&url, &form), FORM).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let result = &ok.body["result"];
+    assert_eq!(
+        (
+            &result["messageSid"],
+            &result["status"],
+            &result["errorCode"],
+            &result["delivered"]
+        ),
+        (
+            &json!(sid),
+            &json!("undelivered"),
+            &json!("30003"),
+            &json!(false)
+        ),
+        "{}",
+        ok.body
+    );
+
+    // JSON bodies are signed through the URL's bodySHA256.
+    let json_body =
+        json!({"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": "delivered"}).to_string();
+    let hashed = format!("{url}?bodySHA256={}", sha256_hex(json_body.as_bytes()));
+    let ok = callback(
+        hashed.clone(),
+        json_body.clone(),
+        signed(&hashed, &json_body),
+        "application/json",
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["result"]["delivered"], true, "{}", ok.body);
+
+    let other_account = form.replace(ACCOUNT, "AC00000000000000000000000000000000");
+    let refusals = [
+        // A status changed on the way.
+        (
+            form.replace("undelivered", "delivered"),
+            signed(&url, &form),
+            FORM,
+            url.clone(),
+            401,
+            "does not match",
+        ),
+        (
+            form.clone(),
+            None,
+            FORM,
+            url.clone(),
+            401,
+            "X-Twilio-Signature",
+        ),
+        (
+            form.clone(),
+            Some("not base64!".into()),
+            FORM,
+            url.clone(),
+            401,
+            "malformed",
+        ),
+        // Signed for another URL (another connection's).
+        (
+            form.clone(),
+            signed(&format!("{url}x"), &form),
+            FORM,
+            url.clone(),
+            401,
+            "does not match",
+        ),
+        (
+            json_body.replace("delivered", "failed"),
+            signed(&hashed, &json_body),
+            "application/json",
+            hashed.clone(),
+            401,
+            "bodySHA256",
+        ),
+        // Signed with the org's token, for a text of an account the org does not send from.
+        (
+            other_account.clone(),
+            signed(&url, &other_account),
+            FORM,
+            url.clone(),
+            403,
+            "not the sms instance's accountSid",
+        ),
+        // Missing what the function needs: Twilio's fields are validated like any parameters.
+        (
+            "AccountSid=x".to_owned(),
+            signed(&url, "AccountSid=x"),
+            FORM,
+            url.clone(),
+            422,
+            "MessageSid",
+        ),
+    ];
+    for (body, signature, kind, url, status, says) in refusals {
+        let r = callback(url, body.clone(), signature, kind).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+
+    // The webhook function is nobody else's: not a key's, not an agent's tool.
+    let direct = post(
+        addr,
+        "/plugins/sms",
+        Some(&key),
+        &json!({"function": "SmsStatusCallback", "parameters": {"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": "delivered"}}),
+    )
+    .await;
+    assert_eq!(direct.status, 403, "{}", direct.body);
+    assert_eq!(
+        direct.body["error"]["code"], "webhook_only",
+        "{}",
+        direct.body
+    );
+    let agent = send(addr, "GET", "/agents/sms-status", Some(&key), b"").await;
+    assert_eq!(agent.status, 200, "{}", agent.body);
+    let tools = agent.body.to_string();
+    assert!(tools.contains("SendSms"), "{tools}");
+    assert!(!tools.contains("SmsStatusCallback"), "{tools}");
+    // Twilio's route reaches only plugins that answer its webhooks (as API Gateway routes it).
+    let booking = format!("/channels/twilio/{id}/booking");
+    let r = callback(
+        format!("http://{addr}{booking}"),
+        form.clone(),
+        signed(&format!("http://{addr}{booking}"), &form),
+        FORM,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // Each callback is in the org's audit log, under Twilio's route and the connection.
+    let audit = send(
+        addr,
+        "GET",
+        "/admin/audit?from=2026-11-20T00:00:00Z&to=2026-11-30T00:00:00Z",
+        Some(&key),
+        b"",
+    )
+    .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let twilio: Vec<&Value> = audit.body["result"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "twilio")
+        .collect();
+    let statuses: Vec<i64> = twilio.iter().filter_map(|e| e["status"].as_i64()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&401) && statuses.contains(&403),
+        "{statuses:?}"
+    );
+    assert!(
+        twilio.iter().all(|e| e["channel"] == "sms-status"),
+        "{twilio:?}"
+    );
+    assert!(!audit.body.to_string().contains(AUTH_TOKEN));
+
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Without a credential Twilio's contract answers 401 (Prism checks its security scheme): a

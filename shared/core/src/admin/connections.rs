@@ -1,8 +1,10 @@
-//! Voice-platform connections: the signed way in for Retell and Vapi (no API key).
+//! Connections: the signed way in for Retell's and Vapi's tool calls and Twilio's webhooks
+//! (no API key).
 
 use super::*;
+use crate::ids::PluginName;
 use crate::ids::{ConnectionId, VoicePlatform};
-use crate::registry::Connection;
+use crate::registry::{Connection, OrgSnapshot};
 
 impl AdminService {
     pub(super) async fn create_connection(&self, org: &OrgId, body: &[u8]) -> Reply {
@@ -18,7 +20,7 @@ impl AdminService {
             Error::invalid_field(
                 "/platform",
                 format!(
-                    "'{}' is not a voice platform with signed routes; use retell or vapi",
+                    "'{}' is not a platform with signed routes; use retell, vapi or twilio",
                     req.platform.chars().take(64).collect::<String>()
                 ),
             )
@@ -80,19 +82,42 @@ impl AdminService {
         ok(200, self.connection_json(&conn).await?)
     }
 
-    /// The org's connections and their channels' assignments, from one partition query.
+    /// The org's connections and their channels' assignments, from one partition query
+    /// (and one batch read of manifests when a connection takes webhooks).
     pub(super) async fn list_connections(&self, org: &OrgId) -> Reply {
         let snap = self.registry.org_snapshot(org).await?;
+        let hooks = self.webhook_plugins(&snap).await?;
         let mut out = Vec::new();
         for conn in &snap.connections {
-            let channel = snap
-                .channels
-                .iter()
-                .find(|(c, _)| c == &conn.channel)
-                .map(|(_, v)| &v.value);
-            out.push(connection_json(conn, channel)?);
+            out.push(connection_json(conn, &snap, &hooks)?);
         }
         ok(200, json!({ "connections": out }))
+    }
+
+    /// The org's plugins whose pinned manifests answer a platform's webhooks, read only if a
+    /// connection takes webhooks.
+    async fn webhook_plugins(
+        &self,
+        snap: &OrgSnapshot,
+    ) -> Result<Vec<(PluginName, VoicePlatform)>, Error> {
+        if !snap.connections.iter().any(|c| c.platform.sends_webhooks()) {
+            return Ok(Vec::new());
+        }
+        let pinned: Vec<(PluginName, String)> = snap
+            .instances
+            .iter()
+            .map(|i| (i.value.plugin.clone(), i.value.pinned_version.clone()))
+            .collect();
+        let manifests = self.registry.get_manifests(&pinned).await?;
+        Ok(manifests
+            .iter()
+            .flat_map(|m| {
+                m.functions
+                    .iter()
+                    .filter_map(|f| f.webhook)
+                    .map(|p| (m.name.clone(), p))
+            })
+            .collect())
     }
 
     pub(super) async fn delete_connection(&self, org: &OrgId, id: &str) -> Reply {
@@ -114,19 +139,37 @@ impl AdminService {
     }
 
     async fn connection_json(&self, conn: &Connection) -> Result<Value, Error> {
-        let channel = self.registry.get_channel(&conn.org, &conn.channel).await?;
-        connection_json(conn, channel.as_ref().map(|c| &c.value))
+        let snap = self.registry.org_snapshot(&conn.org).await?;
+        let hooks = if conn.platform.sends_webhooks() {
+            self.webhook_plugins(&snap).await?
+        } else {
+            Vec::new()
+        };
+        connection_json(conn, &snap, &hooks)
     }
 }
 
 /// A connection and the paths its platform calls: one per plugin assigned and enabled on
-/// its channel now (each plugin is its own function behind its own route).
-fn connection_json(conn: &Connection, channel: Option<&ChannelConfig>) -> Result<Value, Error> {
+/// its channel now (each plugin is its own function behind its own route); for a webhook
+/// platform, only those plugins that answer its webhooks (`hooks`).
+fn connection_json(
+    conn: &Connection,
+    snap: &OrgSnapshot,
+    hooks: &[(PluginName, VoicePlatform)],
+) -> Result<Value, Error> {
+    let channel: Option<&ChannelConfig> = snap
+        .channels
+        .iter()
+        .find(|(c, _)| c == &conn.channel)
+        .map(|(_, v)| &v.value);
     let paths: Vec<String> = channel
         .map(|c| c.plugin_assignments.as_slice())
         .unwrap_or_default()
         .iter()
         .filter(|a| a.enabled)
+        .filter(|a| {
+            !conn.platform.sends_webhooks() || hooks.contains(&(a.plugin.clone(), conn.platform))
+        })
         .map(|a| format!("/channels/{}/{}/{}", conn.platform, conn.id, a.plugin))
         .collect();
     let mut v = to_json(conn)?;

@@ -143,7 +143,8 @@ pub fn assemble(
             .data_adapter
             .clone()
             .unwrap_or_else(|| instance.data_adapter.clone());
-        for f in &manifest.functions {
+        // A webhook function is its platform's, never an agent's.
+        for f in manifest.functions.iter().filter(|f| f.is_tool()) {
             tools.push(AgentTool {
                 name: f.name.to_string(),
                 description: f.description.clone(),

@@ -191,6 +191,7 @@ async fn handle_signed(
             .map(|v| v.to_str().unwrap_or_default())
     };
     let rid = request_id(req);
+    let url = public_url(req);
     let out = service
         .respond_signed(SignedCall {
             platform,
@@ -201,12 +202,35 @@ async fn handle_signed(
                 vapi_secret: header("x-vapi-secret"),
                 signature: header("x-signature"),
                 timestamp: header("x-timestamp"),
+                twilio_signature: header("x-twilio-signature"),
             },
             body: body_bytes(req),
+            url: &url,
+            idempotency_token: header("i-twilio-idempotency-token"),
             request_id: &rid,
         })
         .await;
     output_response(&out)
+}
+
+/// The URL the caller requested, as it signed it: API Gateway's `Host` (or the request
+/// context's domain) and scheme, the raw path (a named stage's or API mapping's prefix
+/// included) and the raw query, none of them re-encoded.
+fn public_url(req: &Request) -> String {
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let domain = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.domain_name.as_deref(),
+        _ => None,
+    };
+    let host = text("host").or(domain).unwrap_or_default();
+    let scheme = text("x-forwarded-proto").unwrap_or("https");
+    let mut url = format!("{scheme}://{host}{}", req.raw_http_path());
+    if let Some(query) = req.uri().query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
 /// The HTTP response of a call's output, with the replay and retry headers.

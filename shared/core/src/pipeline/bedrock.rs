@@ -214,7 +214,7 @@ impl PluginService {
                     request_id,
                     idempotency_key: None,
                 },
-                None,
+                super::Shape::Any,
                 "bedrock",
                 arrived,
             )

@@ -19,6 +19,8 @@ pub struct Envelope {
     /// What makes a retry of this call recognisable without an `Idempotency-Key` header:
     /// Vapi's tool-call id, or Retell's call id (with the function and arguments).
     pub retry_key: Option<KeySource>,
+    /// The platform whose verified webhook this is: only then may a webhook function run.
+    pub webhook: Option<VoicePlatform>,
 }
 
 /// Longest caller number kept (E.164 is at most 15 digits; formatting adds a few).
@@ -80,6 +82,11 @@ pub fn parse_body_as(body: &[u8], only: Option<VoicePlatform>) -> Result<Incomin
                 "a Retell connection's URL takes Retell custom-function calls: {\"name\": \"…\", \"call\": {…}, \"args\": {…}}",
             ));
         }
+        Some(p) if p.sends_webhooks() => {
+            return Err(Error::invalid_request(format!(
+                "a {p} connection's URL takes {p}'s webhooks, not tool calls"
+            )));
+        }
         _ => {}
     }
     if let Some(calls) = vapi {
@@ -135,6 +142,7 @@ fn retell_call(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
         session_id,
         caller_phone,
         retry_key,
+        webhook: None,
     })
 }
 
@@ -188,6 +196,7 @@ fn vapi_calls(
                     session_id: session.map(str::to_owned),
                     caller_phone: caller.map(str::to_owned),
                     retry_key: Some(KeySource::ToolCall(id.to_owned())),
+                    webhook: None,
                 },
             ))
         })
@@ -229,6 +238,7 @@ fn native_envelope(mut obj: Map<String, Value>) -> Result<Envelope, Error> {
         session_id,
         caller_phone: None,
         retry_key: None,
+        webhook: None,
     })
 }
 

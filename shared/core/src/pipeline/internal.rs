@@ -181,7 +181,7 @@ impl PluginService {
                 request_id: &event.request_id,
                 idempotency_key: event.idempotency_key.as_deref(),
             },
-            None,
+            super::Shape::Any,
             route,
         )
         .await

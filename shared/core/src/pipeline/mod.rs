@@ -522,6 +522,46 @@ pub fn route_error(path: &str, served: &[String]) -> Error {
     }
 }
 
+/// What a request's body may be, by the route it came on.
+enum Shape {
+    /// Any body a plugin route takes.
+    Any,
+    /// One voice platform's tool calls (its signed route).
+    Platform(VoicePlatform),
+    /// A platform's verified webhook, its fields already read: run by the plugin's webhook
+    /// function for that platform.
+    Webhook(VoicePlatform, serde_json::Map<String, Value>),
+}
+
+impl PluginService {
+    /// The call a webhook's `fields` make: the plugin's webhook function for `platform`.
+    fn webhook_envelope(
+        &self,
+        platform: VoicePlatform,
+        fields: serde_json::Map<String, Value>,
+    ) -> Result<Envelope, Error> {
+        let function = self
+            .plugin
+            .manifest()
+            .webhook_function(platform)
+            .ok_or_else(|| Error::NotFound {
+                code: "no_webhook",
+                message: format!(
+                    "the {} plugin answers no {platform} webhooks; point {platform} at a plugin that does",
+                    self.plugin.name()
+                ),
+            })?;
+        Ok(Envelope {
+            function: function.name.to_string(),
+            parameters: Value::Object(fields),
+            session_id: None,
+            caller_phone: None,
+            retry_key: None,
+            webhook: Some(platform),
+        })
+    }
+}
+
 /// A call as the pipeline sees it, whatever carried it (API Gateway event or `dev`).
 pub struct CallInput<'a> {
     pub tenant: Option<TenantContext>,
@@ -558,18 +598,13 @@ impl PluginService {
     /// Runs one call: status, body in the contract's envelope, and whether it was replayed.
     pub async fn respond(&self, input: CallInput<'_>) -> CallOutput {
         let route = format!("POST /plugins/{}", self.plugin.name());
-        self.respond_as(input, None, &route).await
+        self.respond_as(input, Shape::Any, &route).await
     }
 
-    /// [`respond`](Self::respond), the body held to `only`'s shape when it is set; `route`
-    /// names the way it came in for the audit log.
-    async fn respond_as(
-        &self,
-        input: CallInput<'_>,
-        only: Option<VoicePlatform>,
-        route: &str,
-    ) -> CallOutput {
-        self.respond_from(input, only, route, tokio::time::Instant::now())
+    /// [`respond`](Self::respond), the body held to `shape`; `route` names the way it came
+    /// in for the audit log.
+    async fn respond_as(&self, input: CallInput<'_>, shape: Shape, route: &str) -> CallOutput {
+        self.respond_from(input, shape, route, tokio::time::Instant::now())
             .await
     }
 
@@ -578,7 +613,7 @@ impl PluginService {
     async fn respond_from(
         &self,
         input: CallInput<'_>,
-        only: Option<VoicePlatform>,
+        shape: Shape,
         route: &str,
         arrived: tokio::time::Instant,
     ) -> CallOutput {
@@ -602,7 +637,7 @@ impl PluginService {
             function = tracing::field::Empty,
         );
         let result = self
-            .run(input, only, &trail, arrived)
+            .run(input, shape, &trail, arrived)
             .instrument(span.clone())
             .await;
         // Refused before any function ran (scope, body, envelope, rate): one entry for the
@@ -665,7 +700,7 @@ impl PluginService {
     async fn run(
         &self,
         input: CallInput<'_>,
-        only: Option<VoicePlatform>,
+        shape: Shape,
         trail: &Trail<'_>,
         arrived: tokio::time::Instant,
     ) -> Result<(Reply, bool), Error> {
@@ -687,7 +722,11 @@ impl PluginService {
         let header = input.idempotency_key.map(header_key).transpose()?;
         // Repeats of calls still running wait once per request, however many calls it has.
         let deadlines = Deadlines::from(arrived, self.platform.idempotency.wait_deadline());
-        let incoming = parse_body_as(input.body, only)?;
+        let incoming = match shape {
+            Shape::Any => parse_body_as(input.body, None)?,
+            Shape::Platform(p) => parse_body_as(input.body, Some(p))?,
+            Shape::Webhook(p, fields) => Incoming::Call(self.webhook_envelope(p, fields)?),
+        };
         let calls = match &incoming {
             Incoming::Call(_) => 1,
             Incoming::Vapi(calls) => calls.len(),
@@ -894,6 +933,27 @@ impl PluginService {
         }
         // The request's own mistakes (function, parameters) come before the instance's.
         let call = plugin.prepare(&envelope.function, envelope.parameters)?;
+        // A webhook function runs only from its platform's verified webhook, and that
+        // webhook runs nothing else.
+        let declared = plugin
+            .manifest()
+            .function(call.function().as_str())
+            .and_then(|f| f.webhook);
+        if declared != envelope.webhook {
+            return Err(match declared {
+                Some(p) => Error::Forbidden {
+                    code: "webhook_only",
+                    message: format!(
+                        "{} answers {p}'s signed webhooks only (POST /channels/{p}/{{connection}}/{name}); no agent or key calls it",
+                        call.function()
+                    ),
+                },
+                None => Error::internal(format!(
+                    "a webhook was routed to {}, which is no webhook function",
+                    call.function()
+                )),
+            });
+        }
         let config = instance.config.clone()?;
         let spec = channel_override.unwrap_or_else(|| instance.data_adapter.clone())?;
         let data = self.platform.data.build(

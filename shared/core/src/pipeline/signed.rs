@@ -1,10 +1,13 @@
-//! `POST /channels/{platform}/{connection}/{plugin}`: a voice platform's tool call, signed
-//! instead of carrying an API key. API Gateway runs no authorizer here (an authorizer never
-//! sees the body); the connection names the org and channel, its credential the secret, and
-//! the signature over the raw body decides. Then the call runs like any other, as the
-//! connection's org and channel with `plugins:call` only.
+//! `POST /channels/{platform}/{connection}/{plugin}`: a voice platform's tool call, or
+//! Twilio's webhook, signed instead of carrying an API key. API Gateway runs no authorizer
+//! here (an authorizer never sees the body); the connection names the org and channel, its
+//! credential the secret, and the signature over the raw body (Twilio's: and the public URL)
+//! decides. Then the call runs like any other, as the connection's org and channel with
+//! `plugins:call` only; a webhook runs the plugin's webhook function for that platform.
 
 use std::sync::Arc;
+
+use serde_json::{Map, Value};
 
 use crate::audit::Subject;
 use crate::auth::TenantContext;
@@ -12,9 +15,9 @@ use crate::error::Error;
 use crate::ids::{ConnectionId, VoicePlatform};
 use crate::registry::Connection;
 use crate::secrets::{CredentialRef, SecretValue};
-use crate::signature::{self, Refusal, SignatureHeaders};
+use crate::signature::{self, Refusal, SignatureHeaders, TwilioBody};
 
-use super::{CALL_SCOPE, CallInput, CallOutput, MAX_BODY_BYTES, Platform, PluginService};
+use super::{CALL_SCOPE, CallInput, CallOutput, MAX_BODY_BYTES, Platform, PluginService, Shape};
 
 /// A signed call as the route received it.
 pub struct SignedCall<'a> {
@@ -25,6 +28,10 @@ pub struct SignedCall<'a> {
     pub headers: SignatureHeaders<'a>,
     /// The raw body, base64 already decoded: the bytes that were signed.
     pub body: &'a [u8],
+    /// The public URL the platform requested, query included, as it signed it (Twilio).
+    pub url: &'a str,
+    /// Twilio's `I-Twilio-Idempotency-Token`: the same on a retried webhook.
+    pub idempotency_token: Option<&'a str>,
     pub request_id: &'a str,
 }
 
@@ -52,8 +59,12 @@ impl Platform {
         }
     }
 
-    /// The tenant a signed request runs as, or why it does not run.
-    async fn verify(&self, call: &SignedCall<'_>) -> Result<TenantContext, Error> {
+    /// The tenant a signed request runs as and, for Twilio, how its body reads; or why it
+    /// does not run.
+    async fn verify(
+        &self,
+        call: &SignedCall<'_>,
+    ) -> Result<(TenantContext, Option<TwilioBody>), Error> {
         let rid = call.request_id;
         let shown = call.connection.chars().take(64).collect::<String>();
         let unknown = |why: &str| {
@@ -69,7 +80,7 @@ impl Platform {
         let platform = VoicePlatform::parse(call.platform).ok_or_else(|| Error::NotFound {
             code: "unknown_platform",
             message: format!(
-                "no voice platform '{}'; signed routes are /channels/retell/… and /channels/vapi/…",
+                "no platform '{}'; signed routes are /channels/retell/…, /channels/vapi/… and /channels/twilio/…",
                 call.platform.chars().take(64).collect::<String>()
             ),
         })?;
@@ -108,7 +119,7 @@ impl Platform {
         let mut outcome = check(&value)?;
         // A mismatch may be a secret rotated since it was cached: fetch it again, at most once
         // per refresh interval whatever the traffic.
-        if outcome == Err(Refusal::Mismatch) {
+        if outcome.as_ref().err() == Some(&Refusal::Mismatch) {
             match secrets.refresh(&conn.org, &reference, &value).await {
                 Ok(Some(fresh)) => outcome = check(&fresh)?,
                 Ok(None) => {}
@@ -116,18 +127,22 @@ impl Platform {
                 Err(e) => return Err(cannot(e.to_string())),
             }
         }
-        if let Err(refusal) = outcome {
-            tracing::warn!(request_id = rid, connection = %id, org = %conn.org, platform = %platform, reason = %refusal, "signed call refused");
-            return Err(Error::Unauthenticated(format!(
-                "the {platform} signature did not verify: {refusal}"
-            )));
-        }
-        Ok(TenantContext {
+        let body = match outcome {
+            Ok(body) => body,
+            Err(refusal) => {
+                tracing::warn!(request_id = rid, connection = %id, org = %conn.org, platform = %platform, reason = %refusal, "signed call refused");
+                return Err(Error::Unauthenticated(format!(
+                    "the {platform} signature did not verify: {refusal}"
+                )));
+            }
+        };
+        let tenant = TenantContext {
             org: conn.org.clone(),
             scopes: vec![CALL_SCOPE.to_owned()],
             channel: Some(conn.channel.clone()),
             key_id: Some(id.to_string()),
-        })
+        };
+        Ok((tenant, body))
     }
 
     fn check_signature(
@@ -135,13 +150,20 @@ impl Platform {
         platform: VoicePlatform,
         secret: &[u8],
         call: &SignedCall<'_>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<TwilioBody>, Refusal> {
         let now = self.now();
         match platform {
             VoicePlatform::Retell => {
                 signature::verify_retell(secret, call.headers.retell_signature, call.body, now)
+                    .map(|()| None)
             }
-            VoicePlatform::Vapi => signature::verify_vapi(secret, &call.headers, call.body, now),
+            VoicePlatform::Vapi => {
+                signature::verify_vapi(secret, &call.headers, call.body, now).map(|()| None)
+            }
+            VoicePlatform::Twilio => {
+                signature::verify_twilio(secret, call.headers.twilio_signature, call.url, call.body)
+                    .map(Some)
+            }
         }
     }
 }
@@ -202,7 +224,7 @@ impl PluginService {
         } else {
             super::within(arrived + super::CALL_BUDGET, self.platform.verify(&call)).await
         };
-        let tenant = match verified {
+        let (tenant, twilio_body) = match verified {
             Ok(t) => t,
             Err(e) => {
                 if let Error::Internal(cause) = &e {
@@ -217,18 +239,57 @@ impl PluginService {
                 };
             }
         };
-        let only = VoicePlatform::parse(call.platform);
+        let (shape, idempotency_key) = match (VoicePlatform::parse(call.platform), twilio_body) {
+            (Some(p), Some(body)) => match webhook_fields(body, call.body) {
+                Ok(fields) => (Shape::Webhook(p, fields), call.idempotency_token),
+                Err(e) => {
+                    return CallOutput {
+                        status: e.status(),
+                        body: e.to_body(),
+                        replayed: false,
+                    };
+                }
+            },
+            (Some(p), None) => (Shape::Platform(p), None),
+            (None, _) => (Shape::Any, None),
+        };
         self.respond_from(
             CallInput {
                 tenant: Some(tenant),
                 body: call.body,
                 request_id: call.request_id,
-                idempotency_key: None,
+                idempotency_key,
             },
-            only,
+            shape,
             call.platform,
             arrived,
         )
         .await
+    }
+}
+
+/// A verified Twilio webhook's fields: a form's pairs (a repeated key's values as an array,
+/// in order) or a JSON body's object. Each becomes a parameter of the webhook function.
+fn webhook_fields(kind: TwilioBody, body: &[u8]) -> Result<Map<String, Value>, Error> {
+    match kind {
+        TwilioBody::Json => match serde_json::from_slice(body) {
+            Ok(Value::Object(fields)) => Ok(fields),
+            _ => Err(Error::invalid_request(
+                "the webhook's JSON body must be an object",
+            )),
+        },
+        TwilioBody::Form => {
+            let mut fields = Map::new();
+            for (k, v) in form_urlencoded::parse(body).into_owned() {
+                match fields.get_mut(&k) {
+                    None => {
+                        fields.insert(k, Value::String(v));
+                    }
+                    Some(Value::Array(values)) => values.push(Value::String(v)),
+                    Some(first) => *first = Value::Array(vec![first.take(), Value::String(v)]),
+                }
+            }
+            Ok(fields)
+        }
     }
 }
