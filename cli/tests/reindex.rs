@@ -119,9 +119,9 @@ async fn old_records_become_findable_and_a_second_run_changes_nothing() {
 }
 
 /// Upgrading crm from 1.3.0 (leads indexed by stored keys and by `email`, `phone` as typed)
-/// to 1.4.0 (derived keys): reindexing finds every old lead by its normalised contact, and
-/// `--drop` removes the entries of the indexes 1.4.0 no longer declares, which are copies of
-/// the leads nothing would update or delete any more.
+/// to the current version (derived keys, since 1.4.0): reindexing finds every old lead by its
+/// normalised contact, and `--drop` removes the entries of the indexes 1.4.0 no longer
+/// declares, which are copies of the leads nothing would update or delete any more.
 #[tokio::test]
 async fn crm_1_3_leads_are_found_by_derived_keys_and_retired_entries_dropped() {
     let dir = std::env::temp_dir().join(format!("sb-reindex-crm-{}", std::process::id()));
@@ -197,7 +197,7 @@ async fn crm_1_3_leads_are_found_by_derived_keys_and_retired_entries_dropped() {
         "{text}"
     );
     assert_eq!((entries("email").await, entries("phone").await), (2, 2));
-    instance.pinned_version = "1.4.0".into();
+    instance.pinned_version = "1.5.0".into();
     registry
         .put_instance(&org, &instance, Some(1))
         .await

@@ -10,12 +10,13 @@ import time
 
 WHAT = {
     "plugin_routes": "`POST /plugins/booking` events: envelopes, Retell and Vapi bodies shaped by the functions' schemas, any JSON, any bytes; random `Idempotency-Key`",
-    "signed_voice_routes": "`POST /channels/{retell,vapi}/…/booking`: valid signatures over random bodies, random signature headers, made-up connections",
+    "signed_voice_routes": "`POST /channels/{retell,vapi,twilio}/…/booking`: valid signatures over random bodies, random signature headers, made-up connections",
     "mcp_json_rpc": "`POST /mcp/twilio`: JSON-RPC messages and batches, random methods, ids, params, tool arguments and headers",
     "bedrock_and_tool_call_events": "Bedrock action group events and the MCP function's tool-call events, edited and with random functions and parameters",
     "manifests": "manifests (booking's, edited, or any JSON): compiled, lowered, and published through the admin API",
     "config_documents_and_adapter_specs": "`PUT /admin/instances/booking`: configs, data adapter specs (rest, postgres, edited), versions; config validation and adapter parsing on their own",
     "signature_headers": "Retell and Vapi signature headers and secrets: random ones never verify, right ones do, one changed digit does not",
+    "twilio_signatures": "Twilio's X-Twilio-Signature over forms (repeated, empty and encoded keys), any bytes and JSON bodies through bodySHA256, on odd URLs: random ones never verify, Twilio's own does, one changed character does not",
     "lowered_schemas": "differential: instances generated from each function's lowered (OpenAI strict) schema, against the server's validation",
 }
 

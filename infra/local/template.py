@@ -66,21 +66,32 @@ def schedules(manifest):
     return bool(manifest.get("scheduled_functions"))
 
 
+def webhooks(manifest):
+    return any(f.get("webhook") for f in manifest["functions"])
+
+
 def block(root=ROOT):
     lines = [BEGIN, ""]
     for crate, binary, manifest in plugins(root):
         fid = logical_id(crate)
-        scheduler_env = [
-            "      Environment:",
-            "        Variables:",
-            "          SWITCHBOARD_SCHEDULE_GROUP: !Ref ScheduleGroup",
-            "          SWITCHBOARD_SCHEDULER_ROLE_ARN: !GetAtt SchedulerRole.Arn",
+        variables = []
+        if schedules(manifest):
+            variables += [
+                "          SWITCHBOARD_SCHEDULE_GROUP: !Ref ScheduleGroup",
+                "          SWITCHBOARD_SCHEDULER_ROLE_ARN: !GetAtt SchedulerRole.Arn",
+            ]
+        if webhooks(manifest):
+            variables += [
+                "          # Twilio signs the URL it was given: behind a custom domain, this one.",
+                "          SWITCHBOARD_PUBLIC_URL: !Ref PublicUrl",
+            ]
+        scheduler_env = (["      Environment:", "        Variables:"] if variables else []) + variables + ([
             "      # Scheduled calls arrive asynchronously: a failed one is delivered again, twice",
             "      # at most and within the hour (a reminder hours late is worse than none).",
             "      EventInvokeConfig:",
             "        MaximumEventAgeInSeconds: 3600",
             "        MaximumRetryAttempts: 2",
-        ] if schedules(manifest) else []
+        ] if schedules(manifest) else [])
         routes = [("Plugin", "/plugins/" + manifest["name"])]
         routes += [(f"Alias{i + 1}", path) for i, path in enumerate(manifest.get("route_aliases", []))]
         lines += [

@@ -87,11 +87,11 @@ with sync_playwright() as p:
     # 1. The operator publishes a crm version in the library.
     sign_in(page, OPERATOR)
     manifest = json.loads((ROOT / "functions/crm/manifest.json").read_text())
-    manifest["version"] = "1.4.1"
+    manifest["version"] = "1.5.1"
     page.get_by_label("or the manifest as JSON").fill(json.dumps(manifest))
     page.get_by_role("button", name="Publish").click()
-    expect(page.get_by_role("status")).to_contain_text("Published crm 1.4.1.")
-    expect(page.get_by_role("heading", name="CRM leads crm 1.4.1")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Published crm 1.5.1.")
+    expect(page.get_by_role("heading", name="CRM leads crm 1.5.1")).to_be_visible()
     axe(page, "library")
     shot(page, "02-library")
     # Nothing of the key reaches a URL, a cookie or localStorage.
@@ -113,10 +113,10 @@ with sync_playwright() as p:
     shot(page, "03-plugins")
     page.get_by_role("link", name="Enable crm").click()
     expect(page.get_by_role("heading", name="crm: enable")).to_be_visible()
-    expect(page.get_by_label("Pinned version")).to_have_value("1.4.1")
+    expect(page.get_by_label("Pinned version")).to_have_value("1.5.1")
     page.get_by_label("autoQualifyLeads").check()
     page.get_by_role("button", name="Enable crm").click()
-    expect(page.get_by_role("status")).to_contain_text("Saved crm: enabled, version 1.4.1")
+    expect(page.get_by_role("status")).to_contain_text("Saved crm: enabled, version 1.5.1")
     status, inst = call("GET", "/admin/instances/crm", admin)
     assert status == 200 and inst["result"]["config"]["autoQualifyLeads"] is True, inst
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, Op as CmpOp};
+use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, Op as CmpOp, Speaker};
 
 use crate::claims::{
     PENDING, claim, claim_ids, claim_records, own_claims, release, release_as_read,
@@ -25,10 +25,8 @@ use crate::records::{
 };
 use crate::rules::{
     Interval, Now, check_booking, check_duration, check_horizon, closed_message, day_not_bookable,
-    format_date, format_datetime, grid, parse_date, parse_datetime, speak_date, speak_time,
+    format_date, format_datetime, grid, parse_date, parse_datetime, speak_date, speak_when,
 };
-
-pub(crate) const ANOTHER_TIME: &str = "Offer another time; GetAvailableSlots lists open times.";
 
 pub(crate) struct Call {
     pub practice: Practice,
@@ -37,19 +35,31 @@ pub(crate) struct Call {
 
 impl Call {
     fn new(ctx: &CallContext) -> Result<Self, Error> {
-        let practice = ctx.config::<BookingConfig>()?.practice()?;
+        let practice = ctx.config::<BookingConfig>()?.practice(ctx.speaker())?;
         let now = Now::new(&practice, ctx.now)?;
         Ok(Self { practice, now })
     }
 }
 
-pub(crate) fn when(i: &Interval) -> String {
-    format!("{} on {}", speak_time(i.start), speak_date(i.start.date()))
+impl Call {
+    /// The plugin's message `id` in the call's language.
+    pub(crate) fn say(&self, id: &str, args: &[(&str, switchboard::i18n::Arg<'_>)]) -> String {
+        self.practice.speaker.say(id, args)
+    }
+
+    /// "Offer another time; …", said after a time that cannot be booked.
+    pub(crate) fn another_time(&self) -> String {
+        self.say("another-time", &[])
+    }
 }
 
-async fn provider(data: &dyn DataAdapter, n: i64) -> Result<Provider, Error> {
+pub(crate) fn when(sp: &Speaker, i: &Interval) -> String {
+    speak_when(sp, i.start)
+}
+
+async fn provider(sp: &Speaker, data: &dyn DataAdapter, n: i64) -> Result<Provider, Error> {
     let r = get_numbered(data, PROVIDERS, "ProvNum", n, || {
-        format!("No provider with ProvNum {n}. Use GetProviders to list the practice's providers.")
+        sp.say("no-provider", &[("n", n.into())])
     })
     .await?;
     Provider::from_record(&r).ok_or_else(|| Error::internal(format!("provider {n} is unreadable")))
@@ -71,24 +81,21 @@ async fn operatories(data: &dyn DataAdapter) -> Result<Vec<Operatory>, Error> {
         .collect())
 }
 
-fn no_operatory(n: i64) -> Error {
-    Error::not_found(format!(
-        "No operatory with Op {n}. Leave Op out and a free treatment room is picked automatically."
-    ))
+fn no_operatory(sp: &Speaker, n: i64) -> Error {
+    Error::not_found(sp.say("no-operatory", &[("n", n.into())]))
 }
 
-async fn patient(data: &dyn DataAdapter, n: i64) -> Result<Value, Error> {
-    get_numbered(data, PATIENTS, "PatNum", n, || no_patient(n)).await
+async fn patient(sp: &Speaker, data: &dyn DataAdapter, n: i64) -> Result<Value, Error> {
+    get_numbered(data, PATIENTS, "PatNum", n, || no_patient(sp, n)).await
 }
 
-fn no_appointment(n: i64) -> String {
-    format!(
-        "No appointment with AptNum {n}. Use GetAppointments with the patient's PatNum to find it."
-    )
+fn no_appointment(sp: &Speaker, n: i64) -> String {
+    sp.say("no-appointment", &[("n", n.into())])
 }
 
 async fn appointment(call: &Call, data: &dyn DataAdapter, n: i64) -> Result<Appointment, Error> {
-    let r = get_numbered(data, APPOINTMENTS, "AptNum", n, || no_appointment(n)).await?;
+    let sp = &call.practice.speaker;
+    let r = get_numbered(data, APPOINTMENTS, "AptNum", n, || no_appointment(sp, n)).await?;
     Appointment::from_record(&call.practice, r)
         .ok_or_else(|| Error::internal(format!("appointment {n} is unreadable")))
 }
@@ -115,7 +122,7 @@ fn consent_given(call: &Call, consent: Option<bool>) -> Result<(), Error> {
     if call.practice.require_consent && consent != Some(true) {
         return Err(Error::invalid_field(
             "/patientConsent",
-            "Read the appointment details back to the patient and ask them to confirm; then call again with patientConsent set to true.",
+            call.say("consent-needed", &[]),
         ));
     }
     Ok(())
@@ -141,39 +148,45 @@ fn place(
     ops: &[Operatory],
     p: &Placement,
 ) -> Result<i64, Error> {
-    let at = when(&p.interval);
+    let sp = &call.practice.speaker;
+    let at = when(sp, &p.interval);
     let clashes = |a: &&Appointment| {
         Some(a.num) != p.exclude && a.interval(&call.practice).overlaps(&p.interval)
     };
     let others: Vec<&Appointment> = booked.iter().filter(clashes).collect();
     if others.iter().any(|a| a.prov == p.provider.num) {
-        return Err(Error::conflict(format!(
-            "{} is already booked at {at}. {ANOTHER_TIME}",
-            p.provider.name
+        return Err(Error::conflict(call.say(
+            "provider-busy",
+            &[
+                ("provider", (&p.provider.name).into()),
+                ("at", (&at).into()),
+                ("another", (&call.another_time()).into()),
+            ],
         )));
     }
     if let Some(a) = others.iter().find(|a| a.pat == p.patient) {
-        return Err(Error::conflict(format!(
-            "{} already has an appointment at {} (AptNum {}), which overlaps {at}. Use RescheduleAppointment to move it, or offer another time.",
-            p.patient_name,
-            when(&a.interval(&call.practice)),
-            a.num
+        return Err(Error::conflict(call.say(
+            "patient-overlap",
+            &[
+                ("patient", p.patient_name.into()),
+                ("other", (&when(sp, &a.interval(&call.practice))).into()),
+                ("n", a.num.into()),
+                ("at", (&at).into()),
+            ],
         )));
     }
     let busy = |op: i64| others.iter().any(|a| a.op == op);
     if let Some(op) = p.op {
         if busy(op.num) {
-            return Err(Error::conflict(format!(
-                "{} is already in use at {at}. Leave Op out to use any free room, or offer another time.",
-                op.name
+            return Err(Error::conflict(call.say(
+                "room-busy",
+                &[("room", (&op.name).into()), ("at", (&at).into())],
             )));
         }
         return Ok(op.num);
     }
     if ops.is_empty() {
-        return Err(Error::unprocessable(
-            "The practice has no operatories (treatment rooms) set up, so nothing can be booked yet.",
-        ));
+        return Err(Error::unprocessable(call.say("no-rooms", &[])));
     }
     let preferred = p.prefer_op.filter(|n| ops.iter().any(|o| o.num == *n));
     preferred
@@ -181,9 +194,13 @@ fn place(
         .chain(ops.iter().map(|o| o.num))
         .find(|n| !busy(*n))
         .ok_or_else(|| {
-            Error::conflict(format!(
-                "No treatment room is free for {} minutes at {at}. {ANOTHER_TIME}",
-                p.interval.minutes()
+            Error::conflict(call.say(
+                "no-free-room",
+                &[
+                    ("minutes", p.interval.minutes().into()),
+                    ("at", (&at).into()),
+                    ("another", (&call.another_time()).into()),
+                ],
             ))
         })
 }
@@ -201,12 +218,13 @@ pub struct GetAvailableSlots {
 pub async fn get_available_slots(ctx: CallContext, p: GetAvailableSlots) -> Result<Value, Error> {
     let call = Call::new(&ctx)?;
     let data = ctx.data.as_ref();
-    let date = parse_date("/date", &p.date)?;
+    let sp = &call.practice.speaker;
+    let date = parse_date(sp, "/date", &p.date)?;
     check_horizon(&call.practice, &call.now, "/date", date)?;
     let minutes = p.duration_minutes.unwrap_or(call.practice.default_minutes);
     check_duration(&call.practice, minutes)?;
     let provs = match p.prov_num {
-        Some(n) => vec![provider(data, n).await?],
+        Some(n) => vec![provider(sp, data, n).await?],
         None => providers(data).await?,
     };
     let mut out = Map::new();
@@ -239,14 +257,21 @@ pub async fn get_available_slots(ctx: CallContext, p: GetAvailableSlots) -> Resu
             }
         }
         slots.is_empty().then(|| {
-            let with = match provs.as_slice() {
-                [one] if p.prov_num.is_some() => format!(" with {}", one.name),
-                _ => String::new(),
-            };
-            format!(
-                "There are no open {minutes}-minute times{with} on {}. Try another day.",
-                speak_date(date)
-            )
+            let on = speak_date(sp, date);
+            match provs.as_slice() {
+                [one] if p.prov_num.is_some() => call.say(
+                    "no-open-times-with",
+                    &[
+                        ("minutes", minutes.into()),
+                        ("provider", (&one.name).into()),
+                        ("date", (&on).into()),
+                    ],
+                ),
+                _ => call.say(
+                    "no-open-times",
+                    &[("minutes", minutes.into()), ("date", (&on).into())],
+                ),
+            }
         })
     };
     out.insert("slots".into(), Value::Array(slots));
@@ -281,14 +306,15 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
     let call = Call::new(&ctx)?;
     let data = ctx.data.as_ref();
     consent_given(&call, p.patient_consent)?;
-    let start = parse_datetime("/AptDateTime", &p.apt_date_time)?;
+    let sp = &call.practice.speaker;
+    let start = parse_datetime(sp, "/AptDateTime", &p.apt_date_time)?;
     let minutes = p.duration_minutes.unwrap_or(call.practice.default_minutes);
     let interval = check_booking(&call.practice, &call.now, "/AptDateTime", start, minutes)?;
     let date = start.date();
     // Independent reads, at once; errors are then reported in a fixed order.
     let (pat, prov, ops, booked) = tokio::join!(
-        patient(data, p.pat_num),
-        provider(data, p.prov_num),
+        patient(sp, data, p.pat_num),
+        provider(sp, data, p.prov_num),
         operatories(data),
         day_scheduled(&call, data, date),
     );
@@ -297,7 +323,7 @@ pub async fn create_appointment(ctx: CallContext, p: CreateAppointment) -> Resul
         Some(n) => Some(
             ops.iter()
                 .find(|o| o.num == n)
-                .ok_or_else(|| no_operatory(n))?,
+                .ok_or_else(|| no_operatory(sp, n))?,
         ),
         None => None,
     };
@@ -393,20 +419,23 @@ pub struct GetAppointments {
 const DATE_SPAN_DAYS: i32 = 31;
 
 pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Value, Error> {
+    let sp = &ctx.speaker();
     let data = ctx.data.as_ref();
     let mut filter = Vec::new();
     let mut days = None;
     match (&p.start_date, &p.end_date) {
         (Some(s), Some(e)) => {
-            let start = parse_date("/startDate", s)?;
-            let end = parse_date("/endDate", e)?;
+            let start = parse_date(sp, "/startDate", s)?;
+            let end = parse_date(sp, "/endDate", e)?;
             if end < start {
                 return Err(Error::invalid_field(
                     "/endDate",
-                    format!(
-                        "endDate {} is before startDate {}.",
-                        format_date(end),
-                        format_date(start)
+                    sp.say(
+                        "end-before-start",
+                        &[
+                            ("end", (&format_date(end)).into()),
+                            ("start", (&format_date(start)).into()),
+                        ],
                     ),
                 ));
             }
@@ -418,13 +447,13 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
         (Some(_), None) => {
             return Err(Error::invalid_field(
                 "/endDate",
-                "Give endDate together with startDate.",
+                sp.say("end-needs-start", &[]),
             ));
         }
         (None, Some(_)) => {
             return Err(Error::invalid_field(
                 "/startDate",
-                "Give startDate together with endDate.",
+                sp.say("start-needs-end", &[]),
             ));
         }
     }
@@ -432,7 +461,7 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
     // days the date index reads less than the patient's whole history, so the dates go
     // first; over a long one the patient does.
     if let Some(n) = p.pat_num {
-        patient(data, n).await?;
+        patient(sp, data, n).await?;
         let by_date = days.is_some_and(|d| d <= DATE_SPAN_DAYS);
         filter.insert(
             if by_date { filter.len() } else { 0 },
@@ -440,9 +469,7 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
         );
     }
     if filter.is_empty() {
-        return Err(Error::unprocessable(
-            "Give the patient's PatNum, or a startDate and endDate (YYYY-MM-DD), to list appointments.",
-        ));
+        return Err(Error::unprocessable(sp.say("list-needs", &[])));
     }
     let mut apts: Vec<Value> = data
         .query(&entity(APPOINTMENTS)?, &filter)
@@ -462,28 +489,32 @@ pub async fn get_appointments(ctx: CallContext, p: GetAppointments) -> Result<Va
 /// Refuses changes to cancelled or past appointments.
 fn changeable(call: &Call, apt: &Appointment, verb: &str) -> Result<(), Error> {
     if apt.status == BROKEN {
-        return Err(Error::conflict(format!(
-            "Appointment {} was already cancelled.{}",
-            apt.num,
-            if verb == "reschedule" {
-                " Book a new one with CreateAppointment."
-            } else {
-                ""
-            }
-        )));
+        let id = if verb == "reschedule" {
+            "already-cancelled-rebook"
+        } else {
+            "already-cancelled"
+        };
+        return Err(Error::conflict(call.say(id, &[("n", apt.num.into())])));
     }
     if !apt.is_scheduled() {
-        return Err(Error::conflict(format!(
-            "Appointment {} has status {}, so it cannot be {verb}d by phone.",
-            apt.num, apt.status
+        return Err(Error::conflict(call.say(
+            "odd-status",
+            &[
+                ("n", apt.num.into()),
+                ("status", (&apt.status).into()),
+                ("verb", verb.into()),
+            ],
         )));
     }
     let i = apt.interval(&call.practice);
     if i.start_ts <= call.now.ts {
-        return Err(Error::unprocessable(format!(
-            "Appointment {} at {} has already started or passed, so it cannot be {verb}d.",
-            apt.num,
-            when(&i)
+        return Err(Error::unprocessable(call.say(
+            "already-past",
+            &[
+                ("n", apt.num.into()),
+                ("when", (&when(&call.practice.speaker, &i)).into()),
+                ("verb", verb.into()),
+            ],
         )));
     }
     Ok(())
@@ -513,7 +544,8 @@ pub async fn reschedule_appointment(
     let call = Call::new(&ctx)?;
     let data = ctx.data.as_ref();
     consent_given(&call, p.patient_consent)?;
-    let start = parse_datetime("/AptDateTime", &p.apt_date_time)?;
+    let sp = &call.practice.speaker;
+    let start = parse_datetime(sp, "/AptDateTime", &p.apt_date_time)?;
     let apt = appointment(&call, data, p.apt_num).await?;
     changeable(&call, &apt, "reschedule")?;
     let minutes = p.duration_minutes.unwrap_or(apt.minutes);
@@ -523,10 +555,10 @@ pub async fn reschedule_appointment(
     let old_day = [Condition::eq("AptDate", format_date(apt.start.date()))];
     // The old day's claims are read now so the old time is later released exactly as read.
     let (prov, ops, booked, pat, old_claims) = tokio::join!(
-        provider(data, p.prov_num.unwrap_or(apt.prov)),
+        provider(sp, data, p.prov_num.unwrap_or(apt.prov)),
         operatories(data),
         day_scheduled(&call, data, date),
-        patient(data, apt.pat),
+        patient(sp, data, apt.pat),
         data.query(&claims, &old_day),
     );
     let (prov, ops) = (prov?, ops?);
@@ -534,14 +566,14 @@ pub async fn reschedule_appointment(
         Some(n) => Some(
             ops.iter()
                 .find(|o| o.num == n)
-                .ok_or_else(|| no_operatory(n))?,
+                .ok_or_else(|| no_operatory(sp, n))?,
         ),
         None => None,
     };
     let booked = booked?;
     let pat_name = match pat {
         Ok(r) => patient_name(&r),
-        Err(_) => format!("Patient {}", apt.pat),
+        Err(_) => call.say("patient-n", &[("n", apt.pat.into())]),
     };
     let op_num = place(
         &call,
@@ -579,7 +611,7 @@ pub async fn reschedule_appointment(
         "AptDate": format_date(date),
         "durationMinutes": minutes,
     });
-    let updated = match update_unchanged(data, &apt, patch).await {
+    let updated = match update_unchanged(&call, data, &apt, patch).await {
         Ok(r) => r,
         Err(e) => {
             if surely_not_written(&e) {
@@ -616,6 +648,7 @@ fn unchanged(apt: &Appointment) -> Vec<Condition> {
 
 /// Applies `patch` only if the appointment is still as read; a lost race is a 409.
 async fn update_unchanged(
+    call: &Call,
     data: &dyn DataAdapter,
     apt: &Appointment,
     patch: Value,
@@ -626,10 +659,11 @@ async fn update_unchanged(
         .await
     {
         Ok(r) => Ok(r),
-        Err(DataError::Conflict { .. }) => Err(Error::conflict(
-            "That appointment was just changed; check it with GetAppointments.",
-        )),
-        Err(DataError::NotFound { .. }) => Err(Error::not_found(no_appointment(apt.num))),
+        Err(DataError::Conflict { .. }) => Err(Error::conflict(call.say("just-changed", &[]))),
+        Err(DataError::NotFound { .. }) => Err(Error::not_found(no_appointment(
+            &call.practice.speaker,
+            apt.num,
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -653,7 +687,7 @@ pub async fn cancel_appointment(ctx: CallContext, p: CancelAppointment) -> Resul
     if let Some(reason) = p.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         patch.insert("CancelReason".into(), json!(reason));
     }
-    let updated = update_unchanged(data, &apt, Value::Object(patch)).await?;
+    let updated = update_unchanged(&call, data, &apt, Value::Object(patch)).await?;
     let ids = claim_ids(apt.prov, apt.op, &apt.interval(&call.practice));
     release(&ctx.data, &ids, &[Condition::eq("AptNum", apt.num)]).await;
     Ok(with_number(updated, "AptNum"))

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchboard::{Condition, DataAdapter, DataError, Error};
 use tokio::task::JoinSet;
 
-use crate::appointments::{ANOTHER_TIME, Call};
+use crate::appointments::Call;
 use crate::records::{
     APPOINTMENTS, Appointment, SLOT_CLAIMS, entity, int_field, parse_appointments, record_id,
     str_field,
@@ -70,10 +70,8 @@ pub(crate) fn own_claims(owner: Value, call: &Call) -> [Condition; 2] {
     ]
 }
 
-pub(crate) fn just_taken() -> Error {
-    Error::conflict(format!(
-        "That time was just taken by another booking. {ANOTHER_TIME}"
-    ))
+pub(crate) fn just_taken(call: &Call) -> Error {
+    Error::conflict(call.say("just-taken", &[("another", (&call.another_time()).into())]))
 }
 
 /// Runs the futures at once on spawned tasks (one store call each instead of one after
@@ -125,11 +123,11 @@ pub(crate) async fn claim(
         .map(|r| str_field(r, "id").to_owned())
         .collect();
     if !release_orphans(call, data, date, &ids).await? {
-        return Err(just_taken());
+        return Err(just_taken(call));
     }
     match data.batch_create(&ent, records).await {
         Ok(_) => Ok(()),
-        Err(DataError::Conflict { .. }) => Err(just_taken()),
+        Err(DataError::Conflict { .. }) => Err(just_taken(call)),
         Err(e) => Err(e.into()),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use switchboard::{Detail, Error};
+use switchboard::{Detail, Error, Speaker};
 
 /// The config as written in `config_schema` (camelCase keys).
 #[derive(Debug, Clone, Deserialize)]
@@ -69,16 +69,6 @@ fn default_office_hours() -> BTreeMap<String, Option<HoursConfig>> {
 
 /// Config keys of the days, Monday first (jiff's monday-zero offset).
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const DAY_NAMES: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
 /// Longest appointment the rules accept, in minutes: its claims (two per 5-minute unit,
 /// one more unit when not aligned) must fit one all-or-nothing batch.
 pub const MAX_APPOINTMENT_MINUTES: i64 = 240;
@@ -114,6 +104,8 @@ pub struct Practice {
     pub require_consent: bool,
     /// How many days after today can still be booked.
     pub max_days_ahead: i64,
+    /// The call's messages in its language.
+    pub speaker: Speaker,
 }
 
 fn invalid(path: &str, message: String) -> Error {
@@ -148,8 +140,14 @@ pub fn hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-pub fn day_name(day: Weekday) -> &'static str {
-    DAY_NAMES[day_index(day)]
+/// "Tuesday" in the call's language (`day-2`).
+pub fn day_name(sp: &Speaker, day: Weekday) -> String {
+    sp.say(&format!("day-{}", day_index(day) + 1), &[])
+}
+
+/// "Tuesdays" (`days-2`): "closed on Tuesdays".
+pub fn days_name(sp: &Speaker, day: Weekday) -> String {
+    sp.say(&format!("days-{}", day_index(day) + 1), &[])
 }
 
 fn day_index(day: Weekday) -> usize {
@@ -159,7 +157,8 @@ fn day_index(day: Weekday) -> usize {
 
 impl BookingConfig {
     /// Checks the time zone, hours and durations; any problem is a 422 `invalid_config`.
-    pub fn practice(self) -> Result<Practice, Error> {
+    /// The practice's messages are said by `speaker` (the call's language).
+    pub fn practice(self, speaker: Speaker) -> Result<Practice, Error> {
         let tz = TimeZone::get(&self.time_zone).map_err(|e| {
             invalid(
                 "/timeZone",
@@ -248,6 +247,7 @@ impl BookingConfig {
             allow_same_day: self.allow_same_day_booking,
             require_consent: self.require_patient_consent,
             max_days_ahead: self.max_days_ahead,
+            speaker,
         })
     }
 }
@@ -271,16 +271,28 @@ impl Practice {
             while j + 1 < 7 && self.hours[j + 1] == Some(h) {
                 j += 1;
             }
+            let sp = &self.speaker;
+            let name = |k: usize| sp.say(&format!("day-{}", k + 1), &[]);
             let days = if i == j {
-                DAY_NAMES[i].to_owned()
+                name(i)
             } else {
-                format!("{} to {}", DAY_NAMES[i], DAY_NAMES[j])
+                sp.say(
+                    "day-range",
+                    &[("first", (&name(i)).into()), ("last", (&name(j)).into())],
+                )
             };
-            parts.push(format!("{days} {} to {}", hhmm(h.open), hhmm(h.close)));
+            parts.push(sp.say(
+                "hours-span",
+                &[
+                    ("days", (&days).into()),
+                    ("open", (&hhmm(h.open)).into()),
+                    ("close", (&hhmm(h.close)).into()),
+                ],
+            ));
             i = j + 1;
         }
         if parts.is_empty() {
-            "no office hours are configured".to_owned()
+            self.speaker.say("no-hours", &[])
         } else {
             parts.join("; ")
         }
@@ -295,13 +307,23 @@ mod tests {
     fn practice(v: serde_json::Value) -> Result<Practice, Error> {
         serde_json::from_value::<BookingConfig>(v)
             .unwrap()
-            .practice()
+            .practice(crate::speaker("en"))
     }
 
     #[test]
     fn defaults_are_weekdays_eight_to_five() {
         let p = practice(json!({})).unwrap();
         assert_eq!(p.hours_summary(), "Monday to Friday 08:00 to 17:00");
+        let es = serde_json::from_value::<BookingConfig>(json!({"officeHours": {
+            "mon": {"open": "08:00", "close": "17:00"}, "tue": {"open": "08:00", "close": "17:00"},
+            "sat": {"open": "09:00", "close": "13:00"}}}))
+        .unwrap()
+        .practice(crate::speaker("es-US"))
+        .unwrap();
+        assert_eq!(
+            es.hours_summary(),
+            "de lunes a martes de 08:00 a 17:00; sábado de 09:00 a 13:00"
+        );
         assert_eq!(p.hours(Weekday::Saturday), None);
         assert_eq!(p.slot_minutes, 30);
         assert_eq!(p.tz_name, "America/New_York");

@@ -13,9 +13,28 @@ use switchboard::{ContractError, Plugin};
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
-/// Builds the plugin; fails if the manifest and the handlers disagree.
+/// The messages callers hear, by language (`locales/*.ftl`).
+const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// The plugin's messages in `locale`, for the rules' unit tests (calls get theirs from
+/// the context).
+#[cfg(test)]
+pub(crate) fn speaker(locale: &str) -> switchboard::Speaker {
+    static MESSAGES: std::sync::OnceLock<std::sync::Arc<switchboard::i18n::Messages>> =
+        std::sync::OnceLock::new();
+    let m = MESSAGES
+        .get_or_init(|| std::sync::Arc::new(switchboard::i18n::Messages::new(LOCALES).unwrap()));
+    switchboard::Speaker::new(Some(m.clone()), locale)
+}
+
+/// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
+/// not parse or differ between languages.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("GetAllPatients", patients::get_all_patients)
         .handler("GetPatient", patients::get_patient)
         .handler("SearchPatients", patients::search_patients)

@@ -10,6 +10,7 @@ use crate::records::{
     phone_key, str_field, with_number,
 };
 use crate::rules::{Now, parse_date, speak_date};
+use switchboard::Speaker;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
@@ -34,7 +35,10 @@ pub async fn get_all_patients(ctx: CallContext, p: GetAllPatients) -> Result<Val
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                Error::invalid_field("/limit", format!("limit must be 1 to {MAX_PAGE}"))
+                Error::invalid_field(
+                    "/limit",
+                    ctx.say("limit-range", &[("max", MAX_PAGE.into())]),
+                )
             })?,
     };
     let cursor = p.cursor.as_deref().filter(|c| !c.is_empty());
@@ -59,15 +63,13 @@ pub struct GetPatient {
     pub pat_num: i64,
 }
 
-pub fn no_patient(n: i64) -> String {
-    format!(
-        "No patient with PatNum {n}. Use SearchPatients with the caller's phone number or name to find the right PatNum."
-    )
+pub fn no_patient(sp: &Speaker, n: i64) -> String {
+    sp.say("no-patient", &[("n", n.into())])
 }
 
 pub async fn get_patient(ctx: CallContext, p: GetPatient) -> Result<Value, Error> {
     get_numbered(ctx.data.as_ref(), PATIENTS, "PatNum", p.pat_num, || {
-        no_patient(p.pat_num)
+        no_patient(&ctx.speaker(), p.pat_num)
     })
     .await
 }
@@ -101,9 +103,7 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
             if key.len() < MIN_PHONE_DIGITS {
                 return Err(Error::invalid_field(
                     "/phone",
-                    format!(
-                        "'{raw}' has too few digits to search by; ask for the full phone number."
-                    ),
+                    ctx.say("few-digits", &[("given", raw.into())]),
                 ));
             }
             Some(key)
@@ -119,9 +119,7 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
         (_, phone) => phone,
     };
     if name.is_none() && phone.is_none() {
-        return Err(Error::unprocessable(
-            "Give a phone number or a name to search for; ask the caller for the phone number on file.",
-        ));
+        return Err(Error::unprocessable(ctx.say("search-needs", &[])));
     }
     let mut patients: Vec<Value> = all_numbered(ctx.data.as_ref(), PATIENTS, "PatNum")
         .await?
@@ -146,9 +144,7 @@ pub async fn search_patients(ctx: CallContext, p: SearchPatients) -> Result<Valu
     Ok(json!({
         "patients": patients,
         "truncated": true,
-        "message": format!(
-            "More than {MAX_SEARCH_RESULTS} patients match; only the first {MAX_SEARCH_RESULTS} are listed. Ask the caller for their phone number or full name to narrow it down."
-        ),
+        "message": ctx.say("too-many", &[("max", MAX_SEARCH_RESULTS.into())]),
     }))
 }
 
@@ -167,12 +163,13 @@ pub struct CreatePatient {
     pub birthdate: Option<String>,
 }
 
-fn required_name(path: &str, what: &str, s: &str) -> Result<String, Error> {
+/// `what`: `first` or `last` (name).
+fn required_name(sp: &Speaker, path: &str, what: &str, s: &str) -> Result<String, Error> {
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.is_empty() {
         Err(Error::invalid_field(
             path,
-            format!("the patient's {what} is required"),
+            sp.say("name-required", &[("what", what.into())]),
         ))
     } else {
         Ok(s)
@@ -180,16 +177,17 @@ fn required_name(path: &str, what: &str, s: &str) -> Result<String, Error> {
 }
 
 pub async fn create_patient(ctx: CallContext, p: CreatePatient) -> Result<Value, Error> {
-    let practice = ctx.config::<BookingConfig>()?.practice()?;
-    let first = required_name("/FName", "first name", &p.first)?;
-    let last = required_name("/LName", "last name", &p.last)?;
+    let sp = &ctx.speaker();
+    let practice = ctx.config::<BookingConfig>()?.practice(sp.clone())?;
+    let first = required_name(sp, "/FName", "first", &p.first)?;
+    let last = required_name(sp, "/LName", "last", &p.last)?;
     let phone = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if let Some(phone) = phone {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
         if !(MIN_PHONE_DIGITS..=15).contains(&digits) {
             return Err(Error::invalid_field(
                 "/WirelessPhone",
-                format!("'{phone}' is not a phone number; ask the caller to repeat it."),
+                sp.say("not-a-phone", &[("given", phone.into())]),
             ));
         }
     }
@@ -197,22 +195,25 @@ pub async fn create_patient(ctx: CallContext, p: CreatePatient) -> Result<Value,
     let birthdate = match p.birthdate.as_deref() {
         None => None,
         Some(s) => {
-            let d = parse_date("/Birthdate", s)?;
+            let d = parse_date(sp, "/Birthdate", s)?;
             let today = Now::new(&practice, ctx.now)?.today();
+            let year = d.year().to_string();
             if d > today {
                 return Err(Error::invalid_field(
                     "/Birthdate",
-                    format!(
-                        "A birth date of {} {} is in the future; ask the caller to repeat it.",
-                        speak_date(d),
-                        d.year()
+                    sp.say(
+                        "birth-future",
+                        &[
+                            ("date", (&speak_date(sp, d)).into()),
+                            ("year", (&year).into()),
+                        ],
                     ),
                 ));
             }
             if d.year() < 1900 {
                 return Err(Error::invalid_field(
                     "/Birthdate",
-                    format!("A birth year of {} is not plausible.", d.year()),
+                    sp.say("birth-implausible", &[("year", (&year).into())]),
                 ));
             }
             Some(s.to_owned())
@@ -233,8 +234,12 @@ pub async fn create_patient(ctx: CallContext, p: CreatePatient) -> Result<Value,
             .is_some_and(|b| str_field(&existing, "Birthdate") == b);
         if same_phone || same_birthdate {
             let num = existing.get("PatNum").cloned().unwrap_or(Value::Null);
-            return Err(Error::conflict(format!(
-                "{first} {last} is already on file as PatNum {num}. Use that patient instead of creating a new one."
+            return Err(Error::conflict(sp.say(
+                "patient-on-file",
+                &[
+                    ("name", (&format!("{first} {last}")).into()),
+                    ("n", (&num.to_string()).into()),
+                ],
             )));
         }
     }

@@ -181,7 +181,12 @@ pub struct Appointment {
 impl Appointment {
     pub fn from_record(practice: &Practice, r: Value) -> Option<Self> {
         let r = with_number(r, "AptNum");
-        let start = parse_datetime("/AptDateTime", str_field(&r, "AptDateTime")).ok()?;
+        let start = parse_datetime(
+            &practice.speaker,
+            "/AptDateTime",
+            str_field(&r, "AptDateTime"),
+        )
+        .ok()?;
         Some(Self {
             num: int_field(&r, "AptNum")?,
             pat: int_field(&r, "PatNum")?,

@@ -7,24 +7,11 @@
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::AmbiguousOffset;
-use switchboard::Error;
+use switchboard::{Error, Speaker};
 
-use crate::config::{Hours, MAX_APPOINTMENT_MINUTES, Practice, UNIT_MINUTES, day_name, hhmm};
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::config::{
+    Hours, MAX_APPOINTMENT_MINUTES, Practice, UNIT_MINUTES, day_name, days_name, hhmm,
+};
 
 /// Where "now" falls in the practice.
 #[derive(Debug, Clone, Copy)]
@@ -97,25 +84,14 @@ fn ymd(b: &[u8]) -> Option<Date> {
 }
 
 /// "YYYY-MM-DD" as a real calendar date; `path` is the parameter's JSON pointer.
-pub fn parse_date(path: &str, s: &str) -> Result<Date, Error> {
-    ymd(s.as_bytes()).ok_or_else(|| {
-        Error::invalid_field(
-            path,
-            format!("'{s}' is not a calendar date; use YYYY-MM-DD, for example 2026-03-14"),
-        )
-    })
+pub fn parse_date(sp: &Speaker, path: &str, s: &str) -> Result<Date, Error> {
+    ymd(s.as_bytes())
+        .ok_or_else(|| Error::invalid_field(path, sp.say("not-a-date", &[("given", s.into())])))
 }
 
 /// "YYYY-MM-DD HH:MM[:SS]" (or with a "T") as a real practice-local date and time.
-pub fn parse_datetime(path: &str, s: &str) -> Result<DateTime, Error> {
-    let bad = || {
-        Error::invalid_field(
-            path,
-            format!(
-                "'{s}' is not a date and time; use YYYY-MM-DD HH:MM in the practice's local time, for example 2026-03-14 10:30"
-            ),
-        )
-    };
+pub fn parse_datetime(sp: &Speaker, path: &str, s: &str) -> Result<DateTime, Error> {
+    let bad = || Error::invalid_field(path, sp.say("not-a-datetime", &[("given", s.into())]));
     let b = s.as_bytes();
     if !(b.len() == 16 || b.len() == 19) || !(b[10] == b' ' || b[10] == b'T') || b[13] != b':' {
         return Err(bad());
@@ -155,13 +131,27 @@ pub fn format_date(d: Date) -> String {
 }
 
 /// A date as a receptionist says it: "Tuesday 2 December".
-pub fn speak_date(d: Date) -> String {
-    let month = usize::try_from(d.month() - 1)
-        .ok()
-        .and_then(|m| MONTHS.get(m))
-        .copied()
-        .unwrap_or("");
-    format!("{} {} {month}", day_name(d.weekday()), d.day())
+pub fn speak_date(sp: &Speaker, d: Date) -> String {
+    let month = sp.say(&format!("month-{}", d.month()), &[]);
+    sp.say(
+        "speak-date",
+        &[
+            ("weekday", (&day_name(sp, d.weekday())).into()),
+            ("day", i64::from(d.day()).into()),
+            ("month", (&month).into()),
+        ],
+    )
+}
+
+/// A time on a date as a receptionist says it: "10:30 on Tuesday 2 December".
+pub fn speak_when(sp: &Speaker, dt: DateTime) -> String {
+    sp.say(
+        "when",
+        &[
+            ("time", (&speak_time(dt)).into()),
+            ("date", (&speak_date(sp, dt.date())).into()),
+        ],
+    )
 }
 
 pub fn speak_time(dt: DateTime) -> String {
@@ -212,8 +202,13 @@ pub fn check_duration(practice: &Practice, minutes: i64) -> Result<(), Error> {
     if minutes <= 0 || minutes % slot != 0 || minutes > MAX_APPOINTMENT_MINUTES {
         return Err(Error::invalid_field(
             "/durationMinutes",
-            format!(
-                "An appointment lasts a multiple of {slot} minutes, up to {MAX_APPOINTMENT_MINUTES} minutes; {minutes} minutes is not possible."
+            practice.speaker.say(
+                "bad-duration",
+                &[
+                    ("slot", slot.into()),
+                    ("max", MAX_APPOINTMENT_MINUTES.into()),
+                    ("minutes", minutes.into()),
+                ],
             ),
         ));
     }
@@ -223,22 +218,23 @@ pub fn check_duration(practice: &Practice, minutes: i64) -> Result<(), Error> {
 /// Whether a date can still be booked at all: not past, not today when same-day booking is off.
 /// Returns the message to read out when it cannot.
 pub fn day_not_bookable(practice: &Practice, now: &Now, date: Date) -> Option<String> {
+    let sp = &practice.speaker;
     let today = now.today();
     if date < today {
-        return Some(format!(
-            "{} has already passed; today is {}.",
-            speak_date(date),
-            speak_date(today)
+        return Some(sp.say(
+            "day-passed",
+            &[
+                ("date", (&speak_date(sp, date)).into()),
+                ("today", (&speak_date(sp, today)).into()),
+            ],
         ));
     }
     if date == today && !practice.allow_same_day {
         let tomorrow = today
             .tomorrow()
-            .map(speak_date)
-            .unwrap_or_else(|_| "tomorrow".to_owned());
-        return Some(format!(
-            "Same-day appointments cannot be booked; the earliest bookable day is tomorrow, {tomorrow}."
-        ));
+            .map(|d| speak_date(sp, d))
+            .unwrap_or_else(|_| sp.say("tomorrow", &[]));
+        return Some(sp.say("no-same-day", &[("tomorrow", (&tomorrow).into())]));
     }
     None
 }
@@ -252,12 +248,16 @@ pub fn check_horizon(practice: &Practice, now: &Now, path: &str, date: Date) -> 
         return Ok(());
     };
     if date > last {
+        let sp = &practice.speaker;
         return Err(Error::invalid_field(
             path,
-            format!(
-                "We can only book up to {n} days ahead; the last bookable day is {} {}.",
-                speak_date(last),
-                last.year()
+            sp.say(
+                "beyond-horizon",
+                &[
+                    ("days", n.into()),
+                    ("last", (&speak_date(sp, last)).into()),
+                    ("year", (&last.year().to_string()).into()),
+                ],
             ),
         ));
     }
@@ -265,11 +265,14 @@ pub fn check_horizon(practice: &Practice, now: &Now, path: &str, date: Date) -> 
 }
 
 pub fn closed_message(practice: &Practice, date: Date) -> String {
-    format!(
-        "The office is closed on {}s, so {} cannot be booked. Office hours are {}.",
-        day_name(date.weekday()),
-        speak_date(date),
-        practice.hours_summary()
+    let sp = &practice.speaker;
+    sp.say(
+        "closed",
+        &[
+            ("days", (&days_name(sp, date.weekday())).into()),
+            ("date", (&speak_date(sp, date)).into()),
+            ("hours", (&practice.hours_summary()).into()),
+        ],
     )
 }
 
@@ -283,8 +286,9 @@ pub fn check_booking(
     minutes: i64,
 ) -> Result<Interval, Error> {
     check_duration(practice, minutes)?;
+    let sp = &practice.speaker;
     let date = start.date();
-    let when = format!("{} on {}", speak_time(start), speak_date(date));
+    let when = speak_when(sp, start);
     if let Some(msg) = day_not_bookable(practice, now, date) {
         return Err(Error::invalid_field(path, msg));
     }
@@ -295,18 +299,24 @@ pub fn check_booking(
     let m = minute_of_day(start);
     let Hours { open, close } = hours;
     let latest = close - minutes;
-    let within = format!(
-        "On {}s the office is open {} to {}, so a {minutes}-minute appointment can start from {} to {}.",
-        day_name(date.weekday()),
-        hhmm(open),
-        hhmm(close),
-        hhmm(open),
-        hhmm(latest.max(open)),
+    let within = sp.say(
+        "within",
+        &[
+            ("days", (&days_name(sp, date.weekday())).into()),
+            ("open", (&hhmm(open)).into()),
+            ("close", (&hhmm(close)).into()),
+            ("minutes", minutes.into()),
+            ("first", (&hhmm(open)).into()),
+            ("latest", (&hhmm(latest.max(open))).into()),
+        ],
     );
     if m < open || m > latest {
         return Err(Error::invalid_field(
             path,
-            format!("{when} is outside office hours. {within}"),
+            sp.say(
+                "outside-hours",
+                &[("when", (&when).into()), ("within", (&within).into())],
+            ),
         ));
     }
     let slot = practice.slot_minutes;
@@ -314,16 +324,23 @@ pub fn check_booking(
         let before = open + (m - open) / slot * slot;
         let after = before + slot;
         let options = if after <= latest {
-            format!("{} or {}", hhmm(before), hhmm(after))
+            sp.say(
+                "either",
+                &[("a", (&hhmm(before)).into()), ("b", (&hhmm(after)).into())],
+            )
         } else {
             hhmm(before)
         };
         return Err(Error::invalid_field(
             path,
-            format!(
-                "Appointments start every {slot} minutes from {}; {} is not a start time. The nearest are {options}.",
-                hhmm(open),
-                speak_time(start)
+            sp.say(
+                "off-grid",
+                &[
+                    ("slot", slot.into()),
+                    ("open", (&hhmm(open)).into()),
+                    ("start", (&speak_time(start)).into()),
+                    ("options", (&options).into()),
+                ],
             ),
         ));
     }
@@ -331,21 +348,22 @@ pub fn check_booking(
     if matches!(amb.offset(), AmbiguousOffset::Gap { .. }) {
         return Err(Error::invalid_field(
             path,
-            format!(
-                "{when} does not exist because the clocks go forward that night; offer another time."
-            ),
+            sp.say("clocks-forward", &[("when", (&when).into())]),
         ));
     }
     // Fails only past the end of the calendar (year 9999): bad input, so a 422.
-    let too_far = || Error::invalid_field(path, format!("{when} is too far ahead to book."));
+    let too_far = || Error::invalid_field(path, sp.say("too-far", &[("when", (&when).into())]));
     let start_ts = amb.compatible().map_err(|_| too_far())?.as_second();
     if start_ts <= now.ts {
         return Err(Error::invalid_field(
             path,
-            format!(
-                "{when} is in the past; it is now {} on {}.",
-                speak_time(now.local),
-                speak_date(now.today())
+            sp.say(
+                "in-past",
+                &[
+                    ("when", (&when).into()),
+                    ("time", (&speak_time(now.local)).into()),
+                    ("today", (&speak_date(sp, now.today())).into()),
+                ],
             ),
         ));
     }
@@ -363,7 +381,14 @@ pub fn check_booking(
     if end_minute > close {
         return Err(Error::invalid_field(
             path,
-            format!("A {minutes}-minute appointment at {when} would end after closing. {within}"),
+            sp.say(
+                "ends-after-closing",
+                &[
+                    ("minutes", minutes.into()),
+                    ("when", (&when).into()),
+                    ("within", (&within).into()),
+                ],
+            ),
         ));
     }
     Ok(Interval {
@@ -399,7 +424,7 @@ mod tests {
     fn practice(v: serde_json::Value) -> Practice {
         serde_json::from_value::<BookingConfig>(v)
             .unwrap()
-            .practice()
+            .practice(crate::speaker("en"))
             .unwrap()
     }
 
@@ -423,11 +448,11 @@ mod tests {
     #[test]
     fn parses_only_real_dates_and_times() {
         assert_eq!(
-            parse_datetime("/x", "2026-03-14 10:30").unwrap(),
+            parse_datetime(&crate::speaker("en"), "/x", "2026-03-14 10:30").unwrap(),
             date(2026, 3, 14).at(10, 30, 0, 0)
         );
         assert_eq!(
-            parse_datetime("/x", "2026-03-14T10:30:15").unwrap(),
+            parse_datetime(&crate::speaker("en"), "/x", "2026-03-14T10:30:15").unwrap(),
             date(2026, 3, 14).at(10, 30, 15, 0)
         );
         for bad in [
@@ -440,17 +465,27 @@ mod tests {
             "2026-03-14 10:30Z",
             "",
         ] {
-            let (_, paths) = message(parse_datetime("/AptDateTime", bad).unwrap_err());
+            let (_, paths) =
+                message(parse_datetime(&crate::speaker("en"), "/AptDateTime", bad).unwrap_err());
             assert_eq!(paths, vec!["/AptDateTime"], "{bad}");
         }
-        assert!(parse_date("/date", "2028-02-29").is_ok());
-        assert!(parse_date("/date", "2027-02-29").is_err());
-        assert!(parse_date("/date", "+2027-02-2").is_err());
+        assert!(parse_date(&crate::speaker("en"), "/date", "2028-02-29").is_ok());
+        assert!(parse_date(&crate::speaker("en"), "/date", "2027-02-29").is_err());
+        assert!(parse_date(&crate::speaker("en"), "/date", "+2027-02-2").is_err());
     }
 
     #[test]
     fn speaks_dates() {
-        assert_eq!(speak_date(date(2025, 12, 2)), "Tuesday 2 December");
+        assert_eq!(
+            speak_date(&crate::speaker("en"), date(2025, 12, 2)),
+            "Tuesday 2 December"
+        );
+        let es = &crate::speaker("es-US");
+        assert_eq!(speak_date(es, date(2025, 12, 2)), "martes 2 de diciembre");
+        assert_eq!(
+            speak_when(es, date(2025, 12, 2).at(10, 30, 0, 0)),
+            "el martes 2 de diciembre a las 10:30"
+        );
         assert_eq!(
             format_datetime(date(2025, 12, 2).at(9, 5, 0, 0)),
             "2025-12-02 09:05:00"

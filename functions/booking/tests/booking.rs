@@ -1490,3 +1490,44 @@ async fn releasing_the_old_time_spares_a_claim_taken_afresh() {
     expected.insert(ten);
     assert_eq!(h.claim_ids().await, expected);
 }
+
+/// A call on a Spanish channel hears the rules, the dates and the refusals in Spanish.
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let h = harness().await.locale("es-US");
+    let (status, msg, paths) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-06 10:00", "ProvNum": 1}),
+        )
+        .await;
+    assert_eq!((status, paths), (422, vec!["/AptDateTime".to_owned()]));
+    assert!(
+        msg.contains(
+            "La consulta cierra los sábados, así que no se puede reservar el sábado 6 de diciembre. El horario es: de lunes a viernes de 08:00 a 17:00."
+        ),
+        "{msg}"
+    );
+    let (_, msg, _) = h
+        .fails(
+            "CreateAppointment",
+            json!({"PatNum": 1, "AptDateTime": "2025-12-02 10:15", "ProvNum": 1}),
+        )
+        .await;
+    assert!(
+        msg.contains("Las citas empiezan cada 30 minutos desde las 08:00; 10:15 no es una hora de inicio. Las más cercanas son 10:00 o 10:30."),
+        "{msg}"
+    );
+    let saturday = h.slots(json!({"date": "2025-12-06"})).await;
+    let said = saturday["message"].as_str().unwrap_or_default();
+    assert!(said.starts_with("La consulta cierra los sábados"), "{said}");
+    let e = h
+        .call("GetAppointments", json!({"PatNum": 99}))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("No hay ningún paciente con PatNum 99"),
+        "{e}"
+    );
+}

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, RecordId};
+use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, RecordId, Speaker};
 
 use crate::config::CrmConfig;
 use crate::records::{
@@ -29,16 +29,14 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn no_lead(id: &str) -> Error {
-    Error::not_found(format!(
-        "No lead with leadId {id}. Check the id, or find the lead with GetLeadsByStatus."
-    ))
+fn no_lead(sp: &Speaker, id: &str) -> Error {
+    Error::not_found(sp.say("no-lead", &[("id", id.into())]))
 }
 
-async fn read_lead(data: &dyn DataAdapter, id: &RecordId) -> Result<Lead, Error> {
+async fn read_lead(sp: &Speaker, data: &dyn DataAdapter, id: &RecordId) -> Result<Lead, Error> {
     match data.get(&entity(LEADS)?, id).await? {
         Some(r) => Ok(Lead::from_record(r)),
-        None => Err(no_lead(id.as_str())),
+        None => Err(no_lead(sp, id.as_str())),
     }
 }
 
@@ -54,6 +52,7 @@ fn approval_for(cfg: &CrmConfig, status: Status) -> Value {
 
 /// Applies `patch` only if the lead is still as read; a lost race is a 409.
 async fn update_as_read(
+    sp: &Speaker,
     data: &dyn DataAdapter,
     id: &RecordId,
     lead: &Lead,
@@ -64,11 +63,10 @@ async fn update_as_read(
         .await
     {
         Ok(r) => Ok(Lead::from_record(r)),
-        Err(DataError::Conflict { .. }) => Err(Error::conflict(format!(
-            "{} was just changed by someone else, so this change was not made. Check it with GetLead and try again.",
-            lead.label()
-        ))),
-        Err(DataError::NotFound { .. }) => Err(no_lead(id.as_str())),
+        Err(DataError::Conflict { .. }) => Err(Error::conflict(
+            sp.say("changed", &[("lead", (&lead.label(sp)).into())]),
+        )),
+        Err(DataError::NotFound { .. }) => Err(no_lead(sp, id.as_str())),
         Err(e) => Err(e.into()),
     }
 }
@@ -94,22 +92,23 @@ enum Shared {
 }
 
 impl Shared {
-    fn words(self) -> &'static str {
+    fn key(self) -> &'static str {
         match self {
-            Shared::Email => "email address",
-            Shared::Phone => "phone number",
+            Shared::Email => "email",
+            Shared::Phone => "phone",
         }
     }
 }
 
 // No name in the message: a number can be shared, and the caller must not learn who else
 // is on file.
-fn duplicate(existing: &Lead, shared: Shared) -> Error {
-    Error::conflict(format!(
-        "Lead {} is already on file with the same {}. Use leadId {} instead of creating a new lead.",
-        existing.id,
-        shared.words(),
-        existing.id
+fn duplicate(sp: &Speaker, existing: &Lead, shared: Shared) -> Error {
+    Error::conflict(sp.say(
+        "duplicate",
+        &[
+            ("id", (&existing.id).into()),
+            ("shared", shared.key().into()),
+        ],
     ))
 }
 
@@ -174,6 +173,7 @@ async fn claim_holder(data: &dyn DataAdapter, claim: &Value) -> Result<Option<Le
 /// duplicate (409 naming it); a key whose lead no longer exists (left by a create that
 /// failed half-way) is released and the claim tried once more.
 async fn claim_contacts(
+    sp: &Speaker,
     data: &dyn DataAdapter,
     lead: &str,
     keys: &[(String, Shared)],
@@ -198,7 +198,7 @@ async fn claim_contacts(
                 continue;
             }
             if let Some(existing) = claim_holder(data, &claim).await? {
-                return Err(duplicate(&existing, *shared));
+                return Err(duplicate(sp, &existing, *shared));
             }
             tracing::warn!(claim = %key, "releasing a contact claim whose lead no longer exists");
             // Only as read: a claim someone has just taken afresh is kept.
@@ -212,9 +212,7 @@ async fn claim_contacts(
             }
         }
     }
-    Err(Error::conflict(
-        "Another lead with this email address or phone number was being saved at the same moment. Look for it with GetLeadsByStatus before trying again.",
-    ))
+    Err(Error::conflict(sp.say("saved-meanwhile", &[])))
 }
 
 /// Takes back a lead whose contacts could not be claimed, unless someone has already acted
@@ -234,26 +232,24 @@ async fn remove_lead(data: &dyn DataAdapter, id: &str) {
 
 pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error> {
     let cfg = ctx.config::<CrmConfig>()?;
+    let sp = &ctx.speaker();
     let data = ctx.data.as_ref();
     let name = collapse(&p.name);
     if name.is_empty() {
-        return Err(Error::invalid_field(
-            "/name",
-            "The lead's name is required; ask for their full name.",
-        ));
+        return Err(Error::invalid_field("/name", sp.say("name-needed", &[])));
     }
     let source = collapse(&p.source);
     if source.is_empty() {
         return Err(Error::invalid_field(
             "/source",
-            "Ask how they heard about the business and pass it as source.",
+            sp.say("source-needed", &[]),
         ));
     }
     let email = p.email.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if email.is_some_and(|e| email_key(e).len() > MAX_EMAIL_BYTES) {
         return Err(Error::invalid_field(
             "/email",
-            "That email address is too long to be real; ask for it again.",
+            sp.say("email-too-long", &[]),
         ));
     }
     let phone = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -262,23 +258,26 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
         if !(MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits) {
             return Err(Error::invalid_field(
                 "/phone",
-                format!(
-                    "'{phone}' is not a phone number: it needs {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits. Ask for the number again."
+                sp.say(
+                    "not-a-phone",
+                    &[
+                        ("phone", phone.into()),
+                        ("min", MIN_PHONE_DIGITS.into()),
+                        ("max", MAX_PHONE_DIGITS.into()),
+                    ],
                 ),
             ));
         }
     }
     if email.is_none() && phone.is_none() {
-        return Err(Error::unprocessable(
-            "A lead needs a phone number or an email address so the team can follow up; ask for at least one.",
-        ));
+        return Err(Error::unprocessable(sp.say("contact-needed", &[])));
     }
     let notes = p.notes.as_deref().map(str::trim).unwrap_or("");
 
     // The usual duplicate, with a precise message; it also catches leads stored without
     // claims (e.g. written straight into an external CRM).
     if let Some((existing, shared)) = find_duplicate(data, email, phone).await? {
-        return Err(duplicate(&existing, shared));
+        return Err(duplicate(sp, &existing, shared));
     }
 
     let status = if cfg.auto_qualify_leads && email.is_some() && phone.is_some() {
@@ -315,24 +314,22 @@ pub async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error
         .into_iter()
         .chain(phone.map(|p| (format!("p:{}", phone_key(p)), Shared::Phone)))
         .collect();
-    if let Err(e) = claim_contacts(data, &lead.id, &keys).await {
+    if let Err(e) = claim_contacts(sp, data, &lead.id, &keys).await {
         // Lost a race to a lead with the same contact, or the claim failed: either way this
         // lead must not stay as an unguarded duplicate.
         remove_lead(data, &lead.id).await;
         return Err(e);
     }
 
-    let message = match (status, approval.is_null()) {
-        (Status::Qualified, false) => format!(
-            "Saved {name} as lead {}, qualified since both an email address and a phone number were given. It awaits a manager's approval before it is listed as qualified.",
-            lead.id
-        ),
-        (Status::Qualified, true) => format!(
-            "Saved {name} as lead {}, qualified since both an email address and a phone number were given.",
-            lead.id
-        ),
-        _ => format!("Saved {name} as lead {}, with status new.", lead.id),
+    let saved = match (status, approval.is_null()) {
+        (Status::Qualified, false) => "saved-awaiting",
+        (Status::Qualified, true) => "saved-qualified",
+        _ => "saved-new",
     };
+    let message = sp.say(
+        saved,
+        &[("name", (&name).into()), ("id", (&lead.id).into())],
+    );
     Ok(json!({"lead": view(&lead.record), "message": message}))
 }
 
@@ -353,13 +350,16 @@ pub async fn get_leads_by_status(ctx: CallContext, p: GetLeadsByStatus) -> Resul
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                Error::invalid_field("/limit", format!("limit must be 1 to {MAX_LIMIT}."))
+                Error::invalid_field(
+                    "/limit",
+                    ctx.say("limit-range", &[("max", MAX_LIMIT.into())]),
+                )
             })?,
     };
     if p.pending_approval && p.status != Status::Qualified {
         return Err(Error::invalid_field(
             "/pendingApproval",
-            "Only qualified leads await approval; use pendingApproval with status qualified.",
+            ctx.say("pending-qualified", &[]),
         ));
     }
     let status = p.status.as_str();
@@ -427,7 +427,8 @@ pub struct GetLead {
 }
 
 pub async fn get_lead(ctx: CallContext, p: GetLead) -> Result<Value, Error> {
-    let lead = read_lead(ctx.data.as_ref(), &lead_id(&p.lead_id)?).await?;
+    let sp = &ctx.speaker();
+    let lead = read_lead(sp, ctx.data.as_ref(), &lead_id(sp, &p.lead_id)?).await?;
     Ok(json!({"lead": view(&lead.record)}))
 }
 
@@ -442,18 +443,21 @@ pub struct UpdateLeadStatus {
 
 pub async fn update_lead_status(ctx: CallContext, p: UpdateLeadStatus) -> Result<Value, Error> {
     let cfg = ctx.config::<CrmConfig>()?;
+    let sp = &ctx.speaker();
     let data = ctx.data.as_ref();
-    let id = lead_id(&p.lead_id)?;
-    let lead = read_lead(data, &id).await?;
+    let id = lead_id(sp, &p.lead_id)?;
+    let lead = read_lead(sp, data, &id).await?;
     let Some(from) = lead.status else {
-        return Err(Error::conflict(format!(
-            "{} has status '{}', which cannot be changed here. Ask a staff member to update it in the CRM.",
-            lead.label(),
-            str_field(&lead.record, "status")
+        return Err(Error::conflict(sp.say(
+            "odd-status",
+            &[
+                ("lead", (&lead.label(sp)).into()),
+                ("status", str_field(&lead.record, "status").into()),
+            ],
         )));
     };
     let to = p.status;
-    check_transition(&lead.id, from, to)?;
+    check_transition(sp, &lead.id, from, to)?;
     let approval = approval_for(&cfg, to);
     let at = ctx.timestamp()?;
     let mut entry = json!({"at": at, "status": to.as_str(), "from": from.as_str()});
@@ -467,14 +471,15 @@ pub async fn update_lead_status(ctx: CallContext, p: UpdateLeadStatus) -> Result
         "revision": lead.revision() + 1,
         "history": lead.history_with(entry),
     });
-    let updated = update_as_read(data, &id, &lead, patch).await?;
+    let updated = update_as_read(sp, data, &id, &lead, patch).await?;
+    let label = updated.label(sp);
     let message = if approval.is_null() {
-        format!("{} is now {}.", updated.label(), to.as_str())
-    } else {
-        format!(
-            "{} is now qualified and awaits a manager's approval; it is listed as qualified once approved.",
-            updated.label()
+        sp.say(
+            "now",
+            &[("lead", (&label).into()), ("status", to.as_str().into())],
         )
+    } else {
+        sp.say("awaits-approval", &[("lead", (&label).into())])
     };
     Ok(json!({"lead": view(&updated.record), "message": message}))
 }
@@ -489,35 +494,34 @@ pub async fn approve_lead(ctx: CallContext, p: ApproveLead) -> Result<Value, Err
     if !ctx.has_scope(crate::APPROVE_SCOPE) {
         return Err(Error::Forbidden {
             code: "forbidden",
-            message: format!(
-                "Approving a lead is for staff: this line's credential lacks the '{}' scope. Tell the caller a manager will review the lead.",
-                crate::APPROVE_SCOPE
-            ),
+            message: ctx.say("staff-approves", &[("scope", crate::APPROVE_SCOPE.into())]),
         });
     }
+    let sp = &ctx.speaker();
     let data = ctx.data.as_ref();
-    let id = lead_id(&p.lead_id)?;
-    let lead = read_lead(data, &id).await?;
+    let id = lead_id(sp, &p.lead_id)?;
+    let lead = read_lead(sp, data, &id).await?;
+    let label = lead.label(sp);
     if lead.status != Some(Status::Qualified) {
-        return Err(Error::conflict(format!(
-            "{} is {}, not qualified, so there is nothing to approve. Only qualified leads await approval.",
-            lead.label(),
-            str_field(&lead.record, "status")
+        return Err(Error::conflict(sp.say(
+            "nothing-to-approve",
+            &[
+                ("lead", (&label).into()),
+                ("status", str_field(&lead.record, "status").into()),
+            ],
         )));
     }
     match lead.approval() {
         Some(PENDING) => {}
         Some(APPROVED) => {
-            return Err(Error::conflict(format!(
-                "{} is already approved.",
-                lead.label()
-            )));
+            return Err(Error::conflict(
+                sp.say("already-approved", &[("lead", (&label).into())]),
+            ));
         }
         _ => {
-            return Err(Error::conflict(format!(
-                "{} does not need approval: it is already listed as qualified.",
-                lead.label()
-            )));
+            return Err(Error::conflict(
+                sp.say("no-approval-needed", &[("lead", (&label).into())]),
+            ));
         }
     }
     let at = ctx.timestamp()?;
@@ -528,9 +532,9 @@ pub async fn approve_lead(ctx: CallContext, p: ApproveLead) -> Result<Value, Err
         "revision": lead.revision() + 1,
         "history": lead.history_with(json!({"at": at, "approval": APPROVED})),
     });
-    let updated = update_as_read(data, &id, &lead, patch).await?;
+    let updated = update_as_read(sp, data, &id, &lead, patch).await?;
     Ok(json!({
         "lead": view(&updated.record),
-        "message": format!("{} is approved and now listed as qualified.", updated.label()),
+        "message": sp.say("approved", &[("lead", (&updated.label(sp)).into())]),
     }))
 }

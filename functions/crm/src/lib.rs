@@ -14,9 +14,17 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 /// The credential scope ApproveLead requires: staff tools, not a public caller's channel.
 pub const APPROVE_SCOPE: &str = "leads:approve";
 
-/// Builds the plugin; fails if the manifest and the handlers disagree.
+/// The messages callers hear, by language (`locales/*.ftl`).
+pub(crate) const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
+/// not parse or differ between languages.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("CreateLead", leads::create_lead)
         .handler("GetLeadsByStatus", leads::get_leads_by_status)
         .handler("GetLead", leads::get_lead)

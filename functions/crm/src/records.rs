@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{Condition, EntityName, Error, RecordId};
+use switchboard::{Condition, EntityName, Error, RecordId, Speaker};
 
 pub const LEADS: &str = "leads";
 /// The manifest's derived index keys of a lead's email (lowercased) and phone (its last ten
@@ -29,13 +29,9 @@ pub fn entity(name: &str) -> Result<EntityName, Error> {
 }
 
 /// The `leadId` parameter as a record id (the schema already restricts its characters).
-pub fn lead_id(id: &str) -> Result<RecordId, Error> {
-    RecordId::parse(id.trim()).map_err(|_| {
-        Error::invalid_field(
-            "/leadId",
-            format!("'{id}' is not a lead id; use the leadId from CreateLead or GetLeadsByStatus."),
-        )
-    })
+pub fn lead_id(sp: &Speaker, id: &str) -> Result<RecordId, Error> {
+    RecordId::parse(id.trim())
+        .map_err(|_| Error::invalid_field("/leadId", sp.say("not-a-lead-id", &[("id", id.into())])))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -80,45 +76,44 @@ impl Status {
     }
 }
 
-fn spoken_list(items: &[Status]) -> String {
+fn spoken_list(sp: &Speaker, items: &[Status]) -> String {
     let words: Vec<&str> = items.iter().map(|s| s.as_str()).collect();
     match words.as_slice() {
         [] => String::new(),
         [one] => (*one).to_owned(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        [rest @ .., last] => sp.say(
+            "or-list",
+            &[
+                ("rest", (&rest.join(", ")).into()),
+                ("last", (*last).into()),
+            ],
+        ),
     }
 }
 
 /// Checks a status change: back to `new` is a 422 (never valid), the same status or a move
 /// the workflow does not allow from the current status is a 409.
-pub fn check_transition(id: &str, from: Status, to: Status) -> Result<(), Error> {
+pub fn check_transition(sp: &Speaker, id: &str, from: Status, to: Status) -> Result<(), Error> {
+    let next = spoken_list(sp, from.next());
+    let moves = [
+        ("id", id.into()),
+        ("from", from.as_str().into()),
+        ("next", (&next).into()),
+    ];
     if to == Status::New {
-        return Err(Error::invalid_field(
-            "/status",
-            format!(
-                "No lead can be moved to new; that status is only for leads nobody has acted on yet. Lead {id} is {}; it can be moved to {}.",
-                from.as_str(),
-                spoken_list(from.next())
-            ),
-        ));
+        return Err(Error::invalid_field("/status", sp.say("never-new", &moves)));
     }
     if from == to {
-        return Err(Error::conflict(format!(
-            "Lead {id} is already {}, so nothing was changed.",
-            to.as_str()
+        return Err(Error::conflict(sp.say(
+            "already",
+            &[("id", id.into()), ("status", to.as_str().into())],
         )));
     }
     if !from.next().contains(&to) {
         let advice = if from == Status::Lost {
-            format!(
-                "Lead {id} is lost. To work on it again, reopen it by moving it to contacted first."
-            )
+            sp.say("reopen-first", &[("id", id.into())])
         } else {
-            format!(
-                "Lead {id} is {} and can only be moved to {}.",
-                from.as_str(),
-                spoken_list(from.next())
-            )
+            sp.say("only-to", &moves)
         };
         return Err(Error::conflict(advice));
     }
@@ -180,10 +175,13 @@ impl Lead {
     }
 
     /// "Lead 3 (Jordan Rivera)", to start a message with.
-    pub fn label(&self) -> String {
+    pub fn label(&self, sp: &Speaker) -> String {
         match self.name().trim() {
-            "" => format!("Lead {}", self.id),
-            n => format!("Lead {} ({n})", self.id),
+            "" => sp.say("lead", &[("id", (&self.id).into())]),
+            n => sp.say(
+                "lead-named",
+                &[("id", (&self.id).into()), ("name", n.into())],
+            ),
         }
     }
 
@@ -249,12 +247,18 @@ mod tests {
         assert_eq!(email_key("  Jordan@Example.COM "), "jordan@example.com");
     }
 
+    fn english() -> Speaker {
+        let m = switchboard::i18n::Messages::new(crate::LOCALES).unwrap();
+        Speaker::new(Some(std::sync::Arc::new(m)), "en")
+    }
+
     #[test]
     fn the_workflow_allows_only_listed_moves() {
         use Status::*;
+        let sp = &english();
         for from in Status::ALL {
             for to in Status::ALL {
-                let r = check_transition("1", from, to);
+                let r = check_transition(sp, "1", from, to);
                 let allowed = from.next().contains(&to);
                 assert_eq!(r.is_ok(), allowed, "{from:?} -> {to:?}");
                 if let Err(e) = r {
@@ -263,17 +267,26 @@ mod tests {
                 }
             }
         }
-        assert!(check_transition("1", Lost, Contacted).is_ok());
-        let msg = check_transition("4", Lost, Qualified)
+        assert!(check_transition(sp, "1", Lost, Contacted).is_ok());
+        let msg = check_transition(sp, "4", Lost, Qualified)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("reopen it by moving it to contacted"), "{msg}");
-        let msg = check_transition("4", Contacted, Contacted)
+        let msg = check_transition(sp, "4", Contacted, Contacted)
             .unwrap_err()
             .to_string();
         assert_eq!(msg, "Lead 4 is already contacted, so nothing was changed.");
-        let msg = check_transition("4", New, New).unwrap_err().to_string();
+        let msg = check_transition(sp, "4", New, New).unwrap_err().to_string();
         assert!(msg.contains("contacted, qualified or lost"), "{msg}");
+        let m = switchboard::i18n::Messages::new(crate::LOCALES).unwrap();
+        let es = Speaker::new(Some(std::sync::Arc::new(m)), "es-US");
+        let msg = check_transition(&es, "4", New, New)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("puede pasar a contacted, qualified o lost"),
+            "{msg}"
+        );
     }
 
     #[test]

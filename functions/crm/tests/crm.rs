@@ -90,7 +90,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "crm");
-    assert_eq!(m.version, "1.4.0");
+    assert_eq!(m.version, "1.5.0");
     assert_eq!(
         m.data_adapters,
         [
@@ -714,4 +714,32 @@ async fn an_approval_that_lost_a_race_is_409() {
     assert_eq!(status, 409);
     let lead = h.ok("GetLead", json!({"leadId": "1"})).await["lead"].clone();
     assert_eq!(lead["approval"], "pending");
+}
+
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let h = harness().locale("es-US");
+    let e = h
+        .call("CreateLead", json!({"name": "Ana", "source": "web"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(
+        e.to_string()
+            .contains("Un lead necesita un número de teléfono o un correo electrónico"),
+        "{e}"
+    );
+    let created = h
+        .ok(
+            "CreateLead",
+            json!({"name": "Ana Ruiz", "source": "web", "phone": "+1 555 010 2000"}),
+        )
+        .await;
+    assert!(
+        created["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Ana Ruiz quedó guardado como lead"),
+        "{created}"
+    );
 }

@@ -29,9 +29,16 @@ const MARK: &str = "switchboard";
 /// The booking's reference, which moving or cancelling it requires (a private property).
 const REF: &str = "switchboardRef";
 
+/// The messages callers hear, by language (`locales/*.ftl`).
+pub(crate) const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("FindFreeSlots", find_free_slots)
         .handler("BookAppointment", book_appointment)
         .handler("MoveAppointment", move_appointment)
@@ -153,7 +160,7 @@ async fn busy(api: &dyn Api, cal: &Calendar, from: i64, to: i64) -> Result<Vec<S
 
 async fn find_free_slots(ctx: CallContext, p: Day) -> Result<Value, Error> {
     let cal = Calendar::from_context(&ctx)?;
-    let date = time::parse_date(&p.date, "/date")?;
+    let date = time::parse_date(&ctx.speaker(), &p.date, "/date")?;
     let windows = cal.windows(date)?;
     let (Some(first), Some(end)) = (windows.first(), windows.iter().map(|w| w.end).max()) else {
         return Ok(json!({"date": p.date, "timeZone": cal.zone_name, "slots": [], "closed": true}));
@@ -287,10 +294,8 @@ fn booking_ref(seed: &str) -> String {
 fn taken(cal: &Calendar, slot: Span) -> Error {
     let when = cal
         .local(slot.start)
-        .unwrap_or_else(|_| "That time".to_owned());
-    Error::conflict(format!(
-        "{when} was just booked by someone else. Call FindFreeSlots again and offer another time."
-    ))
+        .unwrap_or_else(|_| cal.speaker.say("that-time", &[]));
+    Error::conflict(cal.speaker.say("taken", &[("when", (&when).into())]))
 }
 
 fn one_line(s: &str) -> String {
@@ -344,11 +349,7 @@ async fn ours(
     reference: &str,
 ) -> Result<(Value, Option<String>), Error> {
     let resp = api.send(ApiRequest::get(event_path(cal, id))).await?;
-    let gone = || {
-        Error::not_found(format!(
-            "No appointment with eventId {id} and that bookingRef. Use both as BookAppointment returned them."
-        ))
-    };
+    let gone = || Error::not_found(cal.speaker.say("no-booking", &[("id", id.into())]));
     match resp.status {
         404 | 410 => return Err(gone()),
         403 => return Err(no_access(cal, &resp)),
@@ -359,9 +360,9 @@ async fn ours(
         return Err(gone());
     }
     if event.pointer(&format!("/extendedProperties/private/{MARK}")) != Some(&json!("1")) {
-        return Err(Error::unprocessable(format!(
-            "Event {id} was not booked through this assistant; staff can change it in the calendar."
-        )));
+        return Err(Error::unprocessable(
+            cal.speaker.say("not-ours", &[("id", id.into())]),
+        ));
     }
     if event.pointer(&format!("/extendedProperties/private/{REF}")) != Some(&json!(reference)) {
         return Err(gone());
@@ -384,12 +385,12 @@ async fn delete_event(
     let resp: ApiResponse = api.send(request).await?;
     match resp.status {
         200 | 204 | 410 => Ok(()),
-        404 => Err(Error::not_found(format!(
-            "No appointment with eventId {id}."
-        ))),
-        412 => Err(Error::conflict(format!(
-            "Appointment {id} was just changed by someone else; check it with ListAppointments and try again."
-        ))),
+        404 => Err(Error::not_found(
+            cal.speaker.say("no-event", &[("id", id.into())]),
+        )),
+        412 => Err(Error::conflict(
+            cal.speaker.say("changed", &[("id", id.into())]),
+        )),
         403 => Err(no_access(cal, &resp)),
         _ => Err(resp.upstream_error("Google Calendar's events.delete")),
     }
@@ -437,7 +438,7 @@ async fn cancel_appointment(ctx: CallContext, p: EventRef) -> Result<Value, Erro
 
 async fn list_appointments(ctx: CallContext, p: Day) -> Result<Value, Error> {
     let cal = Calendar::from_context(&ctx)?;
-    let date = time::parse_date(&p.date, "/date")?;
+    let date = time::parse_date(&ctx.speaker(), &p.date, "/date")?;
     let (from, to) = cal.day(date)?;
     let request = ApiRequest::get(events_path(&cal))
         .query("timeMin", time::rfc3339(from)?)

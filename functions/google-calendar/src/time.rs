@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use serde::Deserialize;
-use switchboard::{CallContext, Error};
+use switchboard::{CallContext, Error, Speaker};
 
 /// An interval in unix seconds, end excluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Calendar {
     tz: TimeZone,
     slot: i64,
     hours: BTreeMap<String, Vec<String>>,
+    /// The call's messages in its language.
+    pub speaker: Speaker,
 }
 
 fn day_key(day: Weekday) -> &'static str {
@@ -78,17 +80,14 @@ pub fn parse_instant(s: &str) -> Option<i64> {
     s.parse::<Timestamp>().ok().map(|t| t.as_second())
 }
 
-pub fn parse_date(s: &str, at: &str) -> Result<Date, Error> {
+pub fn parse_date(speaker: &Speaker, s: &str, at: &str) -> Result<Date, Error> {
     s.parse::<Date>()
-        .map_err(|_| Error::invalid_field(at, format!("'{s}' is not a date; use YYYY-MM-DD")))
+        .map_err(|_| Error::invalid_field(at, speaker.say("not-a-date", &[("given", s.into())])))
 }
 
-fn parse_local(s: &str, at: &str) -> Result<DateTime, Error> {
+fn parse_local(speaker: &Speaker, s: &str, at: &str) -> Result<DateTime, Error> {
     DateTime::strptime("%Y-%m-%d %H:%M", s.replacen('T', " ", 1)).map_err(|_| {
-        Error::invalid_field(
-            at,
-            format!("'{s}' is not a local time; use YYYY-MM-DD HH:MM, e.g. 2027-06-01 10:00"),
-        )
+        Error::invalid_field(at, speaker.say("not-a-local-time", &[("given", s.into())]))
     })
 }
 
@@ -117,6 +116,7 @@ impl Calendar {
             tz,
             slot: c.slot_minutes * 60,
             hours: c.office_hours,
+            speaker: ctx.speaker(),
         })
     }
 
@@ -128,7 +128,7 @@ impl Calendar {
         }
         amb.compatible()
             .map(|t| Some(t.as_second()))
-            .map_err(|_| Error::unprocessable("the time is out of range"))
+            .map_err(|_| Error::unprocessable(self.speaker.say("out-of-range", &[])))
     }
 
     /// The instant of a local time; a time the clocks skip is read as the same time after
@@ -211,20 +211,20 @@ impl Calendar {
     /// The slot a requested local start names, if the rules allow booking it: in the
     /// future, within office hours, on the grid.
     pub fn bookable(&self, start: &str, at: &str, now: i64) -> Result<Span, Error> {
-        let dt = parse_local(start, at)?;
+        let dt = parse_local(&self.speaker, start, at)?;
         let Some(ts) = self.instant(dt)? else {
             return Err(Error::invalid_field(
                 at,
-                format!(
-                    "{start} does not exist in {}: the clocks go forward then; offer another time",
-                    self.zone_name
+                self.speaker.say(
+                    "clocks-forward",
+                    &[("start", start.into()), ("zone", (&self.zone_name).into())],
                 ),
             ));
         };
         if ts <= now {
             return Err(Error::invalid_field(
                 at,
-                format!("{start} has passed; offer a later time from FindFreeSlots"),
+                self.speaker.say("has-passed", &[("start", start.into())]),
             ));
         }
         let slot = Span {
@@ -237,13 +237,18 @@ impl Calendar {
         let day = day_key(dt.date().weekday());
         let hours = match self.hours.get(day).filter(|h| !h.is_empty()) {
             Some(h) => h.join(", "),
-            None => "closed".to_owned(),
+            None => self.speaker.say("closed", &[]),
         };
         Err(Error::invalid_field(
             at,
-            format!(
-                "{start} is not a bookable start: appointments are {} minutes, starting on the grid from each opening ({day}: {hours}); use a time FindFreeSlots returned",
-                self.slot / 60
+            self.speaker.say(
+                "not-bookable",
+                &[
+                    ("start", start.into()),
+                    ("minutes", (self.slot / 60).into()),
+                    ("day", day.into()),
+                    ("hours", (&hours).into()),
+                ],
             ),
         ))
     }
@@ -281,6 +286,12 @@ mod tests {
                 .iter()
                 .map(|(d, h)| ((*d).to_owned(), h.iter().map(|s| (*s).to_owned()).collect()))
                 .collect(),
+            speaker: Speaker::new(
+                Some(std::sync::Arc::new(
+                    switchboard::i18n::Messages::new(crate::LOCALES).unwrap(),
+                )),
+                "en",
+            ),
         }
     }
 

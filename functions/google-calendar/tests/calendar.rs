@@ -382,3 +382,22 @@ fn slot_ids_are_base32hex_and_per_calendar() {
         "{a}"
     );
 }
+
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let google = Arc::new(Google::default());
+    let h = harness(google).locale("es-US");
+    let e = h
+        .call(
+            "BookAppointment",
+            json!({"start": "2027-05-01 10:00", "name": "Ana Ruiz"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(
+        e.to_string()
+            .contains("2027-05-01 10:00 ya ha pasado; ofrezca una hora posterior"),
+        "{e}"
+    );
+}

@@ -21,9 +21,16 @@ const MAX_FOUND: usize = 20;
 /// tools, not a public caller's channel.
 pub const READ_SCOPE: &str = "leads:read";
 
+/// The messages callers hear, by language (`locales/*.ftl`).
+const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("CreateLead", create_lead)
         .handler("FindLeads", find_leads)
         .handler("UpdateLeadStatus", update_lead_status)
@@ -162,31 +169,24 @@ enum Asked {
 /// Maps an answer Salesforce refused: what the caller gave is a 4xx at its parameter, the
 /// organization's settings an `invalid_config` at theirs, a spent API allowance a 503, the
 /// rest the upstream's (502).
-fn refused(resp: &ApiResponse, asked: Asked) -> Error {
+fn refused(ctx: &CallContext, resp: &ApiResponse, asked: Asked) -> Error {
     let (code, message) = sf_error(resp);
     let what = match asked {
         Asked::Query => "query",
-        Asked::Create => "new lead",
-        Asked::Update => "status change",
+        Asked::Create => "create",
+        Asked::Update => "update",
     };
+    let said = |id: &str| ctx.say(id, &[("said", (&message).into())]);
     let field = resp
         .body
         .pointer("/0/fields/0")
         .and_then(Value::as_str)
         .unwrap_or_default();
     match (resp.status, code) {
-        (_, Some("DUPLICATES_DETECTED")) => Error::conflict(format!(
-            "Salesforce's duplicate rules refused this lead ({message}). Look for the person with FindLeads before creating another lead."
-        )),
-        (_, Some("REQUEST_LIMIT_EXCEEDED")) => Error::Unavailable(
-            "Salesforce's API allowance for this organization is used up for now; retry later"
-                .into(),
-        ),
+        (_, Some("DUPLICATES_DETECTED")) => Error::conflict(said("duplicate-rules")),
+        (_, Some("REQUEST_LIMIT_EXCEEDED")) => Error::Unavailable(ctx.say("allowance-spent", &[])),
         (400, Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")) if field == "LeadSource" => {
-            Error::invalid_field(
-                "/source",
-                format!("Salesforce takes only its listed lead sources here: {message}"),
-            )
+            Error::invalid_field("/source", said("lead-sources"))
         }
         (400, Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")) => Error::invalid_config(
             if asked == Asked::Update {
@@ -210,14 +210,24 @@ fn refused(resp: &ApiResponse, asked: Asked) -> Error {
             "/data_adapter/credential",
             format!("Salesforce does not let this credential's user do that ({message})"),
         ),
-        (400, _) => Error::unprocessable(format!("Salesforce refused the {what}: {message}")),
+        (400, _) => Error::unprocessable(ctx.say(
+            "refused",
+            &[("what", what.into()), ("said", (&message).into())],
+        )),
         (404, _) if asked != Asked::Update => Error::invalid_config(
             "/config/apiVersion",
             format!(
                 "Salesforce has no such API resource ({message}); check apiVersion and the base URL"
             ),
         ),
-        _ => resp.upstream_error(&format!("Salesforce's {what}")),
+        _ => resp.upstream_error(&format!(
+            "Salesforce's {}",
+            match asked {
+                Asked::Query => "query",
+                Asked::Create => "new lead",
+                Asked::Update => "status change",
+            }
+        )),
     }
 }
 
@@ -227,7 +237,7 @@ async fn query(ctx: &CallContext, cfg: &Config, soql_text: String) -> Result<Vec
         .send(ApiRequest::get(cfg.path("/query")).query("q", soql_text))
         .await?;
     if !resp.is_success() {
-        return Err(refused(&resp, Asked::Query));
+        return Err(refused(ctx, &resp, Asked::Query));
     }
     Ok(resp
         .body
@@ -250,17 +260,14 @@ async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error> {
         || last.chars().count() > 80
         || first.as_ref().is_some_and(|f| f.chars().count() > 40)
     {
-        return Err(Error::invalid_field(
-            "/name",
-            "give the person's name: a last name of at most 80 characters, first names of at most 40",
-        ));
+        return Err(Error::invalid_field("/name", ctx.say("name-needed", &[])));
     }
     let email = p.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let phone = p.phone.as_deref().map(str::trim).filter(|e| !e.is_empty());
     if email.is_none() && phone.is_none() {
         return Err(Error::invalid_field(
             "/email",
-            "give an email address or a phone number (both is best) so someone can follow up",
+            ctx.say("contact-needed", &[]),
         ));
     }
     let mut by = Vec::new();
@@ -285,9 +292,9 @@ async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error> {
         .and_then(Value::as_str)
     {
         // No name: a number can be shared, and the caller must not learn who else is on file.
-        return Err(Error::conflict(format!(
-            "A lead with the same email address or phone number is already on file: use leadId {id} instead of creating a new lead."
-        )));
+        return Err(Error::conflict(
+            ctx.say("already-on-file", &[("id", id.into())]),
+        ));
     }
     let qualified = cfg.auto_qualify_leads
         && !cfg.require_manager_approval
@@ -329,7 +336,7 @@ async fn create_lead(ctx: CallContext, p: CreateLead) -> Result<Value, Error> {
         ))
         .await?;
     if !resp.is_success() {
-        return Err(refused(&resp, Asked::Create));
+        return Err(refused(&ctx, &resp, Asked::Create));
     }
     let id = resp.body.get("id").and_then(Value::as_str).ok_or_else(|| {
         Error::Upstream(format!(
@@ -359,10 +366,7 @@ async fn find_leads(ctx: CallContext, p: FindLeads) -> Result<Value, Error> {
         ));
     }
     if by.is_empty() {
-        return Err(Error::invalid_field(
-            "/email",
-            "give an email address, a phone number or the start of a name to search by",
-        ));
+        return Err(Error::invalid_field("/email", ctx.say("search-needs", &[])));
     }
     let records = query(
         &ctx,
@@ -394,19 +398,24 @@ async fn update_lead_status(ctx: CallContext, p: UpdateLeadStatus) -> Result<Val
     if !cfg.statuses.contains(&p.status) {
         return Err(Error::invalid_field(
             "/status",
-            format!(
-                "'{}' is not one of this organization's lead statuses: {}",
-                p.status.chars().take(40).collect::<String>(),
-                cfg.statuses.join(", ")
+            ctx.say(
+                "not-a-status",
+                &[
+                    (
+                        "status",
+                        (&p.status.chars().take(40).collect::<String>()).into(),
+                    ),
+                    ("statuses", (&cfg.statuses.join(", ")).into()),
+                ],
             ),
         ));
     }
     if cfg.require_manager_approval && p.status == cfg.qualified_status {
         return Err(Error::Forbidden {
             code: "forbidden",
-            message: format!(
-                "Leads are set to {} by a manager in Salesforce, not by this assistant.",
-                cfg.qualified_status
+            message: ctx.say(
+                "manager-only",
+                &[("status", (&cfg.qualified_status).into())],
             ),
         });
     }
@@ -417,11 +426,10 @@ async fn update_lead_status(ctx: CallContext, p: UpdateLeadStatus) -> Result<Val
         .await?;
     match resp.status {
         200 | 204 => Ok(json!({"leadId": p.lead_id, "status": p.status})),
-        404 => Err(Error::not_found(format!(
-            "No lead with leadId {}. Find it with FindLeads.",
-            p.lead_id
-        ))),
-        _ => Err(refused(&resp, Asked::Update)),
+        404 => Err(Error::not_found(
+            ctx.say("no-lead", &[("id", (&p.lead_id).into())]),
+        )),
+        _ => Err(refused(&ctx, &resp, Asked::Update)),
     }
 }
 

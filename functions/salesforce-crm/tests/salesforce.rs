@@ -303,3 +303,24 @@ async fn salesforces_refusals_keep_their_meaning() {
         "nothing asked of Salesforce"
     );
 }
+
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let missing = Arc::new(Salesforce {
+        patch_status: 404,
+        ..Salesforce::default()
+    });
+    let e = harness(missing, json!({}))
+        .locale("es-US")
+        .call(
+            "UpdateLeadStatus",
+            json!({"leadId": "00Q5e00000AbCdEEAV", "status": "Working - Contacted"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404);
+    assert_eq!(
+        e.to_string(),
+        "No hay ningún lead con leadId 00Q5e00000AbCdEEAV. Búsquelo con FindLeads."
+    );
+}

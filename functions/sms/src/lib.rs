@@ -6,10 +6,8 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use switchboard::api::{ApiRequest, ApiResponse, segment};
 
-use switchboard::i18n::Messages;
 use switchboard::{CallContext, ContractError, Error, Plugin};
 
 /// The manifest this binary serves and publishes.
@@ -18,39 +16,22 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 const TWILIO: &str = "Twilio's Messages API";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: [(&str, &str); 2] = [
+const LOCALES: &[(&str, &str)] = &[
     ("en", include_str!("../locales/en.ftl")),
     ("es", include_str!("../locales/es.ftl")),
 ];
 
-/// Builds the plugin; fails if the manifest and the handlers disagree, or a message
-/// resource does not parse.
+/// Builds the plugin; fails if the manifest and the handlers disagree, or the messages
+/// do not parse or differ between languages.
 pub fn plugin() -> Result<Plugin, ContractError> {
-    let m = Arc::new(
-        Messages::new(&LOCALES).map_err(|problem| ContractError::Messages {
-            plugin: "sms".into(),
-            problem,
-        })?,
-    );
-    let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
     Plugin::builder(MANIFEST)
-        .handler("SendSms", move |ctx, p| send_sms(m1.clone(), ctx, p))
-        .handler("GetSmsStatus", move |ctx, p| {
-            get_sms_status(m2.clone(), ctx, p)
-        })
-        .handler("ScheduleReminder", move |ctx, p| {
-            schedule_reminder(m3.clone(), ctx, p)
-        })
+        .messages(LOCALES)
+        .handler("SendSms", send_sms)
+        .handler("GetSmsStatus", get_sms_status)
+        .handler("ScheduleReminder", schedule_reminder)
         .handler("CancelReminder", cancel_reminder)
         .handler("SmsStatusCallback", status_callback)
         .build()
-}
-
-/// This call's message `id` in its language.
-fn say(m: &Messages, ctx: &CallContext, id: &str, args: &[(&str, &str)]) -> String {
-    // A mistyped id fails the tests that reach it, not only a log line in production.
-    debug_assert!(m.has(id), "no message {id} in locales/en.ftl");
-    m.get(&ctx.locale, id, args)
 }
 
 /// The config as written in `config_schema`.
@@ -133,7 +114,7 @@ fn messages(account: &str) -> String {
 /// Twilio's 400 names a number or body it will not take (e.g. 21211, "The 'To' number is
 /// not a valid phone number"): something the caller can fix, so a 422 with its words, unless
 /// it is about the sending number or the account (the organization's config).
-fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -> Error {
+fn refused(ctx: &CallContext, resp: &ApiResponse, account: &str) -> Error {
     let code = resp.body.get("code").and_then(Value::as_u64);
     let said = resp
         .body
@@ -151,11 +132,9 @@ fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -
             "/config/fromNumber",
             format!("Twilio will not send from the sms instance's fromNumber: {said}{with_code}"),
         ),
-        400 => Error::unprocessable(say(
-            m,
-            ctx,
+        400 => Error::unprocessable(ctx.say(
             "not-sent",
-            &[("said", &said), ("code", &with_code)],
+            &[("said", (&said).into()), ("code", (&with_code).into())],
         )),
         404 => Error::invalid_config(
             "/config/accountSid",
@@ -163,18 +142,18 @@ fn refused(m: &Messages, ctx: &CallContext, resp: &ApiResponse, account: &str) -
                 "Twilio has no account {account} for this credential; check accountSid and the credential"
             ),
         ),
-        429 => Error::Unavailable(say(m, ctx, "rate-limited", &[])),
+        429 => Error::Unavailable(ctx.say("rate-limited", &[])),
         _ => resp.upstream_error(TWILIO),
     }
 }
 
 /// `to`, or the caller's own number on a voice call.
-fn recipient(m: &Messages, ctx: &CallContext, to: Option<String>) -> Result<String, Error> {
+fn recipient(ctx: &CallContext, to: Option<String>) -> Result<String, Error> {
     match to {
         Some(to) => Ok(to),
         None => match ctx.caller_phone.as_deref().filter(|c| is_e164(c)) {
             Some(caller) => Ok(caller.to_owned()),
-            None => Err(Error::invalid_field("/to", say(m, ctx, "no-number", &[]))),
+            None => Err(Error::invalid_field("/to", ctx.say("no-number", &[]))),
         },
     }
 }
@@ -186,11 +165,7 @@ fn reminder(appointment: &str) -> String {
 
 /// A reminder is a `SendSms` scheduled before the appointment; scheduling one for an
 /// appointment that has one replaces it (the appointment moved).
-async fn schedule_reminder(
-    m: Arc<Messages>,
-    ctx: CallContext,
-    p: ScheduleReminder,
-) -> Result<Value, Error> {
+async fn schedule_reminder(ctx: CallContext, p: ScheduleReminder) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     if cfg.reminder_minutes_before == 0 {
         return Err(Error::invalid_config(
@@ -209,32 +184,27 @@ async fn schedule_reminder(
     let start: jiff::Timestamp = p
         .appointment_time
         .parse()
-        .map_err(|_| Error::invalid_field("/appointmentTime", say(&m, &ctx, "bad-time", &[])))?;
+        .map_err(|_| Error::invalid_field("/appointmentTime", ctx.say("bad-time", &[])))?;
     let lead = std::time::Duration::from_secs(u64::from(cfg.reminder_minutes_before) * 60);
-    let start = std::time::SystemTime::try_from(start).map_err(|_| {
-        Error::invalid_field("/appointmentTime", say(&m, &ctx, "out-of-range", &[]))
-    })?;
-    let send_at = start.checked_sub(lead).ok_or_else(|| {
-        Error::invalid_field("/appointmentTime", say(&m, &ctx, "out-of-range", &[]))
-    })?;
+    let out_of_range = || Error::invalid_field("/appointmentTime", ctx.say("out-of-range", &[]));
+    let start = std::time::SystemTime::try_from(start).map_err(|_| out_of_range())?;
+    let send_at = start.checked_sub(lead).ok_or_else(out_of_range)?;
     if send_at <= ctx.now {
         return Err(Error::invalid_field(
             "/appointmentTime",
-            say(
-                &m,
-                &ctx,
+            ctx.say(
                 "too-soon",
-                &[("minutes", &cfg.reminder_minutes_before.to_string())],
+                &[("minutes", cfg.reminder_minutes_before.into())],
             ),
         ));
     }
     if send_at.duration_since(ctx.now).unwrap_or_default() > switchboard::schedule::MAX_AHEAD {
         return Err(Error::invalid_field(
             "/appointmentTime",
-            say(&m, &ctx, "too-far", &[]),
+            ctx.say("too-far", &[]),
         ));
     }
-    let to = recipient(&m, &ctx, p.to)?;
+    let to = recipient(&ctx, p.to)?;
     let name = reminder(&p.appointment_ref);
     let params = json!({"to": to, "body": p.body});
     // An existing reminder is replaced; a second conflict means a concurrent call
@@ -268,7 +238,7 @@ async fn cancel_reminder(ctx: CallContext, p: CancelReminder) -> Result<Value, E
     Ok(json!({"appointmentRef": p.appointment_ref, "cancelled": cancelled}))
 }
 
-async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Value, Error> {
+async fn send_sms(ctx: CallContext, p: SendSms) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
     let from = cfg.from_number.as_deref().ok_or_else(|| {
@@ -277,7 +247,7 @@ async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Valu
             "the sms instance has no fromNumber: set it to the organization's Twilio number, e.g. +15017122661",
         )
     })?;
-    let to = recipient(&m, &ctx, p.to)?;
+    let to = recipient(&ctx, p.to)?;
     let body = match cfg.signature.trim() {
         "" => p.body,
         sig => format!("{}\n{sig}", p.body),
@@ -289,7 +259,7 @@ async fn send_sms(m: Arc<Messages>, ctx: CallContext, p: SendSms) -> Result<Valu
     let request = ApiRequest::post_form(format!("{}.json", messages(account)), form);
     let resp = ctx.api()?.send(request).await?;
     if !resp.is_success() {
-        return Err(refused(&m, &ctx, &resp, account));
+        return Err(refused(&ctx, &resp, account));
     }
     let sid = resp
         .body
@@ -338,22 +308,15 @@ async fn status_callback(ctx: CallContext, p: StatusCallback) -> Result<Value, E
     }))
 }
 
-async fn get_sms_status(
-    m: Arc<Messages>,
-    ctx: CallContext,
-    p: GetSmsStatus,
-) -> Result<Value, Error> {
+async fn get_sms_status(ctx: CallContext, p: GetSmsStatus) -> Result<Value, Error> {
     let cfg: SmsConfig = ctx.config()?;
     let account = cfg.account()?;
     let path = format!("{}/{}.json", messages(account), segment(&p.message_sid));
     let resp = ctx.api()?.send(ApiRequest::get(path)).await?;
     if resp.status == 404 {
-        return Err(Error::not_found(say(
-            &m,
-            &ctx,
-            "unknown-message",
-            &[("sid", &p.message_sid)],
-        )));
+        return Err(Error::not_found(
+            ctx.say("unknown-message", &[("sid", (&p.message_sid).into())]),
+        ));
     }
     let body = resp.into_json(TWILIO)?;
     Ok(json!({
@@ -369,16 +332,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_message_is_in_every_language() {
-        let ids = |ftl: &str| -> Vec<String> {
-            ftl.lines()
-                .filter(|l| !l.starts_with('#') && l.contains(" = "))
-                .map(|l| l.split(" = ").next().unwrap_or_default().to_owned())
-                .collect()
-        };
-        let en = ids(LOCALES[0].1);
-        assert_eq!(en, ids(LOCALES[1].1), "en and es list the same messages");
-        let m = Messages::new(&LOCALES).unwrap();
+    fn every_message_reads_differently_in_each_language() {
+        let m = switchboard::i18n::Messages::new(LOCALES).unwrap();
         for id in [
             "no-number",
             "not-sent",
@@ -389,16 +344,31 @@ mod tests {
             "too-soon",
             "too-far",
         ] {
-            assert!(m.has(id), "{id}");
             let args = [
-                ("said", "x"),
-                ("code", ""),
-                ("sid", "SM1"),
-                ("minutes", "5"),
+                ("said", "x".into()),
+                ("code", "".into()),
+                ("sid", "SM1".into()),
+                ("minutes", 5u32.into()),
             ];
             let (es, en) = (m.get("es", id, &args), m.get("en", id, &args));
-            assert!(es != en && es != id && en != id, "{id}: {es} / {en}");
+            assert!(
+                m.has(id) && es != en && es != id && en != id,
+                "{id}: {es} / {en}"
+            );
         }
+        let soon = |lang, n: u32| m.get(lang, "too-soon", &[("minutes", n.into())]);
+        assert!(
+            soon("en", 1).contains("less than a minute away"),
+            "{}",
+            soon("en", 1)
+        );
+        assert!(soon("en", 1440).contains("less than 1440 minutes away"));
+        assert!(
+            soon("es", 1).contains("menos de un minuto para"),
+            "{}",
+            soon("es", 1)
+        );
+        assert!(soon("es", 30).contains("menos de 30 minutos para"));
     }
 
     #[test]

@@ -12,9 +12,17 @@ use switchboard::{ContractError, Plugin};
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
-/// Builds the plugin; fails if the manifest and the handlers disagree.
+/// The messages callers hear, by language (`locales/*.ftl`).
+pub(crate) const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
+/// not parse or differ between languages.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("CreateTicket", tickets::create_ticket)
         .handler("GetTicket", tickets::get_ticket)
         .handler("ListTickets", tickets::list_tickets)

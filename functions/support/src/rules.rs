@@ -1,7 +1,7 @@
 //! The ticket rules as pure functions, so they are tested without a store. Every refusal's
 //! message is written to be read out by a voice agent, with what to do instead.
 
-use switchboard::Error;
+use switchboard::{Error, Speaker};
 
 use crate::records::Status;
 
@@ -11,75 +11,92 @@ use crate::records::Status;
 /// open and pending move freely; resolved may be closed; moving a resolved or closed ticket
 /// back to open or pending is a reopen, allowed only with `allowReopen`; closed is final
 /// otherwise, and never becomes resolved.
-pub fn transition(id: &str, from: Status, to: Status, allow_reopen: bool) -> Result<bool, Error> {
+pub fn transition(
+    sp: &Speaker,
+    id: &str,
+    from: Status,
+    to: Status,
+    allow_reopen: bool,
+) -> Result<bool, Error> {
     use Status::{Closed, Open, Pending, Resolved};
     match (from, to) {
         _ if from == to => Ok(false),
         (Open | Pending, _) | (Resolved, Closed) => Ok(true),
         (Resolved | Closed, Open | Pending) if allow_reopen => Ok(true),
-        (Resolved | Closed, Open | Pending) => Err(Error::conflict(format!(
-            "Ticket {id} is {from}, and this support team does not reopen tickets. If the problem is back, create a new ticket with CreateTicket and mention ticket {id} in its description."
+        (Resolved | Closed, Open | Pending) => Err(Error::conflict(sp.say(
+            "no-reopening",
+            &[("id", id.into()), ("from", from.as_str().into())],
         ))),
         // Equal statuses returned above, so this is closed -> resolved.
-        (Resolved | Closed, Resolved | Closed) => Err(Error::conflict(format!(
-            "Ticket {id} is already closed, which is final, so it cannot be marked {to}.{}",
-            reopen_hint(id, allow_reopen)
+        (Resolved | Closed, Resolved | Closed) => Err(Error::conflict(sp.say(
+            "closed-is-final",
+            &[
+                ("id", id.into()),
+                ("to", to.as_str().into()),
+                ("hint", (&reopen_hint(sp, id, allow_reopen)).into()),
+            ],
         ))),
     }
 }
 
-fn reopen_hint(id: &str, allow_reopen: bool) -> String {
+fn reopen_hint(sp: &Speaker, id: &str, allow_reopen: bool) -> String {
     if allow_reopen {
-        " If the problem is not solved, reopen it with UpdateTicketStatus and status open."
-            .to_owned()
+        sp.say("hint-reopen", &[])
     } else {
-        format!(" If the problem is back, create a new ticket and mention ticket {id}.")
+        sp.say("hint-new-ticket", &[("id", id.into())])
     }
 }
 
 /// Comments go only on tickets that are not closed.
-pub fn commentable(id: &str, status: Status, allow_reopen: bool) -> Result<(), Error> {
+pub fn commentable(
+    sp: &Speaker,
+    id: &str,
+    status: Status,
+    allow_reopen: bool,
+) -> Result<(), Error> {
     if status == Status::Closed {
-        return Err(closed_for_comments(id, allow_reopen));
+        return Err(closed_for_comments(sp, id, allow_reopen));
     }
     Ok(())
 }
 
-pub fn closed_for_comments(id: &str, allow_reopen: bool) -> Error {
-    Error::conflict(format!(
-        "Ticket {id} is closed, so no more comments can be added to it.{}",
-        reopen_hint(id, allow_reopen)
+pub fn closed_for_comments(sp: &Speaker, id: &str, allow_reopen: bool) -> Error {
+    Error::conflict(sp.say(
+        "closed-for-comments",
+        &[
+            ("id", id.into()),
+            ("hint", (&reopen_hint(sp, id, allow_reopen)).into()),
+        ],
     ))
 }
 
 /// A comment, trimmed: not blank and at most `max` characters (not bytes).
-pub fn comment_text(text: &str, max: usize) -> Result<String, Error> {
+pub fn comment_text(sp: &Speaker, text: &str, max: usize) -> Result<String, Error> {
     let text = text.trim();
     if text.is_empty() {
         return Err(Error::invalid_field(
             "/comment",
-            "The comment is empty. Say what should be added to the ticket.",
+            sp.say("empty-comment", &[]),
         ));
     }
     let n = text.chars().count();
     if n > max {
         return Err(Error::invalid_field(
             "/comment",
-            format!(
-                "The comment is {n} characters long, but the limit is {max}. Shorten it, or split it into several comments."
-            ),
+            sp.say("long-comment", &[("length", n.into()), ("max", max.into())]),
         ));
     }
     Ok(text.to_owned())
 }
 
-/// A required text parameter, trimmed and not blank.
-pub fn required_text(path: &str, value: &str, what: &str) -> Result<String, Error> {
+/// A required text parameter, trimmed and not blank; `what` is `subject`, `description`
+/// or `name` (the contact's).
+pub fn required_text(sp: &Speaker, path: &str, value: &str, what: &str) -> Result<String, Error> {
     let v = value.trim();
     if v.is_empty() {
         return Err(Error::invalid_field(
             path,
-            format!("The {what} is empty. Ask the caller for it, then call again."),
+            sp.say("empty-field", &[("what", what.into())]),
         ));
     }
     Ok(v.to_owned())
@@ -94,12 +111,12 @@ pub fn optional_text(value: Option<&str>) -> Option<String> {
 }
 
 /// The ticket number as the agent gave it ("12" or "#12"), as the record id.
-pub fn ticket_number(raw: &str) -> Result<String, Error> {
+pub fn ticket_number(sp: &Speaker, raw: &str) -> Result<String, Error> {
     let id = raw.trim().trim_start_matches('#');
     if id.is_empty() {
         return Err(Error::invalid_field(
             "/ticketId",
-            "The ticket number is missing. Ask the caller for it, or find it with ListTickets.",
+            sp.say("no-ticket-number", &[]),
         ));
     }
     Ok(id.to_owned())
@@ -112,8 +129,13 @@ mod tests {
 
     const ALL: [Status; 4] = [Open, Pending, Resolved, Closed];
 
+    fn speaker(locale: &str) -> Speaker {
+        let m = switchboard::i18n::Messages::new(crate::LOCALES).unwrap();
+        Speaker::new(Some(std::sync::Arc::new(m)), locale)
+    }
+
     fn allowed(from: Status, to: Status, reopen: bool) -> Option<bool> {
-        match transition("3", from, to, reopen) {
+        match transition(&speaker("en"), "3", from, to, reopen) {
             Ok(changed) => Some(changed),
             Err(e) => {
                 assert_eq!(e.status(), 409, "{from} -> {to}");
@@ -154,39 +176,50 @@ mod tests {
 
     #[test]
     fn refusals_say_what_to_do() {
-        let e = transition("3", Closed, Open, false).unwrap_err();
+        let sp = &speaker("en");
+        let e = transition(sp, "3", Closed, Open, false).unwrap_err();
         assert_eq!(
             e.to_string(),
             "Ticket 3 is closed, and this support team does not reopen tickets. If the problem is back, create a new ticket with CreateTicket and mention ticket 3 in its description."
         );
-        let e = transition("3", Closed, Resolved, true).unwrap_err();
+        let e = transition(sp, "3", Closed, Resolved, true).unwrap_err();
         assert!(
             e.to_string().contains("reopen it with UpdateTicketStatus"),
             "{e}"
         );
-        let e = commentable("3", Closed, false).unwrap_err();
+        let e = commentable(sp, "3", Closed, false).unwrap_err();
         assert_eq!(e.status(), 409);
-        assert!(e.to_string().contains("create a new ticket"), "{e}");
-        assert!(commentable("3", Resolved, false).is_ok());
+        assert_eq!(
+            e.to_string(),
+            "Ticket 3 is closed, so no more comments can be added to it. If the problem is back, create a new ticket and mention ticket 3."
+        );
+        assert!(commentable(sp, "3", Resolved, false).is_ok());
+        let e = commentable(&speaker("es-MX"), "3", Closed, true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "El ticket 3 está cerrado, así que no admite más comentarios. Si el problema no está resuelto, reábralo con UpdateTicketStatus y el estado open."
+        );
     }
 
     #[test]
     fn comments_are_trimmed_and_counted_in_characters() {
-        assert_eq!(comment_text("  hi  ", 2).unwrap(), "hi");
-        assert_eq!(comment_text(&"é".repeat(5), 5).unwrap(), "é".repeat(5));
-        let e = comment_text(&"é".repeat(6), 5).unwrap_err();
+        let sp = &speaker("en");
+        assert_eq!(comment_text(sp, "  hi  ", 2).unwrap(), "hi");
+        assert_eq!(comment_text(sp, &"é".repeat(5), 5).unwrap(), "é".repeat(5));
+        let e = comment_text(sp, &"é".repeat(6), 5).unwrap_err();
         assert_eq!(e.status(), 422);
         assert_eq!(
             e.to_string(),
             "The comment is 6 characters long, but the limit is 5. Shorten it, or split it into several comments."
         );
-        assert_eq!(comment_text(" \n ", 5).unwrap_err().status(), 422);
+        assert_eq!(comment_text(sp, " \n ", 5).unwrap_err().status(), 422);
     }
 
     #[test]
     fn ticket_numbers_may_start_with_a_hash() {
-        assert_eq!(ticket_number("#12").unwrap(), "12");
-        assert_eq!(ticket_number("12").unwrap(), "12");
-        assert_eq!(ticket_number("#").unwrap_err().status(), 422);
+        let sp = &speaker("en");
+        assert_eq!(ticket_number(sp, "#12").unwrap(), "12");
+        assert_eq!(ticket_number(sp, "12").unwrap(), "12");
+        assert_eq!(ticket_number(sp, "#").unwrap_err().status(), 422);
     }
 }

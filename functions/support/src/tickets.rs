@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use switchboard::{CallContext, Condition, DataAdapter, DataError, Error};
+use switchboard::{CallContext, Condition, DataAdapter, DataError, Error, RecordId, Speaker};
 
 use crate::config::SupportConfig;
 use crate::records::{
@@ -22,22 +22,24 @@ const MIN_PHONE_DIGITS: usize = 7;
 /// Who a comment is from when the agent does not say.
 const DEFAULT_AUTHOR: &str = "caller";
 
-fn no_ticket(id: &str) -> String {
-    format!(
-        "There is no ticket {id}. Check the number with the caller, or find the ticket with ListTickets."
-    )
+fn no_ticket(sp: &Speaker, id: &str) -> Error {
+    Error::not_found(sp.say("no-ticket", &[("id", id.into())]))
 }
 
-fn just_changed(id: &str) -> Error {
-    Error::conflict(format!(
-        "Ticket {id} was just changed by someone else, so its status was not changed. Check it again with GetTicket before deciding what to do."
-    ))
+fn just_changed(sp: &Speaker, id: &str) -> Error {
+    Error::conflict(sp.say("just-changed", &[("id", id.into())]))
 }
 
-async fn load_ticket(data: &dyn DataAdapter, id: &str) -> Result<Ticket, Error> {
-    match data.get(&entity(TICKETS)?, &record_id(id)?).await? {
+async fn load_ticket(sp: &Speaker, data: &dyn DataAdapter, id: &str) -> Result<Ticket, Error> {
+    let rid = RecordId::parse(id).map_err(|_| {
+        Error::invalid_field(
+            "/ticketId",
+            sp.say("not-a-ticket-number", &[("id", id.into())]),
+        )
+    })?;
+    match data.get(&entity(TICKETS)?, &rid).await? {
         Some(r) => Ticket::from_record(r),
-        None => Err(Error::not_found(no_ticket(id))),
+        None => Err(no_ticket(sp, id)),
     }
 }
 
@@ -55,7 +57,8 @@ fn enough_digits(phone: &str) -> bool {
 /// Checks the contact; with neither phone nor email, falls back to the caller's number the
 /// voice platform reported (`CallContext::caller_phone`).
 fn checked_contact(ctx: &CallContext, c: Contact) -> Result<Contact, Error> {
-    let name = required_text("/contact/name", &c.name, "contact's name")?;
+    let sp = &ctx.speaker();
+    let name = required_text(sp, "/contact/name", &c.name, "name")?;
     let mut phone = optional_text(c.phone.as_deref());
     let email = optional_text(c.email.as_deref());
     if let Some(p) = &phone
@@ -63,8 +66,9 @@ fn checked_contact(ctx: &CallContext, c: Contact) -> Result<Contact, Error> {
     {
         return Err(Error::invalid_field(
             "/contact/phone",
-            format!(
-                "The phone number {p} is too short. Ask the caller for the full number, with at least {MIN_PHONE_DIGITS} digits."
+            sp.say(
+                "short-phone",
+                &[("phone", p.into()), ("min", MIN_PHONE_DIGITS.into())],
             ),
         ));
     }
@@ -76,10 +80,7 @@ fn checked_contact(ctx: &CallContext, c: Contact) -> Result<Contact, Error> {
             .map(str::to_owned);
     }
     if phone.is_none() && email.is_none() {
-        return Err(Error::invalid_field(
-            "/contact",
-            "The team needs a way to reach the caller. Ask for a phone number or an email address, then call again with contact.phone or contact.email.",
-        ));
+        return Err(Error::invalid_field("/contact", sp.say("no-contact", &[])));
     }
     Ok(Contact { name, phone, email })
 }
@@ -96,8 +97,9 @@ pub struct CreateTicket {
 
 pub async fn create_ticket(ctx: CallContext, p: CreateTicket) -> Result<Value, Error> {
     let cfg: SupportConfig = ctx.config()?;
-    let subject = required_text("/subject", &p.subject, "subject")?;
-    let description = required_text("/description", &p.description, "description")?;
+    let sp = &ctx.speaker();
+    let subject = required_text(sp, "/subject", &p.subject, "subject")?;
+    let description = required_text(sp, "/description", &p.description, "description")?;
     let contact = checked_contact(&ctx, p.contact)?;
     let now = ctx.timestamp()?;
     let mut record = Map::new();
@@ -134,9 +136,10 @@ pub struct GetTicket {
 }
 
 pub async fn get_ticket(ctx: CallContext, p: GetTicket) -> Result<Value, Error> {
-    let id = ticket_number(&p.ticket_id)?;
+    let sp = &ctx.speaker();
+    let id = ticket_number(sp, &p.ticket_id)?;
     let data = ctx.data.as_ref();
-    let ticket = load_ticket(data, &id).await?;
+    let ticket = load_ticket(sp, data, &id).await?;
     let comments = load_comments(data, &ticket.id).await?;
     Ok(ticket.view(Some(&comments)))
 }
@@ -160,7 +163,10 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
             .ok()
             .filter(|n| (1..=MAX_LIST).contains(n))
             .ok_or_else(|| {
-                Error::invalid_field("/limit", format!("limit must be 1 to {MAX_LIST}"))
+                Error::invalid_field(
+                    "/limit",
+                    ctx.say("limit-range", &[("max", MAX_LIST.into())]),
+                )
             })?,
     };
     let phone = optional_text(p.phone.as_deref());
@@ -170,7 +176,7 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
     {
         return Err(Error::invalid_field(
             "/phone",
-            format!("A phone number needs at least {MIN_PHONE_DIGITS} digits to search by."),
+            ctx.say("search-phone", &[("min", MIN_PHONE_DIGITS.into())]),
         ));
     }
     let email = optional_text(p.email.as_deref());
@@ -220,12 +226,15 @@ pub async fn list_tickets(ctx: CallContext, p: ListTickets) -> Result<Value, Err
         "truncated": truncated,
     });
     if truncated {
-        out["message"] = json!(format!(
-            "Only the newest {limit} {} tickets are listed. Ask for the ticket number, or search by the caller's phone number or email.",
-            p.status
+        out["message"] = json!(ctx.say(
+            "only-newest",
+            &[
+                ("limit", limit.into()),
+                ("status", p.status.as_str().into())
+            ],
         ));
     } else if tickets.is_empty() {
-        out["message"] = json!(format!("No {} tickets match.", p.status));
+        out["message"] = json!(ctx.say("none-match", &[("status", p.status.as_str().into())]));
     }
     Ok(out)
 }
@@ -241,16 +250,20 @@ pub struct UpdateTicketStatus {
 
 pub async fn update_ticket_status(ctx: CallContext, p: UpdateTicketStatus) -> Result<Value, Error> {
     let cfg: SupportConfig = ctx.config()?;
-    let id = ticket_number(&p.ticket_id)?;
+    let sp = &ctx.speaker();
+    let id = ticket_number(sp, &p.ticket_id)?;
     let data = ctx.data.as_ref();
-    let ticket = load_ticket(data, &id).await?;
+    let ticket = load_ticket(sp, data, &id).await?;
     let from = ticket.status;
-    if !transition(&ticket.id, from, p.status, cfg.allow_reopen)? {
+    if !transition(sp, &ticket.id, from, p.status, cfg.allow_reopen)? {
         return Ok(json!({
             "ticket": ticket.view(None),
             "previousStatus": from,
             "changed": false,
-            "message": format!("Ticket {} is already {from}; nothing was changed.", ticket.id),
+            "message": sp.say(
+                "already-status",
+                &[("id", (&ticket.id).into()), ("status", from.as_str().into())],
+            ),
         }));
     }
     let now = ctx.timestamp()?;
@@ -280,8 +293,8 @@ pub async fn update_ticket_status(ctx: CallContext, p: UpdateTicketStatus) -> Re
         .await
     {
         Ok(r) => Ticket::from_record(r)?,
-        Err(DataError::Conflict { .. }) => return Err(just_changed(&ticket.id)),
-        Err(DataError::NotFound { .. }) => return Err(Error::not_found(no_ticket(&ticket.id))),
+        Err(DataError::Conflict { .. }) => return Err(just_changed(sp, &ticket.id)),
+        Err(DataError::NotFound { .. }) => return Err(no_ticket(sp, &ticket.id)),
         Err(e) => return Err(e.into()),
     };
     Ok(json!({
@@ -302,11 +315,12 @@ pub struct AddTicketComment {
 
 pub async fn add_ticket_comment(ctx: CallContext, p: AddTicketComment) -> Result<Value, Error> {
     let cfg: SupportConfig = ctx.config()?;
-    let id = ticket_number(&p.ticket_id)?;
-    let text = comment_text(&p.comment, cfg.max_comment_length)?;
+    let sp = &ctx.speaker();
+    let id = ticket_number(sp, &p.ticket_id)?;
+    let text = comment_text(sp, &p.comment, cfg.max_comment_length)?;
     let data = ctx.data.as_ref();
-    let ticket = load_ticket(data, &id).await?;
-    commentable(&ticket.id, ticket.status, cfg.allow_reopen)?;
+    let ticket = load_ticket(sp, data, &id).await?;
+    commentable(sp, &ticket.id, ticket.status, cfg.allow_reopen)?;
     let author = optional_text(p.author.as_deref()).unwrap_or_else(|| DEFAULT_AUTHOR.to_owned());
     let mut record = Map::new();
     record.insert("ticketId".into(), json!(ticket.id));
@@ -322,9 +336,9 @@ pub async fn add_ticket_comment(ctx: CallContext, p: AddTicketComment) -> Result
     let comment = Comment::from_record(created)?;
     // A close that landed between the check above and the create wins: look again and take
     // the comment back, so a closed ticket never gains one.
-    let refusal = match load_ticket(data, &ticket.id).await {
+    let refusal = match load_ticket(sp, data, &ticket.id).await {
         Ok(now) if now.status != Status::Closed => None,
-        Ok(_) => Some(closed_for_comments(&ticket.id, cfg.allow_reopen)),
+        Ok(_) => Some(closed_for_comments(sp, &ticket.id, cfg.allow_reopen)),
         Err(e) => Some(e),
     };
     if let Some(refusal) = refusal {

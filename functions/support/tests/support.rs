@@ -85,7 +85,7 @@ fn plugin_builds_with_one_handler_per_function() {
         ]
     );
     assert_eq!(plugin.name().as_str(), "support");
-    assert_eq!(m.version, "1.3.0");
+    assert_eq!(m.version, "1.4.0");
     assert_eq!(
         m.data_adapters,
         [
@@ -811,4 +811,26 @@ async fn records_written_by_others_are_read() {
     let r = h.set("100", "resolved").await;
     assert_eq!(r["ticket"]["status"], "resolved");
     h.set("100", "closed").await;
+}
+
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let h = harness().locale("es-US");
+    let e = h
+        .call(
+            "CreateTicket",
+            json!({"subject": "  ", "description": "x", "contact": {"name": "Ana", "phone": "+15550102000"}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422);
+    assert!(e.to_string().contains("El asunto está vacío."), "{e}");
+    let e = h
+        .call("GetTicket", json!({"ticketId": "404"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "No existe el ticket 404. Compruebe el número con quien llama o busque el ticket con ListTickets."
+    );
 }

@@ -17,10 +17,16 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard::{CallContext, ContractError, Error, Plugin, async_trait};
+use switchboard::{CallContext, ContractError, Error, Plugin, Speaker, async_trait};
 
 /// The manifest this binary serves and publishes.
 pub const MANIFEST: &str = include_str!("../manifest.json");
+
+/// The messages callers hear, by language (`locales/*.ftl`).
+const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
 
 /// A translation and the language it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +39,11 @@ pub struct Translated {
 /// How text is translated (Amazon Translate; a double in tests).
 #[async_trait]
 pub trait Translator: Send + Sync {
-    /// `source` is a Translate language code or `auto`.
+    /// `source` is a Translate language code or `auto`; refusals are said through `sp`, in
+    /// the call's language.
     async fn translate(
         &self,
+        sp: &Speaker,
         text: &str,
         source: &str,
         target: &str,
@@ -88,7 +96,7 @@ impl AwsTranslate {
 
 /// Translate's refusals as the error contract; `at` is the parameter a language problem is
 /// about (`/targetLanguage` for TranslateText, `/text` for DetectLanguage).
-fn error<E>(err: &SdkError<E>, source: &str, target: &str, at: &str) -> Error
+fn error<E>(sp: &Speaker, err: &SdkError<E>, source: &str, target: &str, at: &str) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -100,7 +108,7 @@ where
     };
     let code = s.err().code().unwrap_or("unknown");
     let from = if source == "auto" {
-        "the text's language".to_owned()
+        sp.say("texts-language", &[])
     } else {
         source.to_owned()
     };
@@ -108,36 +116,25 @@ where
     match code {
         "UnsupportedLanguagePairException" => Error::invalid_field(
             at,
-            format!(
-                "Amazon Translate does not translate from {from} into {target}; use a language pair it supports, e.g. en and es, fr, de, pt, zh, ja"
+            sp.say(
+                "unsupported-pair",
+                &[("from", (&from).into()), ("target", target.into())],
             ),
         ),
         // `auto` needs Amazon Comprehend in the deployment's region: not the caller's to fix.
         "InvalidRequestException" if said.contains("auto") || said.contains("detect") => {
-            Error::Unavailable(
-                "Amazon Translate cannot detect languages in this deployment's region; give sourceLanguage".into(),
-            )
+            Error::Unavailable(sp.say("no-detection-here", &[]))
         }
-        "ValidationException" => Error::unprocessable(
-            "Amazon Translate refused the request: check the language codes and the text",
-        ),
-        "DetectedLanguageLowConfidenceException" => Error::invalid_field(
-            "/text",
-            "Amazon Translate could not tell which language this is: give sourceLanguage, or a longer text",
-        ),
-        "TextSizeLimitExceededException" => Error::invalid_field(
-            "/text",
-            "the text is longer than Amazon Translate takes at once (10,000 bytes): send it in parts",
-        ),
-        "InvalidRequestException" => {
-            Error::unprocessable("Amazon Translate refused the request: check the language codes")
+        "ValidationException" => Error::unprocessable(sp.say("refused-text", &[])),
+        "DetectedLanguageLowConfidenceException" => {
+            Error::invalid_field("/text", sp.say("low-confidence", &[]))
         }
+        "TextSizeLimitExceededException" => Error::invalid_field("/text", sp.say("too-long", &[])),
+        "InvalidRequestException" => Error::unprocessable(sp.say("refused-codes", &[])),
         "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException" => {
-            Error::Unavailable("Amazon Translate is limiting this account; retry shortly".into())
+            Error::Unavailable(sp.say("limited", &[]))
         }
-        "ServiceUnavailableException" => {
-            Error::Unavailable("Amazon Translate is unavailable; retry shortly".into())
-        }
+        "ServiceUnavailableException" => Error::Unavailable(sp.say("unavailable", &[])),
         _ => Error::Upstream(format!(
             "Amazon Translate answered {code} (HTTP {})",
             s.raw().status().as_u16()
@@ -149,6 +146,7 @@ where
 impl Translator for AwsTranslate {
     async fn translate(
         &self,
+        sp: &Speaker,
         text: &str,
         source: &str,
         target: &str,
@@ -176,7 +174,7 @@ impl Translator for AwsTranslate {
         let out = request
             .send()
             .await
-            .map_err(|e| error(&e, source, target, at))?;
+            .map_err(|e| error(sp, &e, source, target, at))?;
         Ok(Translated {
             text: out.translated_text,
             source: out.source_language_code,
@@ -195,6 +193,7 @@ struct OnFirstCall {
 impl Translator for OnFirstCall {
     async fn translate(
         &self,
+        sp: &Speaker,
         text: &str,
         source: &str,
         target: &str,
@@ -208,7 +207,7 @@ impl Translator for OnFirstCall {
                 })
             })
             .await?;
-        t.translate(text, source, target, formality).await
+        t.translate(sp, text, source, target, formality).await
     }
 }
 
@@ -221,6 +220,7 @@ pub fn plugin() -> Result<Plugin, ContractError> {
 pub fn plugin_with(translator: Arc<dyn Translator>) -> Result<Plugin, ContractError> {
     let t = translator.clone();
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("TranslateText", move |ctx, p| {
             translate_text(t.clone(), ctx, p)
         })
@@ -300,7 +300,13 @@ async fn translate_text(
         );
     }
     let out = t
-        .translate(&p.text, &source, &target, Some(cfg.formality.as_str()))
+        .translate(
+            &ctx.speaker(),
+            &p.text,
+            &source,
+            &target,
+            Some(cfg.formality.as_str()),
+        )
         .await?;
     Ok(json!({
         "translatedText": out.text,
@@ -311,11 +317,13 @@ async fn translate_text(
 
 async fn detect_language(
     t: Arc<dyn Translator>,
-    _ctx: CallContext,
+    ctx: CallContext,
     p: DetectLanguage,
 ) -> Result<Value, Error> {
     // Translate detects the source on the way; English text into English comes back as is.
-    let out = t.translate(&p.text, "auto", DETECT_INTO, None).await?;
+    let out = t
+        .translate(&ctx.speaker(), &p.text, "auto", DETECT_INTO, None)
+        .await?;
     Ok(json!({"language": out.source}))
 }
 

@@ -29,9 +29,17 @@ const MAX_PAGES: usize = 10;
 /// caller names the booking.
 pub const READ_SCOPE: &str = "meetings:read";
 
-/// Builds the plugin; fails if the manifest and the handlers disagree.
+/// The messages callers hear, by language (`locales/*.ftl`).
+const LOCALES: &[(&str, &str)] = &[
+    ("en", include_str!("../locales/en.ftl")),
+    ("es", include_str!("../locales/es.ftl")),
+];
+
+/// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
+/// not parse or differ between languages.
 pub fn plugin() -> Result<Plugin, ContractError> {
     Plugin::builder(MANIFEST)
+        .messages(LOCALES)
         .handler("CreateMeeting", create_meeting)
         .handler("ListMeetings", list_meetings)
         .handler("CancelMeeting", cancel_meeting)
@@ -129,7 +137,7 @@ fn summary(meeting: &Value, booking_ref: &str) -> Result<Value, Error> {
 }
 
 /// Zoom's refusals mapped to the error contract. Its body is `{"code": n, "message": …}`.
-fn refused(resp: &ApiResponse, host: &str) -> Error {
+fn refused(ctx: &CallContext, resp: &ApiResponse, host: &str) -> Error {
     let code = resp.body.get("code").and_then(Value::as_u64);
     let said = resp
         .body
@@ -153,11 +161,9 @@ fn refused(resp: &ApiResponse, host: &str) -> Error {
                 "Zoom has no user {host} on this account; set hostUser to a user of the account"
             ),
         ),
-        (404, _) => Error::not_found(format!("Zoom has no such meeting: {said}")),
-        (400, _) => Error::unprocessable(format!("Zoom did not take the meeting: {said}")),
-        (429, _) => {
-            Error::Unavailable("Zoom is limiting this account's request rate; retry shortly".into())
-        }
+        (404, _) => Error::not_found(ctx.say("no-such-meeting", &[("said", (&said).into())])),
+        (400, _) => Error::unprocessable(ctx.say("not-taken", &[("said", (&said).into())])),
+        (429, _) => Error::Unavailable(ctx.say("rate-limited", &[])),
         _ => resp.upstream_error(ZOOM),
     }
 }
@@ -177,7 +183,7 @@ async fn booked(ctx: &CallContext, host: &str, only: Option<&str>) -> Result<Vec
         }
         let resp = ctx.api()?.send(request).await?;
         if !resp.is_success() {
-            return Err(refused(&resp, host));
+            return Err(refused(ctx, &resp, host));
         }
         let meetings = resp
             .body
@@ -210,22 +216,20 @@ async fn booked(ctx: &CallContext, host: &str, only: Option<&str>) -> Result<Vec
 async fn create_meeting(ctx: CallContext, p: CreateMeeting) -> Result<Value, Error> {
     let cfg: Config = ctx.config()?;
     let host = cfg.host()?;
-    let start: Timestamp = p.start_time.parse().map_err(|_| {
-        Error::invalid_field(
-            "/startTime",
-            "give the start as RFC 3339 with an offset, e.g. 2027-06-01T10:00:00-05:00",
-        )
-    })?;
+    let start: Timestamp = p
+        .start_time
+        .parse()
+        .map_err(|_| Error::invalid_field("/startTime", ctx.say("bad-time", &[])))?;
     let now = Timestamp::try_from(ctx.now)
         .map_err(|e| Error::internal(format!("the clock is out of range: {e}")))?;
     if start <= now {
         return Err(Error::invalid_field(
             "/startTime",
-            "the appointment has already started: a meeting is created for a future start",
+            ctx.say("already-started", &[]),
         ));
     }
     let start = Timestamp::from_second(start.as_second())
-        .map_err(|_| Error::invalid_field("/startTime", "the start is out of range"))?;
+        .map_err(|_| Error::invalid_field("/startTime", ctx.say("out-of-range", &[])))?;
 
     // A booking has one meeting: a retry, or a second request, gets the first.
     if let Some(existing) = booked(&ctx, host, Some(&p.booking_ref)).await?.pop() {
@@ -245,7 +249,7 @@ async fn create_meeting(ctx: CallContext, p: CreateMeeting) -> Result<Value, Err
     let path = format!("/users/{}/meetings", segment(host));
     let resp = ctx.api()?.send(ApiRequest::post_json(path, body)).await?;
     if !resp.is_success() {
-        return Err(refused(&resp, host));
+        return Err(refused(&ctx, &resp, host));
     }
     let mut out = summary(&resp.body, &p.booking_ref)?;
     out["passcode"] = resp.body.get("password").cloned().unwrap_or(Value::Null);
@@ -259,9 +263,7 @@ async fn list_meetings(ctx: CallContext, p: ListMeetings) -> Result<Value, Error
     if p.booking_ref.is_none() && !ctx.has_scope(READ_SCOPE) {
         return Err(Error::Forbidden {
             code: "forbidden",
-            message: format!(
-                "listing every booking's meeting needs a key with the {READ_SCOPE} scope; give the bookingRef of the caller's appointment"
-            ),
+            message: ctx.say("list-needs-scope", &[("scope", READ_SCOPE.into())]),
         });
     }
     let meetings = booked(&ctx, host, p.booking_ref.as_deref()).await?;
@@ -283,7 +285,7 @@ async fn cancel_meeting(ctx: CallContext, p: CancelMeeting) -> Result<Value, Err
         let resp = ctx.api()?.send(request).await?;
         // 404: already gone, which is what was asked.
         if !resp.is_success() && resp.status != 404 {
-            return Err(refused(&resp, host));
+            return Err(refused(&ctx, &resp, host));
         }
         cancelled.push(json!(id));
     }

@@ -275,3 +275,23 @@ async fn bad_input_and_zooms_refusals_map_to_the_contract() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_spanish_call_hears_spanish() {
+    let zoom = Arc::new(Zoom::default());
+    let h = harness(zoom.clone()).locale("es-MX");
+    let e = h
+        .call(
+            "CreateMeeting",
+            json!({"bookingRef": "1042", "startTime": "2020-06-01T10:00:00-05:00"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("la cita ya ha empezado"), "{e}");
+    let e = h.call("ListMeetings", json!({})).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("hace falta una clave con el permiso meetings:read"),
+        "{e}"
+    );
+}

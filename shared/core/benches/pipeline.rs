@@ -118,8 +118,6 @@ fn bench(c: &mut Criterion) {
         service.call(CallInput {
             tenant: Some(tenant.clone()),
             body: body.as_bytes(),
-            url: "",
-            idempotency_token: None,
             request_id: "bench",
             idempotency_key: None,
         })
@@ -143,8 +141,6 @@ fn bench(c: &mut Criterion) {
         service.call(CallInput {
             tenant: Some(bound.clone()),
             body: retell.as_bytes(),
-            url: "",
-            idempotency_token: None,
             request_id: "bench",
             idempotency_key: None,
         })
@@ -167,7 +163,6 @@ fn bench(c: &mut Criterion) {
             },
             body: retell.as_bytes(),
             url: "",
-            idempotency_token: None,
             request_id: "bench",
         })
     };

@@ -8,6 +8,44 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_langneg::{NegotiationStrategy, negotiate_languages};
 use unic_langid::LanguageIdentifier;
 
+/// A message argument: text as given, or a number (which Fluent formats for the language and
+/// selects plural forms by, e.g. `{ $minutes -> [one] … *[other] … }`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg<'a> {
+    Text(&'a str),
+    Number(i64),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Self {
+        Self::Text(s)
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(s: &'a String) -> Self {
+        Self::Text(s)
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(n: i64) -> Self {
+        Self::Number(n)
+    }
+}
+
+impl From<u32> for Arg<'_> {
+    fn from(n: u32) -> Self {
+        Self::Number(i64::from(n))
+    }
+}
+
+impl From<usize> for Arg<'_> {
+    fn from(n: usize) -> Self {
+        Self::Number(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
 /// One plugin's messages in each language it ships.
 pub struct Messages {
     /// English first: the fallback.
@@ -25,8 +63,9 @@ impl std::fmt::Debug for Messages {
 
 impl Messages {
     /// `sources` are (language tag, FTL text); English (`en`) must be one of them, and every
-    /// message of another language must exist in English. Fails naming the problem: the
-    /// resources are the plugin's own, so this is a build mistake caught at start-up.
+    /// language must have exactly English's messages (none missing, none extra). Fails naming
+    /// the problem: the resources are the plugin's own, so this is a build mistake caught at
+    /// start-up (and by every test that builds the plugin).
     pub fn new(sources: &[(&str, &str)]) -> Result<Self, String> {
         let mut bundles = Vec::new();
         for (tag, text) in sources {
@@ -48,19 +87,33 @@ impl Messages {
             .position(|(l, _)| l.language.as_str() == crate::locale::TEMPLATE_LANGUAGE)
             .ok_or("the messages have no English (en) resource to fall back on")?;
         bundles.swap(0, english);
-        // Every message exists in English, the fallback.
+        // Every language has English's messages, and no others.
+        let ids = |text: &str| -> Vec<String> {
+            FluentResource::try_new(text.to_owned())
+                .map(|r| {
+                    r.entries()
+                        .filter_map(|e| match e {
+                            fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let english_ids: std::collections::BTreeSet<String> = sources
+            .iter()
+            .filter(|(tag, _)| *tag == crate::locale::TEMPLATE_LANGUAGE)
+            .flat_map(|(_, text)| ids(text))
+            .collect();
         for (tag, text) in sources {
-            let resource = FluentResource::try_new((*text).to_owned())
-                .map_err(|(_, errors)| format!("the {tag} messages do not parse: {errors:?}"))?;
-            for entry in resource.entries() {
-                if let fluent_syntax::ast::Entry::Message(m) = entry
-                    && !bundles[0].1.has_message(m.id.name)
-                {
-                    return Err(format!(
-                        "the {tag} message '{}' has no English version",
-                        m.id.name
-                    ));
-                }
+            let theirs: std::collections::BTreeSet<String> = ids(text).into_iter().collect();
+            if let Some(extra) = theirs.difference(&english_ids).next() {
+                return Err(format!(
+                    "the {tag} message '{extra}' has no English version"
+                ));
+            }
+            if let Some(missing) = english_ids.difference(&theirs).next() {
+                return Err(format!("the {tag} messages lack '{missing}'"));
             }
         }
         Ok(Self { bundles })
@@ -74,10 +127,14 @@ impl Messages {
     /// Message `id` in the closest language to `locale`, with `args`; English when that
     /// language lacks it. A message whose arguments were not all given still reads, with
     /// `{$name}` in place of each (logged); only an id English lacks comes back as itself.
-    pub fn get(&self, locale: &str, id: &str, args: &[(&str, &str)]) -> String {
+    pub fn get(&self, locale: &str, id: &str, args: &[(&str, Arg<'_>)]) -> String {
         let mut fluent_args = FluentArgs::new();
         for (k, v) in args {
-            fluent_args.set(*k, FluentValue::from(*v));
+            let value = match *v {
+                Arg::Text(t) => FluentValue::from(t),
+                Arg::Number(n) => FluentValue::from(n),
+            };
+            fluent_args.set(*k, value);
         }
         let requested: Vec<LanguageIdentifier> = locale.parse().ok().into_iter().collect();
         let available: Vec<LanguageIdentifier> =
@@ -115,38 +172,48 @@ impl Messages {
 mod tests {
     use super::*;
 
-    const EN: &str = "greeting = Hello, { $name }!\nonly-en = English only\n";
-    const ES: &str = "greeting = ¡Hola, { $name }!\n";
+    const EN: &str = "greeting = Hello, { $name }!\nminutes = { $n ->\n    [one] one minute\n   *[other] { $n } minutes\n}\n";
+    const ES: &str = "greeting = ¡Hola, { $name }!\nminutes = { $n ->\n    [one] un minuto\n   *[other] { $n } minutos\n}\n";
 
     #[test]
     fn the_callers_language_else_english() {
         let m = Messages::new(&[("es", ES), ("en", EN)]).unwrap();
-        assert_eq!(
-            m.get("es-US", "greeting", &[("name", "Ana")]),
-            "¡Hola, Ana!"
-        );
-        assert_eq!(
-            m.get("en-GB", "greeting", &[("name", "Ann")]),
-            "Hello, Ann!"
-        );
-        assert_eq!(m.get("fr", "greeting", &[("name", "Anne")]), "Hello, Anne!");
-        assert_eq!(m.get("es", "only-en", &[]), "English only");
-        assert_eq!(
-            m.get("not a tag", "greeting", &[("name", "A")]),
-            "Hello, A!"
-        );
+        let name = |n| [("name", Arg::Text(n))];
+        assert_eq!(m.get("es-US", "greeting", &name("Ana")), "¡Hola, Ana!");
+        assert_eq!(m.get("en-GB", "greeting", &name("Ann")), "Hello, Ann!");
+        assert_eq!(m.get("fr", "greeting", &name("Anne")), "Hello, Anne!");
+        assert_eq!(m.get("not a tag", "greeting", &name("A")), "Hello, A!");
         assert_eq!(m.get("es", "missing", &[]), "missing");
-        assert!(m.has("only-en") && !m.has("missing"));
-        assert!(Messages::new(&[("es", ES)]).is_err(), "English is required");
-        assert!(Messages::new(&[("en", "broken = {")]).is_err());
-        assert!(
-            Messages::new(&[("en", EN), ("es", "nuevo = solo en español\n")]).is_err(),
-            "every message exists in English"
-        );
+        assert!(m.has("greeting") && !m.has("missing"));
         assert_eq!(
             m.get("es", "greeting", &[]),
             "¡Hola, {$name}!",
             "readable without its arguments"
         );
+    }
+
+    #[test]
+    fn numbers_choose_plural_forms() {
+        let m = Messages::new(&[("en", EN), ("es", ES)]).unwrap();
+        assert_eq!(m.get("en", "minutes", &[("n", 1u32.into())]), "one minute");
+        assert_eq!(
+            m.get("en", "minutes", &[("n", 1440u32.into())]),
+            "1440 minutes"
+        );
+        assert_eq!(m.get("es", "minutes", &[("n", 1i64.into())]), "un minuto");
+        assert_eq!(m.get("es", "minutes", &[("n", 5usize.into())]), "5 minutos");
+        // Text is never a number: "1" as text takes the other form.
+        assert_eq!(m.get("en", "minutes", &[("n", "1".into())]), "1 minutes");
+    }
+
+    #[test]
+    fn every_language_has_exactly_englishs_messages() {
+        assert!(Messages::new(&[("es", ES)]).is_err(), "English is required");
+        assert!(Messages::new(&[("en", "broken = {")]).is_err());
+        let extra = format!("{ES}nuevo = solo en español\n");
+        let e = Messages::new(&[("en", EN), ("es", &extra)]).unwrap_err();
+        assert!(e.contains("'nuevo' has no English version"), "{e}");
+        let e = Messages::new(&[("en", EN), ("es", "greeting = Hola\n")]).unwrap_err();
+        assert!(e.contains("es messages lack 'minutes'"), "{e}");
     }
 }

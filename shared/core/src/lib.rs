@@ -44,5 +44,5 @@ pub use ids::{
     BedrockAgentRef, Channel, ConnectionId, EntityName, FunctionName, OrgId, PluginName, RecordId,
     VoicePlatform,
 };
-pub use plugin::{CallContext, CallScope, ContractError, Plugin};
+pub use plugin::{CallContext, CallScope, ContractError, Plugin, Speaker};
 pub use ports::{Condition, DataAdapter, DataError, Op, Page};

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::agent::dialects::strip_strict_nulls;
 use crate::error::{Detail, Error};
+use crate::i18n::{Arg, Messages};
 use crate::ids::{Channel, FunctionName, OrgId, PluginName};
 use crate::manifest::{CompiledManifest, ManifestError};
 use crate::ports::{Api, DataAdapter};
@@ -41,9 +42,55 @@ pub struct CallContext {
     /// Where calls scheduled for later go, when the platform has a scheduler.
     pub deferrals: Option<Deferrals>,
     /// The language to answer in (BCP 47): the channel's locale, else the organization's;
-    /// a plugin's messages follow it ([`crate::i18n::Messages`]).
+    /// a plugin's messages follow it ([`CallContext::say`]).
     pub locale: String,
     pub now: SystemTime,
+    /// The plugin's messages ([`PluginBuilder::messages`]), compiled once per container.
+    pub messages: Option<Arc<Messages>>,
+}
+
+/// A call's messages in its language ([`CallContext::speaker`]).
+#[derive(Clone)]
+pub struct Speaker {
+    messages: Option<Arc<Messages>>,
+    locale: String,
+}
+
+impl Speaker {
+    /// `messages` in `locale` (a plugin's unit tests; calls get theirs from the context).
+    pub fn new(messages: Option<Arc<Messages>>, locale: impl Into<String>) -> Self {
+        Self {
+            messages,
+            locale: locale.into(),
+        }
+    }
+
+    /// As [`CallContext::say`].
+    pub fn say(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        say(self.messages.as_deref(), &self.locale, id, args)
+    }
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker")
+            .field("locale", &self.locale)
+            .finish_non_exhaustive()
+    }
+}
+
+fn say(messages: Option<&Messages>, locale: &str, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+    match messages {
+        Some(m) => {
+            debug_assert!(m.has(id), "no message {id} in the plugin's English");
+            m.get(locale, id, args)
+        }
+        None => {
+            debug_assert!(false, "the plugin has no messages, so none named {id}");
+            tracing::error!(message_id = id, "the plugin has no messages");
+            id.to_owned()
+        }
+    }
 }
 
 /// What a call knows before its function is resolved: everything of [`CallContext`] but the
@@ -95,6 +142,22 @@ pub fn rfc3339(t: SystemTime) -> Result<String, Error> {
 }
 
 impl CallContext {
+    /// The plugin's message `id` in this call's language ([`PluginBuilder::messages`]), with
+    /// `args`, e.g. `ctx.say("too-soon", &[("minutes", minutes.into())])`; English when the
+    /// language has none. An id the plugin's English lacks fails the tests that reach it
+    /// (debug builds) and reads as the id in production.
+    pub fn say(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        say(self.messages.as_deref(), &self.locale, id, args)
+    }
+
+    /// [`say`](Self::say) for helpers that outlive or do not hold the context.
+    pub fn speaker(&self) -> Speaker {
+        Speaker {
+            messages: self.messages.clone(),
+            locale: self.locale.clone(),
+        }
+    }
+
     /// This call's `now` as an RFC 3339 stamp (see [`rfc3339`]).
     pub fn timestamp(&self) -> Result<String, Error> {
         rfc3339(self.now)
@@ -165,6 +228,7 @@ type Handler = Arc<dyn Fn(CallContext, Value) -> BoxFuture<Result<Value, Error>>
 pub struct Plugin {
     manifest: Arc<CompiledManifest>,
     handlers: HashMap<FunctionName, Handler>,
+    messages: Option<Arc<Messages>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -199,6 +263,7 @@ pub enum ContractError {
 pub struct PluginBuilder {
     manifest: Result<CompiledManifest, ManifestError>,
     handlers: Vec<(String, Handler)>,
+    messages: &'static [(&'static str, &'static str)],
 }
 
 impl Plugin {
@@ -207,6 +272,7 @@ impl Plugin {
         PluginBuilder {
             manifest: CompiledManifest::from_json(manifest_json),
             handlers: Vec::new(),
+            messages: &[],
         }
     }
 
@@ -294,6 +360,7 @@ impl Plugin {
             }),
             locale: scope.locale,
             now: scope.now,
+            messages: self.messages.clone(),
         };
         self.invoke(ctx, call.params).await
     }
@@ -309,6 +376,15 @@ impl Plugin {
 }
 
 impl PluginBuilder {
+    /// The plugin's messages to callers, as (language tag, Fluent resource) pairs, e.g.
+    /// `[("en", include_str!("../locales/en.ftl")), ("es", include_str!("../locales/es.ftl"))]`:
+    /// English required, every language with exactly English's messages (checked by
+    /// [`build`](Self::build)); handlers read them with [`CallContext::say`].
+    pub fn messages(mut self, sources: &'static [(&'static str, &'static str)]) -> Self {
+        self.messages = sources;
+        self
+    }
+
     /// Registers the handler of one manifest function. `P` is deserialized from the
     /// validated parameters; `R` is serialized into the response's `result`.
     pub fn handler<P, R, F, Fut>(mut self, function: &str, f: F) -> Self
@@ -373,9 +449,17 @@ impl PluginBuilder {
                 functions: missing,
             });
         }
+        let messages = if self.messages.is_empty() {
+            None
+        } else {
+            let compiled = Messages::new(self.messages)
+                .map_err(|problem| ContractError::Messages { plugin, problem })?;
+            Some(Arc::new(compiled))
+        };
         Ok(Plugin {
             manifest: Arc::new(manifest),
             handlers,
+            messages,
         })
     }
 }

@@ -8,8 +8,9 @@
 //!   or milliseconds, within [`WINDOW`]). Every scheme a request presents must verify.
 //! - Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1(auth token, url ‖ sorted form pairs)>`
 //!   over the public URL it requested; a JSON body is signed through the URL's
-//!   `bodySHA256` instead. It carries no timestamp, so a replay verifies: what a webhook
-//!   function does must be safe to repeat (its idempotency token dedupes side effects).
+//!   `bodySHA256` instead. It carries no timestamp, so a replay verifies: a webhook's
+//!   function must be safe to repeat (the signature, as its idempotency key, answers a
+//!   repeat from the record only while that lasts).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -280,10 +281,12 @@ fn hmac_sha1(secret: &[u8], parts: &[&[u8]]) -> Option<Hmac<Sha1>> {
     Some(mac)
 }
 
-/// A form body's decoded pairs sorted by key, then value, each as key ‖ value.
+/// A form body's distinct decoded pairs sorted by key, then value, each as key ‖ value.
 fn sorted_pairs(body: &[u8]) -> String {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    // As Twilio's own validators: a pair repeated exactly counts once.
     pairs.sort();
+    pairs.dedup();
     pairs.into_iter().map(|(k, v)| k + &v).collect()
 }
 

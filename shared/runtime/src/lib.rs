@@ -240,7 +240,8 @@ pub fn platform_with(
         switchboard::pipeline::Platform::new(registry, Arc::new(data), table, settings.cache_ttl)
             .with_secrets(secrets)
             .with_audit(audit)
-            .with_rate_limits(limiter),
+            .with_rate_limits(limiter)
+            .with_public_url(settings.public_url.clone()),
     )
 }
 

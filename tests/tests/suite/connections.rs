@@ -798,7 +798,6 @@ async fn signed_calls_follow_the_secret_and_the_connection() {
                     },
                     body: body.as_bytes(),
                     url: "",
-                    idempotency_token: None,
                     request_id: "test",
                 })
                 .await
@@ -844,4 +843,254 @@ async fn signed_calls_follow_the_secret_and_the_connection() {
         "{}",
         gone.body
     );
+}
+
+/// A plugin whose webhook function has side effects, reached by Twilio's signed webhook:
+/// the fields become its parameters (a repeated field an array), a repeat of the same
+/// signed request is answered from its idempotency record, the URL under the configured
+/// public URL verifies too, and the function is reached no other way; a plugin without a
+/// Twilio webhook function answers `no_webhook`.
+#[tokio::test]
+async fn twilio_webhooks_run_their_function_once_per_signature() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use switchboard::pipeline::{CallInput, PluginService, ToolCallEvent};
+
+    use switchboard::signature::sign_twilio;
+
+    const MANIFEST: &str = r#"{
+        "name": "hooked", "version": "0.1.0", "display_name": "Hooked", "description": "Takes webhooks",
+        "instruction_template": "", "data_adapters": ["dynamodb"],
+        "functions": [
+            {"name": "Ping", "description": "ping", "side_effects": false, "parameters": {"type": "object"}},
+            {"name": "Delivered", "description": "a delivery report", "side_effects": true, "webhook": "twilio",
+             "parameters": {"type": "object", "required": ["MessageSid"],
+                            "properties": {"MessageSid": {"type": "string", "pattern": "^SM"}}}}
+        ]
+    }"#;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let plugin = switchboard::Plugin::builder(MANIFEST)
+        .handler("Ping", |_, _: Value| async { Ok(json!("pong")) })
+        .handler("Delivered", move |_, p: Value| {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok(json!({"run": n, "fields": p})) }
+        })
+        .build()
+        .unwrap();
+
+    let db = Embedded::in_memory().unwrap();
+    let secrets = Arc::new(Secrets::new(
+        db.secret_store(),
+        Duration::from_secs(300),
+        "switchboard",
+    ));
+    let tables = embedded_tables();
+    let data = tables.data.clone();
+    let demo = demo_on(tables, None, None, secrets.clone()).await;
+    let registry = demo.platform.registry.clone();
+    let org = demo.org.clone();
+    registry
+        .publish_manifest(plugin.manifest().manifest())
+        .await
+        .unwrap();
+    let instance: switchboard::registry::PluginInstance = serde_json::from_value(
+        json!({"plugin": "hooked", "enabled": true, "pinned_version": "0.1.0",
+            "config": {}, "data_adapter": {"type": "dynamodb"}}),
+    )
+    .unwrap();
+    registry.put_instance(&org, &instance, None).await.unwrap();
+    let twilio = Channel::parse("twilio").unwrap();
+    let mut channel = registry.get_channel(&org, &twilio).await.unwrap().unwrap();
+    channel
+        .value
+        .plugin_assignments
+        .push(serde_json::from_value(json!({"plugin": "hooked", "priority": 9})).unwrap());
+    registry
+        .put_channel(&org, &twilio, &channel.value, Some(channel.version))
+        .await
+        .unwrap();
+    for (name, field, value) in [
+        ("twilio-signing", "auth_token", "tw_token"),
+        ("retell-signing", "api_key", "key_one"),
+    ] {
+        let value = SecretValue::new(serde_json::Map::from_iter([(
+            field.to_owned(),
+            json!(value),
+        )]));
+        secrets.store(&org, name, &value).await.unwrap();
+    }
+    let connect = |n: u8, platform: VoicePlatform, credential: &str| {
+        let conn = Connection {
+            id: ConnectionId::parse(&format!("cn_{:032x}", 0xa0 + n)).unwrap(),
+            org: org.clone(),
+            channel: twilio.clone(),
+            platform,
+            credential: credential.into(),
+            created: 1_795_608_000,
+        };
+        let registry = registry.clone();
+        async move {
+            registry.create_connection(&conn).await.unwrap();
+            conn.id.to_string()
+        }
+    };
+    let tw = connect(1, VoicePlatform::Twilio, "twilio-signing").await;
+    let retell = connect(2, VoicePlatform::Retell, "retell-signing").await;
+    let platform = Arc::new(
+        Platform::new(
+            registry.clone(),
+            demo.platform.data.clone(),
+            data,
+            Duration::ZERO,
+        )
+        .with_secrets(secrets.clone())
+        .with_clock(Arc::new(pinned_now))
+        .with_public_url(Some("https://custom.example.com/api".into())),
+    );
+    let service = PluginService::new(plugin, platform.clone());
+    let url =
+        format!("https://abc.execute-api.us-east-1.amazonaws.com/channels/twilio/{tw}/hooked");
+    let form = "MessageSid=SM1&MessageStatus=sent&Tag=b&Tag=a".to_owned();
+    let sig = sign_twilio(b"tw_token", &url, form.as_bytes());
+    let first = twilio_post(&service, &tw, &url, &form, &sig).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["result"]["run"], 1);
+    assert_eq!(
+        first.body["result"]["fields"]["Tag"],
+        json!(["b", "a"]),
+        "a repeated field, in order"
+    );
+    // Twilio's retry, or a replay: the same signed request answers from the record.
+    let again = twilio_post(&service, &tw, &url, &form, &sig).await;
+    assert_eq!(
+        (again.status, again.replayed),
+        (200, true),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.body, first.body);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Signed for the public URL the operator gave Twilio; the function saw another host.
+    let public = format!("https://custom.example.com/api/channels/twilio/{tw}/hooked");
+    let other = "MessageSid=SM2&MessageStatus=delivered".to_owned();
+    let sig2 = sign_twilio(b"tw_token", &public, other.as_bytes());
+    let out = twilio_post(&service, &tw, &url, &other, &sig2).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // Another connection's URL does not verify here.
+    let theirs = url.replace(&tw, &retell);
+    let sig3 = sign_twilio(b"tw_token", &theirs, other.as_bytes());
+    let out = twilio_post(&service, &tw, &url, &other, &sig3).await;
+    assert_eq!(out.status, 401, "{}", out.body);
+    // A JSON body signed through bodySHA256 must be an object.
+    let array = "[1]".to_owned();
+    let hex: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(array.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let hashed = format!("{url}?bodySHA256={hex}");
+    let sig4 = sign_twilio(b"tw_token", &hashed, array.as_bytes());
+    let out = twilio_post(&service, &tw, &hashed, &array, &sig4).await;
+    assert_eq!(out.status, 400, "{}", out.body);
+
+    // No other way in: an API key, the MCP function's tool-call event, a Retell call.
+    let tenant = TenantContext {
+        channel: Some(twilio.clone()),
+        ..TenantContext::new(org.clone()).with_scopes(&["plugins:call"])
+    };
+    let by_key = service
+        .respond(CallInput {
+            tenant: Some(tenant.clone()),
+            body: br#"{"function": "Delivered", "parameters": {"MessageSid": "SM3"}}"#,
+            request_id: "test",
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(
+        (by_key.status, &by_key.body["error"]["code"]),
+        (403, &json!("webhook_only")),
+        "{}",
+        by_key.body
+    );
+    // Refused before its parameters are checked.
+    let bad = service
+        .respond(CallInput {
+            tenant: Some(tenant.clone()),
+            body: br#"{"function": "Delivered", "parameters": {}}"#,
+            request_id: "test",
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(bad.status, 403, "{}", bad.body);
+    let event = json!({"kind": "switchboard.tool-call/1", "tenant": {"org": org.as_str(), "scopes": ["plugins:call"], "channel": "twilio"},
+        "plugin": "hooked", "function": "Delivered", "parameters": {"MessageSid": "SM4"}, "requestId": "r1"});
+    if let Some(Ok(call)) = ToolCallEvent::from_event(&event) {
+        let out = service.respond_tool_call(call).await;
+        assert_eq!(out.status, 403, "{}", out.body);
+    } else {
+        panic!("not a tool-call event: {event}");
+    }
+    let body =
+        json!({"name": "Delivered", "args": {"MessageSid": "SM5"}, "call": {"call_id": "c9"}})
+            .to_string();
+    let header = sign_retell(b"key_one", body.as_bytes(), pinned_now());
+    let out = service
+        .respond_signed(SignedCall {
+            platform: "retell",
+            connection: &retell,
+            headers: SignatureHeaders {
+                retell_signature: Some(&header),
+                ..Default::default()
+            },
+            body: body.as_bytes(),
+            url: "",
+            request_id: "test",
+        })
+        .await;
+    assert_eq!(
+        (out.status, &out.body["error"]["code"]),
+        (403, &json!("webhook_only")),
+        "{}",
+        out.body
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "none of those ran it");
+
+    // A plugin with no function for Twilio's webhooks.
+    let booking = booking_service(&platform);
+    let booking_url = url.replace("/hooked", "/booking");
+    let booking_sig = sign_twilio(b"tw_token", &booking_url, form.as_bytes());
+    let out = twilio_post(&booking, &tw, &booking_url, &form, &booking_sig).await;
+    assert_eq!(
+        (out.status, &out.body["error"]["code"]),
+        (404, &json!("no_webhook")),
+        "{}",
+        out.body
+    );
+}
+
+/// A Twilio webhook as the edge hands it to the pipeline.
+async fn twilio_post(
+    service: &switchboard::pipeline::PluginService,
+    connection: &str,
+    url: &str,
+    body: &str,
+    signature: &str,
+) -> switchboard::pipeline::CallOutput {
+    service
+        .respond_signed(SignedCall {
+            platform: "twilio",
+            connection,
+            headers: SignatureHeaders {
+                twilio_signature: Some(signature),
+                ..Default::default()
+            },
+            body: body.as_bytes(),
+            url,
+            request_id: "test",
+        })
+        .await
 }

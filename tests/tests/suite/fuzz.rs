@@ -504,6 +504,7 @@ impl ItemStore for Recorder {
 
 const RETELL: (&str, &str) = ("cn_5e1ec7ed00000000000000000000a001", "key_fuzz_retell");
 const VAPI: (&str, &str) = ("cn_5e1ec7ed00000000000000000000b002", "vapi_fuzz_secret");
+const TWILIO: (&str, &str) = ("cn_5e1ec7ed00000000000000000000c003", "twilio_fuzz_token");
 
 struct World {
     service: Arc<PluginService>,
@@ -527,7 +528,11 @@ async fn world() -> World {
     };
     let demo = demo_on(tables, None, None, secrets.clone()).await;
     let registry = demo.platform.registry.clone();
-    for (platform, (id, secret)) in [(VoicePlatform::Retell, RETELL), (VoicePlatform::Vapi, VAPI)] {
+    for (platform, (id, secret)) in [
+        (VoicePlatform::Retell, RETELL),
+        (VoicePlatform::Vapi, VAPI),
+        (VoicePlatform::Twilio, TWILIO),
+    ] {
         let credential = format!("{platform}-signing");
         let value = Map::from_iter([(platform.secret_field().to_owned(), Value::from(secret))]);
         secrets
@@ -681,7 +686,7 @@ fn fuzz_signed_voice_routes() {
     let template = event("booking-retell-signed.json");
     let tally = Tally::default();
     let strategy = (
-        any::<bool>(),
+        0..3u8,
         prop_oneof![4 => Just(None), 1 => text().prop_map(Some)],
         body_bytes(envelope(functions(w.service.plugin()))),
         prop_oneof![2 => Just(None), 1 => header_value().prop_map(Some)],
@@ -693,6 +698,7 @@ fn fuzz_signed_voice_routes() {
                     "x-timestamp",
                     "x-vapi-secret",
                     "authorization",
+                    "x-twilio-signature",
                 ]),
                 header_value(),
             ),
@@ -703,13 +709,14 @@ fn fuzz_signed_voice_routes() {
         "signed_voice_routes",
         strategy,
         &tally,
-        |(retell, other_conn, body, signed, headers)| {
+        |(which, other_conn, body, signed, headers)| {
             rt.block_on(async {
                 w.data.take();
-                let (platform, (conn, secret)) = if retell {
-                    ("retell", RETELL)
-                } else {
-                    ("vapi", VAPI)
+                let (platform, (conn, secret)) = match which {
+                    0 => ("retell", RETELL),
+                    1 => ("vapi", VAPI),
+                    // Booking takes no Twilio webhooks: verified, its fields read, then 404.
+                    _ => ("twilio", TWILIO),
                 };
                 let conn = other_conn.unwrap_or_else(|| conn.to_owned());
                 let mut h: Vec<(String, String)> = headers
@@ -718,19 +725,28 @@ fn fuzz_signed_voice_routes() {
                     .collect();
                 // Half the time a valid signature, so the parsing behind it is fuzzed too.
                 let valid = signed.is_none();
+                let path = format!("/channels/{platform}/{}/booking", conn.replace('/', "%2F"));
                 if valid {
-                    if retell {
-                        h.push((
+                    match which {
+                        0 => h.push((
                             "x-retell-signature".into(),
                             sign_retell(secret.as_bytes(), &body, pinned_now()),
-                        ));
-                    } else {
-                        let (sig, ts) = sign_vapi(secret.as_bytes(), &body, pinned_now());
-                        h.push(("x-signature".into(), sig));
-                        h.push(("x-timestamp".into(), ts));
+                        )),
+                        1 => {
+                            let (sig, ts) = sign_vapi(secret.as_bytes(), &body, pinned_now());
+                            h.push(("x-signature".into(), sig));
+                            h.push(("x-timestamp".into(), ts));
+                        }
+                        _ => {
+                            // The URL the template's request rebuilds.
+                            let url = format!("https://api.switchboard.example{path}");
+                            h.push((
+                                "x-twilio-signature".into(),
+                                sign_twilio(secret.as_bytes(), &url, &body),
+                            ));
+                        }
                     }
                 }
-                let path = format!("/channels/{platform}/{}/booking", conn.replace('/', "%2F"));
                 let resp = handle(&w.service, request(&template, Some(&path), &h, body)).await;
                 w.check_call(&tally, &resp).await
             })

@@ -543,6 +543,22 @@ async fn twilio_status_callbacks_run_only_when_signed() {
         "{}",
         direct.body
     );
+    // Headers a tunnel or a client may repeat or garble fall back to dev's own host and
+    // scheme: the request is answered, and dev keeps serving.
+    let garbled = switchboard_tests::http::send_with(
+        addr,
+        "POST",
+        "/plugins/sms",
+        Some(&key),
+        &[
+            ("Host", "a b"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        br#"{"function": "SmsStatusCallback", "parameters": {}}"#,
+    )
+    .await;
+    assert_eq!(garbled.status, 403, "{}", garbled.body);
     let agent = send(addr, "GET", "/agents/sms-status", Some(&key), b"").await;
     assert_eq!(agent.status, 200, "{}", agent.body);
     let tools = agent.body.to_string();
@@ -804,7 +820,7 @@ async fn google_calendar_books_through_its_contract_with_a_service_account() {
     let created = put(
         "/admin/instances/google-calendar",
         json!({
-            "pinned_version": "0.1.0", "enabled": true,
+            "pinned_version": "0.2.0", "enabled": true,
             "config": {"timeZone": "America/New_York"},
             "data_adapter": {
                 "type": "api", "base_url": google_calendar(),
@@ -1017,7 +1033,7 @@ async fn a_whatsapp_channel_books_through_its_own_oauth2_override() {
         "PUT",
         "/admin/instances/google-calendar",
         json!({
-            "pinned_version": "0.1.0", "enabled": true,
+            "pinned_version": "0.2.0", "enabled": true,
             "data_adapter": {
                 "type": "api", "base_url": google_calendar(),
                 "credential": "switchboard/demo-dental/google",

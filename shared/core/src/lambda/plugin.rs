@@ -206,7 +206,6 @@ async fn handle_signed(
             },
             body: body_bytes(req),
             url: &url,
-            idempotency_token: header("i-twilio-idempotency-token"),
             request_id: &rid,
         })
         .await;
@@ -251,7 +250,39 @@ fn output_response(out: &CallOutput) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::signed_route;
+    use super::{public_url, signed_route};
+
+    /// The URL a caller signed, rebuilt from API Gateway's event as lambda_http parses it:
+    /// the host, a named stage's prefix in the raw path, the raw query, nothing re-encoded.
+    #[test]
+    fn the_public_url_is_the_one_requested() {
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "POST /channels/twilio/{connection}/sms",
+            "rawPath": "/prod/channels/twilio/cn_1/sms",
+            "rawQueryString": "bodySHA256=ab12&x=a%20b+c",
+            "headers": {"host": "api.example.com", "x-forwarded-proto": "https"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "api.example.com",
+                "http": {"method": "POST", "path": "/prod/channels/twilio/cn_1/sms", "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.1", "userAgent": "TwilioProxy/1.1"},
+                "requestId": "r", "routeKey": "POST /channels/twilio/{connection}/sms", "stage": "prod",
+                "time": "01/Jan/2027:00:00:00 +0000", "timeEpoch": 1},
+            "body": "", "isBase64Encoded": false
+        });
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(
+            public_url(&req),
+            "https://api.example.com/prod/channels/twilio/cn_1/sms?bodySHA256=ab12&x=a%20b+c"
+        );
+        // Without a Host header, the request context's domain.
+        let mut bare = event.clone();
+        bare["headers"] = serde_json::json!({});
+        bare["rawQueryString"] = serde_json::json!("");
+        let req = lambda_http::request::from_str(&bare.to_string()).unwrap();
+        assert_eq!(
+            public_url(&req),
+            "https://api.example.com/prod/channels/twilio/cn_1/sms"
+        );
+    }
 
     #[test]
     fn signed_routes_are_the_last_four_segments() {

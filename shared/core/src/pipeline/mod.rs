@@ -62,6 +62,9 @@ pub struct Platform {
     limiter: Option<Arc<RateLimiter>>,
     /// Where plugins' scheduled calls go; none where the deployment has no scheduler.
     scheduler: Option<Arc<dyn crate::ports::Scheduler>>,
+    /// The API's public base URL (`SWITCHBOARD_PUBLIC_URL`): a URL Twilio signed may be
+    /// this one when a proxy or custom domain in front rewrites the request's own.
+    public_url: Option<String>,
     clock: Clock,
 }
 
@@ -119,8 +122,17 @@ impl Platform {
             audit: None,
             limiter: None,
             scheduler: None,
+            public_url: None,
             clock: Arc::new(SystemTime::now),
         }
+    }
+
+    /// The API's public base URL, e.g. `https://api.example.com`: signed webhooks also
+    /// verify against it (Twilio signs the URL it was given, which a custom domain's API
+    /// mapping or a proxy may rewrite before the function sees the request).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
     }
 
     /// Replaces the idempotency windows (tests shorten them).
@@ -528,9 +540,9 @@ enum Shape {
     Any,
     /// One voice platform's tool calls (its signed route).
     Platform(VoicePlatform),
-    /// A platform's verified webhook, its fields already read: run by the plugin's webhook
-    /// function for that platform.
-    Webhook(VoicePlatform, serde_json::Map<String, Value>),
+    /// A platform's verified webhook, run by the plugin's webhook function for that
+    /// platform with the body's fields; a repeat of it is recognised by its signature.
+    Webhook(VoicePlatform, crate::signature::TwilioBody, String),
 }
 
 impl PluginService {
@@ -725,7 +737,12 @@ impl PluginService {
         let incoming = match shape {
             Shape::Any => parse_body_as(input.body, None)?,
             Shape::Platform(p) => parse_body_as(input.body, Some(p))?,
-            Shape::Webhook(p, fields) => Incoming::Call(self.webhook_envelope(p, fields)?),
+            Shape::Webhook(p, kind, retry) => {
+                let fields = signed::webhook_fields(kind, input.body)?;
+                let mut envelope = self.webhook_envelope(p, fields)?;
+                envelope.retry_key = Some(KeySource::Header(retry));
+                Incoming::Call(envelope)
+            }
         };
         let calls = match &incoming {
             Incoming::Call(_) => 1,
@@ -931,29 +948,28 @@ impl PluginService {
                 message: msg.clone(),
             });
         }
-        // The request's own mistakes (function, parameters) come before the instance's.
-        let call = plugin.prepare(&envelope.function, envelope.parameters)?;
         // A webhook function runs only from its platform's verified webhook, and that
-        // webhook runs nothing else.
+        // webhook runs nothing else: said before its parameters are checked.
+        let function = plugin.resolve(&envelope.function)?;
         let declared = plugin
             .manifest()
-            .function(call.function().as_str())
+            .function(function.as_str())
             .and_then(|f| f.webhook);
         if declared != envelope.webhook {
             return Err(match declared {
                 Some(p) => Error::Forbidden {
                     code: "webhook_only",
                     message: format!(
-                        "{} answers {p}'s signed webhooks only (POST /channels/{p}/{{connection}}/{name}); no agent or key calls it",
-                        call.function()
+                        "{function} answers {p}'s signed webhooks only (POST /channels/{p}/{{connection}}/{name}); no agent or key calls it"
                     ),
                 },
                 None => Error::internal(format!(
-                    "a webhook was routed to {}, which is no webhook function",
-                    call.function()
+                    "a webhook was routed to {function}, which is no webhook function"
                 )),
             });
         }
+        // The request's own mistakes (function, parameters) come before the instance's.
+        let call = plugin.prepare(&envelope.function, envelope.parameters)?;
         let config = instance.config.clone()?;
         let spec = channel_override.unwrap_or_else(|| instance.data_adapter.clone())?;
         let data = self.platform.data.build(

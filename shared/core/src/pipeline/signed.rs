@@ -28,10 +28,9 @@ pub struct SignedCall<'a> {
     pub headers: SignatureHeaders<'a>,
     /// The raw body, base64 already decoded: the bytes that were signed.
     pub body: &'a [u8],
-    /// The public URL the platform requested, query included, as it signed it (Twilio).
+    /// The public URL the platform requested, query included, as it signed it (Twilio):
+    /// rebuilt from the request API Gateway handed the function.
     pub url: &'a str,
-    /// Twilio's `I-Twilio-Idempotency-Token`: the same on a retried webhook.
-    pub idempotency_token: Option<&'a str>,
     pub request_id: &'a str,
 }
 
@@ -145,6 +144,27 @@ impl Platform {
         Ok((tenant, body))
     }
 
+    /// The URL of `call`'s route under the configured public URL, with its query: what
+    /// Twilio was given when the platform sits behind a custom domain or proxy.
+    fn public_twilio_url(&self, call: &SignedCall<'_>) -> Option<String> {
+        let base = self.public_url.as_deref()?;
+        let (path, query) = match call.url.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (call.url, None),
+        };
+        // The plugin is the path's last segment.
+        let plugin = path.rsplit('/').next().unwrap_or_default();
+        let mut url = format!(
+            "{base}/channels/{}/{}/{plugin}",
+            call.platform, call.connection
+        );
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        Some(url)
+    }
+
     fn check_signature(
         &self,
         platform: VoicePlatform,
@@ -161,8 +181,19 @@ impl Platform {
                 signature::verify_vapi(secret, &call.headers, call.body, now).map(|()| None)
             }
             VoicePlatform::Twilio => {
-                signature::verify_twilio(secret, call.headers.twilio_signature, call.url, call.body)
-                    .map(Some)
+                // The request's own URL first, then the one under the configured public URL
+                // (a custom domain's mapping or a proxy may have rewritten the path).
+                let verify = |url: &str| {
+                    signature::verify_twilio(secret, call.headers.twilio_signature, url, call.body)
+                };
+                let first = verify(call.url);
+                if first != Err(Refusal::Mismatch) {
+                    return first.map(Some);
+                }
+                match self.public_twilio_url(call) {
+                    Some(url) if url != call.url => verify(&url).map(Some),
+                    _ => first.map(Some),
+                }
             }
         }
     }
@@ -239,26 +270,27 @@ impl PluginService {
                 };
             }
         };
-        let (shape, idempotency_key) = match (VoicePlatform::parse(call.platform), twilio_body) {
-            (Some(p), Some(body)) => match webhook_fields(body, call.body) {
-                Ok(fields) => (Shape::Webhook(p, fields), call.idempotency_token),
-                Err(e) => {
-                    return CallOutput {
-                        status: e.status(),
-                        body: e.to_body(),
-                        replayed: false,
-                    };
-                }
-            },
-            (Some(p), None) => (Shape::Platform(p), None),
-            (None, _) => (Shape::Any, None),
+        // A webhook's repeat is known by its signature: the same URL and fields sign the
+        // same, and unlike Twilio's own idempotency header it cannot be changed on the way.
+        let shape = match (VoicePlatform::parse(call.platform), twilio_body) {
+            (Some(p), Some(body)) => Shape::Webhook(
+                p,
+                body,
+                call.headers
+                    .twilio_signature
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            ),
+            (Some(p), None) => Shape::Platform(p),
+            (None, _) => Shape::Any,
         };
         self.respond_from(
             CallInput {
                 tenant: Some(tenant),
                 body: call.body,
                 request_id: call.request_id,
-                idempotency_key,
+                idempotency_key: None,
             },
             shape,
             call.platform,
@@ -270,7 +302,7 @@ impl PluginService {
 
 /// A verified Twilio webhook's fields: a form's pairs (a repeated key's values as an array,
 /// in order) or a JSON body's object. Each becomes a parameter of the webhook function.
-fn webhook_fields(kind: TwilioBody, body: &[u8]) -> Result<Map<String, Value>, Error> {
+pub(super) fn webhook_fields(kind: TwilioBody, body: &[u8]) -> Result<Map<String, Value>, Error> {
     match kind {
         TwilioBody::Json => match serde_json::from_slice(body) {
             Ok(Value::Object(fields)) => Ok(fields),

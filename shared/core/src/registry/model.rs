@@ -269,8 +269,9 @@ pub struct BedrockAgent {
     pub created: u64,
 }
 
-/// A voice platform's way in: requests to `/channels/<platform>/<id>/<plugin>` signed with
-/// the secret in `credential` run as `org`, on `channel`, with only `plugins:call`.
+/// A voice platform's (or Twilio's webhooks') way in: requests to
+/// `/channels/<platform>/<id>/<plugin>` signed with the secret in `credential` run as `org`,
+/// on `channel`, with only `plugins:call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     pub id: ConnectionId,
