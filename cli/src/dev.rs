@@ -262,19 +262,21 @@ impl Gateway {
         // API Gateway sets these itself; lambda_http builds the request's URL from them, and
         // Twilio signs that URL. A tunnel in front of dev (the URL Twilio was given) keeps its
         // own host and scheme.
-        // Only values lambda_http can build a URL from: a repeated header (joined with
-        // commas) or anything but an authority falls back to dev's own.
+        // Only values lambda_http can build a URL from (it unwraps the parse): a repeated
+        // header (joined with commas) or anything else that does not parse as its URL's
+        // host falls back to dev's own.
         let given = |name: &str| headers.get(name).and_then(Value::as_str).map(str::to_owned);
+        let scheme = given("x-forwarded-proto")
+            .map(|p| p.to_ascii_lowercase())
+            .filter(|p| p == "http" || p == "https")
+            .unwrap_or_else(|| "http".to_owned());
         let host = given("host")
             .filter(|h| {
                 h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-                    && h.parse::<hyper::http::uri::Authority>().is_ok()
+                    && url::Url::parse(&format!("{scheme}://{h}/")).is_ok()
             })
             .unwrap_or_else(|| self.host.clone());
-        let scheme = given("x-forwarded-proto")
-            .filter(|p| p == "http" || p == "https")
-            .unwrap_or_else(|| "http".to_owned());
         headers.insert("host".into(), json!(host));
         headers.insert("x-forwarded-proto".into(), json!(scheme));
         let route_key = format!("{} {route}", parts.method);

@@ -30,6 +30,7 @@ month-11 = November
 month-12 = December
 speak-date = { $weekday } { $day } { $month }
 when = { $time } on { $date }
+when-start = { $time } on { $date }
 either = { $a } or { $b }
 day-range = { $first } to { $last }
 hours-span = { $days } { $open } to { $close }
@@ -85,6 +86,8 @@ already-past = Appointment { $n } at { $when } has already started or passed, so
 just-changed = That appointment was just changed; check it with GetAppointments.
 just-taken = That time was just taken by another booking. { $another }
 patient-n = Patient { $n }
+provider-n = provider { $n }
+operatory-n = operatory { $n }
 
 ## Patients.
 limit-range = limit must be 1 to { $max }

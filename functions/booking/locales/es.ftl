@@ -30,6 +30,7 @@ month-11 = noviembre
 month-12 = diciembre
 speak-date = { $weekday } { $day } de { $month }
 when = el { $date } a las { $time }
+when-start = El { $date } a las { $time }
 either = { $a } o { $b }
 day-range = de { $first } a { $last }
 hours-span = { $days } de { $open } a { $close }
@@ -47,7 +48,7 @@ beyond-horizon = Solo podemos reservar con { $days ->
        *[other] { $days } días
     } de antelación; el último día reservable es el { $last } de { $year }.
 closed = La consulta cierra { $days }, así que no se puede reservar el { $date }. El horario es: { $hours }.
-within = { $days } la consulta abre de { $open } a { $close }, así que una cita de { $minutes } minutos puede empezar de { $first } a { $latest }.
+within = Horario de { $days }: de { $open } a { $close }, así que una cita de { $minutes } minutos puede empezar de { $first } a { $latest }.
 outside-hours = { $when } está fuera del horario de atención. { $within }
 off-grid = Las citas empiezan cada { $slot } minutos desde las { $open }; { $start } no es una hora de inicio. Las más cercanas son { $options }.
 clocks-forward = { $when } no existe porque esa noche se adelantan los relojes; ofrezca otra hora.
@@ -85,6 +86,8 @@ already-past = La cita { $n } { $when } ya ha empezado o pasado, así que no se 
 just-changed = Alguien acaba de cambiar esa cita; compruébela con GetAppointments.
 just-taken = Otra reserva acaba de ocupar esa hora. { $another }
 patient-n = El paciente { $n }
+provider-n = el profesional { $n }
+operatory-n = el gabinete { $n }
 
 ## Pacientes.
 limit-range = limit debe estar entre 1 y { $max }

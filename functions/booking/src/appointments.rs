@@ -158,7 +158,7 @@ fn place(
         return Err(Error::conflict(call.say(
             "provider-busy",
             &[
-                ("provider", (&p.provider.name).into()),
+                ("provider", (&p.provider.label(sp)).into()),
                 ("at", (&at).into()),
                 ("another", (&call.another_time()).into()),
             ],
@@ -180,7 +180,7 @@ fn place(
         if busy(op.num) {
             return Err(Error::conflict(call.say(
                 "room-busy",
-                &[("room", (&op.name).into()), ("at", (&at).into())],
+                &[("room", (&op.label(sp)).into()), ("at", (&at).into())],
             )));
         }
         return Ok(op.num);
@@ -263,7 +263,7 @@ pub async fn get_available_slots(ctx: CallContext, p: GetAvailableSlots) -> Resu
                     "no-open-times-with",
                     &[
                         ("minutes", minutes.into()),
-                        ("provider", (&one.name).into()),
+                        ("provider", (&one.label(sp)).into()),
                         ("date", (&on).into()),
                     ],
                 ),

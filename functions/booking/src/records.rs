@@ -129,16 +129,21 @@ impl Provider {
         let abbr = str_field(r, "Abbr").trim();
         let name = if abbr.is_empty() {
             let full = format!("{} {}", str_field(r, "FName"), str_field(r, "LName"));
-            let full = full.trim().to_owned();
-            if full.is_empty() {
-                format!("provider {num}")
-            } else {
-                full
-            }
+            // Empty: said as "provider N" in the call's language ([`Provider::label`]).
+            full.trim().to_owned()
         } else {
             abbr.to_owned()
         };
         Some(Self { num, name })
+    }
+
+    /// Its name, or "provider N" in the call's language when it has none.
+    pub fn label(&self, sp: &switchboard::Speaker) -> String {
+        if self.name.is_empty() {
+            sp.say("provider-n", &[("n", (&self.num.to_string()).into())])
+        } else {
+            self.name.clone()
+        }
     }
 }
 
@@ -151,11 +156,18 @@ pub struct Operatory {
 impl Operatory {
     pub fn from_record(r: &Value) -> Option<Self> {
         let num = int_field(r, "OperatoryNum").or_else(|| int_field(r, "id"))?;
-        let name = match str_field(r, "OpName").trim() {
-            "" => format!("operatory {num}"),
-            n => n.to_owned(),
-        };
+        // Empty: said as "operatory N" in the call's language ([`Operatory::label`]).
+        let name = str_field(r, "OpName").trim().to_owned();
         Some(Self { num, name })
+    }
+
+    /// Its name, or "operatory N" in the call's language when it has none.
+    pub fn label(&self, sp: &switchboard::Speaker) -> String {
+        if self.name.is_empty() {
+            sp.say("operatory-n", &[("n", (&self.num.to_string()).into())])
+        } else {
+            self.name.clone()
+        }
     }
 }
 

@@ -289,6 +289,14 @@ pub fn check_booking(
     let sp = &practice.speaker;
     let date = start.date();
     let when = speak_when(sp, start);
+    // At the start of a sentence (Spanish capitalises its article there).
+    let when_start = sp.say(
+        "when-start",
+        &[
+            ("time", (&speak_time(start)).into()),
+            ("date", (&speak_date(sp, date)).into()),
+        ],
+    );
     if let Some(msg) = day_not_bookable(practice, now, date) {
         return Err(Error::invalid_field(path, msg));
     }
@@ -315,7 +323,7 @@ pub fn check_booking(
             path,
             sp.say(
                 "outside-hours",
-                &[("when", (&when).into()), ("within", (&within).into())],
+                &[("when", (&when_start).into()), ("within", (&within).into())],
             ),
         ));
     }
@@ -348,11 +356,12 @@ pub fn check_booking(
     if matches!(amb.offset(), AmbiguousOffset::Gap { .. }) {
         return Err(Error::invalid_field(
             path,
-            sp.say("clocks-forward", &[("when", (&when).into())]),
+            sp.say("clocks-forward", &[("when", (&when_start).into())]),
         ));
     }
     // Fails only past the end of the calendar (year 9999): bad input, so a 422.
-    let too_far = || Error::invalid_field(path, sp.say("too-far", &[("when", (&when).into())]));
+    let too_far =
+        || Error::invalid_field(path, sp.say("too-far", &[("when", (&when_start).into())]));
     let start_ts = amb.compatible().map_err(|_| too_far())?.as_second();
     if start_ts <= now.ts {
         return Err(Error::invalid_field(
@@ -360,7 +369,7 @@ pub fn check_booking(
             sp.say(
                 "in-past",
                 &[
-                    ("when", (&when).into()),
+                    ("when", (&when_start).into()),
                     ("time", (&speak_time(now.local)).into()),
                     ("today", (&speak_date(sp, now.today())).into()),
                 ],

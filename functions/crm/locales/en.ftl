@@ -33,3 +33,12 @@ approved = { $lead } is approved and now listed as qualified.
 saved-awaiting = Saved { $name } as lead { $id }, qualified since both an email address and a phone number were given. It awaits a manager's approval before it is listed as qualified.
 saved-qualified = Saved { $name } as lead { $id }, qualified since both an email address and a phone number were given.
 saved-new = Saved { $name } as lead { $id }, with status new.
+none-listed = There are no { $pending ->
+        [yes] qualified leads awaiting approval
+       *[no] { $status } leads
+    }.
+showing-newest = Showing the newest { $limit } of { $total } { $pending ->
+        [yes] qualified leads awaiting approval
+       *[no] { $status } leads
+    }.
+more-awaiting = { $awaiting } more await a manager's approval and are not listed until approved.

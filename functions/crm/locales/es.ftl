@@ -5,7 +5,7 @@ lead-named = El lead { $id } ({ $name })
 or-list = { $rest } o { $last }
 no-lead = No hay ningún lead con leadId { $id }. Compruebe el id o busque el lead con GetLeadsByStatus.
 not-a-lead-id = '{ $id }' no es un id de lead; use el leadId que devolvió CreateLead o GetLeadsByStatus.
-changed = Alguien acaba de cambiar { $lead }, así que este cambio no se hizo. Compruébelo con GetLead y vuelva a intentarlo.
+changed = { $lead } acaba de cambiar por otra vía, así que este cambio no se hizo. Compruébelo con GetLead y vuelva a intentarlo.
 duplicate = El lead { $id } ya consta con el mismo { $shared ->
         [email] correo electrónico
        *[phone] número de teléfono
@@ -33,3 +33,15 @@ approved = { $lead } está aprobado y figura ahora como cualificado.
 saved-awaiting = { $name } quedó guardado como lead { $id }, cualificado porque dio un correo electrónico y un número de teléfono. Espera la aprobación de un responsable antes de figurar como cualificado.
 saved-qualified = { $name } quedó guardado como lead { $id }, cualificado porque dio un correo electrónico y un número de teléfono.
 saved-new = { $name } quedó guardado como lead { $id }, con el estado new.
+none-listed = No hay { $pending ->
+        [yes] leads cualificados pendientes de aprobación
+       *[no] leads en { $status }
+    }.
+showing-newest = Se muestran los { $limit } más recientes de { $total } { $pending ->
+        [yes] leads cualificados pendientes de aprobación
+       *[no] leads en { $status }
+    }.
+more-awaiting = { $awaiting ->
+        [one] Otro espera la aprobación de un responsable y no se lista hasta que se apruebe.
+       *[other] Otros { $awaiting } esperan la aprobación de un responsable y no se listan hasta que se aprueben.
+    }

@@ -392,25 +392,30 @@ pub async fn get_leads_by_status(ctx: CallContext, p: GetLeadsByStatus) -> Resul
     out.insert("count".into(), json!(chosen.len()));
     out.insert("total".into(), json!(total));
     out.insert("truncated".into(), json!(truncated));
-    let listed_what = if p.pending_approval {
-        "qualified leads awaiting approval".to_owned()
-    } else {
-        format!("{status} leads")
-    };
+    let listing = if p.pending_approval { "yes" } else { "no" };
     let mut message = if total == 0 {
-        format!("There are no {listed_what}.")
+        ctx.say(
+            "none-listed",
+            &[("pending", listing.into()), ("status", status.into())],
+        )
     } else if truncated {
-        format!("Showing the newest {limit} of {total} {listed_what}.")
+        ctx.say(
+            "showing-newest",
+            &[
+                ("limit", limit.into()),
+                ("total", total.into()),
+                ("pending", listing.into()),
+                ("status", status.into()),
+            ],
+        )
     } else {
         String::new()
     };
     if p.status == Status::Qualified && !p.pending_approval {
         out.insert("awaitingApproval".into(), json!(awaiting));
         if awaiting > 0 {
-            let more = format!(
-                " {awaiting} more await a manager's approval and are not listed until approved."
-            );
-            message.push_str(&more);
+            message.push(' ');
+            message.push_str(&ctx.say("more-awaiting", &[("awaiting", awaiting.into())]));
         }
     }
     let message = message.trim();

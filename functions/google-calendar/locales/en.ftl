@@ -12,3 +12,5 @@ no-booking = No appointment with eventId { $id } and that bookingRef. Use both a
 not-ours = Event { $id } was not booked through this assistant; staff can change it in the calendar.
 no-event = No appointment with eventId { $id }.
 changed = Appointment { $id } was just changed by someone else; check it with ListAppointments and try again.
+date-out-of-range = the date is out of range
+old-not-cancelled = The old appointment { $id } could not be cancelled ({ $why }); cancel it with CancelAppointment.

@@ -12,3 +12,5 @@ no-booking = No hay ninguna cita con eventId { $id } y ese bookingRef. Use ambos
 not-ours = El evento { $id } no se reservó a través de este asistente; el personal puede cambiarlo en el calendario.
 no-event = No hay ninguna cita con eventId { $id }.
 changed = Alguien acaba de cambiar la cita { $id }; compruébela con ListAppointments y vuelva a intentarlo.
+date-out-of-range = la fecha está fuera de rango
+old-not-cancelled = No se pudo cancelar la cita anterior { $id } ({ $why }); cancélela con CancelAppointment.

@@ -420,9 +420,12 @@ async fn move_appointment(ctx: CallContext, p: Move) -> Result<Value, Error> {
     let mut moved = appointment(&cal, &id, &reference, slot)?;
     if let Err(e) = delete_event(api, &cal, &p.event_id, etag.as_deref()).await {
         // The new time is booked: say so, and what is left to do, rather than fail the move.
-        moved["warning"] = json!(format!(
-            "The old appointment {} could not be cancelled ({e}); cancel it with CancelAppointment.",
-            p.event_id
+        moved["warning"] = json!(cal.speaker.say(
+            "old-not-cancelled",
+            &[
+                ("id", (&p.event_id).into()),
+                ("why", (&e.to_string()).into())
+            ],
         ));
     }
     Ok(moved)

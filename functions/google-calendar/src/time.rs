@@ -139,7 +139,7 @@ impl Calendar {
             .to_ambiguous_timestamp(dt)
             .later()
             .map(|t| t.as_second())
-            .map_err(|_| Error::unprocessable("the time is out of range"))
+            .map_err(|_| Error::unprocessable(self.speaker.say("out-of-range", &[])))
     }
 
     /// The day's opening windows in order; none when closed.
@@ -161,9 +161,9 @@ impl Calendar {
             }
             let start = self.at_or_after(date.at(oh, om, 0, 0))?;
             let end = if ch == 24 {
-                let next = date
-                    .tomorrow()
-                    .map_err(|_| Error::unprocessable("the date is out of range"))?;
+                let next = date.tomorrow().map_err(|_| {
+                    Error::unprocessable(self.speaker.say("date-out-of-range", &[]))
+                })?;
                 self.at_or_after(next.at(0, 0, 0, 0))?
             } else {
                 self.at_or_after(date.at(ch, cm, 0, 0))?
@@ -185,7 +185,7 @@ impl Calendar {
     pub fn day(&self, date: Date) -> Result<(i64, i64), Error> {
         let next = date
             .tomorrow()
-            .map_err(|_| Error::unprocessable("the date is out of range"))?;
+            .map_err(|_| Error::unprocessable(self.speaker.say("date-out-of-range", &[])))?;
         Ok((
             self.at_or_after(date.at(0, 0, 0, 0))?,
             self.at_or_after(next.at(0, 0, 0, 0))?,

@@ -1,6 +1,6 @@
 # The translation plugin's messages to callers (tool results and errors the agent relays).
-texts-language = the text's language
 unsupported-pair = Amazon Translate does not translate from { $from } into { $target }; use a language pair it supports, e.g. en and es, fr, de, pt, zh, ja
+unsupported-from-detected = Amazon Translate does not translate from the text's language into { $target }; use a language pair it supports, e.g. en and es, fr, de, pt, zh, ja
 no-detection-here = Amazon Translate cannot detect languages in this deployment's region; give sourceLanguage
 refused-text = Amazon Translate refused the request: check the language codes and the text
 refused-codes = Amazon Translate refused the request: check the language codes

@@ -1,6 +1,6 @@
 # Los mensajes del plugin translation para quien llama (resultados y errores que el agente transmite).
-texts-language = el idioma del texto
 unsupported-pair = Amazon Translate no traduce de { $from } a { $target }; use un par de idiomas que admita, p. ej. en y es, fr, de, pt, zh, ja
+unsupported-from-detected = Amazon Translate no traduce del idioma del texto a { $target }; use un par de idiomas que admita, p. ej. en y es, fr, de, pt, zh, ja
 no-detection-here = Amazon Translate no puede detectar idiomas en la región de esta instalación; indique sourceLanguage
 refused-text = Amazon Translate rechazó la petición: compruebe los códigos de idioma y el texto
 refused-codes = Amazon Translate rechazó la petición: compruebe los códigos de idioma

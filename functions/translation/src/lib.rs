@@ -107,18 +107,17 @@ where
         ));
     };
     let code = s.err().code().unwrap_or("unknown");
-    let from = if source == "auto" {
-        sp.say("texts-language", &[])
-    } else {
-        source.to_owned()
-    };
     let said = s.err().message().unwrap_or_default().to_ascii_lowercase();
     match code {
+        "UnsupportedLanguagePairException" if source == "auto" => Error::invalid_field(
+            at,
+            sp.say("unsupported-from-detected", &[("target", target.into())]),
+        ),
         "UnsupportedLanguagePairException" => Error::invalid_field(
             at,
             sp.say(
                 "unsupported-pair",
-                &[("from", (&from).into()), ("target", target.into())],
+                &[("from", source.into()), ("target", target.into())],
             ),
         ),
         // `auto` needs Amazon Comprehend in the deployment's region: not the caller's to fix.

@@ -102,7 +102,10 @@ impl Messages {
         };
         let english_ids: std::collections::BTreeSet<String> = sources
             .iter()
-            .filter(|(tag, _)| *tag == crate::locale::TEMPLATE_LANGUAGE)
+            .filter(|(tag, _)| {
+                tag.parse::<LanguageIdentifier>()
+                    .is_ok_and(|l| l.language.as_str() == crate::locale::TEMPLATE_LANGUAGE)
+            })
             .flat_map(|(_, text)| ids(text))
             .collect();
         for (tag, text) in sources {

@@ -49,13 +49,16 @@ pub enum KeySource {
     ToolCall(String),
     /// Retell's `call.call_id`: with the function and the arguments' hash it makes the key.
     RetellCall(String),
+    /// A signed webhook's signature, as a hash (the signature itself stays out of records
+    /// and audit entries): a platform's retry or a replay signs the same.
+    Webhook(String),
 }
 
 impl KeySource {
     /// The key as the caller or platform gave it.
     pub fn id(&self) -> &str {
         match self {
-            Self::Header(k) | Self::ToolCall(k) | Self::RetellCall(k) => k,
+            Self::Header(k) | Self::ToolCall(k) | Self::RetellCall(k) | Self::Webhook(k) => k,
         }
     }
 }
@@ -133,6 +136,7 @@ impl CallKey<'_> {
             KeySource::Header(k) => format!("header\n{k}"),
             KeySource::ToolCall(id) => format!("tool-call\n{id}"),
             KeySource::RetellCall(id) => format!("retell\n{id}\n{payload_hash}"),
+            KeySource::Webhook(id) => format!("webhook\n{id}"),
         };
         let scoped = format!("{}\n{}\n{}\n{key}", self.org, self.plugin, self.function);
         let id = sha256_hex(scoped.as_bytes());
@@ -173,7 +177,7 @@ impl Idempotency {
             // A conversation may legitimately repeat a call (book, cancel, book the same
             // time again): only Retell's own quick retries should meet the record.
             KeySource::RetellCall(_) => ttl.min(RETELL_RETRY_WINDOW),
-            KeySource::Header(_) | KeySource::ToolCall(_) => ttl,
+            KeySource::Header(_) | KeySource::ToolCall(_) | KeySource::Webhook(_) => ttl,
         }
     }
 

@@ -997,6 +997,13 @@ async fn twilio_webhooks_run_their_function_once_per_signature() {
     let out = twilio_post(&service, &tw, &hashed, &array, &sig4).await;
     assert_eq!(out.status, 400, "{}", out.body);
 
+    // A pair repeated exactly is signed once: refused rather than read twice.
+    let doubled = "MessageSid=SM9&MessageSid=SM9".to_owned();
+    let sig5 = sign_twilio(b"tw_token", &url, doubled.as_bytes());
+    let out = twilio_post(&service, &tw, &url, &doubled, &sig5).await;
+    assert_eq!(out.status, 400, "{}", out.body);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
     // No other way in: an API key, the MCP function's tool-call event, a Retell call.
     let tenant = TenantContext {
         channel: Some(twilio.clone()),

@@ -544,21 +544,38 @@ async fn twilio_status_callbacks_run_only_when_signed() {
         direct.body
     );
     // Headers a tunnel or a client may repeat or garble fall back to dev's own host and
-    // scheme: the request is answered, and dev keeps serving.
-    let garbled = switchboard_tests::http::send_with(
-        addr,
-        "POST",
-        "/plugins/sms",
-        Some(&key),
-        &[
-            ("Host", "a b"),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Proto", "https"),
-        ],
-        br#"{"function": "SmsStatusCallback", "parameters": {}}"#,
-    )
-    .await;
-    assert_eq!(garbled.status, 403, "{}", garbled.body);
+    // scheme: each request is answered, and dev keeps serving.
+    for host in ["a b", "localhost:99999", "[zz]", ":80", "1.2.3.999"] {
+        let garbled = switchboard_tests::http::send_with(
+            addr,
+            "POST",
+            "/plugins/sms",
+            Some(&key),
+            &[
+                ("Host", host),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Proto", "https"),
+            ],
+            br#"{"function": "SmsStatusCallback", "parameters": {}}"#,
+        )
+        .await;
+        assert_eq!(garbled.status, 403, "{host}: {}", garbled.body);
+        // The same host alone, as a client would send it.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = r#"{"function": "SmsStatusCallback", "parameters": {}}"#;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /plugins/sms HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.unwrap();
+        assert!(
+            raw.starts_with("HTTP/1.1 403") || raw.starts_with("HTTP/1.1 400"),
+            "{host}: {raw}"
+        );
+    }
     let agent = send(addr, "GET", "/agents/sms-status", Some(&key), b"").await;
     assert_eq!(agent.status, 200, "{}", agent.body);
     let tools = agent.body.to_string();

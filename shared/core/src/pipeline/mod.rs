@@ -740,7 +740,7 @@ impl PluginService {
             Shape::Webhook(p, kind, retry) => {
                 let fields = signed::webhook_fields(kind, input.body)?;
                 let mut envelope = self.webhook_envelope(p, fields)?;
-                envelope.retry_key = Some(KeySource::Header(retry));
+                envelope.retry_key = Some(KeySource::Webhook(retry));
                 Incoming::Call(envelope)
             }
         };

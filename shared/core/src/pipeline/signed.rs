@@ -273,15 +273,13 @@ impl PluginService {
         // A webhook's repeat is known by its signature: the same URL and fields sign the
         // same, and unlike Twilio's own idempotency header it cannot be changed on the way.
         let shape = match (VoicePlatform::parse(call.platform), twilio_body) {
-            (Some(p), Some(body)) => Shape::Webhook(
-                p,
-                body,
-                call.headers
-                    .twilio_signature
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-            ),
+            (Some(p), Some(body)) => {
+                use sha2::Digest;
+                let signature = call.headers.twilio_signature.unwrap_or_default().trim();
+                let hash = sha2::Sha256::digest(signature.as_bytes());
+                let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+                Shape::Webhook(p, body, format!("{p}:{hex}"))
+            }
             (Some(p), None) => Shape::Platform(p),
             (None, _) => Shape::Any,
         };
@@ -312,7 +310,15 @@ pub(super) fn webhook_fields(kind: TwilioBody, body: &[u8]) -> Result<Map<String
         },
         TwilioBody::Form => {
             let mut fields = Map::new();
+            let mut seen = std::collections::HashSet::new();
             for (k, v) in form_urlencoded::parse(body).into_owned() {
+                // The signature counts a repeated pair once, so its copies are not signed.
+                if !seen.insert((k.clone(), v.clone())) {
+                    return Err(Error::invalid_request(format!(
+                        "the webhook repeats field '{}' with the same value; send each pair once",
+                        k.chars().take(64).collect::<String>()
+                    )));
+                }
                 match fields.get_mut(&k) {
                     None => {
                         fields.insert(k, Value::String(v));
