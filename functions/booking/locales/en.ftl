@@ -103,3 +103,4 @@ not-a-phone = '{ $given }' is not a phone number; ask the caller to repeat it.
 birth-future = A birth date of { $date } { $year } is in the future; ask the caller to repeat it.
 birth-implausible = A birth year of { $year } is not plausible.
 patient-on-file = { $name } is already on file as PatNum { $n }. Use that patient instead of creating a new one.
+bad-cursor = that cursor is not one this listing handed out; list again without it

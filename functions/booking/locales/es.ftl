@@ -103,3 +103,4 @@ not-a-phone = '{ $given }' no es un número de teléfono; pida a quien llama que
 birth-future = Una fecha de nacimiento del { $date } de { $year } está en el futuro; pida a quien llama que la repita.
 birth-implausible = Un año de nacimiento { $year } no es verosímil.
 patient-on-file = { $name } ya consta como PatNum { $n }. Use ese paciente en lugar de crear uno nuevo.
+bad-cursor = ese cursor no lo dio este listado; vuelva a listar sin él

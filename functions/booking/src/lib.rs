@@ -14,10 +14,7 @@ use switchboard::{ContractError, Plugin};
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// The plugin's messages in `locale`, for the rules' unit tests (calls get theirs from
 /// the context).

@@ -45,7 +45,10 @@ pub async fn get_all_patients(ctx: CallContext, p: GetAllPatients) -> Result<Val
     let page = match ctx.data.list(&entity(PATIENTS)?, limit, cursor).await {
         Ok(page) => page,
         // The adapter refuses a cursor it did not hand out.
-        Err(DataError::Invalid(m)) => return Err(Error::invalid_field("/cursor", m)),
+        Err(DataError::Invalid(m)) => {
+            tracing::info!(reason = %m, "a cursor this listing did not hand out");
+            return Err(Error::invalid_field("/cursor", ctx.say("bad-cursor", &[])));
+        }
         Err(e) => return Err(e.into()),
     };
     let patients: Vec<Value> = page

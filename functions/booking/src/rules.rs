@@ -288,15 +288,18 @@ pub fn check_booking(
     check_duration(practice, minutes)?;
     let sp = &practice.speaker;
     let date = start.date();
-    let when = speak_when(sp, start);
+    // Said only when refused: the grid checks every slot of a day through here.
+    let when = || speak_when(sp, start);
     // At the start of a sentence (Spanish capitalises its article there).
-    let when_start = sp.say(
-        "when-start",
-        &[
-            ("time", (&speak_time(start)).into()),
-            ("date", (&speak_date(sp, date)).into()),
-        ],
-    );
+    let when_start = || {
+        sp.say(
+            "when-start",
+            &[
+                ("time", (&speak_time(start)).into()),
+                ("date", (&speak_date(sp, date)).into()),
+            ],
+        )
+    };
     if let Some(msg) = day_not_bookable(practice, now, date) {
         return Err(Error::invalid_field(path, msg));
     }
@@ -307,23 +310,28 @@ pub fn check_booking(
     let m = minute_of_day(start);
     let Hours { open, close } = hours;
     let latest = close - minutes;
-    let within = sp.say(
-        "within",
-        &[
-            ("days", (&days_name(sp, date.weekday())).into()),
-            ("open", (&hhmm(open)).into()),
-            ("close", (&hhmm(close)).into()),
-            ("minutes", minutes.into()),
-            ("first", (&hhmm(open)).into()),
-            ("latest", (&hhmm(latest.max(open))).into()),
-        ],
-    );
+    let within = || {
+        sp.say(
+            "within",
+            &[
+                ("days", (&days_name(sp, date.weekday())).into()),
+                ("open", (&hhmm(open)).into()),
+                ("close", (&hhmm(close)).into()),
+                ("minutes", minutes.into()),
+                ("first", (&hhmm(open)).into()),
+                ("latest", (&hhmm(latest.max(open))).into()),
+            ],
+        )
+    };
     if m < open || m > latest {
         return Err(Error::invalid_field(
             path,
             sp.say(
                 "outside-hours",
-                &[("when", (&when_start).into()), ("within", (&within).into())],
+                &[
+                    ("when", (&when_start()).into()),
+                    ("within", (&within()).into()),
+                ],
             ),
         ));
     }
@@ -356,12 +364,12 @@ pub fn check_booking(
     if matches!(amb.offset(), AmbiguousOffset::Gap { .. }) {
         return Err(Error::invalid_field(
             path,
-            sp.say("clocks-forward", &[("when", (&when_start).into())]),
+            sp.say("clocks-forward", &[("when", (&when_start()).into())]),
         ));
     }
     // Fails only past the end of the calendar (year 9999): bad input, so a 422.
     let too_far =
-        || Error::invalid_field(path, sp.say("too-far", &[("when", (&when_start).into())]));
+        || Error::invalid_field(path, sp.say("too-far", &[("when", (&when_start()).into())]));
     let start_ts = amb.compatible().map_err(|_| too_far())?.as_second();
     if start_ts <= now.ts {
         return Err(Error::invalid_field(
@@ -369,7 +377,7 @@ pub fn check_booking(
             sp.say(
                 "in-past",
                 &[
-                    ("when", (&when_start).into()),
+                    ("when", (&when_start()).into()),
                     ("time", (&speak_time(now.local)).into()),
                     ("today", (&speak_date(sp, now.today())).into()),
                 ],
@@ -394,8 +402,8 @@ pub fn check_booking(
                 "ends-after-closing",
                 &[
                     ("minutes", minutes.into()),
-                    ("when", (&when).into()),
-                    ("within", (&within).into()),
+                    ("when", (&when()).into()),
+                    ("within", (&within()).into()),
                 ],
             ),
         ));

@@ -15,10 +15,7 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 pub const APPROVE_SCOPE: &str = "leads:approve";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-pub(crate) const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+pub(crate) const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
 /// not parse or differ between languages.

@@ -30,10 +30,7 @@ const MARK: &str = "switchboard";
 const REF: &str = "switchboardRef";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-pub(crate) const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+pub(crate) const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {

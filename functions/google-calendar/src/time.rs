@@ -253,10 +253,16 @@ impl Calendar {
         ))
     }
 
+    /// `ts` as an instant, or a 422 in the call's language past the calendar's end.
+    fn timestamp(&self, ts: i64) -> Result<Timestamp, Error> {
+        Timestamp::from_second(ts)
+            .map_err(|_| Error::unprocessable(self.speaker.say("out-of-range", &[])))
+    }
+
     pub fn local(&self, ts: i64) -> Result<String, Error> {
         Ok(self
             .tz
-            .to_datetime(timestamp(ts)?)
+            .to_datetime(self.timestamp(ts)?)
             .strftime("%Y-%m-%d %H:%M")
             .to_string())
     }
@@ -264,7 +270,7 @@ impl Calendar {
     pub fn local_hhmm(&self, ts: i64) -> Result<String, Error> {
         Ok(self
             .tz
-            .to_datetime(timestamp(ts)?)
+            .to_datetime(self.timestamp(ts)?)
             .strftime("%H:%M")
             .to_string())
     }

@@ -22,10 +22,7 @@ const MAX_FOUND: usize = 20;
 pub const READ_SCOPE: &str = "leads:read";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree.
 pub fn plugin() -> Result<Plugin, ContractError> {

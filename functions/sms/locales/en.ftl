@@ -10,3 +10,5 @@ too-soon = the appointment is less than { $minutes ->
        *[other] { $minutes } minutes
     } away, when its reminder would go out: send a text now with SendSms instead
 too-far = a reminder can be scheduled at most a year ahead
+no-reason = the request was refused
+twilio-code = Twilio error { $code }

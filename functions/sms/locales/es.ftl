@@ -10,3 +10,5 @@ too-soon = faltan menos de { $minutes ->
        *[other] { $minutes } minutos
     } para la cita, cuando saldría su recordatorio: envíe en su lugar un mensaje ahora con SendSms
 too-far = un recordatorio se puede programar como máximo con un año de antelación
+no-reason = la petición fue rechazada
+twilio-code = error de Twilio { $code }

@@ -16,10 +16,7 @@ pub const MANIFEST: &str = include_str!("../manifest.json");
 const TWILIO: &str = "Twilio's Messages API";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree, or the messages
 /// do not parse or differ between languages.
@@ -116,16 +113,20 @@ fn messages(account: &str) -> String {
 /// it is about the sending number or the account (the organization's config).
 fn refused(ctx: &CallContext, resp: &ApiResponse, account: &str) -> Error {
     let code = resp.body.get("code").and_then(Value::as_u64);
+    // The vendor's own words, or ours in the caller's language when it gave none.
     let said = resp
         .body
         .get("message")
         .and_then(Value::as_str)
-        .unwrap_or("the request was refused")
-        .chars()
-        .take(200)
-        .collect::<String>();
+        .map(|m| m.chars().take(200).collect::<String>())
+        .unwrap_or_else(|| ctx.say("no-reason", &[]));
     let with_code = code
-        .map(|c| format!(" (Twilio error {c})"))
+        .map(|c| {
+            format!(
+                " ({})",
+                ctx.say("twilio-code", &[("code", (&c.to_string()).into())])
+            )
+        })
         .unwrap_or_default();
     match resp.status {
         400 if code.is_some_and(|c| FROM_ERRORS.contains(&c)) => Error::invalid_config(

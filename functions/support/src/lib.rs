@@ -13,10 +13,7 @@ use switchboard::{ContractError, Plugin};
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-pub(crate) const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+pub(crate) const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
 /// not parse or differ between languages.

@@ -23,10 +23,7 @@ use switchboard::{CallContext, ContractError, Error, Plugin, Speaker, async_trai
 pub const MANIFEST: &str = include_str!("../manifest.json");
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// A translation and the language it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]

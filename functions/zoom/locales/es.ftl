@@ -6,3 +6,4 @@ bad-time = indique el inicio en RFC 3339 con su diferencia con UTC, p. ej. 2027-
 already-started = la cita ya ha empezado: las reuniones se crean para un inicio futuro
 out-of-range = el inicio está fuera de rango
 list-needs-scope = para ver la reunión de cada cita hace falta una clave con el permiso { $scope }; indique el bookingRef de la cita de quien llama
+no-reason = la petición fue rechazada

@@ -30,10 +30,7 @@ const MAX_PAGES: usize = 10;
 pub const READ_SCOPE: &str = "meetings:read";
 
 /// The messages callers hear, by language (`locales/*.ftl`).
-const LOCALES: &[(&str, &str)] = &[
-    ("en", include_str!("../locales/en.ftl")),
-    ("es", include_str!("../locales/es.ftl")),
-];
+const LOCALES: &[(&str, &str)] = switchboard::locales!("en", "es");
 
 /// Builds the plugin; fails if the manifest and the handlers disagree, or the messages do
 /// not parse or differ between languages.
@@ -139,14 +136,13 @@ fn summary(meeting: &Value, booking_ref: &str) -> Result<Value, Error> {
 /// Zoom's refusals mapped to the error contract. Its body is `{"code": n, "message": …}`.
 fn refused(ctx: &CallContext, resp: &ApiResponse, host: &str) -> Error {
     let code = resp.body.get("code").and_then(Value::as_u64);
+    // The vendor's own words, or ours in the caller's language when it gave none.
     let said = resp
         .body
         .get("message")
         .and_then(Value::as_str)
-        .unwrap_or("the request was refused")
-        .chars()
-        .take(200)
-        .collect::<String>();
+        .map(|m| m.chars().take(200).collect::<String>())
+        .unwrap_or_else(|| ctx.say("no-reason", &[]));
     match (resp.status, code) {
         // 4700-4799: the access token lacks the app's scopes.
         (_, Some(4700..=4799)) => Error::invalid_config(

@@ -8,6 +8,15 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_langneg::{NegotiationStrategy, negotiate_languages};
 use unic_langid::LanguageIdentifier;
 
+/// A plugin's `locales/<tag>.ftl` files, compiled into it, for
+/// [`crate::plugin::PluginBuilder::messages`]: `switchboard::locales!("en", "es")`.
+#[macro_export]
+macro_rules! locales {
+    ($($tag:literal),+ $(,)?) => {
+        &[$(($tag, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/locales/", $tag, ".ftl")))),+]
+    };
+}
+
 /// A message argument: text as given, or a number (which Fluent formats for the language and
 /// selects plural forms by, e.g. `{ $minutes -> [one] … *[other] … }`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,14 +140,12 @@ impl Messages {
     /// language lacks it. A message whose arguments were not all given still reads, with
     /// `{$name}` in place of each (logged); only an id English lacks comes back as itself.
     pub fn get(&self, locale: &str, id: &str, args: &[(&str, Arg<'_>)]) -> String {
-        let mut fluent_args = FluentArgs::new();
-        for (k, v) in args {
-            let value = match *v {
-                Arg::Text(t) => FluentValue::from(t),
-                Arg::Number(n) => FluentValue::from(n),
-            };
-            fluent_args.set(*k, value);
-        }
+        self.get_in(&self.order(locale), id, args)
+    }
+
+    /// The bundles to try for `locale`, best first, English always among them: Fluent's
+    /// negotiation, done once per call's [`crate::Speaker`].
+    pub fn order(&self, locale: &str) -> Vec<usize> {
         let requested: Vec<LanguageIdentifier> = locale.parse().ok().into_iter().collect();
         let available: Vec<LanguageIdentifier> =
             self.bundles.iter().map(|(l, _)| l.clone()).collect();
@@ -148,8 +155,28 @@ impl Messages {
             available.first(),
             NegotiationStrategy::Filtering,
         );
-        for lang in chosen {
-            let Some((_, bundle)) = self.bundles.iter().find(|(l, _)| l == lang) else {
+        let mut order: Vec<usize> = chosen
+            .into_iter()
+            .filter_map(|lang| self.bundles.iter().position(|(l, _)| l == lang))
+            .collect();
+        if !order.contains(&0) {
+            order.push(0);
+        }
+        order
+    }
+
+    /// Message `id` from the first of `order`'s bundles that has it ([`Messages::order`]).
+    pub fn get_in(&self, order: &[usize], id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        let mut fluent_args = FluentArgs::new();
+        for (k, v) in args {
+            let value = match *v {
+                Arg::Text(t) => FluentValue::from(t),
+                Arg::Number(n) => FluentValue::from(n),
+            };
+            fluent_args.set(*k, value);
+        }
+        for &i in order {
+            let Some((_, bundle)) = self.bundles.get(i) else {
                 continue;
             };
             let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {

@@ -45,29 +45,49 @@ pub struct CallContext {
     /// a plugin's messages follow it ([`CallContext::say`]).
     pub locale: String,
     pub now: SystemTime,
-    /// The plugin's messages ([`PluginBuilder::messages`]), compiled once per container.
-    pub messages: Option<Arc<Messages>>,
+    /// The plugin's messages ([`PluginBuilder::messages`]) in `locale`.
+    speaker: Speaker,
 }
 
-/// A call's messages in its language ([`CallContext::speaker`]).
+/// A plugin's messages in one call's language ([`CallContext::speaker`]): the languages to
+/// try are negotiated once, when it is made, not per message.
 #[derive(Clone)]
 pub struct Speaker {
     messages: Option<Arc<Messages>>,
     locale: String,
+    /// `messages`' languages to try, best first.
+    order: Arc<[usize]>,
 }
 
 impl Speaker {
-    /// `messages` in `locale` (a plugin's unit tests; calls get theirs from the context).
+    /// `messages` (compiled once per container) in `locale`.
     pub fn new(messages: Option<Arc<Messages>>, locale: impl Into<String>) -> Self {
+        let locale = locale.into();
+        let order = messages
+            .as_ref()
+            .map(|m| m.order(&locale))
+            .unwrap_or_default()
+            .into();
         Self {
             messages,
-            locale: locale.into(),
+            locale,
+            order,
         }
     }
 
     /// As [`CallContext::say`].
     pub fn say(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
-        say(self.messages.as_deref(), &self.locale, id, args)
+        match &self.messages {
+            Some(m) => {
+                debug_assert!(m.has(id), "no message {id} in the plugin's English");
+                m.get_in(&self.order, id, args)
+            }
+            None => {
+                debug_assert!(false, "the plugin has no messages, so none named {id}");
+                tracing::error!(message_id = id, "the plugin has no messages");
+                id.to_owned()
+            }
+        }
     }
 }
 
@@ -76,20 +96,6 @@ impl std::fmt::Debug for Speaker {
         f.debug_struct("Speaker")
             .field("locale", &self.locale)
             .finish_non_exhaustive()
-    }
-}
-
-fn say(messages: Option<&Messages>, locale: &str, id: &str, args: &[(&str, Arg<'_>)]) -> String {
-    match messages {
-        Some(m) => {
-            debug_assert!(m.has(id), "no message {id} in the plugin's English");
-            m.get(locale, id, args)
-        }
-        None => {
-            debug_assert!(false, "the plugin has no messages, so none named {id}");
-            tracing::error!(message_id = id, "the plugin has no messages");
-            id.to_owned()
-        }
     }
 }
 
@@ -147,15 +153,12 @@ impl CallContext {
     /// language has none. An id the plugin's English lacks fails the tests that reach it
     /// (debug builds) and reads as the id in production.
     pub fn say(&self, id: &str, args: &[(&str, Arg<'_>)]) -> String {
-        say(self.messages.as_deref(), &self.locale, id, args)
+        self.speaker.say(id, args)
     }
 
     /// [`say`](Self::say) for helpers that outlive or do not hold the context.
     pub fn speaker(&self) -> Speaker {
-        Speaker {
-            messages: self.messages.clone(),
-            locale: self.locale.clone(),
-        }
+        self.speaker.clone()
     }
 
     /// This call's `now` as an RFC 3339 stamp (see [`rfc3339`]).
@@ -280,6 +283,12 @@ impl Plugin {
         &self.manifest
     }
 
+    /// The plugin's messages in `locale`, as a call in that language says them (tests of
+    /// helpers that take a [`Speaker`]).
+    pub fn speaker(&self, locale: &str) -> Speaker {
+        Speaker::new(self.messages.clone(), locale)
+    }
+
     pub fn name(&self) -> &PluginName {
         self.manifest.name()
     }
@@ -358,9 +367,9 @@ impl Plugin {
                     self.manifest.manifest().scheduled_functions.clone(),
                 )
             }),
+            speaker: Speaker::new(self.messages.clone(), scope.locale.clone()),
             locale: scope.locale,
             now: scope.now,
-            messages: self.messages.clone(),
         };
         self.invoke(ctx, call.params).await
     }

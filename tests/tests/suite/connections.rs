@@ -957,9 +957,13 @@ async fn twilio_webhooks_run_their_function_once_per_signature() {
     assert_eq!(first.body["result"]["run"], 1);
     assert_eq!(
         first.body["result"]["fields"]["Tag"],
-        json!(["b", "a"]),
-        "a repeated field, in order"
+        json!(["a", "b"]),
+        "a repeated field, its values in the order they are signed in"
     );
+    // The same fields in another order sign the same, and are the same call.
+    let reordered = "Tag=a&MessageStatus=sent&Tag=b&MessageSid=SM1".to_owned();
+    let same = twilio_post(&service, &tw, &url, &reordered, &sig).await;
+    assert_eq!((same.status, same.replayed), (200, true), "{}", same.body);
     // Twilio's retry, or a replay: the same signed request answers from the record.
     let again = twilio_post(&service, &tw, &url, &form, &sig).await;
     assert_eq!(
@@ -996,12 +1000,26 @@ async fn twilio_webhooks_run_their_function_once_per_signature() {
     let sig4 = sign_twilio(b"tw_token", &hashed, array.as_bytes());
     let out = twilio_post(&service, &tw, &hashed, &array, &sig4).await;
     assert_eq!(out.status, 400, "{}", out.body);
+    assert!(
+        out.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must be an object")),
+        "{}",
+        out.body
+    );
 
     // A pair repeated exactly is signed once: refused rather than read twice.
     let doubled = "MessageSid=SM9&MessageSid=SM9".to_owned();
     let sig5 = sign_twilio(b"tw_token", &url, doubled.as_bytes());
     let out = twilio_post(&service, &tw, &url, &doubled, &sig5).await;
     assert_eq!(out.status, 400, "{}", out.body);
+    assert!(
+        out.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("repeats field 'MessageSid'")),
+        "{}",
+        out.body
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
     // No other way in: an API key, the MCP function's tool-call event, a Retell call.
@@ -1032,7 +1050,12 @@ async fn twilio_webhooks_run_their_function_once_per_signature() {
             idempotency_key: None,
         })
         .await;
-    assert_eq!(bad.status, 403, "{}", bad.body);
+    assert_eq!(
+        (bad.status, &bad.body["error"]["code"]),
+        (403, &json!("webhook_only")),
+        "{}",
+        bad.body
+    );
     let event = json!({"kind": "switchboard.tool-call/1", "tenant": {"org": org.as_str(), "scopes": ["plugins:call"], "channel": "twilio"},
         "plugin": "hooked", "function": "Delivered", "parameters": {"MessageSid": "SM4"}, "requestId": "r1"});
     if let Some(Ok(call)) = ToolCallEvent::from_event(&event) {

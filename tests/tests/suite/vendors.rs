@@ -622,7 +622,19 @@ async fn twilio_status_callbacks_run_only_when_signed() {
         twilio.iter().all(|e| e["channel"] == "sms-status"),
         "{twilio:?}"
     );
-    assert!(!audit.body.to_string().contains(AUTH_TOKEN));
+    // Neither the auth token nor a signature (the idempotency key is its hash) is kept.
+    let kept = audit.body.to_string();
+    let signature = signed(&url, &form).unwrap_or_default();
+    assert!(
+        !kept.contains(AUTH_TOKEN) && !kept.contains(&signature),
+        "{kept}"
+    );
+    assert!(
+        twilio.iter().any(|e| e["idempotencyKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("twilio:"))),
+        "{twilio:?}"
+    );
 
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();

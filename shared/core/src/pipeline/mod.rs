@@ -997,11 +997,14 @@ impl PluginService {
                 .map(|s| crate::schedule::Deferrals::new(s.clone(), tenant.into())),
             now: self.platform.now(),
         };
-        // Only calls that change something, and only with a key to recognise a retry by.
-        let side_effects = plugin
-            .manifest()
-            .function(call.function().as_str())
-            .is_some_and(|f| f.has_side_effects());
+        // Only calls that change something, and only with a key to recognise a retry by; a
+        // signed webhook always (its signature has no timestamp: a replay is answered from
+        // the record, whatever the function does).
+        let side_effects = envelope.webhook.is_some()
+            || plugin
+                .manifest()
+                .function(call.function().as_str())
+                .is_some_and(|f| f.has_side_effects());
         let claim = match envelope.retry_key.filter(|_| side_effects) {
             Some(source) => {
                 let key = CallKey {

@@ -60,10 +60,7 @@ impl Platform {
 
     /// The tenant a signed request runs as and, for Twilio, how its body reads; or why it
     /// does not run.
-    async fn verify(
-        &self,
-        call: &SignedCall<'_>,
-    ) -> Result<(TenantContext, Option<TwilioBody>), Error> {
+    async fn verify(&self, call: &SignedCall<'_>) -> Result<(TenantContext, Shape), Error> {
         let rid = call.request_id;
         let shown = call.connection.chars().take(64).collect::<String>();
         let unknown = |why: &str| {
@@ -141,7 +138,19 @@ impl Platform {
             channel: Some(conn.channel.clone()),
             key_id: Some(id.to_string()),
         };
-        Ok((tenant, body))
+        // A webhook's repeat is known by its signature: the same URL and fields sign the
+        // same, and unlike Twilio's own idempotency header it cannot be changed on the way.
+        let shape = match body {
+            Some(body) => {
+                use sha2::Digest;
+                let signature = call.headers.twilio_signature.unwrap_or_default().trim();
+                let hash = sha2::Sha256::digest(signature.as_bytes());
+                let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+                Shape::Webhook(platform, body, format!("{platform}:{hex}"))
+            }
+            None => Shape::Platform(platform),
+        };
+        Ok((tenant, shape))
     }
 
     /// The URL of `call`'s route under the configured public URL, with its query: what
@@ -255,7 +264,7 @@ impl PluginService {
         } else {
             super::within(arrived + super::CALL_BUDGET, self.platform.verify(&call)).await
         };
-        let (tenant, twilio_body) = match verified {
+        let (tenant, shape) = match verified {
             Ok(t) => t,
             Err(e) => {
                 if let Error::Internal(cause) = &e {
@@ -269,19 +278,6 @@ impl PluginService {
                     replayed: false,
                 };
             }
-        };
-        // A webhook's repeat is known by its signature: the same URL and fields sign the
-        // same, and unlike Twilio's own idempotency header it cannot be changed on the way.
-        let shape = match (VoicePlatform::parse(call.platform), twilio_body) {
-            (Some(p), Some(body)) => {
-                use sha2::Digest;
-                let signature = call.headers.twilio_signature.unwrap_or_default().trim();
-                let hash = sha2::Sha256::digest(signature.as_bytes());
-                let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
-                Shape::Webhook(p, body, format!("{p}:{hex}"))
-            }
-            (Some(p), None) => Shape::Platform(p),
-            (None, _) => Shape::Any,
         };
         self.respond_from(
             CallInput {
@@ -311,7 +307,12 @@ pub(super) fn webhook_fields(kind: TwilioBody, body: &[u8]) -> Result<Map<String
         TwilioBody::Form => {
             let mut fields = Map::new();
             let mut seen = std::collections::HashSet::new();
-            for (k, v) in form_urlencoded::parse(body).into_owned() {
+            let mut pairs: Vec<(String, String)> =
+                form_urlencoded::parse(body).into_owned().collect();
+            // Sorted as signed: a repeated field's values are in one order, whatever order
+            // they came in (the signature, and so the idempotency key, cannot tell).
+            pairs.sort();
+            for (k, v) in pairs {
                 // The signature counts a repeated pair once, so its copies are not signed.
                 if !seen.insert((k.clone(), v.clone())) {
                     return Err(Error::invalid_request(format!(
