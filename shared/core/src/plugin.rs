@@ -50,28 +50,23 @@ pub struct CallContext {
 }
 
 /// A plugin's messages in one call's language ([`CallContext::speaker`]): the languages to
-/// try are negotiated once, when it is made, not per message.
+/// try are negotiated once, on the first message, not per message (and not at all for the
+/// calls that say nothing).
 #[derive(Clone)]
 pub struct Speaker {
     messages: Option<Arc<Messages>>,
     locale: String,
     /// `messages`' languages to try, best first.
-    order: Arc<[usize]>,
+    order: std::sync::OnceLock<Arc<[usize]>>,
 }
 
 impl Speaker {
     /// `messages` (compiled once per container) in `locale`.
     pub fn new(messages: Option<Arc<Messages>>, locale: impl Into<String>) -> Self {
-        let locale = locale.into();
-        let order = messages
-            .as_ref()
-            .map(|m| m.order(&locale))
-            .unwrap_or_default()
-            .into();
         Self {
             messages,
-            locale,
-            order,
+            locale: locale.into(),
+            order: std::sync::OnceLock::new(),
         }
     }
 
@@ -80,7 +75,8 @@ impl Speaker {
         match &self.messages {
             Some(m) => {
                 debug_assert!(m.has(id), "no message {id} in the plugin's English");
-                m.get_in(&self.order, id, args)
+                let order = self.order.get_or_init(|| m.order(&self.locale).into());
+                m.get_in(order, id, args)
             }
             None => {
                 debug_assert!(false, "the plugin has no messages, so none named {id}");
