@@ -319,13 +319,7 @@ pub async fn assign(
     priority: i64,
 ) -> Result<Output, Failure> {
     let path = format!("/admin/channels/{channel}");
-    let (version, mut config) = match current(api, &path).await? {
-        Some((v, c)) => (Some(v), c),
-        None => (None, json!({"plugin_assignments": []})),
-    };
-    if let Value::Object(m) = &mut config {
-        m.remove("version");
-    }
+    let (version, mut config) = channel_draft(api, &path).await?;
     let list = config["plugin_assignments"]
         .as_array()
         .cloned()
@@ -350,15 +344,24 @@ pub async fn assign(
     Ok(out(r, line))
 }
 
-/// Sets (or, with `none`, removes) the channel's locale, keeping its assignments.
-pub async fn channel_locale(api: &Api, channel: &str, locale: &str) -> Result<Output, Failure> {
-    let path = format!("/admin/channels/{channel}");
-    let (version, mut config) = match current(api, &path).await? {
+/// The channel's config as a draft to write back (without its version, which goes in
+/// If-Match), and that version; a new channel's empty config and none.
+async fn channel_draft(api: &Api, path: &str) -> Result<(Option<u64>, Value), Failure> {
+    let (version, mut config) = match current(api, path).await? {
         Some((v, c)) => (Some(v), c),
         None => (None, json!({"plugin_assignments": []})),
     };
     if let Value::Object(m) = &mut config {
         m.remove("version");
+    }
+    Ok((version, config))
+}
+
+/// Sets (or, with `none`, removes) the channel's locale, keeping its assignments.
+pub async fn channel_locale(api: &Api, channel: &str, locale: &str) -> Result<Output, Failure> {
+    let path = format!("/admin/channels/{channel}");
+    let (version, mut config) = channel_draft(api, &path).await?;
+    if let Value::Object(m) = &mut config {
         if locale == "none" {
             m.remove("locale");
         } else {
