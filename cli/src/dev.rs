@@ -111,7 +111,14 @@ impl Gateway {
                     .with_audit(audit.clone()),
                 None => Authorizer::new(platform.registry.clone(), KEY_CACHE_TTL),
             },
-            mcp: McpService::new(mcp_agents, invoker.clone(), origins),
+            mcp: match platform.audit() {
+                Some(audit) => McpService::new(mcp_agents, invoker.clone(), origins).with_audit(
+                    audit.clone(),
+                    platform.registry.clone(),
+                    settings.cache_ttl,
+                ),
+                None => McpService::new(mcp_agents, invoker.clone(), origins),
+            },
             invoker,
             schedules: None,
             platform,

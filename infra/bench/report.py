@@ -12,6 +12,11 @@ MB = 1024 * 1024
 PREVIOUS_COLD_RATIO = 0.12
 
 
+# A rerun of one section uses the moto_server.py of its own commit, whose per-request cost
+# may differ from the full run's (it fell to about a third on 2026-12-08).
+STAND_IN = (", with that commit's local DynamoDB (`infra/local/moto_server.py`), so compare "
+            "its figures with each other, not with other sections' moto figures")
+
 def ms(x):
     return f"{x:.1f} ms" if x >= 10 else f"{x:.2f} ms"
 
@@ -138,7 +143,7 @@ def main():
       "`init` is spawn → first `GET /next`; `first call` is that event → its response; "
       "`requests` are the DynamoDB requests of that whole cold session, from moto's log "
       "(booking: GetItem of the key's channel, GetItem of the instance, the data Query, "
-      "GetItem of the profile for the audit retention, then the audit entry's UpdateItem).\n")
+      "GetItem of the profile for the audit retention, then the audit entry's conditional write).\n")
     w("| function | first event | min | median | p95 | init (median) | first call (median) | "
       "requests | median vs Node.js |")
     w("|---|---|---|---|---|---|---|---|---|")
@@ -268,9 +273,12 @@ def main():
     aud = r.get("audit_moto")
     if aud:
         w("### The audit log on a warm call\n")
+        if aud.get("rerun"):
+            w(f"These figures come from `{aud['rerun']['command']}` on {aud['rerun']['date']}, a "
+              f"rerun of this section alone on the same machine{STAND_IN}.\n")
         w(f"In-process (`bench_moto audit`): {aud['function']} on moto, {aud['calls']} calls on a "
           "platform without the audit log and as many on one with it, interleaved. The entry is "
-          "written before the call answers (one conditional `UpdateItem`).\n")
+          "written before the call answers (one conditional write).\n")
         w("| | p50 | p99 |")
         w("|---|---|---|")
         for label, k in (("without the audit log", "without_audit"), ("with it", "with_audit")):
@@ -289,14 +297,14 @@ def main():
         w("### Rate limits\n")
         if rl.get("rerun"):
             w(f"These figures come from `{rl['rerun']['command']}` on {rl['rerun']['date']}, a "
-              "rerun of this section alone on the same machine.\n")
+              f"rerun of this section alone on the same machine{STAND_IN}.\n")
         w(f"In-process (`bench_moto ratelimit`): {rl['function']} on moto, {rl['calls']} calls "
           "on a platform without a limiter, with one leasing up to "
           f"{rl['allowance']} tokens ahead (the default) and with one taking a token from the "
           "bucket on every call (allowance 0), interleaved; the limit is out of reach, so only "
           "the bookkeeping is measured. The two limited platforms share the organization's "
           "bucket, as two containers do, so some of their writes lose to the other's and are "
-          "read and sent again.\n")
+          "sent again from the bucket the lost write brought back.\n")
         w("| | p50 | p99 | bucket requests per call |")
         w("|---|---|---|---|")
         w(f"| no limiter | {us(rl['without_limit']['p50_us'])} | {us(rl['without_limit']['p99_us'])} | 0 |")

@@ -27,6 +27,8 @@
 - every plugin crate is a dependency of cli/ (which is how `dev` serves it);
 - the API has a backstop throttle (DefaultRouteSettings) and the functions the platform's
   per-organization limit (SWITCHBOARD_RATE_LIMIT_PER_SECOND);
+- one CloudWatch alarm watches the metric of audit entries not stored, under the namespace
+  and name the code writes and the stack's own service dimension (SWITCHBOARD_METRIC_SERVICE);
 - a plugin function's Timeout is under the idempotency claim window (IN_PROGRESS_WINDOW in
   shared/core/src/idempotency.rs), so a live call's claim is never taken over, and over
   the longest a call takes to answer (ANSWER_BUDGET: CALL_BUDGET in
@@ -334,6 +336,26 @@ for field in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
 env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
 if "SWITCHBOARD_RATE_LIMIT_PER_SECOND" not in env:
     problems.append("Globals must set SWITCHBOARD_RATE_LIMIT_PER_SECOND (the platform's per-organization limit)")
+
+# Lost audit entries are counted in embedded metric format (telemetry::count_failure); an alarm must
+# watch that metric under the names the code writes.
+audit_rs = (root / "shared/core/src/audit.rs").read_text()
+telemetry_rs = (root / "shared/core/src/telemetry.rs").read_text()
+metric = re.search(r'pub const METRIC_NOT_STORED: &str = "([^"]+)"', audit_rs)
+namespace = re.search(r'pub const METRIC_NAMESPACE: &str = "([^"]+)"', telemetry_rs)
+if not metric or not namespace:
+    sys.exit("audit.rs/telemetry.rs: METRIC_NOT_STORED or METRIC_NAMESPACE moved; update infra/local/check_template.py")
+alarms = [
+    r["Properties"] for r in resources.values()
+    if r["Type"] == "AWS::CloudWatch::Alarm"
+    and r["Properties"].get("MetricName") == metric.group(1)
+    and r["Properties"].get("Namespace") == namespace.group(1)
+    and r["Properties"].get("Dimensions") == [{"Name": "service", "Value": "AWS::StackName"}]
+]
+if len(alarms) != 1:
+    problems.append(f"one alarm must watch {namespace.group(1)}/{metric.group(1)} (service: !Ref AWS::StackName), found {len(alarms)}")
+if env.get("SWITCHBOARD_METRIC_SERVICE") != "AWS::StackName":
+    problems.append("Globals must set SWITCHBOARD_METRIC_SERVICE: !Ref AWS::StackName (the metrics' service dimension the alarm watches)")
 
 # A plugin's grants on every resource ("*") are exactly its manifest's aws_actions, each one
 # in the core's list of grantable actions (GRANTABLE_AWS_ACTIONS in manifest.rs).

@@ -23,6 +23,15 @@ is an IdempotentParameterMismatchException. moto ignores the token, so an SDK re
 transaction whose answer was lost would fail on its own writes here and not on AWS; the
 fault-injection tests lose such answers on purpose. The token is honoured below.
 
+Serialized, moto's own cost per request is the capacity every test and bench shares (one
+Python process); DynamoDB has no such shared queue. Three of moto's per-request costs that
+do nothing for a local DynamoDB are cut below: finding the service by listing moto's
+package directory on every request, listing a handler's methods with `inspect` on every
+request, and writing the item operations' answers through moto's generic shape-walking
+serializer, where the answer already is DynamoDB's JSON. MOTO_CHECK_FAST=1 serializes each
+such answer both ways and logs any difference (`fast-serializer mismatch`), answering with
+moto's own.
+
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
 """
 
@@ -40,9 +49,11 @@ import time
 from werkzeug.serving import run_simple
 
 import moto
+import moto.core.responses as core_responses
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler
 
@@ -221,6 +232,75 @@ def _partition_query(original):
     return query
 
 
+# Operations whose output is items and counts only, answered by moto as DynamoResult:
+# DynamoDB's JSON as moto built it.
+FAST_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+)
+CHECK_FAST = os.environ.get("MOTO_CHECK_FAST") == "1"
+
+
+def _without_nulls(value):
+    """What moto's serializer leaves of a result: members set to None are not sent."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _fast_execute_result(original):
+    def execute_result(self, context):
+        name = context.operation_model.name
+        if name not in FAST_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        # Only the operation's output members, as moto's serializer sends (DeleteItem's
+        # result carries a stray ConsumedCapacityUnits).
+        members = context.operation_model.output_shape.members
+        result = {k: v for k, v in self.result.items() if k in members}
+        try:
+            body = json.dumps(_without_nulls(result))
+        except TypeError:
+            return original(self, context)  # binary values: moto's serializer base64s them
+        version = context.service_model.metadata.get("jsonVersion", "1.0")
+        headers = {"Content-Type": f"application/x-amz-json-{version}"}
+        if CHECK_FAST:
+            status, slow_headers, slow_body = original(self, context)
+            if (status, slow_headers, json.loads(slow_body)) != (200, headers, json.loads(body)):
+                print(
+                    f"fast-serializer mismatch in {name}: status {status}, headers "
+                    f"{slow_headers} vs {headers}, body {slow_body} vs {body}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return status, slow_headers, slow_body
+        return 200, headers, body
+
+    return execute_result
+
+
+def _memo_backend_for_host(original):
+    # The answer depends on the host only; moto lists its package directory to find it.
+    def get_backend_for_host(self, host):
+        memo = self.__dict__.setdefault("_switchboard_backend_memo", {})
+        if host not in memo:
+            memo[host] = original(self, host)
+        return memo[host]
+
+    return get_backend_for_host
+
+
+def _memo_method_names(original):
+    memo = {}
+
+    def method_names_from_class(clazz):
+        if clazz not in memo:
+            memo[clazz] = original(clazz)
+        return memo[clazz]
+
+    return method_names_from_class
+
+
 def patch_moto():
     if moto.__version__ != PATCHED_FOR:
         sys.exit(f"moto_server.py patches moto {PATCHED_FOR}, not {moto.__version__}")
@@ -228,6 +308,13 @@ def patch_moto():
         DynamoDBBackend.transact_write_items
     )
     Table.query = _partition_query(Table.query)
+    DynamoResult.execute_result = _fast_execute_result(DynamoResult.execute_result)
+    DomainDispatcherApplication.get_backend_for_host = _memo_backend_for_host(
+        DomainDispatcherApplication.get_backend_for_host
+    )
+    core_responses.method_names_from_class = _memo_method_names(
+        core_responses.method_names_from_class
+    )
 
 
 def main():

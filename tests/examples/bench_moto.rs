@@ -19,7 +19,7 @@
 //!   an organization of its own.
 //! - `audit <n>`: what the audit log adds to a warm call: booking's `GetProviders`
 //!   in-process against moto without and with the audit log, interleaved, `n` each, and the
-//!   data-table requests of the audited calls (the entry is one conditional `UpdateItem`).
+//!   data-table requests of the audited calls (the entry is one conditional `PutItem`).
 //! - `ratelimit <n>`: what the per-organization rate limit adds to a warm call (booking's
 //!   `GetProviders` against moto without a limiter, with the default lease of 10 tokens and
 //!   with none, interleaved, `n` each, and the bucket's requests per call), and the noisy

@@ -391,6 +391,19 @@ pub async fn item_store(table: Arc<dyn ItemStore>) {
     assert_eq!(v, 2);
     let got = table.get(&expiring).await.unwrap().unwrap();
     assert_eq!((got.data, got.version), (json!({"n": 2}), 2));
+    // A stale write reports what it found, where the backend answers with it.
+    match table
+        .put_expiring(&expiring, &json!({"n": 3}), Precondition::Version(1), later)
+        .await
+    {
+        Err(StoreError::Conflict { current, found, .. }) => {
+            assert_eq!(current, Some(2));
+            if let Some(found) = found {
+                assert_eq!(*found, json!({"n": 2}));
+            }
+        }
+        other => panic!("a stale write must conflict: {other:?}"),
+    }
     // Pagination in sort-key order.
     for sk in ["c", "a", "e", "b", "d"] {
         table

@@ -279,7 +279,8 @@ fn an_entry_that_cannot_be_stored_is_logged_and_counted_and_the_call_succeeds() 
     let writer = captured.clone();
     let log_settings = switchboard::settings::LogSettings {
         json: true,
-        level: "info".into(),
+        // The strictest level that still logs the loss: the metric is written at it too.
+        level: "error".into(),
     };
     let subscriber = switchboard::telemetry::subscriber(&log_settings, move || writer.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -328,4 +329,28 @@ fn an_entry_that_cannot_be_stored_is_logged_and_counted_and_the_call_succeeds() 
         !text.contains("PRIVATE-NAME-8812"),
         "parameters leaked into the log:\n{text}"
     );
+    // Each loss is also a CloudWatch metric, in embedded metric format (the template alarms
+    // on it), and the metric is not a log line of its own.
+    let metrics: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(metrics.len(), 2, "{text}");
+    let emf = &metrics[1];
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Switchboard");
+    assert_eq!(
+        directive["Metrics"],
+        json!([{"Name": "AuditEntriesNotStored", "Unit": "Count"}])
+    );
+    assert_eq!(
+        directive["Dimensions"],
+        json!([["service"], ["service", "function"]])
+    );
+    assert_eq!(emf["AuditEntriesNotStored"], 1);
+    assert_eq!(emf["service"], "switchboard");
+    assert_eq!(emf["level"], "ERROR");
+    assert!(emf["function"].is_string() && emf["_aws"]["Timestamp"].is_u64());
+    assert!(!text.contains("switchboard::metric"), "{text}");
 }

@@ -32,6 +32,8 @@ use crate::registry::{OrgProfile, Registry, sha256_hex};
 
 /// The scope that reads an organization's audit log (`admin:write` includes it).
 pub const SCOPE: &str = "audit:read";
+/// The CloudWatch metric counting entries that could not be stored (template alarm).
+pub const METRIC_NOT_STORED: &str = "AuditEntriesNotStored";
 /// Partitions per organization and day.
 pub const SHARDS: u32 = 8;
 /// How long entries are kept unless the organization's profile says otherwise.
@@ -252,6 +254,7 @@ impl AuditLog {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let entry = serde_json::to_string(entry).unwrap_or_default();
         tracing::error!(audit_failures = failures, cause, entry = %entry, "audit entry not stored");
+        crate::telemetry::count_failure(METRIC_NOT_STORED, 1);
     }
 
     /// One page of `org`'s entries matching `q`, newest first, and the cursor to the next.

@@ -18,7 +18,7 @@
 //!   session to end) are 405.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use http::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
@@ -30,11 +30,14 @@ use tracing::Instrument;
 use crate::agent::Agent;
 use crate::agent::builder::AgentBuilder;
 use crate::agent::dialects::{mcp_structured_content, mcp_tools};
+use crate::audit::{AuditLog, Subject};
 use crate::auth::{TenantContext, no_tenant};
+use crate::cache::TtlCache;
 use crate::error::Error;
-use crate::ids::{Channel, is_valid_name};
+use crate::ids::{Channel, OrgId, PluginName, is_valid_name};
 use crate::pipeline::{CALL_SCOPE, MAX_BODY_BYTES, ToolCallEvent};
 use crate::ports::ToolInvoker;
+use crate::registry::Registry;
 
 /// The `initialize` handshake's revisions served, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -129,6 +132,15 @@ pub struct McpService {
     agents: AgentBuilder,
     invoker: Arc<dyn ToolInvoker>,
     origins: OriginPolicy,
+    audit: Option<McpAudit>,
+}
+
+/// Where the tool calls refused before any plugin function ran are recorded: the audit log,
+/// and the registry for each organization's retention (cached like agents).
+struct McpAudit {
+    log: Arc<AuditLog>,
+    registry: Registry,
+    retention: TtlCache<OrgId, u32>,
 }
 
 /// An HTTP request to `/mcp/{channel}`, after the authorizer.
@@ -266,7 +278,60 @@ impl McpService {
             agents,
             invoker,
             origins,
+            audit: None,
         }
+    }
+
+    /// Records the `tools/call`s this server refuses itself (no tool named, arguments that
+    /// are not an object, no agent, an unknown tool, an invoke that failed) in `log`, with
+    /// the retention of each organization's profile in `registry`, read at most once per
+    /// `ttl`. A call the plugin function ran is recorded by that function.
+    pub fn with_audit(mut self, log: Arc<AuditLog>, registry: Registry, ttl: Duration) -> Self {
+        self.audit = Some(McpAudit {
+            log,
+            registry,
+            retention: TtlCache::new(ttl),
+        });
+        self
+    }
+
+    /// The audit entry of a `tools/call` refused before a plugin function ran (or reached).
+    async fn audit_refused(
+        &self,
+        ctx: &Ctx<'_>,
+        tool: (Option<&PluginName>, Option<&str>),
+        started: (SystemTime, Instant),
+        e: &Error,
+    ) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let org = &ctx.tenant.org;
+        let subject = Subject {
+            channel: Some(ctx.channel.to_string()),
+            key_id: ctx.tenant.key_id.clone(),
+            route: "mcp".to_owned(),
+            plugin: tool.0.map(ToString::to_string),
+            function: tool.1.map(|f| f.chars().take(64).collect()),
+            idempotency_key: ctx.idempotency_key.map(str::to_owned),
+            request_id: ctx.request_id.to_owned(),
+            ..Subject::default()
+        };
+        let entry = subject.refused(org, started.0, started.1, e);
+        let load = || async {
+            let profile = audit.registry.get_profile(org).await?;
+            Ok::<_, Error>(crate::audit::retention_days(
+                profile.as_ref().map(|p| &p.value),
+            ))
+        };
+        let days = match audit.retention.get_or_load(org, load).await {
+            Ok(days) => days,
+            Err(e) => {
+                tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
+                crate::audit::DEFAULT_RETENTION_DAYS
+            }
+        };
+        audit.log.record(&entry, 0, days).await;
     }
 
     /// Answers one HTTP request.
@@ -764,14 +829,17 @@ impl McpService {
     }
 
     async fn agent(&self, ctx: &Ctx<'_>) -> Result<Arc<Agent>, RpcError> {
+        self.built(ctx).await.map_err(|e| RpcError::from_error(&e))
+    }
+
+    async fn built(&self, ctx: &Ctx<'_>) -> Result<Arc<Agent>, Error> {
         self.agents
             .build(&ctx.tenant.org, &ctx.channel)
             .await
-            .map_err(|e| {
-                if let Error::Internal(cause) = &e {
+            .inspect_err(|e| {
+                if let Error::Internal(cause) = e {
                     tracing::error!(cause = %cause, "agent build failed: internal");
                 }
-                RpcError::from_error(&e)
             })
     }
 
@@ -842,23 +910,47 @@ impl McpService {
         ctx: &Ctx<'_>,
         params: &Map<String, Value>,
     ) -> Result<Answer, RpcError> {
+        let started = (SystemTime::now(), Instant::now());
         let Some(name) = params.get("name").and_then(Value::as_str) else {
-            return Err(RpcError::params("tools/call needs params.name (a string)"));
+            let why = "tools/call needs params.name (a string)";
+            let e = Error::invalid_request(why);
+            self.audit_refused(ctx, (None, None), started, &e).await;
+            return Err(RpcError::params(why));
         };
         tracing::Span::current().record("tool", short(name));
         let arguments = match params.get("arguments") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(a @ Value::Object(_)) => a.clone(),
-            Some(_) => return Err(RpcError::params("params.arguments must be an object")),
+            Some(_) => {
+                let why = "params.arguments must be an object";
+                let e = Error::invalid_request(why);
+                self.audit_refused(ctx, (None, Some(name)), started, &e)
+                    .await;
+                return Err(RpcError::params(why));
+            }
         };
-        let agent = self.agent(ctx).await?;
+        let agent = match self.built(ctx).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                self.audit_refused(ctx, (None, Some(name)), started, &e)
+                    .await;
+                return Err(RpcError::from_error(&e));
+            }
+        };
         // Exactly the tools tools/list shows (names MCP clients take).
         let listed = |t: &&crate::agent::AgentTool| t.name == name && is_valid_name(&t.name);
         let Some(tool) = agent.tools.iter().find(listed) else {
-            return Err(RpcError::params(format!(
+            let why = format!(
                 "Unknown tool: '{}'; tools/list names this channel's tools",
                 name.chars().take(64).collect::<String>()
-            )));
+            );
+            let e = Error::NotFound {
+                code: "unknown_tool",
+                message: why.clone(),
+            };
+            self.audit_refused(ctx, (None, Some(name)), started, &e)
+                .await;
+            return Err(RpcError::params(why));
         };
         let event = ToolCallEvent::new(
             tool.plugin.clone(),
@@ -874,6 +966,9 @@ impl McpService {
             // model's to report; anything else is internal.
             Err(e) => {
                 tracing::error!(plugin = %tool.plugin, error = ?e, "tool invoke failed");
+                let function = Some(tool.function.as_str());
+                self.audit_refused(ctx, (Some(&tool.plugin), function), started, &e)
+                    .await;
                 if matches!(e, Error::Internal(_)) {
                     return Err(RpcError::from_error(&e));
                 }

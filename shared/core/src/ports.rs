@@ -25,17 +25,44 @@ use crate::secrets::{CredentialRef, SecretValue};
 use crate::spec::{AdapterSpec, DataAdapterConfig};
 
 /// A failure of a storage backend.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// A precondition (optimistic lock, create-only, must-exist) did not hold.
+    /// A precondition (optimistic lock, create-only, must-exist) did not hold. `current`
+    /// is the item's version and `found` its data as the failed write found them, where
+    /// the backend answers with them (DynamoDB does): a retry can go on from there
+    /// without reading the item again.
     #[error("precondition failed for {key}")]
-    Conflict { key: String, current: Option<u64> },
+    Conflict {
+        key: String,
+        current: Option<u64>,
+        found: Option<Box<Value>>,
+    },
     /// The backend could not be reached or did not answer in time.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// Stored data or the backend's answer could not be understood: a bug or corruption.
     #[error("storage error: {0}")]
     Internal(String),
+}
+
+// By hand: a conflict's `found` is a tenant's record, which a `{:?}` must not put in a log.
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Conflict {
+                key,
+                current,
+                found,
+            } => f
+                .debug_struct("Conflict")
+                .field("key", key)
+                .field("current", current)
+                .field("found", &found.as_ref().map(|_| "…"))
+                .finish(),
+            Self::Unavailable(m) => f.debug_tuple("Unavailable").field(m).finish(),
+            Self::Internal(m) => f.debug_tuple("Internal").field(m).finish(),
+        }
+    }
 }
 
 impl From<StoreError> for Error {
@@ -169,7 +196,8 @@ pub trait ItemStore: Send + Sync {
     /// [`ItemStore::put`] of an item that may be deleted once `expires_at` (epoch seconds)
     /// has passed, and must be treated as gone by readers from then on. A store without
     /// expiry (the embedded one) keeps it; DynamoDB's TTL deletes it some time later. Write
-    /// such an item only this way: a plain `put` over it would keep the old expiry.
+    /// such an item only this way: a plain `put` over it would keep the old expiry. It is
+    /// written whole (data, version, expiry; never a counter), so a store may replace it.
     async fn put_expiring(
         &self,
         key: &Key,
@@ -502,4 +530,21 @@ pub trait ToolInvoker: Send + Sync {
         &self,
         call: &crate::pipeline::ToolCallEvent,
     ) -> Result<crate::pipeline::CallOutput, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_prints_no_record() {
+        let e = StoreError::Conflict {
+            key: "ORG#acme#booking#patients/7".into(),
+            current: Some(3),
+            found: Some(Box::new(serde_json::json!({"LName": "PRIVATE-LNAME-5521"}))),
+        };
+        let printed = format!("{e:?} {e}");
+        assert!(!printed.contains("PRIVATE-LNAME-5521"), "{printed}");
+        assert!(printed.contains("current: Some(3)"), "{printed}");
+    }
 }

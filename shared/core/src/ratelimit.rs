@@ -437,11 +437,14 @@ impl RateLimiter {
                 break;
             }
             if conflicted {
-                // Spread the losers out, so that they do not meet again at once.
-                tokio::time::sleep(std::time::Duration::from_micros(contention_pause_us(
-                    attempt,
-                )))
-                .await;
+                // Spread the losers out, so that they do not meet again at once; a first
+                // loss that brought the bucket back goes again at once (one winner took it).
+                if seen.is_none() || attempt > 1 {
+                    tokio::time::sleep(std::time::Duration::from_micros(contention_pause_us(
+                        attempt,
+                    )))
+                    .await;
+                }
                 // The others' writes are as of their clocks: a stale `now` would see the
                 // bucket a whole second fuller than it is.
                 now = self.now_ns().max(now);
@@ -496,9 +499,11 @@ impl RateLimiter {
                     };
                     break;
                 }
-                // Another container moved the bucket: read it again.
-                Err(StoreError::Conflict { .. }) => {
-                    seen = None;
+                // Another container moved the bucket: go on from what the write found,
+                // or read it again.
+                Err(StoreError::Conflict { current, found, .. }) => {
+                    let tat = found.as_deref().and_then(|d| d["tat_ns"].as_u64());
+                    seen = tat.zip(current);
                     conflicted = true;
                 }
                 Err(e) => {
@@ -736,6 +741,7 @@ mod tests {
             self.wait().await?;
             let mut items = self.items.lock().unwrap();
             let current = items.get(key).map(|(_, v)| *v);
+            let found = items.get(key).map(|(d, _)| Box::new(d.clone()));
             let holds = match pre {
                 Precondition::None => true,
                 Precondition::NotExists => current.is_none(),
@@ -747,6 +753,7 @@ mod tests {
                 return Err(StoreError::Conflict {
                     key: key.to_string(),
                     current,
+                    found,
                 });
             }
             let version = current.unwrap_or(0) + 1;
@@ -1003,6 +1010,28 @@ mod tests {
         // A token frees up every third of a second.
         set(&now, 3_000_000, 340);
         limiter.acquire(&small, Some(3), 1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_goes_on_from_what_the_write_found() {
+        let table = Arc::new(Table::default());
+        let (now, clock) = clock_at(5_000_000);
+        let (a, b) = (
+            RateLimiter::new(table.clone(), 100, 0).with_clock(clock.clone()),
+            RateLimiter::new(table.clone(), 100, 0).with_clock(clock),
+        );
+        let acme = org("acme");
+        // Each takes a token per call (no lease), so every call of one after the other's
+        // finds the bucket moved.
+        for ms in 0..6 {
+            set(&now, 5_000_000, ms * 10);
+            let limiter = if ms % 2 == 0 { &a } else { &b };
+            limiter.acquire(&acme, None, 1).await.unwrap();
+        }
+        // The first read of each container, then none: a lost write brought the bucket back.
+        assert_eq!(table.gets.load(Ordering::Relaxed), 2);
+        assert_eq!(table.conflicts.load(Ordering::Relaxed), 4);
+        assert_eq!(table.puts.load(Ordering::Relaxed), 10);
     }
 
     #[tokio::test]

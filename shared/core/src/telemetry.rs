@@ -1,9 +1,14 @@
 //! Tracing set-up: JSON lines on Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), compact text locally.
 //! Call spans carry request id, tenant, plugin and function; parameters are never logged.
 
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use tracing::Subscriber;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::filter::{LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 use crate::settings::LogSettings;
@@ -25,6 +30,19 @@ const CAPPED: [&str; 11] = [
     "rustls",
     "tokio_postgres",
 ];
+
+/// The target of [`count_failure`]'s events. With JSON logs (Lambda) they are written as CloudWatch
+/// embedded metric format lines, which CloudWatch Logs turns into metrics of the namespace
+/// [`METRIC_NAMESPACE`] (dimensions `service`, and `service` with `function`); the
+/// template alarms on them. Locally they are log lines like any other.
+pub const METRIC_TARGET: &str = "switchboard::metric";
+pub const METRIC_NAMESPACE: &str = "Switchboard";
+
+/// Adds `value` to the metric `name`, a count of failures: at ERROR, so that a Lambda
+/// application log level up to ERROR keeps the line, and whatever level `RUST_LOG` asks.
+pub fn count_failure(name: &'static str, value: u64) {
+    tracing::error!(target: METRIC_TARGET, metric = name, value);
+}
 
 fn is_capped(target: &str) -> bool {
     CAPPED.iter().any(|c| {
@@ -63,7 +81,99 @@ fn capped(spec: &str) -> Targets {
             targets = targets.with_target(t, debug);
         }
     }
-    targets
+    // Metrics are counted at any level.
+    targets.with_target(METRIC_TARGET, LevelFilter::INFO)
+}
+
+/// One writer for both the log lines and the metric lines.
+struct Shared<W>(std::sync::Arc<W>);
+
+impl<W> Clone for Shared<W> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for Shared<W> {
+    type Writer = W::Writer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.make_writer()
+    }
+}
+
+/// Writes [`count_failure`]'s events as embedded metric format documents, one line each.
+struct Emf<W> {
+    writer: W,
+    /// The stack (`SWITCHBOARD_METRIC_SERVICE`), so that each stack's alarms see its own.
+    service: String,
+    function: String,
+    unwritten: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct MetricFields {
+    name: Option<String>,
+    value: Option<u64>,
+}
+
+impl Visit for MetricFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "metric" {
+            self.name = Some(value.to_owned());
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "value" {
+            self.value = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S, W> Layer<S> for Emf<W>
+where
+    S: Subscriber,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != METRIC_TARGET {
+            return;
+        }
+        let mut fields = MetricFields::default();
+        event.record(&mut fields);
+        let (Some(name), Some(value)) = (fields.name, fields.value) else {
+            return;
+        };
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let directive = serde_json::json!({
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [["service"], ["service", "function"]],
+                "Metrics": [{"Name": name, "Unit": "Count"}],
+            }],
+        });
+        // The metric first, so that it can never replace the document's own members.
+        let mut doc = serde_json::json!({ name: value });
+        for (k, v) in [
+            ("_aws", directive),
+            ("level", event.metadata().level().as_str().into()),
+            ("service", self.service.as_str().into()),
+            ("function", self.function.as_str().into()),
+        ] {
+            doc[k] = v;
+        }
+        // The log stream is the only place a metric goes: a line it refused is only counted.
+        if writeln!(self.writer.make_writer(), "{doc}").is_err() {
+            self.unwritten
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// A subscriber writing to `writer` as the settings say (JSON or human-readable, level).
@@ -88,15 +198,28 @@ where
 {
     let registry = tracing_subscriber::registry().with(filter);
     if json {
+        let env =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let service = env("SWITCHBOARD_METRIC_SERVICE", "switchboard");
+        let function = env("AWS_LAMBDA_FUNCTION_NAME", "local");
+        let writer = Shared(std::sync::Arc::new(writer));
         Box::new(
-            registry.with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(writer),
-            ),
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(writer.clone())
+                        .with_filter(filter_fn(|m| m.target() != METRIC_TARGET)),
+                )
+                .with(Emf {
+                    writer,
+                    service,
+                    function,
+                    unwritten: std::sync::atomic::AtomicU64::new(0),
+                }),
         )
     } else {
         Box::new(

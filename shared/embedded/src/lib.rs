@@ -205,6 +205,7 @@ impl EmbeddedTable {
             Err(StoreError::Conflict {
                 key: key.to_string(),
                 current,
+                found: None,
             })
         }
     }

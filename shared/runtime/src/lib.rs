@@ -279,14 +279,16 @@ pub async fn mcp(settings: &Settings) -> Result<switchboard::mcp::McpService, Er
             );
         }
     };
+    let audit = Arc::new(switchboard::audit::AuditLog::new(backend.data()));
     Ok(McpService::new(
-        AgentBuilder::new(registry, settings.cache_ttl),
+        AgentBuilder::new(registry.clone(), settings.cache_ttl),
         invoker,
         OriginPolicy {
             allowed: settings.mcp_origins.clone(),
             loopback: false,
         },
-    ))
+    )
+    .with_audit(audit, registry, settings.cache_ttl))
 }
 
 /// The whole `main` of a plugin Lambda: settings, tracing, clients once, then the loop.

@@ -20,6 +20,33 @@ async fn item_store_contract_dynamodb() {
     contract::item_store(moto_tables().await.data).await;
 }
 
+/// DynamoDB answers a failed condition with the item as it was (the store asks for it),
+/// on a create and on a versioned write alike: the rate limiter retries from it.
+#[tokio::test]
+async fn a_dynamodb_conflict_carries_the_item_it_found() {
+    use serde_json::json;
+    use switchboard::ports::{Key, Precondition, StoreError};
+    let table = moto_tables().await.data;
+    let key = Key::new(switchboard_tests::unique("RATE#c"), "gcra");
+    let at = 4_102_444_800;
+    let v = table
+        .put_expiring(&key, &json!({"tat_ns": 7}), Precondition::NotExists, at)
+        .await
+        .unwrap();
+    for pre in [Precondition::NotExists, Precondition::Version(v + 5)] {
+        match table
+            .put_expiring(&key, &json!({"tat_ns": 9}), pre, at)
+            .await
+        {
+            Err(StoreError::Conflict { current, found, .. }) => {
+                assert_eq!(current, Some(v), "{pre:?}");
+                assert_eq!(found.as_deref(), Some(&json!({"tat_ns": 7})), "{pre:?}");
+            }
+            other => panic!("{pre:?} must conflict: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn item_store_ranges_embedded() {
     contract::item_store_ranges(embedded_tables().data).await;

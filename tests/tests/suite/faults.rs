@@ -96,8 +96,8 @@ impl Target {
                 fault,
             ),
             Self::IdempotencyRecords => Rule::new(&[], Some("IDEM#"), fault),
-            // The second write of the record: the first claims it.
-            Self::Completion => Rule::new(&["UpdateItem"], Some("IDEM#"), fault).window(1, 1),
+            // The second write of the record (a conditional PutItem, as the first, the claim).
+            Self::Completion => Rule::new(&["PutItem"], Some("IDEM#"), fault).window(1, 1),
             Self::Audit => Rule::new(&[], Some("AUDIT#"), fault),
             Self::Bucket => Rule::new(&[], Some("RATE#"), fault),
         }

@@ -889,7 +889,9 @@ async fn recording_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mu
 async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
     // An org of its own: the demo org on the shared moto tables is the events test's.
     let suffix = switchboard_tests::unique("mcp");
-    let demo = demo_on(moto_tables().await, Some(&suffix), None, local_secrets()).await;
+    let tables = moto_tables().await;
+    let audit = Arc::new(switchboard::audit::AuditLog::new(tables.data.clone()));
+    let demo = demo_on(tables, Some(&suffix), None, local_secrets()).await;
     let booking = Arc::new(booking_service(&demo.platform));
     let api = InvokeApi::failing(
         HashMap::from([("sb-BookingFunction-1".to_owned(), booking)]),
@@ -922,6 +924,11 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
         ),
         Arc::new(LambdaInvoker::new(client, functions)),
         OriginPolicy::default(),
+    )
+    .with_audit(
+        audit.clone(),
+        demo.platform.registry.clone(),
+        std::time::Duration::from_secs(30),
     );
     let tenant = TenantContext::new(demo.org.clone()).with_scopes(&["plugins:call", "agents:read"]);
     let headers = {
@@ -1005,6 +1012,53 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
     );
     assert!(!busy.to_string().contains("sb-SupportFunction"), "{busy}");
     assert_eq!(busy["result"]["_meta"]["switchboard/error"]["status"], 503);
+    // Calls refused before a plugin function ran: an unknown tool, arguments that are not
+    // an object, no tool named.
+    let unknown_tool = ask(call("DropTables", json!({})), "req-invoke-5").await;
+    assert_eq!(unknown_tool["error"]["code"], -32602, "{unknown_tool}");
+    let bad_args = ask(call("ListTickets", json!("open")), "req-invoke-6").await;
+    assert_eq!(bad_args["error"]["code"], -32602, "{bad_args}");
+    let nameless = ask(
+        request(9, "tools/call", json!({"arguments": {}})),
+        "req-invoke-7",
+    )
+    .await;
+    assert_eq!(nameless["error"]["code"], -32602, "{nameless}");
+    // Each refusal this server made is in the org's audit log, route mcp; the calls the
+    // plugin function ran (req-invoke-1 and -2) are that function's to record, not these.
+    let now = std::time::SystemTime::now();
+    let q = switchboard::audit::AuditQuery::parse(&[], now).unwrap();
+    let page = audit.query(&demo.org, &q, now).await.unwrap();
+    let mut seen: Vec<String> = page
+        .entries
+        .iter()
+        .filter(|e| e.route == "mcp")
+        .map(|e| {
+            let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            let (code, plugin, function) = (o(&e.error_code), o(&e.plugin), o(&e.function));
+            format!("{} {} {code} {plugin} {function}", e.request_id, e.status)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "req-invoke-3 500 internal crm CreateLead",
+            "req-invoke-4 503 dependency_unavailable support ListTickets",
+            "req-invoke-5 404 unknown_tool - DropTables",
+            "req-invoke-6 400 invalid_request - ListTickets",
+            "req-invoke-7 400 invalid_request - -",
+        ]
+    );
+    assert!(
+        page.entries
+            .iter()
+            .filter(|e| e.route == "mcp")
+            .all(|e| e.channel.as_deref() == Some("twilio")
+                && e.idempotency_key.as_deref() == Some("invoke-test-1")),
+        "{:?}",
+        page.entries
+    );
     // A function that runs out of its own time: an outage too, with the retry advice.
     let slow = LambdaInvoker::new(
         switchboard_tests::lambda_client(&endpoint).await,

@@ -168,6 +168,7 @@ impl Registry {
             Some(_) => Err(StoreError::Conflict {
                 key: key.to_string(),
                 current: None,
+                found: None,
             }),
             // Listed but absent: only a hand-edited table gets here; write it.
             None => {
