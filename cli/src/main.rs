@@ -298,6 +298,10 @@ enum KeyCommand {
         /// assigned and enabled there, and read only that channel's agent.
         #[arg(long)]
         channel: Option<String>,
+        /// Tool calls a second this key may make (1-10000), within the organization's
+        /// limit: one key's flood then leaves the organization's other keys their share.
+        #[arg(long)]
+        rate_limit: Option<u32>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -563,6 +567,7 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
             scopes,
             name,
             channel,
+            rate_limit,
             ..
         }) => {
             let scopes: Vec<String> = scopes
@@ -570,7 +575,14 @@ async fn dispatch(api: &ops::Api, command: Command) -> Result<ops::Output, ops::
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            ops::key_create(api, name.as_deref(), &scopes, channel.as_deref()).await
+            ops::key_create(
+                api,
+                name.as_deref(),
+                &scopes,
+                channel.as_deref(),
+                rate_limit,
+            )
+            .await
         }
         Command::Key(KeyCommand::List { .. }) => ops::key_list(api).await,
         Command::Audit {

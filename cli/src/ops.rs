@@ -384,15 +384,22 @@ pub async fn key_create(
     name: Option<&str>,
     scopes: &[String],
     channel: Option<&str>,
+    rate_limit: Option<u32>,
 ) -> Result<Output, Failure> {
     let mut body = json!({"name": name, "scopes": scopes});
     if let Some(channel) = channel {
         body["channel"] = json!(channel);
     }
+    if let Some(limit) = rate_limit {
+        body["rate_limit_per_second"] = json!(limit);
+    }
     let r = api
         .call(Method::POST, "/admin/keys", None, Some(&body))
         .await?;
-    let bound = channel.map_or(String::new(), |c| format!(", bound to channel {c}"));
+    let mut bound = channel.map_or(String::new(), |c| format!(", bound to channel {c}"));
+    if let Some(limit) = rate_limit {
+        bound.push_str(&format!(", at most {limit} tool calls a second"));
+    }
     let line = format!(
         "key {} ({}{bound}) — shown once:\n{}",
         r["id"].as_str().unwrap_or("?"),
@@ -405,8 +412,8 @@ pub async fn key_create(
 pub async fn key_list(api: &Api) -> Result<Output, Failure> {
     let r = api.call(Method::GET, "/admin/keys", None, None).await?;
     let mut lines = vec![format!(
-        "{:<18} {:<8} {:<24} {:<12} scopes",
-        "id", "state", "name", "channel"
+        "{:<18} {:<8} {:<24} {:<12} {:<8} scopes",
+        "id", "state", "name", "channel", "limit/s"
     )];
     for k in r["keys"].as_array().into_iter().flatten() {
         let scopes: Vec<&str> = k["scopes"]
@@ -415,8 +422,11 @@ pub async fn key_list(api: &Api) -> Result<Output, Failure> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
+        let limit = k["rate_limit_per_second"]
+            .as_u64()
+            .map_or_else(|| "-".to_owned(), |l| l.to_string());
         lines.push(format!(
-            "{:<18} {:<8} {:<24} {:<12} {}",
+            "{:<18} {:<8} {:<24} {:<12} {:<8} {}",
             k["id"].as_str().unwrap_or("?"),
             if k["revoked"] == true {
                 "revoked"
@@ -425,6 +435,7 @@ pub async fn key_list(api: &Api) -> Result<Output, Failure> {
             },
             k["name"].as_str().unwrap_or(""),
             k["channel"].as_str().unwrap_or("-"),
+            limit,
             scopes.join(", ")
         ));
     }

@@ -227,6 +227,7 @@ async fn saved_key(
         revoked: false,
         name: Some(name.into()),
         channel: None,
+        rate_limit_per_second: None,
     };
     registry.create_api_key(&KeyHash::of(&key), &record).await?;
     if let Some(dir) = path.parent() {

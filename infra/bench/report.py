@@ -336,8 +336,13 @@ def main():
             w(f"| {label} | {us(s['p50_us'])} | {us(s['p95_us'])} | {us(s['p99_us'])} | "
               f"{s['p99_us'] / nb['alone']['p99_us']:.2f}× | {share(k, 'moto')} | {share(k, 'bench')} |")
         w("")
-        met = "met" if nb["p99_ratio"] <= 1.5 else "missed"
-        w(f"Target p99 ≤ 1.5× alone under the flood: {met} ({nb['p99_ratio']:.2f}×). Beside the "
+        # Every run of the section counts: the target is met only if each run met it.
+        runs = nb.get("p99_ratio_runs") or [nb["p99_ratio"]]
+        met = "met" if max(runs) <= 1.5 else "missed"
+        ratios = ", ".join(f"{r:.2f}×" for r in runs)
+        said = (f"{len(runs)} runs in a row: {ratios}; the table is the last"
+                if len(runs) > 1 else ratios)
+        w(f"Target p99 ≤ 1.5× alone under the flood: {met} ({said}). Beside the "
           f"same organization calling at its limit the ratio is {nb['at_limit_p99_ratio']:.2f}×: "
           "its admitted calls are load on the one moto server every call shares (busy "
           f"{share('beside_org_at_its_limit', 'moto')} of a core, against {share('alone', 'moto')} "

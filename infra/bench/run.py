@@ -368,6 +368,19 @@ def merge_history(results_path, paths):
     print(f"==> added the history sizes to {results_path}")
 
 
+def merge_runs(out_path, paths):
+    """One rate-limit section from several runs of it: the last run's figures, and every
+    run's p99 ratio under the flood (its tail moves from run to run)."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    section = runs[-1]
+    section["neighbour"]["p99_ratio_runs"] = [r["neighbour"]["p99_ratio"] for r in runs]
+    with open(out_path, "w") as f:
+        json.dump(section, f, indent=2)
+
+
 def merge_section(results_path, key, path, command):
     """Replaces one section of results.json with a rerun of it alone (`BENCH_ONLY`), noting
     the command and date it came from, since the rest of the report is another run's."""
@@ -388,5 +401,7 @@ if __name__ == "__main__":
         merge_history(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) == 6 and sys.argv[1] == "--merge-section":
         merge_section(*sys.argv[2:])
+    elif len(sys.argv) > 3 and sys.argv[1] == "--merge-runs":
+        merge_runs(sys.argv[2], sys.argv[3:])
     else:
         main()

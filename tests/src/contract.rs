@@ -339,6 +339,7 @@ pub async fn registry(table: Arc<dyn ItemStore>) {
         revoked: false,
         name: Some("ci".into()),
         channel: Some(twilio.clone()),
+        rate_limit_per_second: None,
     };
     reg.create_api_key(&hash, &rec).await.unwrap();
     let listed = reg.list_api_keys(&acme).await.unwrap();

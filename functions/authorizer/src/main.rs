@@ -1,5 +1,6 @@
-//! The authorizer Lambda: `Authorization: Bearer <key>` to `{orgId, scopes, keyId, channel}`
-//! for API Gateway (`channel` only for a channel-bound key).
+//! The authorizer Lambda: `Authorization: Bearer <key>` to `{orgId, scopes, keyId, channel,
+//! keyRateLimit}` for API Gateway (`channel` only for a channel-bound key, `keyRateLimit` only
+//! for a key with a limit of its own).
 
 use switchboard::settings::Settings;
 

@@ -129,11 +129,9 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    current: c.item().and_then(version_of),
-                    found: c.item().and_then(data_of),
-                },
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    conflict(key, c.item())
+                }
                 _ => self.error("UpdateItem", &e),
             })?;
         match known {
@@ -173,11 +171,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(c)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    current: c.item().and_then(version_of),
-                    found: c.item().and_then(data_of),
-                },
+                Some(PutItemError::ConditionalCheckFailedException(c)) => conflict(key, c.item()),
                 _ => self.error("PutItem", &e),
             })?;
         Ok(version)
@@ -338,6 +332,15 @@ fn put_update(data: &Value, pre: Precondition) -> PutUpdate {
         condition: cond.expression,
         names,
         values,
+    }
+}
+
+/// A failed condition, with the item as DynamoDB found it (the store asks for it back).
+fn conflict(key: &Key, found: Option<&AttrMap>) -> StoreError {
+    StoreError::Conflict {
+        key: key.to_string(),
+        current: found.and_then(version_of),
+        found: found.and_then(data_of),
     }
 }
 
@@ -523,11 +526,9 @@ impl ItemStore for DynamoStore {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(c)) => StoreError::Conflict {
-                    key: key.to_string(),
-                    current: c.item().and_then(version_of),
-                    found: c.item().and_then(data_of),
-                },
+                Some(DeleteItemError::ConditionalCheckFailedException(c)) => {
+                    conflict(key, c.item())
+                }
                 _ => self.error("DeleteItem", &e),
             })?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))

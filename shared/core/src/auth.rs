@@ -21,6 +21,8 @@ pub struct TenantContext {
     pub channel: Option<Channel>,
     /// The key's public id (first 16 hex digits of its hash), for logs.
     pub key_id: Option<String>,
+    /// The key's own limit of tool calls a second, within its organization's.
+    pub key_rate_limit: Option<u32>,
 }
 
 impl TenantContext {
@@ -30,6 +32,7 @@ impl TenantContext {
             scopes: Vec::new(),
             channel: None,
             key_id: None,
+            key_rate_limit: None,
         }
     }
 
@@ -46,8 +49,9 @@ impl TenantContext {
 
     /// Reads the Lambda authorizer's context (`requestContext.authorizer.lambda`), as
     /// [`Authorizer::simple_response`] writes it. A missing or malformed `orgId` means no
-    /// tenant, and a malformed `channel` no trustworthy binding: both 401. Other fields are
-    /// ignored: caller details come from the channel's payload, not from here.
+    /// tenant, a malformed `channel` no trustworthy binding, and a malformed `keyRateLimit`
+    /// (or one without a `keyId`) no limit to count: all 401. Other fields are ignored:
+    /// caller details come from the channel's payload, not from here.
     pub fn from_authorizer(fields: &Map<String, Value>) -> Result<Self, Error> {
         let org = match fields.get("orgId") {
             Some(Value::String(s)) => OrgId::parse(s.as_str()).map_err(|_| {
@@ -84,11 +88,33 @@ impl TenantContext {
             .and_then(Value::as_str)
             .filter(|k| k.len() <= 64)
             .map(str::to_owned);
+        // A limit read as absent would lift it: refuse a malformed one instead.
+        let key_rate_limit = match fields.get("keyRateLimit") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        Error::Unauthenticated(
+                            "the authorizer context holds an invalid keyRateLimit".into(),
+                        )
+                    })?,
+            ),
+        };
+        // A limit is counted in the key's bucket: without a key to name it, it would lapse.
+        if key_rate_limit.is_some() && key_id.is_none() {
+            return Err(Error::Unauthenticated(
+                "the authorizer context holds a keyRateLimit without a valid keyId".into(),
+            ));
+        }
         Ok(Self {
             org,
             scopes,
             channel,
             key_id,
+            key_rate_limit,
         })
     }
 }
@@ -213,6 +239,9 @@ impl Authorizer {
                 scopes: rec.scopes,
                 channel: rec.channel,
                 key_id: Some(key_id),
+                key_rate_limit: rec
+                    .rate_limit_per_second
+                    .map(|l| l.clamp(1, crate::ratelimit::MAX_PER_SECOND)),
             }),
             Some(rec) => Err((
                 Error::Unauthenticated("this API key has been revoked".into()),
@@ -223,8 +252,8 @@ impl Authorizer {
     }
 
     /// The HTTP API "simple response" for an authorizer event (payload format 2.0): the
-    /// context is `orgId`, `scopes` (space-separated), `keyId` and, for a channel-bound key,
-    /// `channel`. A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
+    /// context is `orgId`, `scopes` (space-separated), `keyId`, for a channel-bound key
+    /// `channel`, and for a key with a limit of its own `keyRateLimit`. A refused key is `isAuthorized: false`; only a registry outage is an `Err`.
     pub async fn simple_response(&self, event: &Value) -> Result<Value, Error> {
         let started = (SystemTime::now(), Instant::now());
         let header = event
@@ -240,6 +269,9 @@ impl Authorizer {
                 }
                 if let Some(channel) = &t.channel {
                     context["channel"] = json!(channel);
+                }
+                if let Some(limit) = t.key_rate_limit {
+                    context["keyRateLimit"] = json!(limit);
                 }
                 Ok(json!({"isAuthorized": true, "context": context}))
             }
@@ -287,6 +319,38 @@ mod tests {
         assert_eq!(t.scopes, vec!["plugins:call", "admin"]);
         assert_eq!(t.channel.unwrap().as_str(), "twilio");
         assert_eq!(t.key_id.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_keys_own_limit_is_read_and_a_malformed_one_refused() {
+        let read = |limit: Value| {
+            TenantContext::from_authorizer(&map(
+                json!({"orgId": "acme", "scopes": "plugins:call", "keyId": "k", "keyRateLimit": limit}),
+            ))
+        };
+        assert_eq!(read(json!(5)).unwrap().key_rate_limit, Some(5));
+        // API Gateway may hand context values on as strings.
+        assert_eq!(read(json!("5")).unwrap().key_rate_limit, Some(5));
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!("many"),
+            json!(null),
+            json!(1.5),
+            json!(u64::MAX),
+        ] {
+            assert_eq!(read(bad.clone()).unwrap_err().status(), 401, "{bad}");
+        }
+        let none = TenantContext::from_authorizer(&map(json!({"orgId": "acme"}))).unwrap();
+        assert_eq!(none.key_rate_limit, None);
+        // A limit with no key to count it against would lapse.
+        for key in [json!(null), json!("k".repeat(65))] {
+            let e = TenantContext::from_authorizer(&map(
+                json!({"orgId": "acme", "keyId": key, "keyRateLimit": 5}),
+            ))
+            .unwrap_err();
+            assert_eq!(e.status(), 401, "{key}");
+        }
     }
 
     #[test]

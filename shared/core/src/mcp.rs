@@ -141,7 +141,14 @@ struct McpAudit {
     log: Arc<AuditLog>,
     registry: Registry,
     retention: TtlCache<OrgId, u32>,
+    /// Refusals (key and error code) this container recorded in the last second: a key
+    /// that loops on a bad call costs the table a write a second, not one per message.
+    reported: TtlCache<(OrgId, Option<String>, &'static str), ()>,
 }
+
+/// How long recording a refusal may take: an invoke that used most of the function's time
+/// must still answer before the function's timeout.
+const REFUSAL_AUDIT_BUDGET: Duration = Duration::from_secs(1);
 
 /// An HTTP request to `/mcp/{channel}`, after the authorizer.
 pub struct McpRequest<'a> {
@@ -291,6 +298,7 @@ impl McpService {
             log,
             registry,
             retention: TtlCache::new(ttl),
+            reported: TtlCache::new(Duration::from_secs(1)),
         });
         self
     }
@@ -307,12 +315,21 @@ impl McpService {
             return;
         };
         let org = &ctx.tenant.org;
+        let reporter = (org.clone(), ctx.tenant.key_id.clone(), e.code());
+        if audit.reported.get(&reporter).is_some() {
+            tracing::debug!(
+                code = e.code(),
+                "tools/call refused; the same refusal of this key is recorded for this second"
+            );
+            return;
+        }
+        audit.reported.insert(reporter, ());
         let subject = Subject {
             channel: Some(ctx.channel.to_string()),
             key_id: ctx.tenant.key_id.clone(),
             route: "mcp".to_owned(),
             plugin: tool.0.map(ToString::to_string),
-            function: tool.1.map(|f| f.chars().take(64).collect()),
+            function: tool.1.map(|f| f.chars().take(128).collect()),
             idempotency_key: ctx.idempotency_key.map(str::to_owned),
             request_id: ctx.request_id.to_owned(),
             ..Subject::default()
@@ -324,14 +341,23 @@ impl McpService {
                 profile.as_ref().map(|p| &p.value),
             ))
         };
-        let days = match audit.retention.get_or_load(org, load).await {
-            Ok(days) => days,
-            Err(e) => {
+        let until = tokio::time::Instant::now() + REFUSAL_AUDIT_BUDGET;
+        let lookup = audit.retention.get_or_load(org, load);
+        let days = match tokio::time::timeout_at(until, lookup).await {
+            Ok(Ok(days)) => days,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
                 crate::audit::DEFAULT_RETENTION_DAYS
             }
+            Err(_) => {
+                tracing::warn!(
+                    "profile not read in time; audit entry kept for the default retention"
+                );
+                crate::audit::DEFAULT_RETENTION_DAYS
+            }
         };
-        audit.log.record(&entry, 0, days).await;
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        audit.log.record_within(&entry, 0, days, left).await;
     }
 
     /// Answers one HTTP request.

@@ -1,4 +1,5 @@
-//! Per-organization rate limits, enforced across every container of every plugin function.
+//! Per-organization (and, for a key with one of its own, per-key) rate limits, enforced
+//! across every container of every plugin function.
 //!
 //! An organization may make `limit` tool calls per second: its profile's
 //! `rate_limit_per_second`, else the platform's (`SWITCHBOARD_RATE_LIMIT_PER_SECOND`). The
@@ -10,6 +11,10 @@
 //! admitted `limit` calls a second, evenly spread: a container refused this second spends
 //! its tokens one per `1/limit` s (a burst of admitted calls is what slows the other tenants
 //! on shared tables).
+//!
+//! A key with a limit of its own has a bucket of its own too (`RATE#<org>#KEY#<key id>`),
+//! taken from before the organization's: its limit counts every call it sends, those its
+//! organization's limit then refuses included.
 //!
 //! A container takes tokens before it spends them: a call that finds none left takes its
 //! own need plus a lease of up to `allowance` more (sized by what the container spent the
@@ -77,7 +82,7 @@ pub struct RateLimiter {
     store: Arc<dyn ItemStore>,
     default_limit: u32,
     allowance: u32,
-    buckets: Mutex<HashMap<OrgId, Local>>,
+    buckets: Mutex<HashMap<Bucket, Local>>,
     clock: Clock,
     round_trips: AtomicU64,
     failures: AtomicU64,
@@ -85,7 +90,34 @@ pub struct RateLimiter {
     refused: AtomicU64,
 }
 
-/// This container's view of one organization's bucket.
+/// Whose calls a bucket counts: an organization's, or one of its keys' (within the
+/// organization's, which its calls are counted in as well).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Bucket {
+    Org(OrgId),
+    Key(OrgId, String),
+}
+
+impl Bucket {
+    /// The bucket's item in the data table, under its organization's `RATE#` partitions.
+    fn item_key(&self) -> Key {
+        match self {
+            Self::Org(org) => Key::new(format!("RATE#{org}"), "gcra"),
+            Self::Key(org, id) => Key::new(format!("RATE#{org}#KEY#{id}"), "gcra"),
+        }
+    }
+}
+
+impl std::fmt::Display for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Org(org) => write!(f, "{org}"),
+            Self::Key(org, id) => write!(f, "{org} key {id}"),
+        }
+    }
+}
+
+/// This container's view of one organization's (or key's) bucket.
 #[derive(Default)]
 struct Local {
     /// The bucket as last read or written: `tat` (ns since the epoch) and its version.
@@ -159,15 +191,27 @@ impl Refusal {
     /// The caller's error: 429 with `Retry-After: 1` (a token frees up within a second), or
     /// 422 for a batch that could never fit.
     pub fn error(&self, org: &OrgId) -> Error {
-        if self.calls > self.limit {
+        self.error_of(&format!("organization {org}"), "its limit")
+    }
+
+    /// [`error`](Self::error) for a key's own limit.
+    pub fn key_error(&self, org: &OrgId, key_id: &str) -> Error {
+        self.error_of(
+            &format!("API key {key_id} of organization {org}"),
+            "its own limit",
+        )
+    }
+
+    fn error_of(&self, whose: &str, limit: &str) -> Error {
+        let n = self.limit;
+        if self.calls > n {
             return Error::unprocessable(format!(
-                "this request carries {} tool calls, more than organization {org}'s limit of {} tool calls per second; send at most {} at a time",
-                self.calls, self.limit, self.limit
+                "this request carries {} tool calls, more than {whose} may make a second ({limit} is {n}); send at most {n} at a time",
+                self.calls
             ));
         }
         Error::RateLimited(format!(
-            "organization {org} is over its limit of {} tool calls per second; retry after 1 s",
-            self.limit
+            "{whose} is over {limit} of {n} tool calls per second; retry after 1 s"
         ))
     }
 }
@@ -195,7 +239,7 @@ struct Want {
 /// A waiting call's share of the next ask, taken back when it stops waiting.
 struct Waiting<'a> {
     limiter: &'a RateLimiter,
-    org: &'a OrgId,
+    org: &'a Bucket,
     calls: u32,
 }
 
@@ -209,7 +253,7 @@ impl Drop for Waiting<'_> {
 /// its held tokens back and wakes the waiting calls, which would otherwise wait for ever.
 struct Asking<'a> {
     limiter: &'a RateLimiter,
-    org: &'a OrgId,
+    org: &'a Bucket,
     held: u32,
     done: bool,
 }
@@ -290,7 +334,25 @@ impl RateLimiter {
         limit: Option<u32>,
         calls: u32,
     ) -> Result<(), Refusal> {
-        let limit = limit.unwrap_or(self.default_limit).clamp(1, MAX_PER_SECOND);
+        let limit = limit.unwrap_or(self.default_limit);
+        self.take(&Bucket::Org(org.clone()), limit, calls).await
+    }
+
+    /// Takes `calls` tokens of the bucket of `org`'s key `key_id`, whose own limit is
+    /// `limit`: one key's flood leaves the organization's other keys their share.
+    pub async fn acquire_for_key(
+        &self,
+        org: &OrgId,
+        key_id: &str,
+        limit: u32,
+        calls: u32,
+    ) -> Result<(), Refusal> {
+        let bucket = Bucket::Key(org.clone(), key_id.to_owned());
+        self.take(&bucket, limit, calls).await
+    }
+
+    async fn take(&self, org: &Bucket, limit: u32, calls: u32) -> Result<(), Refusal> {
+        let limit = limit.clamp(1, MAX_PER_SECOND);
         let mut waited = false;
         loop {
             let now = self.now_ns();
@@ -320,7 +382,7 @@ impl RateLimiter {
     }
 
     /// Spends from the lease, or says whom to wait for or how much to ask for.
-    fn look(&self, org: &OrgId, now: u64, limit: u32, calls: u32, waited: bool) -> Step {
+    fn look(&self, org: &Bucket, now: u64, limit: u32, calls: u32, waited: bool) -> Step {
         let mut buckets = self.lock();
         if buckets.len() > PRUNE_ABOVE {
             buckets.retain(|_, b| b.asking || b.credit_until > now || b.closed_until > now);
@@ -388,11 +450,11 @@ impl RateLimiter {
         })
     }
 
-    fn still_asking(&self, org: &OrgId) -> bool {
+    fn still_asking(&self, org: &Bucket) -> bool {
         self.lock().get(org).is_some_and(|b| b.asking)
     }
 
-    fn unwait(&self, org: &OrgId, calls: u32) {
+    fn unwait(&self, org: &Bucket, calls: u32) {
         if let Some(b) = self.lock().get_mut(org) {
             b.waiting = b.waiting.saturating_sub(calls);
         }
@@ -400,7 +462,7 @@ impl RateLimiter {
 
     async fn ask(
         &self,
-        org: &OrgId,
+        org: &Bucket,
         mut now: u64,
         limit: u32,
         calls: u32,
@@ -419,7 +481,7 @@ impl RateLimiter {
             held,
             done: false,
         };
-        let key = Key::new(format!("RATE#{org}"), "gcra");
+        let key = org.item_key();
         // A bucket left alone past its lifetime may have been deleted and written again from
         // version 1: its cached version would match a newer item.
         let lifetime = ITEM_LIFETIME_SECS * SECOND_NS;
@@ -616,7 +678,7 @@ impl RateLimiter {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, Local>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Bucket, Local>> {
         // A panic while holding the map leaves plain numbers behind: still usable.
         self.buckets
             .lock()
@@ -1010,6 +1072,36 @@ mod tests {
         // A token frees up every third of a second.
         set(&now, 3_000_000, 340);
         limiter.acquire(&small, Some(3), 1).await.unwrap();
+    }
+
+    #[test]
+    fn refusals_name_whose_limit_it_is() {
+        let acme = org("acme");
+        let over = Refusal {
+            limit: 2,
+            calls: 1,
+            first: true,
+        };
+        let e = over.key_error(&acme, "0123456789abcdef");
+        assert_eq!(e.status(), 429);
+        assert_eq!(
+            e.to_string(),
+            "API key 0123456789abcdef of organization acme is over its own limit of 2 tool calls per second; retry after 1 s"
+        );
+        let e = over.error(&acme);
+        assert!(
+            e.to_string()
+                .starts_with("organization acme is over its limit of 2 tool calls per second"),
+            "{e}"
+        );
+        let batch = Refusal { calls: 3, ..over };
+        let e = batch.key_error(&acme, "0123456789abcdef");
+        assert_eq!(e.status(), 422);
+        assert!(
+            e.to_string().contains("carries 3 tool calls")
+                && e.to_string().contains("send at most 2 at a time"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

@@ -78,7 +78,10 @@ const MAX_NAME: usize = 200;
 pub const MAX_AHEAD: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
 
 impl Deferrals {
-    pub fn new(scheduler: Arc<dyn Scheduler>, tenant: InvokedTenant) -> Self {
+    pub fn new(scheduler: Arc<dyn Scheduler>, mut tenant: InvokedTenant) -> Self {
+        // A call delivered later counts toward its organization alone: the key's own limit
+        // would refuse a reminder burst the key never sent, and no retry would bring it back.
+        tenant.key_rate_limit = None;
         Self {
             scheduler,
             tenant,
@@ -282,6 +285,32 @@ pub fn already_scheduled() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Never;
+
+    #[async_trait::async_trait]
+    impl Scheduler for Never {
+        async fn create(&self, _: &DeferredCall) -> Result<(), Error> {
+            unreachable!()
+        }
+        async fn delete(&self, _: &str) -> Result<bool, Error> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn a_scheduled_call_counts_toward_its_organization_alone() {
+        let tenant = InvokedTenant {
+            org: OrgId::parse("acme").unwrap(),
+            channel: None,
+            scopes: vec!["plugins:call".into()],
+            key_id: Some("0123456789abcdef".into()),
+            key_rate_limit: Some(2),
+        };
+        let d = Deferrals::new(Arc::new(Never), tenant);
+        assert_eq!(d.tenant.key_rate_limit, None);
+        assert_eq!(d.tenant.key_id.as_deref(), Some("0123456789abcdef"));
+    }
 
     #[test]
     fn names_are_scheduler_names_and_differ_by_org() {

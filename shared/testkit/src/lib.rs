@@ -165,6 +165,7 @@ impl Harness {
                     channel: self.channel.clone(),
                     scopes: self.scopes.clone(),
                     key_id: None,
+                    key_rate_limit: None,
                 },
             )),
             locale: self.locale.clone(),

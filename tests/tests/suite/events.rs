@@ -512,6 +512,7 @@ async fn run_all(tables: Tables) {
         revoked: false,
         name: Some("events".into()),
         channel: Some(Channel::parse("twilio").unwrap()),
+        rate_limit_per_second: None,
     };
     match demo
         .platform
@@ -633,6 +634,7 @@ async fn every_authorizer_context_is_the_authorizers_own() {
             revoked: false,
             name: None,
             channel: channel.map(|c| Channel::parse(c).unwrap()),
+            rate_limit_per_second: None,
         };
         match registry.create_api_key(&KeyHash::of(&key), &record).await {
             Ok(_) | Err(StoreError::Conflict { .. }) => {}

@@ -1018,12 +1018,10 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
     assert_eq!(unknown_tool["error"]["code"], -32602, "{unknown_tool}");
     let bad_args = ask(call("ListTickets", json!("open")), "req-invoke-6").await;
     assert_eq!(bad_args["error"]["code"], -32602, "{bad_args}");
-    let nameless = ask(
-        request(9, "tools/call", json!({"arguments": {}})),
-        "req-invoke-7",
-    )
-    .await;
-    assert_eq!(nameless["error"]["code"], -32602, "{nameless}");
+    for rid in ["req-invoke-7", "req-invoke-8"] {
+        let nameless = ask(request(9, "tools/call", json!({"arguments": {}})), rid).await;
+        assert_eq!(nameless["error"]["code"], -32602, "{nameless}");
+    }
     // Each refusal this server made is in the org's audit log, route mcp; the calls the
     // plugin function ran (req-invoke-1 and -2) are that function's to record, not these.
     let now = std::time::SystemTime::now();
@@ -1040,6 +1038,14 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
         })
         .collect();
     seen.sort();
+    // The same refusal of the same key is recorded once a second: -7 and -8 repeat -6's
+    // code right after it (one of them may land in the next second on a slow machine).
+    let repeats = seen
+        .iter()
+        .filter(|e| e.starts_with("req-invoke-7 ") || e.starts_with("req-invoke-8 "))
+        .count();
+    assert!(repeats <= 1, "{seen:?}");
+    seen.retain(|e| !e.starts_with("req-invoke-7 ") && !e.starts_with("req-invoke-8 "));
     assert_eq!(
         seen,
         [
@@ -1047,7 +1053,6 @@ async fn tool_calls_invoke_the_plugin_function_through_the_lambda_api() {
             "req-invoke-4 503 dependency_unavailable support ListTickets",
             "req-invoke-5 404 unknown_tool - DropTables",
             "req-invoke-6 400 invalid_request - ListTickets",
-            "req-invoke-7 400 invalid_request - -",
         ]
     );
     assert!(

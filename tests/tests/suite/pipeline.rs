@@ -456,6 +456,7 @@ async fn the_authorizer_refuses_revoked_keys_and_fails_closed_when_dynamodb_is_d
         revoked,
         name: None,
         channel: None,
+        rate_limit_per_second: None,
     };
     registry
         .create_api_key(&KeyHash::of("sb_live"), &record(false))

@@ -212,3 +212,120 @@ async fn dev_answers_429_with_retry_after_at_the_profiles_limit() {
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A key with a limit of its own is refused past it alone: the organization's other keys
+/// keep calling, the 429 names the key, and the admin API shows and checks the limit.
+#[tokio::test]
+async fn a_key_past_its_own_limit_leaves_the_organizations_other_keys_calling() {
+    let dir = std::env::temp_dir().join(unique("sb-key-rate"));
+    let (addr, admin, task) = crate::dev_server::start(&dir).await;
+    let create_as = |key: String, body: serde_json::Value| async move {
+        let body = body.to_string();
+        send(addr, "POST", "/admin/keys", Some(&key), body.as_bytes()).await
+    };
+    let create = |body: serde_json::Value| create_as(admin.clone(), body);
+    for bad in [json!(0), json!(10_001), json!("2"), json!(-1)] {
+        let refused =
+            create(json!({"scopes": ["plugins:call"], "rate_limit_per_second": bad})).await;
+        assert_eq!(refused.status, 422, "{bad}: {}", refused.body);
+        if bad.is_number() && bad.as_i64() != Some(-1) {
+            assert_eq!(
+                refused.body["error"]["details"][0]["path"], "/rate_limit_per_second",
+                "{}",
+                refused.body
+            );
+        }
+    }
+    let limited =
+        create(json!({"name": "bot", "scopes": ["plugins:call"], "rate_limit_per_second": 2}))
+            .await;
+    assert_eq!(limited.status, 201, "{}", limited.body);
+    assert_eq!(limited.body["result"]["rate_limit_per_second"], 2);
+    let (limited_key, limited_id) = (
+        limited.body["result"]["key"].as_str().unwrap().to_owned(),
+        limited.body["result"]["id"].as_str().unwrap().to_owned(),
+    );
+    let other = create(json!({"name": "desk", "scopes": ["plugins:call"]})).await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    assert!(other.body["result"].get("rate_limit_per_second").is_none());
+    let other_key = other.body["result"]["key"].as_str().unwrap().to_owned();
+    let listed = send(addr, "GET", "/admin/keys", Some(&admin), b"").await;
+    let shown = listed.body["result"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == limited_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(shown["rate_limit_per_second"], 2, "{shown}");
+
+    let body = json!({"function": "GetProviders", "parameters": {}}).to_string();
+    let burst = |key: String| {
+        let body = body.clone();
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..6 {
+                let reply = send(
+                    addr,
+                    "POST",
+                    "/plugins/booking",
+                    Some(&key),
+                    body.as_bytes(),
+                )
+                .await;
+                out.push(reply);
+            }
+            out
+        }
+    };
+    let limited_replies = burst(limited_key).await;
+    let statuses: Vec<u16> = limited_replies.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // The bucket's burst is its limit: never more than twice it in the first second.
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() <= 4,
+        "{statuses:?}"
+    );
+    let refused = limited_replies.iter().find(|r| r.status == 429).unwrap();
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("API key {limited_id}")) && message.contains("own limit of 2"),
+        "{message}"
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // The same organization's other key is not held to it.
+    let other_statuses: Vec<u16> = burst(other_key).await.iter().map(|r| r.status).collect();
+    assert_eq!(other_statuses, vec![200; 6]);
+    // A limited key's keys are limited at most as it is.
+    let creator =
+        create(json!({"scopes": ["admin:write", "plugins:call"], "rate_limit_per_second": 5}))
+            .await;
+    assert_eq!(creator.status, 201, "{}", creator.body);
+    let creator = creator.body["result"]["key"].as_str().unwrap().to_owned();
+    let by_creator = |body: serde_json::Value| create_as(creator.clone(), body);
+    let higher = by_creator(json!({"scopes": ["plugins:call"], "rate_limit_per_second": 6})).await;
+    assert_eq!(higher.status, 403, "{}", higher.body);
+    assert!(
+        higher.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("creator's 5"),
+        "{}",
+        higher.body
+    );
+    let inherited = by_creator(json!({"scopes": ["plugins:call"]})).await;
+    assert_eq!(inherited.status, 201, "{}", inherited.body);
+    assert_eq!(inherited.body["result"]["rate_limit_per_second"], 5);
+    let lower = by_creator(json!({"scopes": ["plugins:call"], "rate_limit_per_second": 3})).await;
+    assert_eq!(
+        lower.body["result"]["rate_limit_per_second"], 3,
+        "{}",
+        lower.body
+    );
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

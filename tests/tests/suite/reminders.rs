@@ -64,6 +64,7 @@ fn tenant() -> TenantContext {
         scopes: vec!["plugins:call".into()],
         channel: None,
         key_id: Some("k-reminders".into()),
+        key_rate_limit: None,
     }
 }
 

@@ -13,8 +13,34 @@ impl AdminService {
             name: Option<String>,
             scopes: Vec<String>,
             channel: Option<String>,
+            rate_limit_per_second: Option<u64>,
         }
         let req: NewKey = parse_as(body)?;
+        let max = crate::ratelimit::MAX_PER_SECOND;
+        let asked = super::profile::in_range(
+            req.rate_limit_per_second,
+            max,
+            "/rate_limit_per_second",
+            |l| {
+                format!(
+                    "give 1 to {max} tool calls per second, not {l}, or leave it out for the organization's limit alone"
+                )
+            },
+        )?;
+        // A key never holds more than the key that created it: a limited creator's keys
+        // are limited at most as it is.
+        let rate_limit = match (asked, tenant.key_rate_limit) {
+            (Some(a), Some(own)) if a > own => {
+                return Err(Error::Forbidden {
+                    code: "forbidden",
+                    message: format!(
+                        "a key cannot get a higher rate limit than its creator's {own} tool calls per second, not {a}"
+                    ),
+                });
+            }
+            (None, own) => own,
+            (asked, _) => asked,
+        };
         let channel = req
             .channel
             .map(|c| Channel::parse(c).map_err(|e| Error::invalid_field("/channel", e.to_string())))
@@ -78,6 +104,7 @@ impl AdminService {
             revoked: false,
             name: req.name,
             channel,
+            rate_limit_per_second: rate_limit,
         };
         let meta = self.registry.create_api_key(&hash, &record).await?;
         let mut out = to_json(&meta)?;
@@ -169,6 +196,7 @@ impl AdminService {
             revoked: false,
             name: Some("first admin key".into()),
             channel: None,
+            rate_limit_per_second: None,
         };
         // Profile and first key together, or neither: an org without a key could never get one.
         let meta = match self

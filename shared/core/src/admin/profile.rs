@@ -134,7 +134,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
 
 /// A setting sent as `null` (back to its default) or a number from 1 to `max`; `fix` says
 /// what to send instead of an out-of-range one.
-fn in_range(
+pub(super) fn in_range(
     value: Option<u64>,
     max: u32,
     at: &str,

@@ -191,6 +191,7 @@ impl PluginService {
             scopes: vec![CALL_SCOPE.to_owned()],
             channel: Some(mapping.channel.clone()),
             key_id: Some(format!("bedrock:{agent}")),
+            key_rate_limit: None,
         };
         // A function the plugin does not have: the action group is out of step with it.
         if let Err(e) = self.plugin().resolve(&event.function) {

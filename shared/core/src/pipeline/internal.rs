@@ -53,6 +53,9 @@ pub struct InvokedTenant {
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The key's own limit, so a call through MCP counts against it as a direct one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rate_limit: Option<u32>,
 }
 
 impl From<&TenantContext> for InvokedTenant {
@@ -62,6 +65,7 @@ impl From<&TenantContext> for InvokedTenant {
             channel: t.channel.clone(),
             scopes: t.scopes.clone(),
             key_id: t.key_id.clone(),
+            key_rate_limit: t.key_rate_limit,
         }
     }
 }
@@ -73,6 +77,7 @@ impl From<InvokedTenant> for TenantContext {
             scopes: t.scopes,
             channel: t.channel,
             key_id: t.key_id,
+            key_rate_limit: t.key_rate_limit,
         }
     }
 }

@@ -261,13 +261,38 @@ impl Platform {
         }
     }
 
-    /// Takes `calls` of `org`'s calls this second, if the platform limits them. The
-    /// platform's limit applies while the profile cannot be read. A refusal after the
-    /// container's first one in a second marks the trail quiet: no audit entry, no log line.
-    async fn admit(&self, org: &OrgId, calls: usize, trail: &Trail<'_>) -> Result<(), Error> {
+    /// Takes `calls` of the tenant's calls this second, if the platform limits them: from
+    /// its key's own bucket first (a key with a limit of its own), then from its
+    /// organization's. The platform's limit applies while the profile cannot be read. A
+    /// refusal after the container's first one in a second marks the trail quiet: no audit
+    /// entry, no log line.
+    async fn admit(
+        &self,
+        tenant: &TenantContext,
+        calls: usize,
+        trail: &Trail<'_>,
+    ) -> Result<(), Error> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
+        let org = &tenant.org;
+        let quiet = |first: bool| {
+            if !first {
+                trail
+                    .quiet
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        let batch = u32::try_from(calls).unwrap_or(u32::MAX);
+        if let (Some(key_id), Some(key_limit)) = (&tenant.key_id, tenant.key_rate_limit) {
+            limiter
+                .acquire_for_key(org, key_id, key_limit, batch)
+                .await
+                .map_err(|r| {
+                    quiet(r.first);
+                    r.key_error(org, key_id)
+                })?;
+        }
         let limit = match self.policy(org).await {
             Ok(p) => p.rate_limit,
             Err(e) => {
@@ -275,13 +300,8 @@ impl Platform {
                 None
             }
         };
-        let calls = u32::try_from(calls).unwrap_or(u32::MAX);
-        limiter.acquire(org, limit, calls).await.map_err(|r| {
-            if !r.first {
-                trail
-                    .quiet
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+        limiter.acquire(org, limit, batch).await.map_err(|r| {
+            quiet(r.first);
             r.error(org)
         })
     }
@@ -748,11 +768,7 @@ impl PluginService {
             Incoming::Call(_) => 1,
             Incoming::Vapi(calls) => calls.len(),
         };
-        within(
-            deadlines.work,
-            self.platform.admit(&tenant.org, calls, trail),
-        )
-        .await?;
+        within(deadlines.work, self.platform.admit(&tenant, calls, trail)).await?;
         match incoming {
             Incoming::Call(mut envelope) => {
                 if let Some(k) = header {

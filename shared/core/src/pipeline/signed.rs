@@ -137,6 +137,7 @@ impl Platform {
             scopes: vec![CALL_SCOPE.to_owned()],
             channel: Some(conn.channel.clone()),
             key_id: Some(id.to_string()),
+            key_rate_limit: None,
         };
         // A webhook's repeat is known by its signature: the same URL and fields sign the
         // same, and unlike Twilio's own idempotency header it cannot be changed on the way.

@@ -30,6 +30,7 @@ fn key_index(hash: &KeyHash, record: &ApiKeyRecord) -> (ApiKeyMeta, KeyIndex) {
         name: record.name.clone(),
         scopes: record.scopes.clone(),
         channel: record.channel.clone(),
+        rate_limit_per_second: record.rate_limit_per_second,
         created: record.created,
         revoked: record.revoked,
     };

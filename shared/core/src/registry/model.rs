@@ -230,6 +230,9 @@ pub struct ApiKeyRecord {
     /// A channel-bound key calls only the plugins assigned and enabled on its channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
+    /// Tool calls a second this key may make, within its organization's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
 }
 
 /// What an org may see of one of its keys: never the key, never its full hash.
@@ -242,6 +245,8 @@ pub struct ApiKeyMeta {
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
     pub created: u64,
     pub revoked: bool,
 }
