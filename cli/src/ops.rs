@@ -397,7 +397,8 @@ pub async fn key_create(
         .call(Method::POST, "/admin/keys", None, Some(&body))
         .await?;
     let mut bound = channel.map_or(String::new(), |c| format!(", bound to channel {c}"));
-    if let Some(limit) = rate_limit {
+    // The server's answer: a limited creator's key inherits its limit unasked.
+    if let Some(limit) = r["rate_limit_per_second"].as_u64() {
         bound.push_str(&format!(", at most {limit} tool calls a second"));
     }
     let line = format!(

@@ -146,9 +146,11 @@ struct McpAudit {
     reported: TtlCache<(OrgId, Option<String>, &'static str), ()>,
 }
 
-/// How long recording a refusal may take: an invoke that used most of the function's time
-/// must still answer before the function's timeout.
-const REFUSAL_AUDIT_BUDGET: Duration = Duration::from_secs(1);
+/// How long recording a refusal may take, reading the organization's retention and writing
+/// the entry: an invoke that used most of the function's time must still answer before the
+/// function's timeout.
+const RETENTION_LOOKUP: Duration = Duration::from_millis(300);
+const REFUSAL_WRITE_BUDGET: Duration = Duration::from_millis(700);
 
 /// An HTTP request to `/mcp/{channel}`, after the authorizer.
 pub struct McpRequest<'a> {
@@ -341,9 +343,8 @@ impl McpService {
                 profile.as_ref().map(|p| &p.value),
             ))
         };
-        let until = tokio::time::Instant::now() + REFUSAL_AUDIT_BUDGET;
         let lookup = audit.retention.get_or_load(org, load);
-        let days = match tokio::time::timeout_at(until, lookup).await {
+        let days = match tokio::time::timeout(RETENTION_LOOKUP, lookup).await {
             Ok(Ok(days)) => days,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "profile unreadable; audit entry kept for the default retention");
@@ -356,8 +357,10 @@ impl McpService {
                 crate::audit::DEFAULT_RETENTION_DAYS
             }
         };
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        audit.log.record_within(&entry, 0, days, left).await;
+        audit
+            .log
+            .record_within(&entry, 0, days, REFUSAL_WRITE_BUDGET)
+            .await;
     }
 
     /// Answers one HTTP request.

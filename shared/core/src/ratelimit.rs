@@ -176,13 +176,13 @@ impl Local {
     }
 }
 
-/// A call refused for its organization's limit.
+/// A call refused for its organization's (or key's) limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
     pub limit: u32,
     /// The calls the request carried (a Vapi batch has several).
     pub calls: u32,
-    /// The container's first refusal of the organization in this second: the one worth an
+    /// The container's first refusal of the organization (or key) in this second: the one worth an
     /// audit entry and a log line (the rest of a flood would only repeat it).
     pub first: bool,
 }
@@ -643,7 +643,7 @@ impl RateLimiter {
                 let reported = if admitted { false } else { b.report() };
                 drop(buckets);
                 if first {
-                    tracing::warn!(%org, error = %e, "rate-limit bucket unreachable; this container holds the organization to its limit alone until the next second");
+                    tracing::warn!(bucket = %org, error = %e, "rate-limit bucket unreachable; this container holds it to its limit alone until the next second");
                 }
                 if admitted {
                     Ok(())

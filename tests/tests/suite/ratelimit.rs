@@ -219,6 +219,20 @@ async fn dev_answers_429_with_retry_after_at_the_profiles_limit() {
 async fn a_key_past_its_own_limit_leaves_the_organizations_other_keys_calling() {
     let dir = std::env::temp_dir().join(unique("sb-key-rate"));
     let (addr, admin, task) = crate::dev_server::start(&dir).await;
+    // The organization's limit just above both keys' calls together (2 + 6): a key's refused
+    // calls must not use the organization's tokens, or the other key's would be refused.
+    let got = send(addr, "GET", "/admin/profile", Some(&admin), b"").await;
+    let version = got.body["result"]["version"].clone();
+    let limit = json!({"rate_limit_per_second": 10, "version": version}).to_string();
+    let put = send(
+        addr,
+        "PUT",
+        "/admin/profile",
+        Some(&admin),
+        limit.as_bytes(),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
     let create_as = |key: String, body: serde_json::Value| async move {
         let body = body.to_string();
         send(addr, "POST", "/admin/keys", Some(&key), body.as_bytes()).await

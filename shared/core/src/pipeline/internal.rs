@@ -192,3 +192,34 @@ impl PluginService {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrgId;
+
+    #[test]
+    fn a_keys_own_limit_travels_with_a_tool_call() {
+        let mut tenant = TenantContext::new(OrgId::parse("acme").unwrap())
+            .with_scopes(&[crate::pipeline::CALL_SCOPE]);
+        tenant.key_id = Some("0123456789abcdef".into());
+        tenant.key_rate_limit = Some(2);
+        let plugin = PluginName::parse("booking").unwrap();
+        let event = ToolCallEvent::new(plugin, &tenant, "GetProviders", Value::Null, "r-1");
+        let wire = serde_json::to_value(&event).unwrap();
+        assert_eq!(wire["tenant"]["keyRateLimit"], 2, "{wire}");
+        let back: ToolCallEvent = serde_json::from_value(wire).unwrap();
+        assert_eq!(TenantContext::from(back.tenant), tenant);
+        // A key without one sends none: plugin functions built before the field read it.
+        tenant.key_rate_limit = None;
+        let event = ToolCallEvent::new(
+            PluginName::parse("booking").unwrap(),
+            &tenant,
+            "GetProviders",
+            Value::Null,
+            "r-2",
+        );
+        let wire = serde_json::to_value(&event).unwrap();
+        assert!(wire["tenant"].get("keyRateLimit").is_none(), "{wire}");
+    }
+}
